@@ -1,0 +1,414 @@
+"""Admin for what the booking engine writes: schedules, closures, holidays, slots, patients and
+appointments. Every change goes through the same services as the API, so the same rules hold
+(capacity, cut-offs, closures reported); rule breaks show on the form, not as errors."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Model, Q, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from booking.models import Appointment, Patient, Slot
+from booking.services import appointments as visits
+from booking.services.schedules import (
+    ScheduleFields,
+    add_closure,
+    create_schedule_template,
+    end_schedule_template,
+    remove_closure,
+    update_schedule_template,
+    validate_closure,
+    validate_schedule_template,
+)
+from booking.services.slots import SlotSyncResult, set_slot_capacity, sync_slots
+from clinics.admin import CentreScopedAdmin, CityAdminOnly
+from clinics.exceptions import DomainError
+from clinics.models import Closure, PublicHoliday, ScheduleTemplate
+from clinics.permissions import StaffAction, is_city_admin
+
+
+def report_slot_changes(request: HttpRequest, result: SlotSyncResult) -> None:
+    messages.info(
+        request,
+        _(
+            "Slots: %(created)d created, %(resized)d resized, %(removed)d removed, "
+            "%(closed)d closed."
+        )
+        % {
+            "created": result.created,
+            "resized": result.resized,
+            "removed": result.removed,
+            "closed": result.closed,
+        },
+    )
+    if result.affected_appointment_ids:
+        messages.warning(
+            request,
+            _("%(count)d booked appointments are in closed slots: please move or cancel them.")
+            % {"count": len(result.affected_appointment_ids)},
+        )
+
+
+def _form_error(form: forms.ModelForm, error: DomainError) -> None:
+    field = error.detail.get("field")
+    form.add_error(field if field in form.fields else None, str(error.message))
+
+
+# --- Schedules, closures, holidays --------------------------------------------------------------
+
+
+class ScheduleTemplateForm(forms.ModelForm):
+    weekdays = forms.MultipleChoiceField(
+        label=_("weekdays"),
+        choices=[
+            ("1", _("Monday")),
+            ("2", _("Tuesday")),
+            ("3", _("Wednesday")),
+            ("4", _("Thursday")),
+            ("5", _("Friday")),
+            ("6", _("Saturday")),
+            ("7", _("Sunday")),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = ScheduleTemplate
+        fields = [
+            "centre",
+            "service",
+            "clinician",
+            "weekdays",
+            "start_time",
+            "end_time",
+            "slot_minutes",
+            "capacity",
+            "valid_from",
+            "valid_until",
+            "is_active",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["weekdays"] = list(self.instance.weekdays)
+
+    def clean_weekdays(self) -> str:
+        return "".join(sorted(self.cleaned_data["weekdays"]))
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # copies the cleaned data onto the instance
+        if not self.errors and self.instance.is_active:
+            try:
+                validate_schedule_template(self.instance)
+            except DomainError as error:
+                _form_error(self, error)
+
+    def schedule_fields(self) -> ScheduleFields:
+        template = self.instance
+        return ScheduleFields(
+            service=template.service,
+            clinician=template.clinician,
+            weekdays=template.weekdays,
+            start_time=template.start_time,
+            end_time=template.end_time,
+            slot_minutes=template.slot_minutes,
+            capacity=template.capacity,
+            valid_from=template.valid_from,
+            valid_until=template.valid_until,
+        )
+
+
+@admin.register(ScheduleTemplate)
+class ScheduleTemplateAdmin(CentreScopedAdmin):
+    form = ScheduleTemplateForm
+    view_action = StaffAction.MANAGE_SCHEDULE
+    list_display = [
+        "centre",
+        "service",
+        "weekdays",
+        "start_time",
+        "end_time",
+        "slot_minutes",
+        "capacity",
+        "is_active",
+    ]
+    list_filter = ["service", "is_active"]
+    list_select_related = ["centre", "service"]
+    search_fields = ["centre__name_th", "centre__name_en"]
+    raw_id_fields = ["clinician"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            created = create_schedule_template(centre=obj.centre, fields=form.schedule_fields())
+            obj.pk = created.template.pk
+            report_slot_changes(request, created.slots)
+        elif not obj.is_active:
+            report_slot_changes(request, end_schedule_template(template=obj).slots)
+        else:
+            updated = update_schedule_template(template=obj, fields=form.schedule_fields())
+            report_slot_changes(request, updated.slots)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # untick "active" instead, so booked slots are looked after
+
+
+class ClosureForm(forms.ModelForm):
+    class Meta:
+        model = Closure
+        fields = ["centre", "start_date", "end_date", "reason_th", "reason_en"]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if not self.errors and not self.instance.pk:
+            try:
+                validate_closure(self.instance)
+            except DomainError as error:
+                _form_error(self, error)
+
+
+@admin.register(Closure)
+class ClosureAdmin(CentreScopedAdmin):
+    form = ClosureForm
+    list_display = ["__str__", "start_date", "end_date", "reason_th"]
+    list_filter = ["centre"]
+    date_hierarchy = "start_date"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = admin.ModelAdmin.get_queryset(self, request).select_related("centre")
+        centres = self._centres(request, self.view_action)
+        if centres is None:
+            return queryset
+        return queryset.filter(Q(centre__in=centres) | Q(centre__isnull=True))
+
+    def _may(self, request: HttpRequest, action: StaffAction, obj: Model | None) -> bool:
+        city_wide = obj is not None and getattr(obj, "centre_id", None) is None
+        if city_wide and action != self.view_action:
+            return is_city_admin(request.user)
+        return super()._may(request, action, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # A closure is entered or lifted, not moved: its slots follow its days.
+        return ["centre", "start_date", "end_date"] if obj else []
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        centre_field = form.base_fields.get("centre")
+        if centre_field is not None:
+            # Only city administrators may leave the centre empty (close every centre).
+            centre_field.required = not is_city_admin(request.user)
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["reason_th", "reason_en"])
+            return
+        added = add_closure(
+            centre=obj.centre,
+            start_date=obj.start_date,
+            end_date=obj.end_date,
+            reason_th=obj.reason_th,
+            reason_en=obj.reason_en,
+            created_by=request.user,
+        )
+        obj.pk = added.closure.pk
+        report_slot_changes(request, added.slots)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        report_slot_changes(request, remove_closure(closure=obj))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for closure in queryset:
+            self.delete_model(request, closure)
+
+
+@admin.register(PublicHoliday)
+class PublicHolidayAdmin(CityAdminOnly):
+    list_display = ["date", "name_th", "name_en", "closes_centres", "source"]
+    list_filter = ["closes_centres", "source"]
+    date_hierarchy = "date"
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        report_slot_changes(request, sync_slots(start=obj.date, end=obj.date))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        day = obj.date
+        super().delete_model(request, obj)
+        report_slot_changes(request, sync_slots(start=day, end=day))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for holiday in queryset:
+            self.delete_model(request, holiday)
+
+
+# --- Slots --------------------------------------------------------------------------------------
+
+
+class SlotForm(forms.ModelForm):
+    class Meta:
+        model = Slot
+        fields = ["capacity"]
+
+    def clean_capacity(self) -> int:
+        capacity: int = self.cleaned_data["capacity"]
+        if capacity < self.instance.booked:
+            raise forms.ValidationError(
+                _("%(booked)d people are booked: the capacity cannot be lower.")
+                % {"booked": self.instance.booked}
+            )
+        return capacity
+
+
+@admin.register(Slot)
+class SlotAdmin(CentreScopedAdmin):
+    form = SlotForm
+    list_display = ["start", "centre", "service", "capacity", "booked", "closed"]
+    list_filter = ["service", "closed"]
+    list_select_related = ["centre", "service"]
+    date_hierarchy = "start"
+    fields = ["centre", "service", "start", "end", "capacity", "booked", "closed"]
+    readonly_fields = ["centre", "service", "start", "end", "booked", "closed"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # slots come from weekly schedules
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        try:
+            set_slot_capacity(slot=obj, capacity=obj.capacity)
+        except DomainError as error:  # someone booked between the form check and the save
+            messages.error(request, str(error.message))
+
+
+# --- Patients and appointments ------------------------------------------------------------------
+
+
+@admin.register(Patient)
+class PatientAdmin(CentreScopedAdmin):
+    """Staff see patients with appointments at their centres; the national ID stays masked."""
+
+    centre_path = "appointments__slot__centre"
+    list_display = ["full_name", "date_of_birth", "sex", "phone", "masked_national_id"]
+    search_fields = ["first_name", "last_name", "phone"]
+    fields = [
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "sex",
+        "phone",
+        "masked_national_id",
+        "preferred_language",
+        "district",
+        "relationship",
+    ]
+    readonly_fields = ["masked_national_id", "relationship", "date_of_birth", "sex"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).distinct()
+
+    def _may(self, request: HttpRequest, action: StaffAction, obj: Model | None) -> bool:
+        if obj is None:
+            return super()._may(request, action, None)
+        return self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # patients register themselves, or are added by their guardian
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+AppointmentChange = Callable[..., Appointment]
+
+
+def _appointment_action(
+    change: AppointmentChange, label: str, staff_action: StaffAction, **options: Any
+) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[Appointment]], None]:
+    def run(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        done = 0
+        for appointment in queryset.select_related("slot"):
+            if not model_admin._may(request, staff_action, appointment):  # type: ignore[attr-defined]
+                messages.error(request, _("Not allowed at this centre: %s") % appointment)
+                continue
+            try:
+                change(appointment=appointment, **options)
+                done += 1
+            except DomainError as error:
+                messages.error(request, f"{appointment}: {error.message}")
+        if done:
+            messages.success(request, _("%(count)d appointments updated.") % {"count": done})
+
+    run.__name__ = f"action_{change.__name__}"
+    run.short_description = label  # type: ignore[attr-defined]
+    return run
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(CentreScopedAdmin):
+    centre_path = "slot__centre"
+    list_display = ["slot_start", "patient", "service", "centre", "status", "visit_mode", "channel"]
+    list_filter = ["status", "visit_mode", "channel", "slot__service"]
+    list_select_related = ["patient", "slot__centre", "slot__service"]
+    search_fields = ["patient__first_name", "patient__last_name", "patient__phone"]
+    date_hierarchy = "slot__start"
+    readonly_fields = [
+        "patient",
+        "slot",
+        "status",
+        "visit_mode",
+        "channel",
+        "booked_by",
+        "sequence",
+        "created_at",
+        "checked_in_at",
+        "completed_at",
+        "cancelled_at",
+        "cancellation_reason",
+    ]
+    exclude = ["idempotency_key"]
+    actions = [
+        _appointment_action(visits.check_in, _("Check in"), StaffAction.RECEIVE_PATIENTS),
+        _appointment_action(
+            visits.mark_no_show, _("Mark did not attend"), StaffAction.RECEIVE_PATIENTS
+        ),
+        _appointment_action(
+            visits.start_consultation, _("Start consultation"), StaffAction.CONSULT
+        ),
+        _appointment_action(visits.complete_appointment, _("Complete"), StaffAction.CONSULT),
+        _appointment_action(
+            visits.cancel_appointment,
+            _("Cancel (no online cut-off)"),
+            StaffAction.CANCEL_APPOINTMENTS,
+            enforce_cutoff=False,
+            reason="Cancelled by staff",
+        ),
+    ]
+
+    @admin.display(description=_("time"), ordering="slot__start")
+    def slot_start(self, appointment: Appointment) -> Any:
+        return appointment.slot.start
+
+    @admin.display(description=_("service"))
+    def service(self, appointment: Appointment) -> Any:
+        return appointment.slot.service
+
+    @admin.display(description=_("health centre"))
+    def centre(self, appointment: Appointment) -> Any:
+        return appointment.slot.centre
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # bookings go through the engine (API), which guards capacity
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, self.view_action, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -1,0 +1,86 @@
+"""Sign-in with Django sessions (phone one-time passcodes arrive with SMS)."""
+
+import contextlib
+
+from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from ninja import Router, Schema
+from ninja.utils import check_csrf
+
+from booking.api.people import person_details
+from booking.exceptions import SignInFailed
+from booking.schemas import AccountOut, PatientDetailOut, RegisterIn, SignInIn
+from booking.services.patients import normalise_phone, register_account
+from clinics.exceptions import Forbidden, InvalidInput
+from clinics.models import StaffMembership
+from clinics.schemas import ErrorOut
+
+router = Router(tags=["Sign-in"])
+
+
+class CsrfOut(Schema):
+    csrf_token: str
+
+
+def _require_csrf(request: HttpRequest) -> None:
+    # Sign-in and registration check CSRF too, so no other site can sign a browser in.
+    if check_csrf(request) is not None:
+        raise Forbidden(csrf_failed=True)
+
+
+def _account(request: HttpRequest) -> AccountOut:
+    user = request.user
+    centres = list(
+        StaffMembership.objects.filter(user_id=user.pk).values_list("centre_id", flat=True)
+    )
+    return AccountOut(
+        username=user.get_username(),
+        is_staff_member=bool(centres) or bool(getattr(user, "is_superuser", False)),
+        centres=centres,
+    )
+
+
+@router.get("/auth/csrf", response=CsrfOut, auth=None)
+def csrf_token(request: HttpRequest) -> CsrfOut:
+    """A CSRF token (also set as the csrftoken cookie) to send as X-CSRFToken on writes."""
+    return CsrfOut(csrf_token=get_token(request))
+
+
+@router.post(
+    "/auth/register",
+    response={201: PatientDetailOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    auth=None,
+)
+def register(request: HttpRequest, payload: RegisterIn) -> tuple[int, object]:
+    """Open an account with a phone number and password, and sign in."""
+    _require_csrf(request)
+    patient = register_account(password=payload.password, person=person_details(payload))
+    login(request, patient.account, backend="django.contrib.auth.backends.ModelBackend")
+    return 201, patient
+
+
+@router.post("/auth/sign-in", response={200: AccountOut, 401: ErrorOut, 403: ErrorOut}, auth=None)
+def sign_in(request: HttpRequest, payload: SignInIn) -> AccountOut:
+    """Sign in with a phone number (patients) or username (staff) and a password."""
+    _require_csrf(request)
+    username = payload.username.strip()
+    with contextlib.suppress(InvalidInput):  # not a phone number: a staff username
+        username = normalise_phone(username)
+    user = authenticate(request, username=username, password=payload.password)
+    if user is None:
+        raise SignInFailed()
+    login(request, user)
+    return _account(request)
+
+
+@router.post("/auth/sign-out", response={204: None})
+def sign_out(request: HttpRequest) -> tuple[int, None]:
+    logout(request)
+    return 204, None
+
+
+@router.get("/auth/me", response=AccountOut)
+def me(request: HttpRequest) -> AccountOut:
+    """Who is signed in, and at which centres they work."""
+    return _account(request)

@@ -1,0 +1,170 @@
+"""A signed-in account's own patients and appointments. Another account's are not found."""
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Header, Router
+
+from booking.api.people import person_details
+from booking.api.public import build_search
+from booking.models import Appointment, Patient
+from booking.schemas import (
+    AllocateIn,
+    AppointmentOut,
+    BookIn,
+    CancelIn,
+    DependantIn,
+    PatientDetailOut,
+    PatientOut,
+    PersonIn,
+    RescheduleIn,
+)
+from booking.selectors import appointment_of, appointments_of, patient_of, patients_of
+from booking.services.appointments import (
+    Booking,
+    allocate_slot,
+    book_slot,
+    cancel_appointment,
+    reschedule_appointment,
+)
+from booking.services.patients import add_dependant, update_patient
+from clinics.schemas import ErrorOut
+
+router = Router(tags=["My patients and appointments"])
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+IdempotencyKey = Header(
+    ...,
+    alias="Idempotency-Key",
+    min_length=8,
+    max_length=100,
+    description="A fresh random value (e.g. a UUID) per booking. Retrying with the same key "
+    "returns the same appointment instead of booking twice.",
+)
+
+
+@router.get("/me/patients", response=list[PatientOut])
+def list_my_patients(request: HttpRequest) -> list[Patient]:
+    """The account holder and their dependants."""
+    return list(patients_of(request.user))
+
+
+@router.post("/me/patients", response={201: PatientDetailOut, **ERRORS})
+def add_my_dependant(request: HttpRequest, payload: DependantIn) -> tuple[int, Patient]:
+    """Add a child, parent or someone else in your care, to book for them."""
+    patient = add_dependant(
+        account=request.user, relationship=payload.relationship, person=person_details(payload)
+    )
+    return 201, patient
+
+
+@router.get("/me/patients/{patient_id}", response={200: PatientDetailOut, **ERRORS})
+def get_my_patient(request: HttpRequest, patient_id: int) -> Patient:
+    return patient_of(request.user, patient_id)
+
+
+@router.put("/me/patients/{patient_id}", response={200: PatientDetailOut, **ERRORS})
+def update_my_patient(request: HttpRequest, patient_id: int, payload: PersonIn) -> Patient:
+    patient = patient_of(request.user, patient_id)
+    return update_patient(patient=patient, person=person_details(payload))
+
+
+@router.get("/me/appointments", response=list[AppointmentOut])
+def list_my_appointments(
+    request: HttpRequest, status: Appointment.Status | None = None, patient_id: int | None = None
+) -> list[Appointment]:
+    """Everyone's appointments on this account, in time order."""
+    appointments = appointments_of(request.user)
+    if status is not None:
+        appointments = appointments.filter(status=status)
+    if patient_id is not None:
+        appointments = appointments.filter(patient_id=patient_id)
+    return list(appointments)
+
+
+@router.get("/me/appointments/{appointment_id}", response={200: AppointmentOut, **ERRORS})
+def get_my_appointment(request: HttpRequest, appointment_id: int) -> Appointment:
+    return appointment_of(request.user, appointment_id)
+
+
+def _booked(
+    request: HttpRequest, response: HttpResponse, booking: Booking
+) -> tuple[int, Appointment]:
+    if not booking.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return (201 if booking.created else 200), appointment_of(request.user, booking.appointment.pk)
+
+
+@router.post("/me/appointments", response={200: AppointmentOut, 201: AppointmentOut, **ERRORS})
+def book(
+    request: HttpRequest,
+    response: HttpResponse,
+    payload: BookIn,
+    idempotency_key: str = IdempotencyKey,
+) -> tuple[int, Appointment]:
+    """Book a place in a slot for yourself or a dependant.
+
+    201 with the new appointment; 200 with the same appointment when the Idempotency-Key was
+    already used for this booking; 409 `slot_full` when someone took the last place first.
+    """
+    patient = patient_of(request.user, payload.patient_id)
+    booking = book_slot(
+        patient=patient,
+        slot_id=payload.slot_id,
+        booked_by=request.user,
+        channel=Appointment.Channel.API,
+        idempotency_key=idempotency_key,
+    )
+    return _booked(request, response, booking)
+
+
+@router.post(
+    "/me/appointments/allocate", response={200: AppointmentOut, 201: AppointmentOut, **ERRORS}
+)
+def allocate(
+    request: HttpRequest,
+    response: HttpResponse,
+    payload: AllocateIn,
+    idempotency_key: str = IdempotencyKey,
+) -> tuple[int, Appointment]:
+    """Book the best open slot in one call: "the earliest time near me".
+
+    Uses the same ranking as the slot search; the patient's home district is used unless
+    `lat`/`lon` are given.
+    """
+    patient = patient_of(request.user, payload.patient_id)
+    search = build_search(
+        service=payload.service,
+        date_from=payload.date_from,
+        date_to=payload.date_to,
+        district=patient.district,
+        lat=payload.lat,
+        lon=payload.lon,
+        centres=payload.centres,
+        order=payload.order,
+    )
+    booking = allocate_slot(
+        patient=patient,
+        search=search,
+        booked_by=request.user,
+        channel=Appointment.Channel.API,
+        idempotency_key=idempotency_key,
+    )
+    return _booked(request, response, booking)
+
+
+@router.post(
+    "/me/appointments/{appointment_id}/reschedule", response={200: AppointmentOut, **ERRORS}
+)
+def reschedule(request: HttpRequest, appointment_id: int, payload: RescheduleIn) -> Appointment:
+    """Move to another time of the same service; the old place is kept if the new one is gone."""
+    appointment = appointment_of(request.user, appointment_id)
+    reschedule_appointment(appointment=appointment, new_slot_id=payload.slot_id)
+    return appointment_of(request.user, appointment_id)
+
+
+@router.post("/me/appointments/{appointment_id}/cancel", response={200: AppointmentOut, **ERRORS})
+def cancel(request: HttpRequest, appointment_id: int, payload: CancelIn) -> Appointment:
+    """Cancel; the place is offered to others at once."""
+    appointment = appointment_of(request.user, appointment_id)
+    cancel_appointment(appointment=appointment, reason=payload.reason)
+    return appointment_of(request.user, appointment_id)

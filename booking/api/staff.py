@@ -1,0 +1,327 @@
+"""Staff endpoints, each scoped to the centres where the signed-in user holds a role."""
+
+from collections.abc import Callable
+from datetime import date
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Router, Schema
+
+from booking.models import Appointment, Slot
+from booking.schemas import (
+    CancelIn,
+    ClosureResultOut,
+    SlotPatchIn,
+    StaffAppointmentOut,
+    StaffSlotOut,
+)
+from booking.selectors import (
+    appointment_for_staff,
+    centre_appointments_on,
+    centre_slots_between,
+    slot_for_staff,
+)
+from booking.services import appointments as visits
+from booking.services.schedules import (
+    ClosureAdded,
+    ScheduleChange,
+    ScheduleFields,
+    add_closure,
+    create_schedule_template,
+    end_schedule_template,
+    remove_closure,
+    update_schedule_template,
+)
+from booking.services.slots import SlotSyncResult, set_slot_capacity
+from clinics.exceptions import Forbidden, InvalidInput, NotFound
+from clinics.models import Closure, HealthCentre, ScheduleTemplate
+from clinics.permissions import StaffAction, is_city_admin, require_staff
+from clinics.schemas import (
+    ClosureIn,
+    ClosureOut,
+    ErrorOut,
+    ScheduleIn,
+    ScheduleOut,
+    SlotChangesOut,
+)
+from clinics.selectors import service_by_code
+
+router = Router(tags=["Staff"])
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+MAX_SLOT_LIST_DAYS = 14
+
+
+class ScheduleChangeOut(Schema):
+    schedule: ScheduleOut
+    slots: SlotChangesOut
+    affected_appointment_ids: list[int]
+
+
+def _centre(request: HttpRequest, number: int, action: StaffAction) -> HealthCentre:
+    centre = HealthCentre.objects.filter(number=number).first()
+    if centre is None:
+        raise NotFound(_("There is no health centre with that number."))
+    require_staff(request.user, action, centre.number)
+    return centre
+
+
+def _changes(result: SlotSyncResult) -> SlotChangesOut:
+    return SlotChangesOut(
+        created=result.created,
+        resized=result.resized,
+        reopened=result.reopened,
+        removed=result.removed,
+        closed=result.closed,
+    )
+
+
+def _schedule_change(change: ScheduleChange) -> ScheduleChangeOut:
+    return ScheduleChangeOut(
+        schedule=ScheduleOut.model_validate(change.template, from_attributes=True),
+        slots=_changes(change.slots),
+        affected_appointment_ids=change.slots.affected_appointment_ids,
+    )
+
+
+def _schedule_fields(payload: ScheduleIn) -> ScheduleFields:
+    if len(set(payload.weekdays)) != len(payload.weekdays) or not all(
+        1 <= day <= 7 for day in payload.weekdays
+    ):
+        raise InvalidInput(
+            _("Give each weekday once, as 1 (Monday) to 7 (Sunday)."), field="weekdays"
+        )
+    clinician = None
+    if payload.clinician_id is not None:
+        clinician = get_user_model().objects.filter(pk=payload.clinician_id).first()
+        if clinician is None:
+            raise InvalidInput(_("There is no staff member with that id."), field="clinician_id")
+    return ScheduleFields(
+        service=service_by_code(payload.service),
+        clinician=clinician,
+        weekdays="".join(str(day) for day in sorted(payload.weekdays)),
+        start_time=payload.start_time,
+        end_time=payload.end_time,
+        slot_minutes=payload.slot_minutes,
+        capacity=payload.capacity,
+        valid_from=payload.valid_from,
+        valid_until=payload.valid_until,
+    )
+
+
+def _closure_result(added: ClosureAdded) -> ClosureResultOut:
+    return ClosureResultOut(
+        closure=ClosureOut.model_validate(added.closure, from_attributes=True),
+        affected_appointments=[
+            StaffAppointmentOut.model_validate(appointment, from_attributes=True)
+            for appointment in added.affected
+        ],
+    )
+
+
+# --- Weekly schedules ---------------------------------------------------------------------------
+
+
+@router.get("/staff/centres/{number}/schedules", response={200: list[ScheduleOut], **ERRORS})
+def list_schedules(request: HttpRequest, number: int) -> list[ScheduleTemplate]:
+    centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
+    return list(centre.schedule_templates.select_related("service"))
+
+
+@router.post("/staff/centres/{number}/schedules", response={201: ScheduleChangeOut, **ERRORS})
+def create_schedule(
+    request: HttpRequest, number: int, payload: ScheduleIn
+) -> tuple[int, ScheduleChangeOut]:
+    """Add a weekly schedule; its slots are generated over the booking horizon at once."""
+    centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
+    change = create_schedule_template(centre=centre, fields=_schedule_fields(payload))
+    return 201, _schedule_change(change)
+
+
+def _template(request: HttpRequest, schedule_id: int) -> ScheduleTemplate:
+    template = ScheduleTemplate.objects.select_related("centre").filter(pk=schedule_id).first()
+    if template is None:
+        raise NotFound(_("There is no weekly schedule with that id."))
+    require_staff(request.user, StaffAction.MANAGE_SCHEDULE, template.centre_id)
+    return template
+
+
+@router.put("/staff/schedules/{schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
+def update_schedule(
+    request: HttpRequest, schedule_id: int, payload: ScheduleIn
+) -> ScheduleChangeOut:
+    """Change a weekly schedule. Booked places are kept: slots never shrink below bookings."""
+    template = _template(request, schedule_id)
+    return _schedule_change(
+        update_schedule_template(template=template, fields=_schedule_fields(payload))
+    )
+
+
+@router.delete("/staff/schedules/{schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
+def end_schedule(request: HttpRequest, schedule_id: int) -> ScheduleChangeOut:
+    """Stop a weekly schedule. Booked appointments stay and are listed for follow-up."""
+    template = _template(request, schedule_id)
+    return _schedule_change(end_schedule_template(template=template))
+
+
+# --- Closures -----------------------------------------------------------------------------------
+
+
+@router.get("/staff/centres/{number}/closures", response={200: list[ClosureOut], **ERRORS})
+def list_closures(request: HttpRequest, number: int) -> list[Closure]:
+    """This centre's closures and the city-wide ones, from today on."""
+    centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    return list(
+        Closure.objects.filter(end_date__gte=timezone.localdate()).filter(
+            Q(centre__isnull=True) | Q(centre=centre)
+        )
+    )
+
+
+@router.post("/staff/centres/{number}/closures", response={201: ClosureResultOut, **ERRORS})
+def close_centre(
+    request: HttpRequest, number: int, payload: ClosureIn
+) -> tuple[int, ClosureResultOut]:
+    """Close the centre for some days. Appointments already booked then are listed, not dropped."""
+    centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
+    added = add_closure(centre=centre, created_by=request.user, **payload.dict())
+    return 201, _closure_result(added)
+
+
+@router.post("/staff/closures", response={201: ClosureResultOut, **ERRORS})
+def close_city(request: HttpRequest, payload: ClosureIn) -> tuple[int, ClosureResultOut]:
+    """Close every centre (city administrators only)."""
+    if not is_city_admin(request.user):
+        raise Forbidden()
+    added = add_closure(centre=None, created_by=request.user, **payload.dict())
+    return 201, _closure_result(added)
+
+
+@router.delete("/staff/closures/{closure_id}", response={200: SlotChangesOut, **ERRORS})
+def lift_closure(request: HttpRequest, closure_id: int) -> SlotChangesOut:
+    closure = Closure.objects.filter(pk=closure_id).first()
+    if closure is None:
+        raise NotFound(_("There is no closure with that id."))
+    if closure.centre_id is None:
+        if not is_city_admin(request.user):
+            raise Forbidden()
+    else:
+        require_staff(request.user, StaffAction.MANAGE_SCHEDULE, closure.centre_id)
+    return _changes(remove_closure(closure=closure))
+
+
+# --- Slots --------------------------------------------------------------------------------------
+
+
+@router.get("/staff/centres/{number}/slots", response={200: list[StaffSlotOut], **ERRORS})
+def list_slots(
+    request: HttpRequest, number: int, date_from: date | None = None, date_to: date | None = None
+) -> list[Slot]:
+    """Slots with their capacity and bookings, for at most two weeks at a time."""
+    centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    first = date_from or timezone.localdate()
+    last = date_to or first
+    if last < first or (last - first).days >= MAX_SLOT_LIST_DAYS:
+        raise InvalidInput(
+            _("Choose a date range of at most 14 days, ending on or after its start."),
+            field="date_to",
+        )
+    return list(centre_slots_between(centre.number, first, last))
+
+
+@router.patch("/staff/slots/{slot_id}", response={200: StaffSlotOut, **ERRORS})
+def change_slot(request: HttpRequest, slot_id: int, payload: SlotPatchIn) -> Slot:
+    """Set one slot's capacity (0 stops new bookings). It never goes below what is booked."""
+    slot = slot_for_staff(request.user, slot_id, StaffAction.MANAGE_SCHEDULE)
+    return set_slot_capacity(slot=slot, capacity=payload.capacity)
+
+
+# --- The day's appointments ---------------------------------------------------------------------
+
+
+@router.get(
+    "/staff/centres/{number}/appointments", response={200: list[StaffAppointmentOut], **ERRORS}
+)
+def list_centre_appointments(
+    request: HttpRequest, number: int, day: date | None = None
+) -> list[Appointment]:
+    """The centre's appointments on a day (default today, Bangkok time), in time order."""
+    centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    return list(centre_appointments_on(centre.number, day or timezone.localdate()))
+
+
+def _act(
+    request: HttpRequest,
+    appointment_id: int,
+    action: StaffAction,
+    change: Callable[[Appointment], Appointment],
+) -> Appointment:
+    appointment = appointment_for_staff(request.user, appointment_id, action)
+    change(appointment)
+    return appointment_for_staff(request.user, appointment_id, action)
+
+
+@router.post(
+    "/staff/appointments/{appointment_id}/check-in", response={200: StaffAppointmentOut, **ERRORS}
+)
+def check_in(request: HttpRequest, appointment_id: int) -> Appointment:
+    return _act(
+        request,
+        appointment_id,
+        StaffAction.RECEIVE_PATIENTS,
+        lambda appointment: visits.check_in(appointment=appointment),
+    )
+
+
+@router.post(
+    "/staff/appointments/{appointment_id}/start", response={200: StaffAppointmentOut, **ERRORS}
+)
+def start(request: HttpRequest, appointment_id: int) -> Appointment:
+    return _act(
+        request,
+        appointment_id,
+        StaffAction.CONSULT,
+        lambda appointment: visits.start_consultation(appointment=appointment),
+    )
+
+
+@router.post(
+    "/staff/appointments/{appointment_id}/complete", response={200: StaffAppointmentOut, **ERRORS}
+)
+def complete(request: HttpRequest, appointment_id: int) -> Appointment:
+    return _act(
+        request,
+        appointment_id,
+        StaffAction.CONSULT,
+        lambda appointment: visits.complete_appointment(appointment=appointment),
+    )
+
+
+@router.post(
+    "/staff/appointments/{appointment_id}/no-show", response={200: StaffAppointmentOut, **ERRORS}
+)
+def no_show(request: HttpRequest, appointment_id: int) -> Appointment:
+    return _act(
+        request,
+        appointment_id,
+        StaffAction.RECEIVE_PATIENTS,
+        lambda appointment: visits.mark_no_show(appointment=appointment),
+    )
+
+
+@router.post(
+    "/staff/appointments/{appointment_id}/cancel", response={200: StaffAppointmentOut, **ERRORS}
+)
+def cancel(request: HttpRequest, appointment_id: int, payload: CancelIn) -> Appointment:
+    """Cancel on the patient's behalf (e.g. after a closure); no online cut-off applies."""
+    return _act(
+        request,
+        appointment_id,
+        StaffAction.CANCEL_APPOINTMENTS,
+        lambda appointment: visits.cancel_appointment(
+            appointment=appointment, reason=payload.reason, enforce_cutoff=False
+        ),
+    )

@@ -1,0 +1,84 @@
+from django.utils.translation import gettext_lazy as _
+
+from clinics.exceptions import DomainError
+
+
+class BookingError(DomainError):
+    code = "booking_error"
+    status = 409
+
+
+class SlotFull(BookingError):
+    code = "slot_full"
+    default_message = _("This time has just been fully booked. Please choose another time.")
+
+
+class SlotClosed(BookingError):
+    code = "slot_closed"
+    default_message = _("This time is no longer offered. Please choose another time.")
+
+
+class BookingClosed(BookingError):
+    code = "booking_closed"
+    default_message = _("Online booking for this time has closed. Please choose a later time.")
+
+
+class CancellationClosed(BookingError):
+    code = "cancellation_closed"
+    default_message = _(
+        "It is too late to change this appointment online. Please call the health centre."
+    )
+
+
+class AlreadyBooked(BookingError):
+    code = "already_booked"
+    default_message = _("This person already has a place at this time.")
+
+
+class OverlappingAppointment(BookingError):
+    code = "overlapping_appointment"
+    default_message = _("This person already has another appointment at an overlapping time.")
+
+
+class NoSlotAvailable(BookingError):
+    code = "no_slot_available"
+    default_message = _("No time is free for this service in the dates you chose.")
+
+
+class IdempotencyKeyReused(BookingError):
+    code = "idempotency_key_reused"
+    status = 422
+    default_message = _(
+        "This Idempotency-Key was already used for a different request. "
+        "Send a new key for a new booking."
+    )
+
+
+class InvalidStatusChange(BookingError):
+    code = "invalid_status_change"
+    default_message = _("This appointment cannot be changed in that way in its current state.")
+
+
+class CapacityBelowBooked(BookingError):
+    code = "capacity_below_booked"
+    default_message = _("The capacity cannot be set below the number of people already booked.")
+
+
+class AlreadyRegistered(BookingError):
+    code = "already_registered"
+    default_message = _(
+        "Someone with this ID is already registered. "
+        "If this is your dependant, please contact the health centre."
+    )
+
+
+class SignInFailed(DomainError):
+    code = "sign_in_failed"
+    status = 401
+    default_message = _("The phone number or password is not right.")
+
+
+class NotSignedIn(DomainError):
+    code = "not_signed_in"
+    status = 401
+    default_message = _("Please sign in first.")

@@ -1,0 +1,241 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from clinics.models import District, HealthCentre, ScheduleTemplate, Service, VisitMode
+
+
+class Patient(models.Model):
+    """A person who receives care; managed by an account holder (themselves or a guardian)."""
+
+    class Relationship(models.TextChoices):
+        SELF = "self", _("Myself")
+        CHILD = "child", _("My child")
+        PARENT = "parent", _("My parent")
+        SPOUSE = "spouse", _("My spouse")
+        OTHER = "other", _("Someone in my care")
+
+    class Sex(models.TextChoices):
+        FEMALE = "female", _("Female")
+        MALE = "male", _("Male")
+        OTHER = "other", _("Other")
+
+    class Language(models.TextChoices):
+        THAI = "th", "ไทย"
+        ENGLISH = "en", "English"
+
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="patients",
+        verbose_name=_("account"),
+    )
+    relationship = models.CharField(
+        _("relationship to account holder"), max_length=10, choices=Relationship.choices
+    )
+    first_name = models.CharField(_("first name"), max_length=100)
+    last_name = models.CharField(_("last name"), max_length=100)
+    date_of_birth = models.DateField(_("date of birth"))
+    sex = models.CharField(_("sex"), max_length=10, choices=Sex.choices)
+    phone = models.CharField(
+        _("mobile phone"),
+        max_length=16,
+        blank=True,
+        help_text=_("Stored as E.164, e.g. +66812345678."),
+    )
+    national_id = models.CharField(_("Thai national ID"), max_length=13, blank=True)
+    passport_number = models.CharField(_("passport number"), max_length=20, blank=True)
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=2, choices=Language.choices, default=Language.THAI
+    )
+    district = models.ForeignKey(
+        District,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("home district"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account", "id"]
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(relationship="self"),
+                name="one_self_patient_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["national_id"],
+                condition=~Q(national_id=""),
+                name="national_id_registered_once",
+            ),
+            models.CheckConstraint(
+                condition=~Q(national_id="") | ~Q(passport_number=""),
+                name="patient_has_national_id_or_passport",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def masked_national_id(self) -> str:
+        """The national ID grouped as on the card, all but the last four digits hidden:
+        x-xxxx-xxxx5-67-8."""
+        if len(self.national_id) != 13:
+            return ""
+        digits = self.national_id
+        return f"x-xxxx-xxxx{digits[9]}-{digits[10:12]}-{digits[12]}"
+
+
+class Slot(models.Model):
+    """A bookable time at a centre for a service, holding up to `capacity` people."""
+
+    centre = models.ForeignKey(
+        HealthCentre,
+        on_delete=models.PROTECT,
+        related_name="slots",
+        verbose_name=_("health centre"),
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="slots", verbose_name=_("service")
+    )
+    template = models.ForeignKey(
+        ScheduleTemplate,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="slots",
+        verbose_name=_("weekly schedule"),
+    )
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("clinician"),
+    )
+    start = models.DateTimeField(_("starts"))
+    end = models.DateTimeField(_("ends"))
+    capacity = models.PositiveIntegerField(_("capacity"))
+    booked = models.PositiveIntegerField(_("booked"), default=0)
+    closed = models.BooleanField(
+        _("closed"),
+        default=False,
+        help_text=_("Closed slots keep their bookings but take no more."),
+    )
+    capacity_set_by_staff = models.BooleanField(
+        _("capacity set by staff"),
+        default=False,
+        help_text=_("Schedule changes leave this slot's capacity as staff set it."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start", "centre"]
+        verbose_name = _("slot")
+        verbose_name_plural = _("slots")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(booked__lte=F("capacity")), name="slot_never_booked_past_capacity"
+            ),
+            models.CheckConstraint(condition=Q(booked__gte=0), name="slot_booked_not_negative"),
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_ends_after_start"),
+            models.UniqueConstraint(
+                fields=["template", "start"],
+                condition=Q(template__isnull=False),
+                name="one_slot_per_schedule_and_start",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["service", "start"], name="slot_service_start"),
+            models.Index(fields=["centre", "start"], name="slot_centre_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.centre} · {self.service} · {self.start:%Y-%m-%d %H:%M}"
+
+    @property
+    def remaining(self) -> int:
+        return max(self.capacity - self.booked, 0)
+
+
+class Appointment(models.Model):
+    """A patient's place in a slot, from booking to the end of the visit."""
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", _("Booked")
+        CHECKED_IN = "checked_in", _("Checked in")
+        IN_CONSULTATION = "in_consultation", _("In consultation")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        NO_SHOW = "no_show", _("Did not attend")
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("Web")
+        API = "api", _("API")
+        STAFF = "staff", _("Staff")
+
+    # Statuses of a visit that has not happened yet: these may not overlap for one patient.
+    UPCOMING = (Status.BOOKED, Status.CHECKED_IN, Status.IN_CONSULTATION)
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("patient")
+    )
+    slot = models.ForeignKey(
+        Slot, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("slot")
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.BOOKED
+    )
+    visit_mode = models.CharField(_("visit mode"), max_length=20, choices=VisitMode.choices)
+    channel = models.CharField(_("booked through"), max_length=10, choices=Channel.choices)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("booked by"),
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, blank=True)
+    # Raised on every reschedule, so calendar files replace the earlier version.
+    sequence = models.PositiveIntegerField(_("revision"), default=0)
+    cancellation_reason = models.CharField(_("cancellation reason"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("booked at"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    checked_in_at = models.DateTimeField(_("checked in at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["slot__start", "id"]
+        verbose_name = _("appointment")
+        verbose_name_plural = _("appointments")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "slot"],
+                condition=~Q(status="cancelled"),
+                name="one_place_per_patient_and_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["booked_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="idempotency_key_used_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["slot", "status"], name="appointment_slot_status"),
+            models.Index(fields=["patient", "status"], name="appointment_patient_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} · {self.slot}"

@@ -1,0 +1,227 @@
+from datetime import date, timedelta
+
+from ninja import Field, Schema
+
+from booking.models import Appointment, Patient, Slot
+from booking.selectors import SlotOption, SlotOrder
+from clinics.models import VisitMode
+from clinics.schemas import BangkokDateTime, CentreBrief, ClosureOut, ServiceBrief
+
+
+class PersonIn(Schema):
+    first_name: str = Field(min_length=1, max_length=100, examples=["สมชาย"])
+    last_name: str = Field(min_length=1, max_length=100, examples=["ใจดี"])
+    date_of_birth: date = Field(examples=["1980-05-17"])
+    sex: Patient.Sex
+    phone: str = Field("", max_length=30, examples=["081 234 5678"])
+    national_id: str = Field(
+        "", max_length=20, description="13-digit Thai national ID.", examples=["1101700203450"]
+    )
+    passport_number: str = Field("", max_length=20, description="For people who are not Thai.")
+    preferred_language: Patient.Language = Patient.Language.THAI
+    district_code: int | None = Field(None, description="Home district geocode, e.g. 1001.")
+
+
+class RegisterIn(PersonIn):
+    phone: str = Field(min_length=6, max_length=30, examples=["081 234 5678"])
+    password: str = Field(min_length=1, max_length=128)
+
+
+class DependantIn(PersonIn):
+    relationship: Patient.Relationship = Field(examples=["child"])
+
+
+class SignInIn(Schema):
+    username: str = Field(
+        min_length=1, max_length=150, description="A patient's phone number, or a staff username."
+    )
+    password: str = Field(min_length=1, max_length=128)
+
+
+class AccountOut(Schema):
+    username: str
+    is_staff_member: bool
+    centres: list[int] = Field(description="Centres where this account has a staff role.")
+
+
+class PatientOut(Schema):
+    id: int
+    relationship: Patient.Relationship
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    sex: Patient.Sex
+    phone: str
+    national_id_masked: str = Field(alias="masked_national_id")
+    has_passport: bool
+    preferred_language: Patient.Language
+    district_code: int | None = Field(alias="district_id")
+
+    @staticmethod
+    def resolve_has_passport(patient: Patient) -> bool:
+        return bool(patient.passport_number)
+
+
+class PatientDetailOut(PatientOut):
+    """The patient's own page: the only place the full national ID is shown."""
+
+    national_id: str
+    passport_number: str
+
+
+class SlotOut(Schema):
+    id: int
+    start: BangkokDateTime
+    end: BangkokDateTime
+    remaining: int
+    service: str = Field(description="Service code.")
+    centre: CentreBrief
+    distance_km: float | None = Field(description="From the point searched from, if any.")
+    in_home_district: bool
+
+    @classmethod
+    def from_option(cls, option: SlotOption) -> "SlotOut":
+        slot = option.slot
+        km = option.place.distance_km
+        return cls(
+            id=slot.pk,
+            start=slot.start,
+            end=slot.end,
+            remaining=slot.remaining,
+            service=slot.service.code,
+            centre=CentreBrief.model_validate(option.place.centre, from_attributes=True),
+            distance_km=round(km, 2) if km is not None else None,
+            in_home_district=option.place.in_home_district,
+        )
+
+
+class SlotPageOut(Schema):
+    items: list[SlotOut]
+    count: int
+    page: int
+    page_size: int
+    pages: int
+
+
+class SlotSearchQuery(Schema):
+    service: str = Field(description="Service code, e.g. vaccine-influenza.")
+    date_from: date | None = Field(None, description="First day (Bangkok). Default: today.")
+    date_to: date | None = Field(None, description="Last day (Bangkok). Default: 4 weeks on.")
+    district: int | None = Field(None, description="Home district geocode: its centres come first.")
+    lat: float | None = Field(None, ge=-90, le=90, description="Search near this point.")
+    lon: float | None = Field(None, ge=-180, le=180)
+    centre: list[int] | None = Field(None, description="Only these centres (numbers).")
+    order: SlotOrder = SlotOrder.NEAREST
+    page: int = Field(1, ge=1, le=10_000)
+    page_size: int = Field(20, ge=1, le=100)
+
+
+class BookIn(Schema):
+    patient_id: int
+    slot_id: int
+
+
+class AllocateIn(Schema):
+    patient_id: int
+    service: str = Field(examples=["vaccine-influenza"])
+    date_from: date | None = None
+    date_to: date | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    centres: list[int] | None = Field(None, description="Only these centres (numbers).")
+    order: SlotOrder = SlotOrder.NEAREST
+
+
+class RescheduleIn(Schema):
+    slot_id: int
+
+
+class CancelIn(Schema):
+    reason: str = Field("", max_length=200)
+
+
+class PatientBrief(Schema):
+    id: int
+    first_name: str
+    last_name: str
+
+
+class AppointmentOut(Schema):
+    id: int
+    status: Appointment.Status
+    visit_mode: VisitMode
+    channel: Appointment.Channel
+    patient: PatientBrief
+    slot_id: int
+    start: BangkokDateTime
+    end: BangkokDateTime
+    centre: CentreBrief
+    service: ServiceBrief
+    sequence: int = Field(description="Raised each time the appointment is moved.")
+    booked_at: BangkokDateTime
+    cancellable_until: BangkokDateTime
+
+    @staticmethod
+    def resolve_start(appointment: Appointment) -> object:
+        return appointment.slot.start
+
+    @staticmethod
+    def resolve_end(appointment: Appointment) -> object:
+        return appointment.slot.end
+
+    @staticmethod
+    def resolve_centre(appointment: Appointment) -> object:
+        return appointment.slot.centre
+
+    @staticmethod
+    def resolve_service(appointment: Appointment) -> object:
+        return appointment.slot.service
+
+    @staticmethod
+    def resolve_booked_at(appointment: Appointment) -> object:
+        return appointment.created_at
+
+    @staticmethod
+    def resolve_cancellable_until(appointment: Appointment) -> object:
+        minutes = appointment.slot.service.cancellation_cutoff_minutes
+        return appointment.slot.start - timedelta(minutes=minutes)
+
+
+class StaffPatientOut(PatientBrief):
+    date_of_birth: date
+    sex: Patient.Sex
+    phone: str
+    national_id_masked: str = Field(alias="masked_national_id")
+
+
+class StaffAppointmentOut(AppointmentOut):
+    patient: StaffPatientOut  # type: ignore[assignment]
+    checked_in_at: BangkokDateTime | None
+    completed_at: BangkokDateTime | None
+    cancelled_at: BangkokDateTime | None
+    cancellation_reason: str
+
+
+class StaffSlotOut(Schema):
+    id: int
+    service: str
+    start: BangkokDateTime
+    end: BangkokDateTime
+    capacity: int
+    booked: int
+    closed: bool
+    capacity_set_by_staff: bool
+    template_id: int | None
+
+    @staticmethod
+    def resolve_service(slot: Slot) -> str:
+        return slot.service.code
+
+
+class SlotPatchIn(Schema):
+    capacity: int = Field(ge=0, le=5000)
+
+
+class ClosureResultOut(Schema):
+    closure: ClosureOut
+    affected_appointments: list[StaffAppointmentOut]

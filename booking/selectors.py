@@ -1,0 +1,177 @@
+"""Reads of slots, patients and appointments that deserve a name."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from booking.models import Appointment, Patient, Slot
+from clinics.exceptions import NotFound
+from clinics.models import District, Service
+from clinics.permissions import StaffAction, require_staff
+from clinics.selectors import RankedCentre, active_centres, rank_centres
+
+
+class SlotOrder(StrEnum):
+    NEAREST = "nearest"  # home district first, then distance, then earliest
+    EARLIEST = "earliest"  # earliest first, nearest breaking ties
+
+
+@dataclass(frozen=True)
+class SlotSearch:
+    service: Service
+    date_from: date
+    date_to: date
+    district: District | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    centre_ids: list[int] | None = None
+    order: SlotOrder = SlotOrder.NEAREST
+
+
+@dataclass(frozen=True)
+class SlotOption:
+    slot: Slot
+    place: RankedCentre
+
+
+@dataclass(frozen=True)
+class SlotPage:
+    items: list[SlotOption]
+    count: int
+    page: int
+    page_size: int
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """Midnight to midnight of a Bangkok day, as aware datetimes."""
+    zone = timezone.get_default_timezone()
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    return start, start + timedelta(days=1)
+
+
+def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotPage:
+    """Open, bookable slots for a service between two days, across centres, ranked for the
+    patient (see SlotOrder). Three queries whatever the page size."""
+    centres = active_centres().filter(services=search.service)
+    if search.centre_ids:
+        centres = centres.filter(number__in=search.centre_ids)
+    ranked = rank_centres(
+        centres, district=search.district, latitude=search.latitude, longitude=search.longitude
+    )
+    place_of = {place.centre.number: place for place in ranked}
+    centre_rank = Case(
+        *[When(centre_id=place.centre.number, then=Value(i)) for i, place in enumerate(ranked)],
+        default=Value(len(ranked)),
+        output_field=IntegerField(),
+    )
+    earliest = timezone.now() + timedelta(minutes=search.service.booking_cutoff_minutes)
+    window_start, _ = day_bounds(search.date_from)
+    _, window_end = day_bounds(search.date_to)
+    slots = Slot.objects.filter(
+        service=search.service,
+        centre_id__in=list(place_of),
+        closed=False,
+        booked__lt=F("capacity"),
+        start__gte=max(window_start, earliest),
+        start__lt=window_end,
+    ).annotate(centre_rank=centre_rank)
+    if search.order == SlotOrder.EARLIEST:
+        slots = slots.order_by("start", "centre_rank", "pk")
+    else:
+        slots = slots.order_by("centre_rank", "start", "pk")
+    count = slots.count() if place_of else 0
+    offset = (page - 1) * page_size
+    rows = list(slots[offset : offset + page_size]) if count > offset else []
+    for row in rows:
+        row.service = search.service  # every row is for the searched service: no join needed
+    return SlotPage(
+        items=[SlotOption(slot=row, place=place_of[row.centre_id]) for row in rows],
+        count=count,
+        page=page,
+        page_size=page_size,
+    )
+
+
+# --- A patient's own records --------------------------------------------------------------------
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+def patients_of(user: AnyUser) -> QuerySet[Patient]:
+    """The account holder and their dependants."""
+    return Patient.objects.filter(account_id=user.pk).select_related("district")
+
+
+def patient_of(user: AnyUser, patient_id: int) -> Patient:
+    """One of the account's patients; another account's patient is simply not found."""
+    patient = patients_of(user).filter(pk=patient_id).first()
+    if patient is None:
+        raise NotFound(_("We could not find that person on your account."), field="patient_id")
+    return patient
+
+
+def appointments_of(user: AnyUser) -> QuerySet[Appointment]:
+    return (
+        Appointment.objects.filter(patient__account_id=user.pk)
+        .select_related("patient", "slot__centre__district", "slot__service")
+        .order_by("slot__start", "pk")
+    )
+
+
+def appointment_of(user: AnyUser, appointment_id: int) -> Appointment:
+    """One of the account's appointments; another account's is simply not found."""
+    appointment = appointments_of(user).filter(pk=appointment_id).first()
+    if appointment is None:
+        raise NotFound(_("We could not find that appointment on your account."))
+    return appointment
+
+
+# --- Staff views ---------------------------------------------------------------------------------
+
+
+def centre_appointments_on(centre_id: int, day: date) -> QuerySet[Appointment]:
+    """A centre's appointments on one Bangkok day, in time order: the day's queue."""
+    start, end = day_bounds(day)
+    return (
+        Appointment.objects.filter(
+            slot__centre_id=centre_id, slot__start__gte=start, slot__start__lt=end
+        )
+        .select_related("patient", "slot__service", "slot__centre__district")
+        .order_by("slot__start", "pk")
+    )
+
+
+def centre_slots_between(centre_id: int, first: date, last: date) -> QuerySet[Slot]:
+    start, _ = day_bounds(first)
+    _, end = day_bounds(last)
+    return (
+        Slot.objects.filter(centre_id=centre_id, start__gte=start, start__lt=end)
+        .select_related("service")
+        .order_by("start", "service__code", "pk")
+    )
+
+
+def appointment_for_staff(user: AnyUser, appointment_id: int, action: StaffAction) -> Appointment:
+    """An appointment the staff member may act on; Forbidden at another centre."""
+    appointment = (
+        Appointment.objects.select_related("patient", "slot__service", "slot__centre__district")
+        .filter(pk=appointment_id)
+        .first()
+    )
+    if appointment is None:
+        raise NotFound(_("We could not find that appointment."))
+    require_staff(user, action, appointment.slot.centre_id)
+    return appointment
+
+
+def slot_for_staff(user: AnyUser, slot_id: int, action: StaffAction) -> Slot:
+    slot = Slot.objects.select_related("service").filter(pk=slot_id).first()
+    if slot is None:
+        raise NotFound(_("That time slot does not exist."))
+    require_staff(user, action, slot.centre_id)
+    return slot

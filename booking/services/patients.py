@@ -1,0 +1,140 @@
+"""Accounts, patients and dependants. Only what care and booking need is collected."""
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+import phonenumbers
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from stdnum.exceptions import ValidationError as IdValidationError
+from stdnum.th import pin
+
+from booking.exceptions import AlreadyRegistered
+from booking.models import Patient
+from clinics.exceptions import InvalidInput
+from clinics.models import District
+
+OLDEST_AGE_YEARS = 130
+
+
+@dataclass(frozen=True)
+class PersonDetails:
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    sex: Patient.Sex
+    phone: str = ""
+    national_id: str = ""
+    passport_number: str = ""
+    preferred_language: Patient.Language = Patient.Language.THAI
+    district: District | None = None
+
+
+class PhoneAlreadyRegistered(AlreadyRegistered):
+    code = "phone_registered"
+    default_message = _("An account with this phone number already exists. Please sign in.")
+
+
+def normalise_phone(raw: str, *, field: str = "phone") -> str:
+    """A phone number as E.164; Thai numbers may be written the local way (081 234 5678)."""
+    try:
+        number = phonenumbers.parse(raw, "TH")
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidInput(
+            _("Enter a valid phone number, e.g. 081 234 5678 or +66 81 234 5678."), field=field
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_national_id(raw: str) -> str:
+    """Thirteen digits with a valid check digit, without dashes or spaces."""
+    try:
+        return str(pin.validate(raw))
+    except IdValidationError:
+        raise InvalidInput(
+            _("Enter the 13-digit Thai national ID exactly as on the ID card."),
+            field="national_id",
+        ) from None
+
+
+@transaction.atomic
+def register_account(*, password: str, person: PersonDetails) -> Patient:
+    """Open an account for a person, signing in with their phone number, as its own patient."""
+    if not person.phone:
+        raise InvalidInput(_("A phone number is needed to open an account."), field="phone")
+    details = _cleaned(person)
+    User = get_user_model()
+    if User.objects.filter(username=details.phone).exists():
+        raise PhoneAlreadyRegistered()
+    user = User(username=details.phone, first_name=details.first_name, last_name=details.last_name)
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise InvalidInput(" ".join(error.messages), field="password") from error
+    user.set_password(password)
+    user.save()
+    return _save_patient(Patient(account=user, relationship=Patient.Relationship.SELF), details)
+
+
+@transaction.atomic
+def add_dependant(
+    *, account: AbstractBaseUser, relationship: Patient.Relationship, person: PersonDetails
+) -> Patient:
+    """Add a child, parent or other person in the account holder's care."""
+    if relationship == Patient.Relationship.SELF:
+        raise InvalidInput(_("Choose how this person is related to you."), field="relationship")
+    return _save_patient(Patient(account=account, relationship=relationship), _cleaned(person))
+
+
+@transaction.atomic
+def update_patient(*, patient: Patient, person: PersonDetails) -> Patient:
+    """Correct a patient's details."""
+    details = _cleaned(person)
+    if patient.relationship == Patient.Relationship.SELF and not details.phone:
+        raise InvalidInput(_("The account holder's phone number cannot be removed."), field="phone")
+    return _save_patient(patient, details)
+
+
+def _cleaned(person: PersonDetails) -> PersonDetails:
+    today = timezone.localdate()
+    if person.date_of_birth > today:
+        raise InvalidInput(_("The date of birth cannot be in the future."), field="date_of_birth")
+    if person.date_of_birth < today - timedelta(days=365 * OLDEST_AGE_YEARS):
+        raise InvalidInput(_("Please check the year of birth."), field="date_of_birth")
+    if not person.first_name.strip():
+        raise InvalidInput(_("Enter a first name."), field="first_name")
+    if not person.last_name.strip():
+        raise InvalidInput(_("Enter a last name."), field="last_name")
+    national_id = normalise_national_id(person.national_id) if person.national_id else ""
+    passport = person.passport_number.strip().upper()
+    if not national_id and not passport:
+        raise InvalidInput(
+            _("Enter a Thai national ID, or a passport number if you are not Thai."),
+            field="national_id",
+        )
+    return replace(
+        person,
+        first_name=person.first_name.strip(),
+        last_name=person.last_name.strip(),
+        phone=normalise_phone(person.phone) if person.phone else "",
+        national_id=national_id,
+        passport_number=passport,
+    )
+
+
+def _save_patient(patient: Patient, details: PersonDetails) -> Patient:
+    for name, value in vars(details).items():
+        setattr(patient, name, value)
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError:
+        raise AlreadyRegistered(field="national_id") from None
+    return patient

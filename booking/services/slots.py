@@ -1,0 +1,308 @@
+"""Turning weekly schedules into bookable slots, and keeping them in step with closures."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from booking.exceptions import CapacityBelowBooked
+from booking.models import Appointment, Slot
+from clinics.models import HealthCentre, ScheduleTemplate
+from clinics.selectors import closed_days
+from clinics.services import load_public_holidays
+
+# Keeps each IN (...) list well under SQLite's limit on bound parameters.
+CHUNK = 500
+
+
+@dataclass
+class SlotSyncResult:
+    created: int = 0
+    resized: int = 0
+    reopened: int = 0
+    removed: int = 0
+    closed: int = 0
+    # Appointments still booked in slots this run closed: staff must move or cancel them.
+    affected_appointment_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: "SlotSyncResult") -> None:
+        self.created += other.created
+        self.resized += other.resized
+        self.reopened += other.reopened
+        self.removed += other.removed
+        self.closed += other.closed
+        self.affected_appointment_ids.extend(other.affected_appointment_ids)
+
+    @property
+    def changed(self) -> int:
+        return self.created + self.resized + self.reopened + self.removed + self.closed
+
+
+@dataclass(frozen=True)
+class _PlannedSlot:
+    template: ScheduleTemplate
+    start: datetime
+    end: datetime
+
+
+def horizon(*, today: date | None = None) -> tuple[date, date]:
+    """The first and last day of the rolling booking horizon."""
+    first = today or timezone.localdate()
+    return first, first + timedelta(weeks=settings.SLOT_HORIZON_WEEKS) - timedelta(days=1)
+
+
+def sync_slots(
+    *,
+    centre_ids: Iterable[int] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> SlotSyncResult:
+    """Make future slots match the weekly schedules, closures and holidays.
+
+    Creates missing slots, resizes them to the schedule (never below what is booked), removes
+    unbooked slots that no longer fit and closes booked ones, keeping their appointments, which
+    it reports. Running it twice changes nothing the second time. Each centre is written in its
+    own transaction; it locks the slots it removes so no booking can land in them meanwhile.
+    """
+    default_start, default_end = horizon()
+    start = start or default_start
+    end = end or default_end
+    centres = HealthCentre.objects.all()
+    if centre_ids is not None:
+        centres = centres.filter(number__in=list(centre_ids))
+    numbers = list(centres.values_list("number", flat=True))
+    closed = closed_days(centre_ids=numbers, start=start, end=end)
+    templates_by_centre: dict[int, list[ScheduleTemplate]] = defaultdict(list)
+    for template in ScheduleTemplate.objects.filter(centre_id__in=numbers).select_related(
+        "service", "centre"
+    ):
+        templates_by_centre[template.centre_id].append(template)
+    offered = _offered_services(numbers)
+
+    result = SlotSyncResult()
+    for number in numbers:
+        templates = templates_by_centre.get(number, [])
+        if not templates:
+            continue
+        live = [
+            template
+            for template in templates
+            if template.is_active
+            and template.centre.is_active
+            and template.service.is_active
+            and template.service_id in offered[number]
+        ]
+        planned = _plan(live, start=start, end=end, closed=closed[number])
+        result.add(_apply(number, templates, planned, start=start, end=end))
+    return result
+
+
+def extend_slot_horizon() -> SlotSyncResult:
+    """Load this and next year's holidays, then sync every centre over the whole horizon."""
+    today = timezone.localdate()
+    load_public_holidays(years=[today.year, today.year + 1])
+    return sync_slots()
+
+
+def _offered_services(numbers: list[int]) -> dict[int, set[int]]:
+    offered: dict[int, set[int]] = {number: set() for number in numbers}
+    through = HealthCentre.services.through.objects.filter(healthcentre_id__in=numbers)
+    for centre_id, service_id in through.values_list("healthcentre_id", "service_id"):
+        offered[centre_id].add(service_id)
+    return offered
+
+
+def _plan(
+    templates: list[ScheduleTemplate], *, start: date, end: date, closed: set[date]
+) -> dict[tuple[int, datetime], _PlannedSlot]:
+    now = timezone.now()
+    zone = timezone.get_default_timezone()
+    planned: dict[tuple[int, datetime], _PlannedSlot] = {}
+    for day in _days(start, end):
+        if day in closed:
+            continue
+        for template in templates:
+            if not template.runs_on(day):
+                continue
+            for slot_start, slot_end in _times(template, day, zone):
+                if slot_start > now:
+                    planned[(template.pk, slot_start)] = _PlannedSlot(
+                        template, slot_start, slot_end
+                    )
+    return planned
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def _times(
+    template: ScheduleTemplate, day: date, zone: tzinfo
+) -> Iterator[tuple[datetime, datetime]]:
+    length = timedelta(minutes=template.slot_minutes)
+    slot_start = datetime.combine(day, template.start_time, tzinfo=zone)
+    day_end = datetime.combine(day, template.end_time, tzinfo=zone)
+    while slot_start + length <= day_end:
+        yield slot_start, slot_start + length
+        slot_start += length
+
+
+def _range_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    zone = timezone.get_default_timezone()
+    return (
+        datetime.combine(start, time.min, tzinfo=zone),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
+    )
+
+
+@transaction.atomic
+def _apply(
+    centre_number: int,
+    templates: list[ScheduleTemplate],
+    planned: dict[tuple[int, datetime], _PlannedSlot],
+    *,
+    start: date,
+    end: date,
+) -> SlotSyncResult:
+    result = SlotSyncResult()
+    range_start, range_end = _range_bounds(start, end)
+    existing = Slot.objects.filter(
+        template__in=templates,
+        start__gte=max(range_start, timezone.now()),
+        start__lt=range_end,
+    ).values("id", "template_id", "start", "capacity", "booked", "closed", "capacity_set_by_staff")
+
+    unplanned: list[int] = []
+    reopen: list[int] = []
+    resize: dict[int, list[int]] = defaultdict(list)
+    seen: set[tuple[int, datetime]] = set()
+    for row in existing:
+        key = (row["template_id"], row["start"])
+        plan = planned.get(key)
+        if plan is None:
+            if not row["closed"]:
+                unplanned.append(row["id"])
+            continue
+        seen.add(key)
+        if row["closed"]:
+            reopen.append(row["id"])
+        if row["capacity"] != plan.template.capacity and not row["capacity_set_by_staff"]:
+            resize[plan.template.capacity].append(row["id"])
+
+    result.created = _insert_slots(
+        centre_number, [plan for key, plan in planned.items() if key not in seen]
+    )
+
+    for chunk in _chunks(reopen):
+        result.reopened += Slot.objects.filter(id__in=chunk).update(closed=False)
+    for capacity, ids in resize.items():
+        for chunk in _chunks(ids):
+            # Greatest(): a slot never shrinks below the people already booked into it.
+            result.resized += Slot.objects.filter(id__in=chunk).update(
+                capacity=Greatest(Value(capacity), F("booked"))
+            )
+    for chunk in _chunks(unplanned):
+        removed, closed, affected = _retire(chunk)
+        result.removed += removed
+        result.closed += closed
+        result.affected_appointment_ids.extend(affected)
+    return result
+
+
+def _insert_slots(centre_number: int, plans: list[_PlannedSlot]) -> int:
+    """Insert slots in one executemany. Compiling an ORM bulk_create of 130,000 slots took
+    most of a 13-second run; this takes about a second. A row another run inserted first is
+    skipped by the unique (template, start) index."""
+    if not plans:
+        return 0
+    connection = transaction.get_connection()
+    ops = connection.ops
+    columns = [
+        "centre_id",
+        "service_id",
+        "template_id",
+        "clinician_id",
+        "start",
+        "end",
+        "capacity",
+        "booked",
+        "closed",
+        "capacity_set_by_staff",
+        "created_at",
+    ]
+    now = ops.adapt_datetimefield_value(timezone.now())
+    rows = [
+        (
+            centre_number,
+            plan.template.service_id,
+            plan.template.pk,
+            plan.template.clinician_id,
+            ops.adapt_datetimefield_value(plan.start),
+            ops.adapt_datetimefield_value(plan.end),
+            plan.template.capacity,
+            0,
+            False,
+            False,
+            now,
+        )
+        for plan in plans
+    ]
+    sql = "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING".format(
+        table=ops.quote_name(Slot._meta.db_table),
+        columns=", ".join(ops.quote_name(column) for column in columns),
+        values=", ".join(["%s"] * len(columns)),
+    )
+    with connection.cursor() as cursor:
+        for offset in range(0, len(rows), CHUNK * 10):
+            cursor.executemany(sql, rows[offset : offset + CHUNK * 10])
+    return len(rows)
+
+
+def _retire(slot_ids: list[int]) -> tuple[int, int, list[int]]:
+    """Delete slots nobody ever booked; close the others, keeping their appointments."""
+    never_booked = Appointment.objects.filter(slot=OuterRef("pk"))
+    deletable = list(
+        Slot.objects.select_for_update()
+        .filter(id__in=slot_ids, booked=0)
+        .exclude(Exists(never_booked))
+        .values_list("id", flat=True)
+    )
+    Slot.objects.filter(id__in=deletable).delete()
+    remaining = [slot_id for slot_id in slot_ids if slot_id not in set(deletable)]
+    closed = Slot.objects.filter(id__in=remaining).update(closed=True)
+    affected = list(
+        Appointment.objects.filter(
+            slot_id__in=remaining, status__in=Appointment.UPCOMING
+        ).values_list("id", flat=True)
+    )
+    return len(deletable), closed, affected
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for offset in range(0, len(ids), CHUNK):
+        yield ids[offset : offset + CHUNK]
+
+
+@transaction.atomic
+def set_slot_capacity(*, slot: Slot, capacity: int) -> Slot:
+    """Set one slot's capacity by hand; refuses to go below the people booked.
+
+    Locks the slot row through the conditional update.
+    """
+    changed = Slot.objects.filter(pk=slot.pk, booked__lte=capacity).update(
+        capacity=capacity, capacity_set_by_staff=True
+    )
+    if not changed:
+        slot.refresh_from_db()
+        raise CapacityBelowBooked(booked=slot.booked)
+    slot.refresh_from_db()
+    return slot

@@ -1,0 +1,28 @@
+import logging
+
+from celery import shared_task
+
+from booking.services.slots import extend_slot_horizon as extend_horizon
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=60, max_retries=5)
+def extend_slot_horizon() -> dict[str, int]:
+    """Nightly: roll the booking horizon forward a day and follow schedule changes."""
+    result = extend_horizon()
+    logger.info(
+        "Slot horizon synced: %d created, %d resized, %d reopened, %d removed, %d closed",
+        result.created,
+        result.resized,
+        result.reopened,
+        result.removed,
+        result.closed,
+    )
+    if result.affected_appointment_ids:
+        logger.warning(
+            "%d booked appointments are now in closed slots: %s",
+            len(result.affected_appointment_ids),
+            result.affected_appointment_ids[:50],
+        )
+    return {"created": result.created, "changed": result.changed}

@@ -1,0 +1,126 @@
+"""Admin for reference data and staff. Staff see and change only their own centres' rows,
+by the same role rules as the API (clinics.permissions). Schedules, closures and holidays
+are in booking/admin.py, because their changes go through the booking engine."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from clinics.models import District, HealthCentre, Service, ServiceDose, StaffMembership
+from clinics.permissions import StaffAction, centres_where, is_city_admin
+
+
+class CentreScopedAdmin(admin.ModelAdmin):
+    """Rows belong to a centre through `centre_path`; staff act only where their role allows."""
+
+    centre_path = "centre"
+    view_action = StaffAction.VIEW_APPOINTMENTS
+    change_action = StaffAction.MANAGE_SCHEDULE
+
+    def _centres(self, request: HttpRequest, action: StaffAction) -> set[int] | None:
+        return centres_where(request.user, action)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        centres = self._centres(request, self.view_action)
+        if centres is None:
+            return queryset
+        return queryset.filter(**{f"{self.centre_path}__in": centres})
+
+    def _may(self, request: HttpRequest, action: StaffAction, obj: Model | None) -> bool:
+        centres = self._centres(request, action)
+        if centres is None:
+            return True
+        if obj is None:
+            return bool(centres)
+        return self._centre_of(obj) in centres
+
+    def _centre_of(self, obj: Model) -> int | None:
+        value: Any = obj
+        for part in self.centre_path.split("__"):
+            value = getattr(value, part)
+        return value.pk if value is not None else None
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, self.view_action, None)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, self.view_action, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, self.change_action, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, self.change_action, None)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, self.change_action, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "centre":
+            centres = self._centres(request, self.change_action)
+            if centres is not None:
+                kwargs["queryset"] = HealthCentre.objects.filter(number__in=centres)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class CityAdminOnly(admin.ModelAdmin):
+    """City-wide reference data: staff may look, only superusers change."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+
+@admin.register(District)
+class DistrictAdmin(CityAdminOnly):
+    list_display = ["code", "name_th", "name_en", "zone_group_th"]
+    search_fields = ["name_th", "name_en", "code"]
+
+
+class ServiceDoseInline(admin.TabularInline):
+    model = ServiceDose
+    extra = 0
+
+
+@admin.register(Service)
+class ServiceAdmin(CityAdminOnly):
+    list_display = ["code", "name_th", "name_en", "kind", "visit_mode", "is_active"]
+    list_filter = ["kind", "visit_mode", "is_active"]
+    search_fields = ["code", "name_th", "name_en"]
+    inlines = [ServiceDoseInline]
+
+
+@admin.register(HealthCentre)
+class HealthCentreAdmin(CentreScopedAdmin):
+    centre_path = "number"
+    change_action = StaffAction.MANAGE_STAFF
+    list_display = ["number", "name_th", "name_en", "district", "is_active"]
+    list_filter = ["district__zone_group_th", "is_active"]
+    search_fields = ["name_th", "name_en", "short_name_th", "number"]
+    filter_horizontal = ["services"]
+    list_select_related = ["district"]
+
+    def _centre_of(self, obj: Model) -> int | None:
+        return obj.pk
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_city_admin(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(StaffMembership)
+class StaffMembershipAdmin(CentreScopedAdmin):
+    view_action = StaffAction.MANAGE_STAFF
+    change_action = StaffAction.MANAGE_STAFF
+    list_display = ["user", "centre", "role"]
+    list_filter = ["role", "centre"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    raw_id_fields = ["user"]
+    list_select_related = ["user", "centre"]

@@ -1,0 +1,55 @@
+"""Domain errors: each has a stable machine-readable code, an HTTP status and a message
+in Thai and English (through gettext). The API maps them to responses in one place."""
+
+from typing import Any, ClassVar
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    default_message: ClassVar[str | Promise] = _("The request could not be completed.")
+
+    def __init__(self, message: str | Promise | None = None, **detail: Any) -> None:
+        self.message = message if message is not None else self.default_message
+        self.detail = detail
+        super().__init__(str(self.message))
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    default_message = _("We could not find that.")
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+    default_message = _("You are not allowed to do this.")
+
+
+class InvalidInput(DomainError):
+    """Input that is well-formed but breaks a rule; `field` names what to correct."""
+
+    code = "invalid_input"
+    status = 422
+    default_message = _("Please check what you entered.")
+
+    def __init__(self, message: str | Promise, *, field: str, **detail: Any) -> None:
+        super().__init__(message, field=field, **detail)
+
+
+class ScheduleOverlap(DomainError):
+    code = "schedule_overlap"
+    status = 409
+    default_message = _(
+        "This weekly schedule overlaps another one for the same service and clinician."
+    )
+
+
+class ServiceNotOffered(DomainError):
+    code = "service_not_offered"
+    status = 422
+    default_message = _("This centre does not offer that service.")

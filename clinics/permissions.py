@@ -1,0 +1,75 @@
+"""What each staff role may do, per centre. Every staff check in the API and admin asks here."""
+
+from enum import StrEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from clinics.exceptions import Forbidden
+from clinics.models import StaffMembership
+
+Role = StaffMembership.Role
+
+
+class StaffAction(StrEnum):
+    MANAGE_SCHEDULE = "manage_schedule"  # weekly schedules, closures, slot capacity
+    VIEW_APPOINTMENTS = "view_appointments"  # the day's list, patient names
+    RECEIVE_PATIENTS = "receive_patients"  # check-in, no-show
+    CONSULT = "consult"  # start and complete a consultation
+    CANCEL_APPOINTMENTS = "cancel_appointments"  # cancel on a patient's behalf
+    MANAGE_STAFF = "manage_staff"  # memberships at the centre
+
+
+ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {
+    Role.CENTRE_ADMIN: frozenset(StaffAction),
+    Role.SCHEDULER: frozenset(
+        {
+            StaffAction.MANAGE_SCHEDULE,
+            StaffAction.VIEW_APPOINTMENTS,
+            StaffAction.RECEIVE_PATIENTS,
+            StaffAction.CANCEL_APPOINTMENTS,
+        }
+    ),
+    Role.NURSE: frozenset(
+        {
+            StaffAction.VIEW_APPOINTMENTS,
+            StaffAction.RECEIVE_PATIENTS,
+            StaffAction.CONSULT,
+            StaffAction.CANCEL_APPOINTMENTS,
+        }
+    ),
+    Role.CLINICIAN: frozenset(
+        {StaffAction.VIEW_APPOINTMENTS, StaffAction.RECEIVE_PATIENTS, StaffAction.CONSULT}
+    ),
+}
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+def centres_where(user: AnyUser, action: StaffAction) -> set[int] | None:
+    """The centre numbers where `user` may take `action`; None means every centre."""
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    if getattr(user, "is_superuser", False):
+        return None
+    roles = [role for role, actions in ROLE_ACTIONS.items() if action in actions]
+    return set(
+        StaffMembership.objects.filter(user=user, role__in=roles).values_list(
+            "centre_id", flat=True
+        )
+    )
+
+
+def can_act_at(user: AnyUser, action: StaffAction, centre_id: int) -> bool:
+    allowed = centres_where(user, action)
+    return allowed is None or centre_id in allowed
+
+
+def require_staff(user: AnyUser, action: StaffAction, centre_id: int) -> None:
+    """Raise Forbidden unless `user` may take `action` at the centre."""
+    if not can_act_at(user, action, centre_id):
+        raise Forbidden()
+
+
+def is_city_admin(user: AnyUser) -> bool:
+    """City-wide changes (closures of every centre, holidays) are for superusers."""
+    return bool(user.is_authenticated and getattr(user, "is_superuser", False))

@@ -1,0 +1,150 @@
+from datetime import date, datetime, time
+from typing import Annotated, Any
+
+from django.utils import timezone
+from ninja import Field, Schema
+from pydantic import PlainSerializer
+
+from clinics.models import HealthCentre, ScheduleTemplate, Service, ServiceDose, VisitMode
+
+
+def _bangkok_iso(value: datetime) -> str:
+    return timezone.localtime(value).isoformat()
+
+
+# Datetimes are stored in UTC and shown in Bangkok time, with the +07:00 offset.
+BangkokDateTime = Annotated[datetime, PlainSerializer(_bangkok_iso, return_type=str)]
+
+
+class ErrorOut(Schema):
+    code: str = Field(description="Stable machine-readable error code, e.g. slot_full.")
+    message: str = Field(description="What went wrong, in the request's language (Thai/English).")
+    field: str | None = Field(None, description="The input field to correct, if any.")
+    errors: list[dict[str, str]] = Field(
+        default_factory=list, description="Every invalid field, for invalid_input."
+    )
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class DistrictOut(Schema):
+    code: int
+    name: str
+    name_th: str
+    name_en: str
+    latitude: float
+    longitude: float
+
+
+class DistrictBrief(Schema):
+    code: int
+    name: str
+
+
+class CentreBrief(Schema):
+    number: int
+    name: str
+    district: DistrictBrief
+    latitude: float
+    longitude: float
+
+
+class CentreOut(CentreBrief):
+    name_th: str
+    name_en: str
+    short_name_th: str
+    abbrev_th: str
+    subdistrict_th: str
+    line_oa: str
+    services: list[str] = Field(description="Codes of the services this centre offers.")
+
+    @staticmethod
+    def resolve_services(centre: HealthCentre) -> list[str]:
+        return [service.code for service in centre.services.all()]
+
+
+class DoseOut(Schema):
+    number: int
+    min_interval_days: int | None
+    max_interval_days: int | None
+
+
+class ServiceBrief(Schema):
+    code: str
+    name: str
+    kind: Service.Kind
+    visit_mode: VisitMode
+
+
+class ServiceOut(ServiceBrief):
+    name_th: str
+    name_en: str
+    description: str
+    default_slot_minutes: int
+    booking_cutoff_minutes: int
+    cancellation_cutoff_minutes: int
+    doses: list[DoseOut] = Field(description="The dose series, for vaccines.")
+
+    @staticmethod
+    def resolve_doses(service: Service) -> list[ServiceDose]:
+        return list(service.doses.all())
+
+
+class ScheduleIn(Schema):
+    service: str = Field(description="Service code.", examples=["general-checkup"])
+    clinician_id: int | None = None
+    weekdays: list[int] = Field(
+        description="ISO weekdays: 1 = Monday … 7 = Sunday.",
+        min_length=1,
+        max_length=7,
+        examples=[[1, 2, 3, 4, 5]],
+    )
+    start_time: time = Field(examples=["08:30"])
+    end_time: time = Field(examples=["12:00"])
+    slot_minutes: int = Field(ge=5, le=240, examples=[15])
+    capacity: int = Field(ge=1, le=500, examples=[4])
+    valid_from: date
+    valid_until: date | None = None
+
+
+class ScheduleOut(Schema):
+    id: int
+    centre: int = Field(alias="centre_id")
+    service: ServiceBrief
+    clinician_id: int | None
+    weekdays: list[int]
+    start_time: time
+    end_time: time
+    slot_minutes: int
+    capacity: int
+    valid_from: date
+    valid_until: date | None
+    is_active: bool
+
+    @staticmethod
+    def resolve_weekdays(template: ScheduleTemplate) -> list[int]:
+        return sorted(template.iso_weekdays)
+
+
+class ClosureIn(Schema):
+    start_date: date
+    end_date: date
+    reason_th: str = Field(min_length=1, max_length=200, examples=["ปิดปรับปรุงอาคาร"])
+    reason_en: str = Field("", max_length=200, examples=["Closed for building repairs"])
+
+
+class ClosureOut(Schema):
+    id: int
+    centre: int | None = Field(alias="centre_id", description="Empty for a city-wide closure.")
+    start_date: date
+    end_date: date
+    reason: str
+    reason_th: str
+    reason_en: str
+
+
+class SlotChangesOut(Schema):
+    created: int
+    resized: int
+    reopened: int
+    removed: int
+    closed: int

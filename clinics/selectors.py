@@ -1,0 +1,98 @@
+"""Reads about centres, districts and opening days that deserve a name."""
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from clinics.exceptions import NotFound
+from clinics.models import Closure, District, HealthCentre, PublicHoliday, Service
+
+EARTH_RADIUS_KM = 6371.0
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance between two WGS84 points."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_phi = phi2 - phi1
+    d_lambda = math.radians(lon2 - lon1)
+    a = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
+
+
+@dataclass(frozen=True)
+class RankedCentre:
+    centre: HealthCentre
+    in_home_district: bool
+    distance_km: float | None
+
+
+def rank_centres(
+    centres: Iterable[HealthCentre],
+    *,
+    district: District | None,
+    latitude: float | None,
+    longitude: float | None,
+) -> list[RankedCentre]:
+    """Order centres for a patient: their district first, then nearest, then by number.
+
+    Distance is measured from the given point, or else from the centre of the home district.
+    """
+    if (latitude is None or longitude is None) and district is not None:
+        latitude, longitude = district.latitude, district.longitude
+    ranked = []
+    for centre in centres:
+        km = None
+        if latitude is not None and longitude is not None:
+            km = distance_km(latitude, longitude, centre.latitude, centre.longitude)
+        home = district is not None and centre.district_id == district.code
+        ranked.append(RankedCentre(centre=centre, in_home_district=home, distance_km=km))
+    ranked.sort(
+        key=lambda r: (
+            not r.in_home_district,
+            r.distance_km if r.distance_km is not None else 0.0,
+            r.centre.number,
+        )
+    )
+    return ranked
+
+
+def active_centres() -> QuerySet[HealthCentre]:
+    return HealthCentre.objects.filter(is_active=True).select_related("district")
+
+
+def closed_days(*, centre_ids: Iterable[int], start: date, end: date) -> dict[int, set[date]]:
+    """The days from `start` to `end` (inclusive) on which each centre takes no appointments:
+    its own closures, city-wide closures and public holidays that close centres."""
+    centre_ids = list(centre_ids)
+    city_wide: set[date] = set(
+        PublicHoliday.objects.filter(date__range=(start, end), closes_centres=True).values_list(
+            "date", flat=True
+        )
+    )
+    per_centre: dict[int, set[date]] = {centre_id: set() for centre_id in centre_ids}
+    closures = Closure.objects.filter(start_date__lte=end, end_date__gte=start).filter(
+        Q(centre__isnull=True) | Q(centre_id__in=centre_ids)
+    )
+    for closure in closures:
+        days = _days_between(max(closure.start_date, start), min(closure.end_date, end))
+        if closure.centre_id is None:
+            city_wide.update(days)
+        else:
+            per_centre[closure.centre_id].update(days)
+    return {centre_id: days | city_wide for centre_id, days in per_centre.items()}
+
+
+def _days_between(first: date, last: date) -> set[date]:
+    return {first + timedelta(days=offset) for offset in range((last - first).days + 1)}
+
+
+def service_by_code(code: str) -> Service:
+    """The active service with this code, or NotFound naming the field."""
+    try:
+        return Service.objects.get(code=code, is_active=True)
+    except Service.DoesNotExist:
+        raise NotFound(_("There is no service with that code."), field="service") from None

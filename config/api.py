@@ -1,0 +1,178 @@
+"""The one NinjaAPI: routers from the apps, and every error mapped to a response once.
+
+Errors always come back as {"code", "message", "field", "errors", "detail"}: a stable code for
+programs and a message in the request's language (Thai by default, English on request).
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import SessionAuth
+
+from booking.api import accounts, patients, public, staff
+from booking.exceptions import NotSignedIn
+from clinics import api as clinics_api
+from clinics.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="BMA health centre booking API",
+    version="1",
+    description=(
+        "Book appointments, video consultations and vaccines at Bangkok's 69 public health "
+        "centres. Sign in with a session (POST /auth/sign-in); send the csrftoken cookie's "
+        "value as X-CSRFToken on every write. Errors carry a stable `code` and a `message` "
+        "in Thai or English (Accept-Language)."
+    ),
+    urls_namespace="api",
+    auth=SessionAuth(),
+)
+api.add_router("", clinics_api.router)
+api.add_router("", public.router)
+api.add_router("", accounts.router)
+api.add_router("", patients.router)
+api.add_router("", staff.router)
+
+
+def error_body(
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "field": field,
+        "errors": errors or [],
+        "detail": detail or {},
+    }
+
+
+@api.exception_handler(DomainError)
+def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    detail = dict(exc.detail)
+    field = detail.pop("field", None)
+    return api.create_response(
+        request,
+        error_body(exc.code, str(exc.message), field=field, detail=detail),
+        status=exc.status,
+    )
+
+
+def _validation_message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return _("This field is required.")
+    if kind in {"string_too_short", "too_short"}:
+        return _("This is too short.")
+    if kind in {"string_too_long", "too_long"}:
+        return _("This is too long.")
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return _("Enter a whole number.")
+    if kind in {"float_parsing", "float_type"}:
+        return _("Enter a number.")
+    if kind.startswith("date"):
+        return _("Enter a date as YYYY-MM-DD, e.g. 2026-12-01.")
+    if kind.startswith("time"):
+        return _("Enter a time as HH:MM, e.g. 08:30.")
+    if kind in {"enum", "literal_error"}:
+        return _("Choose one of: %(expected)s.") % {"expected": ctx.get("expected", "")}
+    if kind in {"greater_than_equal", "greater_than"}:
+        return _("This must be at least %(limit)s.") % {"limit": ctx.get("ge", ctx.get("gt", ""))}
+    if kind in {"less_than_equal", "less_than"}:
+        return _("This must be at most %(limit)s.") % {"limit": ctx.get("le", ctx.get("lt", ""))}
+    if kind == "json_invalid":
+        return _("The request body is not valid JSON.")
+    return _("This value is not valid.")
+
+
+def _field_name(location: list[Any] | tuple[Any, ...]) -> str:
+    # ninja reports ("body", "payload", "phone") or ("query", "service"): keep what a person
+    # would recognise as the field.
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
+        parts = parts[1:]
+    if len(parts) > 1 and parts[0] in {"payload", "query"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {"field": _field_name(error.get("loc", ())), "message": _validation_message(error)}
+        for error in exc.errors
+    ]
+    first = errors[0] if errors else {"field": "body", "message": ""}
+    return api.create_response(
+        request,
+        error_body(
+            "invalid_input",
+            _("Please check %(field)s: %(message)s")
+            % {"field": first["field"], "message": first["message"]},
+            field=first["field"],
+            errors=errors,
+        ),
+        status=422,
+    )
+
+
+@api.exception_handler(DjangoValidationError)
+def model_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    if hasattr(exc, "error_dict"):
+        errors = [
+            {"field": name, "message": str(messages[0])}
+            for name, messages in exc.message_dict.items()
+        ]
+    else:
+        errors = [{"field": "body", "message": message} for message in exc.messages]
+    return api.create_response(
+        request,
+        error_body("invalid_input", errors[0]["message"], field=errors[0]["field"], errors=errors),
+        status=422,
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def not_signed_in(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    error = NotSignedIn()
+    return api.create_response(
+        request, error_body(error.code, str(error.message)), status=error.status
+    )
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(
+        request, error_body("not_found", _("We could not find that.")), status=404
+    )
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = "forbidden" if exc.status_code == 403 else "http_error"
+    return api.create_response(request, error_body(code, str(exc)), status=exc.status_code)
+
+
+@api.exception_handler(OperationalError)
+def database_busy(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    # A lock wait that ran out or a dropped connection: nothing was written; try again.
+    logger.warning("Database busy during %s %s: %s", request.method, request.path, exc)
+    response = api.create_response(
+        request,
+        error_body("busy", _("We are very busy right now. Nothing was saved; please try again.")),
+        status=503,
+    )
+    response.headers["Retry-After"] = "2"
+    return response

@@ -1,0 +1,100 @@
+"""Shared fixtures: the real reference data, a fixed clock, and named personas."""
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import pytest
+import time_machine
+from django.contrib.auth.models import AbstractBaseUser
+from django.test import Client
+from django.utils import timezone
+
+from booking.models import Patient
+from clinics.models import HealthCentre, StaffMembership
+from clinics.services import grant_membership, load_reference_data
+from tests.factories import PatientFactory, UserFactory
+
+# Monday 30 November 2026, 07:00 in Bangkok: a working week ahead, with the holidays of
+# 5 (Saturday), 7 (Monday, in lieu) and 10 December (Thursday) in the next fortnight.
+NOW = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.get_fixed_timezone(7 * 60))
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    """Time stands at NOW; tests move it with clock.move_to(...)."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def reference_data(db: None, clock: time_machine.Traveller) -> None:
+    """The 50 districts, 69 centres, service catalogue and 2026-27 holidays, as in production."""
+    load_reference_data(years=[2026, 2027])
+
+
+@pytest.fixture
+def centre_1(reference_data: None) -> HealthCentre:
+    return HealthCentre.objects.get(number=1)
+
+
+@pytest.fixture
+def centre_2(reference_data: None) -> HealthCentre:
+    return HealthCentre.objects.get(number=2)
+
+
+@pytest.fixture
+def patient(reference_data: None) -> Patient:
+    """Somchai, who lives in Phra Nakhon (district 1001) and books for himself."""
+    return PatientFactory(account=UserFactory(username="+66810000001"), phone="+66810000001")
+
+
+@pytest.fixture
+def other_patient(reference_data: None) -> Patient:
+    return PatientFactory(account=UserFactory(username="+66810000002"), phone="+66810000002")
+
+
+def _staff(username: str, centre_number: int, role: StaffMembership.Role) -> AbstractBaseUser:
+    user = UserFactory(username=username, is_staff=True)
+    grant_membership(user=user, centre=HealthCentre.objects.get(number=centre_number), role=role)
+    return user
+
+
+@pytest.fixture
+def nurse_at_centre_1(reference_data: None) -> AbstractBaseUser:
+    return _staff("nurse1", 1, StaffMembership.Role.NURSE)
+
+
+@pytest.fixture
+def scheduler_at_centre_1(reference_data: None) -> AbstractBaseUser:
+    return _staff("scheduler1", 1, StaffMembership.Role.SCHEDULER)
+
+
+@pytest.fixture
+def clinician_at_centre_1(reference_data: None) -> AbstractBaseUser:
+    return _staff("doctor1", 1, StaffMembership.Role.CLINICIAN)
+
+
+@pytest.fixture
+def staff_at_centre_2(reference_data: None) -> AbstractBaseUser:
+    """A centre administrator, but of centre 2: no rights at centre 1."""
+    return _staff("admin2", 2, StaffMembership.Role.CENTRE_ADMIN)
+
+
+@pytest.fixture
+def city_admin(reference_data: None) -> AbstractBaseUser:
+    return UserFactory(username="city", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def client_for() -> Callable[[AbstractBaseUser | Patient | None], Client]:
+    """A test client signed in as a user (or a patient's account holder)."""
+
+    def make(who: AbstractBaseUser | Patient | None, language: str = "en") -> Client:
+        client = Client(HTTP_ACCEPT_LANGUAGE=language)
+        if isinstance(who, Patient):
+            who = who.account
+        if who is not None:
+            client.force_login(who)
+        return client
+
+    return make

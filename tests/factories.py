@@ -1,0 +1,75 @@
+import itertools
+from datetime import date, datetime, time, timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from stdnum.th import pin
+
+from booking.models import Patient, Slot
+from clinics.models import HealthCentre, ScheduleTemplate, Service
+
+_id_numbers = itertools.count(10_000_000_001)
+
+
+def national_id() -> str:
+    """A fresh, valid 13-digit Thai national ID."""
+    first12 = f"1{next(_id_numbers):011d}"
+    return first12 + pin.calc_check_digit(first12)
+
+
+def bangkok(day: date, at: time) -> datetime:
+    return datetime.combine(day, at, tzinfo=timezone.get_default_timezone())
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("correct horse battery")
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    account = factory.SubFactory(UserFactory)
+    relationship = Patient.Relationship.SELF
+    first_name = "สมชาย"
+    last_name = factory.Sequence(lambda n: f"ใจดี{n}")
+    date_of_birth = date(1985, 1, 15)
+    sex = Patient.Sex.MALE
+    phone = factory.Sequence(lambda n: f"+6681{n:07d}")
+    national_id = factory.LazyFunction(national_id)
+    district_id = 1001
+
+
+class ScheduleTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ScheduleTemplate
+
+    centre = factory.LazyFunction(lambda: HealthCentre.objects.get(number=1))
+    service = factory.LazyFunction(lambda: Service.objects.get(code="general-checkup"))
+    weekdays = "12345"
+    start_time = time(8, 30)
+    end_time = time(12, 0)
+    slot_minutes = 15
+    capacity = 4
+    valid_from = factory.LazyFunction(timezone.localdate)
+
+
+class SlotFactory(factory.django.DjangoModelFactory):
+    """A slot tomorrow at 10:00 Bangkok time at centre 1, unless told otherwise."""
+
+    class Meta:
+        model = Slot
+
+    centre = factory.LazyFunction(lambda: HealthCentre.objects.get(number=1))
+    service = factory.LazyFunction(lambda: Service.objects.get(code="general-checkup"))
+    start = factory.LazyFunction(
+        lambda: bangkok(timezone.localdate() + timedelta(days=1), time(10, 0))
+    )
+    end = factory.LazyAttribute(lambda slot: slot.start + timedelta(minutes=15))
+    capacity = 5
