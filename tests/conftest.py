@@ -8,6 +8,7 @@ import time_machine
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
 from django.utils import timezone
+from pytest_django import DjangoDbBlocker, Settings
 
 from booking.models import Patient
 from clinics.models import HealthCentre, StaffMembership
@@ -19,6 +20,18 @@ from tests.factories import PatientFactory, UserFactory
 NOW = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.get_fixed_timezone(7 * 60))
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Settings) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> None:
+    """Load the reference data once per test database; tests roll back to it."""
+    with django_db_blocker.unblock():
+        load_reference_data(years=[2026, 2027])
+
+
 @pytest.fixture
 def clock() -> Iterator[time_machine.Traveller]:
     """Time stands at NOW; tests move it with clock.move_to(...)."""
@@ -28,7 +41,9 @@ def clock() -> Iterator[time_machine.Traveller]:
 
 @pytest.fixture
 def reference_data(db: None, clock: time_machine.Traveller) -> None:
-    """The 50 districts, 69 centres, service catalogue and 2026-27 holidays, as in production."""
+    """The 50 districts, 69 centres, service catalogue and 2026-27 holidays, as in production.
+
+    Loaded once per database; this reloads it only after a transactional test emptied it."""
     load_reference_data(years=[2026, 2027])
 
 

@@ -1,0 +1,225 @@
+"""Races with real parallel connections, one per thread, against the configured database:
+SQLite (WAL, IMMEDIATE transactions) by default, PostgreSQL when DATABASE_URL is set."""
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.utils import timezone
+
+from booking.exceptions import BookingError
+from booking.models import Appointment, Patient, Slot
+from booking.services.appointments import book_slot, reschedule_appointment
+from tests.factories import SlotFactory, national_id
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREADS = 32
+
+
+def make_patients(count: int) -> list[Patient]:
+    User = get_user_model()
+    users = User.objects.bulk_create([User(username=f"+66899{n:06d}") for n in range(count)])
+    return Patient.objects.bulk_create(
+        [
+            Patient(
+                account=user,
+                relationship=Patient.Relationship.SELF,
+                first_name="คน",
+                last_name=f"ที่{n}",
+                date_of_birth=timezone.localdate() - timedelta(days=365 * 30),
+                sex=Patient.Sex.FEMALE,
+                phone=user.username,
+                national_id=national_id(),
+            )
+            for n, user in enumerate(users)
+        ]
+    )
+
+
+def race(attempts: list[Callable[[], object]]) -> Counter[str]:
+    """Start every attempt at once, THREADS at a time, each thread on its own connection;
+    count the outcomes by result or domain error code. Any other error fails the test."""
+    start = threading.Event()
+
+    def run(attempt: Callable[[], object]) -> str:
+        start.wait(timeout=30)
+        try:
+            attempt()
+            return "ok"
+        except BookingError as error:
+            return error.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        futures = [pool.submit(run, attempt) for attempt in attempts]
+        start.set()
+        return Counter(future.result() for future in futures)
+
+
+def active_in(slot: Slot) -> int:
+    return slot.appointments.exclude(status=Appointment.Status.CANCELLED).count()
+
+
+def assert_counters_match_appointments() -> None:
+    for slot in Slot.objects.all():
+        assert slot.booked == active_in(slot), slot
+        assert slot.booked <= slot.capacity, slot
+
+
+def test_two_hundred_people_racing_for_five_places_get_exactly_five(reference_data):
+    slot = SlotFactory(capacity=5)
+    patients = make_patients(200)
+
+    outcomes = race(
+        [
+            lambda p=p: book_slot(
+                patient=p,
+                slot_id=slot.pk,
+                booked_by=p.account,
+                channel=Appointment.Channel.API,
+                idempotency_key=f"key-{p.pk}",
+            )
+            for p in patients
+        ]
+    )
+
+    assert outcomes == Counter({"ok": 5, "slot_full": 195})
+    slot.refresh_from_db()
+    assert slot.booked == 5
+    assert active_in(slot) == 5
+    assert_counters_match_appointments()
+
+
+def test_double_submits_with_one_key_make_one_appointment(reference_data):
+    slot = SlotFactory(capacity=50)
+    (patient,) = make_patients(1)
+    made: list[int] = []
+
+    def submit() -> None:
+        booking = book_slot(
+            patient=patient,
+            slot_id=slot.pk,
+            booked_by=patient.account,
+            channel=Appointment.Channel.API,
+            idempotency_key="one-key-for-all",
+        )
+        made.append(booking.appointment.pk)
+
+    outcomes = race([submit] * 40)
+
+    assert outcomes == Counter({"ok": 40})
+    assert len(set(made)) == 1
+    assert Appointment.objects.count() == 1
+    slot.refresh_from_db()
+    assert slot.booked == 1
+
+
+def test_one_person_racing_for_overlapping_slots_gets_one(reference_data):
+    start = timezone.now() + timedelta(days=2)
+    slots = [SlotFactory(start=start + timedelta(minutes=minute)) for minute in range(0, 10)]
+    (patient,) = make_patients(1)
+
+    outcomes = race(
+        [
+            lambda s=s: book_slot(
+                patient=patient,
+                slot_id=s.pk,
+                booked_by=patient.account,
+                channel=Appointment.Channel.API,
+                idempotency_key=f"key-{s.pk}",
+            )
+            for s in slots
+        ]
+    )
+
+    assert outcomes == Counter({"ok": 1, "overlapping_appointment": 9})
+    assert_counters_match_appointments()
+
+
+def test_racing_reschedules_fill_the_target_exactly(reference_data):
+    source = SlotFactory(capacity=60)
+    target = SlotFactory(capacity=5, start=timezone.now() + timedelta(days=3))
+    appointments = [
+        book_slot(
+            patient=p,
+            slot_id=source.pk,
+            booked_by=p.account,
+            channel=Appointment.Channel.API,
+            idempotency_key="",
+        ).appointment
+        for p in make_patients(60)
+    ]
+
+    outcomes = race(
+        [
+            lambda a=a: reschedule_appointment(appointment=a, new_slot_id=target.pk)
+            for a in appointments
+        ]
+    )
+
+    assert outcomes == Counter({"ok": 5, "slot_full": 55})
+    source.refresh_from_db()
+    target.refresh_from_db()
+    assert (source.booked, target.booked) == (55, 5)
+    assert_counters_match_appointments()
+
+
+def test_people_swapping_slots_at_once_neither_deadlock_nor_lose_places(reference_data):
+    pairs = []
+    for n in range(16):
+        first = SlotFactory(capacity=2, start=timezone.now() + timedelta(days=2, hours=n))
+        second = SlotFactory(capacity=2, start=timezone.now() + timedelta(days=4, hours=n))
+        a, b = make_patients_for_pair(n)
+        in_first = book(a, first)
+        in_second = book(b, second)
+        pairs.append((in_first, second, in_second, first))
+
+    attempts: list[Callable[[], object]] = []
+    for in_first, second, in_second, first in pairs:
+        attempts.append(
+            lambda a=in_first, s=second: reschedule_appointment(appointment=a, new_slot_id=s.pk)
+        )
+        attempts.append(
+            lambda a=in_second, s=first: reschedule_appointment(appointment=a, new_slot_id=s.pk)
+        )
+
+    outcomes = race(attempts)
+
+    assert outcomes == Counter({"ok": 32})
+    assert_counters_match_appointments()
+
+
+def make_patients_for_pair(n: int) -> tuple[Patient, Patient]:
+    User = get_user_model()
+    people = []
+    for side in ("a", "b"):
+        user = User.objects.create(username=f"swap-{n}-{side}")
+        people.append(
+            Patient.objects.create(
+                account=user,
+                relationship=Patient.Relationship.SELF,
+                first_name="สลับ",
+                last_name=f"{n}{side}",
+                date_of_birth=timezone.localdate() - timedelta(days=365 * 40),
+                sex=Patient.Sex.MALE,
+                national_id=national_id(),
+            )
+        )
+    return people[0], people[1]
+
+
+def book(patient: Patient, slot: Slot) -> Appointment:
+    return book_slot(
+        patient=patient,
+        slot_id=slot.pk,
+        booked_by=patient.account,
+        channel=Appointment.Channel.API,
+        idempotency_key="",
+    ).appointment
