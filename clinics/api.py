@@ -34,7 +34,7 @@ def list_centres(
     return list(centres)
 
 
-@router.get("/centres/{number}", response={200: CentreOut, 404: ErrorOut}, auth=None)
+@router.get("/centres/{int:number}", response={200: CentreOut, 404: ErrorOut}, auth=None)
 def get_centre(request: HttpRequest, number: int) -> HealthCentre:
     centre = active_centres().prefetch_related(_active_services).filter(number=number).first()
     if centre is None:

@@ -31,6 +31,7 @@ from clinics.schemas import ErrorOut
 router = Router(tags=["My patients and appointments"])
 
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ONE_APPOINTMENT = {200: AppointmentOut, **ERRORS}
 
 IdempotencyKey = Header(
     ...,
@@ -57,12 +58,12 @@ def add_my_dependant(request: HttpRequest, payload: DependantIn) -> tuple[int, P
     return 201, patient
 
 
-@router.get("/me/patients/{patient_id}", response={200: PatientDetailOut, **ERRORS})
+@router.get("/me/patients/{int:patient_id}", response={200: PatientDetailOut, **ERRORS})
 def get_my_patient(request: HttpRequest, patient_id: int) -> Patient:
     return patient_of(request.user, patient_id)
 
 
-@router.put("/me/patients/{patient_id}", response={200: PatientDetailOut, **ERRORS})
+@router.put("/me/patients/{int:patient_id}", response={200: PatientDetailOut, **ERRORS})
 def update_my_patient(request: HttpRequest, patient_id: int, payload: PersonIn) -> Patient:
     patient = patient_of(request.user, patient_id)
     return update_patient(patient=patient, person=person_details(payload))
@@ -81,7 +82,7 @@ def list_my_appointments(
     return list(appointments)
 
 
-@router.get("/me/appointments/{appointment_id}", response={200: AppointmentOut, **ERRORS})
+@router.get("/me/appointments/{int:appointment_id}", response=ONE_APPOINTMENT)
 def get_my_appointment(request: HttpRequest, appointment_id: int) -> Appointment:
     return appointment_of(request.user, appointment_id)
 
@@ -152,9 +153,7 @@ def allocate(
     return _booked(request, response, booking)
 
 
-@router.post(
-    "/me/appointments/{appointment_id}/reschedule", response={200: AppointmentOut, **ERRORS}
-)
+@router.post("/me/appointments/{int:appointment_id}/reschedule", response=ONE_APPOINTMENT)
 def reschedule(request: HttpRequest, appointment_id: int, payload: RescheduleIn) -> Appointment:
     """Move to another time of the same service; the old place is kept if the new one is gone."""
     appointment = appointment_of(request.user, appointment_id)
@@ -162,7 +161,7 @@ def reschedule(request: HttpRequest, appointment_id: int, payload: RescheduleIn)
     return appointment_of(request.user, appointment_id)
 
 
-@router.post("/me/appointments/{appointment_id}/cancel", response={200: AppointmentOut, **ERRORS})
+@router.post("/me/appointments/{int:appointment_id}/cancel", response=ONE_APPOINTMENT)
 def cancel(request: HttpRequest, appointment_id: int, payload: CancelIn) -> Appointment:
     """Cancel; the place is offered to others at once."""
     appointment = appointment_of(request.user, appointment_id)

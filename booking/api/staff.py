@@ -53,6 +53,7 @@ router = Router(tags=["Staff"])
 
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 MAX_SLOT_LIST_DAYS = 14
+ONE_APPOINTMENT = {200: StaffAppointmentOut, **ERRORS}
 
 
 class ScheduleChangeOut(Schema):
@@ -69,22 +70,12 @@ def _centre(request: HttpRequest, number: int, action: StaffAction) -> HealthCen
     return centre
 
 
-def _changes(result: SlotSyncResult) -> SlotChangesOut:
-    return SlotChangesOut(
-        created=result.created,
-        resized=result.resized,
-        reopened=result.reopened,
-        removed=result.removed,
-        closed=result.closed,
-    )
-
-
-def _schedule_change(change: ScheduleChange) -> ScheduleChangeOut:
-    return ScheduleChangeOut(
-        schedule=ScheduleOut.model_validate(change.template, from_attributes=True),
-        slots=_changes(change.slots),
-        affected_appointment_ids=change.slots.affected_appointment_ids,
-    )
+def _schedule_change(change: ScheduleChange) -> dict[str, object]:
+    return {
+        "schedule": change.template,
+        "slots": change.slots,
+        "affected_appointment_ids": change.slots.affected_appointment_ids,
+    }
 
 
 def _schedule_fields(payload: ScheduleIn) -> ScheduleFields:
@@ -112,29 +103,23 @@ def _schedule_fields(payload: ScheduleIn) -> ScheduleFields:
     )
 
 
-def _closure_result(added: ClosureAdded) -> ClosureResultOut:
-    return ClosureResultOut(
-        closure=ClosureOut.model_validate(added.closure, from_attributes=True),
-        affected_appointments=[
-            StaffAppointmentOut.model_validate(appointment, from_attributes=True)
-            for appointment in added.affected
-        ],
-    )
+def _closure_result(added: ClosureAdded) -> dict[str, object]:
+    return {"closure": added.closure, "affected_appointments": added.affected}
 
 
 # --- Weekly schedules ---------------------------------------------------------------------------
 
 
-@router.get("/staff/centres/{number}/schedules", response={200: list[ScheduleOut], **ERRORS})
+@router.get("/staff/centres/{int:number}/schedules", response={200: list[ScheduleOut], **ERRORS})
 def list_schedules(request: HttpRequest, number: int) -> list[ScheduleTemplate]:
     centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
     return list(centre.schedule_templates.select_related("service"))
 
 
-@router.post("/staff/centres/{number}/schedules", response={201: ScheduleChangeOut, **ERRORS})
+@router.post("/staff/centres/{int:number}/schedules", response={201: ScheduleChangeOut, **ERRORS})
 def create_schedule(
     request: HttpRequest, number: int, payload: ScheduleIn
-) -> tuple[int, ScheduleChangeOut]:
+) -> tuple[int, dict[str, object]]:
     """Add a weekly schedule; its slots are generated over the booking horizon at once."""
     centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
     change = create_schedule_template(centre=centre, fields=_schedule_fields(payload))
@@ -149,10 +134,10 @@ def _template(request: HttpRequest, schedule_id: int) -> ScheduleTemplate:
     return template
 
 
-@router.put("/staff/schedules/{schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
+@router.put("/staff/schedules/{int:schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
 def update_schedule(
     request: HttpRequest, schedule_id: int, payload: ScheduleIn
-) -> ScheduleChangeOut:
+) -> dict[str, object]:
     """Change a weekly schedule. Booked places are kept: slots never shrink below bookings."""
     template = _template(request, schedule_id)
     return _schedule_change(
@@ -160,8 +145,8 @@ def update_schedule(
     )
 
 
-@router.delete("/staff/schedules/{schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
-def end_schedule(request: HttpRequest, schedule_id: int) -> ScheduleChangeOut:
+@router.delete("/staff/schedules/{int:schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
+def end_schedule(request: HttpRequest, schedule_id: int) -> dict[str, object]:
     """Stop a weekly schedule. Booked appointments stay and are listed for follow-up."""
     template = _template(request, schedule_id)
     return _schedule_change(end_schedule_template(template=template))
@@ -170,7 +155,7 @@ def end_schedule(request: HttpRequest, schedule_id: int) -> ScheduleChangeOut:
 # --- Closures -----------------------------------------------------------------------------------
 
 
-@router.get("/staff/centres/{number}/closures", response={200: list[ClosureOut], **ERRORS})
+@router.get("/staff/centres/{int:number}/closures", response={200: list[ClosureOut], **ERRORS})
 def list_closures(request: HttpRequest, number: int) -> list[Closure]:
     """This centre's closures and the city-wide ones, from today on."""
     centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
@@ -181,10 +166,10 @@ def list_closures(request: HttpRequest, number: int) -> list[Closure]:
     )
 
 
-@router.post("/staff/centres/{number}/closures", response={201: ClosureResultOut, **ERRORS})
+@router.post("/staff/centres/{int:number}/closures", response={201: ClosureResultOut, **ERRORS})
 def close_centre(
     request: HttpRequest, number: int, payload: ClosureIn
-) -> tuple[int, ClosureResultOut]:
+) -> tuple[int, dict[str, object]]:
     """Close the centre for some days. Appointments already booked then are listed, not dropped."""
     centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
     added = add_closure(centre=centre, created_by=request.user, **payload.dict())
@@ -192,7 +177,7 @@ def close_centre(
 
 
 @router.post("/staff/closures", response={201: ClosureResultOut, **ERRORS})
-def close_city(request: HttpRequest, payload: ClosureIn) -> tuple[int, ClosureResultOut]:
+def close_city(request: HttpRequest, payload: ClosureIn) -> tuple[int, dict[str, object]]:
     """Close every centre (city administrators only)."""
     if not is_city_admin(request.user):
         raise Forbidden()
@@ -200,8 +185,8 @@ def close_city(request: HttpRequest, payload: ClosureIn) -> tuple[int, ClosureRe
     return 201, _closure_result(added)
 
 
-@router.delete("/staff/closures/{closure_id}", response={200: SlotChangesOut, **ERRORS})
-def lift_closure(request: HttpRequest, closure_id: int) -> SlotChangesOut:
+@router.delete("/staff/closures/{int:closure_id}", response={200: SlotChangesOut, **ERRORS})
+def lift_closure(request: HttpRequest, closure_id: int) -> SlotSyncResult:
     closure = Closure.objects.filter(pk=closure_id).first()
     if closure is None:
         raise NotFound(_("There is no closure with that id."))
@@ -210,13 +195,13 @@ def lift_closure(request: HttpRequest, closure_id: int) -> SlotChangesOut:
             raise Forbidden()
     else:
         require_staff(request.user, StaffAction.MANAGE_SCHEDULE, closure.centre_id)
-    return _changes(remove_closure(closure=closure))
+    return remove_closure(closure=closure)
 
 
 # --- Slots --------------------------------------------------------------------------------------
 
 
-@router.get("/staff/centres/{number}/slots", response={200: list[StaffSlotOut], **ERRORS})
+@router.get("/staff/centres/{int:number}/slots", response={200: list[StaffSlotOut], **ERRORS})
 def list_slots(
     request: HttpRequest, number: int, date_from: date | None = None, date_to: date | None = None
 ) -> list[Slot]:
@@ -232,7 +217,7 @@ def list_slots(
     return list(centre_slots_between(centre.number, first, last))
 
 
-@router.patch("/staff/slots/{slot_id}", response={200: StaffSlotOut, **ERRORS})
+@router.patch("/staff/slots/{int:slot_id}", response={200: StaffSlotOut, **ERRORS})
 def change_slot(request: HttpRequest, slot_id: int, payload: SlotPatchIn) -> Slot:
     """Set one slot's capacity (0 stops new bookings). It never goes below what is booked."""
     slot = slot_for_staff(request.user, slot_id, StaffAction.MANAGE_SCHEDULE)
@@ -243,7 +228,7 @@ def change_slot(request: HttpRequest, slot_id: int, payload: SlotPatchIn) -> Slo
 
 
 @router.get(
-    "/staff/centres/{number}/appointments", response={200: list[StaffAppointmentOut], **ERRORS}
+    "/staff/centres/{int:number}/appointments", response={200: list[StaffAppointmentOut], **ERRORS}
 )
 def list_centre_appointments(
     request: HttpRequest, number: int, day: date | None = None
@@ -265,7 +250,8 @@ def _act(
 
 
 @router.post(
-    "/staff/appointments/{appointment_id}/check-in", response={200: StaffAppointmentOut, **ERRORS}
+    "/staff/appointments/{int:appointment_id}/check-in",
+    response={200: StaffAppointmentOut, **ERRORS},
 )
 def check_in(request: HttpRequest, appointment_id: int) -> Appointment:
     return _act(
@@ -276,9 +262,7 @@ def check_in(request: HttpRequest, appointment_id: int) -> Appointment:
     )
 
 
-@router.post(
-    "/staff/appointments/{appointment_id}/start", response={200: StaffAppointmentOut, **ERRORS}
-)
+@router.post("/staff/appointments/{int:appointment_id}/start", response=ONE_APPOINTMENT)
 def start(request: HttpRequest, appointment_id: int) -> Appointment:
     return _act(
         request,
@@ -289,7 +273,8 @@ def start(request: HttpRequest, appointment_id: int) -> Appointment:
 
 
 @router.post(
-    "/staff/appointments/{appointment_id}/complete", response={200: StaffAppointmentOut, **ERRORS}
+    "/staff/appointments/{int:appointment_id}/complete",
+    response={200: StaffAppointmentOut, **ERRORS},
 )
 def complete(request: HttpRequest, appointment_id: int) -> Appointment:
     return _act(
@@ -301,7 +286,8 @@ def complete(request: HttpRequest, appointment_id: int) -> Appointment:
 
 
 @router.post(
-    "/staff/appointments/{appointment_id}/no-show", response={200: StaffAppointmentOut, **ERRORS}
+    "/staff/appointments/{int:appointment_id}/no-show",
+    response={200: StaffAppointmentOut, **ERRORS},
 )
 def no_show(request: HttpRequest, appointment_id: int) -> Appointment:
     return _act(
@@ -312,9 +298,7 @@ def no_show(request: HttpRequest, appointment_id: int) -> Appointment:
     )
 
 
-@router.post(
-    "/staff/appointments/{appointment_id}/cancel", response={200: StaffAppointmentOut, **ERRORS}
-)
+@router.post("/staff/appointments/{int:appointment_id}/cancel", response=ONE_APPOINTMENT)
 def cancel(request: HttpRequest, appointment_id: int, payload: CancelIn) -> Appointment:
     """Cancel on the patient's behalf (e.g. after a closure); no online cut-off applies."""
     return _act(

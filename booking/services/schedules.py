@@ -80,6 +80,12 @@ def end_schedule_template(*, template: ScheduleTemplate) -> ScheduleChange:
 
 def validate_schedule_template(template: ScheduleTemplate) -> None:
     """Raise a domain error naming the field if the schedule breaks a rule."""
+    if template.end_time <= template.start_time:
+        raise InvalidInput(_("The session must end after it starts."), field="end_time")
+    if template.valid_until is not None and template.valid_until < template.valid_from:
+        raise InvalidInput(
+            _("The schedule must end on or after the day it starts."), field="valid_until"
+        )
     _full_clean(template)
     if not template.centre.services.filter(pk=template.service_id).exists():
         raise ServiceNotOffered(field="service")

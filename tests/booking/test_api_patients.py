@@ -1,0 +1,393 @@
+import uuid
+from datetime import date, time, timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from booking.models import Appointment, Patient, Slot
+from booking.services.appointments import book_slot
+from clinics.models import HealthCentre, Service
+from tests.factories import PatientFactory, SlotFactory, bangkok, national_id
+
+pytestmark = pytest.mark.django_db
+
+
+def key() -> str:
+    return str(uuid.uuid4())
+
+
+def post(client: Client, path: str, body: dict, **headers: str):
+    return client.post(path, body, content_type="application/json", **headers)
+
+
+def booked(patient: Patient, slot: Slot) -> Appointment:
+    return book_slot(
+        patient=patient,
+        slot_id=slot.pk,
+        booked_by=patient.account,
+        channel=Appointment.Channel.API,
+        idempotency_key="",
+    ).appointment
+
+
+REGISTRATION = {
+    "first_name": "มาลี",
+    "last_name": "ศรีสุข",
+    "date_of_birth": "1990-02-03",
+    "sex": "female",
+    "phone": "089 999 1234",
+    "national_id": "1101700203450",
+    "password": "a long enough passphrase",
+    "district_code": 1029,
+}
+
+
+# --- Sign-in -------------------------------------------------------------------------------------
+
+
+def test_registering_signs_the_new_account_in(reference_data):
+    client = Client()
+    response = post(client, "/api/v1/auth/register", REGISTRATION)
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["phone"] == "+66899991234"
+    assert body["national_id"] == "1101700203450"  # the patient's own page
+    assert body["district_code"] == 1029
+    assert client.get("/api/v1/auth/me").json()["username"] == "+66899991234"
+
+
+def test_registration_errors_name_the_field(reference_data):
+    response = post(
+        Client(HTTP_ACCEPT_LANGUAGE="en"),
+        "/api/v1/auth/register",
+        {**REGISTRATION, "national_id": "1101700203451"},
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "national_id"
+    assert "13-digit" in response.json()["message"]
+
+    missing = post(Client(), "/api/v1/auth/register", {"phone": "0812345678"})
+    assert missing.status_code == 422
+    assert {e["field"] for e in missing.json()["errors"]} >= {"first_name", "password", "sex"}
+
+
+def test_a_phone_already_registered_is_a_409(reference_data, patient):
+    response = post(Client(), "/api/v1/auth/register", {**REGISTRATION, "phone": patient.phone})
+    assert response.status_code == 409
+    assert response.json()["code"] == "phone_registered"
+
+
+def test_sign_in_accepts_a_local_phone_number_and_refuses_a_wrong_password(reference_data):
+    post(Client(), "/api/v1/auth/register", REGISTRATION)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+
+    wrong = post(client, "/api/v1/auth/sign-in", {"username": "0899991234", "password": "nope"})
+    assert wrong.status_code == 401
+    assert wrong.json()["code"] == "sign_in_failed"
+
+    right = post(
+        client,
+        "/api/v1/auth/sign-in",
+        {"username": "089-999-1234", "password": "a long enough passphrase"},
+    )
+    assert right.status_code == 200
+    assert right.json() == {"username": "+66899991234", "is_staff_member": False, "centres": []}
+    assert client.post("/api/v1/auth/sign-out").status_code == 204
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_staff_sign_in_with_their_username(reference_data, nurse_at_centre_1):
+    client = Client()
+    response = post(
+        client,
+        "/api/v1/auth/sign-in",
+        {"username": "nurse1", "password": "correct horse battery"},
+    )
+    assert response.json() == {"username": "nurse1", "is_staff_member": True, "centres": [1]}
+
+
+def test_writes_need_the_csrf_token_in_a_browser_session(reference_data, patient):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(patient.account)
+    slot = SlotFactory()
+    body = {"patient_id": patient.pk, "slot_id": slot.pk}
+
+    refused = post(browser, "/api/v1/me/appointments", body, HTTP_IDEMPOTENCY_KEY=key())
+    assert refused.status_code == 403
+
+    token = browser.get("/api/v1/auth/csrf").json()["csrf_token"]
+    accepted = post(
+        browser, "/api/v1/me/appointments", body, HTTP_IDEMPOTENCY_KEY=key(), HTTP_X_CSRFTOKEN=token
+    )
+    assert accepted.status_code == 201
+
+
+def test_sign_in_needs_the_csrf_token_too(reference_data, patient):
+    browser = Client(enforce_csrf_checks=True)
+    body = {"username": patient.phone, "password": "correct horse battery"}
+    assert post(browser, "/api/v1/auth/sign-in", body).status_code == 403
+    token = browser.get("/api/v1/auth/csrf").json()["csrf_token"]
+    assert post(browser, "/api/v1/auth/sign-in", body, HTTP_X_CSRFTOKEN=token).status_code == 200
+
+
+# --- My patients ---------------------------------------------------------------------------------
+
+
+def test_signing_in_is_needed_for_my_pages(reference_data):
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").get("/api/v1/me/patients")
+    assert response.status_code == 401
+    assert response.json() == {
+        "code": "not_signed_in",
+        "message": "Please sign in first.",
+        "field": None,
+        "errors": [],
+        "detail": {},
+    }
+
+
+def test_a_guardian_adds_and_lists_dependants(reference_data, patient, client_for):
+    client = client_for(patient)
+    response = post(
+        client,
+        "/api/v1/me/patients",
+        {
+            "relationship": "child",
+            "first_name": "น้องมะลิ",
+            "last_name": "ใจดี",
+            "date_of_birth": "2024-05-01",
+            "sex": "female",
+            "national_id": national_id(),
+        },
+    )
+    assert response.status_code == 201
+
+    listed = client.get("/api/v1/me/patients").json()
+    assert [p["relationship"] for p in listed] == ["self", "child"]
+    assert all("national_id" not in p for p in listed)  # lists show the masked ID only
+    assert listed[0]["national_id_masked"].startswith("x-xxxx-")
+
+
+def test_a_patient_can_correct_their_details(reference_data, patient, client_for):
+    response = client_for(patient).put(
+        f"/api/v1/me/patients/{patient.pk}",
+        {
+            "first_name": "สมชาย",
+            "last_name": "ใจเย็น",
+            "date_of_birth": "1985-01-15",
+            "sex": "male",
+            "phone": patient.phone,
+            "national_id": patient.national_id,
+            "preferred_language": "en",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    patient.refresh_from_db()
+    assert patient.last_name == "ใจเย็น"
+    assert patient.preferred_language == "en"
+
+
+def test_another_accounts_patient_is_not_found(reference_data, patient, other_patient, client_for):
+    client = client_for(patient)
+    assert client.get(f"/api/v1/me/patients/{other_patient.pk}").status_code == 404
+    response = client.put(
+        f"/api/v1/me/patients/{other_patient.pk}",
+        {
+            "first_name": "x",
+            "last_name": "y",
+            "date_of_birth": "1985-01-15",
+            "sex": "male",
+            "national_id": other_patient.national_id,
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+    other_patient.refresh_from_db()
+    assert other_patient.first_name != "x"
+
+
+# --- Booking -------------------------------------------------------------------------------------
+
+
+def test_booking_answers_201_and_a_retry_200_with_the_same_appointment(
+    reference_data, patient, client_for
+):
+    client = client_for(patient)
+    slot = SlotFactory()
+    body = {"patient_id": patient.pk, "slot_id": slot.pk}
+    idempotency_key = key()
+
+    first = post(client, "/api/v1/me/appointments", body, HTTP_IDEMPOTENCY_KEY=idempotency_key)
+    again = post(client, "/api/v1/me/appointments", body, HTTP_IDEMPOTENCY_KEY=idempotency_key)
+
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    appointment = first.json()
+    assert appointment["status"] == "booked"
+    assert appointment["centre"]["number"] == 1
+    assert appointment["service"]["code"] == "general-checkup"
+    assert appointment["start"] == "2026-12-01T10:00:00+07:00"
+    assert appointment["cancellable_until"] == "2026-12-01T08:00:00+07:00"
+    slot.refresh_from_db()
+    assert slot.booked == 1
+
+
+def test_booking_without_an_idempotency_key_is_a_422(reference_data, patient, client_for):
+    response = post(
+        client_for(patient),
+        "/api/v1/me/appointments",
+        {"patient_id": patient.pk, "slot_id": SlotFactory().pk},
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "Idempotency-Key"
+
+
+def test_a_full_slot_is_a_409_slot_full_in_thai_by_default(
+    reference_data, patient, other_patient, client_for
+):
+    slot = SlotFactory(capacity=1)
+    booked(other_patient, slot)
+
+    response = post(
+        client_for(patient, language="th"),
+        "/api/v1/me/appointments",
+        {"patient_id": patient.pk, "slot_id": slot.pk},
+        HTTP_IDEMPOTENCY_KEY=key(),
+    )
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "slot_full"
+    assert response.json()["message"] == "เวลานี้เพิ่งมีผู้จองเต็มแล้ว กรุณาเลือกเวลาอื่น"
+    assert Appointment.objects.filter(patient=patient).count() == 0
+
+
+def test_booking_for_another_accounts_patient_is_not_found(
+    reference_data, patient, other_patient, client_for
+):
+    response = post(
+        client_for(patient),
+        "/api/v1/me/appointments",
+        {"patient_id": other_patient.pk, "slot_id": SlotFactory().pk},
+        HTTP_IDEMPOTENCY_KEY=key(),
+    )
+    assert response.status_code == 404
+    assert not Appointment.objects.exists()
+
+
+def test_a_guardian_books_for_a_dependant(reference_data, patient, client_for):
+    child = PatientFactory(account=patient.account, relationship=Patient.Relationship.CHILD)
+    response = post(
+        client_for(patient),
+        "/api/v1/me/appointments",
+        {"patient_id": child.pk, "slot_id": SlotFactory().pk},
+        HTTP_IDEMPOTENCY_KEY=key(),
+    )
+    assert response.status_code == 201
+    assert response.json()["patient"]["id"] == child.pk
+
+
+def test_allocate_books_the_best_slot_near_the_patients_home(reference_data, patient, client_for):
+    flu = Service.objects.get(code="vaccine-influenza")
+    SlotFactory(service=flu, centre=HealthCentre.objects.get(number=40))
+    home = SlotFactory(service=flu, centre=HealthCentre.objects.get(number=9))
+
+    response = post(
+        client_for(patient),
+        "/api/v1/me/appointments/allocate",
+        {"patient_id": patient.pk, "service": "vaccine-influenza"},
+        HTTP_IDEMPOTENCY_KEY=key(),
+    )
+
+    assert response.status_code == 201
+    assert response.json()["slot_id"] == home.pk
+
+
+def test_allocate_with_nothing_open_is_a_409(reference_data, patient, client_for):
+    response = post(
+        client_for(patient),
+        "/api/v1/me/appointments/allocate",
+        {"patient_id": patient.pk, "service": "antenatal"},
+        HTTP_IDEMPOTENCY_KEY=key(),
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "no_slot_available"
+
+
+def test_my_appointments_list_in_a_fixed_number_of_queries(
+    reference_data, patient, client_for, django_assert_max_num_queries
+):
+    for day in range(1, 8):
+        booked(patient, SlotFactory(start=bangkok(date(2026, 12, day), time(10, 0))))
+    client = client_for(patient)
+
+    with django_assert_max_num_queries(4):
+        response = client.get("/api/v1/me/appointments")
+
+    assert len(response.json()) == 7
+    assert response.json()[0]["start"] == "2026-12-01T10:00:00+07:00"
+
+
+def test_reschedule_and_cancel_through_the_api(reference_data, patient, client_for):
+    old = SlotFactory()
+    new = SlotFactory(start=timezone.now() + timedelta(days=3))
+    appointment = booked(patient, old)
+    client = client_for(patient)
+
+    moved = post(
+        client, f"/api/v1/me/appointments/{appointment.pk}/reschedule", {"slot_id": new.pk}
+    )
+    assert moved.status_code == 200
+    assert moved.json()["slot_id"] == new.pk
+    assert moved.json()["sequence"] == 1
+
+    cancelled = post(client, f"/api/v1/me/appointments/{appointment.pk}/cancel", {})
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    new.refresh_from_db()
+    assert new.booked == 0
+
+
+def test_another_patients_appointment_cannot_be_read_moved_or_cancelled(
+    reference_data, patient, other_patient, client_for
+):
+    theirs = booked(other_patient, SlotFactory())
+    elsewhere = SlotFactory(start=timezone.now() + timedelta(days=3))
+    client = client_for(patient)
+
+    assert client.get(f"/api/v1/me/appointments/{theirs.pk}").status_code == 404
+    assert (
+        post(
+            client, f"/api/v1/me/appointments/{theirs.pk}/reschedule", {"slot_id": elsewhere.pk}
+        ).status_code
+        == 404
+    )
+    assert post(client, f"/api/v1/me/appointments/{theirs.pk}/cancel", {}).status_code == 404
+    assert client.get("/api/v1/me/appointments").json() == []
+    theirs.refresh_from_db()
+    assert theirs.status == Appointment.Status.BOOKED
+    assert theirs.slot_id != elsewhere.pk
+
+
+def test_cancelling_after_the_cutoff_is_a_409_with_a_clear_message(
+    reference_data, patient, client_for, clock
+):
+    appointment = booked(patient, SlotFactory(start=bangkok(date(2026, 11, 30), time(8, 30))))
+    response = post(client_for(patient), f"/api/v1/me/appointments/{appointment.pk}/cancel", {})
+    assert response.status_code == 409
+    assert response.json()["code"] == "cancellation_closed"
+    assert "call the health centre" in response.json()["message"]
+
+
+def test_malformed_json_is_a_422_not_a_500(reference_data, patient, client_for):
+    response = client_for(patient).post(
+        "/api/v1/me/appointments",
+        "{not json",
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key(),
+    )
+    assert response.status_code in {400, 422}
+    assert response.json()["code"] in {"invalid_input", "http_error"}
