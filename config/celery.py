@@ -1,6 +1,7 @@
 """The Celery app: configured from Django settings (``CELERY_*``), tasks found in each app."""
 
 import os
+from pathlib import Path
 
 from celery import Celery
 from celery.schedules import crontab
@@ -10,6 +11,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("bma")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+if app.conf.broker_url == "filesystem://":
+    # The embedded broker is a pair of folders that web, worker and beat share.
+    for folder in app.conf.broker_transport_options.values():
+        Path(folder).mkdir(parents=True, exist_ok=True)
 
 app.conf.beat_schedule = {
     # Every night, extend the rolling horizon of bookable slots by one day and follow any

@@ -5,7 +5,7 @@ import contextlib
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 
 from booking.api.people import person_details
@@ -52,12 +52,12 @@ def csrf_token(request: HttpRequest) -> CsrfOut:
     response={201: PatientDetailOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     auth=None,
 )
-def register(request: HttpRequest, payload: RegisterIn) -> tuple[int, object]:
+def register(request: HttpRequest, payload: RegisterIn) -> Status[object]:
     """Open an account with a phone number and password, and sign in."""
     _require_csrf(request)
     patient = register_account(password=payload.password, person=person_details(payload))
     login(request, patient.account, backend="django.contrib.auth.backends.ModelBackend")
-    return 201, patient
+    return Status(201, patient)
 
 
 @router.post("/auth/sign-in", response={200: AccountOut, 401: ErrorOut, 403: ErrorOut}, auth=None)
@@ -75,9 +75,9 @@ def sign_in(request: HttpRequest, payload: SignInIn) -> AccountOut:
 
 
 @router.post("/auth/sign-out", response={204: None})
-def sign_out(request: HttpRequest) -> tuple[int, None]:
+def sign_out(request: HttpRequest) -> Status[None]:
     logout(request)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/auth/me", response=AccountOut)

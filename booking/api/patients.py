@@ -1,7 +1,7 @@
 """A signed-in account's own patients and appointments. Another account's are not found."""
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, Router
+from ninja import Header, Router, Status
 
 from booking.api.people import person_details
 from booking.api.public import build_search
@@ -50,12 +50,12 @@ def list_my_patients(request: HttpRequest) -> list[Patient]:
 
 
 @router.post("/me/patients", response={201: PatientDetailOut, **ERRORS})
-def add_my_dependant(request: HttpRequest, payload: DependantIn) -> tuple[int, Patient]:
+def add_my_dependant(request: HttpRequest, payload: DependantIn) -> Status[Patient]:
     """Add a child, parent or someone else in your care, to book for them."""
     patient = add_dependant(
         account=request.user, relationship=payload.relationship, person=person_details(payload)
     )
-    return 201, patient
+    return Status(201, patient)
 
 
 @router.get("/me/patients/{int:patient_id}", response={200: PatientDetailOut, **ERRORS})
@@ -87,12 +87,12 @@ def get_my_appointment(request: HttpRequest, appointment_id: int) -> Appointment
     return appointment_of(request.user, appointment_id)
 
 
-def _booked(
-    request: HttpRequest, response: HttpResponse, booking: Booking
-) -> tuple[int, Appointment]:
+def _booked(request: HttpRequest, response: HttpResponse, booking: Booking) -> Status[Appointment]:
     if not booking.created:
         response.headers["Idempotent-Replayed"] = "true"
-    return (201 if booking.created else 200), appointment_of(request.user, booking.appointment.pk)
+    return Status(
+        201 if booking.created else 200, appointment_of(request.user, booking.appointment.pk)
+    )
 
 
 @router.post("/me/appointments", response={200: AppointmentOut, 201: AppointmentOut, **ERRORS})
@@ -101,7 +101,7 @@ def book(
     response: HttpResponse,
     payload: BookIn,
     idempotency_key: str = IdempotencyKey,
-) -> tuple[int, Appointment]:
+) -> Status[Appointment]:
     """Book a place in a slot for yourself or a dependant.
 
     201 with the new appointment; 200 with the same appointment when the Idempotency-Key was
@@ -126,7 +126,7 @@ def allocate(
     response: HttpResponse,
     payload: AllocateIn,
     idempotency_key: str = IdempotencyKey,
-) -> tuple[int, Appointment]:
+) -> Status[Appointment]:
     """Book the best open slot in one call: "the earliest time near me".
 
     Uses the same ranking as the slot search; the patient's home district is used unless

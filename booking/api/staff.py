@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from booking.models import Appointment, Slot
 from booking.schemas import (
@@ -119,11 +119,11 @@ def list_schedules(request: HttpRequest, number: int) -> list[ScheduleTemplate]:
 @router.post("/staff/centres/{int:number}/schedules", response={201: ScheduleChangeOut, **ERRORS})
 def create_schedule(
     request: HttpRequest, number: int, payload: ScheduleIn
-) -> tuple[int, dict[str, object]]:
+) -> Status[dict[str, object]]:
     """Add a weekly schedule; its slots are generated over the booking horizon at once."""
     centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
     change = create_schedule_template(centre=centre, fields=_schedule_fields(payload))
-    return 201, _schedule_change(change)
+    return Status(201, _schedule_change(change))
 
 
 def _template(request: HttpRequest, schedule_id: int) -> ScheduleTemplate:
@@ -169,20 +169,20 @@ def list_closures(request: HttpRequest, number: int) -> list[Closure]:
 @router.post("/staff/centres/{int:number}/closures", response={201: ClosureResultOut, **ERRORS})
 def close_centre(
     request: HttpRequest, number: int, payload: ClosureIn
-) -> tuple[int, dict[str, object]]:
+) -> Status[dict[str, object]]:
     """Close the centre for some days. Appointments already booked then are listed, not dropped."""
     centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
     added = add_closure(centre=centre, created_by=request.user, **payload.dict())
-    return 201, _closure_result(added)
+    return Status(201, _closure_result(added))
 
 
 @router.post("/staff/closures", response={201: ClosureResultOut, **ERRORS})
-def close_city(request: HttpRequest, payload: ClosureIn) -> tuple[int, dict[str, object]]:
+def close_city(request: HttpRequest, payload: ClosureIn) -> Status[dict[str, object]]:
     """Close every centre (city administrators only)."""
     if not is_city_admin(request.user):
         raise Forbidden()
     added = add_closure(centre=None, created_by=request.user, **payload.dict())
-    return 201, _closure_result(added)
+    return Status(201, _closure_result(added))
 
 
 @router.delete("/staff/closures/{int:closure_id}", response={200: SlotChangesOut, **ERRORS})
