@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment, Patient, Slot
@@ -27,7 +28,7 @@ from booking.services.slots import SlotSyncResult, set_slot_capacity, sync_slots
 from clinics.admin import CentreScopedAdmin, CityAdminOnly
 from clinics.exceptions import DomainError
 from clinics.models import Closure, PublicHoliday, ScheduleTemplate
-from clinics.permissions import StaffAction, is_city_admin
+from clinics.permissions import StaffAction, is_city_admin, signed_in_user
 
 
 def report_slot_changes(request: HttpRequest, result: SlotSyncResult) -> None:
@@ -100,7 +101,7 @@ class ScheduleTemplateForm(forms.ModelForm):
         return "".join(sorted(self.cleaned_data["weekdays"]))
 
     def _post_clean(self) -> None:
-        super()._post_clean()  # copies the cleaned data onto the instance
+        super()._post_clean()  # type: ignore[misc]  # copies the cleaned data onto the instance
         if not self.errors and self.instance.is_active:
             try:
                 validate_schedule_template(self.instance)
@@ -162,7 +163,7 @@ class ClosureForm(forms.ModelForm):
         fields = ["centre", "start_date", "end_date", "reason_th", "reason_en"]
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]
         if not self.errors and not self.instance.pk:
             try:
                 validate_closure(self.instance)
@@ -214,7 +215,7 @@ class ClosureAdmin(CentreScopedAdmin):
             end_date=obj.end_date,
             reason_th=obj.reason_th,
             reason_en=obj.reason_en,
-            created_by=request.user,
+            created_by=signed_in_user(request),
         )
         obj.pk = added.closure.pk
         report_slot_changes(request, added.slots)
@@ -330,7 +331,7 @@ AppointmentChange = Callable[..., Appointment]
 
 
 def _appointment_action(
-    change: AppointmentChange, label: str, staff_action: StaffAction, **options: Any
+    change: AppointmentChange, label: str | Promise, staff_action: StaffAction, **options: Any
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[Appointment]], None]:
     def run(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         done = 0

@@ -76,9 +76,3 @@ class SignInFailed(DomainError):
     code = "sign_in_failed"
     status = 401
     default_message = _("The phone number or password is not right.")
-
-
-class NotSignedIn(DomainError):
-    code = "not_signed_in"
-    status = 401
-    default_message = _("Please sign in first.")

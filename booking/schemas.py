@@ -195,7 +195,7 @@ class StaffPatientOut(PatientBrief):
 
 
 class StaffAppointmentOut(AppointmentOut):
-    patient: StaffPatientOut  # type: ignore[assignment]
+    patient: StaffPatientOut
     checked_in_at: BangkokDateTime | None
     completed_at: BangkokDateTime | None
     cancelled_at: BangkokDateTime | None

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -99,7 +99,7 @@ def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotP
 
 # --- A patient's own records --------------------------------------------------------------------
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
 def patients_of(user: AnyUser) -> QuerySet[Patient]:

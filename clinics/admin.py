@@ -5,6 +5,7 @@ are in booking/admin.py, because their changes go through the booking engine."""
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
@@ -104,6 +105,7 @@ class HealthCentreAdmin(CentreScopedAdmin):
     search_fields = ["name_th", "name_en", "short_name_th", "number"]
     filter_horizontal = ["services"]
     list_select_related = ["district"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def _centre_of(self, obj: Model) -> int | None:
         return obj.pk

@@ -24,6 +24,12 @@ class NotFound(DomainError):
     default_message = _("We could not find that.")
 
 
+class NotSignedIn(DomainError):
+    code = "not_signed_in"
+    status = 401
+    default_message = _("Please sign in first.")
+
+
 class Forbidden(DomainError):
     code = "forbidden"
     status = 403

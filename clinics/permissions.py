@@ -2,9 +2,10 @@
 
 from enum import StrEnum
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
+from django.http import HttpRequest
 
-from clinics.exceptions import Forbidden
+from clinics.exceptions import Forbidden, NotSignedIn
 from clinics.models import StaffMembership
 
 Role = StaffMembership.Role
@@ -42,7 +43,7 @@ ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {
     ),
 }
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
 def centres_where(user: AnyUser, action: StaffAction) -> set[int] | None:
@@ -73,3 +74,11 @@ def require_staff(user: AnyUser, action: StaffAction, centre_id: int) -> None:
 def is_city_admin(user: AnyUser) -> bool:
     """City-wide changes (closures of every centre, holidays) are for superusers."""
     return bool(user.is_authenticated and getattr(user, "is_superuser", False))
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The account behind a request that sign-in let through."""
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
+        raise NotSignedIn()
+    return user

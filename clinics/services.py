@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import holidays
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from clinics.models import (
@@ -141,7 +141,7 @@ def load_reference_data(*, years: list[int]) -> ReferenceDataLoaded:
 
 
 def grant_membership(
-    *, user: AbstractBaseUser, centre: HealthCentre, role: StaffMembership.Role
+    *, user: User, centre: HealthCentre, role: StaffMembership.Role
 ) -> StaffMembership:
     """Give `user` a role at `centre`, replacing any role they had there."""
     membership, _ = StaffMembership.objects.update_or_create(

@@ -16,9 +16,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import SessionAuth
 
 from booking.api import accounts, patients, public, staff
-from booking.exceptions import NotSignedIn
 from clinics import api as clinics_api
-from clinics.exceptions import DomainError
+from clinics.exceptions import DomainError, NotSignedIn
 
 logger = logging.getLogger(__name__)
 

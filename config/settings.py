@@ -73,7 +73,7 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", "")
 SQLITE_PATH = VAR_DIR / "db.sqlite3"
 if DATABASE_URL:
-    DATABASES: dict[str, dict[str, Any]] = {"default": dj_database_url.parse(DATABASE_URL)}
+    DATABASES: dict[str, dict[str, Any]] = {"default": dict(dj_database_url.parse(DATABASE_URL))}
 else:
     DATABASES = {
         "default": {

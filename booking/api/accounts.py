@@ -14,6 +14,7 @@ from booking.schemas import AccountOut, PatientDetailOut, RegisterIn, SignInIn
 from booking.services.patients import normalise_phone, register_account
 from clinics.exceptions import Forbidden, InvalidInput
 from clinics.models import StaffMembership
+from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut
 
 router = Router(tags=["Sign-in"])
@@ -30,7 +31,7 @@ def _require_csrf(request: HttpRequest) -> None:
 
 
 def _account(request: HttpRequest) -> AccountOut:
-    user = request.user
+    user = signed_in_user(request)
     centres = list(
         StaffMembership.objects.filter(user_id=user.pk).values_list("centre_id", flat=True)
     )

@@ -26,6 +26,7 @@ from booking.services.appointments import (
     reschedule_appointment,
 )
 from booking.services.patients import add_dependant, update_patient
+from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut
 
 router = Router(tags=["My patients and appointments"])
@@ -46,26 +47,28 @@ IdempotencyKey = Header(
 @router.get("/me/patients", response=list[PatientOut])
 def list_my_patients(request: HttpRequest) -> list[Patient]:
     """The account holder and their dependants."""
-    return list(patients_of(request.user))
+    return list(patients_of(signed_in_user(request)))
 
 
 @router.post("/me/patients", response={201: PatientDetailOut, **ERRORS})
 def add_my_dependant(request: HttpRequest, payload: DependantIn) -> Status[Patient]:
     """Add a child, parent or someone else in your care, to book for them."""
     patient = add_dependant(
-        account=request.user, relationship=payload.relationship, person=person_details(payload)
+        account=signed_in_user(request),
+        relationship=payload.relationship,
+        person=person_details(payload),
     )
     return Status(201, patient)
 
 
 @router.get("/me/patients/{int:patient_id}", response={200: PatientDetailOut, **ERRORS})
 def get_my_patient(request: HttpRequest, patient_id: int) -> Patient:
-    return patient_of(request.user, patient_id)
+    return patient_of(signed_in_user(request), patient_id)
 
 
 @router.put("/me/patients/{int:patient_id}", response={200: PatientDetailOut, **ERRORS})
 def update_my_patient(request: HttpRequest, patient_id: int, payload: PersonIn) -> Patient:
-    patient = patient_of(request.user, patient_id)
+    patient = patient_of(signed_in_user(request), patient_id)
     return update_patient(patient=patient, person=person_details(payload))
 
 
@@ -74,7 +77,7 @@ def list_my_appointments(
     request: HttpRequest, status: Appointment.Status | None = None, patient_id: int | None = None
 ) -> list[Appointment]:
     """Everyone's appointments on this account, in time order."""
-    appointments = appointments_of(request.user)
+    appointments = appointments_of(signed_in_user(request))
     if status is not None:
         appointments = appointments.filter(status=status)
     if patient_id is not None:
@@ -84,14 +87,15 @@ def list_my_appointments(
 
 @router.get("/me/appointments/{int:appointment_id}", response=ONE_APPOINTMENT)
 def get_my_appointment(request: HttpRequest, appointment_id: int) -> Appointment:
-    return appointment_of(request.user, appointment_id)
+    return appointment_of(signed_in_user(request), appointment_id)
 
 
 def _booked(request: HttpRequest, response: HttpResponse, booking: Booking) -> Status[Appointment]:
     if not booking.created:
         response.headers["Idempotent-Replayed"] = "true"
     return Status(
-        201 if booking.created else 200, appointment_of(request.user, booking.appointment.pk)
+        201 if booking.created else 200,
+        appointment_of(signed_in_user(request), booking.appointment.pk),
     )
 
 
@@ -107,11 +111,11 @@ def book(
     201 with the new appointment; 200 with the same appointment when the Idempotency-Key was
     already used for this booking; 409 `slot_full` when someone took the last place first.
     """
-    patient = patient_of(request.user, payload.patient_id)
+    patient = patient_of(signed_in_user(request), payload.patient_id)
     booking = book_slot(
         patient=patient,
         slot_id=payload.slot_id,
-        booked_by=request.user,
+        booked_by=signed_in_user(request),
         channel=Appointment.Channel.API,
         idempotency_key=idempotency_key,
     )
@@ -132,7 +136,7 @@ def allocate(
     Uses the same ranking as the slot search; the patient's home district is used unless
     `lat`/`lon` are given.
     """
-    patient = patient_of(request.user, payload.patient_id)
+    patient = patient_of(signed_in_user(request), payload.patient_id)
     search = build_search(
         service=payload.service,
         date_from=payload.date_from,
@@ -146,7 +150,7 @@ def allocate(
     booking = allocate_slot(
         patient=patient,
         search=search,
-        booked_by=request.user,
+        booked_by=signed_in_user(request),
         channel=Appointment.Channel.API,
         idempotency_key=idempotency_key,
     )
@@ -156,14 +160,14 @@ def allocate(
 @router.post("/me/appointments/{int:appointment_id}/reschedule", response=ONE_APPOINTMENT)
 def reschedule(request: HttpRequest, appointment_id: int, payload: RescheduleIn) -> Appointment:
     """Move to another time of the same service; the old place is kept if the new one is gone."""
-    appointment = appointment_of(request.user, appointment_id)
+    appointment = appointment_of(signed_in_user(request), appointment_id)
     reschedule_appointment(appointment=appointment, new_slot_id=payload.slot_id)
-    return appointment_of(request.user, appointment_id)
+    return appointment_of(signed_in_user(request), appointment_id)
 
 
 @router.post("/me/appointments/{int:appointment_id}/cancel", response=ONE_APPOINTMENT)
 def cancel(request: HttpRequest, appointment_id: int, payload: CancelIn) -> Appointment:
     """Cancel; the place is offered to others at once."""
-    appointment = appointment_of(request.user, appointment_id)
+    appointment = appointment_of(signed_in_user(request), appointment_id)
     cancel_appointment(appointment=appointment, reason=payload.reason)
-    return appointment_of(request.user, appointment_id)
+    return appointment_of(signed_in_user(request), appointment_id)

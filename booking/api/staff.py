@@ -38,7 +38,7 @@ from booking.services.schedules import (
 from booking.services.slots import SlotSyncResult, set_slot_capacity
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
-from clinics.permissions import StaffAction, is_city_admin, require_staff
+from clinics.permissions import StaffAction, is_city_admin, require_staff, signed_in_user
 from clinics.schemas import (
     ClosureIn,
     ClosureOut,
@@ -66,7 +66,7 @@ def _centre(request: HttpRequest, number: int, action: StaffAction) -> HealthCen
     centre = HealthCentre.objects.filter(number=number).first()
     if centre is None:
         raise NotFound(_("There is no health centre with that number."))
-    require_staff(request.user, action, centre.number)
+    require_staff(signed_in_user(request), action, centre.number)
     return centre
 
 
@@ -130,7 +130,7 @@ def _template(request: HttpRequest, schedule_id: int) -> ScheduleTemplate:
     template = ScheduleTemplate.objects.select_related("centre").filter(pk=schedule_id).first()
     if template is None:
         raise NotFound(_("There is no weekly schedule with that id."))
-    require_staff(request.user, StaffAction.MANAGE_SCHEDULE, template.centre_id)
+    require_staff(signed_in_user(request), StaffAction.MANAGE_SCHEDULE, template.centre_id)
     return template
 
 
@@ -172,16 +172,16 @@ def close_centre(
 ) -> Status[dict[str, object]]:
     """Close the centre for some days. Appointments already booked then are listed, not dropped."""
     centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
-    added = add_closure(centre=centre, created_by=request.user, **payload.dict())
+    added = add_closure(centre=centre, created_by=signed_in_user(request), **payload.dict())
     return Status(201, _closure_result(added))
 
 
 @router.post("/staff/closures", response={201: ClosureResultOut, **ERRORS})
 def close_city(request: HttpRequest, payload: ClosureIn) -> Status[dict[str, object]]:
     """Close every centre (city administrators only)."""
-    if not is_city_admin(request.user):
+    if not is_city_admin(signed_in_user(request)):
         raise Forbidden()
-    added = add_closure(centre=None, created_by=request.user, **payload.dict())
+    added = add_closure(centre=None, created_by=signed_in_user(request), **payload.dict())
     return Status(201, _closure_result(added))
 
 
@@ -191,10 +191,10 @@ def lift_closure(request: HttpRequest, closure_id: int) -> SlotSyncResult:
     if closure is None:
         raise NotFound(_("There is no closure with that id."))
     if closure.centre_id is None:
-        if not is_city_admin(request.user):
+        if not is_city_admin(signed_in_user(request)):
             raise Forbidden()
     else:
-        require_staff(request.user, StaffAction.MANAGE_SCHEDULE, closure.centre_id)
+        require_staff(signed_in_user(request), StaffAction.MANAGE_SCHEDULE, closure.centre_id)
     return remove_closure(closure=closure)
 
 
@@ -220,7 +220,7 @@ def list_slots(
 @router.patch("/staff/slots/{int:slot_id}", response={200: StaffSlotOut, **ERRORS})
 def change_slot(request: HttpRequest, slot_id: int, payload: SlotPatchIn) -> Slot:
     """Set one slot's capacity (0 stops new bookings). It never goes below what is booked."""
-    slot = slot_for_staff(request.user, slot_id, StaffAction.MANAGE_SCHEDULE)
+    slot = slot_for_staff(signed_in_user(request), slot_id, StaffAction.MANAGE_SCHEDULE)
     return set_slot_capacity(slot=slot, capacity=payload.capacity)
 
 
@@ -244,9 +244,9 @@ def _act(
     action: StaffAction,
     change: Callable[[Appointment], Appointment],
 ) -> Appointment:
-    appointment = appointment_for_staff(request.user, appointment_id, action)
+    appointment = appointment_for_staff(signed_in_user(request), appointment_id, action)
     change(appointment)
-    return appointment_for_staff(request.user, appointment_id, action)
+    return appointment_for_staff(signed_in_user(request), appointment_id, action)
 
 
 @router.post(

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -45,7 +45,7 @@ def book_slot(
     *,
     patient: Patient,
     slot_id: int,
-    booked_by: AbstractBaseUser,
+    booked_by: User,
     channel: Appointment.Channel,
     idempotency_key: str,
     enforce_cutoff: bool = True,
@@ -89,7 +89,7 @@ def allocate_slot(
     *,
     patient: Patient,
     search: SlotSearch,
-    booked_by: AbstractBaseUser,
+    booked_by: User,
     channel: Appointment.Channel,
     idempotency_key: str,
 ) -> Booking:
@@ -223,7 +223,7 @@ def mark_no_show(*, appointment: Appointment) -> Appointment:
 # --- Helpers -------------------------------------------------------------------------------------
 
 
-def _earlier_booking(booked_by: AbstractBaseUser, idempotency_key: str) -> Appointment | None:
+def _earlier_booking(booked_by: User, idempotency_key: str) -> Appointment | None:
     if not idempotency_key:
         return None
     return (

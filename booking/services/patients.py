@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import phonenumbers
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -85,7 +85,7 @@ def register_account(*, password: str, person: PersonDetails) -> Patient:
 
 @transaction.atomic
 def add_dependant(
-    *, account: AbstractBaseUser, relationship: Patient.Relationship, person: PersonDetails
+    *, account: User, relationship: Patient.Relationship, person: PersonDetails
 ) -> Patient:
     """Add a child, parent or other person in the account holder's care."""
     if relationship == Patient.Relationship.SELF:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -22,7 +22,7 @@ CLOSURE_MAX_DAYS_AHEAD = 2 * 366
 @dataclass(frozen=True)
 class ScheduleFields:
     service: Service
-    clinician: AbstractBaseUser | None
+    clinician: User | None
     weekdays: str
     start_time: time
     end_time: time
@@ -141,7 +141,7 @@ def add_closure(
     end_date: date,
     reason_th: str,
     reason_en: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> ClosureAdded:
     """Close a centre (or, with no centre, every centre) for some days.
 

@@ -1,0 +1,204 @@
+from datetime import date, time
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from booking.models import Appointment, Patient, Slot
+from booking.services.appointments import book_slot
+from booking.services.slots import sync_slots
+from clinics.models import Closure, HealthCentre, ScheduleTemplate
+from tests.factories import ScheduleTemplateFactory, SlotFactory, bangkok
+
+pytestmark = pytest.mark.django_db
+
+
+def booked(patient: Patient, slot: Slot) -> Appointment:
+    return book_slot(
+        patient=patient,
+        slot_id=slot.pk,
+        booked_by=patient.account,
+        channel=Appointment.Channel.API,
+        idempotency_key="",
+    ).appointment
+
+
+def changelist(model: type) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+def test_every_admin_page_opens_for_a_city_administrator(
+    reference_data, city_admin, client_for, patient
+):
+    ScheduleTemplateFactory()
+    booked(patient, SlotFactory())
+    client = client_for(city_admin)
+    for model, model_admin in admin.site._registry.items():
+        response = client.get(changelist(model))
+        assert response.status_code == 200, model
+        first = model_admin.get_queryset(response.wsgi_request).first()
+        if first is not None:
+            url = reverse(
+                f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[first.pk]
+            )
+            assert client.get(url).status_code == 200, model
+
+
+def test_staff_see_only_their_own_centres_rows(
+    reference_data, scheduler_at_centre_1, patient, other_patient, client_for
+):
+    ScheduleTemplateFactory(centre=HealthCentre.objects.get(number=1))
+    elsewhere = ScheduleTemplateFactory(centre=HealthCentre.objects.get(number=2))
+    mine = booked(patient, SlotFactory())
+    theirs = booked(other_patient, SlotFactory(centre=HealthCentre.objects.get(number=2)))
+    client = client_for(scheduler_at_centre_1)
+
+    schedules = client.get(changelist(ScheduleTemplate))
+    assert list(schedules.context["cl"].result_list) == [ScheduleTemplate.objects.get(centre_id=1)]
+    appointments = client.get(changelist(Appointment))
+    assert list(appointments.context["cl"].result_list) == [mine]
+    patients = client.get(changelist(Patient))
+    assert list(patients.context["cl"].result_list) == [patient]
+
+    change_url = reverse("admin:clinics_scheduletemplate_change", args=[elsewhere.pk])
+    assert client.get(change_url).status_code in {302, 403, 404}
+    other_appointment = reverse("admin:booking_appointment_change", args=[theirs.pk])
+    assert client.get(other_appointment).status_code in {302, 403, 404}
+
+
+def test_the_national_id_is_never_shown_in_full_in_the_admin(
+    reference_data, city_admin, patient, client_for
+):
+    booked(patient, SlotFactory())
+    client = client_for(city_admin)
+    page = client.get(reverse("admin:booking_patient_change", args=[patient.pk]))
+    listing = client.get(changelist(Patient))
+    assert patient.national_id not in page.content.decode()
+    assert patient.national_id not in listing.content.decode()
+    assert patient.masked_national_id in page.content.decode()
+
+
+def test_a_closure_added_in_the_admin_reports_booked_appointments(
+    reference_data, scheduler_at_centre_1, patient, client_for
+):
+    ScheduleTemplateFactory()
+    sync_slots()
+    slot = Slot.objects.filter(start__gte=bangkok(date(2026, 12, 1), time(0))).order_by("start")[0]
+    booked(patient, slot)
+
+    response = client_for(scheduler_at_centre_1).post(
+        reverse("admin:clinics_closure_add"),
+        {
+            "centre": 1,
+            "start_date": "2026-12-01",
+            "end_date": "2026-12-01",
+            "reason_th": "ปิดซ่อมบำรุง",
+            "reason_en": "",
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("1 booked appointments are in closed slots" in m for m in messages), messages
+    slot.refresh_from_db()
+    assert slot.closed
+
+
+def test_a_closure_in_the_past_is_a_form_error_not_a_crash(
+    reference_data, scheduler_at_centre_1, client_for
+):
+    response = client_for(scheduler_at_centre_1).post(
+        reverse("admin:clinics_closure_add"),
+        {"centre": 1, "start_date": "2026-11-01", "end_date": "2026-11-02", "reason_th": "x"},
+    )
+    assert response.status_code == 200
+    assert "A closure cannot start in the past." in response.content.decode()
+    assert not Closure.objects.exists()
+
+
+def test_a_scheduler_cannot_close_every_centre_in_the_admin(
+    reference_data, scheduler_at_centre_1, client_for
+):
+    response = client_for(scheduler_at_centre_1).post(
+        reverse("admin:clinics_closure_add"),
+        {"centre": "", "start_date": "2026-12-01", "end_date": "2026-12-01", "reason_th": "x"},
+    )
+    assert response.status_code == 200
+    assert not Closure.objects.exists()
+
+
+def test_a_weekly_schedule_saved_in_the_admin_creates_its_slots(
+    reference_data, scheduler_at_centre_1, client_for
+):
+    response = client_for(scheduler_at_centre_1).post(
+        reverse("admin:clinics_scheduletemplate_add"),
+        {
+            "centre": 1,
+            "service": ScheduleTemplateFactory.build().service.pk,
+            "weekdays": ["2", "4"],
+            "start_time": "13:00",
+            "end_time": "15:00",
+            "slot_minutes": 20,
+            "capacity": 2,
+            "valid_from": "2026-11-30",
+            "is_active": "on",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    template = ScheduleTemplate.objects.get()
+    assert template.weekdays == "24"
+    # Tuesdays and Thursdays for 8 weeks, less two Thursday holidays: 10 and 31 December.
+    assert template.slots.count() == (8 * 2 - 2) * 6
+
+
+def test_an_overlapping_schedule_is_a_form_error_in_the_admin(
+    reference_data, scheduler_at_centre_1, client_for
+):
+    existing = ScheduleTemplateFactory()
+    response = client_for(scheduler_at_centre_1).post(
+        reverse("admin:clinics_scheduletemplate_add"),
+        {
+            "centre": 1,
+            "service": existing.service.pk,
+            "weekdays": ["1"],
+            "start_time": "09:00",
+            "end_time": "10:00",
+            "slot_minutes": 15,
+            "capacity": 2,
+            "valid_from": "2026-11-30",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "overlaps another one" in response.content.decode()
+    assert ScheduleTemplate.objects.count() == 1
+
+
+def test_slot_capacity_below_bookings_is_a_form_error(
+    reference_data, scheduler_at_centre_1, patient, client_for
+):
+    slot = SlotFactory(capacity=3)
+    booked(patient, slot)
+    response = client_for(scheduler_at_centre_1).post(
+        reverse("admin:booking_slot_change", args=[slot.pk]), {"capacity": 0}
+    )
+    assert response.status_code == 200
+    assert "1 people are booked" in response.content.decode()
+    slot.refresh_from_db()
+    assert slot.capacity == 3
+
+
+def test_admin_actions_check_in_through_the_engine(
+    reference_data, nurse_at_centre_1, patient, client_for, clock
+):
+    appointment = booked(patient, SlotFactory(start=bangkok(date(2026, 11, 30), time(10, 0))))
+    response = client_for(nurse_at_centre_1).post(
+        changelist(Appointment),
+        {"action": "action_check_in", "_selected_action": [appointment.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.CHECKED_IN
