@@ -36,6 +36,15 @@ class Forbidden(DomainError):
     default_message = _("You are not allowed to do this.")
 
 
+class CsrfFailed(DomainError):
+    code = "csrf_failed"
+    status = 403
+    default_message = _(
+        "The security token is missing or out of date. Reload the page, or send the "
+        "csrftoken cookie's value in the X-CSRFToken header."
+    )
+
+
 class InvalidInput(DomainError):
     """Input that is well-formed but breaks a rule; `field` names what to correct."""
 

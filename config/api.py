@@ -17,7 +17,7 @@ from ninja.security import SessionAuth
 
 from booking.api import accounts, patients, public, staff
 from clinics import api as clinics_api
-from clinics.exceptions import DomainError, NotSignedIn
+from clinics.exceptions import CsrfFailed, DomainError, NotSignedIn
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +160,15 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    code = "forbidden" if exc.status_code == 403 else "http_error"
-    return api.create_response(request, error_body(code, str(exc)), status=exc.status_code)
+    if exc.status_code == 403 and "CSRF" in str(exc):  # from ninja's session auth
+        return domain_error(request, CsrfFailed())
+    if exc.status_code == 400:  # a body that is not JSON at all
+        return api.create_response(
+            request,
+            error_body("invalid_input", _("The request body is not valid JSON."), field="body"),
+            status=400,
+        )
+    return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
 
 
 @api.exception_handler(OperationalError)

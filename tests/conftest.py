@@ -1,19 +1,24 @@
 """Shared fixtures: the real reference data, a fixed clock, and named personas."""
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import TypeVar
 
 import pytest
 import time_machine
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
 from django.utils import timezone
+from playwright.sync_api import Page, sync_playwright
 from pytest_django import DjangoDbBlocker, Settings
 
 from booking.models import Patient
 from clinics.models import HealthCentre, StaffMembership
 from clinics.services import grant_membership, load_reference_data
 from tests.factories import PatientFactory, UserFactory
+
+T = TypeVar("T")
 
 # Monday 30 November 2026, 07:00 in Bangkok: a working week ahead, with the holidays of
 # 5 (Saturday), 7 (Monday, in lieu) and 10 December (Thursday) in the next fortnight.
@@ -113,3 +118,34 @@ def client_for() -> Callable[[AbstractBaseUser | Patient | None], Client]:
         return client
 
     return make
+
+
+def _drive_chromium(journey: Callable[[Page], T]) -> T:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            return journey(browser.new_page())
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def in_chromium() -> Callable[[Callable[[Page], T]], T]:
+    """Run a journey in Debian's headless Chromium, driven by Playwright in a thread of its
+    own: Playwright keeps an event loop in its thread, where Django's ORM would refuse to run."""
+
+    def run(journey: Callable[[Page], T]) -> T:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(_drive_chromium, journey).result()
+
+    return run

@@ -12,7 +12,7 @@ from booking.api.people import person_details
 from booking.exceptions import SignInFailed
 from booking.schemas import AccountOut, PatientDetailOut, RegisterIn, SignInIn
 from booking.services.patients import normalise_phone, register_account
-from clinics.exceptions import Forbidden, InvalidInput
+from clinics.exceptions import CsrfFailed, InvalidInput
 from clinics.models import StaffMembership
 from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut
@@ -27,7 +27,7 @@ class CsrfOut(Schema):
 def _require_csrf(request: HttpRequest) -> None:
     # Sign-in and registration check CSRF too, so no other site can sign a browser in.
     if check_csrf(request) is not None:
-        raise Forbidden(csrf_failed=True)
+        raise CsrfFailed()
 
 
 def _account(request: HttpRequest) -> AccountOut:

@@ -209,3 +209,16 @@ def test_the_openapi_schema_and_docs_are_served(reference_data, client):
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()
+
+
+def test_error_messages_are_in_thai_by_default_and_english_on_request(reference_data, client):
+    query = {"service": "vaccine-influenza", "date_from": "2026-12-10", "date_to": "2026-12-01"}
+    thai = client.get("/api/v1/slots", query).json()
+    english = client.get("/api/v1/slots", query, HTTP_ACCEPT_LANGUAGE="en").json()
+    assert thai["code"] == english["code"] == "invalid_input"
+    assert english["message"] == "The last day is before the first day."
+    assert thai["message"] != english["message"]
+    assert any("\u0e00" <= char <= "\u0e7f" for char in thai["message"])  # Thai script
+
+    missing = client.get("/api/v1/slots").json()
+    assert missing["errors"] == [{"field": "service", "message": "กรุณากรอกข้อมูลช่องนี้"}]
