@@ -5,13 +5,22 @@ from ninja import Field, Schema
 from booking.models import Appointment, Patient, Slot
 from booking.selectors import SlotOption, SlotOrder
 from clinics.models import VisitMode
-from clinics.schemas import BangkokDateTime, CentreBrief, ClosureOut, ServiceBrief
+from clinics.schemas import (
+    BangkokDateTime,
+    CentreBrief,
+    CentreNumber,
+    ClosureOut,
+    Day,
+    DistrictCode,
+    RowId,
+    ServiceBrief,
+)
 
 
 class PersonIn(Schema):
     first_name: str = Field(min_length=1, max_length=100, examples=["สมชาย"])
     last_name: str = Field(min_length=1, max_length=100, examples=["ใจดี"])
-    date_of_birth: date = Field(examples=["1980-05-17"])
+    date_of_birth: Day = Field(examples=["1980-05-17"])
     sex: Patient.Sex
     phone: str = Field("", max_length=30, examples=["081 234 5678"])
     national_id: str = Field(
@@ -19,7 +28,9 @@ class PersonIn(Schema):
     )
     passport_number: str = Field("", max_length=20, description="For people who are not Thai.")
     preferred_language: Patient.Language = Patient.Language.THAI
-    district_code: int | None = Field(None, description="Home district geocode, e.g. 1001.")
+    district_code: DistrictCode | None = Field(
+        None, description="Home district geocode, e.g. 1001."
+    )
 
 
 class RegisterIn(PersonIn):
@@ -104,36 +115,38 @@ class SlotPageOut(Schema):
 
 
 class SlotSearchQuery(Schema):
-    service: str = Field(description="Service code, e.g. vaccine-influenza.")
-    date_from: date | None = Field(None, description="First day (Bangkok). Default: today.")
-    date_to: date | None = Field(None, description="Last day (Bangkok). Default: 4 weeks on.")
-    district: int | None = Field(None, description="Home district geocode: its centres come first.")
+    service: str = Field(max_length=40, description="Service code, e.g. vaccine-influenza.")
+    date_from: Day | None = Field(None, description="First day (Bangkok). Default: today.")
+    date_to: Day | None = Field(None, description="Last day (Bangkok). Default: 4 weeks on.")
+    district: DistrictCode | None = Field(
+        None, description="Home district geocode: its centres come first."
+    )
     lat: float | None = Field(None, ge=-90, le=90, description="Search near this point.")
     lon: float | None = Field(None, ge=-180, le=180)
-    centre: list[int] | None = Field(None, description="Only these centres (numbers).")
+    centre: list[CentreNumber] | None = Field(None, description="Only these centres (numbers).")
     order: SlotOrder = SlotOrder.NEAREST
     page: int = Field(1, ge=1, le=10_000)
     page_size: int = Field(20, ge=1, le=100)
 
 
 class BookIn(Schema):
-    patient_id: int
-    slot_id: int
+    patient_id: RowId
+    slot_id: RowId
 
 
 class AllocateIn(Schema):
-    patient_id: int
-    service: str = Field(examples=["vaccine-influenza"])
-    date_from: date | None = None
-    date_to: date | None = None
+    patient_id: RowId
+    service: str = Field(max_length=40, examples=["vaccine-influenza"])
+    date_from: Day | None = None
+    date_to: Day | None = None
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
-    centres: list[int] | None = Field(None, description="Only these centres (numbers).")
+    centres: list[CentreNumber] | None = Field(None, description="Only these centres (numbers).")
     order: SlotOrder = SlotOrder.NEAREST
 
 
 class RescheduleIn(Schema):
-    slot_id: int
+    slot_id: RowId
 
 
 class CancelIn(Schema):

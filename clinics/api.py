@@ -7,7 +7,7 @@ from ninja import Router
 
 from clinics.exceptions import NotFound
 from clinics.models import District, HealthCentre, Service
-from clinics.schemas import CentreOut, DistrictOut, ErrorOut, ServiceOut
+from clinics.schemas import CentreNumber, CentreOut, DistrictCode, DistrictOut, ErrorOut, ServiceOut
 from clinics.selectors import active_centres
 
 router = Router(tags=["Centres and services"])
@@ -23,7 +23,7 @@ def list_districts(request: HttpRequest) -> list[District]:
 
 @router.get("/centres", response=list[CentreOut], auth=None)
 def list_centres(
-    request: HttpRequest, district: int | None = None, service: str | None = None
+    request: HttpRequest, district: DistrictCode | None = None, service: str | None = None
 ) -> list[HealthCentre]:
     """The BMA public health centres, optionally in one district or offering one service."""
     centres = active_centres().prefetch_related(_active_services)
@@ -35,7 +35,7 @@ def list_centres(
 
 
 @router.get("/centres/{int:number}", response={200: CentreOut, 404: ErrorOut}, auth=None)
-def get_centre(request: HttpRequest, number: int) -> HealthCentre:
+def get_centre(request: HttpRequest, number: CentreNumber) -> HealthCentre:
     centre = active_centres().prefetch_related(_active_services).filter(number=number).first()
     if centre is None:
         raise NotFound(_("There is no health centre with that number."))

@@ -3,7 +3,8 @@ from typing import Annotated, Any
 
 from django.utils import timezone
 from ninja import Field, Schema
-from pydantic import PlainSerializer
+from pydantic import AfterValidator, PlainSerializer
+from pydantic_core import PydanticCustomError
 
 from clinics.models import HealthCentre, ScheduleTemplate, Service, ServiceDose, VisitMode
 
@@ -14,6 +15,23 @@ def _bangkok_iso(value: datetime) -> str:
 
 # Datetimes are stored in UTC and shown in Bangkok time, with the +07:00 offset.
 BangkokDateTime = Annotated[datetime, PlainSerializer(_bangkok_iso, return_type=str)]
+
+# Inputs are bounded to what their columns and date arithmetic can hold, so that an absurd
+# value is a 422 naming the field rather than an overflow deep in the database driver.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+UserId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+CentreNumber = Annotated[int, Field(ge=1, le=32_767)]
+DistrictCode = Annotated[int, Field(ge=1, le=32_767)]
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)
+
+
+def _within_calendar(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise PydanticCustomError("date_out_of_range", "the date must be in 1900-2100")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_within_calendar)]
 
 
 class ErrorOut(Schema):
@@ -91,7 +109,7 @@ class ServiceOut(ServiceBrief):
 
 class ScheduleIn(Schema):
     service: str = Field(description="Service code.", examples=["general-checkup"])
-    clinician_id: int | None = None
+    clinician_id: UserId | None = None
     weekdays: list[int] = Field(
         description="ISO weekdays: 1 = Monday … 7 = Sunday.",
         min_length=1,
@@ -102,8 +120,8 @@ class ScheduleIn(Schema):
     end_time: time = Field(examples=["12:00"])
     slot_minutes: int = Field(ge=5, le=240, examples=[15])
     capacity: int = Field(ge=1, le=500, examples=[4])
-    valid_from: date
-    valid_until: date | None = None
+    valid_from: Day
+    valid_until: Day | None = None
 
 
 class ScheduleOut(Schema):
@@ -126,8 +144,8 @@ class ScheduleOut(Schema):
 
 
 class ClosureIn(Schema):
-    start_date: date
-    end_date: date
+    start_date: Day
+    end_date: Day
     reason_th: str = Field(min_length=1, max_length=200, examples=["ปิดปรับปรุงอาคาร"])
     reason_en: str = Field("", max_length=200, examples=["Closed for building repairs"])
 

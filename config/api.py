@@ -57,6 +57,15 @@ def error_body(
     }
 
 
+def unknown_api_path(request: HttpRequest, rest: str) -> HttpResponse:
+    """Any other address under the API: the API's JSON 404 rather than an HTML page."""
+    return api.create_response(
+        request,
+        error_body("not_found", _("There is no such address in the API. See /api/docs.")),
+        status=404,
+    )
+
+
 @api.exception_handler(DomainError)
 def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     detail = dict(exc.detail)
@@ -81,6 +90,8 @@ def _validation_message(error: dict[str, Any]) -> str:
         return _("Enter a whole number.")
     if kind in {"float_parsing", "float_type"}:
         return _("Enter a number.")
+    if kind == "date_out_of_range":
+        return _("Enter a date between 1900 and 2100.")
     if kind.startswith("date"):
         return _("Enter a date as YYYY-MM-DD, e.g. 2026-12-01.")
     if kind.startswith("time"):

@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-from config.api import api
+from config.api import api, unknown_api_path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("api/v1/<path:rest>", unknown_api_path),
     path("api/docs", RedirectView.as_view(pattern_name="api:openapi-view", permanent=False)),
     path("", RedirectView.as_view(pattern_name="api:openapi-view", permanent=False)),
 ]

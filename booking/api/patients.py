@@ -27,7 +27,7 @@ from booking.services.appointments import (
 )
 from booking.services.patients import add_dependant, update_patient
 from clinics.permissions import signed_in_user
-from clinics.schemas import ErrorOut
+from clinics.schemas import ErrorOut, RowId
 
 router = Router(tags=["My patients and appointments"])
 
@@ -62,19 +62,19 @@ def add_my_dependant(request: HttpRequest, payload: DependantIn) -> Status[Patie
 
 
 @router.get("/me/patients/{int:patient_id}", response={200: PatientDetailOut, **ERRORS})
-def get_my_patient(request: HttpRequest, patient_id: int) -> Patient:
+def get_my_patient(request: HttpRequest, patient_id: RowId) -> Patient:
     return patient_of(signed_in_user(request), patient_id)
 
 
 @router.put("/me/patients/{int:patient_id}", response={200: PatientDetailOut, **ERRORS})
-def update_my_patient(request: HttpRequest, patient_id: int, payload: PersonIn) -> Patient:
+def update_my_patient(request: HttpRequest, patient_id: RowId, payload: PersonIn) -> Patient:
     patient = patient_of(signed_in_user(request), patient_id)
     return update_patient(patient=patient, person=person_details(payload))
 
 
 @router.get("/me/appointments", response=list[AppointmentOut])
 def list_my_appointments(
-    request: HttpRequest, status: Appointment.Status | None = None, patient_id: int | None = None
+    request: HttpRequest, status: Appointment.Status | None = None, patient_id: RowId | None = None
 ) -> list[Appointment]:
     """Everyone's appointments on this account, in time order."""
     appointments = appointments_of(signed_in_user(request))
@@ -86,7 +86,7 @@ def list_my_appointments(
 
 
 @router.get("/me/appointments/{int:appointment_id}", response=ONE_APPOINTMENT)
-def get_my_appointment(request: HttpRequest, appointment_id: int) -> Appointment:
+def get_my_appointment(request: HttpRequest, appointment_id: RowId) -> Appointment:
     return appointment_of(signed_in_user(request), appointment_id)
 
 
@@ -158,7 +158,7 @@ def allocate(
 
 
 @router.post("/me/appointments/{int:appointment_id}/reschedule", response=ONE_APPOINTMENT)
-def reschedule(request: HttpRequest, appointment_id: int, payload: RescheduleIn) -> Appointment:
+def reschedule(request: HttpRequest, appointment_id: RowId, payload: RescheduleIn) -> Appointment:
     """Move to another time of the same service; the old place is kept if the new one is gone."""
     appointment = appointment_of(signed_in_user(request), appointment_id)
     reschedule_appointment(appointment=appointment, new_slot_id=payload.slot_id)
@@ -166,7 +166,7 @@ def reschedule(request: HttpRequest, appointment_id: int, payload: RescheduleIn)
 
 
 @router.post("/me/appointments/{int:appointment_id}/cancel", response=ONE_APPOINTMENT)
-def cancel(request: HttpRequest, appointment_id: int, payload: CancelIn) -> Appointment:
+def cancel(request: HttpRequest, appointment_id: RowId, payload: CancelIn) -> Appointment:
     """Cancel; the place is offered to others at once."""
     appointment = appointment_of(signed_in_user(request), appointment_id)
     cancel_appointment(appointment=appointment, reason=payload.reason)

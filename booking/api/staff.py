@@ -1,7 +1,6 @@
 """Staff endpoints, each scoped to the centres where the signed-in user holds a role."""
 
 from collections.abc import Callable
-from datetime import date
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
@@ -40,9 +39,12 @@ from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
 from clinics.permissions import StaffAction, is_city_admin, require_staff, signed_in_user
 from clinics.schemas import (
+    CentreNumber,
     ClosureIn,
     ClosureOut,
+    Day,
     ErrorOut,
+    RowId,
     ScheduleIn,
     ScheduleOut,
     SlotChangesOut,
@@ -62,7 +64,7 @@ class ScheduleChangeOut(Schema):
     affected_appointment_ids: list[int]
 
 
-def _centre(request: HttpRequest, number: int, action: StaffAction) -> HealthCentre:
+def _centre(request: HttpRequest, number: CentreNumber, action: StaffAction) -> HealthCentre:
     centre = HealthCentre.objects.filter(number=number).first()
     if centre is None:
         raise NotFound(_("There is no health centre with that number."))
@@ -111,14 +113,14 @@ def _closure_result(added: ClosureAdded) -> dict[str, object]:
 
 
 @router.get("/staff/centres/{int:number}/schedules", response={200: list[ScheduleOut], **ERRORS})
-def list_schedules(request: HttpRequest, number: int) -> list[ScheduleTemplate]:
+def list_schedules(request: HttpRequest, number: CentreNumber) -> list[ScheduleTemplate]:
     centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
     return list(centre.schedule_templates.select_related("service"))
 
 
 @router.post("/staff/centres/{int:number}/schedules", response={201: ScheduleChangeOut, **ERRORS})
 def create_schedule(
-    request: HttpRequest, number: int, payload: ScheduleIn
+    request: HttpRequest, number: CentreNumber, payload: ScheduleIn
 ) -> Status[dict[str, object]]:
     """Add a weekly schedule; its slots are generated over the booking horizon at once."""
     centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
@@ -126,7 +128,7 @@ def create_schedule(
     return Status(201, _schedule_change(change))
 
 
-def _template(request: HttpRequest, schedule_id: int) -> ScheduleTemplate:
+def _template(request: HttpRequest, schedule_id: RowId) -> ScheduleTemplate:
     template = ScheduleTemplate.objects.select_related("centre").filter(pk=schedule_id).first()
     if template is None:
         raise NotFound(_("There is no weekly schedule with that id."))
@@ -136,7 +138,7 @@ def _template(request: HttpRequest, schedule_id: int) -> ScheduleTemplate:
 
 @router.put("/staff/schedules/{int:schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
 def update_schedule(
-    request: HttpRequest, schedule_id: int, payload: ScheduleIn
+    request: HttpRequest, schedule_id: RowId, payload: ScheduleIn
 ) -> dict[str, object]:
     """Change a weekly schedule. Booked places are kept: slots never shrink below bookings."""
     template = _template(request, schedule_id)
@@ -146,7 +148,7 @@ def update_schedule(
 
 
 @router.delete("/staff/schedules/{int:schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
-def end_schedule(request: HttpRequest, schedule_id: int) -> dict[str, object]:
+def end_schedule(request: HttpRequest, schedule_id: RowId) -> dict[str, object]:
     """Stop a weekly schedule. Booked appointments stay and are listed for follow-up."""
     template = _template(request, schedule_id)
     return _schedule_change(end_schedule_template(template=template))
@@ -156,7 +158,7 @@ def end_schedule(request: HttpRequest, schedule_id: int) -> dict[str, object]:
 
 
 @router.get("/staff/centres/{int:number}/closures", response={200: list[ClosureOut], **ERRORS})
-def list_closures(request: HttpRequest, number: int) -> list[Closure]:
+def list_closures(request: HttpRequest, number: CentreNumber) -> list[Closure]:
     """This centre's closures and the city-wide ones, from today on."""
     centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
     return list(
@@ -168,7 +170,7 @@ def list_closures(request: HttpRequest, number: int) -> list[Closure]:
 
 @router.post("/staff/centres/{int:number}/closures", response={201: ClosureResultOut, **ERRORS})
 def close_centre(
-    request: HttpRequest, number: int, payload: ClosureIn
+    request: HttpRequest, number: CentreNumber, payload: ClosureIn
 ) -> Status[dict[str, object]]:
     """Close the centre for some days. Appointments already booked then are listed, not dropped."""
     centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
@@ -186,7 +188,7 @@ def close_city(request: HttpRequest, payload: ClosureIn) -> Status[dict[str, obj
 
 
 @router.delete("/staff/closures/{int:closure_id}", response={200: SlotChangesOut, **ERRORS})
-def lift_closure(request: HttpRequest, closure_id: int) -> SlotSyncResult:
+def lift_closure(request: HttpRequest, closure_id: RowId) -> SlotSyncResult:
     closure = Closure.objects.filter(pk=closure_id).first()
     if closure is None:
         raise NotFound(_("There is no closure with that id."))
@@ -203,7 +205,10 @@ def lift_closure(request: HttpRequest, closure_id: int) -> SlotSyncResult:
 
 @router.get("/staff/centres/{int:number}/slots", response={200: list[StaffSlotOut], **ERRORS})
 def list_slots(
-    request: HttpRequest, number: int, date_from: date | None = None, date_to: date | None = None
+    request: HttpRequest,
+    number: CentreNumber,
+    date_from: Day | None = None,
+    date_to: Day | None = None,
 ) -> list[Slot]:
     """Slots with their capacity and bookings, for at most two weeks at a time."""
     centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
@@ -218,7 +223,7 @@ def list_slots(
 
 
 @router.patch("/staff/slots/{int:slot_id}", response={200: StaffSlotOut, **ERRORS})
-def change_slot(request: HttpRequest, slot_id: int, payload: SlotPatchIn) -> Slot:
+def change_slot(request: HttpRequest, slot_id: RowId, payload: SlotPatchIn) -> Slot:
     """Set one slot's capacity (0 stops new bookings). It never goes below what is booked."""
     slot = slot_for_staff(signed_in_user(request), slot_id, StaffAction.MANAGE_SCHEDULE)
     return set_slot_capacity(slot=slot, capacity=payload.capacity)
@@ -231,7 +236,7 @@ def change_slot(request: HttpRequest, slot_id: int, payload: SlotPatchIn) -> Slo
     "/staff/centres/{int:number}/appointments", response={200: list[StaffAppointmentOut], **ERRORS}
 )
 def list_centre_appointments(
-    request: HttpRequest, number: int, day: date | None = None
+    request: HttpRequest, number: CentreNumber, day: Day | None = None
 ) -> list[Appointment]:
     """The centre's appointments on a day (default today, Bangkok time), in time order."""
     centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
@@ -240,7 +245,7 @@ def list_centre_appointments(
 
 def _act(
     request: HttpRequest,
-    appointment_id: int,
+    appointment_id: RowId,
     action: StaffAction,
     change: Callable[[Appointment], Appointment],
 ) -> Appointment:
@@ -253,7 +258,7 @@ def _act(
     "/staff/appointments/{int:appointment_id}/check-in",
     response={200: StaffAppointmentOut, **ERRORS},
 )
-def check_in(request: HttpRequest, appointment_id: int) -> Appointment:
+def check_in(request: HttpRequest, appointment_id: RowId) -> Appointment:
     return _act(
         request,
         appointment_id,
@@ -263,7 +268,7 @@ def check_in(request: HttpRequest, appointment_id: int) -> Appointment:
 
 
 @router.post("/staff/appointments/{int:appointment_id}/start", response=ONE_APPOINTMENT)
-def start(request: HttpRequest, appointment_id: int) -> Appointment:
+def start(request: HttpRequest, appointment_id: RowId) -> Appointment:
     return _act(
         request,
         appointment_id,
@@ -276,7 +281,7 @@ def start(request: HttpRequest, appointment_id: int) -> Appointment:
     "/staff/appointments/{int:appointment_id}/complete",
     response={200: StaffAppointmentOut, **ERRORS},
 )
-def complete(request: HttpRequest, appointment_id: int) -> Appointment:
+def complete(request: HttpRequest, appointment_id: RowId) -> Appointment:
     return _act(
         request,
         appointment_id,
@@ -289,7 +294,7 @@ def complete(request: HttpRequest, appointment_id: int) -> Appointment:
     "/staff/appointments/{int:appointment_id}/no-show",
     response={200: StaffAppointmentOut, **ERRORS},
 )
-def no_show(request: HttpRequest, appointment_id: int) -> Appointment:
+def no_show(request: HttpRequest, appointment_id: RowId) -> Appointment:
     return _act(
         request,
         appointment_id,
@@ -299,7 +304,7 @@ def no_show(request: HttpRequest, appointment_id: int) -> Appointment:
 
 
 @router.post("/staff/appointments/{int:appointment_id}/cancel", response=ONE_APPOINTMENT)
-def cancel(request: HttpRequest, appointment_id: int, payload: CancelIn) -> Appointment:
+def cancel(request: HttpRequest, appointment_id: RowId, payload: CancelIn) -> Appointment:
     """Cancel on the patient's behalf (e.g. after a closure); no online cut-off applies."""
     return _act(
         request,

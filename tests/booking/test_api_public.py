@@ -222,3 +222,29 @@ def test_error_messages_are_in_thai_by_default_and_english_on_request(reference_
 
     missing = client.get("/api/v1/slots").json()
     assert missing["errors"] == [{"field": "service", "message": "กรุณากรอกข้อมูลช่องนี้"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/slots?service=vaccine-influenza&date_from=9999-12-31", "date_from"),
+        ("/api/v1/slots?service=vaccine-influenza&date_from=0001-01-01", "date_from"),
+        ("/api/v1/slots?service=vaccine-influenza&centre=99999999999999999999", "centre.0"),
+        ("/api/v1/slots?service=vaccine-influenza&district=99999999999999999999", "district"),
+        ("/api/v1/slots?service=vaccine-influenza&page=-1", "page"),
+        ("/api/v1/slots?service=vaccine-influenza&lat=nan&lon=nan", "lat"),
+        ("/api/v1/slots?service=" + "x" * 500, "service"),
+        ("/api/v1/centres/99999999999999999999", "number"),
+        ("/api/v1/centres?district=99999999999999999999", "district"),
+    ],
+)
+def test_absurd_values_are_422s_naming_the_field_never_500s(reference_data, client, path, field):
+    response = client.get(path)
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+
+
+def test_an_unknown_api_address_is_a_json_404(reference_data, client):
+    response = client.get("/api/v1/me/patients/-1")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
