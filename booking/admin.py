@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import Promise
@@ -14,12 +15,13 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment, Patient, Slot
 from booking.services import appointments as visits
+from booking.services.patients import PersonDetails, update_patient, validated_person
 from booking.services.schedules import (
     ScheduleFields,
     add_closure,
     create_schedule_template,
-    end_schedule_template,
     remove_closure,
+    resync_days,
     update_schedule_template,
     validate_closure,
     validate_schedule_template,
@@ -27,7 +29,14 @@ from booking.services.schedules import (
 from booking.services.slots import SlotSyncResult, set_slot_capacity, sync_slots
 from clinics.admin import CentreScopedAdmin, CityAdminOnly
 from clinics.exceptions import DomainError
-from clinics.models import Closure, PublicHoliday, ScheduleTemplate
+from clinics.models import (
+    Closure,
+    HealthCentre,
+    PublicHoliday,
+    ScheduleTemplate,
+    Service,
+    ServiceDose,
+)
 from clinics.permissions import StaffAction, is_city_admin, signed_in_user
 
 
@@ -56,6 +65,59 @@ def report_slot_changes(request: HttpRequest, result: SlotSyncResult) -> None:
 def _form_error(form: forms.ModelForm, error: DomainError) -> None:
     field = error.detail.get("field")
     form.add_error(field if field in form.fields else None, str(error.message))
+
+
+# --- Centres and services -----------------------------------------------------------------------
+
+
+class ServiceDoseInline(admin.TabularInline):
+    model = ServiceDose
+    extra = 0
+
+
+@admin.register(Service)
+class ServiceAdmin(CityAdminOnly):
+    list_display = ["code", "name_th", "name_en", "kind", "visit_mode", "is_active"]
+    list_filter = ["kind", "visit_mode", "is_active"]
+    search_fields = ["code", "name_th", "name_en"]
+    inlines = [ServiceDoseInline]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data:
+            # Withdrawn: free slots go, booked ones close and are reported; or they come back.
+            centres = obj.centres.values_list("number", flat=True)
+            report_slot_changes(request, sync_slots(centre_ids=list(centres)))
+
+
+@admin.register(HealthCentre)
+class HealthCentreAdmin(CentreScopedAdmin):
+    centre_path = "number"
+    change_action = StaffAction.MANAGE_STAFF
+    list_display = ["number", "name_th", "name_en", "district", "is_active"]
+    list_filter = ["district__zone_group_th", "is_active"]
+    search_fields = ["name_th", "name_en", "short_name_th", "number"]
+    filter_horizontal = ["services"]
+    list_select_related = ["district"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # The number is the centre's key: changing it would overwrite another centre.
+        return ["number"] if obj else []
+
+    def _centre_of(self, obj: Model) -> int | None:
+        return obj.pk
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_city_admin(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if {"services", "is_active"} & set(form.changed_data):
+            report_slot_changes(request, sync_slots(centre_ids=[form.instance.number]))
 
 
 # --- Schedules, closures, holidays --------------------------------------------------------------
@@ -120,6 +182,7 @@ class ScheduleTemplateForm(forms.ModelForm):
             capacity=template.capacity,
             valid_from=template.valid_from,
             valid_until=template.valid_until,
+            is_active=template.is_active,
         )
 
 
@@ -142,16 +205,17 @@ class ScheduleTemplateAdmin(CentreScopedAdmin):
     search_fields = ["centre__name_th", "centre__name_en"]
     raw_id_fields = ["clinician"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # Booked slots belong to the centre and service: end the schedule and add another.
+        return ["centre", "service"] if obj else []
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if not change:
-            created = create_schedule_template(centre=obj.centre, fields=form.schedule_fields())
-            obj.pk = created.template.pk
-            report_slot_changes(request, created.slots)
-        elif not obj.is_active:
-            report_slot_changes(request, end_schedule_template(template=obj).slots)
+        if change:
+            change_made = update_schedule_template(template=obj, fields=form.schedule_fields())
         else:
-            updated = update_schedule_template(template=obj, fields=form.schedule_fields())
-            report_slot_changes(request, updated.slots)
+            change_made = create_schedule_template(centre=obj.centre, fields=form.schedule_fields())
+            obj.pk = change_made.template.pk
+        report_slot_changes(request, change_made.slots)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # untick "active" instead, so booked slots are looked after
@@ -236,12 +300,14 @@ class PublicHolidayAdmin(CityAdminOnly):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        report_slot_changes(request, sync_slots(start=obj.date, end=obj.date))
+        days = {obj.date, form.initial.get("date", obj.date)}  # a moved holiday frees its old day
+        for day in sorted(days):
+            report_slot_changes(request, resync_days(centre=None, start_date=day, end_date=day))
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         day = obj.date
         super().delete_model(request, obj)
-        report_slot_changes(request, sync_slots(start=day, end=day))
+        report_slot_changes(request, resync_days(centre=None, start_date=day, end_date=day))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for holiday in queryset:
@@ -292,11 +358,42 @@ class SlotAdmin(CentreScopedAdmin):
 # --- Patients and appointments ------------------------------------------------------------------
 
 
+class PatientForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = ["first_name", "last_name", "phone", "preferred_language", "district"]
+
+    def person(self) -> PersonDetails:
+        patient = self.instance
+        return PersonDetails(
+            first_name=patient.first_name,
+            last_name=patient.last_name,
+            date_of_birth=patient.date_of_birth,
+            sex=patient.sex,
+            phone=patient.phone,
+            national_id=patient.national_id,
+            passport_number=patient.passport_number,
+            preferred_language=patient.preferred_language,
+            district=patient.district,
+        )
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        if not self.errors:
+            try:
+                validated_person(self.person())
+            except DomainError as error:
+                _form_error(self, error)
+
+
 @admin.register(Patient)
 class PatientAdmin(CentreScopedAdmin):
-    """Staff see patients with appointments at their centres; the national ID stays masked."""
+    """Staff see patients with appointments at their centres; the national ID stays masked.
+    Those who receive patients there may correct contact details, through update_patient."""
 
+    form = PatientForm
     centre_path = "appointments__slot__centre"
+    change_action = StaffAction.RECEIVE_PATIENTS
     list_display = ["full_name", "date_of_birth", "sex", "phone", "masked_national_id"]
     search_fields = ["first_name", "last_name", "phone"]
     fields = [
@@ -318,7 +415,16 @@ class PatientAdmin(CentreScopedAdmin):
     def _may(self, request: HttpRequest, action: StaffAction, obj: Model | None) -> bool:
         if obj is None:
             return super()._may(request, action, None)
-        return self.get_queryset(request).filter(pk=obj.pk).exists()
+        centres = self._centres(request, action)
+        if centres is None:
+            return True
+        return Appointment.objects.filter(patient_id=obj.pk, slot__centre__in=centres).exists()
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        try:
+            update_patient(patient=Patient.objects.get(pk=obj.pk), person=form.person())
+        except DomainError as error:  # e.g. the new phone signs in another account
+            messages.error(request, str(error.message))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # patients register themselves, or are added by their guardian

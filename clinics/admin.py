@@ -1,16 +1,16 @@
-"""Admin for reference data and staff. Staff see and change only their own centres' rows,
-by the same role rules as the API (clinics.permissions). Schedules, closures and holidays
-are in booking/admin.py, because their changes go through the booking engine."""
+"""Admin for districts and staff memberships, and the base classes of every admin here.
+Staff see and change only their own centres' rows, by the same role rules as the API
+(clinics.permissions). Centres, services, schedules, closures and holidays are registered in
+booking/admin.py, because their changes must go through the booking engine."""
 
 from typing import Any
 
 from django.contrib import admin
-from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from clinics.models import District, HealthCentre, Service, ServiceDose, StaffMembership
-from clinics.permissions import StaffAction, centres_where, is_city_admin
+from clinics.models import District, HealthCentre, StaffMembership
+from clinics.permissions import StaffAction, centres_where
 
 
 class CentreScopedAdmin(admin.ModelAdmin):
@@ -81,40 +81,6 @@ class CityAdminOnly(admin.ModelAdmin):
 class DistrictAdmin(CityAdminOnly):
     list_display = ["code", "name_th", "name_en", "zone_group_th"]
     search_fields = ["name_th", "name_en", "code"]
-
-
-class ServiceDoseInline(admin.TabularInline):
-    model = ServiceDose
-    extra = 0
-
-
-@admin.register(Service)
-class ServiceAdmin(CityAdminOnly):
-    list_display = ["code", "name_th", "name_en", "kind", "visit_mode", "is_active"]
-    list_filter = ["kind", "visit_mode", "is_active"]
-    search_fields = ["code", "name_th", "name_en"]
-    inlines = [ServiceDoseInline]
-
-
-@admin.register(HealthCentre)
-class HealthCentreAdmin(CentreScopedAdmin):
-    centre_path = "number"
-    change_action = StaffAction.MANAGE_STAFF
-    list_display = ["number", "name_th", "name_en", "district", "is_active"]
-    list_filter = ["district__zone_group_th", "is_active"]
-    search_fields = ["name_th", "name_en", "short_name_th", "number"]
-    filter_horizontal = ["services"]
-    list_select_related = ["district"]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-
-    def _centre_of(self, obj: Model) -> int | None:
-        return obj.pk
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return is_city_admin(request.user)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 @admin.register(StaffMembership)

@@ -34,6 +34,16 @@ def _within_calendar(value: date) -> date:
 Day = Annotated[date, AfterValidator(_within_calendar)]
 
 
+def _local_clock(value: time) -> time:
+    if value.tzinfo is not None:
+        raise PydanticCustomError("time_with_offset", "give the time without a UTC offset")
+    return value
+
+
+# Schedules are in Bangkok wall-clock time: "08:30", never "08:30+07:00".
+ClockTime = Annotated[time, AfterValidator(_local_clock)]
+
+
 class ErrorOut(Schema):
     code: str = Field(description="Stable machine-readable error code, e.g. slot_full.")
     message: str = Field(description="What went wrong, in the request's language (Thai/English).")
@@ -108,7 +118,7 @@ class ServiceOut(ServiceBrief):
 
 
 class ScheduleIn(Schema):
-    service: str = Field(description="Service code.", examples=["general-checkup"])
+    service: str = Field(max_length=40, description="Service code.", examples=["general-checkup"])
     clinician_id: UserId | None = None
     weekdays: list[int] = Field(
         description="ISO weekdays: 1 = Monday … 7 = Sunday.",
@@ -116,8 +126,8 @@ class ScheduleIn(Schema):
         max_length=7,
         examples=[[1, 2, 3, 4, 5]],
     )
-    start_time: time = Field(examples=["08:30"])
-    end_time: time = Field(examples=["12:00"])
+    start_time: ClockTime = Field(examples=["08:30"])
+    end_time: ClockTime = Field(examples=["12:00"])
     slot_minutes: int = Field(ge=5, le=240, examples=[15])
     capacity: int = Field(ge=1, le=500, examples=[4])
     valid_from: Day

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
+from django.db import DataError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
@@ -90,6 +90,8 @@ def _validation_message(error: dict[str, Any]) -> str:
         return _("Enter a whole number.")
     if kind in {"float_parsing", "float_type"}:
         return _("Enter a number.")
+    if kind == "time_with_offset":
+        return _("Give the time in Bangkok time without a time zone, e.g. 08:30.")
     if kind == "date_out_of_range":
         return _("Enter a date between 1900 and 2100.")
     if kind.startswith("date"):
@@ -180,6 +182,19 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
             status=400,
         )
     return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
+
+
+@api.exception_handler(DataError)
+def value_not_storable(request: HttpRequest, exc: DataError) -> HttpResponse:
+    # A value the database refuses (too long, out of range): the transaction was rolled back.
+    logger.warning("Database refused a value in %s %s: %s", request.method, request.path, exc)
+    return api.create_response(
+        request,
+        error_body(
+            "invalid_input", _("A value is too long or not allowed. Nothing was saved."), field=None
+        ),
+        status=422,
+    )
 
 
 @api.exception_handler(OperationalError)

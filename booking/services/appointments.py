@@ -192,8 +192,9 @@ def check_in(*, appointment: Appointment) -> Appointment:
 
 @transaction.atomic
 def start_consultation(*, appointment: Appointment) -> Appointment:
-    """Record that the consultation or vaccination has begun."""
+    """Record that the consultation or vaccination has begun. Not before its day."""
     appointment = _lock(appointment)
+    _check_day_has_come(appointment)
     return _move_status(
         appointment, to=Status.IN_CONSULTATION, allowed=(Status.BOOKED, Status.CHECKED_IN)
     )
@@ -201,8 +202,9 @@ def start_consultation(*, appointment: Appointment) -> Appointment:
 
 @transaction.atomic
 def complete_appointment(*, appointment: Appointment) -> Appointment:
-    """Record that the visit took place."""
+    """Record that the visit took place. Not before its day."""
     appointment = _lock(appointment)
+    _check_day_has_come(appointment)
     return _move_status(
         appointment, to=Status.COMPLETED, allowed=(Status.CHECKED_IN, Status.IN_CONSULTATION)
     )
@@ -234,10 +236,16 @@ def _earlier_booking(booked_by: User, idempotency_key: str) -> Appointment | Non
 
 
 def _get_slot(slot_id: int) -> Slot:
+    """The slot to book into; SlotClosed if its service or centre is no longer offered,
+    which may be before the next sync has closed the slot itself."""
     try:
-        return Slot.objects.select_related("service", "centre").get(pk=slot_id)
+        slot = Slot.objects.select_related("service", "centre").get(pk=slot_id)
     except Slot.DoesNotExist:
         raise NotFound(_("That time slot does not exist."), field="slot_id") from None
+    offered = slot.centre.services.filter(pk=slot.service_id).exists()
+    if not (slot.service.is_active and slot.centre.is_active and offered):
+        raise SlotClosed(slot_id=slot.pk)
+    return slot
 
 
 def _lock(appointment: Appointment) -> Appointment:
@@ -278,6 +286,14 @@ def _check_cancellation_cutoff(slot: Slot) -> None:
 
 
 def _check_no_overlap(patient: Patient, slot: Slot, *, moving: Appointment | None) -> None:
+    in_slot = Appointment.objects.filter(patient=patient, slot=slot).exclude(
+        status=Status.CANCELLED
+    )
+    if moving is not None:
+        in_slot = in_slot.exclude(pk=moving.pk)
+    same = in_slot.values_list("pk", flat=True).first()
+    if same is not None:  # booked, or even already seen: one place per person per slot
+        raise AlreadyBooked(appointment_id=same)
     clashes = Appointment.objects.filter(
         patient=patient,
         status__in=Appointment.UPCOMING,
@@ -286,12 +302,17 @@ def _check_no_overlap(patient: Patient, slot: Slot, *, moving: Appointment | Non
     )
     if moving is not None:
         clashes = clashes.exclude(pk=moving.pk)
-    clash = clashes.values("pk", "slot_id").first()
-    if clash is None:
-        return
-    if clash["slot_id"] == slot.pk:
-        raise AlreadyBooked(appointment_id=clash["pk"])
-    raise OverlappingAppointment(appointment_id=clash["pk"])
+    clash = clashes.values_list("pk", flat=True).first()
+    if clash is not None:
+        raise OverlappingAppointment(appointment_id=clash)
+
+
+def _check_day_has_come(appointment: Appointment) -> None:
+    if timezone.localdate(appointment.slot.start) > timezone.localdate():
+        raise InvalidStatusChange(
+            _("A visit can be started or completed only on the day of the appointment."),
+            status=appointment.status,
+        )
 
 
 def _move_status(

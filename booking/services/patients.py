@@ -69,7 +69,7 @@ def register_account(*, password: str, person: PersonDetails) -> Patient:
     """Open an account for a person, signing in with their phone number, as its own patient."""
     if not person.phone:
         raise InvalidInput(_("A phone number is needed to open an account."), field="phone")
-    details = _cleaned(person)
+    details = validated_person(person)
     User = get_user_model()
     if User.objects.filter(username=details.phone).exists():
         raise PhoneAlreadyRegistered()
@@ -79,7 +79,11 @@ def register_account(*, password: str, person: PersonDetails) -> Patient:
     except ValidationError as error:
         raise InvalidInput(" ".join(error.messages), field="password") from error
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the same phone registering twice at the same moment
+        raise PhoneAlreadyRegistered() from None
     return _save_patient(Patient(account=user, relationship=Patient.Relationship.SELF), details)
 
 
@@ -90,19 +94,43 @@ def add_dependant(
     """Add a child, parent or other person in the account holder's care."""
     if relationship == Patient.Relationship.SELF:
         raise InvalidInput(_("Choose how this person is related to you."), field="relationship")
-    return _save_patient(Patient(account=account, relationship=relationship), _cleaned(person))
+    return _save_patient(
+        Patient(account=account, relationship=relationship), validated_person(person)
+    )
 
 
 @transaction.atomic
 def update_patient(*, patient: Patient, person: PersonDetails) -> Patient:
-    """Correct a patient's details."""
-    details = _cleaned(person)
-    if patient.relationship == Patient.Relationship.SELF and not details.phone:
-        raise InvalidInput(_("The account holder's phone number cannot be removed."), field="phone")
+    """Correct a patient's details. The account holder's phone is also how they sign in.
+
+    Locks the account row when the sign-in phone changes.
+    """
+    details = validated_person(person)
+    if patient.relationship == Patient.Relationship.SELF:
+        if not details.phone:
+            raise InvalidInput(
+                _("The account holder's phone number cannot be removed."), field="phone"
+            )
+        if details.phone != patient.account.get_username():
+            _move_sign_in(patient, details.phone)
     return _save_patient(patient, details)
 
 
-def _cleaned(person: PersonDetails) -> PersonDetails:
+def _move_sign_in(patient: Patient, phone: str) -> None:
+    User = get_user_model()
+    account = User.objects.select_for_update().get(pk=patient.account_id)
+    if User.objects.filter(username=phone).exclude(pk=account.pk).exists():
+        raise PhoneAlreadyRegistered()
+    account.username = phone
+    try:
+        with transaction.atomic():
+            account.save(update_fields=["username"])
+    except IntegrityError:
+        raise PhoneAlreadyRegistered() from None
+
+
+def validated_person(person: PersonDetails) -> PersonDetails:
+    """The details tidied (E.164 phone, bare ID digits), or InvalidInput naming the field."""
     today = timezone.localdate()
     if person.date_of_birth > today:
         raise InvalidInput(_("The date of birth cannot be in the future."), field="date_of_birth")
@@ -114,6 +142,11 @@ def _cleaned(person: PersonDetails) -> PersonDetails:
         raise InvalidInput(_("Enter a last name."), field="last_name")
     national_id = normalise_national_id(person.national_id) if person.national_id else ""
     passport = person.passport_number.strip().upper()
+    if passport and (len(passport) > 20 or not (passport.isascii() and passport.isalnum())):
+        raise InvalidInput(
+            _("Enter the passport number as printed: letters and digits only."),
+            field="passport_number",
+        )
     if not national_id and not passport:
         raise InvalidInput(
             _("Enter a Thai national ID, or a passport number if you are not Thai."),

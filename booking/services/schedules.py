@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment
-from booking.services.slots import SlotSyncResult, horizon, sync_slots
+from booking.services.slots import SlotSyncResult, horizon, lock_centres, sync_slots
 from clinics.exceptions import InvalidInput, ScheduleOverlap, ServiceNotOffered
 from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service, StaffMembership
 
@@ -30,6 +30,7 @@ class ScheduleFields:
     capacity: int
     valid_from: date
     valid_until: date | None
+    is_active: bool = True
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,11 @@ class ClosureAdded:
 
 @transaction.atomic
 def create_schedule_template(*, centre: HealthCentre, fields: ScheduleFields) -> ScheduleChange:
-    """Add a weekly schedule at a centre and generate its slots over the horizon."""
+    """Add a weekly schedule at a centre and generate its slots over the horizon.
+
+    Locks the centre row, so that two overlapping schedules cannot both pass the check.
+    """
+    lock_centres([centre.number])
     template = ScheduleTemplate(centre=centre, **vars(fields))
     validate_schedule_template(template)
     template.save()
@@ -60,9 +65,16 @@ def update_schedule_template(
 ) -> ScheduleChange:
     """Change a weekly schedule; future slots follow, booked places are kept.
 
-    Locks the template row.
+    Locks the centre row, then the template row. The service cannot change: its booked
+    slots would keep the old one; end the schedule and add another instead.
     """
+    lock_centres([template.centre_id])
     template = ScheduleTemplate.objects.select_for_update().get(pk=template.pk)
+    if fields.service.pk != template.service_id:
+        raise InvalidInput(
+            _("A schedule's service cannot change. End this schedule and add a new one."),
+            field="service",
+        )
     for name, value in vars(fields).items():
         setattr(template, name, value)
     validate_schedule_template(template)
@@ -73,6 +85,7 @@ def update_schedule_template(
 @transaction.atomic
 def end_schedule_template(*, template: ScheduleTemplate) -> ScheduleChange:
     """Stop a weekly schedule: its unbooked future slots go, booked ones close and are reported."""
+    lock_centres([template.centre_id])
     ScheduleTemplate.objects.filter(pk=template.pk).update(is_active=False)
     template.refresh_from_db()
     return ScheduleChange(template=template, slots=sync_slots(centre_ids=[template.centre_id]))
@@ -147,7 +160,9 @@ def add_closure(
 
     Unbooked slots in those days are removed; booked ones are closed to new bookings and their
     appointments are returned so that staff can move or cancel them - none is dropped silently.
+    Locks the centre rows concerned (every centre for a city-wide closure).
     """
+    lock_centres([centre.number] if centre is not None else None)
     closure = Closure(
         centre=centre,
         start_date=start_date,
@@ -158,7 +173,7 @@ def add_closure(
     )
     validate_closure(closure)
     closure.save()
-    slots = _sync_days(centre, start_date, end_date)
+    slots = resync_days(centre=centre, start_date=start_date, end_date=end_date)
     affected = list(
         Appointment.objects.filter(
             pk__in=slots.affected_appointment_ids, status__in=Appointment.UPCOMING
@@ -183,11 +198,13 @@ def validate_closure(closure: Closure) -> None:
 def remove_closure(*, closure: Closure) -> SlotSyncResult:
     """Lift a closure; the slots of those days come back (others' closures still apply)."""
     centre, start_date, end_date = closure.centre, closure.start_date, closure.end_date
+    lock_centres([centre.number] if centre is not None else None)
     closure.delete()
-    return _sync_days(centre, start_date, end_date)
+    return resync_days(centre=centre, start_date=start_date, end_date=end_date)
 
 
-def _sync_days(centre: HealthCentre | None, start_date: date, end_date: date) -> SlotSyncResult:
+def resync_days(*, centre: HealthCentre | None, start_date: date, end_date: date) -> SlotSyncResult:
+    """Sync one centre's (or every centre's) slots on some days, within the horizon."""
     first, last = horizon()
     start_date, end_date = max(start_date, first), min(end_date, last)
     if start_date > end_date:

@@ -4,6 +4,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from itertools import chain
 
 from django.conf import settings
 from django.db import transaction
@@ -67,40 +68,51 @@ def sync_slots(
 
     Creates missing slots, resizes them to the schedule (never below what is booked), removes
     unbooked slots that no longer fit and closes booked ones, keeping their appointments, which
-    it reports. Running it twice changes nothing the second time. Each centre is written in its
-    own transaction; it locks the slots it removes so no booking can land in them meanwhile.
+    it reports. Running it twice changes nothing the second time.
+
+    Each centre is synced in its own transaction that first locks the centre's row, so that
+    closures and schedule changes (which take the same lock) are never read half-way; then
+    the slots it changes, in id order, as bookings and reschedules do, so none can deadlock.
     """
     default_start, default_end = horizon()
     start = start or default_start
     end = end or default_end
-    centres = HealthCentre.objects.all()
+    centres = HealthCentre.objects.order_by("number")
     if centre_ids is not None:
         centres = centres.filter(number__in=list(centre_ids))
-    numbers = list(centres.values_list("number", flat=True))
-    closed = closed_days(centre_ids=numbers, start=start, end=end)
-    templates_by_centre: dict[int, list[ScheduleTemplate]] = defaultdict(list)
-    for template in ScheduleTemplate.objects.filter(centre_id__in=numbers).select_related(
-        "service", "centre"
-    ):
-        templates_by_centre[template.centre_id].append(template)
-    offered = _offered_services(numbers)
-
     result = SlotSyncResult()
-    for number in numbers:
-        templates = templates_by_centre.get(number, [])
-        if not templates:
-            continue
-        live = [
-            template
-            for template in templates
-            if template.is_active
-            and template.centre.is_active
-            and template.service.is_active
-            and template.service_id in offered[number]
-        ]
-        planned = _plan(live, start=start, end=end, closed=closed[number])
-        result.add(_apply(number, templates, planned, start=start, end=end))
+    for number in centres.values_list("number", flat=True):
+        result.add(_sync_centre(number, start=start, end=end))
     return result
+
+
+@transaction.atomic
+def _sync_centre(number: int, *, start: date, end: date) -> SlotSyncResult:
+    centre = HealthCentre.objects.select_for_update().get(number=number)
+    templates = list(ScheduleTemplate.objects.filter(centre=centre).select_related("service"))
+    if not templates:
+        return SlotSyncResult()
+    offered = set(centre.services.values_list("pk", flat=True))
+    live = [
+        template
+        for template in templates
+        if template.is_active
+        and centre.is_active
+        and template.service.is_active
+        and template.service_id in offered
+    ]
+    closed = closed_days(centre_ids=[number], start=start, end=end)[number]
+    planned = _plan(live, start=start, end=end, closed=closed)
+    return _apply(number, templates, planned, start=start, end=end)
+
+
+def lock_centres(numbers: Iterable[int] | None) -> None:
+    """Lock centre rows (all centres for None) in number order, as sync_slots does, before
+    changing what their slots are generated from."""
+    centres = HealthCentre.objects.select_for_update().order_by("number")
+    if numbers is not None:
+        centres = centres.filter(number__in=list(numbers))
+    list(centres.values_list("number", flat=True))
 
 
 def extend_slot_horizon() -> SlotSyncResult:
@@ -108,14 +120,6 @@ def extend_slot_horizon() -> SlotSyncResult:
     today = timezone.localdate()
     load_public_holidays(years=[today.year, today.year + 1])
     return sync_slots()
-
-
-def _offered_services(numbers: list[int]) -> dict[int, set[int]]:
-    offered: dict[int, set[int]] = {number: set() for number in numbers}
-    through = HealthCentre.services.through.objects.filter(healthcentre_id__in=numbers)
-    for centre_id, service_id in through.values_list("healthcentre_id", "service_id"):
-        offered[centre_id].add(service_id)
-    return offered
 
 
 def _plan(
@@ -164,7 +168,6 @@ def _range_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-@transaction.atomic
 def _apply(
     centre_number: int,
     templates: list[ScheduleTemplate],
@@ -179,11 +182,20 @@ def _apply(
         template__in=templates,
         start__gte=max(range_start, timezone.now()),
         start__lt=range_end,
-    ).values("id", "template_id", "start", "capacity", "booked", "closed", "capacity_set_by_staff")
+    ).values(
+        "id",
+        "template_id",
+        "start",
+        "capacity",
+        "closed",
+        "capacity_set_by_staff",
+        "clinician_id",
+    )
 
     unplanned: list[int] = []
     reopen: list[int] = []
     resize: dict[int, list[int]] = defaultdict(list)
+    reassign: dict[int | None, list[int]] = defaultdict(list)
     seen: set[tuple[int, datetime]] = set()
     for row in existing:
         key = (row["template_id"], row["start"])
@@ -197,10 +209,15 @@ def _apply(
             reopen.append(row["id"])
         if row["capacity"] != plan.template.capacity and not row["capacity_set_by_staff"]:
             resize[plan.template.capacity].append(row["id"])
+        if row["clinician_id"] != plan.template.clinician_id:
+            reassign[plan.template.clinician_id].append(row["id"])
 
     result.created = _insert_slots(
         centre_number, [plan for key, plan in planned.items() if key not in seen]
     )
+    changing = sorted({*unplanned, *reopen, *chain(*resize.values()), *chain(*reassign.values())})
+    for chunk in _chunks(changing):
+        list(Slot.objects.select_for_update().filter(id__in=chunk).order_by("id").values("id"))
 
     for chunk in _chunks(reopen):
         result.reopened += Slot.objects.filter(id__in=chunk).update(closed=False)
@@ -210,6 +227,9 @@ def _apply(
             result.resized += Slot.objects.filter(id__in=chunk).update(
                 capacity=Greatest(Value(capacity), F("booked"))
             )
+    for clinician_id, ids in reassign.items():
+        for chunk in _chunks(ids):
+            Slot.objects.filter(id__in=chunk).update(clinician_id=clinician_id)
     for chunk in _chunks(unplanned):
         removed, closed, affected = _retire(chunk)
         result.removed += removed
@@ -264,6 +284,7 @@ def _insert_slots(centre_number: int, plans: list[_PlannedSlot]) -> int:
             values = ", ".join(["%s"] * len(columns))
             sql = f"INSERT INTO {table} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING"
             cursor.executemany(sql, rows)
+            return max(cursor.rowcount, 0)
         else:
             # PostgreSQL: COPY into a scratch table, then one INSERT that skips conflicts.
             # (Django binds parameters client-side, so a huge VALUES list is slow to build.)
@@ -277,8 +298,9 @@ def _insert_slots(centre_number: int, plans: list[_PlannedSlot]) -> int:
                 f"INSERT INTO {table} ({names}) SELECT {names} FROM slot_load "
                 "ON CONFLICT DO NOTHING"
             )
+            inserted = cursor.rowcount
             cursor.execute("DROP TABLE slot_load")
-    return len(rows)
+    return inserted
 
 
 def _retire(slot_ids: list[int]) -> tuple[int, int, list[int]]:

@@ -202,3 +202,136 @@ def test_admin_actions_check_in_through_the_engine(
     assert response.status_code == 200
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.CHECKED_IN
+
+
+def test_a_centre_admin_cannot_renumber_a_centre_onto_another(reference_data, client_for):
+    from clinics.models import StaffMembership
+    from clinics.services import grant_membership
+    from tests.factories import UserFactory
+
+    admin_of_1 = UserFactory(username="centre-admin-1", is_staff=True)
+    grant_membership(
+        user=admin_of_1,
+        centre=HealthCentre.objects.get(number=1),
+        role=StaffMembership.Role.CENTRE_ADMIN,
+    )
+    centre_1 = HealthCentre.objects.get(number=1)
+    client_for(admin_of_1).post(
+        reverse("admin:clinics_healthcentre_change", args=[1]),
+        {
+            "number": 5,
+            "name_th": "HIJACKED",
+            "name_en": "x",
+            "short_name_th": "x",
+            "abbrev_th": "x",
+            "district": centre_1.district_id,
+            "latitude": centre_1.latitude,
+            "longitude": centre_1.longitude,
+            "services": [],
+        },
+    )
+    assert HealthCentre.objects.get(number=5).name_th != "HIJACKED"
+    assert HealthCentre.objects.get(number=1).name_th == "HIJACKED"  # it edited its own centre
+
+
+def test_staff_who_receive_a_patient_correct_them_through_the_engine(
+    reference_data, staff_at_centre_2, scheduler_at_centre_1, patient, client_for
+):
+    booked(patient, SlotFactory())
+    url = reverse("admin:booking_patient_change", args=[patient.pk])
+    form = {
+        "first_name": "สมชาย",
+        "last_name": "แก้ไข",
+        "phone": "086 777 1234",
+        "preferred_language": "th",
+        "district": 1001,
+    }
+    refused = client_for(staff_at_centre_2).post(url, form)  # the patient never went there
+    assert refused.status_code in {302, 403}
+    patient.refresh_from_db()
+    assert patient.last_name != "แก้ไข"
+    client_for(scheduler_at_centre_1).post(url, form)
+
+    patient.refresh_from_db()
+    patient.account.refresh_from_db()
+    assert patient.last_name == "แก้ไข"
+    assert patient.phone == "+66867771234"
+    assert patient.account.username == "+66867771234"
+
+    bad = client_for(scheduler_at_centre_1).post(url, {**form, "phone": "not a phone"})
+    assert "Enter a valid phone number" in bad.content.decode()
+
+
+def test_a_schedule_saved_inactive_makes_no_slots_and_ticking_active_brings_them(
+    reference_data, scheduler_at_centre_1, client_for
+):
+    client = client_for(scheduler_at_centre_1)
+    form = {
+        "centre": 1,
+        "service": ScheduleTemplateFactory.build().service.pk,
+        "weekdays": ["2"],
+        "start_time": "13:00",
+        "end_time": "14:00",
+        "slot_minutes": 30,
+        "capacity": 2,
+        "valid_from": "2026-11-30",
+    }
+    client.post(reverse("admin:clinics_scheduletemplate_add"), form)
+    template = ScheduleTemplate.objects.get()
+    assert not template.is_active
+    assert not template.slots.exists()
+
+    client.post(
+        reverse("admin:clinics_scheduletemplate_change", args=[template.pk]),
+        {**form, "is_active": "on"},
+    )
+    template.refresh_from_db()
+    assert template.is_active
+    assert template.slots.count() == 8 * 2
+
+
+def test_a_holiday_changed_in_the_admin_makes_no_slots_beyond_the_horizon(
+    reference_data, city_admin, client_for
+):
+    from clinics.models import PublicHoliday
+
+    ScheduleTemplateFactory(weekdays="1234567")
+    far = PublicHoliday.objects.get(date=date(2027, 6, 3))
+    client_for(city_admin).post(
+        reverse("admin:clinics_publicholiday_change", args=[far.pk]),
+        {
+            "date": "2027-06-03",
+            "name_th": far.name_th,
+            "name_en": far.name_en,
+            "source": far.source,
+        },
+    )
+    far.refresh_from_db()
+    assert not far.closes_centres
+    assert not Slot.objects.filter(start__date__gte=date(2027, 1, 30)).exists()
+
+
+def test_withdrawing_a_service_in_the_admin_closes_its_slots(
+    reference_data, city_admin, patient, client_for
+):
+    template = ScheduleTemplateFactory()
+    sync_slots()
+    service = template.service
+    client_for(city_admin).post(
+        reverse("admin:clinics_service_change", args=[service.pk]),
+        {
+            "code": service.code,
+            "kind": service.kind,
+            "visit_mode": service.visit_mode,
+            "name_th": service.name_th,
+            "name_en": service.name_en,
+            "default_slot_minutes": 15,
+            "booking_cutoff_minutes": 60,
+            "cancellation_cutoff_minutes": 120,
+            "doses-TOTAL_FORMS": 0,
+            "doses-INITIAL_FORMS": 0,
+        },
+    )
+    service.refresh_from_db()
+    assert not service.is_active
+    assert not Slot.objects.filter(service=service, closed=False).exists()

@@ -393,3 +393,21 @@ def test_malformed_json_is_a_422_not_a_500(reference_data, patient, client_for):
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_input"
     assert response.json()["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/v1/slots?service=general%00checkup", None),
+        ("post", "/api/v1/auth/sign-in", '{"username": "nurse\\u0000", "password": "x"}'),
+        ("post", "/api/v1/auth/register", '{"first_name": "A\\u0000"}'),
+    ],
+)
+def test_a_nul_character_is_a_422_anywhere_in_the_api(reference_data, method, path, body):
+    client = Client()
+    if method == "get":
+        response = client.get(path)
+    else:
+        response = client.post(path, body, content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_input"

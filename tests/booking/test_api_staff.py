@@ -69,10 +69,12 @@ def test_staff_of_another_centre_cannot_act_on_this_centres_appointments(
 
 
 def test_a_clinician_consults_but_does_not_manage_schedules_or_cancel(
-    reference_data, patient, clinician_at_centre_1, client_for
+    reference_data, patient, clinician_at_centre_1, client_for, clock
 ):
     client = client_for(clinician_at_centre_1)
-    appointment = booked(patient, SlotFactory(service=Service.objects.get(code="video-general")))
+    slot = SlotFactory(service=Service.objects.get(code="video-general"))
+    appointment = booked(patient, slot)
+    clock.move_to(slot.start)
 
     assert post(client, "/api/v1/staff/centres/1/schedules", SCHEDULE).status_code == 403
     assert post(client, f"/api/v1/staff/appointments/{appointment.pk}/cancel").status_code == 403
@@ -360,3 +362,22 @@ def test_staff_of_another_centre_cannot_change_its_slots(
     assert response.status_code == 403
     slot.refresh_from_db()
     assert slot.capacity == 3
+
+
+def test_a_schedule_time_with_a_utc_offset_is_a_422_and_saves_nothing(
+    reference_data, scheduler_at_centre_1, client_for
+):
+    response = post(
+        client_for(scheduler_at_centre_1),
+        "/api/v1/staff/centres/1/schedules",
+        {**SCHEDULE, "start_time": "09:00+07:00"},
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "start_time"
+    assert not ScheduleTemplate.objects.exists()
+
+
+def test_far_future_days_are_422s_in_staff_lists(reference_data, nurse_at_centre_1, client_for):
+    client = client_for(nurse_at_centre_1)
+    assert client.get("/api/v1/staff/centres/1/appointments?day=9999-12-31").status_code == 422
+    assert client.get("/api/v1/staff/centres/1/slots?date_from=9999-12-31").status_code == 422

@@ -336,10 +336,48 @@ def test_a_visit_goes_booked_checked_in_in_consultation_completed(reference_data
     assert done.completed_at == bangkok(TUESDAY, time(9, 40))
 
 
-def test_a_video_visit_may_start_without_check_in(reference_data, patient):
+def test_a_video_visit_may_start_without_check_in(reference_data, patient, clock):
     slot = SlotFactory(service=Service.objects.get(code="video-general"))
     appointment = book(patient, slot).appointment
+    clock.move_to(slot.start - timedelta(minutes=5))
     assert start_consultation(appointment=appointment).status == Status.IN_CONSULTATION
+
+
+def test_a_visit_cannot_start_or_complete_before_its_day(reference_data, patient, clock):
+    appointment = book(patient, SlotFactory()).appointment  # tomorrow
+    with pytest.raises(InvalidStatusChange):
+        start_consultation(appointment=appointment)
+    clock.move_to(appointment.slot.start)
+    start_consultation(appointment=appointment)
+    assert complete_appointment(appointment=appointment).status == Status.COMPLETED
+
+
+def test_a_slot_already_attended_cannot_be_booked_again_by_the_same_person(
+    reference_data, patient, clock
+):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(15, 0)))
+    appointment = book(patient, slot).appointment
+    clock.move_to(bangkok(TUESDAY, time(9, 0)))
+    check_in(appointment=appointment)
+    complete_appointment(appointment=appointment)  # seen early
+    with pytest.raises(AlreadyBooked):
+        book(patient, slot)
+
+
+@pytest.mark.parametrize("withdrawn", ["service", "centre", "offer"])
+def test_a_slot_whose_service_or_centre_was_withdrawn_cannot_be_booked(
+    reference_data, patient, withdrawn
+):
+    slot = SlotFactory()
+    if withdrawn == "service":
+        Service.objects.filter(pk=slot.service_id).update(is_active=False)
+    elif withdrawn == "centre":
+        HealthCentre.objects.filter(pk=slot.centre_id).update(is_active=False)
+    else:
+        slot.centre.services.remove(slot.service)
+    with pytest.raises(SlotClosed):
+        book(patient, slot)
+    assert counter(slot) == 0
 
 
 def test_check_in_is_only_on_the_day(reference_data, patient, clock):

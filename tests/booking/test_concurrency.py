@@ -12,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.utils import timezone
 
-from booking.exceptions import BookingError
 from booking.models import Appointment, Patient, Slot
 from booking.services.appointments import book_slot, reschedule_appointment
+from clinics.exceptions import DomainError
 from tests.factories import SlotFactory, national_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,7 +52,7 @@ def race(attempts: list[Callable[[], object]]) -> Counter[str]:
         try:
             attempt()
             return "ok"
-        except BookingError as error:
+        except DomainError as error:
             return error.code
         finally:
             connections.close_all()
@@ -223,3 +223,50 @@ def book(patient: Patient, slot: Slot) -> Appointment:
         channel=Appointment.Channel.API,
         idempotency_key="",
     ).appointment
+
+
+def test_a_closure_committed_during_a_sync_is_never_undone(reference_data):
+    from datetime import date
+
+    from booking.services.schedules import add_closure, remove_closure
+    from booking.services.slots import sync_slots
+    from clinics.models import Closure, HealthCentre
+    from tests.factories import ScheduleTemplateFactory
+
+    centre = HealthCentre.objects.get(number=1)
+    ScheduleTemplateFactory(centre=centre, weekdays="1234567")
+    sync_slots(centre_ids=[1])
+    day = date(2026, 12, 2)
+    on_the_day = Slot.objects.filter(centre=centre, start__date=day)
+
+    for _ in range(8):
+        outcomes = race(
+            [lambda: add_closure(centre=centre, start_date=day, end_date=day, reason_th="x")]
+            + [lambda: sync_slots(centre_ids=[1])] * 6
+        )
+        assert outcomes == Counter({"ok": 7})
+        assert not on_the_day.filter(closed=False).exists()
+        remove_closure(closure=Closure.objects.get())
+        assert on_the_day.filter(closed=False).exists()
+
+
+def test_one_phone_registering_many_times_at_once_opens_one_account(reference_data):
+    from booking.services.patients import PersonDetails, register_account
+
+    def register(n: int) -> Callable[[], object]:
+        return lambda: register_account(
+            password="a long enough passphrase",
+            person=PersonDetails(
+                first_name="ซ้ำ",
+                last_name=f"{n}",
+                date_of_birth=timezone.localdate() - timedelta(days=365 * 25),
+                sex=Patient.Sex.MALE,
+                phone="0861234567",
+                national_id=national_id(),
+            ),
+        )
+
+    outcomes = race([register(n) for n in range(12)])
+
+    assert outcomes == Counter({"ok": 1, "phone_registered": 11})
+    assert get_user_model().objects.filter(username="+66861234567").count() == 1

@@ -144,3 +144,31 @@ def test_the_account_holder_keeps_a_phone(reference_data, patient):
 def test_the_national_id_is_masked_like_the_card(reference_data):
     patient = Patient(national_id="1101700203450")
     assert patient.masked_national_id == "x-xxxx-xxxx3-45-0"
+
+
+def test_changing_the_account_holders_phone_moves_their_sign_in(reference_data, patient):
+    update_patient(
+        patient=patient, person=person(phone="086 555 0000", national_id=patient.national_id)
+    )
+    patient.account.refresh_from_db()
+    assert patient.account.username == "+66865550000"
+
+
+def test_a_phone_that_signs_in_another_account_is_refused(reference_data, patient, other_patient):
+    with pytest.raises(PhoneAlreadyRegistered):
+        update_patient(
+            patient=patient,
+            person=person(phone=other_patient.phone, national_id=patient.national_id),
+        )
+    patient.refresh_from_db()
+    assert patient.phone != other_patient.phone
+
+
+@pytest.mark.parametrize("passport", ["ß" * 20, "AB 123", "A" * 21])
+def test_a_passport_number_must_be_letters_and_digits(reference_data, passport):
+    with pytest.raises(InvalidInput) as error:
+        register_account(
+            password="a long enough passphrase",
+            person=person(national_id="", passport_number=passport),
+        )
+    assert error.value.detail["field"] == "passport_number"

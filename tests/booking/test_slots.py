@@ -385,3 +385,35 @@ def test_the_nightly_horizon_extension_loads_holidays_and_adds_a_day(reference_d
 
     assert result.created == 14
     assert max(days_with_slots(template)) == last_day + timedelta(days=1)
+
+
+def test_a_schedules_service_cannot_change(reference_data):
+    template = create_schedule_template(
+        centre=HealthCentre.objects.get(number=1), fields=fields_of(ScheduleTemplateFactory.build())
+    ).template
+    flu = Service.objects.get(code="vaccine-influenza")
+    with pytest.raises(InvalidInput) as error:
+        update_schedule_template(template=template, fields=fields_of(template, service=flu))
+    assert error.value.detail["field"] == "service"
+    assert set(template.slots.values_list("service__code", flat=True)) == {"general-checkup"}
+
+
+def test_a_new_clinician_on_a_schedule_takes_over_its_future_slots(
+    reference_data, clinician_at_centre_1, nurse_at_centre_1
+):
+    template = create_schedule_template(
+        centre=HealthCentre.objects.get(number=1),
+        fields=fields_of(ScheduleTemplateFactory.build(), clinician=clinician_at_centre_1),
+    ).template
+    update_schedule_template(
+        template=template, fields=fields_of(template, clinician=nurse_at_centre_1)
+    )
+    assert set(template.slots.values_list("clinician_id", flat=True)) == {nurse_at_centre_1.pk}
+
+
+def test_sync_reports_only_the_slots_it_really_created(reference_data):
+    ScheduleTemplateFactory()
+    first = sync_slots()
+    Slot.objects.filter(pk=Slot.objects.order_by("start").first().pk).delete()
+    assert sync_slots().created == 1
+    assert first.created == Slot.objects.count()
