@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from stdnum.th import pin
 
-from booking.models import Patient, Slot
+from booking.models import Appointment, Patient, Slot
+from booking.services.appointments import book_slot
 from clinics.models import HealthCentre, ScheduleTemplate, Service
 
 _id_numbers = itertools.count(10_000_000_001)
@@ -73,3 +74,15 @@ class SlotFactory(factory.django.DjangoModelFactory):
     )
     end = factory.LazyAttribute(lambda slot: slot.start + timedelta(minutes=15))
     capacity = 5
+
+
+def booked(patient: Patient, slot: Slot, **options: object) -> Appointment:
+    """Book through the engine, as the patient's account over the API would."""
+    return book_slot(
+        patient=patient,
+        slot_id=slot.pk,
+        booked_by=patient.account,
+        channel=Appointment.Channel.API,
+        idempotency_key="",
+        **options,  # type: ignore[arg-type]
+    ).appointment

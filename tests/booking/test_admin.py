@@ -5,22 +5,11 @@ from django.contrib import admin
 from django.urls import reverse
 
 from booking.models import Appointment, Patient, Slot
-from booking.services.appointments import book_slot
 from booking.services.slots import sync_slots
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
-from tests.factories import ScheduleTemplateFactory, SlotFactory, bangkok
+from tests.factories import ScheduleTemplateFactory, SlotFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db
-
-
-def booked(patient: Patient, slot: Slot) -> Appointment:
-    return book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key="",
-    ).appointment
 
 
 def changelist(model: type) -> str:

@@ -5,10 +5,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from booking.models import Appointment, Patient, Slot
-from booking.services.appointments import book_slot
+from booking.models import Appointment, Patient
 from clinics.models import HealthCentre, Service
-from tests.factories import PatientFactory, SlotFactory, bangkok, national_id
+from tests.factories import PatientFactory, SlotFactory, bangkok, booked, national_id
 
 pytestmark = pytest.mark.django_db
 
@@ -19,16 +18,6 @@ def key() -> str:
 
 def post(client: Client, path: str, body: dict, **headers: str):
     return client.post(path, body, content_type="application/json", **headers)
-
-
-def booked(patient: Patient, slot: Slot) -> Appointment:
-    return book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key="",
-    ).appointment
 
 
 REGISTRATION = {

@@ -7,7 +7,7 @@ from booking.models import Appointment, Patient, Slot
 from booking.services.appointments import book_slot
 from booking.services.slots import sync_slots
 from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service
-from tests.factories import ScheduleTemplateFactory, SlotFactory, bangkok
+from tests.factories import ScheduleTemplateFactory, SlotFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db
 
@@ -16,16 +16,6 @@ TUESDAY = date(2026, 12, 1)
 
 def post(client: Client, path: str, body: dict | None = None):
     return client.post(path, body or {}, content_type="application/json")
-
-
-def booked(patient: Patient, slot: Slot) -> Appointment:
-    return book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key="",
-    ).appointment
 
 
 SCHEDULE = {

@@ -15,7 +15,7 @@ from django.utils import timezone
 from booking.models import Appointment, Patient, Slot
 from booking.services.appointments import book_slot, reschedule_appointment
 from clinics.exceptions import DomainError
-from tests.factories import SlotFactory, national_id
+from tests.factories import SlotFactory, booked, national_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,16 +146,7 @@ def test_one_person_racing_for_overlapping_slots_gets_one(reference_data):
 def test_racing_reschedules_fill_the_target_exactly(reference_data):
     source = SlotFactory(capacity=60)
     target = SlotFactory(capacity=5, start=timezone.now() + timedelta(days=3))
-    appointments = [
-        book_slot(
-            patient=p,
-            slot_id=source.pk,
-            booked_by=p.account,
-            channel=Appointment.Channel.API,
-            idempotency_key="",
-        ).appointment
-        for p in make_patients(60)
-    ]
+    appointments = [booked(p, source) for p in make_patients(60)]
 
     outcomes = race(
         [
@@ -177,8 +168,8 @@ def test_people_swapping_slots_at_once_neither_deadlock_nor_lose_places(referenc
         first = SlotFactory(capacity=2, start=timezone.now() + timedelta(days=2, hours=n))
         second = SlotFactory(capacity=2, start=timezone.now() + timedelta(days=4, hours=n))
         a, b = make_patients_for_pair(n)
-        in_first = book(a, first)
-        in_second = book(b, second)
+        in_first = booked(a, first)
+        in_second = booked(b, second)
         pairs.append((in_first, second, in_second, first))
 
     attempts: list[Callable[[], object]] = []
@@ -213,16 +204,6 @@ def make_patients_for_pair(n: int) -> tuple[Patient, Patient]:
             )
         )
     return people[0], people[1]
-
-
-def book(patient: Patient, slot: Slot) -> Appointment:
-    return book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key="",
-    ).appointment
 
 
 def test_a_closure_committed_during_a_sync_is_never_undone(reference_data):

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from booking.exceptions import CapacityBelowBooked, SlotClosed
 from booking.models import Appointment, Slot
-from booking.services.appointments import book_slot, cancel_appointment
+from booking.services.appointments import cancel_appointment
 from booking.services.schedules import (
     ScheduleFields,
     add_closure,
@@ -17,7 +17,7 @@ from booking.services.schedules import (
 from booking.services.slots import extend_slot_horizon, set_slot_capacity, sync_slots
 from clinics.exceptions import InvalidInput, ScheduleOverlap, ServiceNotOffered
 from clinics.models import HealthCentre, PublicHoliday, ScheduleTemplate, Service
-from tests.factories import ScheduleTemplateFactory, bangkok
+from tests.factories import ScheduleTemplateFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db
 
@@ -118,13 +118,7 @@ def test_a_closure_removes_unbooked_slots_and_reports_booked_ones(reference_data
     template = ScheduleTemplateFactory(weekdays="12345")
     sync_slots()
     booked_slot = template.slots.filter(start__date=date(2026, 12, 1)).order_by("start").first()
-    appointment = book_slot(
-        patient=patient,
-        slot_id=booked_slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key="",
-    ).appointment
+    appointment = booked(patient, booked_slot)
 
     added = add_closure(
         centre=template.centre,
@@ -151,13 +145,7 @@ def test_a_closed_slot_takes_no_more_bookings_and_a_lifted_closure_reopens_it(
     template = ScheduleTemplateFactory(weekdays="12345")
     sync_slots()
     slot = template.slots.filter(start__date=date(2026, 12, 1)).order_by("start").first()
-    book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key="",
-    )
+    booked(patient, slot)
     added = add_closure(
         centre=template.centre,
         start_date=date(2026, 12, 1),
@@ -166,13 +154,7 @@ def test_a_closed_slot_takes_no_more_bookings_and_a_lifted_closure_reopens_it(
     )
 
     with pytest.raises(SlotClosed):
-        book_slot(
-            patient=other_patient,
-            slot_id=slot.pk,
-            booked_by=other_patient.account,
-            channel=Appointment.Channel.API,
-            idempotency_key="",
-        )
+        booked(other_patient, slot)
 
     result = remove_closure(closure=added.closure)
     slot.refresh_from_db()
@@ -230,13 +212,7 @@ def test_shrinking_capacity_never_goes_below_what_is_booked(reference_data, pati
     ).template
     slot = template.slots.order_by("start").first()
     for person in (patient, other_patient):
-        book_slot(
-            patient=person,
-            slot_id=slot.pk,
-            booked_by=person.account,
-            channel=Appointment.Channel.API,
-            idempotency_key="",
-        )
+        booked(person, slot)
 
     update_schedule_template(template=template, fields=fields_of(template, capacity=1))
 
@@ -257,13 +233,7 @@ def test_staff_capacity_is_kept_by_later_syncs_and_cannot_go_below_bookings(
     slot.refresh_from_db()
     assert slot.capacity == 10
 
-    book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key="",
-    )
+    booked(patient, slot)
     with pytest.raises(CapacityBelowBooked):
         set_slot_capacity(slot=slot, capacity=0)
     assert set_slot_capacity(slot=slot, capacity=1).capacity == 1
@@ -274,13 +244,7 @@ def test_ending_a_schedule_removes_free_slots_and_keeps_booked_ones(reference_da
         centre=HealthCentre.objects.get(number=1), fields=fields_of(ScheduleTemplateFactory.build())
     ).template
     slot = template.slots.order_by("start").first()
-    appointment = book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key="",
-    ).appointment
+    appointment = booked(patient, slot)
 
     ended = end_schedule_template(template=template)
 
@@ -292,13 +256,7 @@ def test_a_slot_whose_bookings_were_cancelled_is_closed_not_deleted(reference_da
     template = ScheduleTemplateFactory()
     sync_slots()
     slot = template.slots.order_by("start").first()
-    appointment = book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key="",
-    ).appointment
+    appointment = booked(patient, slot)
     cancel_appointment(appointment=appointment, enforce_cutoff=False)
 
     ScheduleTemplate.objects.filter(pk=template.pk).update(is_active=False)
