@@ -80,7 +80,7 @@ def _schedule_change(change: ScheduleChange) -> dict[str, object]:
     }
 
 
-def _schedule_fields(payload: ScheduleIn) -> ScheduleFields:
+def _schedule_fields(payload: ScheduleIn, *, is_active: bool = True) -> ScheduleFields:
     if len(set(payload.weekdays)) != len(payload.weekdays) or not all(
         1 <= day <= 7 for day in payload.weekdays
     ):
@@ -102,6 +102,7 @@ def _schedule_fields(payload: ScheduleIn) -> ScheduleFields:
         capacity=payload.capacity,
         valid_from=payload.valid_from,
         valid_until=payload.valid_until,
+        is_active=is_active,
     )
 
 
@@ -142,9 +143,8 @@ def update_schedule(
 ) -> dict[str, object]:
     """Change a weekly schedule. Booked places are kept: slots never shrink below bookings."""
     template = _template(request, schedule_id)
-    return _schedule_change(
-        update_schedule_template(template=template, fields=_schedule_fields(payload))
-    )
+    fields = _schedule_fields(payload, is_active=template.is_active)  # ending is DELETE's job
+    return _schedule_change(update_schedule_template(template=template, fields=fields))
 
 
 @router.delete("/staff/schedules/{int:schedule_id}", response={200: ScheduleChangeOut, **ERRORS})

@@ -96,8 +96,10 @@ def allocate_slot(
     """Book the best open slot for the search ("the earliest time near me") in one call.
 
     Tries candidates in ranked order, each in its own savepoint, so a slot taken by someone
-    else a moment earlier just moves it on to the next.
+    else a moment earlier just moves it on to the next. Locks the patient row first, so a
+    retry with the same key waits for the first attempt and returns what it booked.
     """
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()
     earlier = _earlier_booking(booked_by, idempotency_key)
     if earlier is not None:
         if earlier.patient_id != patient.pk or earlier.slot.service_id != search.service.pk:

@@ -206,6 +206,12 @@ def test_changing_a_schedule_resizes_and_ending_it_reports_booked_appointments(
     assert ended.json()["affected_appointment_ids"] == [appointment.pk]
     assert ended.json()["schedule"]["is_active"] is False
 
+    edited_after = client.put(
+        f"/api/v1/staff/schedules/{schedule_id}", SCHEDULE, content_type="application/json"
+    )
+    assert edited_after.json()["schedule"]["is_active"] is False
+    assert edited_after.json()["slots"]["created"] == 0
+
 
 @pytest.mark.parametrize(
     ("change", "status", "field"),

@@ -13,6 +13,7 @@ from django.db import connections
 from django.utils import timezone
 
 from booking.models import Appointment, Patient, Slot
+from booking.selectors import SlotOrder
 from booking.services.appointments import book_slot, reschedule_appointment
 from clinics.exceptions import DomainError
 from tests.factories import SlotFactory, booked, national_id
@@ -251,3 +252,47 @@ def test_one_phone_registering_many_times_at_once_opens_one_account(reference_da
 
     assert outcomes == Counter({"ok": 1, "phone_registered": 11})
     assert get_user_model().objects.filter(username="+66861234567").count() == 1
+
+
+def test_retried_allocations_with_one_key_book_once_even_as_slots_fill(reference_data):
+    from booking.selectors import SlotSearch
+    from booking.services.appointments import allocate_slot
+    from clinics.models import Service
+
+    first_choice = SlotFactory(capacity=1, start=timezone.now() + timedelta(days=1))
+    SlotFactory(capacity=1, start=timezone.now() + timedelta(days=2))
+    (patient, rival) = make_patients(2)
+    search = SlotSearch(
+        service=Service.objects.get(code="general-checkup"),
+        date_from=timezone.localdate(),
+        date_to=timezone.localdate() + timedelta(days=7),
+        order=SlotOrder.EARLIEST,
+    )
+    made: list[int] = []
+
+    def retry() -> None:
+        booking = allocate_slot(
+            patient=patient,
+            search=search,
+            booked_by=patient.account,
+            channel=Appointment.Channel.API,
+            idempotency_key="allocate-once",
+        )
+        made.append(booking.appointment.pk)
+
+    def rival_books_the_first_choice() -> None:
+        book_slot(
+            patient=rival,
+            slot_id=first_choice.pk,
+            booked_by=rival.account,
+            channel=Appointment.Channel.API,
+            idempotency_key="rival",
+        )
+
+    outcomes = race([rival_books_the_first_choice] + [retry] * 20)
+
+    assert outcomes["ok"] + outcomes["slot_full"] == 21
+    assert outcomes["idempotency_key_reused"] == 0
+    assert len(set(made)) == 1
+    assert Appointment.objects.filter(patient=patient).count() == 1
+    assert_counters_match_appointments()
