@@ -76,13 +76,19 @@ class SlotFactory(factory.django.DjangoModelFactory):
     capacity = 5
 
 
-def booked(patient: Patient, slot: Slot, **options: object) -> Appointment:
+def booked(
+    patient: Patient,
+    slot: Slot,
+    *,
+    channel: Appointment.Channel = Appointment.Channel.API,
+    **options: object,
+) -> Appointment:
     """Book through the engine, as the patient's account over the API would."""
     return book_slot(
         patient=patient,
         slot_id=slot.pk,
         booked_by=patient.account,
-        channel=Appointment.Channel.API,
+        channel=channel,
         idempotency_key="",
         **options,  # type: ignore[arg-type]
     ).appointment

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from itertools import chain
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from booking.exceptions import CapacityBelowBooked
 from booking.models import Appointment, Slot
+from booking.selectors import day_bounds
 from clinics.models import HealthCentre, ScheduleTemplate
 from clinics.selectors import closed_days
 from clinics.services import load_public_holidays
@@ -160,14 +161,6 @@ def _times(
         slot_start += length
 
 
-def _range_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    zone = timezone.get_default_timezone()
-    return (
-        datetime.combine(start, time.min, tzinfo=zone),
-        datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
-    )
-
-
 def _apply(
     centre_number: int,
     templates: list[ScheduleTemplate],
@@ -177,7 +170,8 @@ def _apply(
     end: date,
 ) -> SlotSyncResult:
     result = SlotSyncResult()
-    range_start, range_end = _range_bounds(start, end)
+    range_start, _ = day_bounds(start)
+    _, range_end = day_bounds(end)
     existing = Slot.objects.filter(
         template__in=templates,
         start__gte=max(range_start, timezone.now()),

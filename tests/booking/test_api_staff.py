@@ -3,8 +3,7 @@ from datetime import date, time
 import pytest
 from django.test import Client
 
-from booking.models import Appointment, Patient, Slot
-from booking.services.appointments import book_slot
+from booking.models import Appointment, Slot
 from booking.services.slots import sync_slots
 from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service
 from tests.factories import ScheduleTemplateFactory, SlotFactory, bangkok, booked
@@ -139,7 +138,7 @@ def test_staff_cancel_frees_the_place_even_after_the_online_cutoff(
     reference_data, patient, nurse_at_centre_1, client_for
 ):
     slot = SlotFactory(start=bangkok(date(2026, 11, 30), time(8, 0)))
-    appointment = booked_slot_ignoring_cutoff(patient, slot)
+    appointment = booked(patient, slot, channel=Appointment.Channel.STAFF, enforce_cutoff=False)
 
     response = post(
         client_for(nurse_at_centre_1),
@@ -151,17 +150,6 @@ def test_staff_cancel_frees_the_place_even_after_the_online_cutoff(
     assert response.json()["cancellation_reason"] == "centre flooded"
     slot.refresh_from_db()
     assert slot.booked == 0
-
-
-def booked_slot_ignoring_cutoff(patient: Patient, slot: Slot) -> Appointment:
-    return book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.STAFF,
-        idempotency_key="",
-        enforce_cutoff=False,
-    ).appointment
 
 
 # --- Schedules -----------------------------------------------------------------------------------
