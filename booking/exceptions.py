@@ -1,3 +1,4 @@
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from clinics.exceptions import DomainError
@@ -76,3 +77,38 @@ class SignInFailed(DomainError):
     code = "sign_in_failed"
     status = 401
     default_message = _("The phone number or password is not right.")
+
+
+class LinkInvalid(DomainError):
+    code = "link_invalid"
+    status = 404
+    default_message = _(
+        "This link does not open an appointment. Check that it was copied in full from the "
+        "text message."
+    )
+
+
+class LinkExpired(DomainError):
+    code = "link_expired"
+    status = 410
+    default_message = _(
+        "This link has expired because the appointment is over. Sign in to see your appointments."
+    )
+
+
+class PasscodeWrong(DomainError):
+    code = "passcode_wrong"
+    status = 401
+    default_message = _(
+        "That passcode is wrong or has expired. Check the latest text message, or ask for a "
+        "new code."
+    )
+
+
+class TooManyRequests(DomainError):
+    code = "too_many_requests"
+    status = 429
+    default_message = _("Too many attempts. Please wait a little and try again.")
+
+    def __init__(self, message: str | Promise | None = None, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)

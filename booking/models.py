@@ -214,6 +214,8 @@ class Appointment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     checked_in_at = models.DateTimeField(_("checked in at"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    # The patient said they will come (through the link or a reply to a text message).
+    confirmed_at = models.DateTimeField(_("attendance confirmed at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
 
     class Meta:
@@ -239,3 +241,31 @@ class Appointment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient} · {self.slot}"
+
+
+class SignInCode(models.Model):
+    """A one-time passcode sent by text message to sign in with a phone number.
+
+    Only a keyed hash of the code is kept. Every request is recorded, whether or not the phone
+    has an account, so that limits per phone and per address can be counted here.
+    """
+
+    phone = models.CharField(_("phone"), max_length=16)
+    code_hash = models.CharField(max_length=64)
+    requested_from = models.GenericIPAddressField(_("requested from"), null=True, blank=True)
+    created_at = models.DateTimeField(_("requested at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("sign-in passcode")
+        verbose_name_plural = _("sign-in passcodes")
+        indexes = [
+            models.Index(fields=["phone", "created_at"], name="signin_code_phone"),
+            models.Index(fields=["requested_from", "created_at"], name="signin_code_address"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} · {self.created_at:%Y-%m-%d %H:%M}"

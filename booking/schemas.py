@@ -3,7 +3,7 @@ from datetime import date, timedelta
 from ninja import Field, Schema
 
 from booking.models import Appointment, Patient, Slot
-from booking.selectors import SlotOption, SlotOrder
+from booking.selectors import SlotOption, SlotOrder, appointment_can_change
 from clinics.models import VisitMode
 from clinics.schemas import (
     BangkokDateTime,
@@ -35,7 +35,27 @@ class PersonIn(Schema):
 
 class RegisterIn(PersonIn):
     phone: str = Field(min_length=6, max_length=30, examples=["081 234 5678"])
-    password: str = Field(min_length=1, max_length=128)
+    passcode: str = Field(
+        min_length=1,
+        max_length=12,
+        description="The code texted to the phone by POST /auth/passcode.",
+        examples=["123456"],
+    )
+
+
+class PasscodeIn(Schema):
+    phone: str = Field(min_length=6, max_length=30, examples=["081 234 5678"])
+
+
+class PasscodeSentOut(Schema):
+    phone: str = Field(description="Where the code went, as E.164.")
+    expires_at: BangkokDateTime
+    resend_after: BangkokDateTime
+
+
+class PasscodeSignInIn(Schema):
+    phone: str = Field(min_length=6, max_length=30, examples=["081 234 5678"])
+    code: str = Field(min_length=1, max_length=12, examples=["123456"])
 
 
 class DependantIn(PersonIn):
@@ -173,6 +193,9 @@ class AppointmentOut(Schema):
     sequence: int = Field(description="Raised each time the appointment is moved.")
     booked_at: BangkokDateTime
     cancellable_until: BangkokDateTime
+    confirmed_at: BangkokDateTime | None = Field(
+        description="When the patient said they will come (link or text reply)."
+    )
 
     @staticmethod
     def resolve_start(appointment: Appointment) -> object:
@@ -238,3 +261,33 @@ class SlotPatchIn(Schema):
 class ClosureResultOut(Schema):
     closure: ClosureOut
     affected_appointments: list[StaffAppointmentOut]
+
+
+class LinkedAppointmentOut(Schema):
+    """An appointment opened from the link in a text message. Links get forwarded, so it
+    shows only the patient's first name."""
+
+    status: Appointment.Status
+    visit_mode: VisitMode
+    patient_first_name: str
+    start: BangkokDateTime
+    end: BangkokDateTime
+    centre: CentreBrief
+    service: ServiceBrief
+    confirmed_at: BangkokDateTime | None
+    cancellable_until: BangkokDateTime
+    can_change: bool = Field(description="Whether it may still be confirmed, moved or cancelled.")
+
+    @staticmethod
+    def resolve_patient_first_name(appointment: Appointment) -> str:
+        return appointment.patient.first_name
+
+    resolve_start = staticmethod(AppointmentOut.resolve_start)
+    resolve_end = staticmethod(AppointmentOut.resolve_end)
+    resolve_centre = staticmethod(AppointmentOut.resolve_centre)
+    resolve_service = staticmethod(AppointmentOut.resolve_service)
+    resolve_cancellable_until = staticmethod(AppointmentOut.resolve_cancellable_until)
+
+    @staticmethod
+    def resolve_can_change(appointment: Appointment) -> bool:
+        return appointment_can_change(appointment)

@@ -123,6 +123,14 @@ def appointments_of(user: AnyUser) -> QuerySet[Appointment]:
     )
 
 
+def appointment_can_change(appointment: Appointment) -> bool:
+    """Whether the patient may still confirm, move or cancel it online."""
+    minutes = appointment.slot.service.cancellation_cutoff_minutes
+    return appointment.status == Appointment.Status.BOOKED and timezone.now() <= (
+        appointment.slot.start - timedelta(minutes=minutes)
+    )
+
+
 def appointment_of(user: AnyUser, appointment_id: int) -> Appointment:
     """One of the account's appointments; another account's is simply not found."""
     appointment = appointments_of(user).filter(pk=appointment_id).first()

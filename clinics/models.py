@@ -1,11 +1,25 @@
 from datetime import date
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+MAX_REMINDER_MINUTES = 14 * 24 * 60
+
+
+def validate_reminder_minutes(value: str) -> None:
+    """Reminder times: whole minutes before the start, comma-separated, at most 14 days."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not all(part.isdigit() and 0 < int(part) <= MAX_REMINDER_MINUTES for part in parts):
+        raise ValidationError(
+            _("Give minutes before the start between 1 and %(max)d, separated by commas."),
+            params={"max": MAX_REMINDER_MINUTES},
+            code="invalid_reminders",
+        )
 
 
 def in_language(thai: str, english: str) -> str:
@@ -69,6 +83,19 @@ class Service(models.Model):
     cancellation_cutoff_minutes = models.PositiveIntegerField(
         _("cancelling closes (minutes before start)"), default=120
     )
+    what_to_bring_th = models.CharField(_("what to bring (Thai)"), max_length=100, blank=True)
+    what_to_bring_en = models.CharField(_("what to bring (English)"), max_length=100, blank=True)
+    reminder_minutes = models.CharField(
+        _("reminders (minutes before)"),
+        max_length=60,
+        default="1440,120",
+        blank=True,
+        validators=[validate_reminder_minutes],
+        help_text=_(
+            "When to send text reminders, in minutes before the start, separated by commas: "
+            "1440,120 is 24 hours and 2 hours before. Empty sends none."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -86,6 +113,13 @@ class Service(models.Model):
     @property
     def description(self) -> str:
         return in_language(self.description_th, self.description_en)
+
+    @property
+    def reminder_offsets(self) -> list[int]:
+        """Minutes before the start at which reminders go out, largest first."""
+        return sorted(
+            {int(part) for part in self.reminder_minutes.split(",") if part.strip()}, reverse=True
+        )
 
 
 class ServiceDose(models.Model):

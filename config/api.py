@@ -70,11 +70,14 @@ def unknown_api_path(request: HttpRequest, rest: str) -> HttpResponse:
 def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     detail = dict(exc.detail)
     field = detail.pop("field", None)
-    return api.create_response(
+    response = api.create_response(
         request,
         error_body(exc.code, str(exc.message), field=field, detail=detail),
         status=exc.status,
     )
+    if "retry_after" in detail:
+        response["Retry-After"] = str(detail["retry_after"])
+    return response
 
 
 def _validation_message(error: dict[str, Any]) -> str:

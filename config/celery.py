@@ -5,6 +5,7 @@ from pathlib import Path
 
 from celery import Celery
 from celery.schedules import crontab
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -23,5 +24,12 @@ app.conf.beat_schedule = {
     "extend-slot-horizon": {
         "task": "booking.tasks.extend_slot_horizon",
         "schedule": crontab(hour=1, minute=5),
+    },
+    # The outbox sweep: sends what is due (reminders, retries, anything whose wake-up was
+    # lost while the broker was down). Reminders wait in the database, never in the broker.
+    "send-due-messages": {
+        "task": "notifications.tasks.send_due_messages",
+        "schedule": float(settings.SMS_SWEEP_SECONDS),
+        "options": {"expires": float(settings.SMS_SWEEP_SECONDS)},
     },
 }

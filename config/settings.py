@@ -160,6 +160,40 @@ SLOT_HORIZON_WEEKS = env_int("SLOT_HORIZON_WEEKS", 8)
 # How many candidate slots "book the best slot for me" tries before giving up.
 ALLOCATION_ATTEMPTS = env_int("ALLOCATION_ATTEMPTS", 25)
 
+# --- Text messages ------------------------------------------------------------------------------
+# Where links in text messages point: the address patients reach the site at.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+# "console" writes each message to the log (the outbox table keeps it); "twilio" sends it.
+SMS_BACKEND = env_str("SMS_BACKEND", "console")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+# A Messaging Service SID is preferred; a From number is used when there is none.
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
+# Only for tests and benchmarks: a local stand-in for api.twilio.com.
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "")
+# Each worker process sends at most this many messages a second (0: no limit).
+SMS_MAX_PER_SECOND = env_int("SMS_MAX_PER_SECOND", 10)
+# Nothing but passcodes and replies goes out between these Bangkok hours.
+SMS_QUIET_HOURS_START = env_int("SMS_QUIET_HOURS_START", 21)
+SMS_QUIET_HOURS_END = env_int("SMS_QUIET_HOURS_END", 8)
+# Transient failures are retried with growing waits up to this many attempts in all.
+SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 8)
+# A message a worker took but never finished (the worker died) is retried after this.
+SMS_CLAIM_LEASE_SECONDS = env_int("SMS_CLAIM_LEASE_SECONDS", 300)
+# Wake a worker as soon as a message commits; beat's sweep every few seconds is the backstop.
+SMS_WAKE_WORKER = env_bool("SMS_WAKE_WORKER", True)
+SMS_SWEEP_SECONDS = env_int("SMS_SWEEP_SECONDS", 10)
+# Links in messages open the appointment without signing in until this long after it ends.
+APPOINTMENT_LINK_GRACE_HOURS = env_int("APPOINTMENT_LINK_GRACE_HOURS", 24)
+
+# --- Sign-in passcodes --------------------------------------------------------------------------
+SIGN_IN_CODE_MINUTES = 5
+SIGN_IN_CODE_ATTEMPTS = 5
+SIGN_IN_CODE_RESEND_SECONDS = 60
+SIGN_IN_CODES_PER_PHONE_PER_HOUR = env_int("SIGN_IN_CODES_PER_PHONE_PER_HOUR", 5)
+SIGN_IN_CODES_PER_ADDRESS_PER_HOUR = env_int("SIGN_IN_CODES_PER_ADDRESS_PER_HOUR", 30)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config.api import api, unknown_api_path
@@ -8,6 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("api/v1/<path:rest>", unknown_api_path),
+    path("", include("notifications.urls")),
+    path("", include("booking.urls")),
     path("api/docs", RedirectView.as_view(pattern_name="api:openapi-view", permanent=False)),
     path("", RedirectView.as_view(pattern_name="api:openapi-view", permanent=False)),
 ]

@@ -30,6 +30,15 @@ def fast_password_hashing(settings: Settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def sms_stays_in_the_outbox(settings: Settings) -> None:
+    """Tests send text messages by running the dispatcher themselves; nothing wakes a worker
+    through the broker unless a test asks for it."""
+    settings.SMS_WAKE_WORKER = False
+    settings.SMS_BACKEND = "console"
+    settings.SMS_MAX_PER_SECOND = 0
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> None:
     """Load the reference data once per test database; tests roll back to it."""

@@ -1,4 +1,5 @@
 import itertools
+import re
 from datetime import date, datetime, time, timedelta
 
 import factory
@@ -92,3 +93,13 @@ def booked(
         idempotency_key="",
         **options,  # type: ignore[arg-type]
     ).appointment
+
+
+def passcode_texted_to(phone: str) -> str:
+    """The six-digit code in the latest passcode text to the phone, read from the outbox."""
+    from notifications.models import Message
+
+    body = Message.objects.filter(recipient=phone, kind=Message.Kind.PASSCODE).latest("pk").body
+    found = re.search(r"\b\d{6}\b", body)
+    assert found is not None, body
+    return found.group()

@@ -1,17 +1,28 @@
-"""Sign-in with Django sessions (phone one-time passcodes arrive with SMS)."""
+"""Sign-in with Django sessions: patients with a passcode texted to their phone, staff with a
+username and password."""
 
 import contextlib
 
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
+from django.utils.translation import get_language
 from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 
 from booking.api.people import person_details
 from booking.exceptions import SignInFailed
-from booking.schemas import AccountOut, PatientDetailOut, RegisterIn, SignInIn
-from booking.services.patients import normalise_phone, register_account
+from booking.schemas import (
+    AccountOut,
+    PasscodeIn,
+    PasscodeSentOut,
+    PasscodeSignInIn,
+    PatientDetailOut,
+    RegisterIn,
+    SignInIn,
+)
+from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
+from booking.services.patients import normalise_phone
 from clinics.exceptions import CsrfFailed, InvalidInput
 from clinics.models import StaffMembership
 from clinics.permissions import signed_in_user
@@ -49,21 +60,56 @@ def csrf_token(request: HttpRequest) -> CsrfOut:
 
 
 @router.post(
+    "/auth/passcode",
+    response={202: PasscodeSentOut, 403: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    auth=None,
+)
+def send_passcode(request: HttpRequest, payload: PasscodeIn) -> Status[object]:
+    """Text a 6-digit passcode to a phone, to sign in or to register.
+
+    The answer is the same whether or not the number has an account. A new code replaces the
+    last one; codes expire after 5 minutes. Too many requests get 429 with Retry-After."""
+    _require_csrf(request)
+    sent = send_sign_in_code(
+        phone=payload.phone,
+        address=request.META.get("REMOTE_ADDR"),
+        language=get_language() or "th",
+    )
+    return Status(202, sent)
+
+
+@router.post(
+    "/auth/passcode/sign-in",
+    response={200: AccountOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    auth=None,
+)
+def sign_in_with_passcode(request: HttpRequest, payload: PasscodeSignInIn) -> AccountOut:
+    """Sign in with the phone and the passcode texted to it.
+
+    A correct code for a number with no account answers 404 `not_registered` and stays valid
+    for POST /auth/register. Five wrong tries spend a code."""
+    _require_csrf(request)
+    user = sign_in_with_code(phone=payload.phone, code=payload.code)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return _account(request)
+
+
+@router.post(
     "/auth/register",
-    response={201: PatientDetailOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={201: PatientDetailOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     auth=None,
 )
 def register(request: HttpRequest, payload: RegisterIn) -> Status[object]:
-    """Open an account with a phone number and password, and sign in."""
+    """Open an account with the phone's passcode (POST /auth/passcode first), and sign in."""
     _require_csrf(request)
-    patient = register_account(password=payload.password, person=person_details(payload))
+    patient = register_with_code(code=payload.passcode, person=person_details(payload))
     login(request, patient.account, backend="django.contrib.auth.backends.ModelBackend")
     return Status(201, patient)
 
 
 @router.post("/auth/sign-in", response={200: AccountOut, 401: ErrorOut, 403: ErrorOut}, auth=None)
 def sign_in(request: HttpRequest, payload: SignInIn) -> AccountOut:
-    """Sign in with a phone number (patients) or username (staff) and a password."""
+    """Sign in with a username and password (staff; patients use a passcode)."""
     _require_csrf(request)
     username = payload.username.strip()
     with contextlib.suppress(InvalidInput):  # not a phone number: a staff username

@@ -29,6 +29,7 @@ from booking.exceptions import (
 from booking.models import Appointment, Patient, Slot
 from booking.selectors import SlotSearch, search_open_slots
 from clinics.exceptions import InvalidInput, NotFound
+from notifications.services.outbox import notify_booked, notify_cancelled, notify_rescheduled
 
 Status = Appointment.Status
 
@@ -81,6 +82,7 @@ def book_slot(
         # Only a key reused across two people at the same moment gets here: the patient lock
         # serialises everything else.
         raise IdempotencyKeyReused() from None
+    notify_booked(appointment)
     return Booking(appointment=appointment, created=True)
 
 
@@ -122,11 +124,17 @@ def allocate_slot(
 
 @transaction.atomic
 def cancel_appointment(
-    *, appointment: Appointment, reason: str = "", enforce_cutoff: bool = True
+    *,
+    appointment: Appointment,
+    reason: str = "",
+    enforce_cutoff: bool = True,
+    send_notice: bool = True,
 ) -> Appointment:
     """Cancel an appointment and give its place back at once. Cancelling twice is harmless.
 
-    Locks the appointment row, then the slot row through the counter update.
+    Its pending reminders are dropped and, unless `send_notice` is False (the caller tells
+    the patient itself), a cancellation notice is queued. Locks the appointment row, then the
+    slot row through the counter update.
     """
     appointment = _lock(appointment)
     if appointment.status == Status.CANCELLED:
@@ -140,6 +148,7 @@ def cancel_appointment(
     appointment.cancellation_reason = reason[:200]
     appointment.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
     Slot.objects.filter(pk=appointment.slot_id).update(booked=F("booked") - 1)
+    notify_cancelled(appointment, send_notice=send_notice)
     return appointment
 
 
@@ -172,8 +181,24 @@ def reschedule_appointment(
     appointment.slot = new_slot
     appointment.visit_mode = new_slot.service.visit_mode
     appointment.sequence = F("sequence") + 1
-    appointment.save(update_fields=["slot", "visit_mode", "sequence", "updated_at"])
+    appointment.confirmed_at = None  # confirmed the old time, not the new one
+    appointment.save(update_fields=["slot", "visit_mode", "sequence", "confirmed_at", "updated_at"])
     appointment.refresh_from_db()
+    notify_rescheduled(appointment)
+    return appointment
+
+
+@transaction.atomic
+def confirm_attendance(*, appointment: Appointment) -> Appointment:
+    """Record that the patient will come. Confirming twice is harmless."""
+    appointment = _lock(appointment)
+    if appointment.status != Status.BOOKED or appointment.slot.start <= timezone.now():
+        raise InvalidStatusChange(
+            _("Only an upcoming booked appointment can be confirmed."), status=appointment.status
+        )
+    if appointment.confirmed_at is None:
+        appointment.confirmed_at = timezone.now()
+        appointment.save(update_fields=["confirmed_at", "updated_at"])
     return appointment
 
 

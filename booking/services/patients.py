@@ -65,8 +65,10 @@ def normalise_national_id(raw: str) -> str:
 
 
 @transaction.atomic
-def register_account(*, password: str, person: PersonDetails) -> Patient:
-    """Open an account for a person, signing in with their phone number, as its own patient."""
+def register_account(*, password: str | None, person: PersonDetails) -> Patient:
+    """Open an account for a person, signing in with their phone number, as its own patient.
+
+    Without a password the account signs in only with passcodes sent to the phone."""
     if not person.phone:
         raise InvalidInput(_("A phone number is needed to open an account."), field="phone")
     details = validated_person(person)
@@ -74,11 +76,14 @@ def register_account(*, password: str, person: PersonDetails) -> Patient:
     if User.objects.filter(username=details.phone).exists():
         raise PhoneAlreadyRegistered()
     user = User(username=details.phone, first_name=details.first_name, last_name=details.last_name)
-    try:
-        validate_password(password, user)
-    except ValidationError as error:
-        raise InvalidInput(" ".join(error.messages), field="password") from error
-    user.set_password(password)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        try:
+            validate_password(password, user)
+        except ValidationError as error:
+            raise InvalidInput(" ".join(error.messages), field="password") from error
+        user.set_password(password)
     try:
         with transaction.atomic():
             user.save()

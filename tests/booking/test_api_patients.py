@@ -6,8 +6,17 @@ from django.test import Client
 from django.utils import timezone
 
 from booking.models import Appointment, Patient
+from booking.services.patients import normalise_phone
 from clinics.models import HealthCentre, Service
-from tests.factories import PatientFactory, SlotFactory, bangkok, booked, national_id
+from tests.factories import (
+    PatientFactory,
+    SlotFactory,
+    UserFactory,
+    bangkok,
+    booked,
+    national_id,
+    passcode_texted_to,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,9 +36,17 @@ REGISTRATION = {
     "sex": "female",
     "phone": "089 999 1234",
     "national_id": "1101700203450",
-    "password": "a long enough passphrase",
     "district_code": 1029,
 }
+
+
+def register(client: Client, registration: dict = REGISTRATION):
+    """Ask for a passcode for the phone, then register with it."""
+    assert (
+        post(client, "/api/v1/auth/passcode", {"phone": registration["phone"]}).status_code == 202
+    )
+    code = passcode_texted_to(normalise_phone(registration["phone"]))
+    return post(client, "/api/v1/auth/register", {**registration, "passcode": code})
 
 
 # --- Sign-in -------------------------------------------------------------------------------------
@@ -37,7 +54,7 @@ REGISTRATION = {
 
 def test_registering_signs_the_new_account_in(reference_data):
     client = Client()
-    response = post(client, "/api/v1/auth/register", REGISTRATION)
+    response = register(client)
 
     assert response.status_code == 201
     body = response.json()
@@ -48,10 +65,8 @@ def test_registering_signs_the_new_account_in(reference_data):
 
 
 def test_registration_errors_name_the_field(reference_data):
-    response = post(
-        Client(HTTP_ACCEPT_LANGUAGE="en"),
-        "/api/v1/auth/register",
-        {**REGISTRATION, "national_id": "1101700203451"},
+    response = register(
+        Client(HTTP_ACCEPT_LANGUAGE="en"), {**REGISTRATION, "national_id": "1101700203451"}
     )
     assert response.status_code == 422
     assert response.json()["field"] == "national_id"
@@ -59,17 +74,21 @@ def test_registration_errors_name_the_field(reference_data):
 
     missing = post(Client(), "/api/v1/auth/register", {"phone": "0812345678"})
     assert missing.status_code == 422
-    assert {e["field"] for e in missing.json()["errors"]} >= {"first_name", "password", "sex"}
+    assert {e["field"] for e in missing.json()["errors"]} >= {"first_name", "passcode", "sex"}
 
 
 def test_a_phone_already_registered_is_a_409(reference_data, patient):
-    response = post(Client(), "/api/v1/auth/register", {**REGISTRATION, "phone": patient.phone})
+    response = register(Client(), {**REGISTRATION, "phone": patient.phone})
     assert response.status_code == 409
     assert response.json()["code"] == "phone_registered"
 
 
-def test_sign_in_accepts_a_local_phone_number_and_refuses_a_wrong_password(reference_data):
-    post(Client(), "/api/v1/auth/register", REGISTRATION)
+def test_password_sign_in_accepts_a_local_phone_number_and_refuses_a_wrong_password(
+    reference_data,
+):
+    """Patients sign in with passcodes; an account given a password (e.g. by staff) also
+    signs in with it."""
+    PatientFactory(account=UserFactory(username="+66899991234"), phone="+66899991234")
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
 
     wrong = post(client, "/api/v1/auth/sign-in", {"username": "0899991234", "password": "nope"})
@@ -79,7 +98,7 @@ def test_sign_in_accepts_a_local_phone_number_and_refuses_a_wrong_password(refer
     right = post(
         client,
         "/api/v1/auth/sign-in",
-        {"username": "089-999-1234", "password": "a long enough passphrase"},
+        {"username": "089-999-1234", "password": "correct horse battery"},
     )
     assert right.status_code == 200
     assert right.json() == {"username": "+66899991234", "is_staff_member": False, "centres": []}

@@ -1,5 +1,6 @@
 """The acceptance journey of the booking engine, in a real browser: a new user opens the API
-docs, finds open slots across centres, registers and books one, all through Swagger UI."""
+docs, finds open slots across centres, gets a passcode texted, registers with it and books
+one, all through Swagger UI."""
 
 import json
 
@@ -8,7 +9,7 @@ from playwright.sync_api import Page
 
 from booking.models import Appointment
 from clinics.models import HealthCentre, Service
-from tests.factories import SlotFactory
+from tests.factories import SlotFactory, passcode_texted_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,10 +37,19 @@ def test_a_new_user_finds_a_slot_and_books_it_through_the_api_docs(
     SlotFactory(service=flu, centre=HealthCentre.objects.get(number=40))
     near_home = SlotFactory(service=flu, centre=HealthCentre.objects.get(number=3))
 
-    def journey(page: Page) -> dict[str, dict]:
+    def find_and_ask_for_a_code(page: Page) -> dict[str, dict]:
         page.goto(f"{live_server.url}/api/docs")
         page.wait_for_selector(".opblock")
         found = try_it_out(page, "search_slots", service="vaccine-influenza", district="1029")
+        asked = try_it_out(page, "send_passcode", body={"phone": "089 111 2222"})
+        return {"found": found, "asked": asked}
+
+    first = in_chromium(find_and_ask_for_a_code)
+    code = passcode_texted_to("+66891112222")  # what the patient reads on their phone
+
+    def journey(page: Page) -> dict[str, dict]:
+        page.goto(f"{live_server.url}/api/docs")
+        page.wait_for_selector(".opblock")
         registered = try_it_out(
             page,
             "register",
@@ -50,7 +60,7 @@ def test_a_new_user_finds_a_slot_and_books_it_through_the_api_docs(
                 "sex": "female",
                 "phone": "089 111 2222",
                 "national_id": "3100900123455",
-                "password": "a long enough passphrase",
+                "passcode": code,
                 "district_code": 1029,
             },
         )
@@ -60,17 +70,18 @@ def test_a_new_user_finds_a_slot_and_books_it_through_the_api_docs(
             "book",
             body={
                 "patient_id": registered["body"]["id"],
-                "slot_id": found["body"]["items"][0]["id"],
+                "slot_id": first["found"]["body"]["items"][0]["id"],
             },
             **{"Idempotency-Key": "booked-through-the-docs"},
         )
-        return {"found": found, "registered": registered, "booked": booked}
+        return {"registered": registered, "booked": booked}
 
-    seen = in_chromium(journey)
+    seen = {**first, **in_chromium(journey)}
 
     assert seen["found"]["status"] == 200
     assert seen["found"]["body"]["count"] == 2
     assert seen["found"]["body"]["items"][0]["id"] == near_home.pk  # centre 3 is in Bang Sue
+    assert seen["asked"]["status"] == 202
     assert seen["registered"]["status"] == 201
     assert seen["booked"]["status"] == 201, seen["booked"]
     appointment = Appointment.objects.get()

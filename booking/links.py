@@ -1,0 +1,71 @@
+"""Short signed links that open one appointment without signing in.
+
+A link names the appointment and carries an HMAC of it (keyed by SECRET_KEY), so it cannot be
+guessed or altered to reach another appointment. It needs no table: it stops working a set time
+after the appointment ends, which the appointment itself says.
+"""
+
+import hmac
+from base64 import b32encode
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from booking.exceptions import LinkExpired, LinkInvalid
+from booking.models import Appointment
+
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+MAX_TOKEN_LENGTH = 40
+
+
+def _base36(number: int) -> str:
+    encoded = ""
+    while True:
+        number, remainder = divmod(number, 36)
+        encoded = _DIGITS[remainder] + encoded
+        if number == 0:
+            return encoded
+
+
+def _signature(ident: str) -> str:
+    digest = salted_hmac("booking.links.appointment", ident, algorithm="sha256").digest()
+    return b32encode(digest[:10]).decode().lower()  # 80 bits in 16 characters
+
+
+def appointment_link_token(appointment_id: int) -> str:
+    ident = _base36(appointment_id)
+    return f"{ident}-{_signature(ident)}"
+
+
+def appointment_link(appointment_id: int) -> str:
+    """The address a patient opens from a text message to see and change one appointment."""
+    return f"{settings.PUBLIC_BASE_URL}/a/{appointment_link_token(appointment_id)}"
+
+
+def link_expires_at(appointment: Appointment) -> datetime:
+    return appointment.slot.end + timedelta(hours=settings.APPOINTMENT_LINK_GRACE_HOURS)
+
+
+def appointment_from_link(token: str) -> Appointment:
+    """The appointment a link opens; LinkInvalid if it was altered, LinkExpired once over."""
+    ident, _, signature = token.strip().lower().partition("-")
+    valid = (
+        0 < len(token) <= MAX_TOKEN_LENGTH
+        and ident.isalnum()
+        and ident.isascii()
+        and hmac.compare_digest(signature, _signature(ident))
+    )
+    if not valid:
+        raise LinkInvalid()
+    appointment = (
+        Appointment.objects.select_related("patient", "slot__service", "slot__centre__district")
+        .filter(pk=int(ident, 36))
+        .first()
+    )
+    if appointment is None:
+        raise LinkInvalid()
+    if timezone.now() > link_expires_at(appointment):
+        raise LinkExpired()
+    return appointment

@@ -1,0 +1,160 @@
+"""Signing in with a one-time passcode sent by text message.
+
+A code goes to any valid number that asks, with or without an account, so the answer never
+tells whether a number is registered; only someone holding the phone learns that. Codes are
+kept as keyed hashes, expire after SIGN_IN_CODE_MINUTES, allow SIGN_IN_CODE_ATTEMPTS wrong
+tries, and are rate-limited per phone and per network address.
+"""
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
+
+from booking.exceptions import PasscodeWrong, TooManyRequests
+from booking.models import Patient, SignInCode
+from booking.services.patients import PersonDetails, normalise_phone, register_account
+from clinics.exceptions import DomainError
+from notifications import messages
+from notifications.models import Message
+from notifications.services.outbox import Recipient, queue_message
+
+HOUR = timedelta(hours=1)
+
+
+class NotRegistered(DomainError):
+    code = "not_registered"
+    status = 404
+    default_message = _(
+        "No account uses this phone number yet. Register with the same passcode to open one."
+    )
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    phone: str
+    expires_at: datetime
+    resend_after: datetime
+
+
+def _hash(phone: str, code: str) -> str:
+    return salted_hmac("booking.passcodes", f"{phone}:{code}", algorithm="sha256").hexdigest()
+
+
+@transaction.atomic
+def send_sign_in_code(*, phone: str, address: str | None, language: str) -> CodeSent:
+    """Text a new passcode to the phone, replacing any earlier one, within the rate limits."""
+    phone = normalise_phone(phone)
+    now = timezone.now()
+    _check_rate_limits(phone=phone, address=address, now=now)
+    SignInCode.objects.filter(phone=phone, used_at__isnull=True, expires_at__gt=now).update(
+        expires_at=now
+    )
+    code = f"{secrets.randbelow(10**6):06d}"
+    expires_at = now + timedelta(minutes=settings.SIGN_IN_CODE_MINUTES)
+    SignInCode.objects.create(
+        phone=phone,
+        code_hash=_hash(phone, code),
+        requested_from=address,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    queue_message(
+        recipient=Recipient(phone, language),
+        kind=Message.Kind.PASSCODE,
+        body=messages.passcode(code, settings.SIGN_IN_CODE_MINUTES, language),
+        expires_at=expires_at,
+    )
+    return CodeSent(
+        phone=phone,
+        expires_at=expires_at,
+        resend_after=now + timedelta(seconds=settings.SIGN_IN_CODE_RESEND_SECONDS),
+    )
+
+
+def _check_rate_limits(*, phone: str, address: str | None, now: datetime) -> None:
+    recent = SignInCode.objects.filter(phone=phone, created_at__gt=now - HOUR)
+    latest = recent.order_by("-created_at").values_list("created_at", flat=True).first()
+    if latest is not None:
+        wait = latest + timedelta(seconds=settings.SIGN_IN_CODE_RESEND_SECONDS) - now
+        if wait > timedelta(0):
+            raise TooManyRequests(
+                _("A code was sent moments ago. Please wait before asking for another."),
+                retry_after=_seconds(wait),
+            )
+    _check_window(recent, settings.SIGN_IN_CODES_PER_PHONE_PER_HOUR, now)
+    if address:
+        from_address = SignInCode.objects.filter(requested_from=address, created_at__gt=now - HOUR)
+        _check_window(from_address, settings.SIGN_IN_CODES_PER_ADDRESS_PER_HOUR, now)
+
+
+def _check_window(requests: QuerySet[SignInCode], limit: int, now: datetime) -> None:
+    times = list(requests.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+    if len(times) >= limit:
+        raise TooManyRequests(
+            _("Too many codes were asked for. Please try again later."),
+            retry_after=_seconds(times[-1] + HOUR - now),
+        )
+
+
+def _seconds(wait: timedelta) -> int:
+    return max(1, int(wait.total_seconds() + 0.999))
+
+
+def check_sign_in_code(*, phone: str, code: str, use: bool) -> str:
+    """The phone (E.164) if the code is its latest, unexpired, unused one; PasscodeWrong if not.
+
+    A wrong code counts against the code's attempts even though the error rolls back
+    everything else. `use=False` checks without spending the code."""
+    phone = normalise_phone(phone)
+    now = timezone.now()
+    with transaction.atomic():
+        latest = (
+            SignInCode.objects.select_for_update()
+            .filter(phone=phone, used_at__isnull=True, expires_at__gt=now)
+            .order_by("-created_at")
+            .first()
+        )
+        matches = (
+            latest is not None
+            and latest.attempts < settings.SIGN_IN_CODE_ATTEMPTS
+            and hmac.compare_digest(latest.code_hash, _hash(phone, code.strip()))
+        )
+        if latest is not None and not matches:
+            SignInCode.objects.filter(pk=latest.pk).update(attempts=F("attempts") + 1)
+        elif latest is not None and use:
+            SignInCode.objects.filter(pk=latest.pk).update(used_at=now)
+    if not matches:
+        raise PasscodeWrong()
+    return phone
+
+
+def sign_in_with_code(*, phone: str, code: str) -> User:
+    """The account for the phone, once its passcode checks out.
+
+    NotRegistered (only after a correct code) when no account uses the number: the code is
+    then kept for registering."""
+    phone = normalise_phone(phone)
+    user = get_user_model().objects.filter(username=phone, is_active=True).first()
+    check_sign_in_code(phone=phone, code=code, use=user is not None)
+    if user is None:
+        raise NotRegistered()
+    return user
+
+
+def register_with_code(*, code: str, person: PersonDetails) -> Patient:
+    """Open an account for the phone whose passcode this is, spending the code with it."""
+    phone = check_sign_in_code(phone=person.phone, code=code, use=False)
+    with transaction.atomic():
+        patient = register_account(person=person, password=None)
+        check_sign_in_code(phone=phone, code=code, use=True)
+    return patient

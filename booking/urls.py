@@ -1,0 +1,7 @@
+from django.urls import path
+
+from booking import views
+
+urlpatterns = [
+    path("a/<str:token>", views.appointment_link_page, name="appointment-link"),
+]

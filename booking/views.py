@@ -1,0 +1,89 @@
+"""HTML pages. The appointment page opened from a text message works without signing in and
+without JavaScript: plain forms, each action answered by a redirect back to the page."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from booking.api.links import alternatives_for
+from booking.links import appointment_from_link
+from booking.models import Appointment
+from booking.selectors import appointment_can_change
+from booking.services import appointments as visits
+from clinics.dates import format_moment, format_time
+from clinics.exceptions import DomainError, InvalidInput
+from notifications.messages import centre_label
+
+LANGUAGES = ("th", "en")
+
+
+@require_http_methods(["GET", "POST"])
+def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
+    """One appointment, opened from the link in a text message."""
+    language = request.GET.get("lang", "")
+    if language not in LANGUAGES:
+        language = translation.get_language() or "th"
+    with translation.override(language):
+        try:
+            appointment = appointment_from_link(token)
+        except DomainError as error:
+            return render(
+                request,
+                "booking/appointment_link.html",
+                {"error": error.message, "language": language},
+                status=error.status,
+            )
+        if request.method == "POST":
+            try:
+                done = _act(request, appointment)
+            except DomainError as error:
+                messages.error(request, str(error.message))
+            else:
+                messages.success(request, done)
+            return HttpResponseRedirect(f"{request.path}?lang={language}")
+        slot = appointment.slot
+        can_change = appointment_can_change(appointment)
+        options = alternatives_for(appointment, page_size=12).items if can_change else []
+        return render(
+            request,
+            "booking/appointment_link.html",
+            {
+                "language": language,
+                "other_language": "en" if language == "th" else "th",
+                "appointment": appointment,
+                "service": slot.service.name_th if language == "th" else slot.service.name_en,
+                "centre": centre_label(slot.centre, language),
+                "centre_name": slot.centre.name_th if language == "th" else slot.centre.name_en,
+                "when": format_moment(slot.start, language),
+                "until": format_time(slot.end, language),
+                "can_change": can_change,
+                "alternatives": [
+                    {"id": option.id, "label": format_moment(option.start, language)}
+                    for option in options
+                ],
+            },
+        )
+
+
+def _act(request: HttpRequest, appointment: Appointment) -> str:
+    action = request.POST.get("action", "")
+    if action == "confirm":
+        visits.confirm_attendance(appointment=appointment)
+        return _("Thank you. We have noted that you will come.")
+    if action == "cancel":
+        visits.cancel_appointment(
+            appointment=appointment, reason="Cancelled through the message link"
+        )
+        return _("Your appointment is cancelled.")
+    if action == "reschedule":
+        raw = request.POST.get("slot_id", "")
+        if not raw.isdigit() or len(raw) > 18:
+            raise InvalidInput(_("Choose a new time first."), field="slot_id")
+        moved = visits.reschedule_appointment(appointment=appointment, new_slot_id=int(raw))
+        return _("Your appointment has moved to %(when)s.") % {
+            "when": format_moment(moved.slot.start, translation.get_language() or "th")
+        }
+    return _("Nothing was changed.")

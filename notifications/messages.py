@@ -1,0 +1,151 @@
+"""What each text message says, in Thai or English, and what it costs in SMS segments.
+
+Thai needs UCS-2, where one segment holds 70 characters (67 once a message is split), so
+every text is kept short: the centre's short name, the date, one link.
+"""
+
+from dataclasses import dataclass
+
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from booking.links import appointment_link
+from booking.models import Appointment
+from clinics.dates import format_moment
+from clinics.models import HealthCentre
+
+# GSM 03.38: the default alphabet, and the extension table whose characters take two septets.
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    encoding: str  # "gsm7" or "ucs2"
+    units: int  # septets or UTF-16 code units
+    segments: int
+
+
+def count_segments(text: str) -> SegmentCount:
+    """How many SMS segments the text takes, and in which encoding."""
+    if all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text):
+        units = sum(2 if char in GSM7_EXTENSION else 1 for char in text)
+        single, part = 160, 153
+        encoding = "gsm7"
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, part = 70, 67
+        encoding = "ucs2"
+    segments = 1 if units <= single else -(-units // part)
+    return SegmentCount(encoding=encoding, units=units, segments=segments)
+
+
+def centre_label(centre: HealthCentre, language: str) -> str:
+    if language == "th":
+        return f"{centre.abbrev_th} {centre.short_name_th}"
+    return f"Health Centre {centre.number}"
+
+
+def _details(appointment: Appointment, language: str) -> dict[str, str]:
+    slot = appointment.slot
+    service = slot.service
+    return {
+        "service": service.name_th if language == "th" else service.name_en,
+        "centre": centre_label(slot.centre, language),
+        "when": format_moment(slot.start, language),
+        "link": appointment_link(appointment.pk),
+    }
+
+
+def _what_to_bring(appointment: Appointment, language: str) -> str:
+    service = appointment.slot.service
+    custom = service.what_to_bring_th if language == "th" else service.what_to_bring_en
+    return custom or _("your ID card")
+
+
+def booking_confirmation(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        details = _details(appointment, language)
+        if appointment.visit_mode == "video":
+            return (
+                _("BMA: video visit booked, %(service)s, %(when)s. Join and manage: %(link)s")
+                % details
+            )
+        return _(
+            "BMA: booked %(service)s at %(centre)s, %(when)s. Bring %(bring)s. Manage: %(link)s"
+        ) % {**details, "bring": _what_to_bring(appointment, language)}
+
+
+def reminder(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        details = _details(appointment, language)
+        if appointment.visit_mode == "video":
+            return _("BMA reminder: video visit %(when)s. Join: %(link)s") % details
+        return _("BMA reminder: %(centre)s, %(when)s. Confirm or cancel: %(link)s") % details
+
+
+def rescheduled(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: your appointment moved to %(when)s at %(centre)s. Manage: %(link)s"
+        ) % _details(appointment, language)
+
+
+def cancellation(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: your appointment at %(centre)s on %(when)s is cancelled.") % _details(
+            appointment, language
+        )
+
+
+def video_link(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: your video visit starts at %(when)s. Join here: %(link)s") % _details(
+            appointment, language
+        )
+
+
+def passcode(code: str, minutes: int, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA sign-in code: %(code)s. It works for %(minutes)d minutes. Never share it."
+        ) % {"code": code, "minutes": minutes}
+
+
+def reply_confirmed(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: thank you, see you on %(when)s.") % _details(appointment, language)
+
+
+def reply_cancelled(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: cancelled your appointment on %(when)s as you asked.") % _details(
+            appointment, language
+        )
+
+
+def reply_too_late(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: too late to cancel by text. Please call %(centre)s.") % _details(
+            appointment, language
+        )
+
+
+def reply_no_appointment(language: str) -> str:
+    with translation.override(language):
+        return _("BMA: you have no upcoming appointment to change.")
+
+
+def reply_opted_in(language: str) -> str:
+    with translation.override(language):
+        return _("BMA: text messages are back on. Reply STOP to stop them.")
+
+
+def reply_help(language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: reply 1 to confirm or 2 to cancel your next appointment, STOP to stop texts."
+        )

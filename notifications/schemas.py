@@ -1,0 +1,21 @@
+from ninja import Field, Schema
+
+from clinics.schemas import BangkokDateTime
+from notifications.models import Message
+
+
+class MessageOut(Schema):
+    id: int
+    kind: Message.Kind
+    recipient: str
+    language: str
+    body: str
+    segments: int = Field(description="SMS segments the text takes (70 UCS-2 characters each).")
+    status: Message.Status
+    due_at: BangkokDateTime
+    sent_at: BangkokDateTime | None
+    delivered_at: BangkokDateTime | None
+    attempts: int
+    error_code: str
+    last_error: str
+    appointment_id: int | None

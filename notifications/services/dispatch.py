@@ -1,0 +1,225 @@
+"""Sending what is due from the outbox, and recording what the provider says happened.
+
+Workers claim due rows with SELECT ... FOR UPDATE SKIP LOCKED and mark them `sending` in a
+short transaction of their own, so two workers never take the same row. Each message's outcome
+is committed as soon as it is known.
+
+Duplicate policy: at least once. A worker that dies after the provider accepted a message but
+before its outcome was committed leaves the row in `sending`; after SMS_CLAIM_LEASE_SECONDS
+another worker sends it again. Only the messages in flight at the moment of the crash can be
+sent twice; a message is never lost.
+"""
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from booking.models import Appointment
+from notifications.backends import SendFailed, SmsBackend, sms_backend
+from notifications.models import Message, OptOut
+from notifications.services.outbox import (
+    ABOUT_THE_TIME,
+    EXEMPT_FROM_QUIET_HOURS,
+    after_quiet_hours,
+    in_quiet_hours,
+    is_opted_out,
+)
+
+logger = logging.getLogger(__name__)
+
+Kind = Message.Kind
+Status = Message.Status
+
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(hours=1)
+
+
+@dataclass
+class DispatchResult:
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    deferred: int = 0
+    dropped: int = 0
+    outcomes: dict[int, str] = field(default_factory=dict)
+
+    def count(self, message_id: int, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.outcomes[message_id] = outcome
+
+
+def claim_due_messages(*, limit: int) -> list[int]:
+    """Take up to `limit` due messages for this worker, skipping rows another worker holds.
+
+    Also takes back messages whose claim is older than the lease (their worker died)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SMS_CLAIM_LEASE_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(status=Status.PENDING, due_at__lte=now)
+                | Q(status=Status.SENDING, claimed_at__lt=stale)
+            )
+            .order_by("due_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Message.objects.filter(pk__in=ids).update(
+                status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+            )
+    return ids
+
+
+def send_due_messages(
+    *, batch_size: int = 100, time_budget: float = 50.0, backend: SmsBackend | None = None
+) -> DispatchResult:
+    """Send due messages batch by batch until none is due or the time budget is spent."""
+    backend = backend or sms_backend()
+    result = DispatchResult()
+    deadline = time.monotonic() + time_budget
+    pace = 1.0 / settings.SMS_MAX_PER_SECOND if settings.SMS_MAX_PER_SECOND > 0 else 0.0
+    next_send = time.monotonic()
+    while time.monotonic() < deadline:
+        ids = claim_due_messages(limit=batch_size)
+        if not ids:
+            break
+        for position, message_id in enumerate(ids):
+            if time.monotonic() >= deadline:
+                # Hand the rest back at once rather than after the lease.
+                release_claims(ids[position:])
+                return result
+            if pace:
+                time.sleep(max(0.0, next_send - time.monotonic()))
+                next_send = max(next_send + pace, time.monotonic())
+            result.count(message_id, send_message(message_id=message_id, backend=backend))
+    return result
+
+
+def release_claims(ids: list[int]) -> None:
+    Message.objects.filter(pk__in=ids, status=Status.SENDING).update(
+        status=Status.PENDING, claimed_at=None, attempts=F("attempts") - 1
+    )
+
+
+def send_message(*, message_id: int, backend: SmsBackend) -> str:
+    """Send one claimed message and record the outcome: sent, failed, retrying, deferred
+    or dropped."""
+    message = Message.objects.select_related("appointment__slot").get(pk=message_id)
+    if message.status != Status.SENDING:
+        return "dropped"
+    now = timezone.now()
+    reason = _reason_to_drop(message, now)
+    if reason:
+        _update(message, status=Status.CANCELLED, last_error=reason)
+        return "dropped"
+    if message.kind not in EXEMPT_FROM_QUIET_HOURS and in_quiet_hours(now):
+        # Late from a backlog or a retry: wait for the morning, unless that is too late.
+        later = after_quiet_hours(now)
+        if message.expires_at is not None and later > message.expires_at:
+            _update(message, status=Status.CANCELLED, last_error="Quiet hours; too late after.")
+            return "dropped"
+        _update(message, status=Status.PENDING, due_at=later, attempts=F("attempts") - 1)
+        return "deferred"
+    if is_opted_out(message.recipient):
+        _update(
+            message,
+            status=Status.FAILED,
+            error_code="opted_out",
+            last_error="The number has opted out of text messages (STOP).",
+        )
+        return "failed"
+    try:
+        provider_id = backend.send(to=message.recipient, body=message.body, message_id=message.pk)
+    except SendFailed as error:
+        return _record_failure(message, error, now)
+    _update(message, status=Status.SENT, provider_id=provider_id, sent_at=timezone.now())
+    return "sent"
+
+
+def _reason_to_drop(message: Message, now: datetime) -> str:
+    if message.expires_at is not None and now > message.expires_at:
+        return "Too late to be useful."
+    appointment = message.appointment
+    still_on = (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN)
+    if (
+        appointment is not None
+        and message.kind in ABOUT_THE_TIME
+        and appointment.status not in still_on
+    ):
+        return f"The appointment is {appointment.status}."
+    return ""
+
+
+def _record_failure(message: Message, error: SendFailed, now: datetime) -> str:
+    if error.opted_out:
+        OptOut.objects.get_or_create(
+            phone=message.recipient, defaults={"source": "Provider reports unsubscribed"}
+        )
+    if error.permanent or message.attempts >= settings.SMS_MAX_ATTEMPTS:
+        _update(message, status=Status.FAILED, error_code=error.code, last_error=str(error))
+        logger.warning("SMS #%d failed for good: %s", message.pk, error)
+        return "failed"
+    wait = min(FIRST_RETRY * 2 ** (message.attempts - 1), LONGEST_RETRY)
+    wait *= random.uniform(0.8, 1.2)  # workers that failed together do not retry together
+    _update(
+        message,
+        status=Status.PENDING,
+        due_at=now + wait,
+        error_code=error.code,
+        last_error=str(error),
+    )
+    return "retrying"
+
+
+def _update(message: Message, **fields: object) -> None:
+    # Only while this worker still holds the claim, so a late outcome never overwrites
+    # a newer one.
+    Message.objects.filter(pk=message.pk, status=Status.SENDING).update(claimed_at=None, **fields)
+
+
+# --- Delivery reports ---------------------------------------------------------------------------
+
+# Twilio's statuses after it accepted a message, mapped to ours. Earlier ones change nothing.
+PROVIDER_STATUSES = {
+    "delivered": Status.DELIVERED,
+    "read": Status.DELIVERED,
+    "undelivered": Status.FAILED,
+    "failed": Status.FAILED,
+    "canceled": Status.FAILED,
+}
+
+
+def record_delivery_status(*, provider_id: str, status: str, error_code: str = "") -> bool:
+    """Apply a delivery report. Repeats and reports arriving out of order change nothing:
+    a message moves only forward, from sending or sent to delivered or failed."""
+    ours = PROVIDER_STATUSES.get(status.lower())
+    if ours is None or not provider_id:
+        return False
+    fields: dict[str, object] = {"status": ours}
+    if ours == Status.DELIVERED:
+        fields["delivered_at"] = timezone.now()
+    else:
+        fields["error_code"] = error_code[:20]
+        fields["last_error"] = f"The provider reports the message {status.lower()}."
+    changed = Message.objects.filter(
+        provider_id=provider_id, status__in=(Status.SENDING, Status.SENT)
+    ).update(**fields)
+    if error_code == "21610":
+        recipient = (
+            Message.objects.filter(provider_id=provider_id)
+            .values_list("recipient", flat=True)
+            .first()
+        )
+        if recipient:
+            OptOut.objects.get_or_create(
+                phone=recipient, defaults={"source": "Provider reports unsubscribed"}
+            )
+    return bool(changed)

@@ -1,0 +1,226 @@
+"""Writing messages into the outbox, in the caller's transaction.
+
+Nothing here talks to an SMS provider: a row is written now and a worker sends it when it is
+due (notifications.services.dispatch). Quiet hours and opt-outs are applied as the row is
+written, and again when it is sent.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from booking.models import Appointment, Patient
+from clinics.models import VisitMode
+from notifications import messages
+from notifications.models import Message, OptOut
+
+logger = logging.getLogger(__name__)
+
+Kind = Message.Kind
+Status = Message.Status
+
+# Answers to something the person has just done; they go out at any hour.
+EXEMPT_FROM_QUIET_HOURS = frozenset({Kind.PASSCODE, Kind.REPLY})
+# Messages about an appointment's time: replaced when it moves, dropped when it is cancelled.
+ABOUT_THE_TIME = (Kind.CONFIRMATION, Kind.REMINDER, Kind.RESCHEDULED, Kind.VIDEO_LINK)
+# A reminder that cannot go out by this long before the start is not worth sending.
+REMINDER_LEAD = timedelta(minutes=15)
+# A reminder due this soon after booking adds nothing to the confirmation.
+REMINDER_MIN_GAP = timedelta(minutes=30)
+# The video link goes out as the room opens.
+VIDEO_LINK_BEFORE = timedelta(minutes=15)
+WAKE_KEY = "notifications:wake-worker"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    phone: str
+    language: str
+
+
+def recipient_for(patient: Patient) -> Recipient | None:
+    """Who receives texts about a patient: their own phone, else their account holder's."""
+    if patient.phone:
+        return Recipient(patient.phone, patient.preferred_language)
+    holder = (
+        Patient.objects.filter(
+            account_id=patient.account_id, relationship=Patient.Relationship.SELF
+        )
+        .exclude(phone="")
+        .first()
+    )
+    if holder is not None:
+        return Recipient(holder.phone, holder.preferred_language)
+    return None
+
+
+def in_quiet_hours(moment: datetime) -> bool:
+    hour = timezone.localtime(moment).hour
+    return hour >= settings.SMS_QUIET_HOURS_START or hour < settings.SMS_QUIET_HOURS_END
+
+
+def after_quiet_hours(moment: datetime) -> datetime:
+    """The moment itself, or the end of the quiet period it falls in (08:00 Bangkok)."""
+    if not in_quiet_hours(moment):
+        return moment
+    local = timezone.localtime(moment)
+    day = local.date()
+    if local.hour >= settings.SMS_QUIET_HOURS_START:
+        day += timedelta(days=1)
+    return timezone.make_aware(datetime.combine(day, time(settings.SMS_QUIET_HOURS_END)))
+
+
+def is_opted_out(phone: str) -> bool:
+    return OptOut.objects.filter(phone=phone).exists()
+
+
+def queue_message(
+    *,
+    recipient: Recipient,
+    kind: Message.Kind,
+    body: str,
+    due_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    appointment: Appointment | None = None,
+    patient: Patient | None = None,
+    reminder_minutes: int | None = None,
+) -> Message:
+    """Write a message to the outbox, to go out when due (outside quiet hours).
+
+    A message that quiet hours would delay past its use is written as cancelled, and one to a
+    number that opted out as failed, so that staff see what was not sent and why.
+    """
+    now = timezone.now()
+    due = max(due_at or now, now)
+    status, error_code, last_error = Status.PENDING, "", ""
+    if kind not in EXEMPT_FROM_QUIET_HOURS:
+        due = after_quiet_hours(due)
+    if expires_at is not None and due > expires_at:
+        status, last_error = Status.CANCELLED, "Quiet hours would delay it until it is too late."
+    elif is_opted_out(recipient.phone):
+        status, error_code = Status.FAILED, "opted_out"
+        last_error = "The number has opted out of text messages (STOP)."
+    count = messages.count_segments(body)
+    message = Message.objects.create(
+        recipient=recipient.phone,
+        language=recipient.language,
+        kind=kind,
+        body=body,
+        encoding=count.encoding,
+        segments=count.segments,
+        due_at=due,
+        expires_at=expires_at,
+        status=status,
+        error_code=error_code,
+        last_error=last_error,
+        appointment=appointment,
+        patient=patient if patient is not None else getattr(appointment, "patient", None),
+        reminder_minutes=reminder_minutes,
+    )
+    if status == Status.PENDING and due <= now + timedelta(seconds=5):
+        transaction.on_commit(wake_worker)
+    return message
+
+
+def wake_worker() -> None:
+    """Ask a worker to send what is due now. Beat's sweep sends it anyway if this fails, so
+    a broker that is down delays a message by seconds and loses nothing."""
+    if not settings.SMS_WAKE_WORKER:
+        return
+    try:
+        # One wake-up a second is enough however many bookings commit in it.
+        if not cache.add(WAKE_KEY, 1, timeout=1):
+            return
+        from config.celery import app
+
+        app.send_task("notifications.tasks.send_due_messages", retry=False)
+    except Exception:
+        logger.warning("Could not wake a worker; the next sweep sends the message.", exc_info=True)
+
+
+# --- Messages about appointments ----------------------------------------------------------------
+
+
+def notify_booked(appointment: Appointment) -> None:
+    """Queue the confirmation, the reminders and (for a video visit) the joining link."""
+    recipient = recipient_for(appointment.patient)
+    if recipient is None:
+        return
+    queue_message(
+        recipient=recipient,
+        kind=Kind.CONFIRMATION,
+        body=messages.booking_confirmation(appointment, recipient.language),
+        expires_at=appointment.slot.end,
+        appointment=appointment,
+    )
+    _queue_reminders(appointment, recipient)
+
+
+def notify_rescheduled(appointment: Appointment) -> None:
+    """Replace the messages about the old time with a notice and reminders for the new one."""
+    cancel_pending_messages(appointment, reason="Replaced: the appointment moved.")
+    recipient = recipient_for(appointment.patient)
+    if recipient is None:
+        return
+    queue_message(
+        recipient=recipient,
+        kind=Kind.RESCHEDULED,
+        body=messages.rescheduled(appointment, recipient.language),
+        expires_at=appointment.slot.end,
+        appointment=appointment,
+    )
+    _queue_reminders(appointment, recipient)
+
+
+def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> None:
+    """Drop the pending messages about the appointment and queue the cancellation notice."""
+    cancel_pending_messages(appointment, reason="The appointment was cancelled.")
+    recipient = recipient_for(appointment.patient)
+    if recipient is None or not send_notice:
+        return
+    queue_message(
+        recipient=recipient,
+        kind=Kind.CANCELLED,
+        body=messages.cancellation(appointment, recipient.language),
+        expires_at=appointment.slot.start,
+        appointment=appointment,
+    )
+
+
+def cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
+    """Cancel the appointment's messages that have not gone out yet."""
+    return Message.objects.filter(
+        appointment=appointment, status=Status.PENDING, kind__in=ABOUT_THE_TIME
+    ).update(status=Status.CANCELLED, last_error=reason)
+
+
+def _queue_reminders(appointment: Appointment, recipient: Recipient) -> None:
+    slot = appointment.slot
+    now = timezone.now()
+    for minutes in slot.service.reminder_offsets:
+        due = slot.start - timedelta(minutes=minutes)
+        if due < now + REMINDER_MIN_GAP:
+            continue
+        queue_message(
+            recipient=recipient,
+            kind=Kind.REMINDER,
+            body=messages.reminder(appointment, recipient.language),
+            due_at=due,
+            expires_at=slot.start - REMINDER_LEAD,
+            appointment=appointment,
+            reminder_minutes=minutes,
+        )
+    if appointment.visit_mode == VisitMode.VIDEO:
+        queue_message(
+            recipient=recipient,
+            kind=Kind.VIDEO_LINK,
+            body=messages.video_link(appointment, recipient.language),
+            due_at=slot.start - VIDEO_LINK_BEFORE,
+            expires_at=slot.end,
+            appointment=appointment,
+        )

@@ -1,0 +1,75 @@
+from datetime import UTC, date, datetime, time
+
+import pytest
+
+from clinics.dates import format_day, format_moment
+from notifications import messages
+from notifications.messages import count_segments
+from tests.factories import SlotFactory, bangkok, booked
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "segments"),
+    [
+        ("a" * 160, "gsm7", 1),
+        ("a" * 161, "gsm7", 2),
+        ("a" * 306, "gsm7", 2),
+        ("a" * 307, "gsm7", 3),
+        ("{" * 80, "gsm7", 1),  # extension characters take two septets
+        ("{" * 81, "gsm7", 2),
+        ("ก" * 70, "ucs2", 1),
+        ("ก" * 71, "ucs2", 2),
+        ("ก" * 134, "ucs2", 2),
+        ("ก" * 135, "ucs2", 3),
+        ("a" * 69 + "😀", "ucs2", 2),  # an emoji is two UTF-16 units
+        ("Thai ไทย mixed", "ucs2", 1),
+    ],
+)
+def test_segments_are_counted_by_encoding(text, encoding, segments):
+    count = count_segments(text)
+
+    assert (count.encoding, count.segments) == (encoding, segments)
+
+
+def test_thai_dates_use_the_buddhist_era_and_bangkok_time():
+    moment = datetime(2026, 11, 22, 3, 30, tzinfo=UTC)
+
+    assert format_day(date(2026, 11, 22), "th") == "อา. 22 พ.ย. 2569"
+    assert format_day(date(2026, 11, 22), "en") == "Sun 22 Nov 2026"
+    assert format_moment(moment, "th") == "อา. 22 พ.ย. 2569 10:30 น."
+    assert format_moment(moment, "en") == "Sun 22 Nov 2026, 10:30"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_appointment_messages_are_short_and_say_what_matters(patient, clock, language):
+    slot = SlotFactory(start=bangkok(date(2026, 12, 1), time(9, 30)))
+    appointment = booked(patient, slot)
+
+    confirmation = messages.booking_confirmation(appointment, language)
+    texts = [
+        confirmation,
+        messages.reminder(appointment, language),
+        messages.rescheduled(appointment, language),
+        messages.cancellation(appointment, language),
+        messages.reply_help(language),
+    ]
+
+    day = "1 ธ.ค. 2569" if language == "th" else "1 Dec 2026"
+    assert day in confirmation
+    assert ("09:30 น." if language == "th" else "09:30") in confirmation
+    assert ("ศบส.1 สะพานมอญ" if language == "th" else "Health Centre 1") in confirmation
+    assert ("บัตรประชาชน" if language == "th" else "ID card") in confirmation
+    assert "/a/" in confirmation
+    for text in texts:
+        assert count_segments(text).segments <= 3, text
+    if language == "th":
+        assert count_segments(confirmation).encoding == "ucs2"
+    else:
+        assert count_segments(messages.reply_help("en")).encoding == "gsm7"
+
+
+def test_passcode_messages_carry_the_code_in_either_language():
+    assert "123456" in messages.passcode("123456", 5, "th")
+    assert "5 minutes" in messages.passcode("123456", 5, "en")
+    assert count_segments(messages.passcode("123456", 5, "th")).segments <= 2
