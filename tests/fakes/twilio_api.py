@@ -74,7 +74,8 @@ def count_segments(body: str) -> int:
 
     GSM-7 when every character is in the default alphabet or its extension table, else UCS-2
     counted in UTF-16 code units. A character that takes two units (an escaped GSM character, a
-    surrogate pair) is never split across two segments, as in Twilio's segment calculator.
+    surrogate pair) is never split across two segments; Twilio's segment calculator does the
+    same (and goes further, keeping whole grapheme clusters together).
     """
     if all(c in GSM_BASIC_ALPHABET or c in GSM_EXTENSION_TABLE for c in body):
         costs = [2 if c in GSM_EXTENSION_TABLE else 1 for c in body]
@@ -397,8 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         if status == 401:
             head.append('WWW-Authenticate: Basic realm="Twilio API"')
-        self.close_connection = True
-        if True:
+        if self.close_connection:
             head.append("Connection: close")
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
 

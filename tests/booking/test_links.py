@@ -1,0 +1,178 @@
+"""The link in each text message opens that one appointment, without signing in."""
+
+from datetime import date, time, timedelta
+
+import pytest
+from django.test import Client
+
+from booking.links import appointment_link, appointment_link_token
+from booking.models import Appointment
+from notifications.models import Message
+from tests.factories import SlotFactory, bangkok, booked
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = date(2026, 11, 30)
+Status = Appointment.Status
+
+
+@pytest.fixture
+def visit(patient, clock):
+    clock.move_to(bangkok(MONDAY, time(10)))
+    return booked(patient, SlotFactory(start=bangkok(MONDAY + timedelta(days=1), time(14))))
+
+
+def api(token: str, action: str = "", body: dict | None = None):
+    path = f"/api/v1/links/{token}" + (f"/{action}" if action else "")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en", enforce_csrf_checks=True)
+    if body is None and not action:
+        return client.get(path)
+    if action == "alternatives":
+        return client.get(path)
+    return client.post(path, body or {}, content_type="application/json")
+
+
+def test_the_confirmation_carries_a_link_that_opens_the_appointment(visit):
+    body = Message.objects.get(appointment=visit, kind=Message.Kind.CONFIRMATION).body
+    link = appointment_link(visit.pk)
+    token = link.rsplit("/", 1)[1]
+
+    response = api(token)
+
+    assert link in body
+    assert len(link) < 60
+    assert response.status_code == 200
+    shown = response.json()
+    assert shown["status"] == "booked"
+    assert shown["patient_first_name"] == visit.patient.first_name
+    assert "last_name" not in str(shown) and visit.patient.national_id not in str(shown)
+    assert shown["can_change"] is True
+
+
+def test_a_link_cannot_be_altered_to_open_another_appointment(visit, other_patient):
+    other = booked(other_patient, SlotFactory())
+    ident, signature = appointment_link_token(visit.pk).split("-")
+    other_ident = appointment_link_token(other.pk).split("-")[0]
+
+    for forged in [f"{other_ident}-{signature}", f"{ident}-{'a' * 16}", ident, "x" * 500]:
+        response = api(forged)
+        assert response.status_code == 404, forged
+        assert response.json()["code"] == "link_invalid"
+
+
+def test_a_link_expires_a_day_after_the_appointment(visit, clock):
+    token = appointment_link_token(visit.pk)
+    clock.move_to(visit.slot.end + timedelta(hours=24, minutes=1))
+
+    response = api(token)
+
+    assert response.status_code == 410
+    assert response.json()["code"] == "link_expired"
+
+
+def test_confirming_through_the_link_needs_no_sign_in_or_csrf(visit):
+    response = api(appointment_link_token(visit.pk), "confirm")
+
+    visit.refresh_from_db()
+    assert response.status_code == 200
+    assert visit.confirmed_at is not None
+
+
+def test_cancelling_through_the_link_keeps_to_the_cut_off(visit, clock):
+    token = appointment_link_token(visit.pk)
+    clock.move_to(visit.slot.start - timedelta(minutes=119))
+
+    late = api(token, "cancel")
+    visit.refresh_from_db()
+    assert late.status_code == 409
+    assert late.json()["code"] == "cancellation_closed"
+    assert visit.status == Status.BOOKED
+
+    clock.move_to(visit.slot.start - timedelta(hours=3))
+    in_time = api(token, "cancel")
+    visit.refresh_from_db()
+    assert in_time.status_code == 200
+    assert visit.status == Status.CANCELLED
+
+
+def test_moving_through_the_link_offers_times_at_the_same_centre(visit):
+    later = SlotFactory(start=visit.slot.start + timedelta(days=2))
+    SlotFactory(
+        start=visit.slot.start + timedelta(days=2),
+        centre=visit.slot.centre.__class__.objects.get(number=2),
+    )
+    token = appointment_link_token(visit.pk)
+
+    offered = api(token, "alternatives").json()["items"]
+    moved = api(token, "reschedule", {"slot_id": later.pk})
+
+    visit.refresh_from_db()
+    assert [slot["id"] for slot in offered] == [later.pk]
+    assert moved.status_code == 200
+    assert visit.slot == later
+
+
+# --- The page ------------------------------------------------------------------------------------
+
+
+def test_the_page_shows_the_appointment_in_the_patients_language(visit):
+    token = appointment_link_token(visit.pk)
+
+    thai = Client().get(f"/a/{token}")
+    english = Client().get(f"/a/{token}?lang=en")
+
+    assert thai.status_code == english.status_code == 200
+    assert "ศูนย์บริการสาธารณสุข 1 สะพานมอญ" in thai.content.decode()
+    assert "อ. 1 ธ.ค. 2569 14:00 น." in thai.content.decode()
+    assert "Tue 1 Dec 2026, 14:00" in english.content.decode()
+    assert thai["Content-Type"].startswith("text/html")
+
+
+def test_the_page_cancels_with_a_form_protected_by_csrf(visit):
+    token = appointment_link_token(visit.pk)
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(f"/a/{token}?lang=en")
+    csrf = page.cookies["csrftoken"].value
+
+    forged = browser.post(f"/a/{token}", {"action": "cancel"})
+    done = browser.post(f"/a/{token}", {"action": "cancel", "csrfmiddlewaretoken": csrf})
+    after = browser.get(done["Location"])
+
+    visit.refresh_from_db()
+    assert forged.status_code == 403
+    assert done.status_code == 302
+    assert visit.status == Status.CANCELLED
+    assert "Your appointment is cancelled." in after.content.decode()
+
+
+def test_the_page_moves_the_appointment_to_a_chosen_time(visit):
+    later = SlotFactory(start=visit.slot.start + timedelta(days=1))
+    token = appointment_link_token(visit.pk)
+
+    page = Client().get(f"/a/{token}?lang=en").content.decode()
+    Client().post(f"/a/{token}?lang=en", {"action": "reschedule", "slot_id": str(later.pk)})
+
+    visit.refresh_from_db()
+    assert f'value="{later.pk}"' in page
+    assert visit.slot == later
+
+
+def test_the_page_explains_a_refusal_without_changing_anything(visit):
+    token = appointment_link_token(visit.pk)
+    client = Client()
+
+    response = client.post(
+        f"/a/{token}?lang=en", {"action": "reschedule", "slot_id": "abc"}, follow=True
+    )
+
+    visit.refresh_from_db()
+    assert response.status_code == 200
+    assert "Choose a new time first." in response.content.decode()
+    assert visit.status == Status.BOOKED
+
+
+def test_a_bad_link_gets_a_page_that_says_so(reference_data):
+    response = Client().get("/a/zz-notavalidsignature?lang=en")
+
+    assert response.status_code == 404
+    assert "does not open an appointment" in response.content.decode()

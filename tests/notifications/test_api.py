@@ -1,0 +1,85 @@
+"""Staff see a patient's text messages and whether they arrived."""
+
+from datetime import date, time
+
+import pytest
+
+from notifications.models import Message
+from notifications.services.dispatch import send_due_messages
+from tests.factories import SlotFactory, bangkok, booked
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = date(2026, 11, 30)
+
+
+@pytest.fixture
+def visit(patient, clock):
+    clock.move_to(bangkok(MONDAY, time(10)))
+    appointment = booked(patient, SlotFactory(start=bangkok(date(2026, 12, 2), time(10))))
+    send_due_messages()
+    return appointment
+
+
+def test_staff_see_the_messages_about_an_appointment_with_their_status(
+    visit, nurse_at_centre_1, client_for, django_assert_max_num_queries
+):
+    client = client_for(nurse_at_centre_1)
+
+    with django_assert_max_num_queries(8):
+        response = client.get(f"/api/v1/staff/appointments/{visit.pk}/messages")
+
+    assert response.status_code == 200
+    shown = {(m["kind"], m["status"]) for m in response.json()}
+    assert shown == {("confirmation", "sent"), ("reminder", "pending")}
+    confirmation = next(m for m in response.json() if m["kind"] == "confirmation")
+    assert confirmation["recipient"] == visit.patient.phone
+    assert confirmation["segments"] >= 1
+    assert confirmation["sent_at"].endswith("+07:00")
+
+
+def test_staff_see_a_patients_messages_about_their_centre_only(
+    visit, patient, nurse_at_centre_1, staff_at_centre_2, client_for, clock
+):
+    from clinics.models import HealthCentre
+
+    elsewhere = booked(patient, SlotFactory(centre=HealthCentre.objects.get(number=2)))
+
+    at_1 = client_for(nurse_at_centre_1).get(f"/api/v1/staff/patients/{patient.pk}/messages")
+    at_2 = client_for(staff_at_centre_2).get(f"/api/v1/staff/patients/{patient.pk}/messages")
+
+    assert {m["appointment_id"] for m in at_1.json()} == {visit.pk}
+    assert {m["appointment_id"] for m in at_2.json()} == {elsewhere.pk}
+
+
+def test_other_centres_staff_and_patients_are_refused(
+    visit, patient, other_patient, staff_at_centre_2, client_for
+):
+    other_centre = client_for(staff_at_centre_2).get(
+        f"/api/v1/staff/appointments/{visit.pk}/messages"
+    )
+    a_patient = client_for(patient).get(f"/api/v1/staff/appointments/{visit.pk}/messages")
+    stranger = client_for(staff_at_centre_2).get(f"/api/v1/staff/patients/{patient.pk}/messages")
+    anonymous = client_for(None).get(f"/api/v1/staff/patients/{patient.pk}/messages")
+
+    assert other_centre.status_code == 403
+    assert a_patient.status_code == 403
+    assert stranger.status_code == 404
+    assert anonymous.status_code == 401
+
+
+def test_the_admin_lists_messages_read_only_for_the_centres_staff(
+    visit, nurse_at_centre_1, staff_at_centre_2, client_for
+):
+    message = Message.objects.filter(appointment=visit).first()
+    assert message is not None
+
+    own = client_for(nurse_at_centre_1).get("/admin/notifications/message/")
+    detail = client_for(nurse_at_centre_1).get(f"/admin/notifications/message/{message.pk}/change/")
+    other = client_for(staff_at_centre_2).get(f"/admin/notifications/message/{message.pk}/change/")
+
+    assert own.status_code == 200
+    assert visit.patient.phone in own.content.decode()
+    assert detail.status_code == 200
+    assert 'name="_save"' not in detail.content.decode()  # read-only: no save button
+    assert other.status_code in (302, 403)

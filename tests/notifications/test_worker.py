@@ -1,0 +1,92 @@
+"""A real Celery worker, in its own process, takes the send task from the Redis broker on this
+machine and sends a committed outbox row to the fake Twilio."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from kombu import Connection
+
+from notifications.models import Message
+from notifications.services.outbox import Recipient, queue_message
+from notifications.tasks import send_due_messages
+from tests.fakes.twilio_api import FakeTwilio
+
+BROKER = "redis://127.0.0.1:6379/13"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(fake_twilio: FakeTwilio, tmp_path: Path) -> Iterator[str]:
+    """A worker process consuming a queue of its own, so parallel test runs never meet."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": BROKER,
+        "VAR_DIR": str(tmp_path),
+        "SMS_BACKEND": "twilio",
+        "TWILIO_ACCOUNT_SID": fake_twilio.account_sid,
+        "TWILIO_AUTH_TOKEN": fake_twilio.auth_token,
+        "TWILIO_MESSAGING_SERVICE_SID": fake_twilio.messaging_service_sid,
+        "TWILIO_API_BASE_URL": fake_twilio.base_url,
+        "SMS_MAX_PER_SECOND": "0",
+        # The worker runs on the machine's clock: no quiet hours, whatever hour CI runs at.
+        "SMS_QUIET_HOURS_START": "24",
+        "SMS_QUIET_HOURS_END": "0",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+         "--queues", queue, "--loglevel=INFO", "--without-heartbeat", "--without-gossip",
+         "--without-mingle"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        yield queue
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+        print(output[-4000:])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_sends_a_committed_message_through_the_redis_broker(
+    fake_twilio, worker, settings
+):
+    settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END = 24, 0  # as in the worker
+    message = queue_message(
+        recipient=Recipient("+66812345678", "th"),
+        kind=Message.Kind.REMINDER,
+        body="BMA: เตือนนัด ศบส.1 สะพานมอญ พรุ่งนี้ 10:00 น.",
+    )
+
+    with Connection(BROKER) as broker:
+        send_due_messages.apply_async(connection=broker, queue=worker)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        message.refresh_from_db()
+        if message.status != Message.Status.PENDING:
+            break
+        time.sleep(0.2)
+
+    assert message.status == Message.Status.SENT, message.last_error
+    (received,) = fake_twilio.messages
+    assert received.body == message.body
+    assert message.provider_id == received.sid
