@@ -199,4 +199,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # The SDK logs every request's headers at INFO; the outbox already records each message.
+    "loggers": {"twilio.http_client": {"level": "WARNING"}},
 }

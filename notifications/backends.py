@@ -67,6 +67,8 @@ class TwilioBackend:
         )
         if settings.TWILIO_API_BASE_URL:
             self.client.api.base_url = settings.TWILIO_API_BASE_URL
+            # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite that host.
+            self.client.edge = self.client.region = None
         self.sender = (
             {"messaging_service_sid": settings.TWILIO_MESSAGING_SERVICE_SID}
             if settings.TWILIO_MESSAGING_SERVICE_SID

@@ -32,14 +32,20 @@ class SegmentCount:
 def count_segments(text: str) -> SegmentCount:
     """How many SMS segments the text takes, and in which encoding."""
     if all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text):
-        units = sum(2 if char in GSM7_EXTENSION else 1 for char in text)
-        single, part = 160, 153
-        encoding = "gsm7"
+        costs = [2 if char in GSM7_EXTENSION else 1 for char in text]
+        single, part, encoding = 160, 153, "gsm7"
     else:
-        units = len(text.encode("utf-16-le")) // 2
-        single, part = 70, 67
-        encoding = "ucs2"
-    segments = 1 if units <= single else -(-units // part)
+        costs = [len(char.encode("utf-16-le")) // 2 for char in text]
+        single, part, encoding = 70, 67, "ucs2"
+    units = sum(costs)
+    if units <= single:
+        return SegmentCount(encoding=encoding, units=units, segments=1)
+    # A character never straddles two segments: one that does not fit starts the next.
+    segments, used = 1, 0
+    for cost in costs:
+        if used + cost > part:
+            segments, used = segments + 1, 0
+        used += cost
     return SegmentCount(encoding=encoding, units=units, segments=segments)
 
 

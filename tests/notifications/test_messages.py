@@ -6,6 +6,7 @@ from clinics.dates import format_day, format_moment
 from notifications import messages
 from notifications.messages import count_segments
 from tests.factories import SlotFactory, bangkok, booked
+from tests.fakes.twilio_api import count_segments as fake_twilio_segments
 
 
 @pytest.mark.parametrize(
@@ -22,6 +23,8 @@ from tests.factories import SlotFactory, bangkok, booked
         ("ก" * 134, "ucs2", 2),
         ("ก" * 135, "ucs2", 3),
         ("a" * 69 + "😀", "ucs2", 2),  # an emoji is two UTF-16 units
+        ("a" * 152 + "€" + "a" * 152, "gsm7", 3),  # "€" would straddle segments 1 and 2
+        ("a" * 66 + "😀" + "a" * 66, "ucs2", 3),
         ("Thai ไทย mixed", "ucs2", 1),
     ],
 )
@@ -29,6 +32,7 @@ def test_segments_are_counted_by_encoding(text, encoding, segments):
     count = count_segments(text)
 
     assert (count.encoding, count.segments) == (encoding, segments)
+    assert count.segments == fake_twilio_segments(text)  # counted independently
 
 
 def test_thai_dates_use_the_buddhist_era_and_bangkok_time():

@@ -1,0 +1,32 @@
+"""Text message settings are checked at start-up, and beat sweeps the outbox."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+
+def test_beat_sweeps_the_outbox_every_few_seconds(settings):
+    from config.celery import app
+
+    entry = app.conf.beat_schedule["send-due-messages"]
+    assert entry["task"] == "notifications.tasks.send_due_messages"
+    assert entry["schedule"] == float(settings.SMS_SWEEP_SECONDS) <= 60
+
+
+def test_the_twilio_backend_without_credentials_fails_the_system_check(settings):
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_ACCOUNT_SID = ""
+
+    with pytest.raises(SystemCheckError, match="notifications.E002"):
+        call_command("check")
+
+
+def test_an_unknown_backend_fails_the_system_check(settings):
+    settings.SMS_BACKEND = "pager"
+
+    with pytest.raises(SystemCheckError, match="notifications.E001"):
+        call_command("check")
+
+
+def test_the_default_settings_pass(settings):
+    call_command("check")
