@@ -17,14 +17,14 @@ def test_the_twilio_backend_without_credentials_fails_the_system_check(settings)
     settings.SMS_BACKEND = "twilio"
     settings.TWILIO_ACCOUNT_SID = ""
 
-    with pytest.raises(SystemCheckError, match="notifications.E002"):
+    with pytest.raises(SystemCheckError, match=r"notifications\.E002"):
         call_command("check")
 
 
 def test_an_unknown_backend_fails_the_system_check(settings):
     settings.SMS_BACKEND = "pager"
 
-    with pytest.raises(SystemCheckError, match="notifications.E001"):
+    with pytest.raises(SystemCheckError, match=r"notifications\.E001"):
         call_command("check")
 
 

@@ -67,9 +67,7 @@ def worker(fake_twilio: FakeTwilio, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_sends_a_committed_message_through_the_redis_broker(
-    fake_twilio, worker, settings
-):
+def test_a_worker_sends_a_committed_message_through_the_redis_broker(fake_twilio, worker, settings):
     settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END = 24, 0  # as in the worker
     message = queue_message(
         recipient=Recipient("+66812345678", "th"),
