@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -29,7 +29,6 @@ from notifications.services.outbox import (
     EXEMPT_FROM_QUIET_HOURS,
     after_quiet_hours,
     in_quiet_hours,
-    is_opted_out,
 )
 
 logger = logging.getLogger(__name__)
@@ -91,7 +90,17 @@ def send_due_messages(
         ids = claim_due_messages(limit=batch_size)
         if not ids:
             break
-        for position, message_id in enumerate(ids):
+        batch = (
+            Message.objects.select_related("appointment")
+            .filter(pk__in=ids)
+            .order_by("due_at", "pk")
+        )
+        opted_out = set(
+            OptOut.objects.filter(phone__in={m.recipient for m in batch}).values_list(
+                "phone", flat=True
+            )
+        )
+        for position, message in enumerate(batch):
             if time.monotonic() >= deadline:
                 # Hand the rest back at once rather than after the lease.
                 release_claims(ids[position:])
@@ -99,7 +108,8 @@ def send_due_messages(
             if pace:
                 time.sleep(max(0.0, next_send - time.monotonic()))
                 next_send = max(next_send + pace, time.monotonic())
-            result.count(message_id, send_message(message_id=message_id, backend=backend))
+            outcome = send_message(message=message, backend=backend, opted_out=opted_out)
+            result.count(message.pk, outcome)
     return result
 
 
@@ -109,10 +119,9 @@ def release_claims(ids: list[int]) -> None:
     )
 
 
-def send_message(*, message_id: int, backend: SmsBackend) -> str:
+def send_message(*, message: Message, backend: SmsBackend, opted_out: set[str]) -> str:
     """Send one claimed message and record the outcome: sent, failed, retrying, deferred
     or dropped."""
-    message = Message.objects.select_related("appointment__slot").get(pk=message_id)
     if message.status != Status.SENDING:
         return "dropped"
     now = timezone.now()
@@ -128,7 +137,7 @@ def send_message(*, message_id: int, backend: SmsBackend) -> str:
             return "dropped"
         _update(message, status=Status.PENDING, due_at=later, attempts=F("attempts") - 1)
         return "deferred"
-    if is_opted_out(message.recipient):
+    if message.recipient in opted_out:
         _update(
             message,
             status=Status.FAILED,
@@ -182,7 +191,15 @@ def _record_failure(message: Message, error: SendFailed, now: datetime) -> str:
 def _update(message: Message, **fields: object) -> None:
     # Only while this worker still holds the claim, so a late outcome never overwrites
     # a newer one.
-    Message.objects.filter(pk=message.pk, status=Status.SENDING).update(claimed_at=None, **fields)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The outcome need not wait for the disk: if PostgreSQL itself crashed in the next
+            # moment, the row would still say `sending` and be sent again (at least once).
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
+            claimed_at=None, **fields
+        )
 
 
 # --- Delivery reports ---------------------------------------------------------------------------
