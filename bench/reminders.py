@@ -8,7 +8,7 @@ duplicates: every row sent once, one provider id per row, one request per messag
 A benchmark prints figures: it asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/12 \\
-        .venv/bin/python bench/reminders.py [--messages 100000] [--workers 1]
+        .venv/bin/python bench/reminders.py [--messages 100000] [--workers 1] [--concurrency 1]
 """
 
 import argparse
@@ -74,7 +74,7 @@ def fill_outbox(count: int) -> None:
     Message.objects.bulk_create(batch)
 
 
-def start_workers(fake: FakeTwilio, count: int) -> list[subprocess.Popen[bytes]]:
+def start_workers(fake: FakeTwilio, count: int, concurrency: int) -> list[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -89,7 +89,8 @@ def start_workers(fake: FakeTwilio, count: int) -> list[subprocess.Popen[bytes]]
         "LOG_LEVEL": "WARNING",
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+        sys.executable, "-m", "celery", "-A", "config", "worker",
+        *(["--pool=solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]),
         "--queues", "bench-reminders", "--without-heartbeat", "--without-gossip",
         "--without-mingle", "--loglevel=WARNING",
     ]  # fmt: skip
@@ -102,7 +103,10 @@ def start_workers(fake: FakeTwilio, count: int) -> list[subprocess.Popen[bytes]]
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (celery worker)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="child processes per worker (1: solo pool)"
+    )
     options = parser.parse_args()
 
     test_db = connection.creation.create_test_db(verbosity=0, keepdb=False)
@@ -113,12 +117,12 @@ def main() -> None:
         fill_outbox(options.messages)
         print(f"Outbox: {options.messages:,} due reminders written in "
               f"{time.perf_counter() - started:.1f} s ({connection.vendor})")  # fmt: skip
-        workers = start_workers(fake, options.workers)
+        workers = start_workers(fake, options.workers, options.concurrency)
         from notifications.tasks import send_due_messages
 
         time.sleep(3)  # let the workers connect before the clock starts
         started = time.perf_counter()
-        for _ in range(options.workers):
+        for _ in range(options.workers * options.concurrency):
             send_due_messages.apply_async(
                 kwargs={"batch_size": 200, "time_budget": 3600.0}, queue="bench-reminders"
             )
@@ -135,7 +139,10 @@ def main() -> None:
         ids = Message.objects.exclude(provider_id="").values("provider_id").distinct().count()
         received = fake.messages
         per_body = Counter(m.body for m in received)
-        print(f"Workers: {options.workers}, broker: {settings.CELERY_BROKER_URL.split(':')[0]}")
+        broker = settings.CELERY_BROKER_URL.split(":")[0]
+        print(
+            f"Workers: {options.workers}, processes each: {options.concurrency}, broker: {broker}"
+        )
         print(f"Dispatched {options.messages:,} messages in {elapsed:.1f} s: "
               f"{options.messages / elapsed:,.0f} messages/s")  # fmt: skip
         print(f"Outbox statuses: {dict(statuses)}")
