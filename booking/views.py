@@ -16,26 +16,30 @@ from booking.services import appointments as visits
 from clinics.dates import format_moment, format_time
 from clinics.exceptions import DomainError, InvalidInput
 from notifications.messages import centre_label
+from notifications.services.outbox import recipient_for
 
 LANGUAGES = ("th", "en")
 
 
 @require_http_methods(["GET", "POST"])
 def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
-    """One appointment, opened from the link in a text message."""
-    language = request.GET.get("lang", "")
-    if language not in LANGUAGES:
-        language = translation.get_language() or "th"
-    with translation.override(language):
-        try:
-            appointment = appointment_from_link(token)
-        except DomainError as error:
+    """One appointment, opened from the link in a text message: in the language the text was
+    written in, unless the reader switches."""
+    chosen = request.GET.get("lang", "")
+    try:
+        appointment = appointment_from_link(token)
+    except DomainError as error:
+        language = chosen if chosen in LANGUAGES else translation.get_language() or "th"
+        with translation.override(language):
             return render(
                 request,
                 "booking/appointment_link.html",
                 {"error": error.message, "language": language},
                 status=error.status,
             )
+    recipient = recipient_for(appointment.patient)
+    language = chosen if chosen in LANGUAGES else recipient.language if recipient else "th"
+    with translation.override(language):
         if request.method == "POST":
             try:
                 done = _act(request, appointment)

@@ -177,3 +177,12 @@ def test_a_bad_link_gets_a_page_that_says_so(reference_data):
 
     assert response.status_code == 404
     assert "does not open an appointment" in response.content.decode()
+
+
+def test_the_page_opens_in_the_language_the_text_was_written_in(visit):
+    visit.patient.preferred_language = "en"
+    visit.patient.save()
+
+    page = Client(HTTP_ACCEPT_LANGUAGE="th").get(f"/a/{appointment_link_token(visit.pk)}")
+
+    assert "Tue 1 Dec 2026, 14:00" in page.content.decode()
