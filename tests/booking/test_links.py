@@ -135,8 +135,8 @@ def test_the_page_cancels_with_a_form_protected_by_csrf(visit):
     page = browser.get(f"/a/{token}?lang=en")
     csrf = page.cookies["csrftoken"].value
 
-    forged = browser.post(f"/a/{token}", {"action": "cancel"})
-    done = browser.post(f"/a/{token}", {"action": "cancel", "csrfmiddlewaretoken": csrf})
+    forged = browser.post(f"/a/{token}?lang=en", {"action": "cancel"})
+    done = browser.post(f"/a/{token}?lang=en", {"action": "cancel", "csrfmiddlewaretoken": csrf})
     after = browser.get(done["Location"])
 
     visit.refresh_from_db()
