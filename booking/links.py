@@ -55,6 +55,7 @@ def appointment_from_link(token: str) -> Appointment:
         0 < len(token) <= MAX_TOKEN_LENGTH
         and ident.isalnum()
         and ident.isascii()
+        and signature.isascii()
         and hmac.compare_digest(signature, _signature(ident))
     )
     if not valid:

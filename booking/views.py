@@ -1,6 +1,8 @@
 """HTML pages. The appointment page opened from a text message works without signing in and
 without JavaScript: plain forms, each action answered by a redirect back to the page."""
 
+import re
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -84,7 +86,7 @@ def _act(request: HttpRequest, appointment: Appointment) -> str:
         return _("Your appointment is cancelled.")
     if action == "reschedule":
         raw = request.POST.get("slot_id", "")
-        if not raw.isdigit() or len(raw) > 18:
+        if not re.fullmatch(r"[0-9]{1,18}", raw):
             raise InvalidInput(_("Choose a new time first."), field="slot_id")
         moved = visits.reschedule_appointment(appointment=appointment, new_slot_id=int(raw))
         return _("Your appointment has moved to %(when)s.") % {

@@ -5,8 +5,10 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from clinics.admin import CentreScopedAdmin, CityAdminOnly
+from notifications.messages import staff_view_of
 from notifications.models import InboundMessage, Message, OptOut
 
 
@@ -33,6 +35,12 @@ class MessageAdmin(ReadOnly, CentreScopedAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["appointment"]
     raw_id_fields = ["appointment", "patient"]
+    exclude = ["body"]
+    readonly_fields = ["text"]
+
+    @admin.display(description=_("text"))
+    def text(self, message: Message) -> str:
+        return staff_view_of(message.body)
 
 
 @admin.register(OptOut)

@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 INVALID_NUMBER = 21211
 UNSUBSCRIBED = 21610
 NOT_MOBILE = 21614
+# Errors in our account or sender, not in the message: authentication, a suspended account,
+# a From number or Messaging Service that is not ours.
+SET_UP_ERRORS = frozenset({20003, 20005, 21212, 21603, 21606, 21705})
 
 
 class SendFailed(Exception):
@@ -82,7 +85,15 @@ class TwilioBackend:
                 to=to, body=body, status_callback=self.status_callback, **self.sender
             )
         except TwilioRestException as error:
-            transient = error.status == 429 or error.status >= 500
+            # Our own set-up (credentials, sender) may be fixed and the message sent later;
+            # only a problem with this recipient or text is final.
+            transient = (
+                error.status in (401, 403, 429)
+                or error.status >= 500
+                or error.code in SET_UP_ERRORS
+            )
+            if error.status in (401, 403) or error.code in SET_UP_ERRORS:
+                logger.error("Twilio refuses our set-up (%s): %s", error.code, error.msg)
             raise SendFailed(
                 f"Twilio {error.status}: {error.msg}"[:300],
                 code=str(error.code or error.status),

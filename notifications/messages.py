@@ -4,6 +4,7 @@ Thai needs UCS-2, where one segment holds 70 characters (67 once a message is sp
 every text is kept short: the centre's short name, the date, one link.
 """
 
+import re
 from dataclasses import dataclass
 
 from django.utils import translation
@@ -47,6 +48,22 @@ def count_segments(text: str) -> SegmentCount:
             segments, used = segments + 1, 0
         used += cost
     return SegmentCount(encoding=encoding, units=units, segments=segments)
+
+
+def redact_codes(text: str) -> str:
+    """The text with passcodes hidden: what the outbox keeps of a passcode once sent."""
+    return re.sub(r"\b\d{6}\b", "••••••", text)
+
+
+def without_link_tokens(text: str) -> str:
+    """The text with the signed part of appointment links hidden, for staff to read: the link
+    alone can move or cancel the appointment."""
+    return re.sub(r"(/a/)[0-9a-z]+-[0-9a-z]+", r"\1…", text)
+
+
+def staff_view_of(text: str) -> str:
+    """A message as staff may read it: no passcode, no working link."""
+    return without_link_tokens(redact_codes(text))
 
 
 def centre_label(centre: HealthCentre, language: str) -> str:

@@ -1,6 +1,7 @@
 from ninja import Field, Schema
 
 from clinics.schemas import BangkokDateTime
+from notifications.messages import staff_view_of
 from notifications.models import Message
 
 
@@ -19,3 +20,7 @@ class MessageOut(Schema):
     error_code: str
     last_error: str
     appointment_id: int | None
+
+    @staticmethod
+    def resolve_body(message: Message) -> str:
+        return staff_view_of(message.body)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -54,6 +54,7 @@ def _hash(phone: str, code: str) -> str:
 def send_sign_in_code(*, phone: str, address: str | None, language: str) -> CodeSent:
     """Text a new passcode to the phone, replacing any earlier one, within the rate limits."""
     phone = normalise_phone(phone)
+    _serialise(f"sign-in-code:{phone}", f"sign-in-code:{address}")
     now = timezone.now()
     _check_rate_limits(phone=phone, address=address, now=now)
     SignInCode.objects.filter(phone=phone, used_at__isnull=True, expires_at__gt=now).update(
@@ -79,6 +80,17 @@ def send_sign_in_code(*, phone: str, address: str | None, language: str) -> Code
         expires_at=expires_at,
         resend_after=now + timedelta(seconds=settings.SIGN_IN_CODE_RESEND_SECONDS),
     )
+
+
+def _serialise(*keys: str) -> None:
+    """Make requests for the same phone or address wait for each other, so that parallel
+    requests cannot all pass the limits. SQLite's write transactions already run one at a
+    time; on PostgreSQL, transaction-scoped advisory locks, taken in a fixed order."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for key in sorted(keys):
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def _check_rate_limits(*, phone: str, address: str | None, now: datetime) -> None:

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from booking.models import Appointment
 from notifications.backends import SendFailed, SmsBackend, sms_backend
+from notifications.messages import redact_codes
 from notifications.models import Message, OptOut
 from notifications.services.outbox import (
     ABOUT_THE_TIME,
@@ -57,17 +59,31 @@ class DispatchResult:
 def claim_due_messages(*, limit: int) -> list[int]:
     """Take up to `limit` due messages for this worker, skipping rows another worker holds.
 
-    Also takes back messages whose claim is older than the lease (their worker died)."""
+    Passcodes and replies come first, so a morning backlog never holds up a sign-in. Also takes
+    back messages whose claim is older than the lease (their worker died), up to the last
+    attempt."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.SMS_CLAIM_LEASE_SECONDS)
     with transaction.atomic():
+        Message.objects.filter(
+            status=Status.SENDING, claimed_at__lt=stale, attempts__gte=settings.SMS_MAX_ATTEMPTS
+        ).update(
+            status=Status.FAILED,
+            claimed_at=None,
+            error_code="abandoned",
+            last_error="Workers kept stopping while sending it.",
+        )
         ids = list(
             Message.objects.select_for_update(skip_locked=True)
             .filter(
                 Q(status=Status.PENDING, due_at__lte=now)
                 | Q(status=Status.SENDING, claimed_at__lt=stale)
             )
-            .order_by("due_at", "pk")
+            .order_by(
+                Case(When(kind__in=EXEMPT_FROM_QUIET_HOURS, then=Value(0)), default=Value(1)),
+                "due_at",
+                "pk",
+            )
             .values_list("pk", flat=True)[:limit]
         )
         if ids:
@@ -84,8 +100,6 @@ def send_due_messages(
     backend = backend or sms_backend()
     result = DispatchResult()
     deadline = time.monotonic() + time_budget
-    pace = 1.0 / settings.SMS_MAX_PER_SECOND if settings.SMS_MAX_PER_SECOND > 0 else 0.0
-    next_send = time.monotonic()
     while time.monotonic() < deadline:
         ids = claim_due_messages(limit=batch_size)
         if not ids:
@@ -100,17 +114,50 @@ def send_due_messages(
                 "phone", flat=True
             )
         )
-        for position, message in enumerate(batch):
-            if time.monotonic() >= deadline:
-                # Hand the rest back at once rather than after the lease.
-                release_claims(ids[position:])
-                return result
-            if pace:
-                time.sleep(max(0.0, next_send - time.monotonic()))
-                next_send = max(next_send + pace, time.monotonic())
-            outcome = send_message(message=message, backend=backend, opted_out=opted_out)
-            result.count(message.pk, outcome)
+        done = 0
+        try:
+            for message in batch:
+                if time.monotonic() >= deadline:
+                    return result
+                wait_for_sending_turn()
+                try:
+                    outcome = send_message(message=message, backend=backend, opted_out=opted_out)
+                except Exception as error:  # one odd message must not hold up the batch
+                    logger.exception("SMS #%d could not be sent", message.pk)
+                    failure = SendFailed(f"{type(error).__name__}: {error}"[:300], permanent=False)
+                    outcome = _record_failure(message, failure, timezone.now())
+                result.count(message.pk, outcome)
+                done += 1
+        finally:
+            # Hand back what this run did not get to at once, rather than after the lease.
+            release_claims([m.pk for m in batch[done:]])
     return result
+
+
+def wait_for_sending_turn() -> None:
+    """Keep to SMS_MAX_PER_SECOND across every worker sharing the cache (Redis when
+    configured, else this process): one counter per second, and a wait for the next second
+    once it is full."""
+    limit = settings.SMS_MAX_PER_SECOND
+    if limit <= 0:
+        return
+    while True:
+        now = time.time()
+        second = int(now)
+        key = f"notifications:sent-in:{second}"
+        try:
+            cache.add(key, 0, timeout=5)
+            taken = cache.incr(key)
+        except Exception:  # the cache is down: keep to the limit in this process alone
+            taken = _local_turns.setdefault(second, 0) + 1
+            _local_turns.clear()
+            _local_turns[second] = taken
+        if taken <= limit:
+            return
+        time.sleep(max(0.001, second + 1 - now))
+
+
+_local_turns: dict[int, int] = {}
 
 
 def release_claims(ids: list[int]) -> None:
@@ -145,11 +192,20 @@ def send_message(*, message: Message, backend: SmsBackend, opted_out: set[str]) 
             last_error="The number has opted out of text messages (STOP).",
         )
         return "failed"
+    if not Message.objects.filter(pk=message.pk, status=Status.SENDING).exists():
+        return "dropped"  # cancelled a moment ago, e.g. the appointment moved
     try:
         provider_id = backend.send(to=message.recipient, body=message.body, message_id=message.pk)
     except SendFailed as error:
         return _record_failure(message, error, now)
-    _update(message, status=Status.SENT, provider_id=provider_id, sent_at=timezone.now())
+    # A message cancelled while it was already on its way was still sent: say so.
+    _update(
+        message,
+        status=Status.SENT,
+        provider_id=provider_id,
+        sent_at=timezone.now(),
+        holding=(Status.SENDING, Status.CANCELLED),
+    )
     return "sent"
 
 
@@ -157,13 +213,16 @@ def _reason_to_drop(message: Message, now: datetime) -> str:
     if message.expires_at is not None and now > message.expires_at:
         return "Too late to be useful."
     appointment = message.appointment
-    still_on = (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN)
-    if (
-        appointment is not None
-        and message.kind in ABOUT_THE_TIME
-        and appointment.status not in still_on
-    ):
-        return f"The appointment is {appointment.status}."
+    if appointment is None or message.kind not in ABOUT_THE_TIME:
+        return ""
+    # A patient already checked in needs no reminder, but may still join a video visit.
+    still_on = [Appointment.Status.BOOKED]
+    if message.kind == Kind.VIDEO_LINK:
+        still_on.append(Appointment.Status.CHECKED_IN)
+    current = Appointment.objects.filter(pk=appointment.pk).values_list("status", flat=True)
+    status = current.first()
+    if status not in still_on:
+        return f"The appointment is {status}."
     return ""
 
 
@@ -188,18 +247,21 @@ def _record_failure(message: Message, error: SendFailed, now: datetime) -> str:
     return "retrying"
 
 
-def _update(message: Message, **fields: object) -> None:
+def _update(
+    message: Message, *, holding: tuple[str, ...] = (Status.SENDING,), **fields: object
+) -> None:
     # Only while this worker still holds the claim, so a late outcome never overwrites
-    # a newer one.
+    # a newer one. A passcode's text is blanked once it is out of the outbox's hands: only
+    # its hash is kept.
+    if message.kind == Kind.PASSCODE and fields.get("status") != Status.PENDING:
+        fields["body"] = redact_codes(message.body)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # The outcome need not wait for the disk: if PostgreSQL itself crashed in the next
             # moment, the row would still say `sending` and be sent again (at least once).
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-            claimed_at=None, **fields
-        )
+        Message.objects.filter(pk=message.pk, status__in=holding).update(claimed_at=None, **fields)
 
 
 # --- Delivery reports ---------------------------------------------------------------------------

@@ -60,8 +60,13 @@ def recipient_for(patient: Patient) -> Recipient | None:
 
 
 def in_quiet_hours(moment: datetime) -> bool:
+    """Whether the Bangkok hour is quiet: from START to END, across midnight or not;
+    START == END means no quiet hours."""
     hour = timezone.localtime(moment).hour
-    return hour >= settings.SMS_QUIET_HOURS_START or hour < settings.SMS_QUIET_HOURS_END
+    start, end = settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END
+    if start > end:
+        return hour >= start or hour < end
+    return start <= hour < end
 
 
 def after_quiet_hours(moment: datetime) -> datetime:
@@ -69,10 +74,10 @@ def after_quiet_hours(moment: datetime) -> datetime:
     if not in_quiet_hours(moment):
         return moment
     local = timezone.localtime(moment)
-    day = local.date()
-    if local.hour >= settings.SMS_QUIET_HOURS_START:
-        day += timedelta(days=1)
-    return timezone.make_aware(datetime.combine(day, time(settings.SMS_QUIET_HOURS_END)))
+    end = timezone.make_aware(
+        datetime.combine(local.date(), time(settings.SMS_QUIET_HOURS_END % 24))
+    )
+    return end if end > local else end + timedelta(days=1)
 
 
 def is_opted_out(phone: str) -> bool:
@@ -106,6 +111,8 @@ def queue_message(
         status, error_code = Status.FAILED, "opted_out"
         last_error = "The number has opted out of text messages (STOP)."
     count = messages.count_segments(body)
+    if kind == Kind.PASSCODE and status != Status.PENDING:
+        body = messages.redact_codes(body)  # never sent: nothing to keep
     message = Message.objects.create(
         recipient=recipient.phone,
         language=recipient.language,
@@ -193,9 +200,12 @@ def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> N
 
 
 def cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
-    """Cancel the appointment's messages that have not gone out yet."""
+    """Cancel the appointment's messages that have not gone out yet, including any a worker
+    has just taken: it checks again right before sending."""
     return Message.objects.filter(
-        appointment=appointment, status=Status.PENDING, kind__in=ABOUT_THE_TIME
+        appointment=appointment,
+        status__in=(Status.PENDING, Status.SENDING),
+        kind__in=ABOUT_THE_TIME,
     ).update(status=Status.CANCELLED, last_error=reason)
 
 

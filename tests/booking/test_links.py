@@ -55,7 +55,14 @@ def test_a_link_cannot_be_altered_to_open_another_appointment(visit, other_patie
     ident, signature = appointment_link_token(visit.pk).split("-")
     other_ident = appointment_link_token(other.pk).split("-")[0]
 
-    for forged in [f"{other_ident}-{signature}", f"{ident}-{'a' * 16}", ident, "x" * 500]:
+    for forged in [
+        f"{other_ident}-{signature}",
+        f"{ident}-{'a' * 16}",
+        ident,
+        "x" * 500,
+        f"{ident}-กขค",
+        f"{ident}-{signature[:-1]}é",
+    ]:
         response = api(forged)
         assert response.status_code == 404, forged
         assert response.json()["code"] == "link_invalid"
@@ -186,3 +193,19 @@ def test_the_page_opens_in_the_language_the_text_was_written_in(visit):
     page = Client(HTTP_ACCEPT_LANGUAGE="th").get(f"/a/{appointment_link_token(visit.pk)}")
 
     assert "Tue 1 Dec 2026, 14:00" in page.content.decode()
+
+
+@pytest.mark.parametrize("slot_id", ["abc", "²", "1" * 40, ""])
+def test_the_page_refuses_odd_slot_ids_without_an_error_page(visit, slot_id):
+    token = appointment_link_token(visit.pk)
+
+    response = Client().post(
+        f"/a/{token}?lang=en", {"action": "reschedule", "slot_id": slot_id}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "Choose a new time first." in response.content.decode()
+
+
+def test_a_non_ascii_link_gets_the_not_found_page(reference_data):
+    assert Client().get("/a/1-กขค").status_code == 404

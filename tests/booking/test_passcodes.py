@@ -171,3 +171,37 @@ def test_the_code_goes_out_at_once_even_at_night(patient, clock):
     message = Message.objects.get(kind=Message.Kind.PASSCODE)
     assert message.due_at == timezone.now()
     assert message.patient is None  # a code is about a phone, not a patient record
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_requests_for_one_phone_make_one_code(reference_data):
+    """Eight requests at once, each on its own connection: the limits hold."""
+    import threading
+
+    from django.db import connections
+
+    from booking.exceptions import TooManyRequests
+    from booking.services.passcodes import send_sign_in_code
+
+    start = threading.Event()
+    outcomes: list[str] = []
+
+    def request() -> None:
+        start.wait(timeout=10)
+        try:
+            send_sign_in_code(phone=PHONE, address="203.0.113.7", language="th")
+            outcomes.append("sent")
+        except TooManyRequests:
+            outcomes.append("limited")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    start.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes) == ["limited"] * 7 + ["sent"]
+    assert SignInCode.objects.filter(phone=PHONE).count() == 1

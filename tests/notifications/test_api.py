@@ -4,6 +4,7 @@ from datetime import date, time
 
 import pytest
 
+from booking.links import appointment_link_token
 from notifications.models import Message
 from notifications.services.dispatch import send_due_messages
 from tests.factories import SlotFactory, bangkok, booked
@@ -36,6 +37,9 @@ def test_staff_see_the_messages_about_an_appointment_with_their_status(
     assert confirmation["recipient"] == visit.patient.phone
     assert confirmation["segments"] >= 1
     assert confirmation["sent_at"].endswith("+07:00")
+    # The link in the text would let a reader move or cancel it: staff see it blanked.
+    assert "/a/…" in confirmation["body"]
+    assert appointment_link_token(visit.pk) not in confirmation["body"]
 
 
 def test_staff_see_a_patients_messages_about_their_centre_only(
