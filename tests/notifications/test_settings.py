@@ -30,3 +30,29 @@ def test_an_unknown_backend_fails_the_system_check(settings):
 
 def test_the_default_settings_pass(settings):
     call_command("check")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("1440,120", True),
+        ("", True),
+        (" 60 ", True),
+        ("abc", False),
+        ("0", False),
+        ("30000", False),
+    ],
+)
+def test_a_services_reminder_times_are_validated(reference_data, value, valid):
+    from django.core.exceptions import ValidationError
+
+    from clinics.models import Service
+
+    service = Service.objects.get(code="general-checkup")
+    service.reminder_minutes = value
+    if valid:
+        service.full_clean()
+    else:
+        with pytest.raises(ValidationError, match="reminder_minutes"):
+            service.full_clean()
