@@ -99,6 +99,12 @@ class Message(models.Model):
                 condition=Q(status__in=["pending", "sending"]),
                 name="message_to_send",
             ),
+            # Passcodes and replies, claimed before anything else.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status__in=["pending", "sending"], kind__in=["passcode", "reply"]),
+                name="message_urgent_to_send",
+            ),
             models.Index(fields=["recipient", "created_at"], name="message_recipient"),
         ]
 
