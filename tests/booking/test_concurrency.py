@@ -1,26 +1,21 @@
 """Races with real parallel connections, one per thread, against the configured database:
 SQLite (WAL, IMMEDIATE transactions) by default, PostgreSQL when DATABASE_URL is set."""
 
-import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connections
 from django.utils import timezone
 
 from booking.models import Appointment, Patient, Slot
 from booking.selectors import SlotOrder
 from booking.services.appointments import book_slot, reschedule_appointment
-from clinics.exceptions import DomainError
 from tests.factories import SlotFactory, booked, national_id
+from tests.races import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-THREADS = 32
 
 
 def make_patients(count: int) -> list[Patient]:
@@ -41,27 +36,6 @@ def make_patients(count: int) -> list[Patient]:
             for n, user in enumerate(users)
         ]
     )
-
-
-def race(attempts: list[Callable[[], object]]) -> Counter[str]:
-    """Start every attempt at once, THREADS at a time, each thread on its own connection;
-    count the outcomes by result or domain error code. Any other error fails the test."""
-    start = threading.Event()
-
-    def run(attempt: Callable[[], object]) -> str:
-        start.wait(timeout=30)
-        try:
-            attempt()
-            return "ok"
-        except DomainError as error:
-            return error.code
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        futures = [pool.submit(run, attempt) for attempt in attempts]
-        start.set()
-        return Counter(future.result() for future in futures)
 
 
 def active_in(slot: Slot) -> int:
