@@ -82,7 +82,11 @@ class TwilioBackend:
     def send(self, *, to: str, body: str, message_id: int) -> str:
         try:
             sent = self.client.messages.create(
-                to=to, body=body, status_callback=self.status_callback, **self.sender
+                to=to,
+                body=body,
+                # Names our row, for a report that outruns the worker recording Twilio's id.
+                status_callback=f"{self.status_callback}?message={message_id}",
+                **self.sender,
             )
         except TwilioRestException as error:
             # Our own set-up (credentials, sender) may be fixed and the message sent later;

@@ -4,6 +4,8 @@ Every request must carry a valid X-Twilio-Signature for the public address Twili
 (PUBLIC_BASE_URL + path); anything else is refused before it is read.
 """
 
+import re
+
 from django.conf import settings
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
@@ -41,10 +43,12 @@ def delivery_status(request: HttpRequest) -> HttpResponse:
     """Twilio's status callback for a message we sent."""
     if not _signed_by_twilio(request):
         return _refused()
+    ours = request.GET.get("message", "")
     record_delivery_status(
-        provider_id=request.POST.get("MessageSid", ""),
+        provider_id=request.POST.get("MessageSid", "")[:64],
         status=request.POST.get("MessageStatus", ""),
         error_code=request.POST.get("ErrorCode", ""),
+        message_id=int(ours) if re.fullmatch(r"[0-9]{1,18}", ours) else None,
     )
     return HttpResponse(status=204)
 

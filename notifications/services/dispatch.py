@@ -237,6 +237,7 @@ def send_message(*, message: Message, backend: SmsBackend, opted_out: set[str]) 
         sent_at=timezone.now(),
         holding=(Status.SENDING, Status.CANCELLED),
     )
+    # (If a delivery report got here first, it has recorded all of this already.)
     return "sent"
 
 
@@ -301,21 +302,30 @@ PROVIDER_STATUSES = {
 }
 
 
-def record_delivery_status(*, provider_id: str, status: str, error_code: str = "") -> bool:
+def record_delivery_status(
+    *, provider_id: str, status: str, error_code: str = "", message_id: int | None = None
+) -> bool:
     """Apply a delivery report. Repeats and reports arriving out of order change nothing:
-    a message moves only forward, from sending or sent to delivered or failed."""
+    a message moves only forward, from sending or sent to delivered or failed.
+
+    `message_id` (from the callback address) finds a message whose report arrives before
+    the worker has recorded the provider's id; the report then records it."""
     ours = PROVIDER_STATUSES.get(status.lower())
     if ours is None or not provider_id:
         return False
-    fields: dict[str, object] = {"status": ours}
+    now = timezone.now()
+    fields: dict[str, object] = {"status": ours, "claimed_at": None}
     if ours == Status.DELIVERED:
-        fields["delivered_at"] = timezone.now()
+        fields["delivered_at"] = now
     else:
         fields["error_code"] = error_code[:20]
         fields["last_error"] = f"The provider reports the message {status.lower()}."
-    changed = Message.objects.filter(
-        provider_id=provider_id, status__in=(Status.SENDING, Status.SENT)
-    ).update(**fields)
+    moving_on = Q(status__in=(Status.SENDING, Status.SENT))
+    changed = Message.objects.filter(moving_on, provider_id=provider_id).update(**fields)
+    if not changed and message_id is not None:
+        changed = Message.objects.filter(moving_on, pk=message_id, provider_id="").update(
+            provider_id=provider_id, sent_at=now, **fields
+        )
     if error_code == "21610":
         recipient = (
             Message.objects.filter(provider_id=provider_id)

@@ -43,7 +43,9 @@ def test_due_messages_go_out_through_twilio_and_keep_its_message_sid(fake_twilio
     assert result["sent"] == 1
     assert (received.to, received.body) == ("+66812345678", "นัดหมายของคุณ พรุ่งนี้ 10:00 น.")
     assert received.messaging_service_sid == fake_twilio.messaging_service_sid
-    assert received.status_callback == "https://booking.example.go.th/sms/twilio/status"
+    assert received.status_callback == (
+        f"https://booking.example.go.th/sms/twilio/status?message={message.pk}"
+    )
     assert message.status == Status.SENT
     assert message.provider_id == received.sid
     assert message.segments == received.num_segments

@@ -239,3 +239,32 @@ def test_replies_go_out_at_night(fake_twilio, tomorrow_visit, daytime):
     send_due_messages()
 
     assert last_reply().status == Status.SENT
+
+
+def test_a_report_that_outruns_the_worker_still_lands(fake_twilio, daytime):
+    """Twilio reports delivery before the worker has committed the message's SID."""
+    from notifications.services.dispatch import claim_due_messages
+
+    message = queue_message(
+        recipient=Recipient("+66812345678", "th"), kind=Kind.REMINDER, body="BMA test"
+    )
+    claim_due_messages(limit=1)  # the worker is mid-send
+    path = f"/sms/twilio/status?message={message.pk}"
+    params = {"MessageSid": "SM" + "a" * 32, "MessageStatus": "delivered"}
+
+    response = post_signed(path, params, fake_twilio.auth_token)
+
+    message.refresh_from_db()
+    assert response.status_code == 204
+    assert message.status == Status.DELIVERED
+    assert message.provider_id == "SM" + "a" * 32
+
+
+def test_a_report_naming_another_message_changes_nothing_it_should_not(fake_twilio, sent_message):
+    path = f"/sms/twilio/status?message={sent_message.pk}"
+    params = {"MessageSid": "SM" + "b" * 32, "MessageStatus": "failed"}
+
+    post_signed(path, params, fake_twilio.auth_token)
+
+    sent_message.refresh_from_db()
+    assert sent_message.status == Status.SENT  # it has its own SID already
