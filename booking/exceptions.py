@@ -105,6 +105,14 @@ class PasscodeWrong(DomainError):
     )
 
 
+class NotRegistered(DomainError):
+    code = "not_registered"
+    status = 404
+    default_message = _(
+        "No account uses this phone number yet. Register with the same passcode to open one."
+    )
+
+
 class TooManyRequests(DomainError):
     code = "too_many_requests"
     status = 429

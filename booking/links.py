@@ -17,6 +17,8 @@ from booking.exceptions import LinkExpired, LinkInvalid
 from booking.models import Appointment
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+# Recorded on an appointment cancelled from its link (page or API).
+LINK_CANCELLATION = "Cancelled through the message link"
 MAX_TOKEN_LENGTH = 40
 
 

@@ -1,9 +1,10 @@
+import math
 from datetime import date, timedelta
 
 from ninja import Field, Schema
 
 from booking.models import Appointment, Patient, Slot
-from booking.selectors import SlotOption, SlotOrder, appointment_can_change
+from booking.selectors import SlotOption, SlotOrder, SlotPage, appointment_can_change
 from clinics.models import VisitMode
 from clinics.schemas import (
     BangkokDateTime,
@@ -132,6 +133,16 @@ class SlotPageOut(Schema):
     page: int
     page_size: int
     pages: int
+
+    @classmethod
+    def from_page(cls, page: SlotPage) -> "SlotPageOut":
+        return cls(
+            items=[SlotOut.from_option(option) for option in page.items],
+            count=page.count,
+            page=page.page,
+            page_size=page.page_size,
+            pages=math.ceil(page.count / page.page_size),
+        )
 
 
 class SlotSearchQuery(Schema):

@@ -131,6 +131,25 @@ def appointment_can_change(appointment: Appointment) -> bool:
     )
 
 
+# Times offered for moving an appointment from its link: the same centre, this far ahead.
+ALTERNATIVE_DAYS = 28
+
+
+def alternatives_for(appointment: Appointment, *, page: int = 1, page_size: int = 20) -> SlotPage:
+    """Open times for the same service at the same centre, from today, other than its own."""
+    today = timezone.localdate()
+    search = SlotSearch(
+        service=appointment.slot.service,
+        date_from=today,
+        date_to=today + timedelta(days=ALTERNATIVE_DAYS),
+        centre_ids=[appointment.slot.centre_id],
+        district=appointment.patient.district,
+    )
+    found = search_open_slots(search, page=page, page_size=page_size)
+    others = [option for option in found.items if option.slot.pk != appointment.slot_id]
+    return SlotPage(items=others, count=found.count, page=found.page, page_size=found.page_size)
+
+
 def appointment_of(user: AnyUser, appointment_id: int) -> Appointment:
     """One of the account's appointments; another account's is simply not found."""
     appointment = appointments_of(user).filter(pk=appointment_id).first()

@@ -10,10 +10,9 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from booking.api.links import alternatives_for
-from booking.links import appointment_from_link
+from booking.links import LINK_CANCELLATION, appointment_from_link
 from booking.models import Appointment
-from booking.selectors import appointment_can_change
+from booking.selectors import alternatives_for, appointment_can_change
 from booking.services import appointments as visits
 from clinics.dates import format_moment, format_time
 from clinics.exceptions import DomainError, InvalidInput
@@ -67,7 +66,7 @@ def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
                 "until": format_time(slot.end, language),
                 "can_change": can_change,
                 "alternatives": [
-                    {"id": option.id, "label": format_moment(option.start, language)}
+                    {"id": option.slot.pk, "label": format_moment(option.slot.start, language)}
                     for option in options
                 ],
             },
@@ -80,9 +79,7 @@ def _act(request: HttpRequest, appointment: Appointment) -> str:
         visits.confirm_attendance(appointment=appointment)
         return _("Thank you. We have noted that you will come.")
     if action == "cancel":
-        visits.cancel_appointment(
-            appointment=appointment, reason="Cancelled through the message link"
-        )
+        visits.cancel_appointment(appointment=appointment, reason=LINK_CANCELLATION)
         return _("Your appointment is cancelled.")
     if action == "reschedule":
         raw = request.POST.get("slot_id", "")

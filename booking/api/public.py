@@ -1,6 +1,5 @@
 """Open slot search: anyone may look before signing in."""
 
-import math
 from datetime import date, timedelta
 
 from django.http import HttpRequest
@@ -8,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router
 
-from booking.schemas import SlotOut, SlotPageOut, SlotSearchQuery
+from booking.schemas import SlotPageOut, SlotSearchQuery
 from booking.selectors import SlotOrder, SlotSearch, search_open_slots
 from clinics.exceptions import InvalidInput
 from clinics.models import District
@@ -79,11 +78,6 @@ def search_slots(request: HttpRequest, query: Query[SlotSearchQuery]) -> SlotPag
         centres=query.centre,
         order=query.order,
     )
-    page = search_open_slots(search, page=query.page, page_size=query.page_size)
-    return SlotPageOut(
-        items=[SlotOut.from_option(option) for option in page.items],
-        count=page.count,
-        page=page.page,
-        page_size=page.page_size,
-        pages=math.ceil(page.count / page.page_size),
+    return SlotPageOut.from_page(
+        search_open_slots(search, page=query.page, page_size=query.page_size)
     )

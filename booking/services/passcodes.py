@@ -20,23 +20,14 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
-from booking.exceptions import PasscodeWrong, TooManyRequests
+from booking.exceptions import NotRegistered, PasscodeWrong, TooManyRequests
 from booking.models import Patient, SignInCode
 from booking.services.patients import PersonDetails, normalise_phone, register_account
-from clinics.exceptions import DomainError
 from notifications import messages
 from notifications.models import Message
 from notifications.services.outbox import Recipient, queue_message
 
 HOUR = timedelta(hours=1)
-
-
-class NotRegistered(DomainError):
-    code = "not_registered"
-    status = 404
-    default_message = _(
-        "No account uses this phone number yet. Register with the same passcode to open one."
-    )
 
 
 @dataclass(frozen=True)

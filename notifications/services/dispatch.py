@@ -136,11 +136,7 @@ def _send_batches(
         ids = claim_due_messages(limit=batch_size)
         if not ids:
             break
-        batch = (
-            Message.objects.select_related("appointment")
-            .filter(pk__in=ids)
-            .order_by("due_at", "pk")
-        )
+        batch = list(Message.objects.filter(pk__in=ids).order_by("due_at", "pk"))
         opted_out = set(
             OptOut.objects.filter(phone__in={m.recipient for m in batch}).values_list(
                 "phone", flat=True
@@ -180,14 +176,13 @@ def wait_for_sending_turn() -> None:
             cache.add(key, 0, timeout=5)
             taken = cache.incr(key)
         except Exception:  # the cache is down: keep to the limit in this process alone
-            taken = _local_turns.setdefault(second, 0) + 1
-            _local_turns.clear()
-            _local_turns[second] = taken
+            taken = _local_turns[second] = _local_turns.get(second, 0) + 1
         if taken <= limit:
             return
         time.sleep(max(0.001, second + 1 - now))
 
 
+# Fallback counts per second, used only while the cache is unreachable; a few entries at most.
 _local_turns: dict[int, int] = {}
 
 
@@ -244,14 +239,14 @@ def send_message(*, message: Message, backend: SmsBackend, opted_out: set[str]) 
 def _reason_to_drop(message: Message, now: datetime) -> str:
     if message.expires_at is not None and now > message.expires_at:
         return "Too late to be useful."
-    appointment = message.appointment
-    if appointment is None or message.kind not in ABOUT_THE_TIME:
+    if message.appointment_id is None or message.kind not in ABOUT_THE_TIME:
         return ""
     # A patient already checked in needs no reminder, but may still join a video visit.
     still_on = [Appointment.Status.BOOKED]
     if message.kind == Kind.VIDEO_LINK:
         still_on.append(Appointment.Status.CHECKED_IN)
-    current = Appointment.objects.filter(pk=appointment.pk).values_list("status", flat=True)
+    # Read now, not with the batch: it may have changed since the claim.
+    current = Appointment.objects.filter(pk=message.appointment_id).values_list("status", flat=True)
     status = current.first()
     if status not in still_on:
         return f"The appointment is {status}."

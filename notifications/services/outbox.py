@@ -6,6 +6,7 @@ written, and again when it is sent.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -155,33 +156,13 @@ def wake_worker() -> None:
 
 def notify_booked(appointment: Appointment) -> None:
     """Queue the confirmation, the reminders and (for a video visit) the joining link."""
-    recipient = recipient_for(appointment.patient)
-    if recipient is None:
-        return
-    queue_message(
-        recipient=recipient,
-        kind=Kind.CONFIRMATION,
-        body=messages.booking_confirmation(appointment, recipient.language),
-        expires_at=appointment.slot.end,
-        appointment=appointment,
-    )
-    _queue_reminders(appointment, recipient)
+    _announce_time(appointment, Kind.CONFIRMATION, messages.booking_confirmation)
 
 
 def notify_rescheduled(appointment: Appointment) -> None:
     """Replace the messages about the old time with a notice and reminders for the new one."""
     cancel_pending_messages(appointment, reason="Replaced: the appointment moved.")
-    recipient = recipient_for(appointment.patient)
-    if recipient is None:
-        return
-    queue_message(
-        recipient=recipient,
-        kind=Kind.RESCHEDULED,
-        body=messages.rescheduled(appointment, recipient.language),
-        expires_at=appointment.slot.end,
-        appointment=appointment,
-    )
-    _queue_reminders(appointment, recipient)
+    _announce_time(appointment, Kind.RESCHEDULED, messages.rescheduled)
 
 
 def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> None:
@@ -207,6 +188,23 @@ def cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
         status__in=(Status.PENDING, Status.SENDING),
         kind__in=ABOUT_THE_TIME,
     ).update(status=Status.CANCELLED, last_error=reason)
+
+
+def _announce_time(
+    appointment: Appointment, kind: Message.Kind, text: Callable[[Appointment, str], str]
+) -> None:
+    """Say when the appointment is (useful until it ends), then queue what leads up to it."""
+    recipient = recipient_for(appointment.patient)
+    if recipient is None:
+        return
+    queue_message(
+        recipient=recipient,
+        kind=kind,
+        body=text(appointment, recipient.language),
+        expires_at=appointment.slot.end,
+        appointment=appointment,
+    )
+    _queue_reminders(appointment, recipient)
 
 
 def _queue_reminders(appointment: Appointment, recipient: Recipient) -> None:

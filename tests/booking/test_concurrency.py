@@ -38,6 +38,17 @@ def make_patients(count: int) -> list[Patient]:
     )
 
 
+def booking(patient: Patient, slot: Slot) -> Callable[[], object]:
+    """One attempt to book the slot, with a key of its own."""
+    return lambda: book_slot(
+        patient=patient,
+        slot_id=slot.pk,
+        booked_by=patient.account,
+        channel=Appointment.Channel.API,
+        idempotency_key=f"key-{patient.pk}-{slot.pk}",
+    )
+
+
 def active_in(slot: Slot) -> int:
     return slot.appointments.exclude(status=Appointment.Status.CANCELLED).count()
 
@@ -52,18 +63,7 @@ def test_two_hundred_people_racing_for_five_places_get_exactly_five(reference_da
     slot = SlotFactory(capacity=5)
     patients = make_patients(200)
 
-    outcomes = race(
-        [
-            lambda p=p: book_slot(
-                patient=p,
-                slot_id=slot.pk,
-                booked_by=p.account,
-                channel=Appointment.Channel.API,
-                idempotency_key=f"key-{p.pk}",
-            )
-            for p in patients
-        ]
-    )
+    outcomes = race([booking(p, slot) for p in patients])
 
     assert outcomes == Counter({"ok": 5, "slot_full": 195})
     slot.refresh_from_db()
@@ -101,18 +101,7 @@ def test_one_person_racing_for_overlapping_slots_gets_one(reference_data):
     slots = [SlotFactory(start=start + timedelta(minutes=minute)) for minute in range(0, 10)]
     (patient,) = make_patients(1)
 
-    outcomes = race(
-        [
-            lambda s=s: book_slot(
-                patient=patient,
-                slot_id=s.pk,
-                booked_by=patient.account,
-                channel=Appointment.Channel.API,
-                idempotency_key=f"key-{s.pk}",
-            )
-            for s in slots
-        ]
-    )
+    outcomes = race([booking(patient, s) for s in slots])
 
     assert outcomes == Counter({"ok": 1, "overlapping_appointment": 9})
     assert_counters_match_appointments()
