@@ -375,3 +375,22 @@ def test_quiet_hours_need_not_cross_midnight(settings, clock):
     assert not in_quiet_hours(bangkok(MONDAY, time(12)))
     assert not in_quiet_hours(bangkok(MONDAY, time(23)))
     assert after_quiet_hours(bangkok(MONDAY, time(3))) == bangkok(MONDAY, time(6))
+
+
+@pytest.mark.django_db
+def test_without_a_messaging_service_texts_go_from_the_configured_number(
+    fake_twilio, daytime, settings
+):
+    from notifications.backends import sms_backend
+
+    settings.TWILIO_MESSAGING_SERVICE_SID = ""
+    settings.TWILIO_FROM_NUMBER = fake_twilio.from_number
+    sms_backend.cache_clear()
+    message = queue()
+
+    send_due_messages()
+
+    (received,) = fake_twilio.messages
+    message.refresh_from_db()
+    assert (received.from_, received.messaging_service_sid) == (fake_twilio.from_number, "")
+    assert message.status == Status.SENT
