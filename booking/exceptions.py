@@ -120,3 +120,97 @@ class TooManyRequests(DomainError):
 
     def __init__(self, message: str | Promise | None = None, *, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
+
+
+# --- Vaccinations ------------------------------------------------------------------------------
+
+
+class NotEligible(BookingError):
+    code = "not_eligible"
+    status = 422
+    default_message = _("This person cannot book this vaccination drive.")
+
+
+class DoseAlreadyBooked(BookingError):
+    code = "dose_already_booked"
+    default_message = _(
+        "This person already has this dose of the vaccine booked. Move that appointment "
+        "instead of booking another."
+    )
+
+
+class CourseAlreadyBooked(BookingError):
+    code = "course_already_booked"
+    default_message = _("Every dose of this vaccine is already booked or given for this person.")
+
+
+class OutsideDoseInterval(BookingError):
+    code = "outside_dose_interval"
+    default_message = _("This dose cannot be given on that day: it is too soon or too late.")
+
+
+class NoDoseInStock(BookingError):
+    code = "no_dose_in_stock"
+    default_message = _(
+        "No usable dose of this vaccine is recorded at this centre. Record the delivery "
+        "(or choose the lot used) before marking the dose as given."
+    )
+
+
+class InsufficientStock(BookingError):
+    code = "insufficient_stock"
+    default_message = _(
+        "Some centres do not hold enough doses for the places this drive would open. Record "
+        "deliveries, lower the places per slot or leave those centres out."
+    )
+
+
+class DriveNotDraft(BookingError):
+    code = "drive_not_draft"
+    default_message = _(
+        "Slots for this drive have already been made, so it can no longer be changed. "
+        "Cancel it and create a new one."
+    )
+
+
+class OnWaitlistAlready(BookingError):
+    code = "on_waitlist_already"
+    default_message = _(
+        "This person is already on the waitlist for this service. Leave it first to change "
+        "the days or centres."
+    )
+
+
+class OfferClosed(DomainError):
+    code = "offer_closed"
+    status = 410
+    default_message = _(
+        "This place is no longer held for you: the time to claim it has passed, or it was "
+        "answered already. You can join the waitlist again."
+    )
+
+
+class InQueue(DomainError):
+    code = "in_queue"
+    status = 429
+
+    def __init__(self, *, position: int, ahead: int, retry_after: int) -> None:
+        super().__init__(
+            _(
+                "Many people are booking this vaccination drive right now. You are number "
+                "%(position)d in line, with %(ahead)d people still ahead of you. Keep this page "
+                "open: we let people in as fast as places can be booked."
+            )
+            % {"position": position, "ahead": ahead},
+            position=position,
+            ahead=ahead,
+            retry_after=retry_after,
+        )
+
+
+class DriveFull(BookingError):
+    code = "drive_full"
+    default_message = _(
+        "Every place in this vaccination drive has been taken. Join the waitlist to be "
+        "offered a place that frees up."
+    )

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from booking.exceptions import LinkExpired, LinkInvalid
-from booking.models import Appointment
+from booking.models import Appointment, WaitlistOffer
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 # Recorded on an appointment cancelled from its link (page or API).
@@ -31,14 +31,37 @@ def _base36(number: int) -> str:
             return encoded
 
 
-def _signature(ident: str) -> str:
-    digest = salted_hmac("booking.links.appointment", ident, algorithm="sha256").digest()
+APPOINTMENT_SALT = "booking.links.appointment"
+OFFER_SALT = "booking.links.waitlist-offer"
+
+
+def _signature(ident: str, salt: str = APPOINTMENT_SALT) -> str:
+    digest = salted_hmac(salt, ident, algorithm="sha256").digest()
     return b32encode(digest[:10]).decode().lower()  # 80 bits in 16 characters
 
 
+def _token(row_id: int, salt: str) -> str:
+    ident = _base36(row_id)
+    return f"{ident}-{_signature(ident, salt)}"
+
+
+def _row_id(token: str, salt: str) -> int:
+    """The id a token signs; LinkInvalid if it was altered."""
+    ident, _, signature = token.strip().lower().partition("-")
+    valid = (
+        0 < len(token) <= MAX_TOKEN_LENGTH
+        and ident.isalnum()
+        and ident.isascii()
+        and signature.isascii()
+        and hmac.compare_digest(signature, _signature(ident, salt))
+    )
+    if not valid:
+        raise LinkInvalid()
+    return int(ident, 36)
+
+
 def appointment_link_token(appointment_id: int) -> str:
-    ident = _base36(appointment_id)
-    return f"{ident}-{_signature(ident)}"
+    return _token(appointment_id, APPOINTMENT_SALT)
 
 
 def appointment_link(appointment_id: int) -> str:
@@ -52,19 +75,9 @@ def link_expires_at(appointment: Appointment) -> datetime:
 
 def appointment_from_link(token: str) -> Appointment:
     """The appointment a link opens; LinkInvalid if it was altered, LinkExpired once over."""
-    ident, _, signature = token.strip().lower().partition("-")
-    valid = (
-        0 < len(token) <= MAX_TOKEN_LENGTH
-        and ident.isalnum()
-        and ident.isascii()
-        and signature.isascii()
-        and hmac.compare_digest(signature, _signature(ident))
-    )
-    if not valid:
-        raise LinkInvalid()
     appointment = (
         Appointment.objects.select_related("patient", "slot__service", "slot__centre__district")
-        .filter(pk=int(ident, 36))
+        .filter(pk=_row_id(token, APPOINTMENT_SALT))
         .first()
     )
     if appointment is None:
@@ -72,3 +85,27 @@ def appointment_from_link(token: str) -> Appointment:
     if timezone.now() > link_expires_at(appointment):
         raise LinkExpired()
     return appointment
+
+
+def offer_link_token(offer_id: int) -> str:
+    return _token(offer_id, OFFER_SALT)
+
+
+def offer_link(offer_id: int) -> str:
+    """The address at which someone on the waitlist claims or turns down a held place."""
+    return f"{settings.PUBLIC_BASE_URL}/w/{offer_link_token(offer_id)}"
+
+
+def offer_from_link(token: str) -> WaitlistOffer:
+    """The offer a link opens; LinkInvalid if it was altered. Whether it is still open is
+    for the page to say."""
+    offer = (
+        WaitlistOffer.objects.select_related(
+            "entry__patient", "slot__service", "slot__centre__district", "appointment"
+        )
+        .filter(pk=_row_id(token, OFFER_SALT))
+        .first()
+    )
+    if offer is None:
+        raise LinkInvalid()
+    return offer

@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Case, F, IntegerField, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -72,14 +72,18 @@ def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotP
     earliest = timezone.now() + timedelta(minutes=search.service.booking_cutoff_minutes)
     window_start, _ = day_bounds(search.date_from)
     _, window_end = day_bounds(search.date_to)
-    slots = Slot.objects.filter(
-        service=search.service,
-        centre_id__in=list(place_of),
-        closed=False,
-        booked__lt=F("capacity"),
-        start__gte=max(window_start, earliest),
-        start__lt=window_end,
-    ).annotate(centre_rank=centre_rank)
+    slots = (
+        Slot.objects.filter(
+            service=search.service,
+            centre_id__in=list(place_of),
+            closed=False,
+            booked__lt=F("capacity"),
+            start__gte=max(window_start, earliest),
+            start__lt=window_end,
+        )
+        .filter(Q(opens_at__isnull=True) | Q(opens_at__lte=timezone.now()))
+        .annotate(centre_rank=centre_rank)
+    )
     if search.order == SlotOrder.EARLIEST:
         slots = slots.order_by("start", "centre_rank", "pk")
     else:
@@ -148,6 +152,24 @@ def alternatives_for(appointment: Appointment, *, page: int = 1, page_size: int 
     found = search_open_slots(search, page=page, page_size=page_size)
     others = [option for option in found.items if option.slot.pk != appointment.slot_id]
     return SlotPage(items=others, count=found.count, page=found.page, page_size=found.page_size)
+
+
+def next_best_slots(slot_id: int, *, count: int = 3, days: int = 7) -> list[SlotOption]:
+    """Open times to suggest to someone who just lost a slot: the same service from that day
+    on, at the same centre first, then the nearest."""
+    slot = Slot.objects.select_related("service", "centre").filter(pk=slot_id).first()
+    if slot is None:
+        return []
+    day = timezone.localdate(slot.start)
+    search = SlotSearch(
+        service=slot.service,
+        date_from=day,
+        date_to=day + timedelta(days=days),
+        latitude=slot.centre.latitude,
+        longitude=slot.centre.longitude,
+    )
+    found = search_open_slots(search, page=1, page_size=count + 1).items
+    return [option for option in found if option.slot.pk != slot_id][:count]
 
 
 def appointment_of(user: AnyUser, appointment_id: int) -> Appointment:

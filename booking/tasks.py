@@ -3,6 +3,7 @@ import logging
 from celery import shared_task
 
 from booking.services.slots import extend_slot_horizon as extend_horizon
+from booking.services.waitlist import offer_free_places
 
 logger = logging.getLogger(__name__)
 
@@ -26,3 +27,11 @@ def extend_slot_horizon() -> dict[str, int]:
             result.affected_appointment_ids[:50],
         )
     return {"created": result.created, "changed": result.changed}
+
+
+@shared_task
+def offer_waitlist_places() -> dict[str, int]:
+    """Every minute: pass on lapsed offers and offer free places to the waitlist. Safe to run
+    twice at once: each place and each person is taken under a lock."""
+    run = offer_free_places()
+    return {"expired": run.expired, "offered": run.offered}

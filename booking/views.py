@@ -6,14 +6,20 @@ import re
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from booking.links import LINK_CANCELLATION, appointment_from_link
-from booking.models import Appointment
+from booking.links import (
+    LINK_CANCELLATION,
+    appointment_from_link,
+    appointment_link_token,
+    offer_from_link,
+)
+from booking.models import Appointment, WaitlistOffer
 from booking.selectors import alternatives_for, appointment_can_change
 from booking.services import appointments as visits
+from booking.services.waitlist import claim_offer, decline_offer
 from clinics.dates import format_moment, format_time
 from clinics.exceptions import DomainError, InvalidInput
 from notifications.messages import centre_label
@@ -90,3 +96,61 @@ def _act(request: HttpRequest, appointment: Appointment) -> str:
             "when": format_moment(moved.slot.start, translation.get_language() or "th")
         }
     return _("Nothing was changed.")
+
+
+@require_http_methods(["GET", "POST"])
+def waitlist_offer_page(request: HttpRequest, token: str) -> HttpResponse:
+    """A place held for someone on the waitlist, opened from the text: book it or pass."""
+    chosen = request.GET.get("lang", "")
+    try:
+        offer = offer_from_link(token)
+    except DomainError as error:
+        language = chosen if chosen in LANGUAGES else translation.get_language() or "th"
+        with translation.override(language):
+            return render(
+                request,
+                "booking/waitlist_offer.html",
+                {"error": error.message, "language": language},
+                status=error.status,
+            )
+    patient = offer.entry.patient
+    recipient = recipient_for(patient)
+    language = chosen if chosen in LANGUAGES else recipient.language if recipient else "th"
+    with translation.override(language):
+        if request.method == "POST":
+            action = request.POST.get("action", "")
+            try:
+                if action == "claim":
+                    booking = claim_offer(
+                        offer=offer, booked_by=patient.account, channel=Appointment.Channel.WEB
+                    )
+                    return HttpResponseRedirect(
+                        f"/a/{appointment_link_token(booking.appointment.pk)}?lang={language}"
+                    )
+                if action == "decline":
+                    decline_offer(offer=offer)
+                    messages.success(request, _("We will offer you another time when one is free."))
+            except DomainError as error:
+                messages.error(request, str(error.message))
+            return HttpResponseRedirect(f"{request.path}?lang={language}")
+        slot = offer.slot
+        return render(
+            request,
+            "booking/waitlist_offer.html",
+            {
+                "language": language,
+                "other_language": "en" if language == "th" else "th",
+                "offer": offer,
+                "service": slot.service.name_th if language == "th" else slot.service.name_en,
+                "centre_name": slot.centre.name_th if language == "th" else slot.centre.name_en,
+                "when": format_moment(slot.start, language),
+                "held_until": format_moment(offer.expires_at, language),
+                "is_open": offer.status == WaitlistOffer.Status.OPEN
+                and offer.expires_at > timezone.now(),
+                "appointment_link": (
+                    f"/a/{appointment_link_token(offer.appointment_id)}?lang={language}"
+                    if offer.appointment_id
+                    else ""
+                ),
+            },
+        )

@@ -18,6 +18,7 @@ class StaffAction(StrEnum):
     CONSULT = "consult"  # start and complete a consultation
     CANCEL_APPOINTMENTS = "cancel_appointments"  # cancel on a patient's behalf
     MANAGE_STAFF = "manage_staff"  # memberships at the centre
+    MANAGE_STOCK = "manage_stock"  # vaccine deliveries and withdrawals
 
 
 ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {
@@ -28,6 +29,7 @@ ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {
             StaffAction.VIEW_APPOINTMENTS,
             StaffAction.RECEIVE_PATIENTS,
             StaffAction.CANCEL_APPOINTMENTS,
+            StaffAction.MANAGE_STOCK,
         }
     ),
     Role.NURSE: frozenset(
@@ -36,6 +38,7 @@ ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {
             StaffAction.RECEIVE_PATIENTS,
             StaffAction.CONSULT,
             StaffAction.CANCEL_APPOINTMENTS,
+            StaffAction.MANAGE_STOCK,
         }
     ),
     Role.CLINICIAN: frozenset(

@@ -15,7 +15,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import SessionAuth
 
-from booking.api import accounts, links, patients, public, staff
+from booking.api import accounts, drives, links, patients, public, staff, waitlist
 from clinics import api as clinics_api
 from clinics.exceptions import CsrfFailed, DomainError, NotSignedIn
 from notifications import api as notifications_api
@@ -39,6 +39,8 @@ api.add_router("", public.router)
 api.add_router("", accounts.router)
 api.add_router("", patients.router)
 api.add_router("", staff.router)
+api.add_router("", drives.router)
+api.add_router("", waitlist.router)
 api.add_router("", links.router)
 api.add_router("", notifications_api.router)
 

@@ -32,4 +32,10 @@ app.conf.beat_schedule = {
         "schedule": float(settings.SMS_SWEEP_SECONDS),
         "options": {"expires": float(settings.SMS_SWEEP_SECONDS)},
     },
+    # Offer freed and newly opened places to the waitlist, and pass on lapsed offers.
+    "offer-waitlist-places": {
+        "task": "booking.tasks.offer_waitlist_places",
+        "schedule": float(settings.WAITLIST_SWEEP_SECONDS),
+        "options": {"expires": float(settings.WAITLIST_SWEEP_SECONDS)},
+    },
 }

@@ -187,6 +187,20 @@ SMS_SWEEP_SECONDS = env_int("SMS_SWEEP_SECONDS", 10)
 # Links in messages open the appointment without signing in until this long after it ends.
 APPOINTMENT_LINK_GRACE_HOURS = env_int("APPOINTMENT_LINK_GRACE_HOURS", 24)
 
+# --- Waitlist --------------------------------------------------------------------------------
+# A place offered to someone on the waitlist is held this long (from 08:00 if offered in quiet
+# hours), then passes on. Someone who lets this many offers lapse leaves the waitlist.
+WAITLIST_CLAIM_MINUTES = env_int("WAITLIST_CLAIM_MINUTES", 60)
+WAITLIST_MAX_MISSED_OFFERS = 2
+WAITLIST_OFFERS_PER_RUN = env_int("WAITLIST_OFFERS_PER_RUN", 500)
+WAITLIST_SWEEP_SECONDS = env_int("WAITLIST_SWEEP_SECONDS", 60)
+
+# --- Vaccination drive waiting room (booking/services/waiting_room.py) -------------------------
+# For this long after a drive opens, people are let in to book in arrival order at this rate.
+DRIVE_QUEUE_MINUTES = env_int("DRIVE_QUEUE_MINUTES", 30)
+DRIVE_ADMIT_BURST = env_int("DRIVE_ADMIT_BURST", 200)
+DRIVE_ADMIT_PER_SECOND = env_int("DRIVE_ADMIT_PER_SECOND", 100)
+
 # --- Sign-in passcodes --------------------------------------------------------------------------
 SIGN_IN_CODE_MINUTES = 5
 SIGN_IN_CODE_ATTEMPTS = 5

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from booking.links import appointment_link
-from booking.models import Appointment
+from booking.links import appointment_link, offer_link
+from booking.models import Appointment, WaitlistOffer
 from clinics.dates import format_moment
 from clinics.models import HealthCentre
 
@@ -58,7 +58,7 @@ def redact_codes(text: str) -> str:
 def without_link_tokens(text: str) -> str:
     """The text with the signed part of appointment links hidden, for staff to read: the link
     alone can move or cancel the appointment."""
-    return re.sub(r"(/a/)[0-9a-z]+-[0-9a-z]+", r"\1…", text)
+    return re.sub(r"(/[aw]/)[0-9a-z]+-[0-9a-z]+", r"\1…", text)
 
 
 def staff_view_of(text: str) -> str:
@@ -122,6 +122,21 @@ def cancellation(appointment: Appointment, language: str) -> str:
         return _("BMA: your appointment at %(centre)s on %(when)s is cancelled.") % _details(
             appointment, language
         )
+
+
+def waitlist_offer(offer: WaitlistOffer, language: str) -> str:
+    with translation.override(language):
+        service = offer.slot.service
+        return _(
+            "BMA: a place is free for %(service)s at %(centre)s, %(when)s. Held for you until "
+            "%(until)s. Book or decline: %(link)s"
+        ) % {
+            "service": service.name_th if language == "th" else service.name_en,
+            "centre": centre_label(offer.slot.centre, language),
+            "when": format_moment(offer.slot.start, language),
+            "until": format_moment(offer.expires_at, language),
+            "link": offer_link(offer.pk),
+        }
 
 
 def video_link(appointment: Appointment, language: str) -> str:

@@ -1,5 +1,8 @@
 """Shared fixtures: the real reference data, a fixed clock, and named personas."""
 
+import copy
+import uuid
+
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -37,6 +40,15 @@ def sms_stays_in_the_outbox(settings: Settings) -> None:
     settings.SMS_WAKE_WORKER = False
     settings.SMS_BACKEND = "console"
     settings.SMS_MAX_PER_SECOND = 0
+
+
+@pytest.fixture(autouse=True)
+def cache_of_its_own(settings: Settings) -> None:
+    """A fresh key space in the cache for each test: the Redis one is shared by the parallel
+    workers and outlives the test database, whose ids start again on the next run."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = uuid.uuid4().hex
+    settings.CACHES = caches
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from stdnum.th import pin
 
-from booking.models import Appointment, Patient, Slot
+from booking.models import Appointment, Patient, Slot, VaccineLot
 from booking.services.appointments import book_slot
+from booking.services.drives import DriveFields
+from booking.services.stock import receive_lot
 from clinics.models import HealthCentre, ScheduleTemplate, Service
 
 _id_numbers = itertools.count(10_000_000_001)
@@ -103,3 +105,40 @@ def passcode_texted_to(phone: str) -> str:
     found = re.search(r"\b\d{6}\b", body)
     assert found is not None, body
     return found.group()
+
+
+def vaccine(code: str = "vaccine-hepatitis-b") -> Service:
+    return Service.objects.get(code=code)
+
+
+def stock_up(centre_number: int, service: Service, doses: int, *, lot: str = "LOT-1") -> VaccineLot:
+    """Doses of the vaccine delivered to the centre, expiring in a year."""
+    return receive_lot(
+        centre=HealthCentre.objects.get(number=centre_number),
+        service=service,
+        lot_number=lot,
+        expires_on=timezone.localdate() + timedelta(days=365),
+        doses=doses,
+    )
+
+
+def drive_fields(**overrides: object) -> DriveFields:
+    """An influenza drive at centres 1 and 2 from Tuesday to Friday (days with no holiday in
+    the test week), 09:00-10:00 in 15-minute slots of 2 places, opening for booking at 10:00
+    today, unless told otherwise."""
+    today = timezone.localdate()
+    values: dict[str, object] = {
+        "name_th": "ฉีดวัคซีนไข้หวัดใหญ่",
+        "name_en": "Flu vaccination drive",
+        "service": vaccine("vaccine-influenza"),
+        "centres": list(HealthCentre.objects.filter(number__in=[1, 2])),
+        "first_day": today + timedelta(days=1),
+        "last_day": today + timedelta(days=4),
+        "weekdays": "1234567",
+        "sessions": [(time(9, 0), time(10, 0))],
+        "slot_minutes": 15,
+        "capacity_per_slot": 2,
+        "release_at": bangkok(today, time(10, 0)),
+    }
+    values.update(overrides)
+    return DriveFields(**values)  # type: ignore[arg-type]

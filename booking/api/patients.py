@@ -5,7 +5,8 @@ from ninja import Header, Router, Status
 
 from booking.api.people import person_details
 from booking.api.public import build_search
-from booking.models import Appointment, Patient
+from booking.exceptions import SlotFull
+from booking.models import Appointment, Patient, Slot
 from booking.schemas import (
     AllocateIn,
     AppointmentOut,
@@ -16,8 +17,15 @@ from booking.schemas import (
     PatientOut,
     PersonIn,
     RescheduleIn,
+    SlotOut,
 )
-from booking.selectors import appointment_of, appointments_of, patient_of, patients_of
+from booking.selectors import (
+    appointment_of,
+    appointments_of,
+    next_best_slots,
+    patient_of,
+    patients_of,
+)
 from booking.services.appointments import (
     Booking,
     allocate_slot,
@@ -26,12 +34,14 @@ from booking.services.appointments import (
     reschedule_appointment,
 )
 from booking.services.patients import add_dependant, update_patient
+from booking.services.waiting_room import wait_turn
 from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut, RowId
+from clinics.selectors import service_by_code
 
 router = Router(tags=["My patients and appointments"])
 
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 ONE_APPOINTMENT = {200: AppointmentOut, **ERRORS}
 
 IdempotencyKey = Header(
@@ -109,16 +119,29 @@ def book(
     """Book a place in a slot for yourself or a dependant.
 
     201 with the new appointment; 200 with the same appointment when the Idempotency-Key was
-    already used for this booking; 409 `slot_full` when someone took the last place first.
+    already used for this booking; 409 `slot_full` when someone took the last place first,
+    with the next-best times in `detail.alternatives`. While a vaccination drive is opening,
+    429 `in_queue` gives your place in line and Retry-After; 409 `drive_full` once it is gone.
     """
-    patient = patient_of(signed_in_user(request), payload.patient_id)
-    booking = book_slot(
-        patient=patient,
-        slot_id=payload.slot_id,
-        booked_by=signed_in_user(request),
-        channel=Appointment.Channel.API,
-        idempotency_key=idempotency_key,
-    )
+    user = signed_in_user(request)
+    patient = patient_of(user, payload.patient_id)
+    target = Slot.objects.filter(pk=payload.slot_id).values("service_id", "drive_id").first()
+    if target is not None and target["drive_id"] is not None:
+        wait_turn(service_id=target["service_id"], account_id=user.pk, drive_id=target["drive_id"])
+    try:
+        booking = book_slot(
+            patient=patient,
+            slot_id=payload.slot_id,
+            booked_by=user,
+            channel=Appointment.Channel.API,
+            idempotency_key=idempotency_key,
+        )
+    except SlotFull as lost:
+        lost.detail["alternatives"] = [
+            SlotOut.from_option(option).model_dump(mode="json")
+            for option in next_best_slots(payload.slot_id)
+        ]
+        raise
     return _booked(request, response, booking)
 
 
@@ -134,9 +157,12 @@ def allocate(
     """Book the best open slot in one call: "the earliest time near me".
 
     Uses the same ranking as the slot search; the patient's home district is used unless
-    `lat`/`lon` are given.
+    `lat`/`lon` are given. While a drive of the service is opening, 429 `in_queue` as for
+    booking a slot.
     """
-    patient = patient_of(signed_in_user(request), payload.patient_id)
+    user = signed_in_user(request)
+    patient = patient_of(user, payload.patient_id)
+    wait_turn(service_id=service_by_code(payload.service).pk, account_id=user.pk)
     search = build_search(
         service=payload.service,
         date_from=payload.date_from,

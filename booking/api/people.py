@@ -26,4 +26,5 @@ def person_details(payload: PersonIn) -> PersonDetails:
         passport_number=payload.passport_number,
         preferred_language=payload.preferred_language,
         district=district,
+        risk_groups=tuple(payload.risk_groups),
     )

@@ -1,18 +1,20 @@
 """Staff endpoints, each scoped to the centres where the signed-in user holds a role."""
 
 from collections.abc import Callable
+from typing import Literal
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from booking.models import Appointment, Slot
 from booking.schemas import (
     CancelIn,
     ClosureResultOut,
+    CompleteIn,
     SlotPatchIn,
     StaffAppointmentOut,
     StaffSlotOut,
@@ -24,6 +26,7 @@ from booking.selectors import (
     slot_for_staff,
 )
 from booking.services import appointments as visits
+from booking.services.bulk import cancel_many, move_many
 from booking.services.schedules import (
     ClosureAdded,
     ScheduleChange,
@@ -281,12 +284,17 @@ def start(request: HttpRequest, appointment_id: RowId) -> Appointment:
     "/staff/appointments/{int:appointment_id}/complete",
     response={200: StaffAppointmentOut, **ERRORS},
 )
-def complete(request: HttpRequest, appointment_id: RowId) -> Appointment:
+def complete(
+    request: HttpRequest, appointment_id: RowId, payload: CompleteIn | None = None
+) -> Appointment:
+    """Record that the visit took place. For a vaccine, give `lot_id` (the lot on the vial);
+    by default the dose comes from the usable lot that expires first."""
+    lot_id = payload.lot_id if payload is not None else None
     return _act(
         request,
         appointment_id,
         StaffAction.CONSULT,
-        lambda appointment: visits.complete_appointment(appointment=appointment),
+        lambda appointment: visits.complete_appointment(appointment=appointment, lot_id=lot_id),
     )
 
 
@@ -314,3 +322,71 @@ def cancel(request: HttpRequest, appointment_id: RowId, payload: CancelIn) -> Ap
             appointment=appointment, reason=payload.reason, enforce_cutoff=False
         ),
     )
+
+
+# --- Many at once (supply failures) -------------------------------------------------------------
+
+
+class BulkIn(Schema):
+    appointment_ids: list[RowId] = Field(min_length=1, max_length=2000)
+    action: Literal["cancel", "move"]
+    reason: str = Field("", max_length=200, description="For cancelling: told to the patient.")
+    date_from: Day | None = Field(None, description="For moving: the first day to move to.")
+    date_to: Day | None = Field(None, description="For moving: the last day to move to.")
+    centres: list[CentreNumber] | None = Field(
+        None, description="For moving: only these centres; default the nearest to each."
+    )
+
+
+class BulkOutcomeOut(Schema):
+    appointment_id: int
+    result: Literal["moved", "cancelled", "unchanged"]
+    new_slot_id: int | None
+    reason: str
+
+
+class BulkOut(Schema):
+    moved: int
+    cancelled: int
+    unchanged: int
+    outcomes: list[BulkOutcomeOut]
+
+
+@router.post("/staff/appointments/bulk", response={200: BulkOut, **ERRORS})
+def bulk_change(request: HttpRequest, payload: BulkIn) -> dict[str, object]:
+    """Move or cancel many appointments when supply fails (a lot withdrawn, a closure, a drive
+    called off). Each patient is told by text. One that cannot be moved keeps its place and is
+    listed as `unchanged` with the reason; the rest go ahead."""
+    user = signed_in_user(request)
+    appointments = Appointment.objects.filter(pk__in=payload.appointment_ids)
+    found = dict(appointments.values_list("pk", "slot__centre_id"))
+    missing = sorted(set(payload.appointment_ids) - set(found))
+    if missing:
+        raise NotFound(
+            _("We could not find appointments %(ids)s.") % {"ids": ", ".join(map(str, missing))}
+        )
+    for centre_id in set(found.values()):
+        require_staff(user, StaffAction.CANCEL_APPOINTMENTS, centre_id)
+    if payload.action == "cancel":
+        if not payload.reason.strip():
+            raise InvalidInput(_("Give the reason the patients will be told."), field="reason")
+        outcomes = cancel_many(appointments=appointments, reason=payload.reason.strip())
+    else:
+        if payload.date_from is None or payload.date_to is None:
+            raise InvalidInput(_("Give the days to move the appointments to."), field="date_from")
+        if payload.date_to < payload.date_from or (payload.date_to - payload.date_from).days > 60:
+            raise InvalidInput(
+                _("Choose at most 60 days, ending on or after the first."), field="date_to"
+            )
+        outcomes = move_many(
+            appointments=appointments,
+            date_from=max(payload.date_from, timezone.localdate()),
+            date_to=payload.date_to,
+            centre_ids=payload.centres,
+        )
+    return {
+        "moved": sum(outcome.result == "moved" for outcome in outcomes),
+        "cancelled": sum(outcome.result == "cancelled" for outcome in outcomes),
+        "unchanged": sum(outcome.result == "unchanged" for outcome in outcomes),
+        "outcomes": outcomes,
+    }

@@ -4,8 +4,7 @@ Capacity is taken with one conditional UPDATE (`booked < capacity`), so no slot 
 past its capacity whatever runs at the same time; a CHECK constraint guards the same rule.
 """
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -15,20 +14,41 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from booking.eligibility import ineligibilities
 from booking.exceptions import (
     AlreadyBooked,
     BookingClosed,
-    CancellationClosed,
     IdempotencyKeyReused,
     InvalidStatusChange,
     NoSlotAvailable,
+    NotEligible,
     OverlappingAppointment,
     SlotClosed,
     SlotFull,
 )
 from booking.models import Appointment, Patient, Slot
 from booking.selectors import SlotSearch, search_open_slots
-from clinics.exceptions import InvalidInput, NotFound
+from booking.services.places import (
+    bookable_slot,
+    check_booking_cutoff,
+    check_cancellation_cutoff,
+    check_no_overlap,
+    give_back_place,
+    lock_appointment,
+    take_place,
+)
+from booking.services.series import (
+    CourseChange,
+    check_dose_day,
+    hold_later_doses,
+    plan_dose,
+    record_dose_given,
+    release_later_doses,
+    replan_later_doses,
+    start_course,
+)
+from booking.services.stock import use_dose
+from clinics.exceptions import InvalidInput
 from notifications.services.outbox import notify_booked, notify_cancelled, notify_rescheduled
 
 Status = Appointment.Status
@@ -39,6 +59,8 @@ class Booking:
     appointment: Appointment
     # False when an earlier request with the same idempotency key already made it.
     created: bool
+    # For the first dose of a vaccine: the later doses held with it, or the one that was not.
+    course: CourseChange = field(default_factory=CourseChange)
 
 
 @transaction.atomic
@@ -53,8 +75,11 @@ def book_slot(
 ) -> Booking:
     """Give the patient a place in the slot, or return what the same idempotency key made.
 
-    Locks the patient row (one person's bookings run one at a time, which makes the overlap
-    check safe), then the slot row through the conditional update of its counter.
+    A vaccine books the next dose of the patient's course, within its interval; a first dose
+    also holds the later ones (see services.series), and a drive's first dose needs its
+    eligibility rules to hold. Locks the patient row (one person's bookings run one at a
+    time, which makes the overlap and dose checks safe), then the slot row through the
+    conditional update of its counter.
     """
     Patient.objects.select_for_update().filter(pk=patient.pk).first()
     earlier = _earlier_booking(booked_by, idempotency_key)
@@ -63,11 +88,17 @@ def book_slot(
             raise IdempotencyKeyReused()
         return Booking(appointment=earlier, created=False)
 
-    slot = _get_slot(slot_id)
+    slot = bookable_slot(slot_id)
     if enforce_cutoff:
-        _check_booking_cutoff(slot)
-    _check_no_overlap(patient, slot, moving=None)
-    _take_place(slot)
+        check_booking_cutoff(slot)
+    dose = plan_dose(patient, slot)
+    if dose is None or dose.number == 1:
+        check_eligibility(patient, slot)
+    check_no_overlap(patient, slot, moving=None)
+    take_place(slot)
+    series = None
+    if dose is not None:
+        series = dose.series or start_course(patient, slot)
     try:
         with transaction.atomic():
             appointment = Appointment.objects.create(
@@ -77,13 +108,31 @@ def book_slot(
                 channel=channel,
                 booked_by=booked_by,
                 idempotency_key=idempotency_key,
+                series=series,
+                dose_number=dose.number if dose is not None else None,
             )
     except IntegrityError:
         # Only a key reused across two people at the same moment gets here: the patient lock
         # serialises everything else.
         raise IdempotencyKeyReused() from None
     notify_booked(appointment)
-    return Booking(appointment=appointment, created=True)
+    return Booking(appointment=appointment, created=True, course=hold_later_doses(appointment))
+
+
+def check_eligibility(patient: Patient, slot: Slot) -> None:
+    """Raise NotEligible, with every reason, if the slot's drive does not let the patient in."""
+    drive = slot.drive
+    if drive is None:
+        return
+    districts = set(drive.districts.values_list("code", flat=True))
+    problems = ineligibilities(
+        drive, patient, timezone.localdate(slot.start), district_codes=districts
+    )
+    if problems:
+        raise NotEligible(
+            " ".join(problem.message for problem in problems),
+            reasons=[{"code": problem.code, "message": problem.message} for problem in problems],
+        )
 
 
 @transaction.atomic
@@ -133,22 +182,25 @@ def cancel_appointment(
     """Cancel an appointment and give its place back at once. Cancelling twice is harmless.
 
     Its pending reminders are dropped and, unless `send_notice` is False (the caller tells
-    the patient itself), a cancellation notice is queued. Locks the appointment row, then the
-    slot row through the counter update.
+    the patient itself), a cancellation notice is queued. The later doses of a vaccine course
+    go with it. Locks the patient row, the appointment row, then the slot row through the
+    counter update.
     """
-    appointment = _lock(appointment)
+    Patient.objects.select_for_update().filter(pk=appointment.patient_id).first()
+    appointment = lock_appointment(appointment)
     if appointment.status == Status.CANCELLED:
         return appointment
     if appointment.status not in (Status.BOOKED, Status.CHECKED_IN):
         raise InvalidStatusChange(status=appointment.status)
     if enforce_cutoff:
-        _check_cancellation_cutoff(appointment.slot)
+        check_cancellation_cutoff(appointment.slot)
     appointment.status = Status.CANCELLED
     appointment.cancelled_at = timezone.now()
     appointment.cancellation_reason = reason[:200]
     appointment.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
-    Slot.objects.filter(pk=appointment.slot_id).update(booked=F("booked") - 1)
+    give_back_place(appointment.slot_id)
     notify_cancelled(appointment, send_notice=send_notice)
+    release_later_doses(appointment, reason=str(_("The earlier dose was cancelled.")))
     return appointment
 
 
@@ -158,26 +210,28 @@ def reschedule_appointment(
 ) -> Appointment:
     """Move an appointment to another slot of the same service, all or nothing.
 
-    The old place is released only if the new one is taken. Locks the patient, the
+    The old place is released only if the new one is taken. A vaccine dose must stay in its
+    interval, and the later doses of its course are moved to fit. Locks the patient, the
     appointment, then both slots in id order, so two people swapping slots cannot deadlock.
     """
     Patient.objects.select_for_update().filter(pk=appointment.patient_id).first()
-    appointment = _lock(appointment)
+    appointment = lock_appointment(appointment)
     if appointment.status != Status.BOOKED:
         raise InvalidStatusChange(status=appointment.status)
     if new_slot_id == appointment.slot_id:
         return appointment
     old_slot = appointment.slot
-    new_slot = _get_slot(new_slot_id)
+    new_slot = bookable_slot(new_slot_id)
     if new_slot.service_id != old_slot.service_id:
         raise InvalidInput(_("Choose a new time for the same service."), field="slot_id")
     if enforce_cutoff:
-        _check_cancellation_cutoff(old_slot)
-        _check_booking_cutoff(new_slot)
-    _check_no_overlap(appointment.patient, new_slot, moving=appointment)
+        check_cancellation_cutoff(old_slot)
+        check_booking_cutoff(new_slot)
+    _check_dose_can_move(appointment, new_slot)
+    check_no_overlap(appointment.patient, new_slot, moving=appointment)
     list(Slot.objects.select_for_update().filter(pk__in=[old_slot.pk, new_slot.pk]).order_by("pk"))
-    _take_place(new_slot)
-    Slot.objects.filter(pk=old_slot.pk).update(booked=F("booked") - 1)
+    take_place(new_slot)
+    give_back_place(old_slot.pk)
     appointment.slot = new_slot
     appointment.visit_mode = new_slot.service.visit_mode
     appointment.sequence = F("sequence") + 1
@@ -185,13 +239,38 @@ def reschedule_appointment(
     appointment.save(update_fields=["slot", "visit_mode", "sequence", "confirmed_at", "updated_at"])
     appointment.refresh_from_db()
     notify_rescheduled(appointment)
+    replan_later_doses(appointment)
     return appointment
+
+
+def _check_dose_can_move(appointment: Appointment, new_slot: Slot) -> None:
+    """A first dose moved into a drive must meet its rules; a later dose stays in its interval
+    from the dose before."""
+    if appointment.series is None or appointment.dose_number in (None, 1):
+        check_eligibility(appointment.patient, new_slot)
+        return
+    assert appointment.dose_number is not None
+    previous = (
+        appointment.series.appointments.filter(
+            dose_number=appointment.dose_number - 1,
+            status__in=(Status.BOOKED, Status.CHECKED_IN, Status.IN_CONSULTATION, Status.COMPLETED),
+        )
+        .select_related("slot")
+        .first()
+    )
+    if previous is not None:
+        check_dose_day(
+            appointment.series,
+            appointment.dose_number,
+            previous,
+            timezone.localdate(new_slot.start),
+        )
 
 
 @transaction.atomic
 def confirm_attendance(*, appointment: Appointment) -> Appointment:
     """Record that the patient will come. Confirming twice is harmless."""
-    appointment = _lock(appointment)
+    appointment = lock_appointment(appointment)
     if appointment.status != Status.BOOKED or appointment.slot.start <= timezone.now():
         raise InvalidStatusChange(
             _("Only an upcoming booked appointment can be confirmed."), status=appointment.status
@@ -208,7 +287,7 @@ def confirm_attendance(*, appointment: Appointment) -> Appointment:
 @transaction.atomic
 def check_in(*, appointment: Appointment) -> Appointment:
     """Record that the patient has arrived. Only on the day of the appointment."""
-    appointment = _lock(appointment)
+    appointment = lock_appointment(appointment)
     if timezone.localdate(appointment.slot.start) != timezone.localdate():
         raise InvalidStatusChange(
             _("Check-in is only possible on the day of the appointment."),
@@ -220,7 +299,7 @@ def check_in(*, appointment: Appointment) -> Appointment:
 @transaction.atomic
 def start_consultation(*, appointment: Appointment) -> Appointment:
     """Record that the consultation or vaccination has begun. Not before its day."""
-    appointment = _lock(appointment)
+    appointment = lock_appointment(appointment)
     _check_day_has_come(appointment)
     return _move_status(
         appointment, to=Status.IN_CONSULTATION, allowed=(Status.BOOKED, Status.CHECKED_IN)
@@ -228,25 +307,42 @@ def start_consultation(*, appointment: Appointment) -> Appointment:
 
 
 @transaction.atomic
-def complete_appointment(*, appointment: Appointment) -> Appointment:
-    """Record that the visit took place. Not before its day."""
-    appointment = _lock(appointment)
+def complete_appointment(*, appointment: Appointment, lot_id: int | None = None) -> Appointment:
+    """Record that the visit took place. Not before its day.
+
+    A vaccine dose is taken from stock (the lot given, or else the one expiring first), and
+    the later doses of the course are kept in their intervals from today. Locks the patient
+    row, the appointment row, then the lot row through its counter update."""
+    Patient.objects.select_for_update().filter(pk=appointment.patient_id).first()
+    appointment = lock_appointment(appointment)
     _check_day_has_come(appointment)
-    return _move_status(
+    _move_status(
         appointment, to=Status.COMPLETED, allowed=(Status.CHECKED_IN, Status.IN_CONSULTATION)
     )
+    if appointment.series_id is not None:
+        appointment.lot = use_dose(
+            centre=appointment.slot.centre, service=appointment.slot.service, lot_id=lot_id
+        )
+        appointment.save(update_fields=["lot", "updated_at"])
+        record_dose_given(appointment)
+    return appointment
 
 
 @transaction.atomic
 def mark_no_show(*, appointment: Appointment) -> Appointment:
-    """Record that the patient did not come. Only once the slot has started."""
-    appointment = _lock(appointment)
+    """Record that the patient did not come. Only once the slot has started.
+
+    The later doses of a vaccine course are released: their days hung on this one."""
+    Patient.objects.select_for_update().filter(pk=appointment.patient_id).first()
+    appointment = lock_appointment(appointment)
     if appointment.slot.start > timezone.now():
         raise InvalidStatusChange(
             _("A patient can be marked as not attending only after the appointment has started."),
             status=appointment.status,
         )
-    return _move_status(appointment, to=Status.NO_SHOW, allowed=(Status.BOOKED,))
+    _move_status(appointment, to=Status.NO_SHOW, allowed=(Status.BOOKED,))
+    release_later_doses(appointment, reason=str(_("The earlier dose was missed.")))
+    return appointment
 
 
 # --- Helpers -------------------------------------------------------------------------------------
@@ -260,78 +356,6 @@ def _earlier_booking(booked_by: User, idempotency_key: str) -> Appointment | Non
         .select_related("slot")
         .first()
     )
-
-
-def _get_slot(slot_id: int) -> Slot:
-    """The slot to book into; SlotClosed if its service or centre is no longer offered,
-    which may be before the next sync has closed the slot itself."""
-    try:
-        slot = Slot.objects.select_related("service", "centre").get(pk=slot_id)
-    except Slot.DoesNotExist:
-        raise NotFound(_("That time slot does not exist."), field="slot_id") from None
-    offered = slot.centre.services.filter(pk=slot.service_id).exists()
-    if not (slot.service.is_active and slot.centre.is_active and offered):
-        raise SlotClosed(slot_id=slot.pk)
-    return slot
-
-
-def _lock(appointment: Appointment) -> Appointment:
-    return (
-        Appointment.objects.select_for_update(of=("self",))
-        .select_related("slot__service", "patient")
-        .get(pk=appointment.pk)
-    )
-
-
-def _take_place(slot: Slot) -> None:
-    """Take one place in the slot with a conditional update, or say why there is none."""
-    taken = Slot.objects.filter(pk=slot.pk, closed=False, booked__lt=F("capacity")).update(
-        booked=F("booked") + 1
-    )
-    if taken:
-        return
-    current = Slot.objects.filter(pk=slot.pk).values("closed").first()
-    if current is None or current["closed"]:
-        raise SlotClosed(slot_id=slot.pk)
-    raise SlotFull(slot_id=slot.pk)
-
-
-def _check_booking_cutoff(slot: Slot) -> None:
-    minutes = slot.service.booking_cutoff_minutes
-    if timezone.now() > slot.start - timedelta(minutes=minutes):
-        raise BookingClosed(
-            _("Online booking for this time closed %(minutes)d minutes before it starts.")
-            % {"minutes": minutes},
-            cutoff_minutes=minutes,
-        )
-
-
-def _check_cancellation_cutoff(slot: Slot) -> None:
-    minutes = slot.service.cancellation_cutoff_minutes
-    if timezone.now() > slot.start - timedelta(minutes=minutes):
-        raise CancellationClosed(cutoff_minutes=minutes)
-
-
-def _check_no_overlap(patient: Patient, slot: Slot, *, moving: Appointment | None) -> None:
-    in_slot = Appointment.objects.filter(patient=patient, slot=slot).exclude(
-        status=Status.CANCELLED
-    )
-    if moving is not None:
-        in_slot = in_slot.exclude(pk=moving.pk)
-    same = in_slot.values_list("pk", flat=True).first()
-    if same is not None:  # booked, or even already seen: one place per person per slot
-        raise AlreadyBooked(appointment_id=same)
-    clashes = Appointment.objects.filter(
-        patient=patient,
-        status__in=Appointment.UPCOMING,
-        slot__start__lt=slot.end,
-        slot__end__gt=slot.start,
-    )
-    if moving is not None:
-        clashes = clashes.exclude(pk=moving.pk)
-    clash = clashes.values_list("pk", flat=True).first()
-    if clash is not None:
-        raise OverlappingAppointment(appointment_id=clash)
 
 
 def _check_day_has_come(appointment: Appointment) -> None:

@@ -16,6 +16,7 @@ from stdnum.th import pin
 
 from booking.exceptions import AlreadyRegistered
 from booking.models import Patient
+from booking.models.vaccination import DECLARED_RISK_GROUPS
 from clinics.exceptions import InvalidInput
 from clinics.models import District
 
@@ -33,6 +34,8 @@ class PersonDetails:
     passport_number: str = ""
     preferred_language: Patient.Language = Patient.Language.THAI
     district: District | None = None
+    # Declared risk groups (see RiskGroup); those that follow from age are not declared.
+    risk_groups: tuple[str, ...] = ()
 
 
 class PhoneAlreadyRegistered(AlreadyRegistered):
@@ -157,6 +160,12 @@ def validated_person(person: PersonDetails) -> PersonDetails:
             _("Enter a Thai national ID, or a passport number if you are not Thai."),
             field="national_id",
         )
+    if any(group not in DECLARED_RISK_GROUPS for group in person.risk_groups):
+        raise InvalidInput(
+            _("Choose risk groups from: %(groups)s. Age groups follow from the date of birth.")
+            % {"groups": ", ".join(sorted(DECLARED_RISK_GROUPS))},
+            field="risk_groups",
+        )
     return replace(
         person,
         first_name=person.first_name.strip(),
@@ -164,12 +173,13 @@ def validated_person(person: PersonDetails) -> PersonDetails:
         phone=normalise_phone(person.phone) if person.phone else "",
         national_id=national_id,
         passport_number=passport,
+        risk_groups=tuple(sorted(set(person.risk_groups))),
     )
 
 
 def _save_patient(patient: Patient, details: PersonDetails) -> Patient:
     for name, value in vars(details).items():
-        setattr(patient, name, value)
+        setattr(patient, name, list(value) if name == "risk_groups" else value)
     try:
         with transaction.atomic():
             patient.save()

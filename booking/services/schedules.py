@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment
+from booking.services.drives import sync_drive_slots
 from booking.services.slots import SlotSyncResult, horizon, lock_centres, sync_slots
 from clinics.exceptions import InvalidInput, ScheduleOverlap, ServiceNotOffered
 from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service, StaffMembership
@@ -204,11 +205,12 @@ def remove_closure(*, closure: Closure) -> SlotSyncResult:
 
 
 def resync_days(*, centre: HealthCentre | None, start_date: date, end_date: date) -> SlotSyncResult:
-    """Sync one centre's (or every centre's) slots on some days, within the horizon."""
+    """Sync one centre's (or every centre's) slots on some days: weekly schedules within the
+    horizon, vaccination drives on every day given."""
+    centre_ids = [centre.number] if centre is not None else None
+    sync_drive_slots(centre_ids=centre_ids, start=start_date, end=end_date)
     first, last = horizon()
     start_date, end_date = max(start_date, first), min(end_date, last)
     if start_date > end_date:
         return SlotSyncResult()
-    return sync_slots(
-        centre_ids=[centre.number] if centre is not None else None, start=start_date, end=end_date
-    )
+    return sync_slots(centre_ids=centre_ids, start=start_date, end=end_date)

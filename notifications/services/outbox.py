@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from booking.models import Appointment, Patient
+from booking.models import Appointment, Patient, WaitlistOffer
 from clinics.models import VisitMode
 from notifications import messages
 from notifications.models import Message, OptOut
@@ -177,6 +177,21 @@ def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> N
         body=messages.cancellation(appointment, recipient.language),
         expires_at=appointment.slot.start,
         appointment=appointment,
+    )
+
+
+def notify_waitlist_offer(offer: WaitlistOffer) -> None:
+    """Tell someone on the waitlist that a place is held for them, with the link to claim it."""
+    patient = offer.entry.patient
+    recipient = recipient_for(patient)
+    if recipient is None:
+        return
+    queue_message(
+        recipient=recipient,
+        kind=Kind.WAITLIST_OFFER,
+        body=messages.waitlist_offer(offer, recipient.language),
+        expires_at=offer.expires_at,
+        patient=patient,
     )
 
 

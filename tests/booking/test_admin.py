@@ -4,10 +4,19 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from booking.models import Appointment, Patient, Slot
+from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccineLot
+from booking.services.drives import create_drive
 from booking.services.slots import sync_slots
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
-from tests.factories import ScheduleTemplateFactory, SlotFactory, bangkok, booked
+from tests.factories import (
+    ScheduleTemplateFactory,
+    SlotFactory,
+    bangkok,
+    booked,
+    drive_fields,
+    stock_up,
+    vaccine,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +30,14 @@ def test_every_admin_page_opens_for_a_city_administrator(
 ):
     ScheduleTemplateFactory()
     booked(patient, SlotFactory())
+    stock_up(1, vaccine("vaccine-influenza"), 10)
+    booked(
+        patient,
+        SlotFactory(
+            service=vaccine("vaccine-influenza"), start=bangkok(date(2026, 12, 2), time(9, 0))
+        ),
+    )
+    create_drive(fields=drive_fields(), created_by=city_admin)
     client = client_for(city_admin)
     for model, model_admin in admin.site._registry.items():
         response = client.get(changelist(model))
@@ -324,3 +341,52 @@ def test_withdrawing_a_service_in_the_admin_closes_its_slots(
     service.refresh_from_db()
     assert not service.is_active
     assert not Slot.objects.filter(service=service, closed=False).exists()
+
+
+def test_a_city_administrator_releases_a_drive_and_withdraws_a_lot_from_the_admin(
+    reference_data, city_admin, client_for
+):
+    flu = vaccine("vaccine-influenza")
+    lot = stock_up(1, flu, 40)
+    stock_up(2, flu, 40)
+    drive = create_drive(fields=drive_fields(), created_by=city_admin)
+    client = client_for(city_admin)
+
+    client.post(
+        changelist(VaccinationDrive),
+        {"action": "release_now", "_selected_action": [drive.pk]},
+    )
+    client.post(changelist(VaccineLot), {"action": "withdraw", "_selected_action": [lot.pk]})
+
+    drive.refresh_from_db()
+    lot.refresh_from_db()
+    assert drive.status == VaccinationDrive.Status.SCHEDULED
+    assert Slot.objects.filter(drive=drive).count() == 32
+    assert lot.withdrawn_at is not None
+    assert (
+        sum(Slot.objects.filter(drive=drive, centre_id=1).values_list("capacity", flat=True)) == 0
+    )
+
+
+def test_a_delivery_recorded_in_the_admin_goes_through_the_stock_rules(
+    reference_data, nurse_at_centre_1, client_for
+):
+    add = reverse("admin:booking_vaccinelot_add")
+    form = {
+        "centre": 1,
+        "service": vaccine("vaccine-influenza").pk,
+        "lot_number": "FLU-9",
+        "expires_on": "2027-01-31",
+        "doses_received": 25,
+    }
+
+    expired = client_for(nurse_at_centre_1).post(add, {**form, "expires_on": "2026-11-01"})
+    assert expired.status_code == 200
+    assert "This lot has already expired." in expired.content.decode()
+    assert not VaccineLot.objects.exists()
+
+    client_for(nurse_at_centre_1).post(add, form)
+    assert VaccineLot.objects.get(lot_number="FLU-9").doses_received == 25
+    elsewhere = client_for(nurse_at_centre_1).post(add, {**form, "centre": 2})
+    assert elsewhere.status_code == 200  # the form refuses a centre that is not theirs
+    assert VaccineLot.objects.count() == 1

@@ -259,3 +259,79 @@ def test_retried_allocations_with_one_key_book_once_even_as_slots_fill(reference
     assert len(set(made)) == 1
     assert Appointment.objects.filter(patient=patient).count() == 1
     assert_counters_match_appointments()
+
+
+def test_a_drive_release_surge_never_overbooks_or_books_a_dose_twice(reference_data):
+    from booking.models import VaccinationDrive
+    from booking.services.drives import create_drive, release_drive
+    from clinics.models import HealthCentre
+    from tests.factories import drive_fields, stock_up, vaccine
+
+    User = get_user_model()
+    organiser = User.objects.create_superuser("organiser", password="x")
+    stock_up(1, vaccine("vaccine-influenza"), 100)
+    drive = create_drive(
+        fields=drive_fields(
+            centres=[HealthCentre.objects.get(number=1)],
+            last_day=timezone.localdate() + timedelta(days=1),
+            release_at=timezone.now(),
+        ),
+        created_by=organiser,
+    )
+    release_drive(drive=drive)
+    assert VaccinationDrive.objects.get(pk=drive.pk).status == "scheduled"
+    slots = list(Slot.objects.filter(drive=drive).order_by("start"))
+    assert sum(slot.capacity for slot in slots) == 8
+    patients = make_patients(40)
+
+    # Everyone taps twice, on two different times, as people do when a site is slow.
+    attempts = [
+        booking(patient, slots[(n + tap) % len(slots)])
+        for n, patient in enumerate(patients)
+        for tap in (0, 1)
+    ]
+    outcomes = race(attempts)
+
+    assert outcomes["ok"] == 8
+    assert set(outcomes) <= {"ok", "slot_full", "course_already_booked"}
+    assert_counters_match_appointments()
+    per_patient = Counter(
+        Appointment.objects.exclude(status=Appointment.Status.CANCELLED).values_list(
+            "patient_id", flat=True
+        )
+    )
+    assert max(per_patient.values()) == 1
+
+
+def test_two_waitlist_runs_at_once_never_offer_one_place_or_one_person_twice(reference_data):
+    from booking.models import WaitlistEntry, WaitlistOffer
+    from booking.services.waitlist import offer_free_places
+    from clinics.models import Service
+
+    slots = [
+        SlotFactory(capacity=5, start=timezone.now() + timedelta(days=1, hours=n)) for n in range(4)
+    ]
+    patients = make_patients(30)
+    service = Service.objects.get(code="general-checkup")
+    for n, patient in enumerate(patients):
+        WaitlistEntry.objects.create(
+            patient=patient,
+            service=service,
+            date_from=timezone.localdate(),
+            date_to=timezone.localdate() + timedelta(days=7),
+            joined_by=patient.account,
+            joined_at=timezone.now() + timedelta(seconds=n),
+        )
+
+    outcomes = race([offer_free_places for _ in range(4)])
+    outcomes += race([offer_free_places for _ in range(4)])  # whatever the first runs left
+
+    assert outcomes == Counter({"ok": 8})
+    offers = list(WaitlistOffer.objects.filter(status="open"))
+    assert len(offers) == 20
+    assert len({offer.entry_id for offer in offers}) == 20
+    for slot in slots:
+        slot.refresh_from_db()
+        assert slot.booked == 5
+    # The first twenty to join got them.
+    assert {offer.entry.patient_id for offer in offers} == {p.pk for p in patients[:20]}

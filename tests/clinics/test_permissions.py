@@ -16,9 +16,24 @@ Role = StaffMembership.Role
         (Role.CENTRE_ADMIN, set(StaffAction)),
         (
             Role.SCHEDULER,
-            {"manage_schedule", "view_appointments", "receive_patients", "cancel_appointments"},
+            {
+                "manage_schedule",
+                "view_appointments",
+                "receive_patients",
+                "cancel_appointments",
+                "manage_stock",
+            },
         ),
-        (Role.NURSE, {"view_appointments", "receive_patients", "consult", "cancel_appointments"}),
+        (
+            Role.NURSE,
+            {
+                "view_appointments",
+                "receive_patients",
+                "consult",
+                "cancel_appointments",
+                "manage_stock",
+            },
+        ),
         (Role.CLINICIAN, {"view_appointments", "receive_patients", "consult"}),
     ],
 )

@@ -3,7 +3,7 @@ from datetime import date, timedelta
 
 from ninja import Field, Schema
 
-from booking.models import Appointment, Patient, Slot
+from booking.models import Appointment, Patient, RiskGroup, Slot
 from booking.selectors import SlotOption, SlotOrder, SlotPage, appointment_can_change
 from clinics.models import VisitMode
 from clinics.schemas import (
@@ -31,6 +31,12 @@ class PersonIn(Schema):
     preferred_language: Patient.Language = Patient.Language.THAI
     district_code: DistrictCode | None = Field(
         None, description="Home district geocode, e.g. 1001."
+    )
+    risk_groups: list[RiskGroup] = Field(
+        default_factory=list,
+        description="Risk groups the person declares, for vaccination drives that put them "
+        "first. The age groups (aged_65_plus, young_child) follow from the date of birth.",
+        examples=[["chronic_disease"]],
     )
 
 
@@ -88,6 +94,7 @@ class PatientOut(Schema):
     has_passport: bool
     preferred_language: Patient.Language
     district_code: int | None = Field(alias="district_id")
+    risk_groups: list[RiskGroup]
 
     @staticmethod
     def resolve_has_passport(patient: Patient) -> bool:
@@ -180,6 +187,10 @@ class RescheduleIn(Schema):
     slot_id: RowId
 
 
+class CompleteIn(Schema):
+    lot_id: RowId | None = Field(None, description="For a vaccine: the lot the dose came from.")
+
+
 class CancelIn(Schema):
     reason: str = Field("", max_length=200)
 
@@ -206,6 +217,12 @@ class AppointmentOut(Schema):
     cancellable_until: BangkokDateTime
     confirmed_at: BangkokDateTime | None = Field(
         description="When the patient said they will come (link or text reply)."
+    )
+    dose_number: int | None = Field(
+        description="For a vaccine: which dose of the course this is (1, 2, ...)."
+    )
+    course_id: int | None = Field(
+        alias="series_id", description="For a vaccine: the course, see /me/vaccinations."
     )
 
     @staticmethod

@@ -57,6 +57,12 @@ class Patient(models.Model):
         related_name="+",
         verbose_name=_("home district"),
     )
+    risk_groups = models.JSONField(
+        _("risk groups"),
+        default=list,
+        blank=True,
+        help_text=_("Declared by the patient, for vaccination drives that put them first."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -139,6 +145,16 @@ class Slot(models.Model):
         default=False,
         help_text=_("Schedule changes leave this slot's capacity as staff set it."),
     )
+    drive = models.ForeignKey(
+        "booking.VaccinationDrive",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="slots",
+        verbose_name=_("vaccination drive"),
+    )
+    # Hidden from patients, and not bookable, before this time (a drive's release time).
+    opens_at = models.DateTimeField(_("opens for booking at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -155,6 +171,15 @@ class Slot(models.Model):
                 fields=["template", "start"],
                 condition=Q(template__isnull=False),
                 name="one_slot_per_schedule_and_start",
+            ),
+            models.UniqueConstraint(
+                fields=["drive", "centre", "start"],
+                condition=Q(drive__isnull=False),
+                name="one_slot_per_drive_centre_and_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(drive__isnull=True) | Q(template__isnull=True),
+                name="slot_from_schedule_or_drive",
             ),
         ]
         indexes = [
@@ -217,6 +242,24 @@ class Appointment(models.Model):
     # The patient said they will come (through the link or a reply to a text message).
     confirmed_at = models.DateTimeField(_("attendance confirmed at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    # Vaccinations: the course this dose belongs to, which dose it is, and the lot it came from.
+    series = models.ForeignKey(
+        "booking.VaccinationSeries",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appointments",
+        verbose_name=_("vaccination course"),
+    )
+    dose_number = models.PositiveSmallIntegerField(_("dose"), null=True, blank=True)
+    lot = models.ForeignKey(
+        "booking.VaccineLot",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("vaccine lot given"),
+    )
 
     class Meta:
         ordering = ["slot__start", "id"]
@@ -232,6 +275,20 @@ class Appointment(models.Model):
                 fields=["booked_by", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
                 name="idempotency_key_used_once",
+            ),
+            # No patient holds two bookings for the same dose of the same vaccine.
+            models.UniqueConstraint(
+                fields=["series", "dose_number"],
+                condition=Q(
+                    series__isnull=False,
+                    status__in=["booked", "checked_in", "in_consultation", "completed"],
+                ),
+                name="one_booking_per_dose",
+            ),
+            models.CheckConstraint(
+                condition=Q(series__isnull=True, dose_number__isnull=True)
+                | Q(series__isnull=False, dose_number__gte=1),
+                name="a_dose_belongs_to_a_course",
             ),
         ]
         indexes = [

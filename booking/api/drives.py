@@ -1,0 +1,393 @@
+"""Vaccination drives, vaccine stock and a patient's vaccination courses."""
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Router, Status
+
+from booking.eligibility import ineligibilities
+from booking.models import Appointment, VaccinationDrive, VaccinationSeries, VaccineLot
+from booking.schemas.vaccination import (
+    CentrePlanOut,
+    DriveCancelledOut,
+    DriveIn,
+    DriveOut,
+    DrivePreviewOut,
+    DriveReleasedOut,
+    EligibilityOut,
+    LotIn,
+    LotOut,
+    LotWithdrawnOut,
+    PlannedDayOut,
+    ReleaseIn,
+    StockOut,
+    VaccinationCourseOut,
+    WithdrawIn,
+)
+from booking.selectors import patient_of
+from booking.services.drives import (
+    DriveFields,
+    cancel_drive,
+    create_drive,
+    plan_drive,
+    release_drive,
+    update_drive,
+)
+from booking.services.series import next_dose_due
+from booking.services.stock import (
+    StockPosition,
+    lot_for_staff,
+    receive_lot,
+    stock_positions,
+    withdraw_lot,
+)
+from clinics.exceptions import InvalidInput, NotFound
+from clinics.models import District, HealthCentre, Service
+from clinics.permissions import StaffAction, centres_where, require_staff, signed_in_user
+from clinics.schemas import CentreNumber, Day, ErrorOut, RowId
+from clinics.selectors import service_by_code
+
+router = Router(tags=["Vaccination drives"])
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+def _drives() -> QuerySet[VaccinationDrive]:
+    return VaccinationDrive.objects.select_related("service").prefetch_related(
+        "sessions", "centres", "districts"
+    )
+
+
+# --- Public --------------------------------------------------------------------------------------
+
+
+@router.get("/drives", response=list[DriveOut], auth=None)
+def list_drives(request: HttpRequest) -> list[VaccinationDrive]:
+    """Drives open for booking or announced, that have not ended, soonest first."""
+    return list(
+        _drives()
+        .filter(status=VaccinationDrive.Status.SCHEDULED, last_day__gte=timezone.localdate())
+        .order_by("release_at", "pk")
+    )
+
+
+def _public_drive(drive_id: int) -> VaccinationDrive:
+    drive = _drives().filter(pk=drive_id, status=VaccinationDrive.Status.SCHEDULED).first()
+    if drive is None:
+        raise NotFound(_("There is no vaccination drive with that id."))
+    return drive
+
+
+@router.get("/drives/{int:drive_id}", response={200: DriveOut, 404: ErrorOut}, auth=None)
+def get_drive(request: HttpRequest, drive_id: RowId) -> VaccinationDrive:
+    return _public_drive(drive_id)
+
+
+@router.get("/drives/{int:drive_id}/eligibility", response={200: EligibilityOut, **ERRORS})
+def check_drive_eligibility(
+    request: HttpRequest, drive_id: RowId, patient_id: RowId, day: Day | None = None
+) -> dict[str, object]:
+    """Whether one of your patients may book the drive, and every reason if not.
+
+    Age counts on the vaccination day: `day`, or by default the drive's first day still to come.
+    """
+    drive = _public_drive(drive_id)
+    patient = patient_of(signed_in_user(request), patient_id)
+    on = day or max(drive.first_day, timezone.localdate())
+    if not drive.first_day <= on <= drive.last_day:
+        raise InvalidInput(_("Choose a day on which the drive runs."), field="day")
+    problems = ineligibilities(
+        drive, patient, on, district_codes={d.code for d in drive.districts.all()}
+    )
+    return {"eligible": not problems, "day": on, "reasons": problems}
+
+
+# --- A patient's courses -------------------------------------------------------------------------
+
+
+@router.get(
+    "/me/vaccinations", response=list[VaccinationCourseOut], tags=["My patients and appointments"]
+)
+def list_my_vaccinations(
+    request: HttpRequest, patient_id: RowId | None = None
+) -> list[dict[str, object]]:
+    """Vaccination courses of everyone on the account: doses booked and given, lots, and the
+    next dose due when it is not booked yet."""
+    courses = (
+        VaccinationSeries.objects.filter(patient__account=signed_in_user(request))
+        .exclude(status=VaccinationSeries.Status.CANCELLED)
+        .select_related("service")
+        .prefetch_related(
+            Prefetch(
+                "appointments",
+                queryset=Appointment.objects.exclude(status=Appointment.Status.CANCELLED)
+                .select_related("slot__centre__district", "lot")
+                .order_by("dose_number", "pk"),
+            )
+        )
+        .order_by("-created_at", "pk")
+    )
+    if patient_id is not None:
+        courses = courses.filter(patient_id=patient_id)
+    result = []
+    for course in courses:
+        doses = list(course.appointments.all())
+        due = next_dose_due(course, doses)
+        result.append(
+            {
+                "id": course.pk,
+                "patient_id": course.patient_id,
+                "vaccine": course.service,
+                "status": course.status,
+                "doses_in_series": course.doses_in_series,
+                "doses": [
+                    {
+                        "number": dose.dose_number,
+                        "appointment_id": dose.pk,
+                        "status": dose.status,
+                        "start": dose.slot.start,
+                        "centre": dose.slot.centre,
+                        "given_at": dose.completed_at,
+                        "lot_number": dose.lot.lot_number if dose.lot else None,
+                    }
+                    for dose in doses
+                ],
+                "next_dose_due": vars(due) if due is not None else None,
+            }
+        )
+    return result
+
+
+# --- Staff: drives -------------------------------------------------------------------------------
+
+
+def _drive_fields(request: HttpRequest, payload: DriveIn) -> DriveFields:
+    if len(set(payload.weekdays)) != len(payload.weekdays) or not all(
+        1 <= day <= 7 for day in payload.weekdays
+    ):
+        raise InvalidInput(
+            _("Give each weekday once, as 1 (Monday) to 7 (Sunday)."), field="weekdays"
+        )
+    centres = list(HealthCentre.objects.filter(number__in=payload.centres).order_by("number"))
+    missing = sorted(set(payload.centres) - {centre.number for centre in centres})
+    if missing:
+        raise InvalidInput(
+            _("There is no health centre numbered %(numbers)s.")
+            % {"numbers": ", ".join(map(str, missing))},
+            field="centres",
+        )
+    user = signed_in_user(request)
+    for centre in centres:
+        require_staff(user, StaffAction.MANAGE_SCHEDULE, centre.number)
+    districts = list(District.objects.filter(code__in=payload.districts))
+    if len(districts) != len(set(payload.districts)):
+        raise InvalidInput(_("There is no Bangkok district with that code."), field="districts")
+    release_at = payload.release_at
+    if timezone.is_naive(release_at):
+        release_at = timezone.make_aware(release_at)
+    return DriveFields(
+        name_th=payload.name_th,
+        name_en=payload.name_en,
+        service=service_by_code(payload.service),
+        centres=centres,
+        first_day=payload.first_day,
+        last_day=payload.last_day,
+        weekdays="".join(str(day) for day in sorted(payload.weekdays)),
+        sessions=[(session.start_time, session.end_time) for session in payload.sessions],
+        slot_minutes=payload.slot_minutes,
+        capacity_per_slot=payload.capacity_per_slot,
+        release_at=release_at,
+        min_age_months=payload.min_age_months,
+        max_age_months=payload.max_age_months,
+        sexes=list(payload.sexes),
+        risk_groups=list(payload.risk_groups),
+        districts=districts,
+    )
+
+
+def _staff_drive(request: HttpRequest, drive_id: int) -> VaccinationDrive:
+    """A drive the staff member may manage: they manage schedules at all its centres."""
+    drive = _drives().filter(pk=drive_id).first()
+    if drive is None:
+        raise NotFound(_("There is no vaccination drive with that id."))
+    user = signed_in_user(request)
+    for centre in drive.centres.all():
+        require_staff(user, StaffAction.MANAGE_SCHEDULE, centre.number)
+    return drive
+
+
+def _reloaded(drive: VaccinationDrive) -> VaccinationDrive:
+    return _drives().get(pk=drive.pk)
+
+
+@router.get("/staff/drives", response={200: list[DriveOut], **ERRORS})
+def list_staff_drives(request: HttpRequest) -> list[VaccinationDrive]:
+    """Drives at any centre where you manage schedules, newest first."""
+    allowed = centres_where(signed_in_user(request), StaffAction.MANAGE_SCHEDULE)
+    drives = _drives()
+    if allowed is not None:
+        drives = drives.filter(centres__number__in=allowed).distinct()
+    return list(drives.order_by("-created_at", "-pk"))
+
+
+@router.post("/staff/drives", response={201: DriveOut, **ERRORS})
+def create_staff_drive(request: HttpRequest, payload: DriveIn) -> Status[VaccinationDrive]:
+    """Create a drive as a draft. Preview it, then release it."""
+    drive = create_drive(fields=_drive_fields(request, payload), created_by=signed_in_user(request))
+    return Status(201, _reloaded(drive))
+
+
+@router.get("/staff/drives/{int:drive_id}", response={200: DriveOut, **ERRORS})
+def get_staff_drive(request: HttpRequest, drive_id: RowId) -> VaccinationDrive:
+    return _staff_drive(request, drive_id)
+
+
+@router.put("/staff/drives/{int:drive_id}", response={200: DriveOut, **ERRORS})
+def update_staff_drive(request: HttpRequest, drive_id: RowId, payload: DriveIn) -> VaccinationDrive:
+    """Change a draft drive (409 `drive_not_draft` once released)."""
+    drive = _staff_drive(request, drive_id)
+    update_drive(drive=drive, fields=_drive_fields(request, payload))
+    return _reloaded(drive)
+
+
+@router.get("/staff/drives/{int:drive_id}/preview", response={200: DrivePreviewOut, **ERRORS})
+def preview_drive(request: HttpRequest, drive_id: RowId) -> DrivePreviewOut:
+    """What releasing the drive would open, per centre and day, next to each centre's stock."""
+    drive = _staff_drive(request, drive_id)
+    plan = plan_drive(drive)
+    return DrivePreviewOut(
+        slots=plan.slots,
+        places=plan.places,
+        can_release=plan.slots > 0 and not any(centre.shortfall for centre in plan.centres),
+        centres=[
+            CentrePlanOut(
+                centre=centre.centre.number,
+                slots=centre.slots,
+                places=centre.places,
+                doses_left_to_open=centre.stock.left_to_open,
+                shortfall=centre.shortfall,
+                days=[PlannedDayOut(**vars(day)) for day in centre.days],
+            )
+            for centre in plan.centres
+        ],
+    )
+
+
+@router.post("/staff/drives/{int:drive_id}/release", response={200: DriveReleasedOut, **ERRORS})
+def release_staff_drive(
+    request: HttpRequest, drive_id: RowId, payload: ReleaseIn
+) -> dict[str, object]:
+    """Make the drive's slots, in bulk, opening at its release time (or `at`, or now).
+
+    409 `insufficient_stock` lists the centres short of doses; nothing is written then.
+    """
+    drive = _staff_drive(request, drive_id)
+    released = release_drive(drive=drive, at=payload.at)
+    return {
+        "drive": _reloaded(drive),
+        "slots_created": released.slots_created,
+        "places": released.places,
+    }
+
+
+@router.post("/staff/drives/{int:drive_id}/cancel", response={200: DriveCancelledOut, **ERRORS})
+def cancel_staff_drive(request: HttpRequest, drive_id: RowId) -> dict[str, object]:
+    """Call the drive off. Booked appointments are kept and listed for moving or cancelling."""
+    drive = _staff_drive(request, drive_id)
+    cancelled = cancel_drive(drive=drive)
+    return {
+        "drive": _reloaded(drive),
+        "slots_removed": cancelled.slots_removed,
+        "affected_appointments": cancelled.affected,
+    }
+
+
+# --- Staff: stock --------------------------------------------------------------------------------
+
+
+def _stock_out(position: StockPosition, lots: list[VaccineLot]) -> dict[str, object]:
+    return {
+        "service": position.service,
+        "on_hand": position.on_hand,
+        "booked": position.booked,
+        "open_places": position.open_places,
+        "reserved_for_courses": position.reserved_for_courses,
+        "left_to_open": position.left_to_open,
+        "lots": lots,
+    }
+
+
+def _centre(request: HttpRequest, number: int, action: StaffAction) -> HealthCentre:
+    centre = HealthCentre.objects.filter(number=number).first()
+    if centre is None:
+        raise NotFound(_("There is no health centre with that number."))
+    require_staff(signed_in_user(request), action, centre.number)
+    return centre
+
+
+@router.get(
+    "/staff/centres/{int:number}/stock",
+    response={200: list[StockOut], **ERRORS},
+    tags=["Vaccine stock"],
+)
+def list_stock(request: HttpRequest, number: CentreNumber) -> list[dict[str, object]]:
+    """Each vaccine at the centre: doses held, promised, reserved for courses, and left to
+    open, with its lots."""
+    centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    lots = list(
+        VaccineLot.objects.filter(centre=centre)
+        .select_related("service")
+        .order_by("expires_on", "pk")
+    )
+    vaccines = (
+        Service.objects.filter(kind=Service.Kind.VACCINATION)
+        .filter(Q(centres=centre) | Q(lots__centre=centre))
+        .distinct()
+    )
+    result = []
+    for vaccine in vaccines.order_by("code"):
+        position = stock_positions(centre_ids=[centre.number], service=vaccine)[centre.number]
+        result.append(_stock_out(position, [lot for lot in lots if lot.service_id == vaccine.pk]))
+    return result
+
+
+@router.post(
+    "/staff/centres/{int:number}/stock", response={201: LotOut, **ERRORS}, tags=["Vaccine stock"]
+)
+def receive_stock(request: HttpRequest, number: CentreNumber, payload: LotIn) -> Status[VaccineLot]:
+    """Record a delivery. The same lot number again adds doses to it."""
+    centre = _centre(request, number, StaffAction.MANAGE_STOCK)
+    lot = receive_lot(
+        centre=centre,
+        service=service_by_code(payload.service),
+        lot_number=payload.lot_number.strip(),
+        expires_on=payload.expires_on,
+        doses=payload.doses,
+        received_by=signed_in_user(request),
+    )
+    return Status(201, lot)
+
+
+@router.post(
+    "/staff/lots/{int:lot_id}/withdraw",
+    response={200: LotWithdrawnOut, **ERRORS},
+    tags=["Vaccine stock"],
+)
+def withdraw_stock(request: HttpRequest, lot_id: RowId, payload: WithdrawIn) -> dict[str, object]:
+    """Take a lot out of use. Free places the stock left cannot give stop being offered; the
+    shortfall is how many booked appointments to move or cancel (POST /staff/appointments/bulk)."""
+    lot = lot_for_staff(lot_id)
+    require_staff(signed_in_user(request), StaffAction.MANAGE_STOCK, lot.centre_id)
+    withdrawn = withdraw_lot(lot=lot, reason=payload.reason)
+    lots = list(
+        VaccineLot.objects.filter(centre_id=lot.centre_id, service=lot.service).select_related(
+            "service"
+        )
+    )
+    return {
+        "lot": withdrawn.lot,
+        "stock": _stock_out(withdrawn.position, lots),
+        "places_closed": withdrawn.places_closed,
+        "shortfall": withdrawn.shortfall,
+    }

@@ -1,0 +1,142 @@
+"""The waiting room in front of a drive's release, and what someone who loses a slot sees."""
+
+from datetime import date, time, timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth.models import User
+from django.test import Client
+from pytest_django import Settings
+
+from booking.models import Slot, VaccinationDrive
+from booking.services.drives import create_drive, release_drive
+from booking.services.waiting_room import admit
+from tests.factories import (
+    PatientFactory,
+    SlotFactory,
+    bangkok,
+    booked,
+    drive_fields,
+    stock_up,
+    vaccine,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def slow_line(settings: Settings) -> None:
+    settings.DRIVE_ADMIT_BURST = 2
+    settings.DRIVE_ADMIT_PER_SECOND = 1
+    settings.DRIVE_QUEUE_MINUTES = 10
+
+
+@pytest.fixture
+def drive(city_admin: User, clock: time_machine.Traveller) -> VaccinationDrive:
+    """The default flu drive, open from 10:00 today; the clock stands at 10:00."""
+    for number in (1, 2):
+        stock_up(number, vaccine("vaccine-influenza"), 100)
+    made = create_drive(fields=drive_fields(), created_by=city_admin)
+    release_drive(drive=made)
+    made.refresh_from_db()
+    clock.move_to(made.release_at)
+    return made
+
+
+def book(client: Client, patient_id: int, slot_id: int, key: str):
+    return client.post(
+        "/api/v1/me/appointments",
+        {"patient_id": patient_id, "slot_id": slot_id},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+def test_people_are_let_in_in_arrival_order_at_the_set_rate(
+    slow_line: None, drive: VaccinationDrive, clock: time_machine.Traveller
+) -> None:
+    first, second, third, fourth = (admit(drive, account) for account in (11, 12, 13, 14))
+
+    assert [a.admitted for a in (first, second, third, fourth)] == [True, True, False, False]
+    assert (third.position, third.ahead, third.retry_after) == (3, 1, 1)
+    assert (fourth.position, fourth.ahead, fourth.retry_after) == (4, 2, 2)
+    assert admit(drive, 14).position == 4  # asking again keeps one's place
+
+    clock.shift(timedelta(seconds=1))
+    assert admit(drive, 13).admitted
+    assert not admit(drive, 14).admitted
+    clock.shift(timedelta(seconds=1))
+    assert admit(drive, 14).admitted
+
+
+def test_there_is_no_line_before_the_release_or_once_the_surge_window_is_over(
+    slow_line: None, drive: VaccinationDrive, clock: time_machine.Traveller
+) -> None:
+    for account in range(5):
+        admit(drive, account)
+    clock.shift(timedelta(minutes=10))
+
+    assert admit(drive, 99).admitted
+    assert admit(drive, 99).position == 0
+
+
+def test_someone_in_line_gets_429_with_their_place_then_books_when_let_in(
+    slow_line: None, drive: VaccinationDrive, client_for, clock: time_machine.Traveller
+) -> None:
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+    ahead = [PatientFactory(date_of_birth=date(1950, 1, 1)) for _ in range(2)]
+    for n, person in enumerate(ahead):
+        assert book(client_for(person), person.pk, slot.pk, f"ahead-of-me-{n}").status_code == 201
+    patient = PatientFactory()
+    client = client_for(patient)
+
+    waiting = book(client, patient.pk, slot.pk, "in-line-key-1")
+
+    assert waiting.status_code == 429
+    assert waiting["Retry-After"] == "1"
+    body = waiting.json()
+    assert body["code"] == "in_queue"
+    assert (body["detail"]["position"], body["detail"]["ahead"]) == (3, 1)
+    assert "number 3 in line" in body["message"]
+    assert not Slot.objects.get(pk=slot.pk).appointments.filter(patient=patient).exists()
+
+    clock.shift(timedelta(seconds=1))
+    assert book(client, patient.pk, slot.pk, "in-line-key-1").status_code == 409  # slot now full
+    other = Slot.objects.filter(drive=drive).exclude(pk=slot.pk).earliest("start")
+    assert book(client, patient.pk, other.pk, "in-line-key-2").status_code == 201
+
+
+def test_people_in_line_for_a_sold_out_drive_are_told_at_once(
+    slow_line: None, drive: VaccinationDrive, client_for
+) -> None:
+    Slot.objects.filter(drive=drive).update(capacity=0)
+    for account in range(3):
+        admit(drive, account)
+    patient = PatientFactory()
+
+    answer = book(
+        client_for(patient), patient.pk, Slot.objects.filter(drive=drive).first().pk, "sold-out-key"
+    )
+
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "drive_full"
+
+
+def test_someone_who_loses_a_slot_is_offered_the_next_best_times(
+    reference_data, patient, other_patient, client_for
+) -> None:
+    lost = SlotFactory(capacity=1)
+    booked(other_patient, lost)
+    same_centre_later = SlotFactory(start=lost.start + timedelta(hours=1))
+    nearby = SlotFactory(centre_id=2, start=lost.start)
+
+    answer = book(client_for(patient), patient.pk, lost.pk, "lost-it-key")
+
+    assert answer.status_code == 409
+    body = answer.json()
+    assert body["code"] == "slot_full"
+    assert [option["id"] for option in body["detail"]["alternatives"]] == [
+        same_centre_later.pk,
+        nearby.pk,
+    ]
+    assert body["detail"]["alternatives"][0]["start"].startswith("2026-12-01T11:00")
