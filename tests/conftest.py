@@ -2,7 +2,6 @@
 
 import copy
 import uuid
-
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime

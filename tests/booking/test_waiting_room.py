@@ -1,6 +1,6 @@
 """The waiting room in front of a drive's release, and what someone who loses a slot sees."""
 
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 
 import pytest
 import time_machine
@@ -14,7 +14,6 @@ from booking.services.waiting_room import admit
 from tests.factories import (
     PatientFactory,
     SlotFactory,
-    bangkok,
     booked,
     drive_fields,
     stock_up,
