@@ -1,15 +1,17 @@
-"""Demo data for a laptop or a staging site: weekly schedules at every centre, a few staff
-accounts and a patient with a dependant. Never run in production (it sets known passwords)."""
+"""Demo data for a laptop or a staging site: weekly schedules at every centre, vaccine stock,
+an open flu drive, a few staff accounts and a patient with a dependant. Never run in production (it sets known passwords)."""
 
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from booking.models import Patient
+from booking.models import Patient, RiskGroup, VaccinationDrive, VaccineLot
+from booking.services.drives import DriveFields, create_drive, release_drive
 from booking.services.slots import SlotSyncResult, sync_slots
+from booking.services.stock import receive_lot
 from clinics.models import HealthCentre, ScheduleTemplate, Service, StaffMembership
 from clinics.services import grant_membership
 
@@ -37,10 +39,16 @@ DEMO_STAFF = [
 ]
 
 
+# Doses of each vaccine delivered to every centre, and a flu drive open at once.
+DEMO_DOSES = 5000
+DEMO_DRIVE_CENTRES = range(1, 11)
+
+
 @dataclass(frozen=True)
 class DemoSeeded:
     schedules: int
     slots: SlotSyncResult
+    drive_slots: int
 
 
 @transaction.atomic
@@ -65,7 +73,47 @@ def seed_demo(*, password: str, today: date | None = None) -> DemoSeeded:
     ]
     ScheduleTemplate.objects.bulk_create(templates)
     _seed_people(password)
-    return DemoSeeded(schedules=len(templates), slots=sync_slots())
+    slots = sync_slots()
+    _seed_stock(today)
+    return DemoSeeded(schedules=len(templates), slots=slots, drive_slots=_seed_drive(today))
+
+
+def _seed_stock(today: date) -> None:
+    for service in Service.objects.filter(kind=Service.Kind.VACCINATION):
+        for centre in HealthCentre.objects.filter(is_active=True):
+            if not VaccineLot.objects.filter(centre=centre, service=service).exists():
+                receive_lot(
+                    centre=centre,
+                    service=service,
+                    lot_number=f"DEMO-{service.code.removeprefix('vaccine-').upper()}",
+                    expires_on=today + timedelta(days=365),
+                    doses=DEMO_DOSES,
+                )
+
+
+def _seed_drive(today: date) -> int:
+    """A flu drive for older people and risk groups at ten centres, open now."""
+    if VaccinationDrive.objects.exists():
+        return 0
+    User = get_user_model()
+    drive = create_drive(
+        fields=DriveFields(
+            name_th="ฉีดวัคซีนไข้หวัดใหญ่ตามฤดูกาล กลุ่มเสี่ยง 7 กลุ่ม",
+            name_en="Seasonal flu vaccination for the seven risk groups",
+            service=Service.objects.get(code="vaccine-influenza"),
+            centres=list(HealthCentre.objects.filter(number__in=DEMO_DRIVE_CENTRES)),
+            first_day=today + timedelta(days=1),
+            last_day=today + timedelta(days=14),
+            weekdays="123456",
+            sessions=[(time(9, 0), time(12, 0)), (time(13, 0), time(15, 0))],
+            slot_minutes=15,
+            capacity_per_slot=4,
+            release_at=timezone.now(),
+            risk_groups=list(RiskGroup.values),
+        ),
+        created_by=User.objects.get(username="admin"),
+    )
+    return release_drive(drive=drive).slots_created
 
 
 def _seed_people(password: str) -> None:
