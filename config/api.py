@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import SessionAuth
+from psycopg_pool import PoolTimeout
 
 from booking.api import accounts, drives, links, patients, public, staff, waitlist
 from clinics import api as clinics_api
@@ -207,12 +208,13 @@ def value_not_storable(request: HttpRequest, exc: DataError) -> HttpResponse:
 
 @api.exception_handler(OperationalError)
 def database_busy(request: HttpRequest, exc: OperationalError) -> HttpResponse:
-    # A lock wait that ran out or a dropped connection: nothing was written; try again.
+    # A lock wait that ran out or a dropped connection: nothing was written; try again. No
+    # connection free in the pool in time is the surge itself: 429, like the waiting room.
     logger.warning("Database busy during %s %s: %s", request.method, request.path, exc)
     response = api.create_response(
         request,
         error_body("busy", _("We are very busy right now. Nothing was saved; please try again.")),
-        status=503,
+        status=429 if isinstance(exc.__cause__, PoolTimeout) else 503,
     )
     response.headers["Retry-After"] = "2"
     return response

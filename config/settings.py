@@ -73,8 +73,21 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", "")
 SQLITE_PATH = VAR_DIR / "db.sqlite3"
+# PostgreSQL connections come from a pool in each process (psycopg_pool): under ASGI every
+# request runs in a fresh thread, and opening a connection each time cost more than the booking
+# itself (bench/surge.py). DATABASE_POOL_SIZE=0 turns it off.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
+# Requests one web process works on at once; more are answered 429 at once (load_shedding.py).
+WEB_MAX_IN_FLIGHT = env_int("WEB_MAX_IN_FLIGHT", 2 * DATABASE_POOL_SIZE)
 if DATABASE_URL:
     DATABASES: dict[str, dict[str, Any]] = {"default": dict(dj_database_url.parse(DATABASE_URL))}
+    if DATABASE_POOL_SIZE > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_SIZE,
+            "timeout": 5,
+        }
 else:
     DATABASES = {
         "default": {

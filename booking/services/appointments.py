@@ -35,6 +35,7 @@ from booking.services.places import (
     check_no_overlap,
     give_back_place,
     lock_appointment,
+    lock_patient,
     take_place,
 )
 from booking.services.series import (
@@ -81,7 +82,7 @@ def book_slot(
     time, which makes the overlap and dose checks safe), then the slot row through the
     conditional update of its counter.
     """
-    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    lock_patient(patient.pk)
     earlier = _earlier_booking(booked_by, idempotency_key)
     if earlier is not None:
         if earlier.patient_id != patient.pk or earlier.slot_id != slot_id:
@@ -147,27 +148,41 @@ def allocate_slot(
     """Book the best open slot for the search ("the earliest time near me") in one call.
 
     Tries candidates in ranked order, each in its own savepoint, so a slot taken by someone
-    else a moment earlier just moves it on to the next. Locks the patient row first, so a
-    retry with the same key waits for the first attempt and returns what it booked.
+    else a moment earlier just moves it on to the next. In a surge everyone ranks the same
+    slots first, so a first pass skips slots another booking has locked (SKIP LOCKED) rather
+    than queueing behind it; only if that finds nothing does a second pass wait its turn.
+    Locks the patient row first, so a retry with the same key waits for the first attempt and
+    returns what it booked.
     """
-    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    lock_patient(patient.pk)
     earlier = _earlier_booking(booked_by, idempotency_key)
     if earlier is not None:
         if earlier.patient_id != patient.pk or earlier.slot.service_id != search.service.pk:
             raise IdempotencyKeyReused()
         return Booking(appointment=earlier, created=False)
     page = search_open_slots(search, page=1, page_size=settings.ALLOCATION_ATTEMPTS)
-    for candidate in page.items:
-        try:
-            return book_slot(
-                patient=patient,
-                slot_id=candidate.slot.pk,
-                booked_by=booked_by,
-                channel=channel,
-                idempotency_key=idempotency_key,
-            )
-        except (SlotFull, SlotClosed, BookingClosed, AlreadyBooked, OverlappingAppointment):
-            continue
+    for skip_locked in (True, False):
+        for candidate in page.items:
+            try:
+                with transaction.atomic():
+                    free = (
+                        Slot.objects.select_for_update(skip_locked=skip_locked)
+                        .filter(pk=candidate.slot.pk, closed=False, booked__lt=F("capacity"))
+                        .order_by()  # no default ordering: it would join, and lock, the centre
+                        .values_list("pk", flat=True)
+                        .first()
+                    )
+                    if free is None:
+                        continue
+                    return book_slot(
+                        patient=patient,
+                        slot_id=candidate.slot.pk,
+                        booked_by=booked_by,
+                        channel=channel,
+                        idempotency_key=idempotency_key,
+                    )
+            except (SlotFull, SlotClosed, BookingClosed, AlreadyBooked, OverlappingAppointment):
+                continue
     raise NoSlotAvailable()
 
 
@@ -186,7 +201,7 @@ def cancel_appointment(
     go with it. Locks the patient row, the appointment row, then the slot row through the
     counter update.
     """
-    Patient.objects.select_for_update().filter(pk=appointment.patient_id).first()
+    lock_patient(appointment.patient_id)
     appointment = lock_appointment(appointment)
     if appointment.status == Status.CANCELLED:
         return appointment
@@ -214,7 +229,7 @@ def reschedule_appointment(
     interval, and the later doses of its course are moved to fit. Locks the patient, the
     appointment, then both slots in id order, so two people swapping slots cannot deadlock.
     """
-    Patient.objects.select_for_update().filter(pk=appointment.patient_id).first()
+    lock_patient(appointment.patient_id)
     appointment = lock_appointment(appointment)
     if appointment.status != Status.BOOKED:
         raise InvalidStatusChange(status=appointment.status)
@@ -313,7 +328,7 @@ def complete_appointment(*, appointment: Appointment, lot_id: int | None = None)
     A vaccine dose is taken from stock (the lot given, or else the one expiring first), and
     the later doses of the course are kept in their intervals from today. Locks the patient
     row, the appointment row, then the lot row through its counter update."""
-    Patient.objects.select_for_update().filter(pk=appointment.patient_id).first()
+    lock_patient(appointment.patient_id)
     appointment = lock_appointment(appointment)
     _check_day_has_come(appointment)
     _move_status(
@@ -333,7 +348,7 @@ def mark_no_show(*, appointment: Appointment) -> Appointment:
     """Record that the patient did not come. Only once the slot has started.
 
     The later doses of a vaccine course are released: their days hung on this one."""
-    Patient.objects.select_for_update().filter(pk=appointment.patient_id).first()
+    lock_patient(appointment.patient_id)
     appointment = lock_appointment(appointment)
     if appointment.slot.start > timezone.now():
         raise InvalidStatusChange(

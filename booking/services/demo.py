@@ -1,5 +1,6 @@
 """Demo data for a laptop or a staging site: weekly schedules at every centre, vaccine stock,
-an open flu drive, a few staff accounts and a patient with a dependant. Never run in production (it sets known passwords)."""
+an open flu drive, a few staff accounts and a patient with a dependant. Never run in
+production (it sets known passwords)."""
 
 from dataclasses import dataclass
 from datetime import date, time, timedelta

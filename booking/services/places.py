@@ -36,6 +36,12 @@ def bookable_slot(slot_id: int) -> Slot:
     return slot
 
 
+def lock_patient(patient_id: int) -> None:
+    """Lock one patient's row: that person's bookings then run one at a time. (Only the row:
+    the model's default ordering would join, and so lock, the account too.)"""
+    list(Patient.objects.select_for_update().filter(pk=patient_id).order_by().values("pk"))
+
+
 def lock_appointment(appointment: Appointment) -> Appointment:
     return (
         Appointment.objects.select_for_update(of=("self",))

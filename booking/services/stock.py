@@ -211,7 +211,9 @@ def withdraw_lot(*, lot: VaccineLot, reason: str) -> LotWithdrawn:
 
     Locks the centre row, then the lot row, then the slots it shrinks in id order."""
     HealthCentre.objects.select_for_update().filter(pk=lot.centre_id).first()
-    lot = VaccineLot.objects.select_for_update().select_related("service").get(pk=lot.pk)
+    lot = (
+        VaccineLot.objects.select_for_update(of=("self",)).select_related("service").get(pk=lot.pk)
+    )
     if lot.withdrawn_at is None:
         lot.withdrawn_at = timezone.now()
         lot.withdrawal_reason = reason[:200]

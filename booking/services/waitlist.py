@@ -28,7 +28,7 @@ from booking.models import (
     WaitlistOffer,
 )
 from booking.services.appointments import Booking, book_slot
-from booking.services.places import give_back_place, take_place
+from booking.services.places import give_back_place, lock_patient, take_place
 from booking.services.series import plan_dose
 from clinics.exceptions import InvalidInput
 from clinics.models import District, HealthCentre, Service
@@ -64,7 +64,7 @@ def join_waitlist(
     and some days. People in a risk group on the first day come first.
 
     Locks the patient row, as booking does."""
-    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    lock_patient(patient.pk)
     today = timezone.localdate()
     if date_from < today:
         raise InvalidInput(_("The first day cannot be in the past."), field="date_from")

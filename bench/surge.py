@@ -1,0 +1,373 @@
+"""Benchmark: the release surge of a vaccination drive, through the real HTTP stack.
+
+On a throw-away PostgreSQL database (and Redis for the cache, if REDIS_URL is set) it opens a
+drive of 5,000 places across centres, starts uvicorn workers serving the project's ASGI
+application as production would, and sends 20,000 simulated patients, each signed in with
+their own session, arriving at a fixed rate from the release second (an open model: arrivals
+do not wait for answers). Each asks to be booked the best place of the drive
+(POST /api/v1/me/appointments/allocate); someone told 429 `in_queue` asks again after
+Retry-After, as the waiting room says. Afterwards SQL checks that no slot is overbooked and no
+one holds two places. In the same run, `pgbench -N -c 32` on the same server gives the
+machine's baseline. A benchmark prints figures: it asserts nothing.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
+        .venv/bin/python bench/surge.py [--patients 20000] [--rate 1000] [--web-workers 2]
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import time as clock_time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-surge-")
+
+import django  # noqa: E402
+
+django.setup()
+
+import aiohttp  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import (  # noqa: E402
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+)
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.contrib.sessions.models import Session  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from booking.models import Patient, Slot, VaccinationDrive  # noqa: E402
+from booking.services.drives import DriveFields, create_drive, release_drive  # noqa: E402
+from booking.services.stock import receive_lot  # noqa: E402
+from clinics.models import HealthCentre, Service  # noqa: E402
+from clinics.services import load_reference_data  # noqa: E402
+from tests.factories import national_id  # noqa: E402
+
+SERVICE = "vaccine-influenza"
+# The first answer of each unexpected kind, printed at the end.
+samples: dict[str, str] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def open_drive(places: int, release_in: float) -> VaccinationDrive:
+    """A drive of `places` places: 25 centres, two days, 20 slots of 5 places a day each."""
+    flu = Service.objects.get(code=SERVICE)
+    per_centre = 2 * 20 * 5
+    centres = list(HealthCentre.objects.order_by("number")[: max(places // per_centre, 1)])
+    for centre in centres:
+        receive_lot(
+            centre=centre,
+            service=flu,
+            lot_number="BENCH",
+            expires_on=timezone.localdate() + timedelta(days=365),
+            doses=per_centre * 2,
+        )
+    first_day = timezone.localdate() + timedelta(days=3)
+    admin = get_user_model().objects.create_superuser("bench-admin", password=None)
+    drive = create_drive(
+        fields=DriveFields(
+            name_th="ทดสอบรับมือผู้จองจำนวนมาก",
+            name_en="Surge benchmark",
+            service=flu,
+            centres=centres,
+            first_day=first_day,
+            last_day=first_day + timedelta(days=1),
+            weekdays="1234567",
+            sessions=[(clock_time(8, 0), clock_time(13, 0))],
+            slot_minutes=15,
+            capacity_per_slot=5,
+            release_at=timezone.now() + timedelta(seconds=release_in),
+        ),
+        created_by=admin,
+    )
+    release_drive(drive=drive)
+    drive.refresh_from_db()
+    return drive
+
+
+def sign_in_patients(count: int) -> list[tuple[int, str]]:
+    """Accounts with a patient each, and a session for each: (patient id, session key)."""
+    User = get_user_model()
+    users = User.objects.bulk_create(
+        [User(username=f"+6690{n:07d}", password="!") for n in range(count)], batch_size=2000
+    )
+    patients = Patient.objects.bulk_create(
+        [
+            Patient(
+                account=user,
+                relationship=Patient.Relationship.SELF,
+                first_name="ผู้จอง",
+                last_name=str(n),
+                date_of_birth=timezone.localdate() - timedelta(days=365 * 40),
+                sex=Patient.Sex.FEMALE,
+                phone=user.username,
+                national_id=national_id(),
+                district_id=1001,
+            )
+            for n, user in enumerate(users)
+        ],
+        batch_size=2000,
+    )
+    store = SessionStore()
+    expires = timezone.now() + timedelta(days=1)
+    sessions = []
+    for user in users:
+        data = {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+        }
+        sessions.append(
+            Session(
+                session_key=secrets.token_hex(16),
+                session_data=store.encode(data),
+                expire_date=expires,
+            )
+        )
+    Session.objects.bulk_create(sessions, batch_size=2000)
+    return [
+        (patient.pk, session.session_key)
+        for patient, session in zip(patients, sessions, strict=True)
+    ]
+
+
+def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "LOG_LEVEL": "WARNING",
+        "SMS_WAKE_WORKER": "0",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "config.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--no-access-log", "--log-level", "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+
+
+async def wait_until_up(base: str) -> None:
+    async with aiohttp.ClientSession() as client:
+        for _ in range(200):
+            try:
+                async with client.get(f"{base}/api/v1/drives") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+async def surge(
+    base: str,
+    patients: list[tuple[int, str]],
+    rate: float,
+    release_at: float,
+    days: tuple[str, str],
+) -> tuple[list[tuple[float, int, float, str]], float]:
+    """Every patient arrives at their second and keeps asking until booked or refused.
+    Returns (sent at, status, latency, code) for every request, and when the first arrived."""
+    results: list[tuple[float, int, float, str]] = []
+    csrf = secrets.token_hex(16)
+    connector = aiohttp.TCPConnector(limit=2000, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
+
+        async def patient_journey(number: int, patient_id: int, session_key: str) -> None:
+            await asyncio.sleep(max(release_at + number / rate - time.time(), 0))
+            headers = {
+                "Cookie": f"sessionid={session_key}; csrftoken={csrf}",
+                "X-CSRFToken": csrf,
+                "Idempotency-Key": f"surge-booking-{patient_id}",
+                "Content-Type": "application/json",
+            }
+            body = (
+                f'{{"patient_id": {patient_id}, "service": "{SERVICE}", '
+                f'"date_from": "{days[0]}", "date_to": "{days[1]}"}}'
+            )
+            while True:
+                sent = time.time()
+                try:
+                    async with client.post(
+                        f"{base}/api/v1/me/appointments/allocate", data=body, headers=headers
+                    ) as response:
+                        payload = await response.text()
+                        status = response.status
+                        retry = float(response.headers.get("Retry-After", "1"))
+                except (TimeoutError, aiohttp.ClientError) as error:
+                    results.append((sent, 0, time.time() - sent, type(error).__name__))
+                    return
+                found = re.search(r'"code":\s*"([a-z_]+)"', payload)
+                code = found.group(1) if found else ""
+                if status not in (201, 409, 429) and code not in samples:
+                    samples[code] = payload[:300]
+                results.append((sent, status, time.time() - sent, code))
+                if status != 429:
+                    return
+                await asyncio.sleep(retry)
+
+        await asyncio.gather(
+            *(patient_journey(n, pid, key) for n, (pid, key) in enumerate(patients))
+        )
+    return results, release_at
+
+
+def pgbench_baseline() -> float:
+    """Transactions per second of `pgbench -N -c 32` (simple updates) on a scratch database."""
+    db = connection.settings_dict
+    host, port, user = db["HOST"] or "127.0.0.1", str(db["PORT"] or 5432), db["USER"]
+    name = f"bench_pgbench_{os.getpid()}"
+    base = ["-h", host, "-p", port, "-U", user]
+    subprocess.run(["createdb", *base, name], check=True)
+    try:
+        subprocess.run(
+            ["pgbench", *base, "-i", "-s", "10", "-q", name], check=True, capture_output=True
+        )
+        run = subprocess.run(
+            ["pgbench", *base, "-N", "-c", "32", "-j", "2", "-T", "20", name],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        found = re.search(r"tps = ([0-9.]+)", run.stdout)
+        return float(found.group(1)) if found else 0.0
+    finally:
+        subprocess.run(["dropdb", *base, name], check=True)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * share), len(ordered) - 1)] if ordered else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--places", type=int, default=5000)
+    parser.add_argument("--patients", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=1000, help="arrivals per second")
+    parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--admit-rate", type=int, default=settings.DRIVE_ADMIT_PER_SECOND,
+        help="the waiting room's DRIVE_ADMIT_PER_SECOND",
+    )  # fmt: skip
+    parser.add_argument("--admit-burst", type=int, default=settings.DRIVE_ADMIT_BURST)
+    options = parser.parse_args()
+    os.environ["DRIVE_ADMIT_PER_SECOND"] = str(options.admit_rate)
+    os.environ["DRIVE_ADMIT_BURST"] = str(options.admit_burst)
+    if connection.vendor != "postgresql":
+        sys.exit("Set DATABASE_URL to a PostgreSQL server: the surge is measured there.")
+
+    test_db = connection.creation.create_test_db(verbosity=0, keepdb=False)
+    server = None
+    try:
+        started = time.perf_counter()
+        load_reference_data(years=[timezone.localdate().year, timezone.localdate().year + 1])
+        patients = sign_in_patients(options.patients)
+        drive = open_drive(options.places, release_in=3600)
+        places = sum(Slot.objects.filter(drive=drive).values_list("capacity", flat=True))
+        print(f"Set up {len(patients):,} signed-in patients and a drive of {places:,} places "
+              f"at {drive.centres.count()} centres in "
+              f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+        connection.close()
+        port = free_port()
+        server = start_server(port, options.web_workers)
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_until_up(base))
+        release_at = time.time() + 2
+        release_drive(drive=drive, at=timezone.now() + timedelta(seconds=2))
+        days = (drive.first_day.isoformat(), drive.last_day.isoformat())
+        results, _ = asyncio.run(surge(base, patients, options.rate, release_at, days))
+
+        booked = sorted(sent + latency for sent, status, latency, _ in results if status == 201)
+        kinds = Counter(
+            str(status) if status in (201, 409, 429) else f"other {status} {code}"
+            for _, status, _, code in results
+        )
+        codes = Counter(code for _, status, _, code in results if status == 409)
+        latencies = [latency for *_, latency, _ in ((r[0], r[2], r[3]) for r in results)]
+        ended = max(sent + latency for sent, _, latency, _ in results)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM booking_slot s WHERE s.drive_id = %s"
+                " AND (s.booked > s.capacity OR s.booked <> (SELECT count(*) FROM booking_appointment a WHERE a.slot_id = s.id"
+                " AND a.status <> 'cancelled'))",
+                [drive.pk],
+            )
+            overbooked = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT count(*) FROM (SELECT a.patient_id FROM booking_appointment a"
+                " JOIN booking_slot s ON s.id = a.slot_id WHERE s.service_id = %s"
+                " AND a.status <> 'cancelled' GROUP BY a.patient_id HAVING count(*) > 1) d",
+                [drive.service_id],
+            )
+            duplicates = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT count(*) FROM booking_appointment a JOIN booking_slot s ON s.id = a.slot_id"
+                " WHERE s.drive_id = %s AND a.status <> 'cancelled'",
+                [drive.pk],
+            )
+            appointments = cursor.fetchone()[0]
+        server.terminate()
+        server.wait(timeout=30)
+        server = None
+        baseline = pgbench_baseline()
+
+        span = booked[-1] - booked[0] if len(booked) > 1 else 0.0
+        rate = len(booked) / span if span else 0.0
+        print(f"Web: uvicorn x{options.web_workers}, pool {settings.DATABASE_POOL_SIZE} "
+              f"connections each; cache: {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}; "
+              f"waiting room {options.admit_burst} + {options.admit_rate}/s")  # fmt: skip
+        print(f"Arrivals: {len(patients):,} patients at {options.rate:,.0f}/s; "
+              f"{len(results):,} requests in {ended - release_at:.1f} s")  # fmt: skip
+        print(f"Answers: {dict(sorted(kinds.items()))}; 409 codes: {dict(codes)}")
+        for code, sample in samples.items():
+            print(f"  first {code or 'unexpected'} answer: {sample}")
+        print(f"Booked: {len(booked):,} of {places:,} places; {rate:,.0f} bookings/s; sold out "
+              f"{(booked[-1] - release_at) if len(booked) >= places else float('nan'):.1f} s "
+              f"after release")  # fmt: skip
+        print(f"Latency (all answers): p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+              f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
+              f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms; "
+              f"median {statistics.median(latencies) * 1000:.0f} ms")  # fmt: skip
+        print(f"Checked in SQL: {appointments:,} appointments; overbooked slots: {overbooked}; "
+              f"patients holding two places: {duplicates}")  # fmt: skip
+        print(f"pgbench -N -c 32 on the same server: {baseline:,.0f} tps; bookings/s as a share "
+              f"of it: {rate / baseline if baseline else 0:.3f}")  # fmt: skip
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        connection.close()
+        connection.creation.destroy_test_db(test_db, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
