@@ -317,8 +317,8 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM booking_slot s WHERE s.drive_id = %s"
-                " AND (s.booked > s.capacity OR s.booked <> (SELECT count(*) FROM booking_appointment a WHERE a.slot_id = s.id"
-                " AND a.status <> 'cancelled'))",
+                " AND (s.booked > s.capacity OR s.booked <> (SELECT count(*)"
+                " FROM booking_appointment a WHERE a.slot_id = s.id AND a.status <> 'cancelled'))",
                 [drive.pk],
             )
             overbooked = cursor.fetchone()[0]
@@ -342,8 +342,9 @@ def main() -> None:
 
         span = booked[-1] - booked[0] if len(booked) > 1 else 0.0
         rate = len(booked) / span if span else 0.0
+        cache_kind = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
         print(f"Web: uvicorn x{options.web_workers}, pool {settings.DATABASE_POOL_SIZE} "
-              f"connections each; cache: {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}; "
+              f"connections each; cache: {cache_kind}; "
               f"waiting room {options.admit_burst} + {options.admit_rate}/s")  # fmt: skip
         print(f"Arrivals: {len(patients):,} patients at {options.rate:,.0f}/s; "
               f"{len(results):,} requests in {ended - release_at:.1f} s")  # fmt: skip
