@@ -27,7 +27,7 @@ from booking.exceptions import (
     SlotFull,
 )
 from booking.models import Appointment, Patient, Slot
-from booking.selectors import SlotSearch, search_open_slots
+from booking.selectors import SlotSearch, best_open_slots
 from booking.services.places import (
     bookable_slot,
     check_booking_cutoff,
@@ -160,9 +160,9 @@ def allocate_slot(
         if earlier.patient_id != patient.pk or earlier.slot.service_id != search.service.pk:
             raise IdempotencyKeyReused()
         return Booking(appointment=earlier, created=False)
-    page = search_open_slots(search, page=1, page_size=settings.ALLOCATION_ATTEMPTS)
+    candidates = best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS)
     for skip_locked in (True, False):
-        for candidate in page.items:
+        for candidate in candidates:
             try:
                 with transaction.atomic():
                     free = (

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.exceptions import BookingError
 from booking.models import Appointment
-from booking.selectors import SlotOrder, SlotSearch, search_open_slots
+from booking.selectors import SlotOrder, SlotSearch, best_open_slots
 from booking.services.appointments import cancel_appointment, reschedule_appointment
 from clinics.exceptions import DomainError
 
@@ -66,10 +66,9 @@ def move_many(
             centre_ids=centre_ids,
             order=SlotOrder.NEAREST,
         )
-        page = search_open_slots(search, page=1, page_size=settings.ALLOCATION_ATTEMPTS)
         moved = None
         last_problem = ""
-        for option in page.items:
+        for option in best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS):
             if option.slot.pk == appointment.slot_id:
                 continue
             try:

@@ -27,7 +27,7 @@ from booking.exceptions import (
     SlotFull,
 )
 from booking.models import Appointment, Patient, Slot, VaccinationSeries
-from booking.selectors import SlotOrder, SlotSearch, search_open_slots
+from booking.selectors import SlotOrder, SlotSearch, best_open_slots
 from booking.services.places import check_no_overlap, give_back_place, take_place
 from clinics.dates import format_day
 from clinics.models import Service, ServiceDose
@@ -267,8 +267,7 @@ def _candidates(series: VaccinationSeries, window: tuple[date, date]) -> list[Sl
         longitude=series.centre.longitude,
         order=SlotOrder.NEAREST,
     )
-    page = search_open_slots(search, page=1, page_size=settings.ALLOCATION_ATTEMPTS)
-    return [option.slot for option in page.items]
+    return [option.slot for option in best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS)]
 
 
 def _book_in_window(
