@@ -80,7 +80,10 @@ def book_slot(
     also holds the later ones (see services.series), and a drive's first dose needs its
     eligibility rules to hold. Locks the patient row (one person's bookings run one at a
     time, which makes the overlap and dose checks safe), then the slot row through the
-    conditional update of its counter.
+    conditional update of its counter, as the last write: everyone booking the slot queues
+    on that row lock until commit, so the less is done while holding it the more bookings a
+    busy slot takes per second (bench/hot_slot.py: 352/s against 106/s with 5 ms of work
+    after it). Someone who loses the race has their other writes rolled back.
     """
     lock_patient(patient.pk)
     earlier = _earlier_booking(booked_by, idempotency_key)
@@ -96,7 +99,8 @@ def book_slot(
     if dose is None or dose.number == 1:
         check_eligibility(patient, slot)
     check_no_overlap(patient, slot, moving=None)
-    take_place(slot)
+    if slot.closed or slot.booked >= slot.capacity:  # as read: spare the work when it is gone
+        raise SlotClosed(slot_id=slot.pk) if slot.closed else SlotFull(slot_id=slot.pk)
     series = None
     if dose is not None:
         series = dose.series or start_course(patient, slot)
@@ -117,7 +121,9 @@ def book_slot(
         # serialises everything else.
         raise IdempotencyKeyReused() from None
     notify_booked(appointment)
-    return Booking(appointment=appointment, created=True, course=hold_later_doses(appointment))
+    course = hold_later_doses(appointment)
+    take_place(slot)
+    return Booking(appointment=appointment, created=True, course=course)
 
 
 def check_eligibility(patient: Patient, slot: Slot) -> None:
