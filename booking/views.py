@@ -16,7 +16,7 @@ from booking.links import (
     appointment_link_token,
     offer_from_link,
 )
-from booking.models import Appointment, WaitlistOffer
+from booking.models import Appointment, Patient, WaitlistOffer
 from booking.selectors import alternatives_for, appointment_can_change
 from booking.services import appointments as visits
 from booking.services.waitlist import claim_offer, decline_offer
@@ -28,24 +28,34 @@ from notifications.services.outbox import recipient_for
 LANGUAGES = ("th", "en")
 
 
+def _language(request: HttpRequest, patient: Patient | None) -> str:
+    """The reader's choice (?lang=), else the language their texts are in, else Thai."""
+    chosen = request.GET.get("lang", "")
+    if chosen in LANGUAGES:
+        return chosen
+    if patient is None:
+        return translation.get_language() or "th"
+    recipient = recipient_for(patient)
+    return recipient.language if recipient else "th"
+
+
+def _link_error(request: HttpRequest, template: str, error: DomainError) -> HttpResponse:
+    language = _language(request, None)
+    with translation.override(language):
+        return render(
+            request, template, {"error": error.message, "language": language}, status=error.status
+        )
+
+
 @require_http_methods(["GET", "POST"])
 def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
     """One appointment, opened from the link in a text message: in the language the text was
     written in, unless the reader switches."""
-    chosen = request.GET.get("lang", "")
     try:
         appointment = appointment_from_link(token)
     except DomainError as error:
-        language = chosen if chosen in LANGUAGES else translation.get_language() or "th"
-        with translation.override(language):
-            return render(
-                request,
-                "booking/appointment_link.html",
-                {"error": error.message, "language": language},
-                status=error.status,
-            )
-    recipient = recipient_for(appointment.patient)
-    language = chosen if chosen in LANGUAGES else recipient.language if recipient else "th"
+        return _link_error(request, "booking/appointment_link.html", error)
+    language = _language(request, appointment.patient)
     with translation.override(language):
         if request.method == "POST":
             try:
@@ -101,21 +111,12 @@ def _act(request: HttpRequest, appointment: Appointment) -> str:
 @require_http_methods(["GET", "POST"])
 def waitlist_offer_page(request: HttpRequest, token: str) -> HttpResponse:
     """A place held for someone on the waitlist, opened from the text: book it or pass."""
-    chosen = request.GET.get("lang", "")
     try:
         offer = offer_from_link(token)
     except DomainError as error:
-        language = chosen if chosen in LANGUAGES else translation.get_language() or "th"
-        with translation.override(language):
-            return render(
-                request,
-                "booking/waitlist_offer.html",
-                {"error": error.message, "language": language},
-                status=error.status,
-            )
+        return _link_error(request, "booking/waitlist_offer.html", error)
     patient = offer.entry.patient
-    recipient = recipient_for(patient)
-    language = chosen if chosen in LANGUAGES else recipient.language if recipient else "th"
+    language = _language(request, patient)
     with translation.override(language):
         if request.method == "POST":
             action = request.POST.get("action", "")

@@ -34,6 +34,29 @@ def post(client: Client, path: str, body: dict | None = None):
     return client.post(path, body or {}, content_type="application/json")
 
 
+PERSON_FIELDS = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "national_id",
+    "passport_number",
+    "preferred_language",
+    "district_code",
+)
+
+
+def declare_risk_groups(client: Client, patient_id: int, groups: list[str]):
+    """PUT the patient's details as they are, with these risk groups."""
+    details = client.get(f"/api/v1/me/patients/{patient_id}").json()
+    return client.put(
+        f"/api/v1/me/patients/{patient_id}",
+        {**{key: details[key] for key in PERSON_FIELDS}, "risk_groups": groups},
+        content_type="application/json",
+    )
+
+
 def test_staff_create_preview_and_release_a_drive_that_opens_at_its_release_time(
     city_admin, patient, client_for, clock: time_machine.Traveller
 ):
@@ -127,28 +150,7 @@ def test_a_patient_sees_why_they_cannot_book_a_drive_before_trying(
     assert refused.json()["code"] == "not_eligible"
 
     # Declaring a chronic disease is not enough: the drive also needs age 65.
-    details = client.get(f"/api/v1/me/patients/{patient.pk}").json()
-    details["risk_groups"] = ["chronic_disease"]
-    details["district_code"] = details.pop("district_code")
-    updated = client.put(
-        f"/api/v1/me/patients/{patient.pk}",
-        {
-            key: details[key]
-            for key in (
-                "first_name",
-                "last_name",
-                "date_of_birth",
-                "sex",
-                "phone",
-                "national_id",
-                "passport_number",
-                "preferred_language",
-                "district_code",
-                "risk_groups",
-            )
-        },
-        content_type="application/json",
-    )
+    updated = declare_risk_groups(client, patient.pk, ["chronic_disease"])
     assert updated.status_code == 200, updated.json()
     assert updated.json()["risk_groups"] == ["chronic_disease"]
     body = client.get(f"/api/v1/drives/{drive['id']}/eligibility?patient_id={patient.pk}").json()
@@ -156,28 +158,7 @@ def test_a_patient_sees_why_they_cannot_book_a_drive_before_trying(
 
 
 def test_a_patient_cannot_declare_an_age_group(patient, client_for):
-    client = client_for(patient)
-    details = client.get(f"/api/v1/me/patients/{patient.pk}").json()
-    payload = {
-        key: details[key]
-        for key in (
-            "first_name",
-            "last_name",
-            "date_of_birth",
-            "sex",
-            "phone",
-            "national_id",
-            "passport_number",
-            "preferred_language",
-            "district_code",
-        )
-    }
-
-    response = client.put(
-        f"/api/v1/me/patients/{patient.pk}",
-        {**payload, "risk_groups": ["aged_65_plus"]},
-        content_type="application/json",
-    )
+    response = declare_risk_groups(client_for(patient), patient.pk, ["aged_65_plus"])
 
     assert response.status_code == 422
     assert response.json()["field"] == "risk_groups"
