@@ -8,6 +8,9 @@ is open (the engine writes the appointment, its texts and reminders), commit. Th
   advisory  pg_advisory_xact_lock(slot), then read the count and write it back
   skip      one row per place, the first free one claimed with FOR UPDATE SKIP LOCKED
   redis     a Redis counter refuses once it is empty; the conditional UPDATE still guards
+  slots     for comparison, what a drive is: the same places as slots of 5, each client
+            taking the first slot not locked by another (SKIP LOCKED), then the
+            conditional UPDATE on it, as "book the best for me" does
 
 Prints bookings per second until full, latency of successful bookings, refusals, and checks
 that exactly `capacity` places were taken. A benchmark prints figures: it asserts nothing.
@@ -87,6 +90,29 @@ def by_skip_locked(conn: psycopg.Connection, client: int, hold: float) -> bool:
     return True
 
 
+def by_small_slots(conn: psycopg.Connection, client: int, hold: float) -> bool:
+    with conn.transaction():
+        for skip in (True, False):
+            row = conn.execute(
+                "SELECT id FROM hot_slot WHERE booked < capacity ORDER BY id LIMIT 1 FOR UPDATE"
+                + (" SKIP LOCKED" if skip else "")
+            ).fetchone()
+            if row is not None:
+                break
+        else:
+            return False
+        conn.execute(
+            "INSERT INTO hot_appointment (slot_id, client) VALUES (%s, %s)", [row[0], client]
+        )
+        time.sleep(hold)
+        taken = conn.execute(
+            "UPDATE hot_slot SET booked = booked + 1 WHERE id = %s AND booked < capacity", [row[0]]
+        ).rowcount
+        if not taken:
+            raise RuntimeError("a locked slot filled under us")
+    return True
+
+
 def by_redis_counter(cache: redis.Redis, key: str) -> Way:
     def take(conn: psycopg.Connection, client: int, hold: float) -> bool:
         if cache.decr(key) < 0:
@@ -146,9 +172,15 @@ def run(dsn: str, way: Way, clients: int, capacity: int, hold: float) -> dict[st
     }
 
 
-def reset(dsn: str, capacity: int) -> None:
+def reset(dsn: str, capacity: int, *, small_slots: bool = False) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(SCHEMA)
+        if small_slots:
+            conn.execute(
+                "INSERT INTO hot_slot SELECT n, 5, 0 FROM generate_series(1, %s) n",
+                [capacity // 5],
+            )
+            return
         conn.execute("INSERT INTO hot_slot VALUES (1, %s, 0)", [capacity])
         conn.execute(
             "INSERT INTO hot_place (slot_id, n) SELECT 1, n FROM generate_series(1, %s) n",
@@ -178,10 +210,10 @@ def main() -> None:
         print(f"{'hold':>6} {'way':>9} {'bookings/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
               f"{'refused':>8} {'taken':>6}")  # fmt: skip
         for hold_ms in options.hold_ms:
-            for label in ("update", "advisory", "skip", "redis"):
+            for label in ("update", "advisory", "skip", "redis", "slots"):
                 results = []
                 for _ in range(options.rounds):
-                    reset(dsn, options.capacity)
+                    reset(dsn, options.capacity, small_slots=label == "slots")
                     key = f"bench-hot-slot:{uuid.uuid4().hex}"
                     cache.set(key, options.capacity, ex=600)
                     way: Way = {
@@ -189,6 +221,7 @@ def main() -> None:
                         "advisory": by_advisory_lock,
                         "skip": by_skip_locked,
                         "redis": by_redis_counter(cache, key),
+                        "slots": by_small_slots,
                     }[label]
                     results.append(run(dsn, way, options.clients, options.capacity, hold_ms / 1000))
                 middle = sorted(results, key=lambda r: r["per_second"])[len(results) // 2]

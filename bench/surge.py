@@ -169,6 +169,7 @@ def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
             sys.executable, "-m", "uvicorn", "config.asgi:application",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--no-access-log", "--log-level", "warning",
+            "--timeout-keep-alive", "75", "--backlog", "8192",
         ],
         cwd=ROOT,
         env=env,
@@ -225,8 +226,10 @@ async def surge(
                         status = response.status
                         retry = float(response.headers.get("Retry-After", "1"))
                 except (TimeoutError, aiohttp.ClientError) as error:
+                    # A dropped or refused connection: a phone would try again.
                     results.append((sent, 0, time.time() - sent, type(error).__name__))
-                    return
+                    await asyncio.sleep(1)
+                    continue
                 found = re.search(r'"code":\s*"([a-z_]+)"', payload)
                 code = found.group(1) if found else ""
                 if status not in (201, 409, 429) and code not in samples:
@@ -308,7 +311,11 @@ def main() -> None:
 
         booked = sorted(sent + latency for sent, status, latency, _ in results if status == 201)
         kinds = Counter(
-            str(status) if status in (201, 409, 429) else f"other {status} {code}"
+            str(status)
+            if status in (201, 409, 429)
+            else f"connection error, retried ({code})"
+            if status == 0
+            else f"other {status} {code}"
             for _, status, _, code in results
         )
         codes = Counter(code for _, status, _, code in results if status == 409)

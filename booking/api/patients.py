@@ -125,7 +125,12 @@ def book(
     """
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
-    target = Slot.objects.filter(pk=payload.slot_id).values("service_id", "drive_id").first()
+    target = (
+        Slot.objects.filter(pk=payload.slot_id)
+        .order_by("pk")
+        .values("service_id", "drive_id")
+        .first()
+    )
     if target is not None and target["drive_id"] is not None:
         wait_turn(service_id=target["service_id"], account_id=user.pk, drive_id=target["drive_id"])
     try:

@@ -27,7 +27,12 @@ def bookable_slot(slot_id: int) -> Slot:
     """The slot to book into; SlotClosed if its service or centre is no longer offered,
     which may be before the next sync has closed the slot itself. A slot that has not opened
     yet (a drive before its release time) is not found, as if it did not exist."""
-    slot = Slot.objects.select_related("service", "centre", "drive").filter(pk=slot_id).first()
+    slot = (
+        Slot.objects.select_related("service", "centre", "drive")
+        .filter(pk=slot_id)
+        .order_by("pk")  # not the default ordering, which joins the centre again to sort
+        .first()
+    )
     if slot is None or (slot.opens_at is not None and slot.opens_at > timezone.now()):
         raise NotFound(_("That time slot does not exist."), field="slot_id")
     offered = slot.centre.services.filter(pk=slot.service_id).exists()
@@ -57,7 +62,7 @@ def take_place(slot: Slot) -> None:
     )
     if taken:
         return
-    current = Slot.objects.filter(pk=slot.pk).values("closed").first()
+    current = Slot.objects.filter(pk=slot.pk).order_by("pk").values("closed").first()
     if current is None or current["closed"]:
         raise SlotClosed(slot_id=slot.pk)
     raise SlotFull(slot_id=slot.pk)
@@ -89,7 +94,7 @@ def check_no_overlap(patient: Patient, slot: Slot, *, moving: Appointment | None
     )
     if moving is not None:
         in_slot = in_slot.exclude(pk=moving.pk)
-    same = in_slot.values_list("pk", flat=True).first()
+    same = in_slot.order_by("pk").values_list("pk", flat=True).first()
     if same is not None:  # booked, or even already seen: one place per person per slot
         raise AlreadyBooked(appointment_id=same)
     clashes = Appointment.objects.filter(
@@ -100,6 +105,6 @@ def check_no_overlap(patient: Patient, slot: Slot, *, moving: Appointment | None
     )
     if moving is not None:
         clashes = clashes.exclude(pk=moving.pk)
-    clash = clashes.values_list("pk", flat=True).first()
+    clash = clashes.order_by("pk").values_list("pk", flat=True).first()
     if clash is not None:
         raise OverlappingAppointment(appointment_id=clash)
