@@ -126,6 +126,8 @@ def best_open_slots(search: SlotSearch, *, limit: int) -> list[SlotOption]:
         start__lt=window_end,
     ).filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))
     found: list[SlotOption] = []
+    if not open_slots.filter(centre_id__in=[place.centre.number for place in ranked]).exists():
+        return found  # sold out: one query, not one per centre
     for place in ranked:
         rows = open_slots.filter(centre_id=place.centre.number).order_by("start", "pk")
         for row in rows[: limit - len(found)]:

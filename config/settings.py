@@ -211,8 +211,8 @@ WAITLIST_SWEEP_SECONDS = env_int("WAITLIST_SWEEP_SECONDS", 60)
 # --- Vaccination drive waiting room (booking/services/waiting_room.py) -------------------------
 # For this long after a drive opens, people are let in to book in arrival order at this rate.
 DRIVE_QUEUE_MINUTES = env_int("DRIVE_QUEUE_MINUTES", 30)
-DRIVE_ADMIT_BURST = env_int("DRIVE_ADMIT_BURST", 200)
-DRIVE_ADMIT_PER_SECOND = env_int("DRIVE_ADMIT_PER_SECOND", 100)
+DRIVE_ADMIT_BURST = env_int("DRIVE_ADMIT_BURST", 100)
+DRIVE_ADMIT_PER_SECOND = env_int("DRIVE_ADMIT_PER_SECOND", 25)
 
 # --- Sign-in passcodes --------------------------------------------------------------------------
 SIGN_IN_CODE_MINUTES = 5
