@@ -213,6 +213,8 @@ class Appointment(models.Model):
 
     # Statuses of a visit that has not happened yet: these may not overlap for one patient.
     UPCOMING = (Status.BOOKED, Status.CHECKED_IN, Status.IN_CONSULTATION)
+    # A vaccine dose in one of these is booked or given: its course has it.
+    HELD_OR_GIVEN = (*UPCOMING, Status.COMPLETED)
 
     patient = models.ForeignKey(
         Patient, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("patient")

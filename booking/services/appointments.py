@@ -274,7 +274,7 @@ def _check_dose_can_move(appointment: Appointment, new_slot: Slot) -> None:
     previous = (
         appointment.series.appointments.filter(
             dose_number=appointment.dose_number - 1,
-            status__in=(Status.BOOKED, Status.CHECKED_IN, Status.IN_CONSULTATION, Status.COMPLETED),
+            status__in=Appointment.HELD_OR_GIVEN,
         )
         .select_related("slot")
         .first()

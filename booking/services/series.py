@@ -34,8 +34,7 @@ from clinics.models import Service, ServiceDose
 from notifications.services.outbox import notify_booked, notify_cancelled, notify_rescheduled
 
 Status = Appointment.Status
-# A dose in one of these states counts as booked or given: the course has it.
-HELD_OR_GIVEN = (Status.BOOKED, Status.CHECKED_IN, Status.IN_CONSULTATION, Status.COMPLETED)
+HELD_OR_GIVEN = Appointment.HELD_OR_GIVEN
 
 
 @dataclass(frozen=True)

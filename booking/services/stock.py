@@ -22,8 +22,6 @@ from booking.selectors import day_bounds
 from clinics.exceptions import InvalidInput, NotFound
 from clinics.models import HealthCentre, Service
 
-HELD_OR_GIVEN = ("booked", "checked_in", "in_consultation", "completed")
-
 
 @dataclass(frozen=True)
 class StockPosition:
@@ -108,7 +106,7 @@ def stock_positions(*, centre_ids: list[int], service: Service) -> dict[int, Sto
         .values_list("centre_id", "doses")
     )
     doses_held = dict(
-        Appointment.objects.filter(series__in=courses, status__in=HELD_OR_GIVEN)
+        Appointment.objects.filter(series__in=courses, status__in=Appointment.HELD_OR_GIVEN)
         .values("series__centre_id")
         .annotate(count=Count("pk"))
         .values_list("series__centre_id", "count")
