@@ -54,6 +54,22 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def _open_slots(search: SlotSearch) -> QuerySet[Slot]:
+    """The search's slots that can be booked now: open, not full, released, in its days and
+    past the booking cut-off."""
+    now = timezone.now()
+    earliest = now + timedelta(minutes=search.service.booking_cutoff_minutes)
+    window_start, _ = day_bounds(search.date_from)
+    _, window_end = day_bounds(search.date_to)
+    return Slot.objects.filter(
+        service=search.service,
+        closed=False,
+        booked__lt=F("capacity"),
+        start__gte=max(window_start, earliest),
+        start__lt=window_end,
+    ).filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))
+
+
 def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotPage:
     """Open, bookable slots for a service between two days, across centres, ranked for the
     patient (see SlotOrder). Three queries whatever the page size."""
@@ -69,20 +85,8 @@ def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotP
         default=Value(len(ranked)),
         output_field=IntegerField(),
     )
-    earliest = timezone.now() + timedelta(minutes=search.service.booking_cutoff_minutes)
-    window_start, _ = day_bounds(search.date_from)
-    _, window_end = day_bounds(search.date_to)
     slots = (
-        Slot.objects.filter(
-            service=search.service,
-            centre_id__in=list(place_of),
-            closed=False,
-            booked__lt=F("capacity"),
-            start__gte=max(window_start, earliest),
-            start__lt=window_end,
-        )
-        .filter(Q(opens_at__isnull=True) | Q(opens_at__lte=timezone.now()))
-        .annotate(centre_rank=centre_rank)
+        _open_slots(search).filter(centre_id__in=list(place_of)).annotate(centre_rank=centre_rank)
     )
     if search.order == SlotOrder.EARLIEST:
         slots = slots.order_by("start", "centre_rank", "pk")
@@ -114,17 +118,7 @@ def best_open_slots(search: SlotSearch, *, limit: int) -> list[SlotOption]:
     ranked = rank_centres(
         centres, district=search.district, latitude=search.latitude, longitude=search.longitude
     )
-    now = timezone.now()
-    earliest = now + timedelta(minutes=search.service.booking_cutoff_minutes)
-    window_start, _ = day_bounds(search.date_from)
-    _, window_end = day_bounds(search.date_to)
-    open_slots = Slot.objects.filter(
-        service=search.service,
-        closed=False,
-        booked__lt=F("capacity"),
-        start__gte=max(window_start, earliest),
-        start__lt=window_end,
-    ).filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))
+    open_slots = _open_slots(search)
     found: list[SlotOption] = []
     if not open_slots.filter(centre_id__in=[place.centre.number for place in ranked]).exists():
         return found  # sold out: one query, not one per centre

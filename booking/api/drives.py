@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Status
 
+from booking.api.staff import staff_centre as _centre
 from booking.eligibility import ineligibilities
 from booking.models import Appointment, VaccinationDrive, VaccinationSeries, VaccineLot
 from booking.schemas.vaccination import (
@@ -316,14 +317,6 @@ def _stock_out(position: StockPosition, lots: list[VaccineLot]) -> dict[str, obj
         "left_to_open": position.left_to_open,
         "lots": lots,
     }
-
-
-def _centre(request: HttpRequest, number: int, action: StaffAction) -> HealthCentre:
-    centre = HealthCentre.objects.filter(number=number).first()
-    if centre is None:
-        raise NotFound(_("There is no health centre with that number."))
-    require_staff(signed_in_user(request), action, centre.number)
-    return centre
 
 
 @router.get(

@@ -67,7 +67,8 @@ class ScheduleChangeOut(Schema):
     affected_appointment_ids: list[int]
 
 
-def _centre(request: HttpRequest, number: CentreNumber, action: StaffAction) -> HealthCentre:
+def staff_centre(request: HttpRequest, number: CentreNumber, action: StaffAction) -> HealthCentre:
+    """The centre, if the signed-in staff member may take `action` there."""
     centre = HealthCentre.objects.filter(number=number).first()
     if centre is None:
         raise NotFound(_("There is no health centre with that number."))
@@ -118,7 +119,7 @@ def _closure_result(added: ClosureAdded) -> dict[str, object]:
 
 @router.get("/staff/centres/{int:number}/schedules", response={200: list[ScheduleOut], **ERRORS})
 def list_schedules(request: HttpRequest, number: CentreNumber) -> list[ScheduleTemplate]:
-    centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
+    centre = staff_centre(request, number, StaffAction.MANAGE_SCHEDULE)
     return list(centre.schedule_templates.select_related("service"))
 
 
@@ -127,7 +128,7 @@ def create_schedule(
     request: HttpRequest, number: CentreNumber, payload: ScheduleIn
 ) -> Status[dict[str, object]]:
     """Add a weekly schedule; its slots are generated over the booking horizon at once."""
-    centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
+    centre = staff_centre(request, number, StaffAction.MANAGE_SCHEDULE)
     change = create_schedule_template(centre=centre, fields=_schedule_fields(payload))
     return Status(201, _schedule_change(change))
 
@@ -163,7 +164,7 @@ def end_schedule(request: HttpRequest, schedule_id: RowId) -> dict[str, object]:
 @router.get("/staff/centres/{int:number}/closures", response={200: list[ClosureOut], **ERRORS})
 def list_closures(request: HttpRequest, number: CentreNumber) -> list[Closure]:
     """This centre's closures and the city-wide ones, from today on."""
-    centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    centre = staff_centre(request, number, StaffAction.VIEW_APPOINTMENTS)
     return list(
         Closure.objects.filter(end_date__gte=timezone.localdate()).filter(
             Q(centre__isnull=True) | Q(centre=centre)
@@ -176,7 +177,7 @@ def close_centre(
     request: HttpRequest, number: CentreNumber, payload: ClosureIn
 ) -> Status[dict[str, object]]:
     """Close the centre for some days. Appointments already booked then are listed, not dropped."""
-    centre = _centre(request, number, StaffAction.MANAGE_SCHEDULE)
+    centre = staff_centre(request, number, StaffAction.MANAGE_SCHEDULE)
     added = add_closure(centre=centre, created_by=signed_in_user(request), **payload.dict())
     return Status(201, _closure_result(added))
 
@@ -214,7 +215,7 @@ def list_slots(
     date_to: Day | None = None,
 ) -> list[Slot]:
     """Slots with their capacity and bookings, for at most two weeks at a time."""
-    centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    centre = staff_centre(request, number, StaffAction.VIEW_APPOINTMENTS)
     first = date_from or timezone.localdate()
     last = date_to or first
     if last < first or (last - first).days >= MAX_SLOT_LIST_DAYS:
@@ -242,7 +243,7 @@ def list_centre_appointments(
     request: HttpRequest, number: CentreNumber, day: Day | None = None
 ) -> list[Appointment]:
     """The centre's appointments on a day (default today, Bangkok time), in time order."""
-    centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    centre = staff_centre(request, number, StaffAction.VIEW_APPOINTMENTS)
     return list(centre_appointments_on(centre.number, day or timezone.localdate()))
 
 

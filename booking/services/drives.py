@@ -25,7 +25,8 @@ from booking.models import (
     Slot,
     VaccinationDrive,
 )
-from booking.services.slots import NewSlot, insert_slots, lock_centres
+from booking.selectors import day_bounds
+from booking.services.slots import NewSlot, days_between, insert_slots, lock_centres
 from booking.services.stock import StockPosition, stock_positions
 from clinics.exceptions import InvalidInput
 from clinics.models import District, HealthCentre, Service
@@ -198,7 +199,7 @@ def plan_drive(drive: VaccinationDrive) -> DrivePlan:
     plans = []
     for centre in centres:
         days = []
-        for day in _days(drive.first_day, drive.last_day):
+        for day in days_between(drive.first_day, drive.last_day):
             if day.isoweekday() not in drive.iso_weekdays or day in closed[centre.number]:
                 continue
             slots = sum(1 for _ in _slot_times(drive, sessions, day))
@@ -298,13 +299,8 @@ def sync_drive_slots(*, centre_ids: list[int] | None, start: date, end: date) ->
     on days no longer closed. Runs inside a closure change, which holds the centre locks."""
     slots = Slot.objects.filter(
         drive__status=VaccinationDrive.Status.SCHEDULED,
-        start__gte=max(
-            datetime.combine(start, time.min, tzinfo=timezone.get_default_timezone()),
-            timezone.now(),
-        ),
-        start__lt=datetime.combine(
-            end + timedelta(days=1), time.min, tzinfo=timezone.get_default_timezone()
-        ),
+        start__gte=max(day_bounds(start)[0], timezone.now()),
+        start__lt=day_bounds(end)[1],
     )
     if centre_ids is not None:
         slots = slots.filter(centre_id__in=centre_ids)
@@ -360,13 +356,6 @@ def _apply_fields(drive: VaccinationDrive, fields: DriveFields) -> None:
 
 def _minutes(moment: time) -> int:
     return moment.hour * 60 + moment.minute
-
-
-def _days(first: date, last: date) -> Iterator[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
 
 
 def _slot_times(

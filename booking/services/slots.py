@@ -129,7 +129,7 @@ def _plan(
     now = timezone.now()
     zone = timezone.get_default_timezone()
     planned: dict[tuple[int, datetime], _PlannedSlot] = {}
-    for day in _days(start, end):
+    for day in days_between(start, end):
         if day in closed:
             continue
         for template in templates:
@@ -143,7 +143,8 @@ def _plan(
     return planned
 
 
-def _days(start: date, end: date) -> Iterator[date]:
+def days_between(start: date, end: date) -> Iterator[date]:
+    """Each day from `start` to `end`, both included."""
     day = start
     while day <= end:
         yield day

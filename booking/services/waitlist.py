@@ -18,7 +18,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from booking.eligibility import ineligibilities, risk_groups_on
+from booking.eligibility import risk_groups_on
 from booking.exceptions import BookingError, OfferClosed, OnWaitlistAlready
 from booking.models import (
     Appointment,
@@ -27,10 +27,11 @@ from booking.models import (
     WaitlistEntry,
     WaitlistOffer,
 )
-from booking.services.appointments import Booking, book_slot
-from booking.services.places import give_back_place, lock_patient, take_place
+from booking.selectors import day_bounds
+from booking.services.appointments import Booking, book_slot, check_eligibility
+from booking.services.places import check_no_overlap, give_back_place, lock_patient, take_place
 from booking.services.series import plan_dose
-from clinics.exceptions import InvalidInput
+from clinics.exceptions import DomainError, InvalidInput
 from clinics.models import District, HealthCentre, Service
 from notifications.services.outbox import after_quiet_hours, notify_waitlist_offer
 
@@ -284,11 +285,7 @@ def _free_slots(limit: int) -> list[Slot]:
             service_id__in=services,
             closed=False,
             booked__lt=F("capacity"),
-            start__lt=datetime.combine(
-                last_day + timedelta(days=1),
-                datetime.min.time(),
-                tzinfo=timezone.get_default_timezone(),
-            ),
+            start__lt=day_bounds(last_day)[1],
         )
         .filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))
         .filter(start__gt=now)
@@ -358,21 +355,13 @@ def _offer_one_place(slot: Slot, tried: set[int]) -> WaitlistOffer | None:
 
 
 def _suits(patient: Patient, slot: Slot) -> bool:
-    """Whether the patient could book the slot: the drive's rules and the dose's interval."""
+    """Whether the patient could book the slot, by the checks booking itself makes: the dose's
+    interval, the drive's rules, no overlap with another appointment."""
     try:
         dose = plan_dose(patient, slot)
-    except BookingError:
+        if dose is None or dose.number == 1:
+            check_eligibility(patient, slot)
+        check_no_overlap(patient, slot, moving=None)
+    except DomainError:
         return False
-    if slot.drive is not None and (dose is None or dose.number == 1):
-        districts = set(slot.drive.districts.values_list("code", flat=True))
-        if ineligibilities(
-            slot.drive, patient, timezone.localdate(slot.start), district_codes=districts
-        ):
-            return False
-    overlapping = Appointment.objects.filter(
-        patient=patient,
-        status__in=Appointment.UPCOMING,
-        slot__start__lt=slot.end,
-        slot__end__gt=slot.start,
-    ).exists()
-    return not overlapping
+    return True
