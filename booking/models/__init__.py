@@ -1,7 +1,9 @@
 """Booking models: people, slots and appointments; vaccination drives, stock, dose series and
-the waitlist."""
+the waitlist; partners' keys and what is published for others to read."""
 
 from booking.models.appointments import Appointment, Patient, SignInCode, Slot
+from booking.models.partners import Partner, PartnerKey, PartnerKeyUse
+from booking.models.publishing import CalendarFeed, CentreDayFigures, PublishedFile
 from booking.models.vaccination import (
     DriveSession,
     RiskGroup,
@@ -14,8 +16,14 @@ from booking.models.vaccination import (
 
 __all__ = [
     "Appointment",
+    "CalendarFeed",
+    "CentreDayFigures",
     "DriveSession",
+    "Partner",
+    "PartnerKey",
+    "PartnerKeyUse",
     "Patient",
+    "PublishedFile",
     "RiskGroup",
     "SignInCode",
     "Slot",

@@ -262,6 +262,15 @@ class Appointment(models.Model):
         related_name="+",
         verbose_name=_("vaccine lot given"),
     )
+    # Booked through a partner's API key: the partner may read and cancel it.
+    partner = models.ForeignKey(
+        "booking.Partner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appointments",
+        verbose_name=_("booked through partner"),
+    )
 
     class Meta:
         ordering = ["slot__start", "id"]
