@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from booking.exceptions import LinkExpired, LinkInvalid
-from booking.models import Appointment, WaitlistOffer
+from booking.models import Appointment, CalendarFeed, WaitlistOffer
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 # Recorded on an appointment cancelled from its link (page or API).
@@ -33,6 +33,7 @@ def _base36(number: int) -> str:
 
 APPOINTMENT_SALT = "booking.links.appointment"
 OFFER_SALT = "booking.links.waitlist-offer"
+FEED_SALT = "booking.links.calendar-feed"
 
 
 def _signature(ident: str, salt: str = APPOINTMENT_SALT) -> str:
@@ -109,3 +110,25 @@ def offer_from_link(token: str) -> WaitlistOffer:
     if offer is None:
         raise LinkInvalid()
     return offer
+
+
+def appointment_calendar_link(appointment_id: int) -> str:
+    """The appointment as an .ics file, from the same signed token as its page."""
+    return f"{appointment_link(appointment_id)}/calendar.ics"
+
+
+def calendar_feed_link(feed_id: int) -> str:
+    """The private address a calendar app subscribes to."""
+    return f"{settings.PUBLIC_BASE_URL}/calendars/{_token(feed_id, FEED_SALT)}.ics"
+
+
+def calendar_feed_from_link(token: str) -> CalendarFeed:
+    """The live feed a subscription address names; LinkInvalid once it is revoked."""
+    feed = (
+        CalendarFeed.objects.select_related("owner")
+        .filter(pk=_row_id(token, FEED_SALT), revoked_at__isnull=True, owner__is_active=True)
+        .first()
+    )
+    if feed is None:
+        raise LinkInvalid()
+    return feed

@@ -28,7 +28,7 @@ from notifications.services.outbox import recipient_for
 LANGUAGES = ("th", "en")
 
 
-def _language(request: HttpRequest, patient: Patient | None) -> str:
+def reader_language(request: HttpRequest, patient: Patient | None) -> str:
     """The reader's choice (?lang=), else the language their texts are in, else Thai."""
     chosen = request.GET.get("lang", "")
     if chosen in LANGUAGES:
@@ -40,7 +40,7 @@ def _language(request: HttpRequest, patient: Patient | None) -> str:
 
 
 def _link_error(request: HttpRequest, template: str, error: DomainError) -> HttpResponse:
-    language = _language(request, None)
+    language = reader_language(request, None)
     with translation.override(language):
         return render(
             request, template, {"error": error.message, "language": language}, status=error.status
@@ -55,7 +55,7 @@ def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
         appointment = appointment_from_link(token)
     except DomainError as error:
         return _link_error(request, "booking/appointment_link.html", error)
-    language = _language(request, appointment.patient)
+    language = reader_language(request, appointment.patient)
     with translation.override(language):
         if request.method == "POST":
             try:
@@ -116,7 +116,7 @@ def waitlist_offer_page(request: HttpRequest, token: str) -> HttpResponse:
     except DomainError as error:
         return _link_error(request, "booking/waitlist_offer.html", error)
     patient = offer.entry.patient
-    language = _language(request, patient)
+    language = reader_language(request, patient)
     with translation.override(language):
         if request.method == "POST":
             action = request.POST.get("action", "")

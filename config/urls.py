@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/<path:rest>", unknown_api_path),
     path("", include("notifications.urls")),
     path("", include("booking.urls")),
+    path("", include("booking.calendars.urls")),
     path("fhir/r4/", include("booking.fhir.urls")),
     path("open-data/", include("booking.open_data.urls")),
     path("api/docs", RedirectView.as_view(pattern_name="api:openapi-view", permanent=False)),

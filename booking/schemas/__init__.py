@@ -3,6 +3,7 @@ from datetime import date, timedelta
 
 from ninja import Field, Schema
 
+from booking.links import appointment_calendar_link
 from booking.models import Appointment, Patient, RiskGroup, Slot
 from booking.selectors import SlotOption, SlotOrder, SlotPage, appointment_can_change
 from clinics.models import VisitMode
@@ -224,6 +225,13 @@ class AppointmentOut(Schema):
     course_id: int | None = Field(
         alias="series_id", description="For a vaccine: the course, see /me/vaccinations."
     )
+    calendar_url: str = Field(
+        description="The appointment as an .ics file (iCalendar), to add to a calendar app."
+    )
+
+    @staticmethod
+    def resolve_calendar_url(appointment: Appointment) -> str:
+        return appointment_calendar_link(appointment.pk)
 
     @staticmethod
     def resolve_start(appointment: Appointment) -> object:
@@ -305,6 +313,7 @@ class LinkedAppointmentOut(Schema):
     confirmed_at: BangkokDateTime | None
     cancellable_until: BangkokDateTime
     can_change: bool = Field(description="Whether it may still be confirmed, moved or cancelled.")
+    calendar_url: str = Field(description="The appointment as an .ics file (iCalendar).")
 
     @staticmethod
     def resolve_patient_first_name(appointment: Appointment) -> str:
@@ -315,6 +324,7 @@ class LinkedAppointmentOut(Schema):
     resolve_centre = staticmethod(AppointmentOut.resolve_centre)
     resolve_service = staticmethod(AppointmentOut.resolve_service)
     resolve_cancellable_until = staticmethod(AppointmentOut.resolve_cancellable_until)
+    resolve_calendar_url = staticmethod(AppointmentOut.resolve_calendar_url)
 
     @staticmethod
     def resolve_can_change(appointment: Appointment) -> bool:

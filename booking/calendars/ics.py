@@ -1,0 +1,319 @@
+"""Calendar files written with the `icalendar` package.
+
+What goes in is what a calendar needs and no more: the service, the centre and where it is, the
+time in Bangkok, a reminder and the link to the appointment's page. No national ID, phone or date
+of birth; a household feed names the person by first name only; a clinician's feed names no
+patient at all, since calendar apps copy it onto other companies' servers.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from icalendar import Alarm, Calendar, Event, vCalAddress, vUri
+
+from booking.links import appointment_link
+from booking.models import Appointment, Slot
+from clinics.models import Closure, HealthCentre, PublicHoliday, VisitMode
+
+PRODUCT_ID = "-//Bangkok Metropolitan Administration//Health centre booking//TH"
+BANGKOK = "Asia/Bangkok"
+# How soon before the start a calendar app reminds: time to travel, or to find a quiet room.
+REMINDER_BEFORE = {VisitMode.IN_PERSON: timedelta(hours=1), VisitMode.VIDEO: timedelta(minutes=10)}
+# How often subscribed calendar apps are asked to fetch a feed again.
+FEED_REFRESH = timedelta(hours=1)
+CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
+
+
+def _host() -> str:
+    return urlsplit(settings.PUBLIC_BASE_URL).hostname or "localhost"
+
+
+def _calendar(name: str | None = None, *, method: str | None = None) -> Calendar:
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT_ID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    if method:
+        calendar.add("method", method)
+    if name:
+        # RFC 7986 names and refresh interval, and the older X- forms that Apple and Google read.
+        calendar.add("name", name)
+        calendar.add("x-wr-calname", name)
+        calendar.add("refresh-interval", FEED_REFRESH, parameters={"VALUE": "DURATION"})
+        calendar.add("x-published-ttl", FEED_REFRESH)
+        calendar.add("x-wr-timezone", BANGKOK)
+    return calendar
+
+
+def _finish(calendar: Calendar) -> bytes:
+    calendar.add_missing_timezones()
+    return calendar.to_ical()
+
+
+def centre_address(centre: HealthCentre, language: str) -> str:
+    """The centre's address as one line, down to the subdistrict (what the data gives)."""
+    district = centre.district
+    if language == "th":
+        parts = [
+            f"แขวง{centre.subdistrict_th}" if centre.subdistrict_th else "",
+            f"เขต{district.name_th}",
+            "กรุงเทพมหานคร",
+        ]
+    else:
+        parts = [f"{district.name_en} District", "Bangkok"]
+    return " ".join(part for part in parts if part) if language == "th" else ", ".join(parts)
+
+
+def _centre_name(centre: HealthCentre, language: str) -> str:
+    return centre.name_th if language == "th" else centre.name_en
+
+
+def _in_bangkok(moment: datetime) -> datetime:
+    return timezone.localtime(moment, timezone.get_default_timezone())
+
+
+def _place(event: Event, centre: HealthCentre, language: str) -> None:
+    event.add("location", f"{_centre_name(centre, language)}, {centre_address(centre, language)}")
+    event.add("geo", (centre.latitude, centre.longitude))
+
+
+@dataclass(frozen=True)
+class _Wording:
+    language: str
+    with_first_name: bool = False
+
+
+def appointment_event(appointment: Appointment, wording: _Wording) -> Event:
+    """One appointment as a VEVENT; the same UID however often it is moved or downloaded."""
+    slot = appointment.slot
+    service, centre = slot.service, slot.centre
+    language = wording.language
+    link = appointment_link(appointment.pk)
+    video = appointment.visit_mode == VisitMode.VIDEO
+    cancelled = appointment.status == Appointment.Status.CANCELLED
+
+    summary = service.name_th if language == "th" else service.name_en
+    if video:
+        summary = _("%(service)s (video call)") % {"service": summary}
+    if wording.with_first_name:
+        summary = f"{summary} · {appointment.patient.first_name}"
+
+    event = Event()
+    event.add("uid", f"appointment-{appointment.pk}@{_host()}")
+    # A cancellation must outrank the last version a calendar holds, so it counts as a change.
+    event.add("sequence", appointment.sequence + (1 if cancelled else 0))
+    event.add("dtstamp", appointment.updated_at)
+    event.add("last-modified", appointment.updated_at)
+    event.add("created", appointment.created_at)
+    event.add("dtstart", _in_bangkok(slot.start))
+    event.add("dtend", _in_bangkok(slot.end))
+    event.add("summary", summary)
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    event.add("url", vUri(link))
+    organizer = vCalAddress(f"mailto:no-reply@{_host()}")
+    organizer.params["cn"] = _centre_name(centre, language)
+    event.add("organizer", organizer)
+
+    lines = []
+    if video:
+        lines.append(
+            _("Join the video call from this page when it is time: %(link)s") % {"link": link}
+        )
+        event.add(
+            "conference",
+            vUri(link),
+            parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": _("Video call")},
+        )
+        event.add("location", _("Video call in your browser"))
+    else:
+        _place(event, centre, language)
+    bring = service.what_to_bring_th if language == "th" else service.what_to_bring_en
+    if bring and not video:
+        lines.append(_("Please bring: %(items)s") % {"items": bring})
+    lines.append(_("See, move or cancel this appointment: %(link)s") % {"link": link})
+    event.add("description", "\n".join(lines))
+
+    if not cancelled:
+        alarm = Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", summary)
+        alarm.add("trigger", -REMINDER_BEFORE[VisitMode(appointment.visit_mode)])
+        event.add_component(alarm)
+    return event
+
+
+def appointment_calendar(appointment: Appointment, *, language: str) -> bytes:
+    """One appointment as an .ics file to open or import; a cancelled one as METHOD:CANCEL,
+    which removes it from the calendar that imported it."""
+    cancelled = appointment.status == Appointment.Status.CANCELLED
+    with translation.override(language):
+        calendar = _calendar(method="CANCEL" if cancelled else "PUBLISH")
+        calendar.add_component(appointment_event(appointment, _Wording(language)))
+    return _finish(calendar)
+
+
+def household_calendar(
+    appointments: Iterable[Appointment], *, language: str, several_people: bool
+) -> bytes:
+    """A household's appointments as a subscribed feed."""
+    with translation.override(language):
+        calendar = _calendar(_("Health centre appointments"))
+        wording = _Wording(language, with_first_name=several_people)
+        for appointment in appointments:
+            calendar.add_component(appointment_event(appointment, wording))
+    return _finish(calendar)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A clinician's run of back-to-back slots for one service at one centre."""
+
+    centre: HealthCentre
+    service_name_th: str
+    service_name_en: str
+    visit_mode: str
+    start: datetime
+    end: datetime
+    places: int
+    booked: int
+    first_slot_id: int
+
+
+def sessions_from_slots(slots: Iterable[Slot]) -> list[Session]:
+    """Join slots that follow on from each other (same centre and service) into sessions."""
+    sessions: list[Session] = []
+    for slot in sorted(slots, key=lambda s: (s.centre_id, s.service_id, s.start)):
+        last = sessions[-1] if sessions else None
+        if (
+            last is not None
+            and last.centre.pk == slot.centre_id
+            and last.service_name_en == slot.service.name_en
+            and last.end == slot.start
+        ):
+            sessions[-1] = Session(
+                centre=last.centre,
+                service_name_th=last.service_name_th,
+                service_name_en=last.service_name_en,
+                visit_mode=last.visit_mode,
+                start=last.start,
+                end=slot.end,
+                places=last.places + slot.capacity,
+                booked=last.booked + slot.booked,
+                first_slot_id=last.first_slot_id,
+            )
+        else:
+            sessions.append(
+                Session(
+                    centre=slot.centre,
+                    service_name_th=slot.service.name_th,
+                    service_name_en=slot.service.name_en,
+                    visit_mode=slot.service.visit_mode,
+                    start=slot.start,
+                    end=slot.end,
+                    places=slot.capacity,
+                    booked=slot.booked,
+                    first_slot_id=slot.pk,
+                )
+            )
+    return sorted(sessions, key=lambda s: s.start)
+
+
+def _session_event(session: Session, language: str, stamp: datetime) -> Event:
+    service = session.service_name_th if language == "th" else session.service_name_en
+    event = Event()
+    # Named by its first slot, which keeps its id while the session's length or bookings change.
+    event.add("uid", f"session-{session.first_slot_id}@{_host()}")
+    event.add("dtstamp", stamp)
+    event.add("dtstart", _in_bangkok(session.start))
+    event.add("dtend", _in_bangkok(session.end))
+    event.add(
+        "summary",
+        _("%(service)s: %(booked)d of %(places)d booked")
+        % {"service": service, "booked": session.booked, "places": session.places},
+    )
+    event.add("transp", "OPAQUE")
+    if session.visit_mode == VisitMode.VIDEO:
+        event.add("location", _("Video calls"))
+    else:
+        _place(event, session.centre, language)
+    return event
+
+
+def _clinician_appointment_event(appointment: Appointment, language: str) -> Event:
+    slot = appointment.slot
+    service = slot.service.name_th if language == "th" else slot.service.name_en
+    event = Event()
+    event.add("uid", f"appointment-{appointment.pk}-clinician@{_host()}")
+    event.add("sequence", appointment.sequence)
+    event.add("dtstamp", appointment.updated_at)
+    event.add("dtstart", _in_bangkok(slot.start))
+    event.add("dtend", _in_bangkok(slot.end))
+    mode = _("video call") if appointment.visit_mode == VisitMode.VIDEO else _("in person")
+    event.add(
+        "summary",
+        _("Appointment %(number)d · %(service)s (%(mode)s)")
+        % {"number": appointment.pk, "service": service, "mode": mode},
+    )
+    # Sessions already block the time; appointments inside them show as free so that a
+    # calendar does not count the hour twice.
+    event.add("transp", "TRANSPARENT")
+    event.add("description", _("Patient details are in the staff queue, not in this calendar."))
+    return event
+
+
+def clinician_calendar(
+    slots: Iterable[Slot], appointments: Iterable[Appointment], *, language: str, stamp: datetime
+) -> bytes:
+    """A clinician's sessions and the appointments in them, as a subscribed feed."""
+    with translation.override(language):
+        calendar = _calendar(_("My clinic sessions"))
+        for session in sessions_from_slots(slots):
+            calendar.add_component(_session_event(session, language, stamp))
+        for appointment in appointments:
+            calendar.add_component(_clinician_appointment_event(appointment, language))
+    return _finish(calendar)
+
+
+def _all_day(event: Event, first: date, last: date) -> None:
+    event.add("dtstart", first)
+    event.add("dtend", last + timedelta(days=1))  # DTEND of an all-day event is exclusive
+    event.add("transp", "TRANSPARENT")
+
+
+def closures_calendar(
+    centre: HealthCentre,
+    closures: Iterable[Closure],
+    holidays: Iterable[PublicHoliday],
+    *,
+    language: str,
+    stamp: datetime,
+) -> bytes:
+    """The days a centre is closed, own closures and the city's, and holidays that close it."""
+    with translation.override(language):
+        name = _("%(centre)s: closed days") % {"centre": _centre_name(centre, language)}
+        calendar = _calendar(name)
+        for closure in closures:
+            event = Event()
+            event.add("uid", f"closure-{closure.pk}@{_host()}")
+            event.add("dtstamp", closure.created_at)
+            _all_day(event, closure.start_date, closure.end_date)
+            reason = (
+                closure.reason_th if language == "th" else closure.reason_en or closure.reason_th
+            )
+            event.add("summary", _("Closed: %(reason)s") % {"reason": reason})
+            calendar.add_component(event)
+        for holiday in holidays:
+            event = Event()
+            event.add("uid", f"holiday-{holiday.date:%Y%m%d}@{_host()}")
+            event.add("dtstamp", stamp)
+            _all_day(event, holiday.date, holiday.date)
+            title = holiday.name_th if language == "th" else holiday.name_en or holiday.name_th
+            event.add("summary", _("Closed: %(reason)s") % {"reason": title})
+            calendar.add_component(event)
+    return _finish(calendar)

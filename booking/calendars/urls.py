@@ -1,0 +1,13 @@
+from django.urls import path
+
+from booking.calendars import views
+
+urlpatterns = [
+    path("a/<str:token>/calendar.ics", views.appointment_file, name="appointment-calendar"),
+    path("calendars/<str:token>.ics", views.private_feed, name="calendar-feed"),
+    path(
+        "centres/<int:number>/closures.ics",
+        views.centre_closures_feed,
+        name="centre-closures-calendar",
+    ),
+]
