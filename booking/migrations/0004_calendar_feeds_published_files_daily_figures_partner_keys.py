@@ -7,130 +7,286 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('booking', '0003_vaccination_drives_stock_courses_waitlist'),
-        ('clinics', '0002_service_reminders_and_what_to_bring'),
+        ("booking", "0003_vaccination_drives_stock_courses_waitlist"),
+        ("clinics", "0002_service_reminders_and_what_to_bring"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Partner',
+            name="Partner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=150, unique=True, verbose_name='name')),
-                ('contact_email', models.EmailField(blank=True, max_length=254, verbose_name='contact email')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=150, unique=True, verbose_name="name")),
+                (
+                    "contact_email",
+                    models.EmailField(blank=True, max_length=254, verbose_name="contact email"),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
             ],
             options={
-                'verbose_name': 'partner',
-                'verbose_name_plural': 'partners',
-                'ordering': ['name'],
+                "verbose_name": "partner",
+                "verbose_name_plural": "partners",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='PublishedFile',
+            name="PublishedFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
-                ('content_type', models.CharField(max_length=100, verbose_name='content type')),
-                ('body', models.TextField(blank=True, verbose_name='body')),
-                ('etag', models.CharField(max_length=64, verbose_name='ETag')),
-                ('modified_at', models.DateTimeField(verbose_name='modified at')),
-                ('generated_at', models.DateTimeField(verbose_name='generated at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True, verbose_name="name")),
+                ("content_type", models.CharField(max_length=100, verbose_name="content type")),
+                ("body", models.TextField(blank=True, verbose_name="body")),
+                ("etag", models.CharField(max_length=64, verbose_name="ETag")),
+                ("modified_at", models.DateTimeField(verbose_name="modified at")),
+                ("generated_at", models.DateTimeField(verbose_name="generated at")),
             ],
             options={
-                'verbose_name': 'published file',
-                'verbose_name_plural': 'published files',
-                'ordering': ['name'],
+                "verbose_name": "published file",
+                "verbose_name_plural": "published files",
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='appointment',
-            name='partner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='appointments', to='booking.partner', verbose_name='booked through partner'),
+            model_name="appointment",
+            name="partner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="appointments",
+                to="booking.partner",
+                verbose_name="booked through partner",
+            ),
         ),
         migrations.CreateModel(
-            name='PartnerKey',
+            name="PartnerKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(blank=True, max_length=100, verbose_name='label')),
-                ('prefix', models.CharField(editable=False, max_length=20, unique=True, verbose_name='key prefix')),
-                ('secret_hash', models.CharField(editable=False, max_length=64)),
-                ('scopes', models.JSONField(default=list, verbose_name='scopes')),
-                ('requests_per_minute', models.PositiveIntegerField(default=120, validators=[django.core.validators.MinValueValidator(1)], verbose_name='requests per minute')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='issued at')),
-                ('expires_at', models.DateTimeField(blank=True, null=True, verbose_name='expires at')),
-                ('revoked_at', models.DateTimeField(blank=True, null=True, verbose_name='revoked at')),
-                ('last_used_at', models.DateTimeField(blank=True, null=True, verbose_name='last used at')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='issued by')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keys', to='booking.partner', verbose_name='partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("label", models.CharField(blank=True, max_length=100, verbose_name="label")),
+                (
+                    "prefix",
+                    models.CharField(
+                        editable=False, max_length=20, unique=True, verbose_name="key prefix"
+                    ),
+                ),
+                ("secret_hash", models.CharField(editable=False, max_length=64)),
+                ("scopes", models.JSONField(default=list, verbose_name="scopes")),
+                (
+                    "requests_per_minute",
+                    models.PositiveIntegerField(
+                        default=120,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                        verbose_name="requests per minute",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="issued at")),
+                (
+                    "expires_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="expires at"),
+                ),
+                (
+                    "revoked_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="revoked at"),
+                ),
+                (
+                    "last_used_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last used at"),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="issued by",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="keys",
+                        to="booking.partner",
+                        verbose_name="partner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'partner API key',
-                'verbose_name_plural': 'partner API keys',
-                'ordering': ['partner', '-created_at'],
+                "verbose_name": "partner API key",
+                "verbose_name_plural": "partner API keys",
+                "ordering": ["partner", "-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='CalendarFeed',
+            name="CalendarFeed",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('household', "My household's appointments"), ('clinician', 'My sessions and appointments')], max_length=10, verbose_name='kind')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('revoked_at', models.DateTimeField(blank=True, null=True, verbose_name='revoked at')),
-                ('last_fetched_at', models.DateTimeField(blank=True, null=True, verbose_name='last fetched at')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='calendar_feeds', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("household", "My household's appointments"),
+                            ("clinician", "My sessions and appointments"),
+                        ],
+                        max_length=10,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "revoked_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="revoked at"),
+                ),
+                (
+                    "last_fetched_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last fetched at"),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="calendar_feeds",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'calendar feed',
-                'verbose_name_plural': 'calendar feeds',
-                'ordering': ['-created_at', 'pk'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('revoked_at__isnull', True)), fields=('owner', 'kind'), name='one_live_calendar_feed_per_owner_and_kind')],
+                "verbose_name": "calendar feed",
+                "verbose_name_plural": "calendar feeds",
+                "ordering": ["-created_at", "pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("revoked_at__isnull", True)),
+                        fields=("owner", "kind"),
+                        name="one_live_calendar_feed_per_owner_and_kind",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CentreDayFigures',
+            name="CentreDayFigures",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(verbose_name='day')),
-                ('slots_offered', models.PositiveIntegerField(default=0, verbose_name='slots offered')),
-                ('places_offered', models.PositiveIntegerField(default=0, verbose_name='places offered')),
-                ('booked', models.PositiveIntegerField(default=0, verbose_name='booked')),
-                ('attended', models.PositiveIntegerField(default=0, verbose_name='attended')),
-                ('no_shows', models.PositiveIntegerField(default=0, verbose_name='did not attend')),
-                ('cancellations', models.PositiveIntegerField(default=0, verbose_name='cancellations')),
-                ('waitlist_refills', models.PositiveIntegerField(default=0, verbose_name='places refilled from the waitlist')),
-                ('computed_at', models.DateTimeField(verbose_name='counted at')),
-                ('centre', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clinics.healthcentre', verbose_name='health centre')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clinics.service', verbose_name='service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField(verbose_name="day")),
+                (
+                    "slots_offered",
+                    models.PositiveIntegerField(default=0, verbose_name="slots offered"),
+                ),
+                (
+                    "places_offered",
+                    models.PositiveIntegerField(default=0, verbose_name="places offered"),
+                ),
+                ("booked", models.PositiveIntegerField(default=0, verbose_name="booked")),
+                ("attended", models.PositiveIntegerField(default=0, verbose_name="attended")),
+                ("no_shows", models.PositiveIntegerField(default=0, verbose_name="did not attend")),
+                (
+                    "cancellations",
+                    models.PositiveIntegerField(default=0, verbose_name="cancellations"),
+                ),
+                (
+                    "waitlist_refills",
+                    models.PositiveIntegerField(
+                        default=0, verbose_name="places refilled from the waitlist"
+                    ),
+                ),
+                ("computed_at", models.DateTimeField(verbose_name="counted at")),
+                (
+                    "centre",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clinics.healthcentre",
+                        verbose_name="health centre",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clinics.service",
+                        verbose_name="service",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': "day's figures",
-                'verbose_name_plural': 'daily figures',
-                'ordering': ['day', 'centre', 'service'],
-                'indexes': [models.Index(fields=['day'], name='figures_day')],
-                'constraints': [models.UniqueConstraint(fields=('centre', 'service', 'day'), name='one_figures_row_per_centre_service_day')],
+                "verbose_name": "day's figures",
+                "verbose_name_plural": "daily figures",
+                "ordering": ["day", "centre", "service"],
+                "indexes": [models.Index(fields=["day"], name="figures_day")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("centre", "service", "day"),
+                        name="one_figures_row_per_centre_service_day",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PartnerKeyUse',
+            name="PartnerKeyUse",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(verbose_name='at')),
-                ('method', models.CharField(max_length=10, verbose_name='method')),
-                ('path', models.CharField(max_length=300, verbose_name='path')),
-                ('status_code', models.PositiveSmallIntegerField(verbose_name='status')),
-                ('address', models.GenericIPAddressField(blank=True, null=True, verbose_name='from address')),
-                ('key', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='uses', to='booking.partnerkey', verbose_name='key')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(verbose_name="at")),
+                ("method", models.CharField(max_length=10, verbose_name="method")),
+                ("path", models.CharField(max_length=300, verbose_name="path")),
+                ("status_code", models.PositiveSmallIntegerField(verbose_name="status")),
+                (
+                    "address",
+                    models.GenericIPAddressField(
+                        blank=True, null=True, verbose_name="from address"
+                    ),
+                ),
+                (
+                    "key",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="uses",
+                        to="booking.partnerkey",
+                        verbose_name="key",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'partner API key use',
-                'verbose_name_plural': 'partner API key uses',
-                'ordering': ['-at', '-pk'],
-                'indexes': [models.Index(fields=['key', 'at'], name='partner_key_use_key_at')],
+                "verbose_name": "partner API key use",
+                "verbose_name_plural": "partner API key uses",
+                "ordering": ["-at", "-pk"],
+                "indexes": [models.Index(fields=["key", "at"], name="partner_key_use_key_at")],
             },
         ),
     ]

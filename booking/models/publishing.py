@@ -82,7 +82,9 @@ class CentreDayFigures(models.Model):
     attended = models.PositiveIntegerField(_("attended"), default=0)
     no_shows = models.PositiveIntegerField(_("did not attend"), default=0)
     cancellations = models.PositiveIntegerField(_("cancellations"), default=0)
-    waitlist_refills = models.PositiveIntegerField(_("places refilled from the waitlist"), default=0)
+    waitlist_refills = models.PositiveIntegerField(
+        _("places refilled from the waitlist"), default=0
+    )
     computed_at = models.DateTimeField(_("counted at"))
 
     class Meta:
