@@ -214,3 +214,36 @@ class DriveFull(BookingError):
         "Every place in this vaccination drive has been taken. Join the waitlist to be "
         "offered a place that frees up."
     )
+
+
+# --- Partner API keys --------------------------------------------------------------------------
+
+
+class PartnerKeyMissing(DomainError):
+    code = "partner_key_missing"
+    status = 401
+    default_message = _("Send your partner API key in the header: Authorization: Bearer <key>.")
+
+
+class PartnerKeyInvalid(DomainError):
+    code = "partner_key_invalid"
+    status = 401
+    default_message = _(
+        "This API key is not valid: it was mistyped, revoked or has expired. Ask the city for "
+        "a new key."
+    )
+
+
+class PartnerScopeMissing(DomainError):
+    code = "partner_scope_missing"
+    status = 403
+    default_message = _("This API key may not do this.")
+
+
+class PersonDoesNotMatch(DomainError):
+    code = "person_does_not_match"
+    status = 409
+    default_message = _(
+        "A patient with this ID is registered with a different date of birth. Check the "
+        "details with the person; we have changed nothing."
+    )

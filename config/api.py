@@ -16,7 +16,17 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import SessionAuth
 from psycopg_pool import PoolTimeout
 
-from booking.api import accounts, calendars, drives, links, patients, public, staff, waitlist
+from booking.api import (
+    accounts,
+    calendars,
+    drives,
+    links,
+    partners,
+    patients,
+    public,
+    staff,
+    waitlist,
+)
 from clinics import api as clinics_api
 from clinics.exceptions import CsrfFailed, DomainError, NotSignedIn
 from notifications import api as notifications_api
@@ -44,6 +54,7 @@ api.add_router("", drives.router)
 api.add_router("", waitlist.router)
 api.add_router("", links.router)
 api.add_router("", calendars.router)
+api.add_router("", partners.router)
 api.add_router("", notifications_api.router)
 
 

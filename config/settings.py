@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "booking.api.partner_auth.PartnerKeyAudit",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -172,6 +173,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 SLOT_HORIZON_WEEKS = env_int("SLOT_HORIZON_WEEKS", 8)
 # How many candidate slots "book the best slot for me" tries before giving up.
 ALLOCATION_ATTEMPTS = env_int("ALLOCATION_ATTEMPTS", 25)
+# How often beat rewrites the SMART Scheduling Links files (/fhir/r4/$bulk-publish); also the
+# max-age clients are told to wait before polling again.
+SCHEDULING_LINKS_REFRESH_SECONDS = env_int("SCHEDULING_LINKS_REFRESH_SECONDS", 60)
 
 # --- Text messages ------------------------------------------------------------------------------
 # Where links in text messages point: the address patients reach the site at.
@@ -207,6 +211,11 @@ WAITLIST_CLAIM_MINUTES = env_int("WAITLIST_CLAIM_MINUTES", 60)
 WAITLIST_MAX_MISSED_OFFERS = 2
 WAITLIST_OFFERS_PER_RUN = env_int("WAITLIST_OFFERS_PER_RUN", 500)
 WAITLIST_SWEEP_SECONDS = env_int("WAITLIST_SWEEP_SECONDS", 60)
+
+# --- Open data (booking/open_data/) -------------------------------------------------------------
+# Published counts of people from 1 to this minus one are withheld, so nobody can be singled
+# out in a small centre's day; 1 withholds nothing.
+OPEN_DATA_SUPPRESS_BELOW = env_int("OPEN_DATA_SUPPRESS_BELOW", 5)
 
 # --- Vaccination drive waiting room (booking/services/waiting_room.py) -------------------------
 # For this long after a drive opens, people are let in to book in arrival order at this rate.

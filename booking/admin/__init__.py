@@ -1,5 +1,5 @@
 """Admin for everything the booking app keeps; see the modules for each part."""
 
-from booking.admin import appointments, vaccination
+from booking.admin import appointments, partners, vaccination
 
-__all__ = ["appointments", "vaccination"]
+__all__ = ["appointments", "partners", "vaccination"]

@@ -6,7 +6,7 @@ from ninja import Header, Router, Status
 from booking.api.people import person_details
 from booking.api.public import build_search
 from booking.exceptions import SlotFull
-from booking.models import Appointment, Patient, Slot
+from booking.models import Appointment, Patient
 from booking.schemas import (
     AllocateIn,
     AppointmentOut,
@@ -34,7 +34,7 @@ from booking.services.appointments import (
     reschedule_appointment,
 )
 from booking.services.patients import add_dependant, update_patient
-from booking.services.waiting_room import wait_turn
+from booking.services.waiting_room import wait_turn, wait_turn_for_slot
 from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut, RowId
 from clinics.selectors import service_by_code
@@ -125,14 +125,7 @@ def book(
     """
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
-    target = (
-        Slot.objects.filter(pk=payload.slot_id)
-        .order_by("pk")
-        .values("service_id", "drive_id")
-        .first()
-    )
-    if target is not None and target["drive_id"] is not None:
-        wait_turn(service_id=target["service_id"], account_id=user.pk, drive_id=target["drive_id"])
+    wait_turn_for_slot(slot_id=payload.slot_id, account_id=user.pk)
     try:
         booking = book_slot(
             patient=patient,

@@ -26,7 +26,7 @@ from booking.exceptions import (
     SlotClosed,
     SlotFull,
 )
-from booking.models import Appointment, Patient, Slot
+from booking.models import Appointment, Partner, Patient, Slot
 from booking.selectors import SlotSearch, best_open_slots
 from booking.services.places import (
     bookable_slot,
@@ -73,6 +73,7 @@ def book_slot(
     channel: Appointment.Channel,
     idempotency_key: str,
     enforce_cutoff: bool = True,
+    partner: Partner | None = None,
 ) -> Booking:
     """Give the patient a place in the slot, or return what the same idempotency key made.
 
@@ -115,6 +116,7 @@ def book_slot(
                 idempotency_key=idempotency_key,
                 series=series,
                 dose_number=dose.number if dose is not None else None,
+                partner=partner,
             )
     except IntegrityError:
         # Only a key reused across two people at the same moment gets here: the patient lock

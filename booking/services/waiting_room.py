@@ -55,8 +55,11 @@ def drives_in_surge(*, service_id: int, now: datetime | None = None) -> list[Vac
     )
 
 
-def admit(drive: VaccinationDrive, account_id: int, *, now: datetime | None = None) -> Admission:
-    """This account's place in the drive's line, and whether it is let in yet."""
+def admit(
+    drive: VaccinationDrive, account_id: int | str, *, now: datetime | None = None
+) -> Admission:
+    """This account's place in the drive's line, and whether it is let in yet. A partner's
+    booking stands in line as the person it names (a string) rather than an account."""
     now = now or timezone.now()
     elapsed = (now - drive.release_at).total_seconds()
     if elapsed < 0 or elapsed >= settings.DRIVE_QUEUE_MINUTES * 60:
@@ -91,7 +94,7 @@ def has_places(drive: VaccinationDrive) -> bool:
     return bool(cache.get_or_set(f"drive-places:{drive.pk}", check, PLACES_CHECK_SECONDS))
 
 
-def wait_turn(*, service_id: int, account_id: int, drive_id: int | None = None) -> None:
+def wait_turn(*, service_id: int, account_id: int | str, drive_id: int | None = None) -> None:
     """Raise InQueue until the account is let in to every drive of the service in its surge
     (or the one drive given), or DriveFull once that drive has no place left."""
     drives = drives_in_surge(service_id=service_id)
@@ -107,3 +110,12 @@ def wait_turn(*, service_id: int, account_id: int, drive_id: int | None = None) 
                 ahead=admission.ahead,
                 retry_after=admission.retry_after,
             )
+
+
+def wait_turn_for_slot(*, slot_id: int, account_id: int | str) -> None:
+    """Wait in line as for `wait_turn` when the slot belongs to a drive; otherwise go ahead."""
+    target = Slot.objects.filter(pk=slot_id).order_by().values("service_id", "drive_id").first()
+    if target is not None and target["drive_id"] is not None:
+        wait_turn(
+            service_id=target["service_id"], account_id=account_id, drive_id=target["drive_id"]
+        )

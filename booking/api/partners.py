@@ -1,0 +1,172 @@
+"""The partner API: apps the city trusts (its super-app, national health platforms) search
+open times and book, read and cancel for the people they have identified, with a key issued
+in the admin. Each key has scopes and a rate limit, and every call is audited."""
+
+from datetime import date, timedelta
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Query, Router, Schema, Status
+
+from booking.api.partner_auth import PartnerKeyAuth
+from booking.api.patients import IdempotencyKey
+from booking.api.people import person_details
+from booking.api.public import build_search
+from booking.exceptions import SlotFull
+from booking.models import Appointment, PartnerKey
+from booking.schemas import (
+    AppointmentOut,
+    CancelIn,
+    PersonIn,
+    SlotOut,
+    SlotPageOut,
+    SlotSearchQuery,
+)
+from booking.selectors import (
+    next_best_slots,
+    partner_appointment,
+    partner_appointments,
+    search_open_slots,
+)
+from booking.services.appointments import cancel_appointment
+from booking.services.partners import book_for_partner
+from clinics.exceptions import InvalidInput
+from clinics.schemas import Day, ErrorOut, RowId
+
+Scope = PartnerKey.Scope
+router = Router(tags=["Partners"])
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+ONE = {200: AppointmentOut, **ERRORS}
+# A partner lists at most this many days of its bookings at a time.
+MAX_LIST_DAYS = 92
+
+
+def _key(request: HttpRequest) -> PartnerKey:
+    key: PartnerKey = request.auth  # type: ignore[attr-defined]
+    return key
+
+
+class PartnerBookIn(Schema):
+    slot_id: RowId
+    person: PersonIn = Field(
+        description="Who the appointment is for, as the partner's app has verified them. "
+        "Found by national ID (or passport number and date of birth) or registered on the "
+        "account of their phone number; confirmations and reminders are texted there."
+    )
+
+
+@router.get(
+    "/partner/slots",
+    response={200: SlotPageOut, **ERRORS},
+    auth=PartnerKeyAuth(Scope.AVAILABILITY_READ),
+)
+def partner_search_slots(request: HttpRequest, query: Query[SlotSearchQuery]) -> SlotPageOut:
+    """Open times for a service, as GET /slots, counted against the key's own limit."""
+    search = build_search(
+        service=query.service,
+        date_from=query.date_from,
+        date_to=query.date_to,
+        district=query.district,
+        lat=query.lat,
+        lon=query.lon,
+        centres=query.centre,
+        order=query.order,
+    )
+    return SlotPageOut.from_page(
+        search_open_slots(search, page=query.page, page_size=query.page_size)
+    )
+
+
+@router.post(
+    "/partner/appointments",
+    response={200: AppointmentOut, 201: AppointmentOut, **ERRORS},
+    auth=PartnerKeyAuth(Scope.APPOINTMENTS_WRITE),
+)
+def partner_book(
+    request: HttpRequest,
+    response: HttpResponse,
+    payload: PartnerBookIn,
+    idempotency_key: str = IdempotencyKey,
+) -> Status[Appointment]:
+    """Book a place for a person. 201 with the appointment; 200 with the same one when the
+    Idempotency-Key was used for it before; 409 `slot_full` with `detail.alternatives`;
+    429 `in_queue` while a drive is opening; 409 `person_does_not_match` when the national
+    ID is on record with another date of birth."""
+    partner = _key(request).partner
+    try:
+        booking = book_for_partner(
+            partner=partner,
+            person=person_details(payload.person),
+            slot_id=payload.slot_id,
+            idempotency_key=idempotency_key,
+        )
+    except SlotFull as lost:
+        lost.detail["alternatives"] = [
+            SlotOut.from_option(option).model_dump(mode="json")
+            for option in next_best_slots(payload.slot_id)
+        ]
+        raise
+    if not booking.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    appointment = partner_appointment(partner.pk, booking.appointment.pk)
+    return Status(201 if booking.created else 200, appointment)
+
+
+@router.get(
+    "/partner/appointments",
+    response={200: list[AppointmentOut], **ERRORS},
+    auth=PartnerKeyAuth(Scope.APPOINTMENTS_READ),
+)
+def partner_list_appointments(
+    request: HttpRequest,
+    date_from: Day | None = None,
+    date_to: Day | None = None,
+    status: Appointment.Status | None = None,
+) -> list[Appointment]:
+    """The appointments this partner booked, by day of the visit (default: the next 4 weeks)."""
+    first = date_from or timezone.localdate()
+    last = date_to or first + timedelta(weeks=4)
+    _check_days(first, last)
+    appointments = partner_appointments(_key(request).partner_id).filter(
+        slot__start__date__range=(first, last)
+    )
+    if status is not None:
+        appointments = appointments.filter(status=status)
+    return list(appointments)
+
+
+def _check_days(first: date, last: date) -> None:
+    if last < first:
+        raise InvalidInput(_("The last day is before the first day."), field="date_to")
+    if (last - first).days > MAX_LIST_DAYS:
+        raise InvalidInput(
+            _("List at most %(days)d days at a time.") % {"days": MAX_LIST_DAYS},
+            field="date_to",
+        )
+
+
+@router.get(
+    "/partner/appointments/{int:appointment_id}",
+    response=ONE,
+    auth=PartnerKeyAuth(Scope.APPOINTMENTS_READ),
+)
+def partner_get_appointment(request: HttpRequest, appointment_id: RowId) -> Appointment:
+    """One appointment this partner booked; any other is not found."""
+    return partner_appointment(_key(request).partner_id, appointment_id)
+
+
+@router.post(
+    "/partner/appointments/{int:appointment_id}/cancel",
+    response=ONE,
+    auth=PartnerKeyAuth(Scope.APPOINTMENTS_WRITE),
+)
+def partner_cancel(request: HttpRequest, appointment_id: RowId, payload: CancelIn) -> Appointment:
+    """Cancel an appointment this partner booked, up to the service's cut-off."""
+    partner_id = _key(request).partner_id
+    cancel_appointment(
+        appointment=partner_appointment(partner_id, appointment_id),
+        reason=payload.reason or str(_("Cancelled through a partner app")),
+    )
+    return partner_appointment(partner_id, appointment_id)

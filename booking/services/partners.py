@@ -1,0 +1,194 @@
+"""Partners' API keys: issuing, checking, counting and recording each use, and booking for
+the people a partner's app has identified."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from booking.exceptions import (
+    PartnerKeyInvalid,
+    PartnerScopeMissing,
+    PersonDoesNotMatch,
+    TooManyRequests,
+)
+from booking.models import Appointment, Partner, PartnerKey, PartnerKeyUse, Patient
+from booking.services.appointments import Booking, book_slot
+from booking.services.patients import (
+    PersonDetails,
+    add_dependant,
+    register_account,
+    validated_person,
+)
+from booking.services.waiting_room import wait_turn_for_slot
+from clinics.exceptions import InvalidInput
+
+KEY_START = "bma_"
+Scope = PartnerKey.Scope
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: PartnerKey
+    # The whole key, shown once: only its hash is kept.
+    secret: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def issue_partner_key(
+    *,
+    partner: Partner,
+    scopes: list[str],
+    issued_by: User | None,
+    label: str = "",
+    requests_per_minute: int = 120,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """Make a key for the partner; the returned secret is the only time the key is seen."""
+    unknown = set(scopes) - set(Scope.values)
+    if unknown or not scopes:
+        raise ValueError(f"Choose scopes from {Scope.values}")
+    prefix = f"{KEY_START}{secrets.token_hex(4)}"
+    secret = f"{prefix}_{secrets.token_urlsafe(32)}"
+    key = PartnerKey.objects.create(
+        partner=partner,
+        label=label,
+        prefix=prefix,
+        secret_hash=_hash(secret),
+        scopes=sorted(set(scopes)),
+        requests_per_minute=requests_per_minute,
+        expires_at=expires_at,
+        created_by=issued_by,
+    )
+    return IssuedKey(key=key, secret=secret)
+
+
+def revoke_partner_keys(*, key_ids: list[int]) -> int:
+    """Stop keys working at once; returns how many were live."""
+    return PartnerKey.objects.filter(pk__in=key_ids, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def partner_key_for(presented: str) -> PartnerKey:
+    """The live key a caller presented, or PartnerKeyInvalid."""
+    presented = presented.strip()
+    # "bma_<8 hex digits>_<secret>": the secret part may itself contain "_".
+    prefix = "_".join(presented.split("_", 2)[:2])
+    key = (
+        PartnerKey.objects.select_related("partner")
+        .filter(prefix=prefix, revoked_at__isnull=True, partner__is_active=True)
+        .first()
+        if presented.startswith(KEY_START) and len(presented) < 200
+        else None
+    )
+    if key is None or not hmac.compare_digest(key.secret_hash, _hash(presented)):
+        raise PartnerKeyInvalid()
+    if key.expires_at is not None and key.expires_at <= timezone.now():
+        raise PartnerKeyInvalid()
+    return key
+
+
+def require_scope(key: PartnerKey, scope: PartnerKey.Scope) -> None:
+    if scope not in key.scopes:
+        raise PartnerScopeMissing(
+            _("This API key may not do this: it needs the scope %(scope)s.") % {"scope": scope},
+            scope=str(scope),
+        )
+
+
+def count_partner_call(*, key: PartnerKey) -> None:
+    """Count the call in the key's current minute; TooManyRequests past its limit.
+
+    A fixed window in the shared cache (Redis in production), so every web process counts
+    against the same limit."""
+    now = timezone.now()
+    window = f"partner-key-calls:{key.pk}:{int(now.timestamp()) // 60}"
+    cache.add(window, 0, timeout=120)
+    try:
+        calls = cache.incr(window)
+    except ValueError:  # evicted between add and incr: this call starts the window again
+        cache.set(window, 1, timeout=120)
+        calls = 1
+    if calls > key.requests_per_minute:
+        raise TooManyRequests(
+            _("This API key may make %(limit)d calls a minute. Please wait and try again.")
+            % {"limit": key.requests_per_minute},
+            retry_after=60 - now.second,
+        )
+
+
+def record_partner_call(
+    *, key: PartnerKey, method: str, path: str, status_code: int, address: str | None
+) -> None:
+    """Write one use of a key to the audit trail, answered or refused."""
+    now = timezone.now()
+    PartnerKeyUse.objects.create(
+        key=key,
+        at=now,
+        method=method[:10],
+        path=path[:300],
+        status_code=status_code,
+        address=address,
+    )
+    PartnerKey.objects.filter(pk=key.pk).update(last_used_at=now)
+
+
+@transaction.atomic
+def patient_for_partner(*, person: PersonDetails) -> Patient:
+    """The patient a partner names, found by national ID (or passport and date of birth), or
+    registered: on the account of their phone number, which is also where texts go.
+
+    A partner's app has checked who the person is; we still refuse a national ID that is on
+    record with another date of birth rather than book for the wrong person."""
+    details = validated_person(person)
+    if not details.phone:
+        raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
+    if details.national_id:
+        found = Patient.objects.filter(national_id=details.national_id).first()
+    else:
+        found = Patient.objects.filter(
+            passport_number=details.passport_number, date_of_birth=details.date_of_birth
+        ).first()
+    if found is not None:
+        if found.date_of_birth != details.date_of_birth:
+            raise PersonDoesNotMatch(field="date_of_birth")
+        return found
+    account = get_user_model().objects.filter(username=details.phone).first()
+    if account is None:
+        return register_account(password=None, person=details)
+    return add_dependant(account=account, relationship=Patient.Relationship.OTHER, person=details)
+
+
+@transaction.atomic
+def book_for_partner(
+    *, partner: Partner, person: PersonDetails, slot_id: int, idempotency_key: str
+) -> Booking:
+    """Book a place for the person a partner names: the same engine, rules, waiting room and
+    texts as a booking made by the person, marked as the partner's so that it may read and
+    cancel it. All or nothing: a refused booking registers nobody."""
+    details = validated_person(person)
+    # In a drive's waiting room the person holds one place in line, however they come.
+    visitor = f"person:{details.national_id or details.passport_number}"
+    wait_turn_for_slot(slot_id=slot_id, account_id=visitor)
+    patient = patient_for_partner(person=details)
+    return book_slot(
+        patient=patient,
+        slot_id=slot_id,
+        booked_by=patient.account,
+        channel=Appointment.Channel.API,
+        idempotency_key=f"partner-{partner.pk}:{idempotency_key}",
+        partner=partner,
+    )
