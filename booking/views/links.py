@@ -1,4 +1,4 @@
-"""HTML pages. The appointment page opened from a text message works without signing in and
+"""Pages that links in text messages open. The appointment page works without signing in and
 without JavaScript: plain forms, each action answered by a redirect back to the page."""
 
 import re

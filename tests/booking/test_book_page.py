@@ -1,0 +1,152 @@
+"""The page other sites link to for one slot (/book/slots/<id>): sign in or open an account
+with a texted passcode, choose who it is for, book."""
+
+from datetime import date, time, timedelta
+
+import pytest
+from django.test import Client
+
+from booking.links import appointment_link_token
+from booking.models import Appointment, Patient
+from tests.factories import (
+    PatientFactory,
+    SlotFactory,
+    bangkok,
+    booked,
+    national_id,
+    passcode_texted_to,
+)
+
+pytestmark = pytest.mark.django_db
+
+TUESDAY = date(2026, 12, 1)
+
+
+def page(client: Client, slot_id: int, **post: str):
+    path = f"/book/slots/{slot_id}?lang=en"
+    if post:
+        return client.post(path, post, follow=True)
+    return client.get(path)
+
+
+@pytest.fixture
+def slot(reference_data):
+    return SlotFactory(start=bangkok(TUESDAY, time(9)))
+
+
+def test_the_page_shows_the_time_and_asks_for_a_phone(slot):
+    response = page(Client(), slot.pk)
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "General outpatient visit" in text
+    assert "Tue 1 Dec 2026, 09:00" in text
+    assert 'name="phone"' in text
+
+
+def test_the_page_is_in_thai_by_default(slot):
+    text = Client().get(f"/book/slots/{slot.pk}").content.decode()
+
+    assert 'lang="th"' in text
+    assert "อ. 1 ธ.ค. 2569" in text
+
+
+def test_a_patient_signs_in_with_a_passcode_and_books(patient, slot):
+    client = Client()
+    page(client, slot.pk, action="send_code", phone=patient.phone)
+    code = passcode_texted_to(patient.phone)
+
+    signed_in = page(client, slot.pk, action="sign_in", code=code)
+    assert f'value="{patient.pk}"' in signed_in.content.decode()
+    done = page(
+        client, slot.pk, action="book", patient_id=str(patient.pk), idempotency_key="k" * 32
+    )
+
+    appointment = Appointment.objects.get()
+    assert appointment.patient == patient
+    assert appointment.channel == Appointment.Channel.WEB
+    assert done.redirect_chain[-1][0] == f"/a/{appointment_link_token(appointment.pk)}?lang=en"
+    assert "Booked." in done.content.decode()
+
+
+def test_a_new_person_opens_an_account_with_the_same_passcode(slot):
+    client = Client()
+    page(client, slot.pk, action="send_code", phone="0891112233")
+    asked = page(client, slot.pk, action="sign_in", code=passcode_texted_to("+66891112233"))
+    assert "No account uses this number yet" in asked.content.decode()
+
+    page(
+        client,
+        slot.pk,
+        action="register",
+        first_name="Anong",
+        last_name="Suksai",
+        date_of_birth="1992-03-04",
+        sex="female",
+        national_id=national_id(),
+    )
+    newcomer = Patient.objects.get(phone="+66891112233")
+    page(client, slot.pk, action="book", patient_id=str(newcomer.pk), idempotency_key="k" * 32)
+
+    assert Appointment.objects.get().patient == newcomer
+    assert newcomer.preferred_language == "en"
+
+
+def test_a_wrong_passcode_is_said_plainly(patient, slot):
+    client = Client()
+    page(client, slot.pk, action="send_code", phone=patient.phone)
+
+    response = page(client, slot.pk, action="sign_in", code="000000")
+
+    assert 'role="alert"' in response.content.decode()
+    assert not Appointment.objects.exists()
+
+
+def test_bad_registration_details_are_named_and_nothing_is_saved(slot):
+    client = Client()
+    page(client, slot.pk, action="send_code", phone="0891112233")
+    page(client, slot.pk, action="sign_in", code=passcode_texted_to("+66891112233"))
+
+    response = page(
+        client,
+        slot.pk,
+        action="register",
+        first_name="Anong",
+        last_name="Suksai",
+        date_of_birth="not a date",
+        sex="female",
+        national_id="123",
+    )
+
+    assert "Date of birth" in response.content.decode()
+    assert not Patient.objects.filter(phone="+66891112233").exists()
+
+
+def test_someone_cannot_book_for_a_patient_on_another_account(
+    patient, other_patient, slot, client_for
+):
+    client = client_for(patient)
+
+    page(client, slot.pk, action="book", patient_id=str(other_patient.pk), idempotency_key="k" * 32)
+
+    assert not Appointment.objects.exists()
+
+
+def test_a_full_slot_points_to_other_open_times(slot):
+    full = SlotFactory(start=bangkok(TUESDAY, time(10)), capacity=1)
+    booked(PatientFactory(), full)
+
+    text = page(Client(), full.pk).content.decode()
+
+    assert "This time is fully booked." in text
+    assert f"/book/slots/{slot.pk}?lang=en" in text
+    assert 'name="phone"' not in text
+
+
+def test_an_unknown_or_unreleased_slot_is_not_found(slot, clock):
+    unreleased = SlotFactory(
+        start=bangkok(TUESDAY, time(11)), opens_at=bangkok(TUESDAY - timedelta(days=1), time(10))
+    )
+
+    assert Client().get("/book/slots/999999").status_code == 404
+    assert Client().get(f"/book/slots/{unreleased.pk}").status_code == 404
