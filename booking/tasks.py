@@ -2,6 +2,8 @@ import logging
 
 from celery import shared_task
 
+from booking.fhir.publishing import publish_scheduling_links as publish_links
+from booking.open_data.services import count_recent_days
 from booking.services.slots import extend_slot_horizon as extend_horizon
 from booking.services.waitlist import offer_free_places
 
@@ -35,3 +37,21 @@ def offer_waitlist_places() -> dict[str, int]:
     twice at once: each place and each person is taken under a lock."""
     run = offer_free_places()
     return {"expired": run.expired, "offered": run.offered}
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=60, max_retries=5)
+def count_daily_figures() -> dict[str, int]:
+    """Nightly: count yesterday's open-data figures, count the week before again for outcomes
+    recorded late, and catch up days missed. Safe to run twice: a day counted again replaces
+    its rows."""
+    counted = count_recent_days()
+    logger.info("Daily figures: %d days counted, %d rows", counted.days, counted.rows)
+    return {"days": counted.days, "rows": counted.rows}
+
+
+@shared_task
+def publish_scheduling_links() -> dict[str, int]:
+    """Every minute: rewrite the SMART Scheduling Links files whose content changed. Safe to run
+    twice at once: the writes take turns under a lock."""
+    run = publish_links()
+    return {"written": len(run.written), "unchanged": run.unchanged, "slots": run.slots}

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import beat_init
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -38,4 +39,23 @@ app.conf.beat_schedule = {
         "schedule": float(settings.WAITLIST_SWEEP_SECONDS),
         "options": {"expires": float(settings.WAITLIST_SWEEP_SECONDS)},
     },
+    # Just after midnight (Bangkok, CELERY_TIMEZONE): count the day that has just ended for
+    # open data, and the days before it again; safe to run any number of times.
+    "count-daily-figures": {
+        "task": "booking.tasks.count_daily_figures",
+        "schedule": crontab(hour=0, minute=20),
+    },
+    # Rewrite the SMART Scheduling Links files (/fhir/r4/$bulk-publish) that changed.
+    "publish-scheduling-links": {
+        "task": "booking.tasks.publish_scheduling_links",
+        "schedule": float(settings.SCHEDULING_LINKS_REFRESH_SECONDS),
+        "options": {"expires": float(settings.SCHEDULING_LINKS_REFRESH_SECONDS)},
+    },
 }
+
+
+@beat_init.connect
+def publish_scheduling_links_at_start(**kwargs: object) -> None:
+    """Aggregators (and the demo) find fresh files as soon as the system starts, not a
+    refresh interval later."""
+    app.send_task("booking.tasks.publish_scheduling_links")
