@@ -10,24 +10,20 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Field, Query, Router, Schema, Status
 
 from booking.api.partner_auth import PartnerKeyAuth
-from booking.api.patients import IdempotencyKey
+from booking.api.patients import IdempotencyKey, alternatives_if_full
 from booking.api.people import person_details
-from booking.api.public import build_search
-from booking.exceptions import SlotFull
+from booking.api.public import slot_page
 from booking.models import Appointment, PartnerKey
 from booking.schemas import (
     AppointmentOut,
     CancelIn,
     PersonIn,
-    SlotOut,
     SlotPageOut,
     SlotSearchQuery,
 )
 from booking.selectors import (
-    next_best_slots,
     partner_appointment,
     partner_appointments,
-    search_open_slots,
 )
 from booking.services.appointments import cancel_appointment
 from booking.services.partners import book_for_partner
@@ -64,19 +60,7 @@ class PartnerBookIn(Schema):
 )
 def partner_search_slots(request: HttpRequest, query: Query[SlotSearchQuery]) -> SlotPageOut:
     """Open times for a service, as GET /slots, counted against the key's own limit."""
-    search = build_search(
-        service=query.service,
-        date_from=query.date_from,
-        date_to=query.date_to,
-        district=query.district,
-        lat=query.lat,
-        lon=query.lon,
-        centres=query.centre,
-        order=query.order,
-    )
-    return SlotPageOut.from_page(
-        search_open_slots(search, page=query.page, page_size=query.page_size)
-    )
+    return slot_page(query)
 
 
 @router.post(
@@ -95,19 +79,13 @@ def partner_book(
     429 `in_queue` while a drive is opening; 409 `person_does_not_match` when the national
     ID is on record with another date of birth."""
     partner = _key(request).partner
-    try:
+    with alternatives_if_full(payload.slot_id):
         booking = book_for_partner(
             partner=partner,
             person=person_details(payload.person),
             slot_id=payload.slot_id,
             idempotency_key=idempotency_key,
         )
-    except SlotFull as lost:
-        lost.detail["alternatives"] = [
-            SlotOut.from_option(option).model_dump(mode="json")
-            for option in next_best_slots(payload.slot_id)
-        ]
-        raise
     if not booking.created:
         response.headers["Idempotent-Replayed"] = "true"
     appointment = partner_appointment(partner.pk, booking.appointment.pk)

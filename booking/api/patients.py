@@ -1,5 +1,8 @@
 """A signed-in account's own patients and appointments. Another account's are not found."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Status
 
@@ -52,6 +55,20 @@ IdempotencyKey = Header(
     description="A fresh random value (e.g. a UUID) per booking. Retrying with the same key "
     "returns the same appointment instead of booking twice.",
 )
+
+
+@contextmanager
+def alternatives_if_full(slot_id: int) -> Iterator[None]:
+    """Someone who lost the slot's last place gets the next-best times in the 409's
+    `detail.alternatives`, to choose from at once."""
+    try:
+        yield
+    except SlotFull as lost:
+        lost.detail["alternatives"] = [
+            SlotOut.from_option(option).model_dump(mode="json")
+            for option in next_best_slots(slot_id)
+        ]
+        raise
 
 
 @router.get("/me/patients", response=list[PatientOut])
@@ -126,7 +143,7 @@ def book(
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
     wait_turn_for_slot(slot_id=payload.slot_id, account_id=user.pk)
-    try:
+    with alternatives_if_full(payload.slot_id):
         booking = book_slot(
             patient=patient,
             slot_id=payload.slot_id,
@@ -134,12 +151,6 @@ def book(
             channel=Appointment.Channel.API,
             idempotency_key=idempotency_key,
         )
-    except SlotFull as lost:
-        lost.detail["alternatives"] = [
-            SlotOut.from_option(option).model_dump(mode="json")
-            for option in next_best_slots(payload.slot_id)
-        ]
-        raise
     return _booked(request, response, booking)
 
 

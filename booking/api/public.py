@@ -68,6 +68,11 @@ def search_slots(request: HttpRequest, query: Query[SlotSearchQuery]) -> SlotPag
     (to `lat`/`lon`, or else to the district's centre), then the earliest time. With
     `order=earliest`, the earliest time comes first and distance breaks ties.
     """
+    return slot_page(query)
+
+
+def slot_page(query: SlotSearchQuery) -> SlotPageOut:
+    """One page of open times for a search as the API takes it."""
     search = build_search(
         service=query.service,
         date_from=query.date_from,

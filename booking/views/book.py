@@ -23,11 +23,9 @@ from booking.services.appointments import book_slot
 from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
 from booking.services.patients import PersonDetails
 from booking.services.waiting_room import wait_turn_for_slot
-from booking.views.links import reader_language
-from clinics.dates import format_moment, format_time
+from booking.views.links import reader_language, slot_words, time_choices
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.permissions import signed_in_user
-from notifications.messages import centre_label
 
 # The phone a passcode was sent to, and whether it has no account yet, kept in the session
 # between the steps.
@@ -95,22 +93,14 @@ def _context(request: HttpRequest, slot: Slot, language: str) -> dict[str, objec
     signed_in = request.user.is_authenticated
     unavailable = _unavailable_reason(slot)
     return {
-        "language": language,
-        "other_language": "en" if language == "th" else "th",
+        **slot_words(slot, language),
         "slot": slot,
-        "service": slot.service.name_th if language == "th" else slot.service.name_en,
-        "centre": centre_label(slot.centre, language),
-        "centre_name": slot.centre.name_th if language == "th" else slot.centre.name_en,
-        "when": format_moment(slot.start, language),
-        "until": format_time(slot.end, language),
         "places_left": slot.capacity - slot.booked,
         "unavailable": unavailable,
-        "other_times": [
-            {"id": option.slot.pk, "label": format_moment(option.slot.start, language)}
-            for option in next_best_slots(slot.pk, count=5)
-        ]
-        if unavailable
-        else [],
+        "other_times": time_choices(
+            [option.slot for option in next_best_slots(slot.pk, count=5)] if unavailable else [],
+            language,
+        ),
         "signed_in": signed_in,
         "patients": list(patients_of(request.user)) if signed_in else [],
         "phone": request.session.get(PHONE_KEY, ""),

@@ -16,7 +16,7 @@ from booking.links import (
     appointment_link_token,
     offer_from_link,
 )
-from booking.models import Appointment, Patient, WaitlistOffer
+from booking.models import Appointment, Patient, Slot, WaitlistOffer
 from booking.selectors import alternatives_for, appointment_can_change
 from booking.services import appointments as visits
 from booking.services.waitlist import claim_offer, decline_offer
@@ -37,6 +37,23 @@ def reader_language(request: HttpRequest, patient: Patient | None) -> str:
         return translation.get_language() or "th"
     recipient = recipient_for(patient)
     return recipient.language if recipient else "th"
+
+
+def slot_words(slot: Slot, language: str) -> dict[str, str]:
+    """What a page says about a slot, in the reader's language."""
+    return {
+        "language": language,
+        "other_language": "en" if language == "th" else "th",
+        "service": slot.service.name_th if language == "th" else slot.service.name_en,
+        "centre": centre_label(slot.centre, language),
+        "centre_name": slot.centre.name_th if language == "th" else slot.centre.name_en,
+        "when": format_moment(slot.start, language),
+        "until": format_time(slot.end, language),
+    }
+
+
+def time_choices(slots: list[Slot], language: str) -> list[dict[str, object]]:
+    return [{"id": slot.pk, "label": format_moment(slot.start, language)} for slot in slots]
 
 
 def _link_error(request: HttpRequest, template: str, error: DomainError) -> HttpResponse:
@@ -72,19 +89,10 @@ def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
             request,
             "booking/appointment_link.html",
             {
-                "language": language,
-                "other_language": "en" if language == "th" else "th",
+                **slot_words(slot, language),
                 "appointment": appointment,
-                "service": slot.service.name_th if language == "th" else slot.service.name_en,
-                "centre": centre_label(slot.centre, language),
-                "centre_name": slot.centre.name_th if language == "th" else slot.centre.name_en,
-                "when": format_moment(slot.start, language),
-                "until": format_time(slot.end, language),
                 "can_change": can_change,
-                "alternatives": [
-                    {"id": option.slot.pk, "label": format_moment(option.slot.start, language)}
-                    for option in options
-                ],
+                "alternatives": time_choices([option.slot for option in options], language),
             },
         )
 
@@ -139,12 +147,8 @@ def waitlist_offer_page(request: HttpRequest, token: str) -> HttpResponse:
             request,
             "booking/waitlist_offer.html",
             {
-                "language": language,
-                "other_language": "en" if language == "th" else "th",
+                **slot_words(slot, language),
                 "offer": offer,
-                "service": slot.service.name_th if language == "th" else slot.service.name_en,
-                "centre_name": slot.centre.name_th if language == "th" else slot.centre.name_en,
-                "when": format_moment(slot.start, language),
                 "held_until": format_moment(offer.expires_at, language),
                 "is_open": offer.status == WaitlistOffer.Status.OPEN
                 and offer.expires_at > timezone.now(),
