@@ -6,11 +6,11 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 
+from booking.calendars.selectors import works_at_a_centre
 from booking.calendars.services import revoke_calendar_feed, start_calendar_feed
 from booking.links import calendar_feed_link
 from booking.models import CalendarFeed
 from clinics.exceptions import Forbidden, NotFound
-from clinics.models import StaffMembership
 from clinics.permissions import signed_in_user
 from clinics.schemas import BangkokDateTime, ErrorOut
 
@@ -49,7 +49,7 @@ def _live_feed(user: User, kind: CalendarFeed.Kind) -> CalendarFeed:
 
 def _clinician(request: HttpRequest) -> User:
     user = signed_in_user(request)
-    if not StaffMembership.objects.filter(user=user).exists():
+    if not works_at_a_centre(user):
         raise Forbidden(_("Only health centre staff have a sessions calendar."))
     return user
 
@@ -89,6 +89,6 @@ def start_clinician_feed(request: HttpRequest) -> Status[CalendarFeed]:
 
 @router.delete("/staff/calendar-feed", response=REVOKED)
 def revoke_clinician_feed(request: HttpRequest) -> Status[None]:
-    """Stop your sessions calendar's address working."""
-    revoke_calendar_feed(owner=_clinician(request), kind=CalendarFeed.Kind.CLINICIAN)
+    """Stop your sessions calendar's address working (also once you no longer work here)."""
+    revoke_calendar_feed(owner=signed_in_user(request), kind=CalendarFeed.Kind.CLINICIAN)
     return Status(204, None)

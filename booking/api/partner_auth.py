@@ -13,6 +13,7 @@ from booking.services.partners import (
     count_partner_call,
     partner_key_for,
     record_partner_call,
+    require_live,
     require_scope,
 )
 
@@ -34,6 +35,7 @@ def partner_key_from_request(request: HttpRequest, scope: PartnerKey.Scope) -> P
         raise PartnerKeyMissing()
     key = partner_key_for(presented)
     request.partner_key = key  # type: ignore[attr-defined]
+    require_live(key)
     require_scope(key, scope)
     count_partner_call(key=key)
     return key

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from icalendar import Alarm, Calendar, Event, vCalAddress, vUri
+from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration, vUri
 
 from booking.links import appointment_link
 from booking.models import Appointment, Slot
@@ -45,7 +45,7 @@ def _calendar(name: str | None = None, *, method: str | None = None) -> Calendar
         calendar.add("name", name)
         calendar.add("x-wr-calname", name)
         calendar.add("refresh-interval", FEED_REFRESH, parameters={"VALUE": "DURATION"})
-        calendar.add("x-published-ttl", FEED_REFRESH)
+        calendar.add("x-published-ttl", vDuration(FEED_REFRESH))
         calendar.add("x-wr-timezone", BANGKOK)
     return calendar
 

@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from booking.models import Appointment, Patient, Slot
-from clinics.models import Closure, HealthCentre, PublicHoliday
+from clinics.models import Closure, HealthCentre, PublicHoliday, StaffMembership
 
 # A feed keeps the recent past, so a visit does not vanish from the calendar the moment it ends.
 FEED_PAST = timedelta(days=30)
@@ -46,6 +46,15 @@ def household_language(account: AbstractBaseUser) -> str:
         .first()
     )
     return holder or "th"
+
+
+def works_at_a_centre(user: AbstractBaseUser) -> bool:
+    """Whether the user has a staff role anywhere, or is a city administrator: a sessions
+    calendar stops being served the day the last role is removed."""
+    return (
+        bool(getattr(user, "is_superuser", False))
+        or StaffMembership.objects.filter(user_id=user.pk).exists()
+    )
 
 
 def clinician_slots(clinician: AbstractBaseUser) -> QuerySet[Slot]:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from booking.calendars import ics, selectors
 from booking.calendars.services import note_feed_fetched
+from booking.exceptions import LinkInvalid
 from booking.links import appointment_from_link, calendar_feed_from_link
 from booking.models import CalendarFeed
 from booking.views import reader_language
@@ -63,8 +64,11 @@ def private_feed(request: HttpRequest, token: str) -> HttpResponseBase:
     except DomainError as error:
         with translation.override(reader_language(request, None)):
             return _refusal(error)
-    note_feed_fetched(feed=feed)
     owner = feed.owner
+    if feed.kind == CalendarFeed.Kind.CLINICIAN and not selectors.works_at_a_centre(owner):
+        with translation.override(reader_language(request, None)):
+            return _refusal(LinkInvalid())
+    note_feed_fetched(feed=feed)
     language = selectors.household_language(owner)
     if request.GET.get("lang") in {"th", "en"}:
         language = request.GET["lang"]

@@ -59,8 +59,9 @@ def capability_statement(
                 "security": {
                     "cors": False,
                     "description": gettext(
-                        "Appointments need a signed-in session (a patient account or staff); "
-                        "everything else is public."
+                        "Appointments need a signed-in session (a patient account or staff) "
+                        "or a partner API key with appointments:read sent as Authorization: "
+                        "Bearer; everything else is public."
                     ),
                 },
                 "resource": resources,

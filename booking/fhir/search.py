@@ -27,6 +27,17 @@ class FhirError(Exception):
         self.code = code
 
 
+# Dates outside these years mean a typing mistake, and near year 1 or 9999 the conversion to
+# UTC overflows.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+
+
+def is_whole_number(raw: str, *, digits: int) -> bool:
+    """ASCII digits only, at most `digits` of them: str.isdigit() also takes "²" and other
+    digits that int() refuses."""
+    return 0 < len(raw) <= digits and raw.isascii() and raw.isdigit()
+
+
 def not_found(kind: str, ident: str) -> FhirError:
     return FhirError(
         gettext("There is no %(kind)s with id %(id)s here.") % {"kind": kind, "id": ident},
@@ -76,7 +87,7 @@ def result_parameters() -> dict[str, str]:
 
 
 def _whole_number(name: str, raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 9:
+    if not is_whole_number(raw, digits=9):
         raise FhirError(
             gettext("%(name)s must be a whole number of 0 or more, not %(value)r.")
             % {"name": name, "value": raw}
@@ -160,6 +171,8 @@ def parse_date(name: str, raw: str) -> DateRange:
     try:
         if found := _DATE.match(value):
             year, month, day = int(found[1]), int(found[2] or 1), int(found[3] or 1)
+            if not FIRST_YEAR <= year <= LAST_YEAR:
+                raise FhirError(problem)
             first = date(year, month, day)
             if found[3]:
                 last = first + timedelta(days=1)
@@ -172,7 +185,8 @@ def parse_date(name: str, raw: str) -> DateRange:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
             if timezone.is_naive(moment):
                 moment = timezone.make_aware(moment)
-            return DateRange(prefix, moment, moment)
+            if FIRST_YEAR <= moment.year <= LAST_YEAR:
+                return DateRange(prefix, moment, moment)
     except (ValueError, OverflowError):
         pass
     raise FhirError(problem)
@@ -209,7 +223,7 @@ def parse_reference(name: str, raw: str, kinds: Sequence[str]) -> tuple[str, str
 
 
 def parse_number_id(name: str, raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
+    if not is_whole_number(raw, digits=18):
         raise FhirError(
             gettext("%(name)s: %(value)r is not an id of this server (a number).")
             % {"name": name, "value": raw}

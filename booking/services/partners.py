@@ -83,22 +83,26 @@ def revoke_partner_keys(*, key_ids: list[int]) -> int:
 
 
 def partner_key_for(presented: str) -> PartnerKey:
-    """The live key a caller presented, or PartnerKeyInvalid."""
+    """The key a caller presented, live or not (so that using a revoked one is audited too);
+    PartnerKeyInvalid if it is not one of ours."""
     presented = presented.strip()
     # "bma_<8 hex digits>_<secret>": the secret part may itself contain "_".
     prefix = "_".join(presented.split("_", 2)[:2])
     key = (
-        PartnerKey.objects.select_related("partner")
-        .filter(prefix=prefix, revoked_at__isnull=True, partner__is_active=True)
-        .first()
+        PartnerKey.objects.select_related("partner").filter(prefix=prefix).first()
         if presented.startswith(KEY_START) and len(presented) < 200
         else None
     )
     if key is None or not hmac.compare_digest(key.secret_hash, _hash(presented)):
         raise PartnerKeyInvalid()
-    if key.expires_at is not None and key.expires_at <= timezone.now():
-        raise PartnerKeyInvalid()
     return key
+
+
+def require_live(key: PartnerKey) -> None:
+    """PartnerKeyInvalid once the key is revoked or expired, or its partner suspended."""
+    expired = key.expires_at is not None and key.expires_at <= timezone.now()
+    if key.revoked_at is not None or expired or not key.partner.is_active:
+        raise PartnerKeyInvalid()
 
 
 def require_scope(key: PartnerKey, scope: PartnerKey.Scope) -> None:

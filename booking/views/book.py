@@ -2,6 +2,7 @@
 (`/book/slots/<id>`). No JavaScript: sign in with a passcode texted to the phone (or open an
 account with it), choose who the place is for, book, and land on the appointment's page."""
 
+import re
 import uuid
 from datetime import date
 
@@ -185,7 +186,7 @@ def _register(request: HttpRequest, details: dict[str, object]) -> None:
 
 def _book(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
     raw = request.POST.get("patient_id", "")
-    if not raw.isdigit():
+    if re.fullmatch(r"[0-9]{1,18}", raw) is None:
         raise InvalidInput(_("Choose who the appointment is for."), field="patient_id")
     user = signed_in_user(request)
     patient = patient_of(user, int(raw))

@@ -128,7 +128,10 @@ def test_someone_cannot_book_for_a_patient_on_another_account(
     client = client_for(patient)
 
     page(client, slot.pk, action="book", patient_id=str(other_patient.pk), idempotency_key="k" * 32)
+    odd = page(client, slot.pk, action="book", patient_id="\u00b2", idempotency_key="k" * 32)
 
+    assert odd.status_code == 200
+    assert "Choose who the appointment is for." in odd.content.decode()
     assert not Appointment.objects.exists()
 
 

@@ -10,7 +10,7 @@ from icalendar import Calendar
 from booking.links import appointment_calendar_link, appointment_link_token
 from booking.models import CalendarFeed
 from booking.services.appointments import cancel_appointment, reschedule_appointment
-from clinics.models import Closure, HealthCentre, PublicHoliday, Service
+from clinics.models import Closure, HealthCentre, PublicHoliday, Service, StaffMembership
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db
@@ -233,6 +233,27 @@ def test_a_clinician_feed_shows_sessions_and_appointments_without_patient_names(
     text = response.content.decode()
     assert patient.first_name not in text
     assert patient.last_name not in text
+
+
+def test_a_sessions_feed_stops_when_the_last_staff_role_goes_and_can_still_be_revoked(
+    clinician_at_centre_1, client_for
+):
+    client = client_for(clinician_at_centre_1)
+    feed = start_feed(client, "/api/v1/staff/calendar-feed")
+    StaffMembership.objects.filter(user=clinician_at_centre_1).delete()
+
+    assert fetch(feed["url"]).status_code == 404
+    assert client.delete("/api/v1/staff/calendar-feed").status_code == 204
+    assert CalendarFeed.objects.get().revoked_at is not None
+
+
+def test_a_feed_says_how_often_to_refresh_in_both_forms(patient, client_for):
+    feed = start_feed(client_for(patient), "/api/v1/me/calendar-feed")
+
+    text = fetch(feed["url"]).content.decode()
+
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT1H" in text
+    assert "X-PUBLISHED-TTL:PT1H" in text
 
 
 def test_only_staff_have_a_sessions_feed(patient, client_for):

@@ -374,6 +374,12 @@ def test_a_drive_slot_is_hidden_until_the_drive_opens_for_booking(
         ("Slot", {"start:missing": "true"}, ":missing"),
         ("Location", {"name": ""}, "needs a value"),
         ("Appointment", {"date": "yesterday"}, "not a date"),
+        # Digits that str.isdigit() takes but int() does not, and years that overflow in UTC.
+        ("Slot", {"_count": "\u00b2"}, "_count"),
+        ("Slot", {"_id": "\u00b2"}, "_id"),
+        ("Slot", {"start": "ge0001-01-01"}, "not a date"),
+        ("Slot", {"start": "0001-01-01T00:00:00+14:00"}, "not a date"),
+        ("Slot", {"start": "ge9999-12-31T23:59:59-23:59"}, "not a date"),
     ],
 )
 def test_malformed_searches_are_a_400_saying_what_to_send(
@@ -388,6 +394,8 @@ def test_malformed_searches_are_a_400_saying_what_to_send(
 def test_unknown_resource_types_and_writes_are_refused_with_an_outcome(reference_data, client):
     assert "Location" in fhir_get(client, "Patient", status=404)["issue"][0]["diagnostics"]
     fhir_get(client, "Patient/1", status=404)
+    fhir_get(client, "Slot/\u00b2", status=404)
+    fhir_get(client, "Location", {"identifier": "\u00b2"})
     fhir_get(client, "Location/1/_history", status=404)
     response = client.post(f"{BASE}/Location", {}, content_type="application/fhir+json")
     assert response.status_code == 405

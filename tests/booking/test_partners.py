@@ -104,6 +104,8 @@ def test_a_revoked_or_expired_key_or_a_suspended_partner_stops_working(super_app
         response = call(secret, "get", "/partner/appointments")
         assert response.status_code == 401, secret
         assert response.json()["code"] == "partner_key_invalid"
+    # A leaked old key being tried is what the audit trail is for.
+    assert PartnerKeyUse.objects.filter(status_code=401).count() == 3
 
 
 def test_a_key_without_the_scope_is_refused_and_the_refusal_audited(super_app):

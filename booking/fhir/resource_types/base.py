@@ -22,6 +22,7 @@ from booking.fhir.search import (
     Parameter,
     Search,
     date_lookups,
+    is_whole_number,
     not_found,
     parse_date,
     parse_number_id,
@@ -117,7 +118,7 @@ def _page(rows: QuerySet[Any], search: Search, build: Callable[[Any], Resource])
 
 
 def _one(rows: QuerySet[Any], ident: str, kind: str) -> Any:
-    if not ident.isdigit() or len(ident) > 18:
+    if not is_whole_number(ident, digits=18):
         raise not_found(kind, ident)
     found = rows.filter(pk=int(ident)).first()
     if found is None:

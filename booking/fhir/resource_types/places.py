@@ -27,6 +27,7 @@ from booking.fhir.search import (
     Criterion,
     FhirError,
     Parameter,
+    is_whole_number,
     parse_boolean,
     parse_token,
 )
@@ -55,7 +56,7 @@ def _centre_name(rows: QuerySet[HealthCentre], criterion: Criterion) -> QuerySet
 def _centre_identifier(name: str, value: str) -> Q:
     system, code = parse_token(value)
     by_hcode = Q(moph_hcode=code) if code else NOTHING
-    by_number = Q(number=int(code)) if code.isdigit() and len(code) < 6 else NOTHING
+    by_number = Q(number=int(code)) if is_whole_number(code, digits=5) else NOTHING
     if system is None:
         return by_hcode | by_number
     return {HCODE_SYSTEM: by_hcode, centre_number_system(): by_number}.get(system, NOTHING)
