@@ -34,6 +34,7 @@ def _base36(number: int) -> str:
 APPOINTMENT_SALT = "booking.links.appointment"
 OFFER_SALT = "booking.links.waitlist-offer"
 FEED_SALT = "booking.links.calendar-feed"
+JOIN_SALT = "booking.links.video-join"
 
 
 def _signature(ident: str, salt: str = APPOINTMENT_SALT) -> str:
@@ -132,3 +133,18 @@ def calendar_feed_from_link(token: str) -> CalendarFeed:
     if feed is None:
         raise LinkInvalid()
     return feed
+
+
+def video_join_token(appointment_id: int) -> str:
+    """The token in a video visit's join link: it opens that one room and nothing else."""
+    return _token(appointment_id, JOIN_SALT)
+
+
+def video_join_link(appointment_id: int) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/v/{video_join_token(appointment_id)}"
+
+
+def appointment_id_from_join_token(token: str) -> int:
+    """The appointment a join token names; LinkInvalid if it was altered. When the room is
+    open is the room's rule (video.services)."""
+    return _row_id(token, JOIN_SALT)

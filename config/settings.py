@@ -212,6 +212,19 @@ WAITLIST_MAX_MISSED_OFFERS = 2
 WAITLIST_OFFERS_PER_RUN = env_int("WAITLIST_OFFERS_PER_RUN", 500)
 WAITLIST_SWEEP_SECONDS = env_int("WAITLIST_SWEEP_SECONDS", 60)
 
+# --- Video consultations (video/) ---------------------------------------------------------------
+# A room lets people in this long before the appointment starts, until this long after it ends.
+VIDEO_ROOM_OPENS_MINUTES = env_int("VIDEO_ROOM_OPENS_MINUTES", 15)
+VIDEO_ROOM_GRACE_MINUTES = env_int("VIDEO_ROOM_GRACE_MINUTES", 30)
+# ICE servers given to browsers. TURN uses the TURN REST scheme (coturn's use-auth-secret):
+# each join gets a username "expiry:who" and its HMAC with the shared secret, never the secret.
+VIDEO_STUN_URLS = env_list("VIDEO_STUN_URLS", [])
+VIDEO_TURN_URLS = env_list("VIDEO_TURN_URLS", [])
+VIDEO_TURN_SECRET = env_str("VIDEO_TURN_SECRET", "")
+VIDEO_TURN_TTL_SECONDS = env_int("VIDEO_TURN_TTL_SECONDS", 3600)
+# A signalling message longer than this is refused (an SDP offer is a few kilobytes).
+VIDEO_MAX_MESSAGE_BYTES = env_int("VIDEO_MAX_MESSAGE_BYTES", 65536)
+
 # --- Open data (booking/open_data/) -------------------------------------------------------------
 # Published counts of people from 1 to this minus one are withheld, so nobody can be singled
 # out in a small centre's day; 1 withholds nothing.
