@@ -30,6 +30,7 @@ from booking.api import (
 from clinics import api as clinics_api
 from clinics.exceptions import CsrfFailed, DomainError, NotSignedIn
 from notifications import api as notifications_api
+from video import api as video_api
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ api.add_router("", links.router)
 api.add_router("", calendars.router)
 api.add_router("", partners.router)
 api.add_router("", notifications_api.router)
+api.add_router("", video_api.router)
 
 
 def error_body(

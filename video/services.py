@@ -235,3 +235,16 @@ def ice_servers(*, who: str, now: float | None = None) -> list[dict[str, object]
             }
         )
     return servers
+
+
+def open_rooms_for(appointments: list[Appointment]) -> dict[int, ConsultationRoom]:
+    """The rooms of these video appointments by appointment id, made for any that have none
+    yet (two staff screens asking at once make each room once)."""
+    ids = [appointment.pk for appointment in appointments]
+    ConsultationRoom.objects.bulk_create(
+        [ConsultationRoom(appointment_id=pk) for pk in ids], ignore_conflicts=True
+    )
+    return {
+        room.appointment_id: room
+        for room in ConsultationRoom.objects.filter(appointment_id__in=ids)
+    }
