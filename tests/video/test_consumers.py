@@ -148,6 +148,23 @@ def test_the_join_link_lets_the_patient_in_without_signing_in(visit):
     assert visit.status == Appointment.Status.CHECKED_IN
 
 
+def test_a_guardian_enters_their_childs_room_from_their_own_account(patient, clock):
+    child = PatientFactory(account=patient.account, relationship="child", phone="")
+    video = Service.objects.get(code="video-general")
+    visit = booked(child, SlotFactory(service=video, start=bangkok(clock_day(), START)))
+    clock.move_to(bangkok(clock_day(), time(9, 50)))
+    path, cookie = room_path(visit), cookie_for(patient.account)
+
+    async def scenario() -> None:
+        socket = await join(path, cookie)
+        welcome = await receive(socket)
+        assert (welcome["role"], welcome["name"]) == ("patient", child.first_name)
+        await receive_until(socket, "waiting")
+        await socket.disconnect()
+
+    run(scenario)
+
+
 @pytest.mark.parametrize(
     ("who", "code"),
     [
