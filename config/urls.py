@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("booking.urls")),
     path("", include("booking.calendars.urls")),
+    path("", include("video.urls")),
     path("fhir/r4/", include("booking.fhir.urls")),
     path("open-data/", include("booking.open_data.urls")),
     path("api/docs", RedirectView.as_view(pattern_name="api:openapi-view", permanent=False)),
