@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -45,8 +46,8 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
         code = str(self.scope["url_route"]["kwargs"]["code"])
         await self.accept()
         try:
-            self.participant = await database_sync_to_async(services.enter_room)(
-                room_code=code, user=self.scope["user"], join_token=query.get("token", [None])[0]
+            self.participant = await database_sync_to_async(_enter_room)(
+                code, self.scope["user"], query.get("token", [None])[0], self.language
             )
         except DomainError as error:
             with translation.override(self.language):
@@ -183,6 +184,14 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
 
     async def send_event(self, event: ServerEvent) -> None:
         await self.send(text_data=json.dumps(event, ensure_ascii=False))
+
+
+def _enter_room(
+    code: str, user: User | AnonymousUser, join_token: str | None, language: str
+) -> Participant:
+    # In the thread the ORM runs in, so that a refusal is worded in the reader's language.
+    with translation.override(language):
+        return services.enter_room(room_code=code, user=user, join_token=join_token)
 
 
 def _room_state(room_id: int) -> tuple[bool, bool]:
