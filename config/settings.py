@@ -17,7 +17,8 @@ VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 # The default key is for a laptop; production sets SECRET_KEY (and `check --deploy` says so).
-SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-set-SECRET_KEY-in-production")
+# The "django-insecure-" prefix makes `check --deploy` refuse this key in production.
+SECRET_KEY = env_str("SECRET_KEY", "django-insecure-development-key-set-SECRET_KEY-in-production")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -180,6 +181,23 @@ SCHEDULING_LINKS_REFRESH_SECONDS = env_int("SCHEDULING_LINKS_REFRESH_SECONDS", 6
 # --- Text messages ------------------------------------------------------------------------------
 # Where links in text messages point: the address patients reach the site at.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+
+# --- HTTPS ------------------------------------------------------------------------------------
+# In production the site is served only over HTTPS; TLS ends at the reverse proxy, which must
+# set X-Forwarded-Proto (and strip any the client sent). On by default when the public address
+# is https://, so that `manage.py check --deploy` passes with production settings.
+HTTPS = env_bool("HTTPS", PUBLIC_BASE_URL.startswith("https://"))
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 # "console" writes each message to the log (the outbox table keeps it); "twilio" sends it.
 SMS_BACKEND = env_str("SMS_BACKEND", "console")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
