@@ -15,6 +15,7 @@ from booking.links import (
     appointment_from_link,
     appointment_link_token,
     offer_from_link,
+    video_join_token,
 )
 from booking.models import Appointment, Patient, Slot, WaitlistOffer
 from booking.selectors import alternatives_for, appointment_can_change
@@ -22,6 +23,7 @@ from booking.services import appointments as visits
 from booking.services.waitlist import claim_offer, decline_offer
 from clinics.dates import format_moment, format_time
 from clinics.exceptions import DomainError, InvalidInput
+from clinics.models import VisitMode
 from notifications.messages import centre_label
 from notifications.services.outbox import recipient_for
 
@@ -93,8 +95,20 @@ def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
                 "appointment": appointment,
                 "can_change": can_change,
                 "alternatives": time_choices([option.slot for option in options], language),
+                "video_join_url": _video_join_url(appointment, language),
             },
         )
+
+
+def _video_join_url(appointment: Appointment, language: str) -> str:
+    """Where a video visit that still takes place is joined from; "" for any other."""
+    if appointment.visit_mode != VisitMode.VIDEO or appointment.status not in (
+        Appointment.Status.BOOKED,
+        Appointment.Status.CHECKED_IN,
+        Appointment.Status.IN_CONSULTATION,
+    ):
+        return ""
+    return f"/v/{video_join_token(appointment.pk)}?lang={language}"
 
 
 def _act(request: HttpRequest, appointment: Appointment) -> str:

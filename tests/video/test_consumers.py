@@ -14,9 +14,11 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.testing.websocket import WebsocketCommunicator
 from django.test import Client
+from django.utils import translation
 
 from booking.links import video_join_token
 from booking.models import Appointment
+from clinics.exceptions import NotFound
 from clinics.models import Service
 from config.asgi import application
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked
@@ -331,5 +333,5 @@ def test_without_turn_settings_no_credentials_are_made(settings):
 def test_only_video_appointments_have_a_room(patient, clock):
     in_person = booked(patient, SlotFactory(start=bangkok(clock_day(), START) + timedelta(days=1)))
 
-    with pytest.raises(Exception, match="not a video call"):
+    with translation.override("en"), pytest.raises(NotFound, match="not a video call"):
         room_for(in_person)
