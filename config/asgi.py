@@ -12,14 +12,22 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from booking.routing import websocket_urlpatterns as booking_sockets  # noqa: E402
 from config.load_shedding import ShedLoad  # noqa: E402
-from video.routing import websocket_urlpatterns  # noqa: E402
+from video.routing import websocket_urlpatterns as video_sockets  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": ShedLoad(django_asgi_app, limit=settings.WEB_MAX_IN_FLIGHT),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
-)
+
+def build_application() -> ProtocolTypeRouter:
+    """HTTP through Django (behind load shedding), WebSockets through the apps' consumers. The
+    tests build a fresh one under their own settings."""
+    return ProtocolTypeRouter(
+        {
+            "http": ShedLoad(get_asgi_application(), limit=settings.WEB_MAX_IN_FLIGHT),
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter([*video_sockets, *booking_sockets]))
+            ),
+        }
+    )
+
+
+application = build_application()

@@ -2,7 +2,9 @@
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")
@@ -32,3 +34,56 @@ class RefuseNulCharacters:
                     status=422,
                 )
         return self.get_response(request)
+
+
+PAGE_LANGUAGES = ("th", "en")
+PAGE_LANGUAGE_COOKIE = "page_language"
+# Machine-read paths keep Accept-Language (the API) or have no words to translate.
+NOT_PAGES = ("/api/", "/fhir/", "/admin/", "/open-data/", "/static/", "/ws/")
+
+
+class PageLanguage:
+    """Pages are in Thai unless the reader chose English: `?lang=en` (or `th`) on any page
+    switches, and a cookie remembers the choice for the next page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(NOT_PAGES):
+            return self.get_response(request)
+        chosen = request.GET.get("lang", "")
+        remembered = request.COOKIES.get(PAGE_LANGUAGE_COOKIE, "")
+        if chosen in PAGE_LANGUAGES:
+            language = chosen
+        elif remembered in PAGE_LANGUAGES:
+            language = remembered
+        else:
+            language = "th"
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        if chosen in PAGE_LANGUAGES and chosen != remembered:
+            response.set_cookie(
+                PAGE_LANGUAGE_COOKIE,
+                chosen,
+                max_age=365 * 24 * 3600,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+            )
+        return response
+
+
+class ContentSecurityPolicy:
+    """Send the site's Content-Security-Policy: scripts and styles only from our own static
+    files (no inline script anywhere), nothing framed, forms posted only to us."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
+        return response

@@ -153,7 +153,7 @@ def _staff_error(request: HttpRequest, language: str, error: DomainError) -> Htt
             "language": language,
             "other_language": _other(language),
             "error": error.message,
-            "sign_in_url": "/admin/login/?" + urlencode({"next": request.get_full_path()}),
+            "sign_in_url": "/staff/sign-in?" + urlencode({"next": request.get_full_path()}),
         },
         status=error.status,
     )

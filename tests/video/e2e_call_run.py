@@ -160,14 +160,14 @@ def run_call(patient_base: str, clinician_base: str, visit: dict[str, Any]) -> d
             patient.click("#check-button")
             patient.wait_for_selector("#join-button:not([disabled])")
             patient.click("#join-button")
-            patient.wait_for_function("window.bmaCall.state === 'waiting'")
+            patient.wait_for_function("() => window.bmaCall.state === 'waiting'")
             mark("patient_waiting")
 
             centre_page = "/video/centres/1/?lang=en"
-            clinician.goto(f"{clinician_base}/admin/login/?next={quote(centre_page)}")
+            clinician.goto(f"{clinician_base}/staff/sign-in?next={quote(centre_page)}")
             clinician.fill("#id_username", "doctor-e2e")
             clinician.fill("#id_password", PASSWORD)
-            clinician.click("input[type=submit]")
+            clinician.click("form button.primary")
             clinician.wait_for_url(f"{clinician_base}{centre_page}")
             waiting_row = clinician.locator("#rooms li.waiting")
             waiting_row.get_by_role("link").click()
@@ -181,13 +181,13 @@ def run_call(patient_base: str, clinician_base: str, visit: dict[str, Any]) -> d
 
             for page in (patient, clinician):
                 page.wait_for_function(
-                    "window.bmaCall.pc && window.bmaCall.pc.connectionState === 'connected'"
+                    "() => window.bmaCall.pc && window.bmaCall.pc.connectionState === 'connected'"
                 )
             mark("connected")
             media: dict[str, Any] = {}
             for page in (patient, clinician):
                 page.wait_for_function(
-                    f"({MEDIA_BYTES_JS})().then(m => m && m.audio > 0 && m.video > 0)",
+                    f"() => ({MEDIA_BYTES_JS})().then(m => m && m.audio > 0 && m.video > 0)",
                     polling=250,
                 )
                 page.wait_for_selector("#quality:not([hidden])")
@@ -204,7 +204,7 @@ def run_call(patient_base: str, clinician_base: str, visit: dict[str, Any]) -> d
             clinician.once("dialog", lambda dialog: dialog.accept())
             clinician.click("#end-button")
             for page in (patient, clinician):
-                page.wait_for_function("window.bmaCall.state === 'ended'")
+                page.wait_for_function("() => window.bmaCall.state === 'ended'")
             mark("ended")
             return {"timings": timings, "media": media, "console": console[-20:]}
         except Exception as error:

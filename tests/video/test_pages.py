@@ -102,7 +102,7 @@ def test_an_anonymous_visitor_is_sent_to_sign_in_first(visit, client):
     response = client.get(f"/video/rooms/{code}")
 
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/?next=/video/rooms/")
+    assert response["Location"].startswith("/staff/sign-in?next=/video/rooms/")
 
 
 @pytest.mark.parametrize("who", ["the patient", "staff of another centre"])

@@ -1,0 +1,106 @@
+"""Staff pages that belong to no one desk: signing in and out, choosing a centre, and the
+check every centre page makes (`staff_page`)."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Concatenate, ParamSpec
+
+from django.contrib.auth import login, logout
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from clinics.models import HealthCentre, StaffMembership
+from clinics.permissions import StaffAction, can_act_at, centres_where
+from notifications.messages import centre_label
+
+P = ParamSpec("P")
+CentrePage = Callable[Concatenate[HttpRequest, HealthCentre, P], HttpResponse]
+
+
+def staff_centre(centre: HealthCentre, language: str) -> dict[str, object]:
+    """What the staff layout's menu needs to know of the centre a page is about."""
+    return {"number": centre.number, "label": centre_label(centre, language)}
+
+
+def refuse(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    """A staff page that cannot be shown, saying why, in the staff layout."""
+    return render(request, "clinics/staff_refused.html", {"error": message}, status=status)
+
+
+def staff_page(action: StaffAction) -> Callable[[CentrePage[P]], Callable[..., HttpResponse]]:
+    """A page about one centre (`number` in the URL) for staff who may take `action` there:
+    anyone else is sent to sign in, or told they cannot open it (403); an unknown centre is a
+    404, but only to staff. The view receives the centre instead of its number."""
+
+    def decorate(view: CentrePage[P]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def checked(
+            request: HttpRequest, number: int, *args: P.args, **kwargs: P.kwargs
+        ) -> HttpResponse:
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            centre = HealthCentre.objects.select_related("district").filter(number=number).first()
+            if not can_act_at(user, action, number):
+                return refuse(request, _("Your staff account cannot open this page."), 403)
+            if centre is None:
+                return refuse(request, _("There is no health centre with that number."), 404)
+            return view(request, centre, *args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in_page(request: HttpRequest) -> HttpResponse:
+    """Staff sign in with their user name and password."""
+    next_url = request.POST.get("next") or request.GET.get("next") or "/staff/"
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = "/staff/"
+    form = AuthenticationForm(request, data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        login(request, form.get_user(), backend="django.contrib.auth.backends.ModelBackend")
+        return HttpResponseRedirect(next_url)
+    return render(
+        request,
+        "clinics/sign_in.html",
+        {"form": form, "next": next_url},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return HttpResponseRedirect("/staff/sign-in")
+
+
+def home_page(request: HttpRequest) -> HttpResponse:
+    """The centres this member of staff works at; with only one, straight to its day."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    numbers = centres_where(user, StaffAction.VIEW_APPOINTMENTS)
+    centres = HealthCentre.objects.select_related("district").order_by("number")
+    if numbers is not None:
+        centres = centres.filter(number__in=numbers)
+    rows = list(centres)
+    if len(rows) == 1:
+        return HttpResponseRedirect(f"/staff/centres/{rows[0].number}/today")
+    language = request.LANGUAGE_CODE
+    memberships = StaffMembership.objects.filter(user_id=user.pk).count()
+    return render(
+        request,
+        "clinics/staff_home.html",
+        {
+            "centres": [staff_centre(centre, language) for centre in rows],
+            "has_memberships": memberships > 0 or user.is_superuser,
+            "nav": "home",
+        },
+    )
