@@ -1,0 +1,35 @@
+"""The clinics app's models, one module per concern; import them from here."""
+
+from clinics.models.reference import (
+    MAX_REMINDER_MINUTES,
+    District,
+    HealthCentre,
+    Service,
+    ServiceDose,
+    VisitMode,
+    in_language,
+    validate_reminder_minutes,
+)
+from clinics.models.schedules import (
+    Closure,
+    PublicHoliday,
+    ScheduleTemplate,
+    weekdays_validator,
+)
+from clinics.models.staff import StaffMembership
+
+__all__ = [
+    "MAX_REMINDER_MINUTES",
+    "Closure",
+    "District",
+    "HealthCentre",
+    "PublicHoliday",
+    "ScheduleTemplate",
+    "Service",
+    "ServiceDose",
+    "StaffMembership",
+    "VisitMode",
+    "in_language",
+    "validate_reminder_minutes",
+    "weekdays_validator",
+]
