@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from clinics.models import District, HealthCentre, StaffMembership
+from clinics.models import District, HealthCentre, StaffAuthenticator, StaffMembership
 from clinics.permissions import StaffAction, centres_where
 
 
@@ -92,3 +92,20 @@ class StaffMembershipAdmin(CentreScopedAdmin):
     search_fields = ["user__username", "user__first_name", "user__last_name"]
     raw_id_fields = ["user"]
     list_select_related = ["user", "centre"]
+
+
+@admin.register(StaffAuthenticator)
+class StaffAuthenticatorAdmin(admin.ModelAdmin):
+    """Deleting a lost phone's authenticator lets its owner set up a new one at their next
+    sign-in. The key itself is never shown."""
+
+    list_display = ["user", "confirmed_at"]
+    search_fields = ["user__username"]
+    fields = ["user", "confirmed_at"]
+    readonly_fields = ["user", "confirmed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -68,3 +68,17 @@ class ServiceNotOffered(DomainError):
     code = "service_not_offered"
     status = 422
     default_message = _("This centre does not offer that service.")
+
+
+class WrongSecondFactor(DomainError):
+    code = "wrong_code"
+    status = 401
+    default_message = _(
+        "That code is not right. Enter the 6-digit code your authenticator app shows now."
+    )
+
+
+class SecondFactorLocked(DomainError):
+    code = "too_many_codes"
+    status = 429
+    default_message = _("Too many wrong codes. Wait 15 minutes and try again.")

@@ -5,20 +5,28 @@ so it runs on every start-up.
 """
 
 import csv
+import hmac
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import holidays
+import pyotp
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from clinics.exceptions import Forbidden, SecondFactorLocked, WrongSecondFactor
 from clinics.models import (
     District,
     HealthCentre,
     PublicHoliday,
     Service,
     ServiceDose,
+    StaffAuthenticator,
     StaffMembership,
 )
 
@@ -148,3 +156,94 @@ def grant_membership(
         user=user, centre=centre, defaults={"role": role}
     )
     return membership
+
+
+# --- Two-factor sign-in for staff (TOTP) ---------------------------------------------------------
+
+AUTHENTICATOR_ISSUER = "BMA Health Centres"
+MAX_WRONG_CODES = 5
+WRONG_CODES_WINDOW_SECONDS = 15 * 60
+
+
+def needs_second_factor(user: User) -> bool:
+    """Staff accounts (admin site users, and anyone on a centre's staff) sign in with a code
+    from an authenticator app as well as their password; patients use texted passcodes."""
+    if not settings.STAFF_TWO_FACTOR:
+        return False
+    return bool(
+        user.is_staff
+        or user.is_superuser
+        or StaffMembership.objects.filter(user_id=user.pk).exists()
+    )
+
+
+def has_authenticator(user: User) -> bool:
+    return StaffAuthenticator.objects.filter(user_id=user.pk, confirmed_at__isnull=False).exists()
+
+
+@transaction.atomic
+def start_authenticator(*, user: User) -> StaffAuthenticator:
+    """Give a member of staff without a working authenticator a new key to add to their app.
+    Locks the user's authenticator row."""
+    current = StaffAuthenticator.objects.select_for_update().filter(user_id=user.pk).first()
+    if current is not None and current.confirmed_at is not None:
+        raise Forbidden(_("This account already has an authenticator app."))
+    if current is None:
+        return StaffAuthenticator.objects.create(user=user, key=pyotp.random_base32())
+    return current  # the key shown before: the app may have it already
+
+
+def authenticator_uri(authenticator: StaffAuthenticator) -> str:
+    """The otpauth:// address an authenticator app reads from the QR code."""
+    return pyotp.TOTP(authenticator.key).provisioning_uri(
+        name=authenticator.user.get_username(), issuer_name=AUTHENTICATOR_ISSUER
+    )
+
+
+@transaction.atomic
+def confirm_authenticator(*, user: User, code: str) -> StaffAuthenticator:
+    """Finish setting up the authenticator with a first code from it. Locks its row."""
+    authenticator = StaffAuthenticator.objects.select_for_update().filter(user_id=user.pk).first()
+    if authenticator is None or authenticator.confirmed_at is not None:
+        raise Forbidden(_("Start setting up the authenticator app again."))
+    _accept_code(authenticator, code)
+    authenticator.confirmed_at = timezone.now()
+    authenticator.save(update_fields=["confirmed_at", "last_step"])
+    return authenticator
+
+
+@transaction.atomic
+def check_second_factor(*, user: User, code: str) -> None:
+    """Accept a code from the user's authenticator app once. After five wrong codes in a row
+    the account takes no code for 15 minutes. Locks the authenticator's row."""
+    authenticator = (
+        StaffAuthenticator.objects.select_for_update()
+        .filter(user_id=user.pk, confirmed_at__isnull=False)
+        .first()
+    )
+    if authenticator is None:
+        raise Forbidden(_("Set up an authenticator app first: sign in at /staff/sign-in."))
+    _accept_code(authenticator, code)
+    authenticator.save(update_fields=["last_step"])
+
+
+def _accept_code(authenticator: StaffAuthenticator, code: str) -> None:
+    """Check the code against the current 30-second step and one either side (clocks drift);
+    a step at or before the last accepted one is refused, so a code works once."""
+    wrong_key = f"wrong-codes:{authenticator.user_id}"
+    if cache.get(wrong_key, 0) >= MAX_WRONG_CODES:
+        raise SecondFactorLocked()
+    code = "".join(code.split())
+    totp = pyotp.TOTP(authenticator.key)
+    now = timezone.now()
+    step = totp.timecode(now)
+    well_formed = code.isdigit() and len(code) == totp.digits
+    for candidate in (step, step - 1, step + 1):
+        fresh = candidate > authenticator.last_step
+        if well_formed and fresh and hmac.compare_digest(totp.generate_otp(candidate), code):
+            authenticator.last_step = candidate
+            cache.delete(wrong_key)
+            return
+    cache.add(wrong_key, 0, timeout=WRONG_CODES_WINDOW_SECONDS)
+    cache.incr(wrong_key)
+    raise WrongSecondFactor()

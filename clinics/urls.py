@@ -4,6 +4,12 @@ from clinics import views
 
 urlpatterns: list[URLPattern] = [
     path("staff/sign-in", views.sign_in_page, name="staff-sign-in"),
+    path("staff/sign-in/code", views.sign_in_code_page, name="staff-sign-in-code"),
+    path(
+        "staff/sign-in/authenticator",
+        views.sign_in_authenticator_page,
+        name="staff-sign-in-authenticator",
+    ),
     path("staff/sign-out", views.sign_out, name="staff-sign-out"),
     path("staff/", views.home_page, name="staff-home"),
 ]

@@ -5,17 +5,31 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Concatenate, ParamSpec
 
+import segno
+from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinics.exceptions import DomainError
 from clinics.models import HealthCentre, StaffMembership
 from clinics.permissions import StaffAction, can_act_at, centres_where
+from clinics.services import (
+    authenticator_uri,
+    check_second_factor,
+    confirm_authenticator,
+    has_authenticator,
+    needs_second_factor,
+    start_authenticator,
+)
 from notifications.messages import centre_label
 
 P = ParamSpec("P")
@@ -57,21 +71,119 @@ def staff_page(action: StaffAction) -> Callable[[CentrePage[P]], Callable[..., H
     return decorate
 
 
+# Between the password and the authenticator's code, the session holds who is signing in
+# (not signed in yet), since when, and where they were going.
+PENDING_USER = "staff-sign-in-user"
+PENDING_SINCE = "staff-sign-in-since"
+PENDING_NEXT = "staff-sign-in-next"
+PENDING_SECONDS = 5 * 60
+
+
 @require_http_methods(["GET", "POST"])
 def sign_in_page(request: HttpRequest) -> HttpResponse:
-    """Staff sign in with their user name and password."""
+    """Staff sign in with their user name and password, then a code from their authenticator
+    app (set up on the first sign-in)."""
     next_url = request.POST.get("next") or request.GET.get("next") or "/staff/"
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = "/staff/"
     form = AuthenticationForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
-        login(request, form.get_user(), backend="django.contrib.auth.backends.ModelBackend")
-        return HttpResponseRedirect(next_url)
+        user = form.get_user()
+        if not needs_second_factor(user):
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return HttpResponseRedirect(next_url)
+        request.session[PENDING_USER] = user.pk
+        request.session[PENDING_SINCE] = timezone.now().timestamp()
+        request.session[PENDING_NEXT] = next_url
+        step = "code" if has_authenticator(user) else "authenticator"
+        return HttpResponseRedirect(f"/staff/sign-in/{step}")
     return render(
         request,
         "clinics/sign_in.html",
         {"form": form, "next": next_url},
         status=400 if request.method == "POST" else 200,
+    )
+
+
+def _pending_user(request: HttpRequest) -> User | None:
+    since = request.session.get(PENDING_SINCE, 0)
+    pending = request.session.get(PENDING_USER)
+    if not isinstance(pending, int) or timezone.now().timestamp() - since > PENDING_SECONDS:
+        return None
+    return User.objects.filter(pk=pending, is_active=True).first()
+
+
+def _finish_sign_in(request: HttpRequest, user: User) -> HttpResponse:
+    next_url = request.session.get(PENDING_NEXT, "/staff/")
+    for key in (PENDING_USER, PENDING_SINCE, PENDING_NEXT):
+        request.session.pop(key, None)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return HttpResponseRedirect(next_url)
+
+
+def _start_again(request: HttpRequest) -> HttpResponse:
+    messages.info(request, _("Please sign in again."))
+    return HttpResponseRedirect("/staff/sign-in")
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in_code_page(request: HttpRequest) -> HttpResponse:
+    """The second step: the 6-digit code the authenticator app shows now."""
+    user = _pending_user(request)
+    if user is None:
+        return _start_again(request)
+    error = ""
+    if request.method == "POST":
+        try:
+            check_second_factor(user=user, code=request.POST.get("code", ""))
+        except DomainError as refusal:
+            error = str(refusal.message)
+        else:
+            return _finish_sign_in(request, user)
+    return render(
+        request,
+        "clinics/sign_in_code.html",
+        {"error": error},
+        status=400 if error else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in_authenticator_page(request: HttpRequest) -> HttpResponse:
+    """The first sign-in: add the key to an authenticator app (QR code or typed), then prove it
+    works with a code from it."""
+    user = _pending_user(request)
+    if user is None:
+        return _start_again(request)
+    error = ""
+    try:
+        authenticator = start_authenticator(user=user)
+    except DomainError:
+        return HttpResponseRedirect("/staff/sign-in/code")
+    if request.method == "POST":
+        try:
+            confirm_authenticator(user=user, code=request.POST.get("code", ""))
+        except DomainError as refusal:
+            error = str(refusal.message)
+        else:
+            messages.success(request, _("Your authenticator app is set up."))
+            return _finish_sign_in(request, user)
+    uri = authenticator_uri(authenticator)
+    return render(
+        request,
+        "clinics/sign_in_authenticator.html",
+        {
+            "error": error,
+            "qr_code": mark_safe(
+                segno.make(uri, error="m").svg_inline(
+                    scale=5, title=_("QR code for your authenticator app")
+                )
+            ),
+            "key": " ".join(
+                authenticator.key[i : i + 4] for i in range(0, len(authenticator.key), 4)
+            ),
+        },
+        status=400 if error else 200,
     )
 
 

@@ -154,6 +154,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "staff-sign-in"
+# Staff accounts sign in with a code from an authenticator app as well as a password.
+STAFF_TWO_FACTOR = env_bool("STAFF_TWO_FACTOR", True)
 
 # --- Language and time --------------------------------------------------------------------------
 LANGUAGE_CODE = "th"

@@ -5,6 +5,8 @@ from django.views.generic import RedirectView
 from config.api import api, unknown_api_path
 
 urlpatterns = [
+    # The admin site signs in through the staff sign-in, which asks for the second factor.
+    path("admin/login/", RedirectView.as_view(url="/staff/sign-in", query_string=True)),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("api/v1/<path:rest>", unknown_api_path),

@@ -7,6 +7,7 @@ from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 
@@ -27,6 +28,7 @@ from clinics.exceptions import CsrfFailed, InvalidInput
 from clinics.models import StaffMembership
 from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut
+from clinics.services import check_second_factor, needs_second_factor
 
 router = Router(tags=["Sign-in"])
 
@@ -107,7 +109,11 @@ def register(request: HttpRequest, payload: RegisterIn) -> Status[object]:
     return Status(201, patient)
 
 
-@router.post("/auth/sign-in", response={200: AccountOut, 401: ErrorOut, 403: ErrorOut}, auth=None)
+@router.post(
+    "/auth/sign-in",
+    response={200: AccountOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    auth=None,
+)
 def sign_in(request: HttpRequest, payload: SignInIn) -> AccountOut:
     """Sign in with a username and password (staff; patients use a passcode)."""
     _require_csrf(request)
@@ -117,6 +123,12 @@ def sign_in(request: HttpRequest, payload: SignInIn) -> AccountOut:
     user = authenticate(request, username=username, password=payload.password)
     if user is None:
         raise SignInFailed()
+    if needs_second_factor(user):
+        if not payload.code:
+            raise InvalidInput(
+                _("Staff also give the 6-digit code from their authenticator app."), field="code"
+            )
+        check_second_factor(user=user, code=payload.code)
     login(request, user)
     return _account(request)
 

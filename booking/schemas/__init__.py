@@ -75,6 +75,11 @@ class SignInIn(Schema):
         min_length=1, max_length=150, description="A patient's phone number, or a staff username."
     )
     password: str = Field(min_length=1, max_length=128)
+    code: str = Field(
+        default="",
+        max_length=12,
+        description="Staff only: the 6-digit code their authenticator app shows now.",
+    )
 
 
 class AccountOut(Schema):

@@ -13,8 +13,18 @@ from booking.models import Patient, RiskGroup, VaccinationDrive, VaccineLot
 from booking.services.drives import DriveFields, create_drive, release_drive
 from booking.services.slots import SlotSyncResult, sync_slots
 from booking.services.stock import receive_lot
-from clinics.models import HealthCentre, ScheduleTemplate, Service, StaffMembership
+from clinics.models import (
+    HealthCentre,
+    ScheduleTemplate,
+    Service,
+    StaffAuthenticator,
+    StaffMembership,
+)
 from clinics.services import grant_membership
+
+# The demo staff's authenticator key, printed by the run command (`manage.py demo_code` shows
+# its current code): known to everyone, like the demo password.
+DEMO_AUTHENTICATOR_KEY = "BMADEMOSTAFFKEYTWOFIVESIXNINEAAA"
 
 # (service code, weekdays, start, end, slot minutes, people per slot): a typical BMA week.
 WEEK = [
@@ -121,6 +131,7 @@ def _seed_people(password: str) -> None:
     User = get_user_model()
     if not User.objects.filter(username="admin").exists():
         User.objects.create_superuser("admin", "admin@example.org", password)
+    staff = [User.objects.get(username="admin")]
     for username, first, last, centre_number, role in DEMO_STAFF:
         user, created = User.objects.get_or_create(
             username=username, defaults={"first_name": first, "last_name": last, "is_staff": True}
@@ -130,6 +141,11 @@ def _seed_people(password: str) -> None:
             user.save()
         grant_membership(
             user=user, centre=HealthCentre.objects.get(number=centre_number), role=role
+        )
+        staff.append(user)
+    for user in staff:
+        StaffAuthenticator.objects.get_or_create(
+            user=user, defaults={"key": DEMO_AUTHENTICATOR_KEY, "confirmed_at": timezone.now()}
         )
     phone = "+66812345678"
     if User.objects.filter(username=phone).exists():

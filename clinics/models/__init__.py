@@ -16,7 +16,7 @@ from clinics.models.schedules import (
     ScheduleTemplate,
     weekdays_validator,
 )
-from clinics.models.staff import StaffMembership
+from clinics.models.staff import StaffAuthenticator, StaffMembership
 
 __all__ = [
     "MAX_REMINDER_MINUTES",
@@ -27,6 +27,7 @@ __all__ = [
     "ScheduleTemplate",
     "Service",
     "ServiceDose",
+    "StaffAuthenticator",
     "StaffMembership",
     "VisitMode",
     "in_language",

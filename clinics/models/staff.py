@@ -40,3 +40,26 @@ class StaffMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()} · {self.centre}"
+
+
+class StaffAuthenticator(models.Model):
+    """A member of staff's authenticator app (TOTP, RFC 6238): the key it shares with us,
+    whether they have proved it works, and the last time step a code was accepted for, so
+    that each code signs in once."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="authenticator",
+        verbose_name=_("user"),
+    )
+    key = models.CharField(_("key"), max_length=64)
+    confirmed_at = models.DateTimeField(_("set up at"), null=True, blank=True)
+    last_step = models.BigIntegerField(_("last code's time step"), default=0)
+
+    class Meta:
+        verbose_name = _("authenticator app")
+        verbose_name_plural = _("authenticator apps")
+
+    def __str__(self) -> str:
+        return str(self.user)

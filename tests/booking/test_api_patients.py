@@ -1,13 +1,14 @@
 import uuid
 from datetime import date, time, timedelta
 
+import pyotp
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from booking.models import Appointment, Patient
 from booking.services.patients import normalise_phone
-from clinics.models import HealthCentre, Service
+from clinics.models import HealthCentre, Service, StaffAuthenticator
 from tests.factories import (
     PatientFactory,
     SlotFactory,
@@ -106,13 +107,21 @@ def test_password_sign_in_accepts_a_local_phone_number_and_refuses_a_wrong_passw
     assert client.get("/api/v1/auth/me").status_code == 401
 
 
-def test_staff_sign_in_with_their_username(reference_data, nurse_at_centre_1):
-    client = Client()
-    response = post(
-        client,
-        "/api/v1/auth/sign-in",
-        {"username": "nurse1", "password": "correct horse battery"},
+def test_staff_sign_in_with_their_username_and_authenticator_code(
+    reference_data, nurse_at_centre_1
+):
+    key = pyotp.random_base32()
+    StaffAuthenticator.objects.create(
+        user=nurse_at_centre_1, key=key, confirmed_at=timezone.now()
     )
+    client = Client()
+    body = {"username": "nurse1", "password": "correct horse battery"}
+
+    without_code = post(client, "/api/v1/auth/sign-in", body)
+    response = post(client, "/api/v1/auth/sign-in", {**body, "code": pyotp.TOTP(key).now()})
+
+    assert without_code.status_code == 422
+    assert without_code.json()["field"] == "code"
     assert response.json() == {"username": "nurse1", "is_staff_member": True, "centres": [1]}
 
 

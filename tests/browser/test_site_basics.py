@@ -1,6 +1,7 @@
 """What every page shares, in a real browser: Thai first with an English switch that is
 remembered, the Content-Security-Policy holding without breaking a page, and staff signing in."""
 
+import pyotp
 from django.contrib.auth.models import User
 
 
@@ -21,7 +22,7 @@ def test_a_page_is_thai_until_the_reader_switches_and_the_choice_is_remembered(i
     assert heading == "Staff sign-in"
 
 
-def test_staff_sign_in_and_land_on_their_list_of_centres(in_browser):
+def test_staff_sign_in_set_up_their_authenticator_and_land_on_their_centres(in_browser):
     User.objects.create_user(username="nurse9", password="a-long-password-2569", is_staff=True)
 
     def journey(browser):
@@ -34,6 +35,12 @@ def test_staff_sign_in_and_land_on_their_list_of_centres(in_browser):
         refusal = page.get_by_role("alert").inner_text()
         page.get_by_label("Password").fill("a-long-password-2569")
         page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/staff/sign-in/authenticator")
+        browser.check_accessibility()
+        browser.screenshot("authenticator")
+        key = page.locator("code.key").inner_text().replace(" ", "")
+        page.get_by_label("The 6-digit code the app shows now").fill(pyotp.TOTP(key).now())
+        page.get_by_role("button", name="Finish and sign in").click()
         page.wait_for_url("**/staff/?lang=en")
         browser.check_accessibility()
         return landed, refusal, page.get_by_role("heading", level=1).inner_text()

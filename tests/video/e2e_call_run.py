@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pyotp
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -43,6 +45,7 @@ CHROMIUM_ARGS = [
     "--allow-loopback-in-peer-connection",
 ]
 PASSWORD = "e2e-video-pass-2569"
+AUTHENTICATOR_KEY = pyotp.random_base32()
 STEP_MS = 20_000
 
 MEDIA_BYTES_JS = """async () => {
@@ -92,7 +95,7 @@ def prepare_database() -> dict[str, Any]:
     from django.utils import timezone
 
     from booking.links import video_join_token
-    from clinics.models import HealthCentre, Service, StaffMembership
+    from clinics.models import HealthCentre, Service, StaffAuthenticator, StaffMembership
     from clinics.services import grant_membership, load_reference_data
     from tests.factories import PatientFactory, SlotFactory, UserFactory, booked
     from video.services import room_for
@@ -105,6 +108,9 @@ def prepare_database() -> dict[str, Any]:
     doctor = UserFactory(username="doctor-e2e", is_staff=True, first_name="Anong")
     doctor.set_password(PASSWORD)
     doctor.save()
+    StaffAuthenticator.objects.create(
+        user=doctor, key=AUTHENTICATOR_KEY, confirmed_at=timezone.now()
+    )
     grant_membership(
         user=doctor, centre=HealthCentre.objects.get(number=1), role=StaffMembership.Role.CLINICIAN
     )
@@ -167,6 +173,8 @@ def run_call(patient_base: str, clinician_base: str, visit: dict[str, Any]) -> d
             clinician.goto(f"{clinician_base}/staff/sign-in?next={quote(centre_page)}")
             clinician.fill("#id_username", "doctor-e2e")
             clinician.fill("#id_password", PASSWORD)
+            clinician.click("form button.primary")
+            clinician.fill("#code", pyotp.TOTP(AUTHENTICATOR_KEY).now())
             clinician.click("form button.primary")
             clinician.wait_for_url(f"{clinician_base}{centre_page}")
             waiting_row = clinician.locator("#rooms li.waiting")
