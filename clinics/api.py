@@ -7,7 +7,15 @@ from ninja import Router
 
 from clinics.exceptions import NotFound
 from clinics.models import District, HealthCentre, Service
-from clinics.schemas import CentreNumber, CentreOut, DistrictCode, DistrictOut, ErrorOut, ServiceOut
+from clinics.schemas import (
+    CentreNumber,
+    CentreOut,
+    DistrictCode,
+    DistrictOut,
+    ErrorOut,
+    ServiceKind,
+    ServiceOut,
+)
 from clinics.selectors import active_centres
 
 router = Router(tags=["Centres and services"])
@@ -43,7 +51,7 @@ def get_centre(request: HttpRequest, number: CentreNumber) -> HealthCentre:
 
 
 @router.get("/services", response=list[ServiceOut], auth=None)
-def list_services(request: HttpRequest, kind: Service.Kind | None = None) -> list[Service]:
+def list_services(request: HttpRequest, kind: ServiceKind | None = None) -> list[Service]:
     """What can be booked: consultations (in person or by video), antenatal care, vaccines."""
     services = Service.objects.filter(is_active=True).prefetch_related("doses")
     if kind is not None:

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 
 from django.utils import timezone
 from ninja import Field, Schema
-from pydantic import AfterValidator, PlainSerializer
+from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from clinics.models import HealthCentre, ScheduleTemplate, Service, ServiceDose, VisitMode
@@ -42,6 +42,15 @@ def _local_clock(value: time) -> time:
 
 # Schedules are in Bangkok wall-clock time: "08:30", never "08:30+07:00".
 ClockTime = Annotated[time, AfterValidator(_local_clock)]
+
+
+def choices_schema(title: str, values: list[str]) -> WithJsonSchema:
+    """A model's choices inline in the OpenAPI schema under a name of their own: several models
+    have a `Kind`, and under one shared name the schema's components would mix them up."""
+    return WithJsonSchema({"title": title, "type": "string", "enum": values})
+
+
+ServiceKind = Annotated[Service.Kind, choices_schema("ServiceKind", list(Service.Kind.values))]
 
 
 class ErrorOut(Schema):
@@ -90,7 +99,7 @@ class CentreOut(CentreBrief):
         return [service.code for service in centre.services.all()]
 
 
-class DoseOut(Schema):
+class ServiceDoseOut(Schema):
     number: int
     min_interval_days: int | None
     max_interval_days: int | None
@@ -99,7 +108,7 @@ class DoseOut(Schema):
 class ServiceBrief(Schema):
     code: str
     name: str
-    kind: Service.Kind
+    kind: ServiceKind
     visit_mode: VisitMode
 
 
@@ -110,7 +119,7 @@ class ServiceOut(ServiceBrief):
     default_slot_minutes: int
     booking_cutoff_minutes: int
     cancellation_cutoff_minutes: int
-    doses: list[DoseOut] = Field(description="The dose series, for vaccines.")
+    doses: list[ServiceDoseOut] = Field(description="The dose series, for vaccines.")
 
     @staticmethod
     def resolve_doses(service: Service) -> list[ServiceDose]:

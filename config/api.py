@@ -11,8 +11,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.security import SessionAuth
 from psycopg_pool import PoolTimeout
 
@@ -34,7 +36,39 @@ from video import api as video_api
 
 logger = logging.getLogger(__name__)
 
-api = NinjaAPI(
+# Any operation can answer these, whatever its own responses: a body that is not JSON (400),
+# not signed in (401), not allowed or no CSRF token (403), an id that matches nothing (404), a
+# field that breaks a rule (422).
+COMMON_ERRORS = {
+    400: "The body is not valid JSON.",
+    401: "Not signed in, or no valid key.",
+    403: "Not allowed, or the CSRF token is missing.",
+    404: "Nothing has that id or address.",
+    422: "A field is missing or breaks a rule; `field` names it.",
+}
+
+
+class BookingAPI(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        """The schema, with the errors every operation can give documented on each."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        error = {"$ref": "#/components/schemas/ErrorOut"}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in COMMON_ERRORS.items():
+                    if status in responses or str(status) in responses:
+                        continue
+                    responses[status] = {
+                        "description": description,
+                        "content": {"application/json": {"schema": error}},
+                    }
+        return schema
+
+
+api = BookingAPI(
     title="BMA health centre booking API",
     version="1",
     description=(
@@ -77,6 +111,7 @@ def error_body(
     }
 
 
+@csrf_exempt  # a write to no address is a 404, not a CSRF failure
 def unknown_api_path(request: HttpRequest, rest: str) -> HttpResponse:
     """Any other address under the API: the API's JSON 404 rather than an HTML page."""
     return api.create_response(

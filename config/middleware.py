@@ -50,8 +50,8 @@ class PageLanguage:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(NOT_PAGES):
-            return self.get_response(request)
+        if request.path.startswith(NOT_PAGES) or request.path.endswith(".ics"):
+            return self.get_response(request)  # calendar files take ?lang= themselves
         chosen = request.GET.get("lang", "")
         remembered = request.COOKIES.get(PAGE_LANGUAGE_COOKIE, "")
         if chosen in PAGE_LANGUAGES:

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from config.api import api, unknown_api_path
@@ -9,7 +9,8 @@ urlpatterns = [
     path("admin/login/", RedirectView.as_view(url="/staff/sign-in", query_string=True)),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
-    path("api/v1/<path:rest>", unknown_api_path),
+    # Any other address under the API, even one with a newline in it, gets the API's JSON 404.
+    re_path(r"^api/v1/(?P<rest>(?s:.*))$", unknown_api_path),
     path("", include("notifications.urls")),
     path("", include("clinics.urls")),
     path("", include("booking.views.staff.desk_urls")),

@@ -1,13 +1,15 @@
+from typing import Annotated
+
 from ninja import Field, Schema
 
-from clinics.schemas import BangkokDateTime
+from clinics.schemas import BangkokDateTime, choices_schema
 from notifications.messages import staff_view_of
 from notifications.models import Message
 
 
 class MessageOut(Schema):
     id: int
-    kind: Message.Kind
+    kind: Annotated[Message.Kind, choices_schema("MessageKind", list(Message.Kind.values))]
     recipient: str
     language: str
     body: str

@@ -1,6 +1,8 @@
 """Private calendar feeds: start one, see its address, or revoke it. The address is the only
 credential a calendar app holds, so starting a new one always ends the old one."""
 
+from typing import Annotated
+
 from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -12,13 +14,15 @@ from booking.links import calendar_feed_link
 from booking.models import CalendarFeed
 from clinics.exceptions import Forbidden, NotFound
 from clinics.permissions import signed_in_user
-from clinics.schemas import BangkokDateTime, ErrorOut
+from clinics.schemas import BangkokDateTime, ErrorOut, choices_schema
 
 router = Router(tags=["Calendars"])
 
 
 class CalendarFeedOut(Schema):
-    kind: CalendarFeed.Kind
+    kind: Annotated[
+        CalendarFeed.Kind, choices_schema("CalendarFeedKind", list(CalendarFeed.Kind.values))
+    ]
     url: str = Field(description="Subscribe to this address in a calendar app. Keep it private.")
     webcal_url: str = Field(description="The same address for apps that open webcal:// links.")
     created_at: BangkokDateTime
