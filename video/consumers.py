@@ -7,6 +7,7 @@ dropped connection or another server process (waiting, let in, ended) is in the 
 """
 
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from clinics.exceptions import DomainError
 from video import services
@@ -31,6 +33,8 @@ from video.models import ConsultationRoom
 from video.services import Participant, Role
 
 # WebSocket close codes for refusals (4000-4999 are the application's).
+logger = logging.getLogger(__name__)
+
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 409: 4409}
 
 
@@ -38,7 +42,38 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
     participant: Participant | None = None
     group = ""
     admitted = False
+    accepted = False
     language = "th"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; if the channel layer cannot be reached (Redis down), tell the
+        browser that video is unavailable rather than dropping the connection unexplained."""
+        query = parse_qs(scope.get("query_string", b"").decode())
+        self.language = "en" if query.get("lang", [""])[0] == "en" else "th"
+        try:
+            await super().__call__(scope, receive, send)
+        except (OSError, RedisError):
+            logger.warning("Channel layer unreachable; a video room connection was refused")
+            if not self.accepted:
+                await receive()  # the browser's websocket.connect
+                await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": json.dumps(self._unavailable())})
+            await send({"type": "websocket.close", "code": 4503})
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
+    def _unavailable(self) -> ServerEvent:
+        with translation.override(self.language):
+            return {
+                "type": "error",
+                "code": "unavailable",
+                "message": _(
+                    "Video calls are unavailable for a moment. Please try again in a few "
+                    "minutes, or call the health centre."
+                ),
+            }
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -58,7 +93,15 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
             return
         me = self.participant
         self.group = f"room.{me.room_code}"
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        except (OSError, RedisError):
+            # Without the channel layer (Redis down) the two sides cannot reach each other.
+            logger.warning("Channel layer unreachable; video room %s refused", me.room_code)
+            self.participant = None
+            await self.send_event(self._unavailable())
+            await self.close(code=4503)
+            return
         await self.send_event(
             {
                 "type": "welcome",

@@ -1,0 +1,145 @@
+"""A fault drill: Redis stops (a private redis-server, killed and started again by the test).
+Booking goes on, with its texts waiting in the outbox and going out once Redis is back; the
+video room says it is unavailable instead of hanging."""
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import date
+from datetime import time as clock_time
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing.websocket import WebsocketCommunicator
+from django.test import Client
+from pytest_django import Settings
+
+from booking.links import video_join_token
+from clinics.models import Service
+from config.asgi import application
+from notifications.models import Message
+from notifications.services.dispatch import send_due_messages
+from tests.factories import SlotFactory, bangkok, booked
+from video.services import room_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MONDAY = date(2026, 11, 30)
+
+
+class PrivateRedis:
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        pytest.fail("the private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(settings: Settings) -> Iterator[PrivateRedis]:
+    """Cache and channel layer on a Redis of the test's own, as in production."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("This drill needs redis-server: run scripts/setup.")
+    server = PrivateRedis()
+    server.start()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "config.cache.ResilientRedisCache",
+            "LOCATION": server.url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [server.url]},
+        }
+    }
+    yield server
+    server.stop()
+
+
+def book_through_the_api(client: Client, patient_id: int, slot_id: int, key: str) -> int:
+    response = client.post(
+        "/api/v1/me/appointments",
+        {"patient_id": patient_id, "slot_id": slot_id},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+    return response.status_code
+
+
+def test_booking_goes_on_while_redis_is_down_and_its_texts_go_out_when_it_is_back(
+    redis_server, client_for, patient, clock
+):
+    client = client_for(patient)
+    before = SlotFactory(start=bangkok(MONDAY, clock_time(9)))
+    during = SlotFactory(start=bangkok(MONDAY, clock_time(11)))
+    assert book_through_the_api(client, patient.pk, before.pk, "before-the-fault") == 201
+
+    redis_server.stop()
+    status = book_through_the_api(client, patient.pk, during.pk, "during-the-fault")
+    waiting = Message.objects.filter(
+        appointment__slot=during, kind=Message.Kind.CONFIRMATION, status=Message.Status.PENDING
+    )
+    assert status == 201
+    assert waiting.count() == 1
+
+    redis_server.start()
+    clock.move_to(bangkok(MONDAY, clock_time(8, 30)))  # past the quiet hours
+    send_due_messages(time_budget=10)
+
+    sent = Message.objects.get(appointment__slot=during, kind=Message.Kind.CONFIRMATION)
+    assert sent.status == Message.Status.SENT
+
+
+def test_a_video_room_says_it_is_unavailable_while_redis_is_down(redis_server, patient, clock):
+    video = Service.objects.get(code="video-general")
+    visit = booked(patient, SlotFactory(service=video, start=bangkok(MONDAY, clock_time(10))))
+    clock.move_to(bangkok(MONDAY, clock_time(9, 50)))
+    path = f"/ws/rooms/{room_for(visit).code}/?token={video_join_token(visit.pk)}&lang=en"
+    redis_server.stop()
+
+    async def enter() -> tuple[dict, dict]:
+        socket = WebsocketCommunicator(
+            application, path, headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
+        )
+        connected, _ = await socket.connect(timeout=10)
+        assert connected
+        event = json.loads(await socket.receive_from(timeout=10))
+        closing = await socket.receive_output(timeout=10)
+        await socket.disconnect()
+        return event, closing
+
+    event, closing = async_to_sync(enter)()
+
+    assert event["code"] == "unavailable"
+    assert "Video calls are unavailable" in event["message"]
+    assert closing == {"type": "websocket.close", "code": 4503}
