@@ -5,11 +5,11 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from booking.models import Appointment, Patient, Slot
+from booking.models import Appointment, Patient, Slot, VaccinationSeries
 from clinics.exceptions import NotFound
 from clinics.models import District, Service
 from clinics.permissions import StaffAction, require_staff
@@ -155,6 +155,25 @@ def appointments_of(user: AnyUser) -> QuerySet[Appointment]:
         Appointment.objects.filter(patient__account_id=user.pk)
         .select_related("patient", "slot__centre__district", "slot__service")
         .order_by("slot__start", "pk")
+    )
+
+
+def vaccination_courses_of(user: AnyUser) -> QuerySet[VaccinationSeries]:
+    """The vaccination courses of everyone on the account, newest first, with their doses
+    (not cancelled ones), centres and lots: three queries however many."""
+    return (
+        VaccinationSeries.objects.filter(patient__account_id=user.pk)
+        .exclude(status=VaccinationSeries.Status.CANCELLED)
+        .select_related("service", "patient")
+        .prefetch_related(
+            Prefetch(
+                "appointments",
+                queryset=Appointment.objects.exclude(status=Appointment.Status.CANCELLED)
+                .select_related("slot__centre__district", "lot")
+                .order_by("dose_number", "pk"),
+            )
+        )
+        .order_by("-created_at", "pk")
     )
 
 

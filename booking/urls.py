@@ -3,6 +3,11 @@ from django.urls import path
 from booking import views
 
 urlpatterns = [
+    path("", views.find_page, name="find"),
+    path("sign-in", views.sign_in_page, name="sign-in"),
+    path("sign-out", views.sign_out, name="sign-out"),
+    path("me/", views.my_appointments_page, name="my-appointments"),
+    path("me/appointments/<int:appointment_id>", views.my_appointment_page, name="my-appointment"),
     path("a/<str:token>", views.appointment_link_page, name="appointment-link"),
     path("w/<str:token>", views.waitlist_offer_page, name="waitlist-offer"),
     path("book/slots/<int:slot_id>", views.book_slot_page, name="book-slot"),

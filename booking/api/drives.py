@@ -1,6 +1,6 @@
 """Vaccination drives, vaccine stock and a patient's vaccination courses."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -8,7 +8,7 @@ from ninja import Router, Status
 
 from booking.api.staff import staff_centre as _centre
 from booking.eligibility import ineligibilities
-from booking.models import Appointment, VaccinationDrive, VaccinationSeries, VaccineLot
+from booking.models import VaccinationDrive, VaccineLot
 from booking.schemas.vaccination import (
     CentrePlanOut,
     DriveCancelledOut,
@@ -26,7 +26,7 @@ from booking.schemas.vaccination import (
     VaccinationCourseOut,
     WithdrawIn,
 )
-from booking.selectors import patient_of
+from booking.selectors import patient_of, vaccination_courses_of
 from booking.services.drives import (
     DriveFields,
     cancel_drive,
@@ -115,20 +115,7 @@ def list_my_vaccinations(
 ) -> list[dict[str, object]]:
     """Vaccination courses of everyone on the account: doses booked and given, lots, and the
     next dose due when it is not booked yet."""
-    courses = (
-        VaccinationSeries.objects.filter(patient__account=signed_in_user(request))
-        .exclude(status=VaccinationSeries.Status.CANCELLED)
-        .select_related("service")
-        .prefetch_related(
-            Prefetch(
-                "appointments",
-                queryset=Appointment.objects.exclude(status=Appointment.Status.CANCELLED)
-                .select_related("slot__centre__district", "lot")
-                .order_by("dose_number", "pk"),
-            )
-        )
-        .order_by("-created_at", "pk")
-    )
+    courses = vaccination_courses_of(signed_in_user(request))
     if patient_id is not None:
         courses = courses.filter(patient_id=patient_id)
     result = []

@@ -1,6 +1,24 @@
-"""HTML pages: the pages links in text messages open, and the page that books one slot."""
+"""HTML pages: the find page, a patient's own pages, the pages links in text messages open,
+and the page that books one slot. Staff pages are in booking.views.staff."""
 
+from booking.views.account import (
+    my_appointment_page,
+    my_appointments_page,
+    sign_in_page,
+    sign_out,
+)
 from booking.views.book import book_slot_page
+from booking.views.find import find_page
 from booking.views.links import appointment_link_page, reader_language, waitlist_offer_page
 
-__all__ = ["appointment_link_page", "book_slot_page", "reader_language", "waitlist_offer_page"]
+__all__ = [
+    "appointment_link_page",
+    "book_slot_page",
+    "find_page",
+    "my_appointment_page",
+    "my_appointments_page",
+    "reader_language",
+    "sign_in_page",
+    "sign_out",
+    "waitlist_offer_page",
+]

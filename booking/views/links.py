@@ -78,7 +78,7 @@ def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
     with translation.override(language):
         if request.method == "POST":
             try:
-                done = _act(request, appointment)
+                done = act_on_appointment(request, appointment, reason=LINK_CANCELLATION)
             except DomainError as error:
                 messages.error(request, str(error.message))
             else:
@@ -95,12 +95,12 @@ def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
                 "appointment": appointment,
                 "can_change": can_change,
                 "alternatives": time_choices([option.slot for option in options], language),
-                "video_join_url": _video_join_url(appointment, language),
+                "video_join_url": video_join_url(appointment, language),
             },
         )
 
 
-def _video_join_url(appointment: Appointment, language: str) -> str:
+def video_join_url(appointment: Appointment, language: str) -> str:
     """Where a video visit that still takes place is joined from; "" for any other."""
     if appointment.visit_mode != VisitMode.VIDEO or appointment.status not in (
         Appointment.Status.BOOKED,
@@ -111,13 +111,14 @@ def _video_join_url(appointment: Appointment, language: str) -> str:
     return f"/v/{video_join_token(appointment.pk)}?lang={language}"
 
 
-def _act(request: HttpRequest, appointment: Appointment) -> str:
+def act_on_appointment(request: HttpRequest, appointment: Appointment, *, reason: str) -> str:
+    """Confirm, cancel or move an appointment from a page's form; what happened, in words."""
     action = request.POST.get("action", "")
     if action == "confirm":
         visits.confirm_attendance(appointment=appointment)
         return _("Thank you. We have noted that you will come.")
     if action == "cancel":
-        visits.cancel_appointment(appointment=appointment, reason=LINK_CANCELLATION)
+        visits.cancel_appointment(appointment=appointment, reason=reason)
         return _("Your appointment is cancelled.")
     if action == "reschedule":
         raw = request.POST.get("slot_id", "")

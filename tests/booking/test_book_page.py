@@ -6,7 +6,6 @@ from datetime import date, time, timedelta
 import pytest
 from django.test import Client
 
-from booking.links import appointment_link_token
 from booking.models import Appointment, Patient
 from tests.factories import (
     PatientFactory,
@@ -65,7 +64,7 @@ def test_a_patient_signs_in_with_a_passcode_and_books(patient, slot):
     appointment = Appointment.objects.get()
     assert appointment.patient == patient
     assert appointment.channel == Appointment.Channel.WEB
-    assert done.redirect_chain[-1][0] == f"/a/{appointment_link_token(appointment.pk)}?lang=en"
+    assert done.redirect_chain[-1][0] == f"/me/appointments/{appointment.pk}?booked=1"
     assert "Booked." in done.content.decode()
 
 

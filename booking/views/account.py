@@ -1,0 +1,178 @@
+"""A patient's own pages: signing in with a texted passcode, their household's appointments
+and vaccination record, and one appointment (move, cancel, calendar file, video link)."""
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from booking.links import appointment_link_token
+from booking.models import Appointment
+from booking.selectors import (
+    alternatives_for,
+    appointment_can_change,
+    appointment_of,
+    appointments_of,
+    patients_of,
+    vaccination_courses_of,
+)
+from booking.services.series import next_dose_due
+from booking.views.links import act_on_appointment, slot_words, time_choices, video_join_url
+from booking.views.passcode_flow import STEPS, sign_in_state, take_sign_in_step
+from clinics.dates import format_day, format_moment
+from clinics.exceptions import DomainError
+from clinics.permissions import signed_in_user
+
+PAGE_CANCELLATION = "Cancelled on the patient's page"
+UPCOMING = (
+    Appointment.Status.BOOKED,
+    Appointment.Status.CHECKED_IN,
+    Appointment.Status.IN_CONSULTATION,
+)
+
+
+def _next_url(request: HttpRequest) -> str:
+    wanted = request.POST.get("next") or request.GET.get("next") or "/me/"
+    if url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}):
+        return wanted
+    return "/me/"
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in_page(request: HttpRequest) -> HttpResponse:
+    """A patient signs in (or opens an account) with a passcode texted to their phone."""
+    next_url = _next_url(request)
+    if request.user.is_authenticated:
+        return HttpResponseRedirect(next_url)
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action in STEPS:
+                take_sign_in_step(request, action, request.LANGUAGE_CODE)
+        except DomainError as error:
+            messages.error(request, str(error.message))
+        if request.user.is_authenticated:
+            return HttpResponseRedirect(next_url)
+        return HttpResponseRedirect(f"/sign-in?next={next_url}")
+    return render(
+        request,
+        "booking/pages/sign_in.html",
+        {"nav": "sign-in", "next": next_url, **sign_in_state(request)},
+    )
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return HttpResponseRedirect("/")
+
+
+def my_appointments_page(request: HttpRequest) -> HttpResponse:
+    """The household's appointments, coming and past, and their vaccination record."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url="/sign-in")
+    user = signed_in_user(request)
+    language = request.LANGUAGE_CODE
+    now = timezone.now()
+    coming: list[dict[str, object]] = []
+    past: list[dict[str, object]] = []
+    for appointment in appointments_of(user):
+        row = {
+            "appointment": appointment,
+            "when": format_moment(appointment.slot.start, language),
+            **slot_words(appointment.slot, language),
+        }
+        is_coming = appointment.status in UPCOMING and appointment.slot.end > now
+        (coming if is_coming else past).append(row)
+    past.reverse()
+    courses = []
+    for course in vaccination_courses_of(user):
+        doses = list(course.appointments.all())
+        due = next_dose_due(course, doses)
+        courses.append(
+            {
+                "course": course,
+                "vaccine": course.service.name_th if language == "th" else course.service.name_en,
+                "doses": [
+                    {
+                        "number": dose.dose_number,
+                        "status": dose.get_status_display(),
+                        "given": dose.status == Appointment.Status.COMPLETED,
+                        "when": format_day(timezone.localdate(dose.slot.start), language),
+                        "centre": dose.slot.centre.name_th
+                        if language == "th"
+                        else dose.slot.centre.name_en,
+                        "lot": dose.lot.lot_number if dose.lot else "",
+                    }
+                    for dose in doses
+                ],
+                "due": {
+                    "number": due.number,
+                    "earliest": format_day(due.earliest, language),
+                    "latest": format_day(due.latest, language),
+                }
+                if due
+                else None,
+            }
+        )
+    return render(
+        request,
+        "booking/pages/my_appointments.html",
+        {
+            "nav": "me",
+            "coming": coming,
+            "past": past,
+            "courses": courses,
+            "household": list(patients_of(user)),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    """One of the household's appointments: its details, and moving or cancelling it."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url="/sign-in")
+    language = request.LANGUAGE_CODE
+    try:
+        appointment = appointment_of(signed_in_user(request), appointment_id)
+    except DomainError as error:
+        return render(
+            request,
+            "booking/pages/my_appointment.html",
+            {"nav": "me", "error": error.message},
+            status=error.status,
+        )
+    if request.method == "POST":
+        try:
+            done = act_on_appointment(request, appointment, reason=PAGE_CANCELLATION)
+        except DomainError as error:
+            messages.error(request, str(error.message))
+        else:
+            messages.success(request, done)
+        return HttpResponseRedirect(request.path)
+    can_change = appointment_can_change(appointment)
+    options = alternatives_for(appointment, page_size=12).items if can_change else []
+    return render(
+        request,
+        "booking/pages/my_appointment.html",
+        {
+            "nav": "me",
+            **slot_words(appointment.slot, language),
+            "appointment": appointment,
+            "just_booked": request.GET.get("booked") == "1"
+            and appointment.status == Appointment.Status.BOOKED,
+            "can_change": can_change,
+            "alternatives": time_choices([option.slot for option in options], language),
+            "video_join_url": video_join_url(appointment, language),
+            "calendar_url": f"/a/{appointment_link_token(appointment.pk)}/calendar.ics"
+            f"?lang={language}",
+            "what_to_bring": appointment.slot.service.what_to_bring_th
+            if language == "th"
+            else appointment.slot.service.what_to_bring_en,
+        },
+    )

@@ -1,0 +1,141 @@
+"""The home page: find a time for a service at any centre, nearest first (by home district or
+the browser's location), and book the best one in one tap. Works without JavaScript; "near
+me" needs it (config/static/site/find.js fills in the location)."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from booking.api.public import build_search
+from booking.selectors import SlotOption, SlotOrder, search_open_slots
+from clinics.dates import format_day, format_moment, format_time
+from clinics.exceptions import DomainError, InvalidInput
+from clinics.models import District, Service
+from clinics.selectors import RankedCentre
+
+# How many open times the page reads to group by centre, how many centres it shows and how
+# many times for each.
+SLOTS_READ = 400
+CENTRES_SHOWN = 8
+TIMES_PER_CENTRE = 6
+DEFAULT_DAYS = 14
+
+
+@dataclass(frozen=True)
+class CentreTimes:
+    place: RankedCentre
+    name: str
+    district: str
+    times: list[dict[str, object]]
+
+
+def _day(raw: str, field: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as error:
+        message = _("Give the dates as on a calendar, e.g. 2026-11-30.")
+        raise InvalidInput(message, field=field) from error
+
+
+def _number(raw: str) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@require_GET
+def find_page(request: HttpRequest) -> HttpResponse:
+    """The search form, and the open times when a service is chosen."""
+    language = request.LANGUAGE_CODE
+    today = timezone.localdate()
+    query = request.GET
+    chosen = {
+        "service": query.get("service", ""),
+        "district": query.get("district", ""),
+        "from": query.get("from", "") or today.isoformat(),
+        "to": query.get("to", "") or (today + timedelta(days=DEFAULT_DAYS)).isoformat(),
+        "lat": query.get("lat", ""),
+        "lon": query.get("lon", ""),
+    }
+    context: dict[str, object] = {
+        "nav": "find",
+        "chosen": chosen,
+        "services": Service.objects.filter(is_active=True).order_by("kind", "name_th"),
+        "districts": District.objects.order_by("name_th" if language == "th" else "name_en"),
+        "today": today.isoformat(),
+        "find_texts": {
+            "locating": _("Finding where you are…"),
+            "located": _("Sorted by distance from where you are."),
+            "refused": _("We could not get your location. Choose your district instead."),
+        },
+    }
+    if not chosen["service"]:
+        return render(request, "booking/pages/find.html", context)
+    try:
+        district = int(chosen["district"]) if chosen["district"].isdigit() else None
+        search = build_search(
+            service=chosen["service"],
+            date_from=_day(query.get("from", ""), "from"),
+            date_to=_day(query.get("to", ""), "to")
+            or (_day(query.get("from", ""), "from") or today) + timedelta(days=DEFAULT_DAYS),
+            district=district,
+            lat=_number(chosen["lat"]),
+            lon=_number(chosen["lon"]),
+            centres=None,
+            order=SlotOrder.NEAREST,
+        )
+    except DomainError as error:
+        context["error"] = str(error.message)
+        return render(request, "booking/pages/find.html", context, status=400)
+    found = search_open_slots(search, page=1, page_size=SLOTS_READ)
+    service = search.service
+    centres = _by_centre(found.items, language)
+    context.update(
+        {
+            "searched": True,
+            "service": service.name_th if language == "th" else service.name_en,
+            "is_video": service.visit_mode == "video",
+            "centres": centres,
+            "best": centres[0].times[0] if centres else None,
+            "best_centre": centres[0] if centres else None,
+            "first_day": format_day(search.date_from, language),
+            "last_day": format_day(search.date_to, language),
+        }
+    )
+    return render(request, "booking/pages/find.html", context)
+
+
+def _by_centre(options: list[SlotOption], language: str) -> list[CentreTimes]:
+    """The open times grouped by centre, in the ranking's order."""
+    grouped: dict[int, CentreTimes] = {}
+    for option in options:
+        centre = option.place.centre
+        row = grouped.get(centre.number)
+        if row is None:
+            if len(grouped) == CENTRES_SHOWN:
+                continue
+            row = grouped[centre.number] = CentreTimes(
+                place=option.place,
+                name=centre.name_th if language == "th" else centre.name_en,
+                district=centre.district.name_th if language == "th" else centre.district.name_en,
+                times=[],
+            )
+        if len(row.times) < TIMES_PER_CENTRE:
+            row.times.append(
+                {
+                    "id": option.slot.pk,
+                    "when": format_moment(option.slot.start, language),
+                    "day": format_day(timezone.localdate(option.slot.start), language),
+                    "time": format_time(option.slot.start, language),
+                    "places": option.slot.capacity - option.slot.booked,
+                }
+            )
+    return list(grouped.values())

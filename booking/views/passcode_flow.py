@@ -1,0 +1,123 @@
+"""Signing a patient in on a page, in steps kept in the session: the phone number, the code
+texted to it, and (for a number no account uses yet) who they are. The booking page and the
+sign-in page both walk these steps."""
+
+from datetime import date
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.http import HttpRequest
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from booking.exceptions import NotRegistered
+from booking.models import Patient
+from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
+from booking.services.patients import PersonDetails
+from clinics.exceptions import InvalidInput
+
+# The phone a passcode was sent to, whether it has no account yet, and the code that will open
+# one, kept in the session between the steps.
+PHONE_KEY = "book-page-phone"
+NEW_KEY = "book-page-new-account"
+CODE_KEY = "book-page-code"
+STEPS = ("send_code", "change_phone", "sign_in", "register")
+
+
+class RegistrationForm(forms.Form):
+    first_name = forms.CharField(label=gettext_lazy("First name"), max_length=100)
+    last_name = forms.CharField(label=gettext_lazy("Last name"), max_length=100)
+    date_of_birth = forms.DateField(
+        label=gettext_lazy("Date of birth (YYYY-MM-DD, Christian era)"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    sex = forms.ChoiceField(label=gettext_lazy("Sex"), choices=Patient.Sex.choices)
+    national_id = forms.CharField(
+        label=gettext_lazy("Thai national ID (13 digits)"), max_length=20, required=False
+    )
+    passport_number = forms.CharField(
+        label=gettext_lazy("Passport number, if you are not Thai"), max_length=20, required=False
+    )
+
+
+def sign_in_state(request: HttpRequest) -> dict[str, object]:
+    """What the page shows of the steps so far."""
+    return {
+        "phone": request.session.get(PHONE_KEY, ""),
+        "new_account": request.session.get(NEW_KEY, False),
+        "registration": RegistrationForm(),
+    }
+
+
+def take_sign_in_step(request: HttpRequest, action: str, language: str) -> None:
+    """Take one step (an action in STEPS); a DomainError says what went wrong."""
+    if action == "send_code":
+        sent = send_sign_in_code(
+            phone=request.POST.get("phone", ""),
+            address=request.META.get("REMOTE_ADDR"),
+            language=language,
+        )
+        request.session[PHONE_KEY] = sent.phone
+        request.session[NEW_KEY] = False
+        messages.success(
+            request, _("We have texted a passcode to %(phone)s.") % {"phone": sent.phone}
+        )
+    elif action == "change_phone":
+        forget_sign_in_steps(request)
+    elif action == "sign_in":
+        _sign_in(request)
+    elif action == "register":
+        form = RegistrationForm(request.POST)
+        if not form.is_valid():
+            field, errors = next(iter(form.errors.items()))
+            raise InvalidInput(f"{form.fields[field].label}: {errors[0]}", field=field)
+        _register(request, form.cleaned_data)
+
+
+def forget_sign_in_steps(request: HttpRequest) -> None:
+    for key in (PHONE_KEY, NEW_KEY, CODE_KEY):
+        request.session.pop(key, None)
+
+
+def _sign_in(request: HttpRequest) -> None:
+    phone = request.session.get(PHONE_KEY, "")
+    if not phone:
+        raise InvalidInput(_("Enter your phone number first."), field="phone")
+    try:
+        user = sign_in_with_code(phone=phone, code=request.POST.get("code", ""))
+    except NotRegistered:
+        # The code was right and is kept: the same code opens the account.
+        request.session[NEW_KEY] = True
+        request.session[CODE_KEY] = request.POST.get("code", "")
+        messages.info(
+            request, _("No account uses this number yet. Tell us who you are to open one.")
+        )
+        return
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    forget_sign_in_steps(request)
+
+
+def _register(request: HttpRequest, details: dict[str, object]) -> None:
+    phone = request.session.get(PHONE_KEY, "")
+    code = request.session.get(CODE_KEY, "")
+    if not (phone and code):
+        raise InvalidInput(_("Enter your phone number first."), field="phone")
+    birthday = details["date_of_birth"]
+    assert isinstance(birthday, date)
+    patient = register_with_code(
+        code=code,
+        person=PersonDetails(
+            first_name=str(details["first_name"]),
+            last_name=str(details["last_name"]),
+            date_of_birth=birthday,
+            sex=Patient.Sex(str(details["sex"])),
+            phone=phone,
+            national_id=str(details["national_id"]),
+            passport_number=str(details["passport_number"]),
+            preferred_language=Patient.Language(translation.get_language() or "th"),
+        ),
+    )
+    login(request, patient.account, backend="django.contrib.auth.backends.ModelBackend")
+    forget_sign_in_steps(request)

@@ -1,0 +1,192 @@
+"""The patient's pages through Django's test client: finding a time (nearest first, the best
+one a tap away), signing in with a texted passcode, the household's appointments and
+vaccination record, and moving or cancelling one appointment."""
+
+from datetime import date, time
+
+import pytest
+from django.test import Client
+
+from booking.models import Appointment
+from clinics.models import HealthCentre, Service
+from tests.factories import PatientFactory, SlotFactory, bangkok, booked, passcode_texted_to
+
+pytestmark = pytest.mark.django_db
+
+TUESDAY = date(2026, 12, 1)
+
+
+@pytest.fixture
+def flu_slots(reference_data):
+    flu = Service.objects.get(code="vaccine-influenza")
+    far = SlotFactory(
+        service=flu, centre=HealthCentre.objects.get(number=40), start=bangkok(TUESDAY, time(9))
+    )
+    near = SlotFactory(
+        service=flu, centre=HealthCentre.objects.get(number=3), start=bangkok(TUESDAY, time(10))
+    )
+    return far, near
+
+
+def test_the_find_page_is_thai_with_buddhist_era_dates(flu_slots):
+    response = Client().get("/?service=vaccine-influenza")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert '<html lang="th">' in page
+    assert "2569" in page  # 2026 in the Buddhist Era
+
+
+def test_results_put_the_home_district_first_and_offer_its_earliest_time(flu_slots):
+    far, near = flu_slots
+    home = HealthCentre.objects.get(number=3).district_id
+
+    response = Client().get(f"/?service=vaccine-influenza&district={home}&lang=en")
+
+    page = response.content.decode()
+    assert page.index(f"/book/slots/{near.pk}") < page.index(f"/book/slots/{far.pk}")
+    best = page.index("The best time for you")
+    assert page.index(f'href="/book/slots/{near.pk}"', best) < page.index("centre-3")
+    assert "in your district" in page
+
+
+def test_near_me_sorts_by_distance_and_shows_it(flu_slots):
+    far, near = flu_slots
+    centre = HealthCentre.objects.get(number=40)
+
+    response = Client().get(
+        f"/?service=vaccine-influenza&lat={centre.latitude}&lon={centre.longitude}&lang=en"
+    )
+
+    page = response.content.decode()
+    assert page.index(f"/book/slots/{far.pk}") < page.index(f"/book/slots/{near.pk}")
+    assert "0.0 km away" in page
+
+
+def test_the_find_page_reads_a_bounded_number_of_queries(flu_slots, django_assert_max_num_queries):
+    for hour in range(8, 16):
+        SlotFactory(service=flu_slots[0].service, start=bangkok(TUESDAY, time(hour)))
+
+    with django_assert_max_num_queries(8):
+        Client().get("/?service=vaccine-influenza&lang=en")
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("service=no-such-service", ""),
+        ("service=vaccine-influenza&from=2026-12-10&to=2026-12-01", "The last day is before"),
+        ("service=vaccine-influenza&from=tomorrow", "Give the dates as on a calendar"),
+        ("service=vaccine-influenza&from=2026-12-01&to=2027-12-01", "at most 120 days"),
+    ],
+)
+def test_bad_search_input_is_a_400_with_a_message(reference_data, query, message):
+    response = Client().get(f"/?{query}&lang=en")
+
+    assert response.status_code == 400
+    assert 'role="alert"' in response.content.decode()
+    assert message in response.content.decode()
+
+
+def test_no_open_times_says_what_to_try(reference_data):
+    response = Client().get("/?service=vaccine-influenza&lang=en")
+
+    assert "Try later dates" in response.content.decode()
+
+
+def test_sign_in_with_a_texted_passcode_goes_on_to_my_appointments(patient):
+    client = Client()
+    client.post("/sign-in?lang=en", {"action": "send_code", "phone": patient.phone})
+    code = passcode_texted_to(patient.phone)
+
+    response = client.post("/sign-in", {"action": "sign_in", "code": code, "next": "/me/"})
+
+    assert response.headers["Location"] == "/me/"
+    assert client.get("/me/").status_code == 200
+
+
+def test_a_visitor_is_sent_to_sign_in_first(client):
+    assert client.get("/me/").headers["Location"] == "/sign-in?next=/me/"
+
+
+def test_my_appointments_lists_whats_coming_and_the_vaccination_record(client_for, patient, clock):
+    visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
+    flu = Service.objects.get(code="vaccine-influenza")
+    jab = booked(patient, SlotFactory(service=flu, start=bangkok(TUESDAY, time(11))))
+
+    page = client_for(patient).get("/me/?lang=en").content.decode()
+
+    assert f"/me/appointments/{visit.pk}" in page
+    assert f"/me/appointments/{jab.pk}" in page
+    assert "Vaccination record" in page
+    assert "Tue 1 Dec 2026" in page
+
+
+def test_another_households_appointment_is_not_found(client_for, patient, other_patient, clock):
+    theirs = booked(other_patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
+
+    response = client_for(patient).get(f"/me/appointments/{theirs.pk}?lang=en")
+
+    assert response.status_code == 404
+
+
+def test_the_page_after_booking_says_what_happens_next(client_for, patient, clock):
+    visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
+
+    page = client_for(patient).get(f"/me/appointments/{visit.pk}?booked=1&lang=en")
+
+    text = page.content.decode()
+    assert "You are booked" in text
+    assert "What happens next" in text
+    assert "/calendar.ics" in text
+
+
+def test_moving_and_cancelling_from_the_appointment_page(client_for, patient, clock):
+    visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
+    later = SlotFactory(
+        centre=visit.slot.centre, service=visit.slot.service, start=bangkok(TUESDAY, time(14))
+    )
+    client = client_for(patient)
+    path = f"/me/appointments/{visit.pk}"
+
+    assert f'value="{later.pk}"' in client.get(path).content.decode()
+    moved = client.post(
+        path + "?lang=en", {"action": "reschedule", "slot_id": later.pk}, follow=True
+    )
+    visit.refresh_from_db()
+    assert "Your appointment has moved" in moved.content.decode()
+    assert visit.slot_id == later.pk
+
+    client.post(path, {"action": "cancel"})
+    visit.refresh_from_db()
+    assert visit.status == Appointment.Status.CANCELLED
+
+
+def test_a_bad_new_time_is_said_plainly_and_changes_nothing(client_for, patient, clock):
+    visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
+
+    page = client_for(patient, "en").post(
+        f"/me/appointments/{visit.pk}?lang=en",
+        {"action": "reschedule", "slot_id": "x"},
+        follow=True,
+    )
+
+    visit.refresh_from_db()
+    assert "Choose a new time first" in page.content.decode()
+    assert visit.status == Appointment.Status.BOOKED
+
+
+def test_the_booking_page_lets_a_signed_in_parent_book_for_their_child(client_for, reference_data):
+    parent = PatientFactory()
+    child = PatientFactory(account=parent.account, relationship="child", first_name="Nong")
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    client = client_for(parent)
+
+    response = client.post(
+        f"/book/slots/{slot.pk}",
+        {"action": "book", "patient_id": child.pk, "idempotency_key": "a" * 32},
+    )
+
+    appointment = Appointment.objects.get(slot=slot)
+    assert appointment.patient == child
+    assert response.headers["Location"] == f"/me/appointments/{appointment.pk}?booked=1"
