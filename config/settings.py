@@ -120,7 +120,7 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
-    CACHES = {
+    CACHES: dict[str, dict[str, Any]] = {
         "default": {
             # Degrades instead of failing when Redis is down (config/cache.py).
             "BACKEND": "config.cache.ResilientRedisCache",

@@ -111,9 +111,7 @@ def test_staff_sign_in_with_their_username_and_authenticator_code(
     reference_data, nurse_at_centre_1
 ):
     key = pyotp.random_base32()
-    StaffAuthenticator.objects.create(
-        user=nurse_at_centre_1, key=key, confirmed_at=timezone.now()
-    )
+    StaffAuthenticator.objects.create(user=nurse_at_centre_1, key=key, confirmed_at=timezone.now())
     client = Client()
     body = {"username": "nurse1", "password": "correct horse battery"}
 

@@ -80,9 +80,7 @@ def test_a_code_signs_in_once_and_a_reused_one_is_refused(nurse_at_centre_1, clo
     assert not signed_in(second)
 
 
-def test_a_code_from_the_step_before_is_accepted_for_a_drifting_clock(
-    nurse_at_centre_1, clock
-):
+def test_a_code_from_the_step_before_is_accepted_for_a_drifting_clock(nurse_at_centre_1, clock):
     totp = enrolled(nurse_at_centre_1, clock)
     earlier = totp.at(time.time() - 30)
 
