@@ -1,5 +1,9 @@
 """WebSocket routes of the booking app."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from booking.consumers import CentreQueueConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/centres/<int:number>/queue/", CentreQueueConsumer.as_asgi()),
+]

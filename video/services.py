@@ -19,6 +19,7 @@ from booking.exceptions import LinkInvalid
 from booking.links import appointment_id_from_join_token
 from booking.models import Appointment
 from booking.services.appointments import check_in, complete_appointment, start_consultation
+from booking.services.queue_events import announce_queue_change
 from clinics.exceptions import DomainError, Forbidden, NotFound
 from clinics.models import VisitMode
 from clinics.permissions import StaffAction, can_act_at
@@ -164,15 +165,27 @@ def wait_in_lobby(*, room_id: int) -> bool:
         room.save(update_fields=["patient_waiting_since"])
     if room.appointment.status == Status.BOOKED:
         check_in(appointment=room.appointment)
+    announce_queue_change(
+        centre_id=room.appointment.slot.centre_id,
+        appointment_id=room.appointment_id,
+        change="waiting",
+    )
     return False
 
 
 @transaction.atomic
 def leave_lobby(*, room_id: int) -> None:
     """The patient's connection closed: they no longer wait (a call in progress stays)."""
-    ConsultationRoom.objects.filter(pk=room_id, admitted_at__isnull=True).update(
+    left = ConsultationRoom.objects.filter(pk=room_id, admitted_at__isnull=True).update(
         patient_waiting_since=None
     )
+    if left:
+        room = ConsultationRoom.objects.select_related("appointment__slot").get(pk=room_id)
+        announce_queue_change(
+            centre_id=room.appointment.slot.centre_id,
+            appointment_id=room.appointment_id,
+            change="left",
+        )
 
 
 @transaction.atomic

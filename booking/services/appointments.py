@@ -38,6 +38,7 @@ from booking.services.places import (
     lock_patient,
     take_place,
 )
+from booking.services.queue_events import announce_queue_change
 from booking.services.series import (
     CourseChange,
     check_dose_day,
@@ -125,6 +126,7 @@ def book_slot(
     notify_booked(appointment)
     course = hold_later_doses(appointment)
     take_place(slot)
+    announce_queue_change(centre_id=slot.centre_id, appointment_id=appointment.pk, change="booked")
     return Booking(appointment=appointment, created=True, course=course)
 
 
@@ -222,6 +224,9 @@ def cancel_appointment(
     appointment.cancellation_reason = reason[:200]
     appointment.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
     give_back_place(appointment.slot_id)
+    announce_queue_change(
+        centre_id=appointment.slot.centre_id, appointment_id=appointment.pk, change="cancelled"
+    )
     notify_cancelled(appointment, send_notice=send_notice)
     release_later_doses(appointment, reason=str(_("The earlier dose was cancelled.")))
     return appointment
@@ -263,6 +268,8 @@ def reschedule_appointment(
     appointment.refresh_from_db()
     notify_rescheduled(appointment)
     replan_later_doses(appointment)
+    for centre_id in {old_slot.centre_id, new_slot.centre_id}:
+        announce_queue_change(centre_id=centre_id, appointment_id=appointment.pk, change="moved")
     return appointment
 
 
@@ -403,4 +410,7 @@ def _move_status(
     for name, value in stamps.items():
         setattr(appointment, name, value)
     appointment.save(update_fields=["status", "updated_at", *stamps])
+    announce_queue_change(
+        centre_id=appointment.slot.centre_id, appointment_id=appointment.pk, change=to
+    )
     return appointment

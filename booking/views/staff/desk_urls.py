@@ -1,3 +1,20 @@
-from django.urls import URLPattern, path  # noqa: F401
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from booking.views.staff import schedules, today, week
+
+urlpatterns: list[URLPattern] = [
+    path("staff/centres/<int:number>/today", today.today_page, name="staff-today"),
+    path(
+        "staff/centres/<int:number>/today/appointments/<int:appointment_id>/<str:action>",
+        today.queue_action,
+        name="staff-queue-action",
+    ),
+    path("staff/centres/<int:number>/week", week.week_page, name="staff-week"),
+    path("staff/centres/<int:number>/schedules", schedules.schedules_page, name="staff-schedules"),
+    path(
+        "staff/centres/<int:number>/schedules/<int:schedule_id>",
+        schedules.schedule_page,
+        name="staff-schedule",
+    ),
+    path("staff/centres/<int:number>/closures", schedules.closures_page, name="staff-closures"),
+]

@@ -1,0 +1,81 @@
+"""The staff desk's live queue socket, through the real ASGI application and the configured
+channel layer: staff of the centre hear of each change once it commits; anyone else is
+refused."""
+
+import json
+from datetime import date, time
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing.websocket import WebsocketCommunicator
+from django.test import Client
+
+from booking.services.appointments import check_in
+from config.asgi import application
+from tests.factories import SlotFactory, bangkok, booked
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MONDAY = date(2026, 11, 30)
+
+
+def cookie_for(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def socket(number: int, cookie: bytes | None) -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, f"/ws/centres/{number}/queue/", headers=headers)
+
+
+def test_staff_of_the_centre_hear_of_a_check_in(nurse_at_centre_1, patient, clock):
+    visit = booked(patient, SlotFactory(start=bangkok(MONDAY, time(9))))
+    cookie = cookie_for(nurse_at_centre_1)
+
+    async def listen() -> dict:
+        desk = socket(1, cookie)
+        connected, _ = await desk.connect(timeout=5)
+        assert connected
+        await database_sync_to_async(check_in)(appointment=visit)
+        event = json.loads(await desk.receive_from(timeout=5))
+        await desk.disconnect()
+        return event
+
+    event = async_to_sync(listen)()
+
+    assert event == {"type": "queue_changed", "appointment_id": visit.pk, "change": "checked_in"}
+
+
+def test_a_change_at_another_centre_is_not_heard(nurse_at_centre_1, patient, clock):
+    elsewhere = booked(patient, SlotFactory(centre_id=2, start=bangkok(MONDAY, time(9))))
+    cookie = cookie_for(nurse_at_centre_1)
+
+    async def listen() -> bool:
+        desk = socket(1, cookie)
+        await desk.connect(timeout=5)
+        await database_sync_to_async(check_in)(appointment=elsewhere)
+        quiet = await desk.receive_nothing(timeout=0.5)
+        await desk.disconnect()
+        return quiet
+
+    assert async_to_sync(listen)()
+
+
+@pytest.mark.parametrize("who", ["anonymous", "other-centre"])
+def test_others_are_refused(who, staff_at_centre_2, reference_data):
+    cookie = None if who == "anonymous" else cookie_for(staff_at_centre_2)
+
+    async def knock() -> tuple[bool, int]:
+        desk = socket(1, cookie)
+        connected, code = await desk.connect(timeout=5)
+        return connected, code
+
+    connected, code = async_to_sync(knock)()
+
+    assert not connected
+    assert code == 4403
