@@ -1,5 +1,6 @@
 """Vaccination drives, vaccine stock and a patient's vaccination courses."""
 
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -150,7 +151,8 @@ def list_my_vaccinations(
 # --- Staff: drives -------------------------------------------------------------------------------
 
 
-def _drive_fields(request: HttpRequest, payload: DriveIn) -> DriveFields:
+def drive_fields(user: User, payload: DriveIn) -> DriveFields:
+    """A drive's fields from API (or page) input, checking the user manages every centre."""
     if len(set(payload.weekdays)) != len(payload.weekdays) or not all(
         1 <= day <= 7 for day in payload.weekdays
     ):
@@ -165,7 +167,6 @@ def _drive_fields(request: HttpRequest, payload: DriveIn) -> DriveFields:
             % {"numbers": ", ".join(map(str, missing))},
             field="centres",
         )
-    user = signed_in_user(request)
     for centre in centres:
         require_staff(user, StaffAction.MANAGE_SCHEDULE, centre.number)
     districts = list(District.objects.filter(code__in=payload.districts))
@@ -195,11 +196,14 @@ def _drive_fields(request: HttpRequest, payload: DriveIn) -> DriveFields:
 
 
 def _staff_drive(request: HttpRequest, drive_id: int) -> VaccinationDrive:
+    return staff_drive(signed_in_user(request), drive_id)
+
+
+def staff_drive(user: User, drive_id: int) -> VaccinationDrive:
     """A drive the staff member may manage: they manage schedules at all its centres."""
     drive = _drives().filter(pk=drive_id).first()
     if drive is None:
         raise NotFound(_("There is no vaccination drive with that id."))
-    user = signed_in_user(request)
     for centre in drive.centres.all():
         require_staff(user, StaffAction.MANAGE_SCHEDULE, centre.number)
     return drive
@@ -212,17 +216,23 @@ def _reloaded(drive: VaccinationDrive) -> VaccinationDrive:
 @router.get("/staff/drives", response={200: list[DriveOut], **ERRORS})
 def list_staff_drives(request: HttpRequest) -> list[VaccinationDrive]:
     """Drives at any centre where you manage schedules, newest first."""
-    allowed = centres_where(signed_in_user(request), StaffAction.MANAGE_SCHEDULE)
+    return list(staff_drives(signed_in_user(request)))
+
+
+def staff_drives(user: User) -> QuerySet[VaccinationDrive]:
+    """Drives at any centre where the user manages schedules, newest first."""
+    allowed = centres_where(user, StaffAction.MANAGE_SCHEDULE)
     drives = _drives()
     if allowed is not None:
         drives = drives.filter(centres__number__in=allowed).distinct()
-    return list(drives.order_by("-created_at", "-pk"))
+    return drives.order_by("-created_at", "-pk")
 
 
 @router.post("/staff/drives", response={201: DriveOut, **ERRORS})
 def create_staff_drive(request: HttpRequest, payload: DriveIn) -> Status[VaccinationDrive]:
     """Create a drive as a draft. Preview it, then release it."""
-    drive = create_drive(fields=_drive_fields(request, payload), created_by=signed_in_user(request))
+    user = signed_in_user(request)
+    drive = create_drive(fields=drive_fields(user, payload), created_by=user)
     return Status(201, _reloaded(drive))
 
 
@@ -235,7 +245,7 @@ def get_staff_drive(request: HttpRequest, drive_id: RowId) -> VaccinationDrive:
 def update_staff_drive(request: HttpRequest, drive_id: RowId, payload: DriveIn) -> VaccinationDrive:
     """Change a draft drive (409 `drive_not_draft` once released)."""
     drive = _staff_drive(request, drive_id)
-    update_drive(drive=drive, fields=_drive_fields(request, payload))
+    update_drive(drive=drive, fields=drive_fields(signed_in_user(request), payload))
     return _reloaded(drive)
 
 
@@ -315,6 +325,11 @@ def list_stock(request: HttpRequest, number: CentreNumber) -> list[dict[str, obj
     """Each vaccine at the centre: doses held, promised, reserved for courses, and left to
     open, with its lots."""
     centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    return stock_rows(centre)
+
+
+def stock_rows(centre: HealthCentre) -> list[dict[str, object]]:
+    """Each vaccine at the centre with its stock position and lots, soonest expiry first."""
     lots = list(
         VaccineLot.objects.filter(centre=centre)
         .select_related("service")

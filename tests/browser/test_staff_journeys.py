@@ -3,7 +3,7 @@ code and opens today's queue; a receptionist at another desk checks a patient in
 nurse's queue shows it without a reload (the queue socket); she starts and completes the
 visit. The desk pages pass axe-core in Thai and in English and are kept as screenshots."""
 
-from datetime import date, time
+from datetime import date, time, timedelta
 
 import pyotp
 from django.utils import timezone
@@ -86,3 +86,56 @@ def test_a_check_in_at_one_desk_shows_at_once_in_the_nurses_queue(
     assert after != before
     assert live
     assert visit.status == Appointment.Status.COMPLETED
+
+
+def test_a_city_admin_plans_a_drive_and_reads_the_dashboards(in_browser, city_admin, clock):
+    from booking.models import CentreDayFigures
+    from clinics.models import HealthCentre, Service
+
+    yesterday = timezone.localdate() - timedelta(days=1)
+    for number, attended in ((1, 24), (2, 5)):
+        CentreDayFigures.objects.create(
+            centre=HealthCentre.objects.get(number=number),
+            service=Service.objects.get(code="general-checkup"),
+            day=yesterday,
+            places_offered=40,
+            booked=30,
+            attended=attended,
+            no_shows=30 - attended,
+            computed_at=timezone.now(),
+        )
+    city_admin.set_password(PASSWORD)
+    city_admin.save()
+    key = enrol(city_admin)
+
+    def journey(browser):
+        page = browser.page
+        sign_in(page, browser.base, "city", key, "/staff/drives/new")
+        browser.check_accessibility()
+        page.fill("#id_name_th", "ฉีดวัคซีนไข้หวัดใหญ่")
+        page.select_option("#id_service", "vaccine-influenza")
+        page.select_option("#id_centres", ["1"])
+        page.fill("#id_first_day", "2026-12-01")
+        page.fill("#id_last_day", "2026-12-02")
+        for day in ("0", "1", "2", "3", "4"):
+            page.check(f"#id_weekdays_{day}")
+        page.fill("#id_session_start", "09:00")
+        page.fill("#id_session_end", "10:00")
+        page.fill("#id_capacity_per_slot", "2")
+        page.fill("#id_release_at", "2026-11-30T10:00")
+        page.locator("form button.primary").click()
+        page.wait_for_url("**/staff/drives/*")
+        short = page.locator(".notice.warning").count()
+        browser.check_accessibility()
+        browser.screenshot("drive-preview")
+        for path in ("/staff/centres/1/stock", "/staff/centres/1/dashboard", "/staff/dashboard"):
+            for language in ("th", "en"):
+                page.goto(f"{browser.base}{path}?lang={language}")
+                browser.check_accessibility()
+            browser.screenshot(path.strip("/").replace("/", "-"))
+        return short, page.locator("svg.chart rect").count()
+
+    short, bars = in_browser(journey)
+
+    assert short == 1  # no doses at centre 1 yet: the release waits
+    assert bars == 2 * 28 * 2

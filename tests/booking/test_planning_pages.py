@@ -1,0 +1,184 @@
+"""The staff planning pages through the test client: vaccination drives (a draft from the
+form, its preview against stock, release, calling off), the stock page and its deliveries,
+and the dashboards of a centre and of the city."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from booking.models import CentreDayFigures, Slot, VaccinationDrive, VaccineLot
+from clinics.models import HealthCentre, Service
+from tests.factories import stock_up, vaccine
+
+pytestmark = pytest.mark.django_db
+
+FORM = {
+    "name_th": "ฉีดวัคซีนไข้หวัดใหญ่",
+    "name_en": "Flu shots",
+    "service": "vaccine-influenza",
+    "centres": ["1"],
+    "first_day": "2026-12-01",
+    "last_day": "2026-12-02",
+    "weekdays": ["1", "2", "3", "4", "5"],
+    "session_start": "09:00",
+    "session_end": "10:00",
+    "slot_minutes": "15",
+    "capacity_per_slot": "2",
+    "release_at": "2026-11-30T10:00",
+}
+
+
+def test_a_scheduler_makes_a_draft_drive_from_the_form(client_for, scheduler_at_centre_1, clock):
+    response = client_for(scheduler_at_centre_1).post("/staff/drives/new?lang=en", FORM)
+
+    drive = VaccinationDrive.objects.get()
+    assert response.headers["Location"] == f"/staff/drives/{drive.pk}"
+    assert drive.status == VaccinationDrive.Status.DRAFT
+    assert list(drive.centres.values_list("number", flat=True)) == [1]
+
+
+def test_a_drive_form_that_breaks_a_rule_writes_nothing(client_for, scheduler_at_centre_1, clock):
+    response = client_for(scheduler_at_centre_1).post(
+        "/staff/drives/new?lang=en", {**FORM, "last_day": "2026-11-01"}
+    )
+
+    assert response.status_code == 400
+    assert 'role="alert"' in response.content.decode()
+    assert not VaccinationDrive.objects.exists()
+
+
+def test_the_preview_names_the_centre_short_of_doses_and_release_waits(
+    client_for, scheduler_at_centre_1, clock
+):
+    client = client_for(scheduler_at_centre_1)
+    client.post("/staff/drives/new", FORM)
+    drive = VaccinationDrive.objects.get()
+
+    page = client.get(f"/staff/drives/{drive.pk}?lang=en").content.decode()
+    refused = client.post(f"/staff/drives/{drive.pk}/release", follow=True)
+
+    assert "Short by" in page
+    assert "cannot be released yet" in page
+    assert 'role="alert"' in refused.content.decode()
+    assert not Slot.objects.filter(drive=drive).exists()
+
+
+def test_with_stock_the_drive_releases_and_can_be_called_off(
+    client_for, scheduler_at_centre_1, clock
+):
+    stock_up(1, vaccine("vaccine-influenza"), 100)
+    client = client_for(scheduler_at_centre_1)
+    client.post("/staff/drives/new", FORM)
+    drive = VaccinationDrive.objects.get()
+
+    released = client.post(f"/staff/drives/{drive.pk}/release?lang=en", follow=True)
+    drive.refresh_from_db()
+    slots = Slot.objects.filter(drive=drive).count()
+    client.post(f"/staff/drives/{drive.pk}/cancel")
+
+    assert "Released" in released.content.decode()
+    assert slots == 8  # two days, four 15-minute slots in the hour
+    drive.refresh_from_db()
+    assert drive.status == VaccinationDrive.Status.CANCELLED
+
+
+def test_staff_of_another_centre_cannot_open_the_drive(
+    client_for, scheduler_at_centre_1, staff_at_centre_2, clock
+):
+    client_for(scheduler_at_centre_1).post("/staff/drives/new", FORM)
+    drive = VaccinationDrive.objects.get()
+
+    assert client_for(staff_at_centre_2).get(f"/staff/drives/{drive.pk}").status_code == 403
+
+
+def test_the_drive_list_reads_a_bounded_number_of_queries(
+    client_for, scheduler_at_centre_1, clock, django_assert_max_num_queries
+):
+    client = client_for(scheduler_at_centre_1)
+    for n in range(3):
+        client.post("/staff/drives/new", {**FORM, "name_th": f"drive {n}"})
+
+    with django_assert_max_num_queries(10):
+        client.get("/staff/drives")
+
+
+def test_the_stock_page_shows_positions_and_records_a_delivery(
+    client_for, nurse_at_centre_1, clock
+):
+    flu = vaccine("vaccine-influenza")
+    stock_up(1, flu, 40, lot="FLU-A")
+    client = client_for(nurse_at_centre_1)
+
+    page = client.get("/staff/centres/1/stock?lang=en").content.decode()
+    delivered = client.post(
+        "/staff/centres/1/stock",
+        {"service": flu.pk, "lot_number": "FLU-B", "expires_on": "2027-06-30", "doses": "25"},
+    )
+
+    assert "FLU-A" in page
+    assert "doses on hand" in page
+    assert delivered.status_code == 303
+    assert VaccineLot.objects.get(lot_number="FLU-B").doses_received == 25
+
+
+def test_a_delivery_with_a_bad_number_of_doses_is_refused(client_for, nurse_at_centre_1, clock):
+    flu = vaccine("vaccine-influenza")
+
+    response = client_for(nurse_at_centre_1).post(
+        "/staff/centres/1/stock?lang=en",
+        {"service": flu.pk, "lot_number": "FLU-B", "expires_on": "2027-06-30", "doses": "0"},
+    )
+
+    assert response.status_code == 400
+    assert not VaccineLot.objects.exists()
+
+
+def figures(centre: int, day: date, **counts: int) -> None:
+    service = Service.objects.get(code="general-checkup")
+    CentreDayFigures.objects.create(
+        centre=HealthCentre.objects.get(number=centre),
+        service=service,
+        day=day,
+        computed_at=timezone.now(),
+        **counts,
+    )
+
+
+def test_the_centre_dashboard_shows_rates_charts_and_the_numbers(
+    client_for, nurse_at_centre_1, clock, django_assert_max_num_queries
+):
+    yesterday = timezone.localdate() - timedelta(days=1)
+    figures(1, yesterday, places_offered=40, booked=30, attended=24, no_shows=6, waitlist_refills=3)
+    figures(2, yesterday, places_offered=10, booked=10, attended=0, no_shows=10)
+    client = client_for(nurse_at_centre_1)
+
+    with django_assert_max_num_queries(8):
+        response = client.get("/staff/centres/1/dashboard?lang=en&days=7")
+
+    page = response.content.decode()
+    assert "75%" in page  # 30 of 40 places booked
+    assert "80%" in page  # 24 of 30 attended
+    assert "20%" in page  # 6 of 30 did not come
+    assert page.count("<rect") == 7 * 4
+    assert '<svg class="chart"' in page
+
+
+def test_the_dashboard_is_thai_by_default(client_for, nurse_at_centre_1, clock):
+    page = client_for(nurse_at_centre_1).get("/staff/centres/1/dashboard").content.decode()
+
+    assert '<html lang="th">' in page
+    assert "พ.ย." in page
+
+
+def test_the_city_dashboard_is_for_city_admins(client_for, city_admin, nurse_at_centre_1, clock):
+    yesterday = timezone.localdate() - timedelta(days=1)
+    figures(1, yesterday, places_offered=40, booked=30, attended=24, no_shows=6)
+    figures(2, yesterday, places_offered=10, booked=10, attended=0, no_shows=10)
+
+    refused = client_for(nurse_at_centre_1).get("/staff/dashboard")
+    page = client_for(city_admin).get("/staff/dashboard?lang=en").content.decode()
+
+    assert refused.status_code == 403
+    assert "80%" in page  # 40 of 50 places booked in the city
+    assert page.index("/staff/centres/2/dashboard") < page.index("/staff/centres/1/dashboard")
