@@ -8,10 +8,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from booking.links import appointment_link_token
-from booking.models import Appointment
+from booking.models import Appointment, Patient
 from booking.selectors import (
     alternatives_for,
     appointment_can_change,
@@ -20,9 +21,16 @@ from booking.selectors import (
     patients_of,
     vaccination_courses_of,
 )
+from booking.services.patients import add_dependant
 from booking.services.series import next_dose_due
 from booking.views.links import act_on_appointment, slot_words, time_choices, video_join_url
-from booking.views.passcode_flow import STEPS, sign_in_state, take_sign_in_step
+from booking.views.passcode_flow import (
+    STEPS,
+    DependantForm,
+    first_form_error,
+    sign_in_state,
+    take_sign_in_step,
+)
 from clinics.dates import format_day, format_moment
 from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user
@@ -71,11 +79,33 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect("/")
 
 
+@require_http_methods(["GET", "POST"])
 def my_appointments_page(request: HttpRequest) -> HttpResponse:
-    """The household's appointments, coming and past, and their vaccination record."""
+    """The household's appointments, coming and past, their vaccination record, and adding
+    someone to book for."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), login_url="/sign-in")
     user = signed_in_user(request)
+    form = DependantForm(request.POST or None)
+    error = ""
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                added = add_dependant(
+                    account=user,
+                    relationship=Patient.Relationship(form.cleaned_data["relationship"]),
+                    person=form.person(),
+                )
+            except DomainError as refusal:
+                error = str(refusal.message)
+            else:
+                messages.success(
+                    request,
+                    _("%(name)s is added: choose them when you book.") % {"name": added.first_name},
+                )
+                return HttpResponseRedirect(request.path, status=303)
+        else:
+            error = first_form_error(form)
     language = request.LANGUAGE_CODE
     now = timezone.now()
     coming: list[dict[str, object]] = []
@@ -128,7 +158,10 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
             "past": past,
             "courses": courses,
             "household": list(patients_of(user)),
+            "dependant_form": form,
+            "error": error,
         },
+        status=400 if error else 200,
     )
 
 

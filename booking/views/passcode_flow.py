@@ -42,6 +42,36 @@ class RegistrationForm(forms.Form):
     )
 
 
+class DependantForm(RegistrationForm):
+    relationship = forms.ChoiceField(
+        label=gettext_lazy("Who they are to you"),
+        choices=[
+            choice
+            for choice in Patient.Relationship.choices
+            if choice[0] != Patient.Relationship.SELF
+        ],
+    )
+
+    def person(self) -> PersonDetails:
+        data = self.cleaned_data
+        return PersonDetails(
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            date_of_birth=data["date_of_birth"],
+            sex=Patient.Sex(data["sex"]),
+            national_id=data["national_id"],
+            passport_number=data["passport_number"],
+            preferred_language=Patient.Language(translation.get_language() or "th"),
+        )
+
+
+def first_form_error(form: forms.Form) -> str:
+    """The form's first error, with the label of the field it is about."""
+    field, errors = next(iter(form.errors.items()))
+    label = form.fields[field].label if field in form.fields else ""
+    return f"{label}: {errors[0]}" if label else str(errors[0])
+
+
 def sign_in_state(request: HttpRequest) -> dict[str, object]:
     """What the page shows of the steps so far."""
     return {

@@ -9,7 +9,14 @@ from django.test import Client
 
 from booking.models import Appointment
 from clinics.models import HealthCentre, Service
-from tests.factories import PatientFactory, SlotFactory, bangkok, booked, passcode_texted_to
+from tests.factories import (
+    PatientFactory,
+    SlotFactory,
+    bangkok,
+    booked,
+    national_id,
+    passcode_texted_to,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -190,3 +197,44 @@ def test_the_booking_page_lets_a_signed_in_parent_book_for_their_child(client_fo
     appointment = Appointment.objects.get(slot=slot)
     assert appointment.patient == child
     assert response.headers["Location"] == f"/me/appointments/{appointment.pk}?booked=1"
+
+
+def test_a_parent_adds_their_child_and_can_book_for_them(client_for, patient, clock):
+    client = client_for(patient)
+
+    response = client.post(
+        "/me/?lang=en",
+        {
+            "first_name": "Nong",
+            "last_name": patient.last_name,
+            "date_of_birth": "2020-05-01",
+            "sex": "female",
+            "national_id": national_id(),
+            "passport_number": "",
+            "relationship": "child",
+        },
+        follow=True,
+    )
+
+    child = patient.account.patients.get(first_name="Nong")
+    assert child.relationship == "child"
+    assert "Nong is added" in response.content.decode()
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    assert f'value="{child.pk}"' in client.get(f"/book/slots/{slot.pk}").content.decode()
+
+
+def test_adding_someone_with_a_missing_name_writes_nothing(client_for, patient, clock):
+    response = client_for(patient).post(
+        "/me/?lang=en",
+        {
+            "first_name": "",
+            "last_name": "x",
+            "date_of_birth": "2020-05-01",
+            "sex": "female",
+            "relationship": "child",
+        },
+    )
+
+    assert response.status_code == 400
+    assert 'role="alert"' in response.content.decode()
+    assert patient.account.patients.count() == 1
