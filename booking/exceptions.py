@@ -247,3 +247,12 @@ class PersonDoesNotMatch(DomainError):
         "A patient with this ID is registered with a different date of birth. Check the "
         "details with the person; we have changed nothing."
     )
+
+
+class TooManyActiveBookings(BookingError):
+    code = "too_many_active_bookings"
+    status = 409
+    default_message = _(
+        "This person already holds as many upcoming appointments as one person may. Cancel "
+        "one they no longer need, or come to the health centre."
+    )

@@ -19,6 +19,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from booking.services.limits import check_sign_in_rate
 from clinics.exceptions import DomainError
 from clinics.models import HealthCentre, StaffMembership
 from clinics.permissions import StaffAction, can_act_at, centres_where
@@ -87,6 +88,18 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = "/staff/"
     form = AuthenticationForm(request, data=request.POST or None)
+    if request.method == "POST":
+        try:
+            check_sign_in_rate(
+                username=request.POST.get("username", ""), address=request.META.get("REMOTE_ADDR")
+            )
+        except DomainError as refusal:
+            return render(
+                request,
+                "clinics/sign_in.html",
+                {"form": AuthenticationForm(request), "next": next_url, "error": refusal.message},
+                status=refusal.status,
+            )
     if request.method == "POST" and form.is_valid():
         user = form.get_user()
         if not needs_second_factor(user):

@@ -22,6 +22,7 @@ from booking.schemas import (
     RegisterIn,
     SignInIn,
 )
+from booking.services.limits import check_sign_in_rate
 from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
 from booking.services.patients import normalise_phone
 from clinics.exceptions import CsrfFailed, InvalidInput
@@ -120,6 +121,7 @@ def sign_in(request: HttpRequest, payload: SignInIn) -> AccountOut:
     username = payload.username.strip()
     with contextlib.suppress(InvalidInput):  # not a phone number: a staff username
         username = normalise_phone(username)
+    check_sign_in_rate(username=username, address=request.META.get("REMOTE_ADDR"))
     user = authenticate(request, username=username, password=payload.password)
     if user is None:
         raise SignInFailed()

@@ -36,6 +36,7 @@ from booking.services.appointments import (
     cancel_appointment,
     reschedule_appointment,
 )
+from booking.services.limits import check_booking_rate
 from booking.services.patients import add_dependant, update_patient
 from booking.services.waiting_room import wait_turn, wait_turn_for_slot
 from clinics.permissions import signed_in_user
@@ -142,6 +143,9 @@ def book(
     """
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
+    check_booking_rate(
+        account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
+    )
     wait_turn_for_slot(slot_id=payload.slot_id, account_id=user.pk)
     with alternatives_if_full(payload.slot_id):
         booking = book_slot(
@@ -171,6 +175,9 @@ def allocate(
     """
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
+    check_booking_rate(
+        account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
+    )
     wait_turn(service_id=service_by_code(payload.service).pk, account_id=user.pk)
     search = build_search(
         service=payload.service,

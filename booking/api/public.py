@@ -9,6 +9,7 @@ from ninja import Query, Router
 
 from booking.schemas import SlotPageOut, SlotSearchQuery
 from booking.selectors import SlotOrder, SlotSearch, search_open_slots
+from booking.services.limits import check_search_rate
 from clinics.exceptions import InvalidInput
 from clinics.models import District
 from clinics.schemas import ErrorOut
@@ -60,7 +61,9 @@ def build_search(
     )
 
 
-@router.get("/slots", response={200: SlotPageOut, 404: ErrorOut, 422: ErrorOut}, auth=None)
+@router.get(
+    "/slots", response={200: SlotPageOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}, auth=None
+)
 def search_slots(request: HttpRequest, query: Query[SlotSearchQuery]) -> SlotPageOut:
     """Open times for a service across all centres.
 
@@ -68,6 +71,7 @@ def search_slots(request: HttpRequest, query: Query[SlotSearchQuery]) -> SlotPag
     (to `lat`/`lon`, or else to the district's centre), then the earliest time. With
     `order=earliest`, the earliest time comes first and distance breaks ties.
     """
+    check_search_rate(address=request.META.get("REMOTE_ADDR"))
     return slot_page(query)
 
 

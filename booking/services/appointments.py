@@ -30,6 +30,7 @@ from booking.models import Appointment, Partner, Patient, Slot
 from booking.selectors import SlotSearch, best_open_slots
 from booking.services.places import (
     bookable_slot,
+    check_active_bookings_cap,
     check_booking_cutoff,
     check_cancellation_cutoff,
     check_no_overlap,
@@ -101,6 +102,8 @@ def book_slot(
     if dose is None or dose.number == 1:
         check_eligibility(patient, slot)
     check_no_overlap(patient, slot, moving=None)
+    if dose is None or dose.number == 1:
+        check_active_bookings_cap(patient)
     if slot.closed or slot.booked >= slot.capacity:  # as read: spare the work when it is gone
         raise SlotClosed(slot_id=slot.pk) if slot.closed else SlotFull(slot_id=slot.pk)
     series = None

@@ -7,6 +7,7 @@ These run inside the caller's transaction.
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -18,6 +19,7 @@ from booking.exceptions import (
     OverlappingAppointment,
     SlotClosed,
     SlotFull,
+    TooManyActiveBookings,
 )
 from booking.models import Appointment, Patient, Slot
 from clinics.exceptions import NotFound
@@ -108,3 +110,23 @@ def check_no_overlap(patient: Patient, slot: Slot, *, moving: Appointment | None
     clash = clashes.order_by("pk").values_list("pk", flat=True).first()
     if clash is not None:
         raise OverlappingAppointment(appointment_id=clash)
+
+
+def check_active_bookings_cap(patient: Patient) -> None:
+    """Refuse a booking past the number of upcoming appointments one person may hold (later
+    doses of a vaccination course, booked with the first, do not count). The caller holds the
+    patient's row lock, so two bookings at once cannot both pass."""
+    limit = settings.MAX_ACTIVE_BOOKINGS_PER_PATIENT
+    if limit <= 0:
+        return
+    held = (
+        Appointment.objects.filter(
+            patient=patient,
+            status__in=(Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN),
+            slot__end__gt=timezone.now(),
+        )
+        .exclude(dose_number__gt=1)
+        .count()
+    )
+    if held >= limit:
+        raise TooManyActiveBookings(limit=limit)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 from booking.models import Appointment, Slot
 from booking.selectors import next_best_slots, patient_of, patients_of
 from booking.services.appointments import book_slot
+from booking.services.limits import check_booking_rate
 from booking.services.waiting_room import wait_turn_for_slot
 from booking.views.links import reader_language, slot_words, time_choices
 from booking.views.passcode_flow import (
@@ -105,6 +106,9 @@ def _book(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
         raise InvalidInput(_("Choose who the appointment is for."), field="patient_id")
     user = signed_in_user(request)
     patient = patient_of(user, int(raw))
+    check_booking_rate(
+        account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
+    )
     wait_turn_for_slot(slot_id=slot.pk, account_id=user.pk)
     booking = book_slot(
         patient=patient,

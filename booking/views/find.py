@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from booking.api.public import build_search
 from booking.selectors import SlotOption, SlotOrder, search_open_slots
+from booking.services.limits import check_search_rate
 from clinics.dates import format_day, format_moment, format_time
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.models import District, Service
@@ -80,6 +81,7 @@ def find_page(request: HttpRequest) -> HttpResponse:
     if not chosen["service"]:
         return render(request, "booking/pages/find.html", context)
     try:
+        check_search_rate(address=request.META.get("REMOTE_ADDR"))
         district = int(chosen["district"]) if chosen["district"].isdigit() else None
         search = build_search(
             service=chosen["service"],
@@ -94,7 +96,9 @@ def find_page(request: HttpRequest) -> HttpResponse:
         )
     except DomainError as error:
         context["error"] = str(error.message)
-        return render(request, "booking/pages/find.html", context, status=400)
+        return render(
+            request, "booking/pages/find.html", context, status=429 if error.status == 429 else 400
+        )
     found = search_open_slots(search, page=1, page_size=SLOTS_READ)
     service = search.service
     centres = _by_centre(found.items, language)
