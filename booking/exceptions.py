@@ -256,3 +256,12 @@ class TooManyActiveBookings(BookingError):
         "This person already holds as many upcoming appointments as one person may. Cancel "
         "one they no longer need, or come to the health centre."
     )
+
+
+class ConsentNeeded(DomainError):
+    code = "consent_needed"
+    status = 403
+    default_message = _(
+        "Before the first video visit, please accept the privacy notice and the consent to a "
+        "video consultation on the visit's page."
+    )

@@ -15,10 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from booking.exceptions import LinkInvalid
+from booking.exceptions import ConsentNeeded, LinkInvalid
 from booking.links import appointment_id_from_join_token
 from booking.models import Appointment
 from booking.services.appointments import check_in, complete_appointment, start_consultation
+from booking.services.consent import needs_video_consent
 from booking.services.queue_events import announce_queue_change
 from clinics.exceptions import DomainError, Forbidden, NotFound
 from clinics.models import VisitMode
@@ -111,6 +112,8 @@ def enter_room(
     role = _role(appointment, user, join_token)
     _check_open(room, timezone.now())
     patient = appointment.patient
+    if role == Role.PATIENT and needs_video_consent(patient):
+        raise ConsentNeeded()
     name = patient.first_name if role == Role.PATIENT else _staff_name(user)
     return Participant(
         role=role,

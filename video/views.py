@@ -5,15 +5,16 @@ is video/static/video/room.js, talking to the signalling consumer (video.consume
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from booking.exceptions import LinkInvalid
 from booking.links import appointment_id_from_join_token
 from booking.models import Appointment
+from booking.services.consent import CURRENT_VERSIONS, needs_video_consent, record_video_consent
 from booking.views.links import reader_language, slot_words
 from clinics.dates import format_day
 from clinics.exceptions import DomainError, Forbidden, NotFound
@@ -24,9 +25,10 @@ from video.models import ConsultationRoom
 from video.services import entry_window, room_for
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def patient_room_page(request: HttpRequest, token: str) -> HttpResponse:
-    """The patient's room, opened from the join link: the link is the credential."""
+    """The patient's room, opened from the join link: the link is the credential. Before the
+    first video visit, the privacy notice and the telemedicine consent come first."""
     try:
         appointment = _appointment_of_join_token(token)
         room = room_for(appointment)
@@ -41,6 +43,8 @@ def patient_room_page(request: HttpRequest, token: str) -> HttpResponse:
             )
     language = reader_language(request, appointment.patient)
     with translation.override(language):
+        if needs_video_consent(appointment.patient):
+            return _consent_page(request, appointment, language)
         query = urlencode({"token": token, "lang": language})
         return _room_page(request, room, "patient", language, f"/ws/rooms/{room.code}/?{query}")
 
@@ -91,6 +95,31 @@ def centre_rooms_page(request: HttpRequest, number: int) -> HttpResponse:
                 "page_texts": _lobby_texts(),
             },
         )
+
+
+def _consent_page(request: HttpRequest, appointment: Appointment, language: str) -> HttpResponse:
+    """Ask for the privacy notice and the telemedicine consent; both boxes, then the room."""
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("privacy") == "yes" and request.POST.get("telemedicine") == "yes":
+            record_video_consent(
+                patient=appointment.patient,
+                by=request.user if request.user.is_authenticated else None,
+                address=request.META.get("REMOTE_ADDR"),
+            )
+            return HttpResponseRedirect(f"{request.path}?lang={language}")
+        error = _("Tick both boxes to go on to the video call.")
+    return render(
+        request,
+        "video/consent.html",
+        {
+            **slot_words(appointment.slot, language),
+            "appointment": appointment,
+            "error": error,
+            "versions": CURRENT_VERSIONS,
+        },
+        status=400 if error else 200,
+    )
 
 
 def _appointment_of_join_token(token: str) -> Appointment:

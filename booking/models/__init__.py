@@ -2,6 +2,7 @@
 the waitlist; partners' keys and what is published for others to read."""
 
 from booking.models.appointments import Appointment, Patient, SignInCode, Slot
+from booking.models.consent import PatientConsent
 from booking.models.partners import Partner, PartnerKey, PartnerKeyUse
 from booking.models.publishing import CalendarFeed, CentreDayFigures, PublishedFile
 from booking.models.vaccination import (
@@ -23,6 +24,7 @@ __all__ = [
     "PartnerKey",
     "PartnerKeyUse",
     "Patient",
+    "PatientConsent",
     "PublishedFile",
     "RiskGroup",
     "SignInCode",

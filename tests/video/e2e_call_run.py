@@ -95,6 +95,7 @@ def prepare_database() -> dict[str, Any]:
     from django.utils import timezone
 
     from booking.links import video_join_token
+    from booking.services.consent import record_video_consent
     from clinics.models import HealthCentre, Service, StaffAuthenticator, StaffMembership
     from clinics.services import grant_membership, load_reference_data
     from tests.factories import PatientFactory, SlotFactory, UserFactory, booked
@@ -118,6 +119,7 @@ def prepare_database() -> dict[str, Any]:
     start = (timezone.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
     slot = SlotFactory(service=Service.objects.get(code="video-general"), start=start)
     visit = booked(patient, slot, enforce_cutoff=False)
+    record_video_consent(patient=patient, by=None, address=None)
     room = room_for(visit)
     connections.close_all()
     return {"token": video_join_token(visit.pk), "room_code": room.code, "id": visit.pk}

@@ -18,6 +18,7 @@ from django.utils import translation
 
 from booking.links import video_join_token
 from booking.models import Appointment
+from booking.services.consent import record_video_consent
 from clinics.exceptions import NotFound
 from clinics.models import Service
 from config.asgi import application
@@ -34,6 +35,7 @@ START = time(10, 0)
 def visit(patient, clock):
     video = Service.objects.get(code="video-general")
     appointment = booked(patient, SlotFactory(service=video, start=bangkok(clock_day(), START)))
+    record_video_consent(patient=patient, by=None, address=None)
     clock.move_to(bangkok(clock_day(), time(9, 50)))
     return appointment
 
@@ -154,6 +156,7 @@ def test_a_guardian_enters_their_childs_room_from_their_own_account(patient, clo
     child = PatientFactory(account=patient.account, relationship="child", phone="")
     video = Service.objects.get(code="video-general")
     visit = booked(child, SlotFactory(service=video, start=bangkok(clock_day(), START)))
+    record_video_consent(patient=child, by=patient.account, address=None)
     clock.move_to(bangkok(clock_day(), time(9, 50)))
     path, cookie = room_path(visit), cookie_for(patient.account)
 

@@ -9,6 +9,7 @@ import pytest
 
 from booking.links import appointment_link_token, video_join_token
 from booking.services.appointments import cancel_appointment
+from booking.services.consent import record_video_consent
 from clinics.models import Service
 from tests.factories import SlotFactory, bangkok, booked
 from video.services import room_for
@@ -21,6 +22,7 @@ MONDAY = date(2026, 11, 30)
 @pytest.fixture
 def visit(patient, clock):
     video = Service.objects.get(code="video-general")
+    record_video_consent(patient=patient, by=None, address=None)
     return booked(patient, SlotFactory(service=video, start=bangkok(MONDAY, time(10))))
 
 
