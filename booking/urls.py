@@ -7,6 +7,7 @@ urlpatterns = [
     path("sign-in", views.sign_in_page, name="sign-in"),
     path("sign-out", views.sign_out, name="sign-out"),
     path("me/", views.my_appointments_page, name="my-appointments"),
+    path("me/data.json", views.my_data_download, name="my-data"),
     path("me/appointments/<int:appointment_id>", views.my_appointment_page, name="my-appointment"),
     path("a/<str:token>", views.appointment_link_page, name="appointment-link"),
     path("w/<str:token>", views.waitlist_offer_page, name="waitlist-offer"),

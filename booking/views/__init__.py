@@ -10,6 +10,7 @@ from booking.views.account import (
 from booking.views.book import book_slot_page
 from booking.views.find import find_page
 from booking.views.links import appointment_link_page, reader_language, waitlist_offer_page
+from booking.views.my_data import my_data_download
 
 __all__ = [
     "appointment_link_page",
@@ -17,6 +18,7 @@ __all__ = [
     "find_page",
     "my_appointment_page",
     "my_appointments_page",
+    "my_data_download",
     "reader_language",
     "sign_in_page",
     "sign_out",

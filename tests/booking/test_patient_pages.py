@@ -238,3 +238,21 @@ def test_adding_someone_with_a_missing_name_writes_nothing(client_for, patient, 
     assert response.status_code == 400
     assert 'role="alert"' in response.content.decode()
     assert patient.account.patients.count() == 1
+
+
+def test_a_patient_downloads_their_households_data(client_for, patient, other_patient, clock):
+    visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
+    booked(other_patient, SlotFactory(start=bangkok(TUESDAY, time(10))))
+
+    response = client_for(patient).get("/me/data.json")
+
+    data = response.json()
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert [person["id"] for person in data["people"]] == [patient.pk]
+    assert [appointment["id"] for appointment in data["appointments"]] == [visit.pk]
+    assert data["people"][0]["national_id"] == patient.national_id
+    assert any(message["kind"] == "confirmation" for message in data["text_messages"])
+
+
+def test_the_data_download_needs_signing_in(client):
+    assert client.get("/me/data.json").headers["Location"] == "/sign-in?next=/me/data.json"

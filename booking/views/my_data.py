@@ -1,0 +1,89 @@
+"""A patient's own data, as one JSON file to keep (Thailand's PDPA, section 30): the account,
+everyone on it, their appointments, vaccine doses, consents and the text messages sent to
+their phones. Passcodes are never kept, so never shown."""
+
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from booking.models import PatientConsent
+from booking.selectors import appointments_of, patients_of
+from clinics.permissions import signed_in_user
+from notifications.models import Message
+
+
+def _when(moment: Any) -> str | None:
+    return timezone.localtime(moment).isoformat() if moment else None
+
+
+@require_GET
+def my_data_download(request: HttpRequest) -> HttpResponse:
+    """Everything the service holds about the signed-in account's household."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url="/sign-in")
+    user = signed_in_user(request)
+    patients = list(patients_of(user))
+    phones = {patient.phone for patient in patients if patient.phone}
+    data = {
+        "exported_at": _when(timezone.now()),
+        "account": {"username": user.get_username(), "joined": _when(user.date_joined)},
+        "people": [
+            {
+                "id": patient.pk,
+                "relationship": patient.relationship,
+                "first_name": patient.first_name,
+                "last_name": patient.last_name,
+                "date_of_birth": patient.date_of_birth.isoformat(),
+                "sex": patient.sex,
+                "phone": patient.phone,
+                "national_id": patient.national_id,
+                "passport_number": patient.passport_number,
+                "district": patient.district.name_en if patient.district else None,
+                "preferred_language": patient.preferred_language,
+            }
+            for patient in patients
+        ],
+        "appointments": [
+            {
+                "id": appointment.pk,
+                "person_id": appointment.patient_id,
+                "service": appointment.slot.service.name_en,
+                "centre": appointment.slot.centre.name_en,
+                "start": _when(appointment.slot.start),
+                "status": appointment.status,
+                "visit_mode": appointment.visit_mode,
+                "dose_number": appointment.dose_number,
+                "booked_at": _when(appointment.created_at),
+                "checked_in_at": _when(appointment.checked_in_at),
+                "completed_at": _when(appointment.completed_at),
+                "cancelled_at": _when(appointment.cancelled_at),
+            }
+            for appointment in appointments_of(user)
+        ],
+        "consents": [
+            {
+                "person_id": consent.patient_id,
+                "kind": consent.kind,
+                "version": consent.version,
+                "accepted_at": _when(consent.accepted_at),
+            }
+            for consent in PatientConsent.objects.filter(patient__in=patients).order_by("pk")
+        ],
+        "text_messages": [
+            {
+                "to": message.recipient,
+                "kind": message.kind,
+                "text": message.body,
+                "status": message.status,
+                "sent_at": _when(message.sent_at),
+            }
+            for message in Message.objects.filter(recipient__in=phones).order_by("pk")
+        ],
+    }
+    response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 1})
+    response["Content-Disposition"] = 'attachment; filename="my-health-centre-data.json"'
+    response["Cache-Control"] = "no-store"
+    return response
