@@ -23,11 +23,11 @@ from booking.selectors import (
 )
 from booking.services.patients import add_dependant
 from booking.services.series import next_dose_due
+from booking.views.form_errors import first_form_error
 from booking.views.links import act_on_appointment, slot_words, time_choices, video_join_url
 from booking.views.passcode_flow import (
     STEPS,
     DependantForm,
-    first_form_error,
     sign_in_state,
     take_sign_in_step,
 )

@@ -16,6 +16,7 @@ from booking.exceptions import NotRegistered
 from booking.models import Patient
 from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
 from booking.services.patients import PersonDetails
+from booking.views.form_errors import first_form_error
 from clinics.exceptions import InvalidInput
 
 # The phone a passcode was sent to, whether it has no account yet, and the code that will open
@@ -65,13 +66,6 @@ class DependantForm(RegistrationForm):
         )
 
 
-def first_form_error(form: forms.Form) -> str:
-    """The form's first error, with the label of the field it is about."""
-    field, errors = next(iter(form.errors.items()))
-    label = form.fields[field].label if field in form.fields else ""
-    return f"{label}: {errors[0]}" if label else str(errors[0])
-
-
 def sign_in_state(request: HttpRequest) -> dict[str, object]:
     """What the page shows of the steps so far."""
     return {
@@ -101,8 +95,7 @@ def take_sign_in_step(request: HttpRequest, action: str, language: str) -> None:
     elif action == "register":
         form = RegistrationForm(request.POST)
         if not form.is_valid():
-            field, errors = next(iter(form.errors.items()))
-            raise InvalidInput(f"{form.fields[field].label}: {errors[0]}", field=field)
+            raise InvalidInput(first_form_error(form), field=next(iter(form.errors)))
         _register(request, form.cleaned_data)
 
 

@@ -19,6 +19,7 @@ from booking.api.drives import drive_fields, staff_drive, staff_drives
 from booking.models import VaccinationDrive
 from booking.schemas.vaccination import DriveIn, SessionIn
 from booking.services.drives import cancel_drive, create_drive, plan_drive, release_drive
+from booking.views.form_errors import first_form_error
 from booking.views.staff.schedules import WEEKDAYS
 from clinics.dates import format_day, format_moment
 from clinics.exceptions import DomainError
@@ -97,12 +98,6 @@ class DriveForm(forms.Form):
         )
 
 
-def _first_error(form: forms.Form) -> str:
-    field, errors = next(iter(form.errors.items()))
-    label = form.fields[field].label if field in form.fields else ""
-    return f"{label}: {errors[0]}" if label else str(errors[0])
-
-
 def _validation_message(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ()))
@@ -155,7 +150,7 @@ def new_drive_page(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         if not form.is_valid():
-            error = _first_error(form)
+            error = first_form_error(form)
         else:
             try:
                 fields = drive_fields(request.user, form.drive_input())  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from booking.services.schedules import (
     remove_closure,
     update_schedule_template,
 )
+from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
 from clinics.exceptions import DomainError
 from clinics.models import Closure, HealthCentre, Service
@@ -94,12 +95,6 @@ class ClosureForm(forms.Form):
     )
 
 
-def _first_error(form: forms.Form) -> str:
-    field, errors = next(iter(form.errors.items()))
-    label = form.fields[field].label if field in form.fields else ""
-    return f"{label}: {errors[0]}" if label else str(errors[0])
-
-
 def _affected(count: int) -> str:
     if not count:
         return ""
@@ -147,7 +142,7 @@ def schedules_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 )
                 return HttpResponseRedirect(request.path, status=303)
         else:
-            error = _first_error(form)
+            error = first_form_error(form)
     return render(
         request,
         "booking/staff/schedules.html",
@@ -204,7 +199,7 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
                     + _affected(len(change.slots.affected_appointment_ids)),
                 )
                 return HttpResponseRedirect(request.path, status=303)
-            error = _first_error(form)
+            error = first_form_error(form)
         except DomainError as refusal:
             error = str(refusal.message)
     return render(
@@ -246,7 +241,7 @@ def closures_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                     _("The centre is closed on those days.") + _affected(len(added.affected)),
                 )
                 return HttpResponseRedirect(request.path, status=303)
-            error = _first_error(form)
+            error = first_form_error(form)
         except DomainError as refusal:
             error = str(refusal.message)
     closures = Closure.objects.filter(end_date__gte=timezone.localdate()).filter(

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from booking.api.drives import stock_rows
 from booking.services.stock import receive_lot
+from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
 from clinics.exceptions import DomainError
 from clinics.models import HealthCentre, Service
@@ -57,8 +58,7 @@ def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 messages.success(request, _("The delivery is recorded."))
                 return HttpResponseRedirect(request.path, status=303)
         else:
-            field, errors = next(iter(form.errors.items()))
-            error = f"{form.fields[field].label}: {errors[0]}"
+            error = first_form_error(form)
     rows = []
     for row in stock_rows(centre):
         service = row["service"]
