@@ -2,7 +2,9 @@
 channel layer: staff of the centre hear of each change once it commits; anyone else is
 refused."""
 
+import copy
 import json
+import uuid
 from datetime import date, time
 
 import pytest
@@ -16,6 +18,17 @@ from config.asgi import application
 from tests.factories import SlotFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def channel_layer_of_its_own(settings):
+    """With Redis, a group name of this test's own: parallel test runs share the server, and
+    another's check-in at "centre 1" must not reach this test's desk."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    if "redis" in layers["default"]["BACKEND"]:
+        layers["default"].setdefault("CONFIG", {})["prefix"] = f"test-{uuid.uuid4().hex[:12]}"
+        settings.CHANNEL_LAYERS = layers
+
 
 MONDAY = date(2026, 11, 30)
 
