@@ -32,16 +32,23 @@ class CentreQueueConsumer(AsyncJsonWebsocketConsumer):
             user, StaffAction.VIEW_APPOINTMENTS, number
         )
         if not allowed:
-            await self.close(code=4403)
+            await self.refuse(4403)
             return
-        self.group = queue_group(number)
         try:
-            await self.channel_layer.group_add(self.group, self.channel_name)
+            await self.channel_layer.group_add(queue_group(number), self.channel_name)
         except (OSError, RedisError):
             logger.warning("Channel layer unreachable; the live queue of centre %s is off", number)
-            await self.close(code=4503)
+            await self.refuse(4503)
             return
+        # Joined before accepting: once the desk sees the socket open, it hears every change.
+        self.group = queue_group(number)
         await self.accept()
+
+    async def refuse(self, code: int) -> None:
+        """Accept, then close with a code: a browser sees the code (4403: stop trying; 4503:
+        try later) only on a socket that opened, a refused handshake reads as a network drop."""
+        await self.accept()
+        await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
         if self.group:

@@ -201,6 +201,11 @@ def admit_patient(*, room_id: int) -> None:
         room.admitted_at = timezone.now()
         room.patient_waiting_since = None
         room.save(update_fields=["admitted_at", "patient_waiting_since"])
+        announce_queue_change(
+            centre_id=room.appointment.slot.centre_id,
+            appointment_id=room.appointment_id,
+            change="admitted",
+        )
     if room.appointment.status in (Status.BOOKED, Status.CHECKED_IN):
         start_consultation(appointment=room.appointment)
 
@@ -212,6 +217,11 @@ def send_back_to_lobby(*, room_id: int) -> None:
     room.admitted_at = None
     room.patient_waiting_since = timezone.now()
     room.save(update_fields=["admitted_at", "patient_waiting_since"])
+    announce_queue_change(
+        centre_id=room.appointment.slot.centre_id,
+        appointment_id=room.appointment_id,
+        change="waiting",
+    )
 
 
 @transaction.atomic

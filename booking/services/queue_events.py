@@ -20,10 +20,10 @@ def announce_queue_change(*, centre_id: int, appointment_id: int, change: str) -
     """After the transaction commits, tell the centre's desks that an appointment changed."""
 
     def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
         try:
+            layer = get_channel_layer()
+            if layer is None:
+                return
             async_to_sync(layer.group_send)(
                 queue_group(centre_id),
                 {

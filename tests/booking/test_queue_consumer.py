@@ -14,8 +14,10 @@ from channels.testing.websocket import WebsocketCommunicator
 from django.test import Client
 
 from booking.services.appointments import check_in
+from clinics.models import Service
 from config.asgi import application
 from tests.factories import SlotFactory, bangkok, booked
+from video.services import room_for, wait_in_lobby
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,12 +85,35 @@ def test_a_change_at_another_centre_is_not_heard(nurse_at_centre_1, patient, clo
 def test_others_are_refused(who, staff_at_centre_2, reference_data):
     cookie = None if who == "anonymous" else cookie_for(staff_at_centre_2)
 
-    async def knock() -> tuple[bool, int]:
+    async def knock() -> dict:
         desk = socket(1, cookie)
-        connected, code = await desk.connect(timeout=5)
-        return connected, code
+        await desk.connect(timeout=5)
+        # Opened, then closed with the code, so that a browser can read it and stop trying.
+        return await desk.receive_output(timeout=5)
 
-    connected, code = async_to_sync(knock)()
+    closed = async_to_sync(knock)()
 
-    assert not connected
-    assert code == 4403
+    assert closed == {"type": "websocket.close", "code": 4403}
+
+
+def test_staff_of_the_centre_hear_a_patient_start_waiting_in_the_video_lobby(
+    nurse_at_centre_1, patient, clock
+):
+    video = Service.objects.get(code="video-general")
+    visit = booked(patient, SlotFactory(service=video, start=bangkok(MONDAY, time(10))))
+    room = room_for(visit)
+    cookie = cookie_for(nurse_at_centre_1)
+
+    async def listen() -> list[dict]:
+        desk = socket(1, cookie)
+        connected, _ = await desk.connect(timeout=5)
+        assert connected
+        await database_sync_to_async(wait_in_lobby)(room_id=room.pk)
+        events = [json.loads(await desk.receive_from(timeout=5)) for _ in range(2)]
+        await desk.disconnect()
+        return events
+
+    events = async_to_sync(listen)()
+
+    assert [event["change"] for event in events] == ["checked_in", "waiting"]
+    assert {event["appointment_id"] for event in events} == {visit.pk}

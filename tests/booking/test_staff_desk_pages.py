@@ -6,8 +6,11 @@ from datetime import date, time
 import pytest
 
 from booking.models import Appointment, Slot
-from clinics.models import Closure, ScheduleTemplate, Service
-from tests.factories import PatientFactory, SlotFactory, bangkok, booked
+from booking.services.slots import sync_slots
+from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service
+from tests.factories import PatientFactory, ScheduleTemplateFactory, SlotFactory, bangkok, booked
+from video.models import ConsultationRoom
+from video.services import room_for, wait_in_lobby
 
 pytestmark = pytest.mark.django_db
 
@@ -199,3 +202,241 @@ def test_a_closure_ending_before_it_starts_is_refused(client_for, scheduler_at_c
 
     assert response.status_code == 400
     assert not Closure.objects.filter(centre_id=1).exists()
+
+
+def test_the_counts_say_how_the_day_is_going(client_for, nurse_at_centre_1, patient, clock):
+    early = booked(patient, SlotFactory(start=bangkok(MONDAY, time(8))))
+    booked(PatientFactory(), SlotFactory(start=bangkok(MONDAY, time(9))))
+    clock.move_to(bangkok(MONDAY, time(8, 30)))
+    client = client_for(nurse_at_centre_1)
+    client.post(f"/staff/centres/1/today/appointments/{early.pk}/no-show")
+
+    page = client.get("/staff/centres/1/today?lang=en&fragment=queue").content.decode()
+
+    assert "<strong>1</strong> expected" in page
+    assert "<strong>1</strong> did not come" in page
+
+
+def test_a_clinician_starts_and_completes_a_visit_from_the_queue(
+    client_for, clinician_at_centre_1, visit
+):
+    client = client_for(clinician_at_centre_1)
+
+    started = client.post(f"/staff/centres/1/today/appointments/{visit.pk}/start")
+    page = client.get("/staff/centres/1/today?lang=en").content.decode()
+    completed = client.post(
+        f"/staff/centres/1/today/appointments/{visit.pk}/complete", {"day": "2026-11-30"}
+    )
+
+    visit.refresh_from_db()
+    assert started.status_code == 303
+    assert "step-complete" in page
+    assert completed.headers["Location"] == "/staff/centres/1/today?day=2026-11-30"
+    assert visit.status == Appointment.Status.COMPLETED
+
+
+def test_a_receptionist_sees_only_the_steps_of_their_role(client_for, scheduler_at_centre_1, visit):
+    page = client_for(scheduler_at_centre_1).get("/staff/centres/1/today?lang=en").content.decode()
+
+    assert "step-check-in" in page
+    assert "step-start" not in page
+
+
+def test_a_step_outside_the_role_is_refused_and_changes_nothing(
+    client_for, scheduler_at_centre_1, visit
+):
+    response = client_for(scheduler_at_centre_1).post(
+        f"/staff/centres/1/today/appointments/{visit.pk}/start?lang=en", follow=True
+    )
+
+    visit.refresh_from_db()
+    assert visit.status == Appointment.Status.BOOKED
+    assert 'role="alert"' in response.content.decode()
+
+
+def test_an_unknown_step_is_said_and_changes_nothing(client_for, nurse_at_centre_1, visit):
+    response = client_for(nurse_at_centre_1).post(
+        f"/staff/centres/1/today/appointments/{visit.pk}/teleport?lang=en",
+        {"day": "not a day\r\nSet-Cookie: x=1"},
+    )
+
+    visit.refresh_from_db()
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/staff/centres/1/today?day=2026-11-30"
+    assert visit.status == Appointment.Status.BOOKED
+
+
+def test_a_patient_waiting_in_the_video_lobby_is_shown_with_the_way_in(
+    client_for, nurse_at_centre_1, patient, clock
+):
+    video = Service.objects.get(code="video-general")
+    waiting = booked(patient, SlotFactory(service=video, start=bangkok(MONDAY, time(10))))
+    later = booked(PatientFactory(), SlotFactory(service=video, start=bangkok(MONDAY, time(11))))
+    wait_in_lobby(room_id=room_for(waiting).pk)
+
+    page = client_for(nurse_at_centre_1).get("/staff/centres/1/today?lang=en").content.decode()
+
+    waiting_room = ConsultationRoom.objects.get(appointment=waiting)
+    later_room = ConsultationRoom.objects.get(appointment=later)  # made for the desk's link
+    assert "waiting in the video lobby since" in page
+    assert f'href="/video/rooms/{waiting_room.code}">Admit from the video lobby</a>' in page
+    assert f'href="/video/rooms/{later_room.code}">Open the video room</a>' in page
+
+
+def test_another_day_is_shown_on_request(client_for, nurse_at_centre_1, patient, clock):
+    booked(patient, SlotFactory(start=bangkok(date(2026, 12, 1), time(9))))
+
+    page = (
+        client_for(nurse_at_centre_1)
+        .get("/staff/centres/1/today?lang=en&day=2026-12-01")
+        .content.decode()
+    )
+
+    assert patient.first_name in page
+    assert "<h1>Queue</h1>" in page  # not "Today's queue"
+
+
+def test_the_week_marks_closed_slots_and_links_the_next_and_previous_weeks(
+    client_for, nurse_at_centre_1, reference_data, clock
+):
+    SlotFactory(start=bangkok(date(2026, 12, 2), time(9)), closed=True)
+
+    page = (
+        client_for(nurse_at_centre_1)
+        .get("/staff/centres/1/week?lang=en&start=2026-12-02")
+        .content.decode()
+    )
+
+    assert 'class="closed"' in page
+    assert "?start=2026-12-07" in page
+    assert "?start=2026-11-23" in page
+
+
+def test_the_week_reads_a_bounded_number_of_queries(
+    client_for, nurse_at_centre_1, reference_data, clock, django_assert_max_num_queries
+):
+    for day in (MONDAY, date(2026, 12, 1), date(2026, 12, 2)):
+        for hour in range(8, 14):
+            SlotFactory(start=bangkok(day, time(hour)))
+    client = client_for(nurse_at_centre_1)
+
+    with django_assert_max_num_queries(10):
+        client.get("/staff/centres/1/week")
+
+
+def test_the_schedules_read_a_bounded_number_of_queries(
+    client_for, scheduler_at_centre_1, clock, django_assert_max_num_queries
+):
+    for weekday in "12345":
+        ScheduleTemplateFactory(weekdays=weekday)
+    client = client_for(scheduler_at_centre_1)
+
+    with django_assert_max_num_queries(12):
+        client.get("/staff/centres/1/schedules")
+
+
+def test_a_scheduler_changes_a_weekly_schedule_and_keeps_its_clinician(
+    client_for, scheduler_at_centre_1, clinician_at_centre_1, clock
+):
+    template = ScheduleTemplateFactory(weekdays="6", clinician=clinician_at_centre_1)
+
+    response = client_for(scheduler_at_centre_1).post(
+        f"/staff/centres/1/schedules/{template.pk}?lang=en",
+        {**schedule_form(template), "capacity": "7", "action": "save"},
+    )
+
+    template.refresh_from_db()
+    assert response.status_code == 303
+    assert template.capacity == 7
+    assert template.clinician == clinician_at_centre_1
+
+
+def test_a_change_that_breaks_a_rule_comes_back_and_changes_nothing(
+    client_for, scheduler_at_centre_1, clock
+):
+    template = ScheduleTemplateFactory(weekdays="6")
+
+    response = client_for(scheduler_at_centre_1).post(
+        f"/staff/centres/1/schedules/{template.pk}?lang=en",
+        {**schedule_form(template), "end_time": "07:00", "action": "save"},
+    )
+
+    template.refresh_from_db()
+    assert response.status_code == 400
+    assert "The session must end after it starts." in response.content.decode()
+    assert template.end_time == time(12, 0)
+
+
+def test_ending_a_weekly_schedule(client_for, scheduler_at_centre_1, clock):
+    template = ScheduleTemplateFactory(weekdays="6")
+
+    response = client_for(scheduler_at_centre_1).post(
+        f"/staff/centres/1/schedules/{template.pk}", {"action": "end"}
+    )
+
+    template.refresh_from_db()
+    assert response.status_code == 303
+    assert not template.is_active
+
+
+def test_another_centres_schedule_is_not_found_here(client_for, scheduler_at_centre_1, clock):
+    elsewhere = ScheduleTemplateFactory(centre=HealthCentre.objects.get(number=2))
+
+    response = client_for(scheduler_at_centre_1).post(
+        f"/staff/centres/1/schedules/{elsewhere.pk}", {"action": "end"}
+    )
+
+    elsewhere.refresh_from_db()
+    assert response.status_code == 404
+    assert elsewhere.is_active
+
+
+def test_another_centres_closure_cannot_be_lifted_here(client_for, scheduler_at_centre_1, clock):
+    closure = Closure.objects.create(
+        centre=HealthCentre.objects.get(number=2),
+        start_date=date(2026, 12, 2),
+        end_date=date(2026, 12, 2),
+        reason_th="ซ่อมแซม",
+    )
+
+    response = client_for(scheduler_at_centre_1).post(
+        "/staff/centres/1/closures?lang=en", {"action": "lift", "closure_id": closure.pk}
+    )
+
+    assert response.status_code == 400
+    assert Closure.objects.filter(pk=closure.pk).exists()
+
+
+def test_a_closure_says_how_many_appointments_it_touches(
+    client_for, scheduler_at_centre_1, patient, clock
+):
+    template = ScheduleTemplateFactory(weekdays="3")  # Wednesdays
+    sync_slots(centre_ids=[1])
+    wednesday = Slot.objects.filter(
+        template=template, start__gte=bangkok(date(2026, 12, 2), time(0))
+    )
+    booked(patient, wednesday.order_by("start").first())
+
+    response = client_for(scheduler_at_centre_1).post(
+        "/staff/centres/1/closures?lang=en",
+        {"action": "add", "start_date": "2026-12-02", "end_date": "2026-12-02", "reason_th": "x"},
+        follow=True,
+    )
+
+    assert "1 booked appointment falls in it" in response.content.decode()
+
+
+def test_a_nurse_cannot_edit_closures(client_for, nurse_at_centre_1):
+    assert client_for(nurse_at_centre_1).get("/staff/centres/1/closures").status_code == 403
+
+
+def schedule_form(template: ScheduleTemplate) -> dict[str, object]:
+    return {
+        "service": template.service_id,
+        "weekdays": list(template.weekdays),
+        "start_time": template.start_time.strftime("%H:%M"),
+        "end_time": template.end_time.strftime("%H:%M"),
+        "slot_minutes": str(template.slot_minutes),
+        "capacity": str(template.capacity),
+        "valid_from": template.valid_from.isoformat(),
+    }

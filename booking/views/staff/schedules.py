@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -66,11 +67,14 @@ class ScheduleForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
-    def fields_for_service(self, *, is_active: bool = True) -> ScheduleFields:
+    def fields_for_service(
+        self, *, clinician: User | None = None, is_active: bool = True
+    ) -> ScheduleFields:
+        """The service's input; the form does not choose a clinician, a change keeps theirs."""
         data = self.cleaned_data
         return ScheduleFields(
             service=data["service"],
-            clinician=None,
+            clinician=clinician,
             weekdays="".join(sorted(data["weekdays"])),
             start_time=data["start_time"],
             end_time=data["end_time"],
@@ -191,7 +195,10 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
                 return HttpResponseRedirect(f"/staff/centres/{centre.number}/schedules", status=303)
             if form.is_valid():
                 change = update_schedule_template(
-                    template=template, fields=form.fields_for_service(is_active=template.is_active)
+                    template=template,
+                    fields=form.fields_for_service(
+                        clinician=template.clinician, is_active=template.is_active
+                    ),
                 )
                 messages.success(
                     request,

@@ -21,10 +21,10 @@ from booking.selectors import appointment_for_staff, centre_appointments_on
 from booking.services import appointments as visits
 from clinics.dates import format_day, format_time
 from clinics.exceptions import DomainError, NotFound
-from clinics.models import HealthCentre
+from clinics.models import HealthCentre, VisitMode
 from clinics.permissions import StaffAction, can_act_at
 from clinics.views import staff_centre, staff_page
-from video.models import ConsultationRoom
+from video.services import open_rooms_for
 
 Status = Appointment.Status
 
@@ -83,10 +83,14 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         for action, (needed, _change, _done) in ACTIONS.items()
     }
     appointments = list(centre_appointments_on(centre.number, day))
-    rooms = {
-        room.appointment_id: room
-        for room in ConsultationRoom.objects.filter(appointment__in=appointments)
-    }
+    # Every video visit still to be seen gets its room now, so the desk can always open it.
+    rooms = open_rooms_for(
+        [
+            appointment
+            for appointment in appointments
+            if appointment.visit_mode == VisitMode.VIDEO and appointment.status in NEXT_STEPS
+        ]
+    )
     now = timezone.now()
     rows = []
     for appointment in appointments:
@@ -111,6 +115,9 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 "waiting_since": format_time(room.patient_waiting_since, language)
                 if room and room.patient_waiting_since
                 else "",
+                "in_call_since": format_time(room.admitted_at, language)
+                if room and room.admitted_at and not room.ended_at
+                else "",
             }
         )
     counts = Counter(appointment.status for appointment in appointments)
@@ -131,6 +138,7 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             "live": _("Live: the queue updates by itself."),
             "updated": _("Updated at %(time)s."),
             "paused": _("Live updates paused. Reconnecting…"),
+            "refused": _("Live updates are off: reload the page to sign in again."),
         },
         "socket": f"/ws/centres/{centre.number}/queue/",
         "updated_at": format_time(now, language),
@@ -146,8 +154,9 @@ def queue_action(
     request: HttpRequest, centre: HealthCentre, appointment_id: int, action: str
 ) -> HttpResponse:
     """One step of one visit, from a button in the queue; back to the queue with the outcome."""
+    day = _day(request.POST.get("day", ""))
     back = HttpResponseRedirect(
-        f"/staff/centres/{centre.number}/today?day={request.POST.get('day', '')}", status=303
+        f"/staff/centres/{centre.number}/today?day={day.isoformat()}", status=303
     )
     if action not in ACTIONS:
         messages.error(request, _("There is no such step."))
