@@ -256,3 +256,12 @@ def test_a_patient_downloads_their_households_data(client_for, patient, other_pa
 
 def test_the_data_download_needs_signing_in(client):
     assert client.get("/me/data.json").headers["Location"] == "/sign-in?next=/me/data.json"
+
+
+def test_my_appointments_has_one_heading_and_a_plain_title(client_for, patient, clock):
+    page = client_for(patient).get("/me/?lang=en").content.decode()
+
+    title = page[page.index("<title>") : page.index("</title>")]
+    assert "<" not in title[len("<title>") :]
+    assert page.count("<h1") == 1
+    assert page.count('id="data-heading"') == 1
