@@ -265,3 +265,20 @@ class ConsentNeeded(DomainError):
         "Before the first video visit, please accept the privacy notice and the consent to a "
         "video consultation on the visit's page."
     )
+
+
+class BookingBlocked(DomainError):
+    code = "booking_blocked"
+    status = 403
+    default_message = _(
+        "This phone number cannot book online at the moment. Please call or visit your health "
+        "centre."
+    )
+
+
+class DeletionPending(BookingError):
+    code = "deletion_pending"
+    default_message = _(
+        "This person asked for their data to be erased. Withdraw that request under My "
+        "appointments to book again."
+    )

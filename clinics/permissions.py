@@ -19,6 +19,7 @@ class StaffAction(StrEnum):
     CANCEL_APPOINTMENTS = "cancel_appointments"  # cancel on a patient's behalf
     MANAGE_STAFF = "manage_staff"  # memberships at the centre
     MANAGE_STOCK = "manage_stock"  # vaccine deliveries and withdrawals
+    READ_AUDIT = "read_audit"  # the centre's audit trail (centre admins only)
 
 
 ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from clinics import views
+from clinics import audit_pages, views
 
 urlpatterns: list[URLPattern] = [
     path("staff/sign-in", views.sign_in_page, name="staff-sign-in"),
@@ -12,4 +12,10 @@ urlpatterns: list[URLPattern] = [
     ),
     path("staff/sign-out", views.sign_out, name="staff-sign-out"),
     path("staff/", views.home_page, name="staff-home"),
+    path("staff/audit", audit_pages.city_audit_page, name="staff-city-audit"),
+    path(
+        "staff/centres/<int:number>/audit",
+        audit_pages.centre_audit_page,
+        name="staff-centre-audit",
+    ),
 ]

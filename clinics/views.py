@@ -65,6 +65,11 @@ def staff_page(action: StaffAction) -> Callable[[CentrePage[P]], Callable[..., H
                 return refuse(request, _("Your staff account cannot open this page."), 403)
             if centre is None:
                 return refuse(request, _("There is no health centre with that number."), 404)
+            # What the staff menu offers beyond the pages every member of staff opens.
+            request.staff_links = {  # type: ignore[attr-defined]
+                "audit": can_act_at(user, StaffAction.READ_AUDIT, number),
+                "phones": can_act_at(user, StaffAction.CANCEL_APPOINTMENTS, number),
+            }
             return view(request, centre, *args, **kwargs)
 
         return checked

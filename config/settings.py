@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clinics.audit.AuditContext",
     "django.contrib.messages.middleware.MessageMiddleware",
     "booking.api.partner_auth.PartnerKeyAudit",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -288,6 +289,11 @@ BOOKINGS_PER_ADDRESS_PER_HOUR = env_int("BOOKINGS_PER_ADDRESS_PER_HOUR", 2000)
 BOOKINGS_PER_NATIONAL_ID_PER_DAY = env_int("BOOKINGS_PER_NATIONAL_ID_PER_DAY", 10)
 # Appointments one person may hold at once (later doses of a course do not count).
 MAX_ACTIVE_BOOKINGS_PER_PATIENT = env_int("MAX_ACTIVE_BOOKINGS_PER_PATIENT", 6)
+# Staff are shown accounts (phones) booking coming appointments for at least this many people.
+SHARED_PHONE_MIN_PEOPLE = env_int("SHARED_PHONE_MIN_PEOPLE", 5)
+# The audit trail records a member of staff reading the same records the same way once in
+# this many seconds (a queue page reloads itself on every change).
+AUDIT_REPEATED_READ_SECONDS = env_int("AUDIT_REPEATED_READ_SECONDS", 300)
 
 LOGGING = {
     "version": 1,

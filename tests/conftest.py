@@ -10,12 +10,14 @@ from typing import TypeVar
 import pytest
 import time_machine
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import Page, sync_playwright
 from pytest_django import DjangoDbBlocker, Settings
 
 from booking.models import Patient
+from clinics.audit import unsealed_for_flush
 from clinics.models import HealthCentre, StaffMembership
 from clinics.services import grant_membership, load_reference_data
 from tests.factories import PatientFactory, UserFactory
@@ -48,6 +50,21 @@ def cache_of_its_own(settings: Settings) -> None:
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["KEY_PREFIX"] = uuid.uuid4().hex
     settings.CACHES = caches
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_trail_emptied_between_tests() -> Iterator[None]:
+    """The audit trail refuses DELETE (on SQLite, unless unsealed); a transactional test's
+    database is emptied after it, the trail too."""
+    original = BaseDatabaseOperations.execute_sql_flush
+
+    def flush(self: BaseDatabaseOperations, sql_list: list[str]) -> None:
+        with unsealed_for_flush():
+            original(self, sql_list)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseOperations, "execute_sql_flush", flush)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +129,11 @@ def scheduler_at_centre_1(reference_data: None) -> AbstractBaseUser:
 @pytest.fixture
 def clinician_at_centre_1(reference_data: None) -> AbstractBaseUser:
     return _staff("doctor1", 1, StaffMembership.Role.CLINICIAN)
+
+
+@pytest.fixture
+def admin_at_centre_1(reference_data: None) -> AbstractBaseUser:
+    return _staff("admin1", 1, StaffMembership.Role.CENTRE_ADMIN)
 
 
 @pytest.fixture

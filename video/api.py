@@ -9,6 +9,7 @@ from booking.api.staff import staff_centre
 from booking.links import video_join_link
 from booking.models import Appointment
 from booking.selectors import appointment_of
+from clinics.audit import record_read
 from clinics.permissions import StaffAction, signed_in_user
 from clinics.schemas import BangkokDateTime, CentreNumber, ErrorOut, RowId
 from video.models import ConsultationRoom
@@ -60,6 +61,12 @@ def todays_video_rooms(request: HttpRequest, number: CentreNumber) -> list[RoomR
     """Today's video appointments at the centre with who is waiting, for clinicians."""
     centre = staff_centre(request, number, StaffAction.CONSULT)
     appointments = list(video_appointments_on(centre.number, timezone.localdate()))
+    record_read(
+        request,
+        "video_lobby.viewed",
+        centre_id=centre.pk,
+        patients=[appointment.patient_id for appointment in appointments],
+    )
     rooms = open_rooms_for(appointments)
     return [_row(appointment, rooms[appointment.pk]) for appointment in appointments]
 

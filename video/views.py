@@ -16,6 +16,7 @@ from booking.links import appointment_id_from_join_token
 from booking.models import Appointment
 from booking.services.consent import CURRENT_VERSIONS, needs_video_consent, record_video_consent
 from booking.views.links import reader_language, slot_words
+from clinics.audit import record_read
 from clinics.dates import format_day
 from clinics.exceptions import DomainError, Forbidden, NotFound
 from clinics.models import HealthCentre
@@ -66,6 +67,13 @@ def clinician_room_page(request: HttpRequest, code: str) -> HttpResponse:
     with translation.override(language):
         if room is None:
             return _staff_error(request, language, NotFound(_("There is no such video room.")))
+        record_read(
+            request,
+            "video_room.opened",
+            target=room.appointment,
+            centre_id=room.appointment.slot.centre_id,
+            patients=[room.appointment.patient_id],
+        )
         query = urlencode({"lang": language})
         return _room_page(request, room, "clinician", language, f"/ws/rooms/{room.code}/?{query}")
 

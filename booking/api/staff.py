@@ -38,6 +38,7 @@ from booking.services.schedules import (
     update_schedule_template,
 )
 from booking.services.slots import SlotSyncResult, set_slot_capacity
+from clinics.audit import record_read
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
 from clinics.permissions import StaffAction, is_city_admin, require_staff, signed_in_user
@@ -244,7 +245,16 @@ def list_centre_appointments(
 ) -> list[Appointment]:
     """The centre's appointments on a day (default today, Bangkok time), in time order."""
     centre = staff_centre(request, number, StaffAction.VIEW_APPOINTMENTS)
-    return list(centre_appointments_on(centre.number, day or timezone.localdate()))
+    on = day or timezone.localdate()
+    appointments = list(centre_appointments_on(centre.number, on))
+    record_read(
+        request,
+        "queue.viewed",
+        centre_id=centre.pk,
+        patients=[appointment.patient_id for appointment in appointments],
+        details={"day": on.isoformat()},
+    )
+    return appointments
 
 
 def _act(

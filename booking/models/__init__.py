@@ -5,6 +5,7 @@ from booking.models.appointments import Appointment, Patient, SignInCode, Slot
 from booking.models.consent import PatientConsent
 from booking.models.partners import Partner, PartnerKey, PartnerKeyUse
 from booking.models.publishing import CalendarFeed, CentreDayFigures, PublishedFile
+from booking.models.safeguards import BookingBlock, DeletionRequest
 from booking.models.vaccination import (
     DriveSession,
     RiskGroup,
@@ -17,8 +18,10 @@ from booking.models.vaccination import (
 
 __all__ = [
     "Appointment",
+    "BookingBlock",
     "CalendarFeed",
     "CentreDayFigures",
+    "DeletionRequest",
     "DriveSession",
     "Partner",
     "PartnerKey",

@@ -28,6 +28,7 @@ from booking.exceptions import (
 )
 from booking.models import Appointment, Partner, Patient, Slot
 from booking.selectors import SlotSearch, best_open_slots
+from booking.services.audit import appointment_changed
 from booking.services.places import (
     bookable_slot,
     check_active_bookings_cap,
@@ -40,6 +41,7 @@ from booking.services.places import (
     take_place,
 )
 from booking.services.queue_events import announce_queue_change
+from booking.services.safeguards import check_may_book
 from booking.services.series import (
     CourseChange,
     check_dose_day,
@@ -95,6 +97,7 @@ def book_slot(
             raise IdempotencyKeyReused()
         return Booking(appointment=earlier, created=False)
 
+    check_may_book(patient, channel)
     slot = bookable_slot(slot_id)
     if enforce_cutoff:
         check_booking_cutoff(slot)
@@ -126,6 +129,7 @@ def book_slot(
         # Only a key reused across two people at the same moment gets here: the patient lock
         # serialises everything else.
         raise IdempotencyKeyReused() from None
+    appointment_changed(appointment, "booked", channel=channel)
     notify_booked(appointment)
     course = hold_later_doses(appointment)
     take_place(slot)
@@ -227,6 +231,7 @@ def cancel_appointment(
     appointment.cancellation_reason = reason[:200]
     appointment.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
     give_back_place(appointment.slot_id)
+    appointment_changed(appointment, "cancelled", reason=appointment.cancellation_reason)
     announce_queue_change(
         centre_id=appointment.slot.centre_id, appointment_id=appointment.pk, change="cancelled"
     )
@@ -269,6 +274,7 @@ def reschedule_appointment(
     appointment.confirmed_at = None  # confirmed the old time, not the new one
     appointment.save(update_fields=["slot", "visit_mode", "sequence", "confirmed_at", "updated_at"])
     appointment.refresh_from_db()
+    appointment_changed(appointment, "moved", from_slot=old_slot.pk)
     notify_rescheduled(appointment)
     replan_later_doses(appointment)
     for centre_id in {old_slot.centre_id, new_slot.centre_id}:
@@ -311,6 +317,7 @@ def confirm_attendance(*, appointment: Appointment) -> Appointment:
     if appointment.confirmed_at is None:
         appointment.confirmed_at = timezone.now()
         appointment.save(update_fields=["confirmed_at", "updated_at"])
+        appointment_changed(appointment, "confirmed")
     return appointment
 
 
@@ -357,6 +364,7 @@ def complete_appointment(*, appointment: Appointment, lot_id: int | None = None)
             centre=appointment.slot.centre, service=appointment.slot.service, lot_id=lot_id
         )
         appointment.save(update_fields=["lot", "updated_at"])
+        appointment_changed(appointment, "dose_given", lot=appointment.lot.lot_number)
         record_dose_given(appointment)
     return appointment
 
@@ -409,10 +417,12 @@ def _move_status(
         Status.CHECKED_IN: {"checked_in_at": now},
         Status.COMPLETED: {"completed_at": now},
     }.get(to, {})
+    previous = appointment.status
     appointment.status = to
     for name, value in stamps.items():
         setattr(appointment, name, value)
     appointment.save(update_fields=["status", "updated_at", *stamps])
+    appointment_changed(appointment, to, previous=previous)
     announce_queue_change(
         centre_id=appointment.slot.centre_id, appointment_id=appointment.pk, change=to
     )

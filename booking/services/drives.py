@@ -26,6 +26,7 @@ from booking.models import (
     VaccinationDrive,
 )
 from booking.selectors import day_bounds
+from booking.services.audit import drive_changed
 from booking.services.slots import NewSlot, days_between, insert_slots, lock_centres
 from booking.services.stock import StockPosition, stock_positions
 from clinics.exceptions import InvalidInput
@@ -117,6 +118,7 @@ def create_drive(*, fields: DriveFields, created_by: User) -> VaccinationDrive:
     validate_drive_fields(fields, is_new=True)
     drive = VaccinationDrive(created_by=created_by)
     _apply_fields(drive, fields)
+    drive_changed(drive, "created", name=drive.name_th)
     return drive
 
 
@@ -128,6 +130,7 @@ def update_drive(*, drive: VaccinationDrive, fields: DriveFields) -> Vaccination
         raise DriveNotDraft()
     validate_drive_fields(fields, is_new=False)
     _apply_fields(drive, fields)
+    drive_changed(drive, "changed", name=drive.name_th)
     return drive
 
 
@@ -233,6 +236,7 @@ def release_drive(*, drive: VaccinationDrive, at: datetime | None = None) -> Dri
         Slot.objects.filter(drive=drive).update(opens_at=opens_at)
         drive.release_at = opens_at
         drive.save(update_fields=["release_at"])
+        drive_changed(drive, "release_moved", opens_at=opens_at.isoformat())
         return DriveReleased(drive=drive, slots_created=0, places=0)
 
     lock_centres(drive.centres.values_list("number", flat=True))
@@ -261,6 +265,7 @@ def release_drive(*, drive: VaccinationDrive, at: datetime | None = None) -> Dri
     drive.release_at = opens_at
     drive.scheduled_at = now
     drive.save(update_fields=["status", "release_at", "scheduled_at"])
+    drive_changed(drive, "released", opens_at=opens_at.isoformat(), slots=created)
     return DriveReleased(drive=drive, slots_created=created, places=plan.places)
 
 
@@ -286,6 +291,7 @@ def cancel_drive(*, drive: VaccinationDrive) -> DriveCancelled:
     drive.status = VaccinationDrive.Status.CANCELLED
     drive.cancelled_at = timezone.now()
     drive.save(update_fields=["status", "cancelled_at"])
+    drive_changed(drive, "cancelled", slots_removed=removed)
     affected = list(
         Appointment.objects.filter(slot__drive=drive, status__in=Appointment.UPCOMING)
         .select_related("patient", "slot__centre", "slot__service")

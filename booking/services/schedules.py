@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment
+from booking.services.audit import schedule_changed, schedule_summary
 from booking.services.drives import sync_drive_slots
 from booking.services.slots import SlotSyncResult, horizon, lock_centres, sync_slots
 from clinics.exceptions import InvalidInput, ScheduleOverlap, ServiceNotOffered
@@ -57,6 +58,7 @@ def create_schedule_template(*, centre: HealthCentre, fields: ScheduleFields) ->
     template = ScheduleTemplate(centre=centre, **vars(fields))
     validate_schedule_template(template)
     template.save()
+    schedule_changed(template, "created", centre_id=centre.pk, **schedule_summary(template))
     return ScheduleChange(template=template, slots=sync_slots(centre_ids=[centre.number]))
 
 
@@ -80,6 +82,9 @@ def update_schedule_template(
         setattr(template, name, value)
     validate_schedule_template(template)
     template.save()
+    schedule_changed(
+        template, "changed", centre_id=template.centre_id, **schedule_summary(template)
+    )
     return ScheduleChange(template=template, slots=sync_slots(centre_ids=[template.centre_id]))
 
 
@@ -89,6 +94,7 @@ def end_schedule_template(*, template: ScheduleTemplate) -> ScheduleChange:
     lock_centres([template.centre_id])
     ScheduleTemplate.objects.filter(pk=template.pk).update(is_active=False)
     template.refresh_from_db()
+    schedule_changed(template, "ended", centre_id=template.centre_id)
     return ScheduleChange(template=template, slots=sync_slots(centre_ids=[template.centre_id]))
 
 
@@ -174,6 +180,14 @@ def add_closure(
     )
     validate_closure(closure)
     closure.save()
+    schedule_changed(
+        closure,
+        "added",
+        centre_id=closure.centre_id,
+        first_day=start_date.isoformat(),
+        last_day=end_date.isoformat(),
+        reason=reason_th or reason_en,
+    )
     slots = resync_days(centre=centre, start_date=start_date, end_date=end_date)
     affected = list(
         Appointment.objects.filter(
@@ -200,6 +214,13 @@ def remove_closure(*, closure: Closure) -> SlotSyncResult:
     """Lift a closure; the slots of those days come back (others' closures still apply)."""
     centre, start_date, end_date = closure.centre, closure.start_date, closure.end_date
     lock_centres([centre.number] if centre is not None else None)
+    schedule_changed(
+        closure,
+        "lifted",
+        centre_id=closure.centre_id,
+        first_day=start_date.isoformat(),
+        last_day=end_date.isoformat(),
+    )
     closure.delete()
     return resync_days(centre=centre, start_date=start_date, end_date=end_date)
 

@@ -28,6 +28,7 @@ from booking.exceptions import (
 )
 from booking.models import Appointment, Patient, Slot, VaccinationSeries
 from booking.selectors import SlotOrder, SlotSearch, best_open_slots
+from booking.services.audit import appointment_changed
 from booking.services.places import check_no_overlap, give_back_place, take_place
 from clinics.dates import format_day
 from clinics.models import Service, ServiceDose
@@ -223,6 +224,7 @@ def release_doses(doses: list[Appointment], *, reason: str) -> list[Appointment]
         dose.cancellation_reason = reason[:200]
         dose.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
         give_back_place(dose.slot_id)
+        appointment_changed(dose, "cancelled", reason=dose.cancellation_reason)
         notify_cancelled(dose)
     return doses
 
@@ -289,6 +291,7 @@ def _book_in_window(
         except (SlotFull, SlotClosed, AlreadyBooked, OverlappingAppointment):
             continue
         held.slot = slot
+        appointment_changed(held, "booked", course_dose_held=True)
         notify_booked(held)
         return held
     return None
@@ -318,6 +321,7 @@ def _move_into_window(dose: Appointment, window: tuple[date, date]) -> Appointme
         except BookingError:
             continue
         dose.refresh_from_db()
+        appointment_changed(dose, "moved", from_slot=old_slot_id, course_dose_moved=True)
         notify_rescheduled(dose)
         return dose
     return None

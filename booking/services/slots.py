@@ -15,6 +15,7 @@ from django.utils import timezone
 from booking.exceptions import CapacityBelowBooked
 from booking.models import Appointment, Slot
 from booking.selectors import day_bounds
+from booking.services.audit import slot_changed
 from clinics.models import HealthCentre, ScheduleTemplate
 from clinics.selectors import closed_days
 from clinics.services import load_public_holidays
@@ -370,4 +371,5 @@ def set_slot_capacity(*, slot: Slot, capacity: int) -> Slot:
         slot.refresh_from_db()
         raise CapacityBelowBooked(booked=slot.booked)
     slot.refresh_from_db()
+    slot_changed(slot, "capacity_set", capacity=capacity)
     return slot

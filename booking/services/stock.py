@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from booking.exceptions import NoDoseInStock
 from booking.models import Appointment, Slot, VaccinationSeries, VaccineLot
 from booking.selectors import day_bounds
+from booking.services.audit import stock_changed
 from clinics.exceptions import InvalidInput, NotFound
 from clinics.models import HealthCentre, Service
 
@@ -177,10 +178,11 @@ def receive_lot(
             )
         VaccineLot.objects.filter(pk=lot.pk).update(doses_received=F("doses_received") + doses)
         lot.refresh_from_db()
+        stock_changed(lot, "received", doses=doses)
         return lot
     try:
         with transaction.atomic():
-            return VaccineLot.objects.create(
+            lot = VaccineLot.objects.create(
                 centre=centre,
                 service=service,
                 lot_number=lot_number,
@@ -189,6 +191,8 @@ def receive_lot(
             )
     except IntegrityError:  # pragma: no cover - the centre lock serialises deliveries
         raise InvalidInput(_("This lot is already recorded."), field="lot_number") from None
+    stock_changed(lot, "received", doses=doses, expires_on=expires_on.isoformat())
+    return lot
 
 
 @dataclass(frozen=True)
@@ -216,9 +220,12 @@ def withdraw_lot(*, lot: VaccineLot, reason: str) -> LotWithdrawn:
         lot.withdrawn_at = timezone.now()
         lot.withdrawal_reason = reason[:200]
         lot.save(update_fields=["withdrawn_at", "withdrawal_reason"])
+        stock_changed(lot, "withdrawn", reason=lot.withdrawal_reason)
     position = stock_positions(centre_ids=[lot.centre_id], service=lot.service)[lot.centre_id]
     excess = -position.left_to_open
     closed = _close_free_places(lot.centre_id, lot.service, excess) if excess > 0 else 0
+    if closed:
+        stock_changed(lot, "places_closed", places=closed)
     position = stock_positions(centre_ids=[lot.centre_id], service=lot.service)[lot.centre_id]
     return LotWithdrawn(
         lot=lot,

@@ -1,5 +1,6 @@
 """The clinics app's models, one module per concern; import them from here."""
 
+from clinics.models.audit import AuditEvent
 from clinics.models.reference import (
     MAX_REMINDER_MINUTES,
     District,
@@ -20,6 +21,7 @@ from clinics.models.staff import StaffAuthenticator, StaffMembership
 
 __all__ = [
     "MAX_REMINDER_MINUTES",
+    "AuditEvent",
     "Closure",
     "District",
     "HealthCentre",

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from booking.views.staff import schedules, today, week
+from booking.views.staff import phones, schedules, today, week
 
 urlpatterns: list[URLPattern] = [
     path("staff/centres/<int:number>/today", today.today_page, name="staff-today"),
@@ -17,4 +17,14 @@ urlpatterns: list[URLPattern] = [
         name="staff-schedule",
     ),
     path("staff/centres/<int:number>/closures", schedules.closures_page, name="staff-closures"),
+    path(
+        "staff/centres/<int:number>/shared-phones",
+        phones.shared_phones_page,
+        name="staff-shared-phones",
+    ),
+    path(
+        "staff/centres/<int:number>/shared-phones/<int:account_id>/<str:action>",
+        phones.shared_phone_action,
+        name="staff-shared-phone-action",
+    ),
 ]

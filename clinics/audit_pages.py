@@ -1,0 +1,162 @@
+"""The audit trail as pages: a centre's events for its centre admins, and every event for city
+admins. Read only: the trail has no page, form or API that changes it."""
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET
+
+from clinics.dates import format_moment
+from clinics.models import AuditEvent, HealthCentre
+from clinics.permissions import StaffAction, is_city_admin
+from clinics.views import refuse, staff_centre, staff_page
+from notifications.messages import centre_label
+
+PAGE_SIZE = 100
+READS = Q(action__endswith="viewed") | Q(action__endswith="opened")
+
+ACTIONS: dict[str, Promise] = {
+    "queue.viewed": gettext_lazy("Viewed the day's appointments"),
+    "video_lobby.viewed": gettext_lazy("Viewed the video lobby"),
+    "video_room.opened": gettext_lazy("Opened a video room"),
+    "admin.patient_list_viewed": gettext_lazy("Listed patients (admin)"),
+    "admin.patient_viewed": gettext_lazy("Opened a patient's record (admin)"),
+    "admin.appointment_list_viewed": gettext_lazy("Listed appointments (admin)"),
+    "admin.appointment_viewed": gettext_lazy("Opened an appointment (admin)"),
+    "shared_phones.viewed": gettext_lazy("Viewed phones booking for many people"),
+    "appointment.booked": gettext_lazy("Appointment booked"),
+    "appointment.cancelled": gettext_lazy("Appointment cancelled"),
+    "appointment.moved": gettext_lazy("Appointment moved"),
+    "appointment.confirmed": gettext_lazy("Attendance confirmed"),
+    "appointment.checked_in": gettext_lazy("Checked in"),
+    "appointment.in_consultation": gettext_lazy("Visit started"),
+    "appointment.completed": gettext_lazy("Visit completed"),
+    "appointment.no_show": gettext_lazy("Marked as not attending"),
+    "appointment.dose_given": gettext_lazy("Vaccine lot recorded"),
+    "slot.capacity_set": gettext_lazy("Slot capacity changed"),
+    "schedule.created": gettext_lazy("Weekly schedule added"),
+    "schedule.changed": gettext_lazy("Weekly schedule changed"),
+    "schedule.ended": gettext_lazy("Weekly schedule ended"),
+    "closure.added": gettext_lazy("Closure added"),
+    "closure.lifted": gettext_lazy("Closure lifted"),
+    "drive.created": gettext_lazy("Drive created"),
+    "drive.changed": gettext_lazy("Drive changed"),
+    "drive.released": gettext_lazy("Drive released"),
+    "drive.release_moved": gettext_lazy("Drive's opening time moved"),
+    "drive.cancelled": gettext_lazy("Drive cancelled"),
+    "stock.received": gettext_lazy("Vaccine delivery recorded"),
+    "stock.withdrawn": gettext_lazy("Vaccine lot withdrawn"),
+    "stock.places_closed": gettext_lazy("Places closed for want of stock"),
+    "account.booking_blocked": gettext_lazy("Phone stopped from booking"),
+    "account.booking_unblocked": gettext_lazy("Phone allowed to book again"),
+    "patient.deletion_requested": gettext_lazy("Deletion asked for"),
+    "patient.deletion_withdrawn": gettext_lazy("Deletion request withdrawn"),
+    "patient.erased": gettext_lazy("Personal data erased"),
+}
+KINDS = {
+    "all": gettext_lazy("Everything"),
+    "reads": gettext_lazy("Reads of patients' records"),
+    "changes": gettext_lazy("Changes"),
+}
+
+
+def _date(raw: str, default: date) -> date:
+    try:
+        return date.fromisoformat(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def _details(details: dict[str, Any]) -> str:
+    shown = [f"{key}: {value}" for key, value in details.items() if value not in ("", None)]
+    return " · ".join(shown)
+
+
+def _patients(ids: list[int]) -> str:
+    shown = ", ".join(f"#{each}" for each in ids[:10])
+    if len(ids) > 10:
+        shown += " " + _("and %(count)d more") % {"count": len(ids) - 10}
+    return shown
+
+
+def _events(request: HttpRequest, events: QuerySet[AuditEvent]) -> dict[str, Any]:
+    """Filter by ?since=&until= (days, default the last week), ?kind= and ?who=; one page of
+    the newest first."""
+    language = request.LANGUAGE_CODE
+    today = timezone.localdate()
+    until = _date(request.GET.get("until", ""), today)
+    since = min(_date(request.GET.get("since", ""), until - timedelta(days=6)), until)
+    kind = request.GET.get("kind", "all")
+    kind = kind if kind in KINDS else "all"
+    who = request.GET.get("who", "").strip()[:150]
+    start = timezone.make_aware(datetime.combine(since, time.min))
+    end = timezone.make_aware(datetime.combine(until + timedelta(days=1), time.min))
+    events = events.filter(at__gte=start, at__lt=end)
+    if kind == "reads":
+        events = events.filter(READS)
+    elif kind == "changes":
+        events = events.exclude(READS)
+    if who:
+        events = events.filter(actor_name__icontains=who)
+    page = Paginator(events.order_by("-at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "event": event,
+            "at": format_moment(event.at, language),
+            "actor_kind": event.get_actor_kind_display(),
+            "action": ACTIONS.get(event.action, event.action),
+            "is_read": event.action.endswith(("viewed", "opened")),
+            "record": f"{event.target_type} #{event.target_id}" if event.target_id else "",
+            "patients": _patients(event.patients),
+            "details": _details(event.details),
+        }
+        for event in page.object_list
+    ]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {
+        "rows": rows,
+        "page": page,
+        "query": query.urlencode(),
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "kind": kind,
+        "kinds": KINDS.items(),
+        "who": who,
+    }
+
+
+@require_GET
+@staff_page(StaffAction.READ_AUDIT)
+def centre_audit_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
+    """Everything recorded at the centre: who read which patients' records, and every change
+    to its appointments, slots, schedules, drives and stock."""
+    context = _events(request, AuditEvent.objects.filter(centre=centre))
+    context |= {"nav": "audit", "staff_centre": staff_centre(centre, request.LANGUAGE_CODE)}
+    return render(request, "clinics/audit.html", context)
+
+
+@require_GET
+def city_audit_page(request: HttpRequest) -> HttpResponse:
+    """City admins: every centre's events, and the city-wide ones (closures of every centre,
+    drives before they have centres)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not is_city_admin(request.user):
+        return refuse(request, _("Only city admins can read the whole city's audit trail."), 403)
+    events = AuditEvent.objects.select_related("centre")
+    context = _events(request, events)
+    for row in context["rows"]:
+        centre = row["event"].centre
+        row["centre"] = centre_label(centre, request.LANGUAGE_CODE) if centre else _("Every centre")
+    context |= {"nav": "audit", "city": True}
+    return render(request, "clinics/audit.html", context)

@@ -1,0 +1,269 @@
+"""The audit trail: who read which patients' records and who changed what, recorded with the
+change itself; nobody can change or delete it; centre admins read their centre's."""
+
+import uuid
+from datetime import date, time
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from booking.models import Appointment, Slot, VaccineLot
+from booking.services.appointments import cancel_appointment
+from booking.services.drives import create_drive, release_drive
+from booking.services.slots import set_slot_capacity
+from booking.services.stock import withdraw_lot
+from clinics import audit
+from clinics.models import AuditEvent
+from tests.factories import SlotFactory, bangkok, booked, drive_fields, stock_up, vaccine
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = date(2026, 11, 30)  # the clock fixture's day
+
+
+@pytest.fixture
+def visit(patient, clock):
+    return booked(patient, SlotFactory(start=bangkok(MONDAY, time(9))))
+
+
+def events(action: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action).order_by("id"))
+
+
+# --- Nobody can change it ------------------------------------------------------------------------
+
+
+def test_the_database_refuses_to_change_or_delete_an_event(reference_data):
+    event = audit.record("slot.capacity_set", centre_id=1, details={"capacity": 3})
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(action="nothing.happened")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM clinics_auditevent")
+
+    event.refresh_from_db()
+    assert event.action == "slot.capacity_set"
+
+
+# --- Changes -------------------------------------------------------------------------------------
+
+
+def test_a_patients_booking_is_recorded_with_who_and_from_where(patient, client_for, clock):
+    slot = SlotFactory()
+
+    response = client_for(patient).post(
+        "/api/v1/me/appointments",
+        {"patient_id": patient.pk, "slot_id": slot.pk},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        REMOTE_ADDR="203.0.113.7",
+    )
+
+    assert response.status_code == 201
+    [event] = events("appointment.booked")
+    assert event.actor == patient.account
+    assert event.actor_kind == AuditEvent.Actor.PATIENT
+    assert event.actor_name == patient.account.username
+    assert event.centre_id == 1
+    assert event.patients == [patient.pk]
+    assert event.target_type == "appointment"
+    assert event.target_id == response.json()["id"]
+    assert event.address == "203.0.113.7"
+    assert event.via == "POST /api/v1/me/appointments"
+    assert event.details["slot"] == slot.pk
+
+
+def test_staff_steps_are_recorded_as_staff(client_for, nurse_at_centre_1, visit):
+    client = client_for(nurse_at_centre_1)
+
+    client.post(f"/staff/centres/1/today/appointments/{visit.pk}/check-in")
+    client.post(f"/staff/centres/1/today/appointments/{visit.pk}/start")
+
+    checked_in, started = events("appointment.checked_in") + events("appointment.in_consultation")
+    assert checked_in.actor == nurse_at_centre_1
+    assert checked_in.actor_kind == AuditEvent.Actor.STAFF
+    assert checked_in.details["previous"] == "booked"
+    assert started.details["previous"] == "checked_in"
+    assert started.via == f"POST /staff/centres/1/today/appointments/{visit.pk}/start"
+
+
+def test_background_work_is_recorded_as_the_system(visit):
+    cancel_appointment(appointment=visit, reason="Centre flooded", enforce_cutoff=False)
+
+    [event] = events("appointment.cancelled")
+    assert event.actor is None
+    assert event.actor_kind == AuditEvent.Actor.SYSTEM
+    assert event.details["reason"] == "Centre flooded"
+
+
+def test_a_change_that_fails_after_its_event_takes_the_event_with_it(patient, clock, monkeypatch):
+    def fail(appointment: Appointment) -> None:
+        raise RuntimeError("the outbox is gone")
+
+    monkeypatch.setattr("booking.services.appointments.notify_booked", fail)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        booked(patient, SlotFactory())
+
+    assert not Appointment.objects.exists()
+    assert not events("appointment.booked")
+
+
+def test_schedules_and_closures_are_recorded(client_for, scheduler_at_centre_1, clock):
+    client = client_for(scheduler_at_centre_1)
+    schedule = {
+        "service": "vaccine-influenza",
+        "weekdays": [1, 3, 5],
+        "start_time": "09:00",
+        "end_time": "12:00",
+        "slot_minutes": 15,
+        "capacity": 6,
+        "valid_from": "2026-11-30",
+    }
+
+    created = client.post(
+        "/api/v1/staff/centres/1/schedules", schedule, content_type="application/json"
+    )
+    closed = client.post(
+        "/api/v1/staff/centres/1/closures",
+        {"start_date": "2026-12-02", "end_date": "2026-12-02", "reason_th": "น้ำท่วม"},
+        content_type="application/json",
+    )
+
+    assert created.status_code == 201, created.content
+    assert closed.status_code == 201, closed.content
+    [added] = events("schedule.created")
+    assert added.actor == scheduler_at_centre_1
+    assert added.details["hours"] == "09:00-12:00"
+    assert added.details["weekdays"] == "135"
+    [closure] = events("closure.added")
+    assert closure.details == {
+        "first_day": "2026-12-02",
+        "last_day": "2026-12-02",
+        "reason": "น้ำท่วม",
+    }
+
+
+def test_slots_drives_and_stock_are_recorded_at_each_centre(reference_data, clock, city_admin):
+    flu = vaccine("vaccine-influenza")
+    lot = stock_up(1, flu, 200)
+    stock_up(2, flu, 200)
+    drive = create_drive(fields=drive_fields(), created_by=city_admin)
+    release_drive(drive=drive)
+    slot = Slot.objects.filter(centre_id=1).first()
+    assert slot is not None
+    set_slot_capacity(slot=slot, capacity=1)
+    withdraw_lot(lot=VaccineLot.objects.get(pk=lot.pk), reason="Cold chain broken")
+
+    assert [event.centre_id for event in events("drive.created")] == [1, 2]
+    assert {event.centre_id for event in events("drive.released")} == {1, 2}
+    assert [event.details["lot"] for event in events("stock.received")] == ["LOT-1", "LOT-1"]
+    [capacity] = events("slot.capacity_set")
+    assert (capacity.target_id, capacity.details) == (slot.pk, {"capacity": 1})
+    [withdrawn] = events("stock.withdrawn")
+    assert withdrawn.centre_id == 1
+    assert withdrawn.details["reason"] == "Cold chain broken"
+
+
+# --- Reads ---------------------------------------------------------------------------------------
+
+
+def test_opening_the_queue_records_whose_records_were_shown(client_for, nurse_at_centre_1, visit):
+    client = client_for(nurse_at_centre_1)
+
+    client.get("/staff/centres/1/today", REMOTE_ADDR="10.1.2.3")
+    client.get("/staff/centres/1/today")  # the same again, moments later: once is enough
+    client.get("/staff/centres/1/today?day=2026-12-01")  # nobody booked: nothing shown
+
+    [event] = events("queue.viewed")
+    assert event.actor == nurse_at_centre_1
+    assert event.patients == [visit.patient_id]
+    assert event.details == {"day": "2026-11-30"}
+    assert event.address == "10.1.2.3"
+
+
+def test_with_no_window_every_read_is_recorded(client_for, nurse_at_centre_1, visit, settings):
+    settings.AUDIT_REPEATED_READ_SECONDS = 0
+    client = client_for(nurse_at_centre_1)
+
+    client.get("/api/v1/staff/centres/1/appointments")
+    client.get("/api/v1/staff/centres/1/appointments")
+
+    assert len(events("queue.viewed")) == 2
+
+
+def test_opening_a_patient_in_the_admin_is_a_read(client_for, admin_at_centre_1, visit):
+    client = client_for(admin_at_centre_1)
+
+    listing = client.get("/admin/booking/patient/")
+    opened = client.get(f"/admin/booking/patient/{visit.patient_id}/change/")
+
+    assert listing.status_code == opened.status_code == 200
+    [listed] = events("admin.patient_list_viewed")
+    assert listed.patients == [visit.patient_id]
+    assert listed.centre_id == 1
+    [viewed] = events("admin.patient_viewed")
+    assert viewed.target_id == visit.patient_id
+
+
+# --- Who reads it --------------------------------------------------------------------------------
+
+
+def test_a_centre_admin_reads_their_centres_trail(client_for, admin_at_centre_1, visit):
+    cancel_appointment(appointment=visit, reason="Moved away", enforce_cutoff=False)
+    audit.record("closure.added", centre_id=2)  # another centre's: not shown here
+
+    page = client_for(admin_at_centre_1).get("/staff/centres/1/audit?lang=en").content.decode()
+
+    assert "Appointment booked" in page
+    assert "Appointment cancelled" in page
+    assert "reason: Moved away" in page
+    assert f"#{visit.patient_id}" in page
+    assert "Closure added" not in page
+    assert 'href="/staff/centres/1/audit"' in page  # in the menu
+
+
+def test_the_trail_filters_reads_from_changes(client_for, admin_at_centre_1, visit):
+    client = client_for(admin_at_centre_1)
+    client.get("/staff/centres/1/today")
+
+    reads = client.get("/staff/centres/1/audit?lang=en&kind=reads").content.decode()
+    changes = client.get("/staff/centres/1/audit?lang=en&kind=changes").content.decode()
+
+    assert "Viewed the day&#x27;s appointments" in reads
+    assert "Appointment booked" not in reads
+    assert "Appointment booked" in changes
+    assert "Viewed the day" not in changes
+
+
+@pytest.mark.parametrize("who", ["nurse_at_centre_1", "scheduler_at_centre_1", "staff_at_centre_2"])
+def test_other_staff_cannot_read_the_trail(client_for, who, request, visit):
+    client = client_for(request.getfixturevalue(who))
+
+    response = client.get("/staff/centres/1/audit")
+
+    assert response.status_code == 403
+    assert (
+        'href="/staff/centres/1/audit"' not in client.get("/staff/centres/1/week").content.decode()
+    )
+
+
+def test_only_city_admins_read_the_whole_city(client_for, city_admin, admin_at_centre_1, visit):
+    audit.record("closure.added", centre_id=None, details={"reason": "Flood"})
+
+    page = client_for(city_admin).get("/staff/audit?lang=en").content.decode()
+
+    assert "Every centre" in page
+    assert "Closure added" in page
+    assert "Health Centre 1" in page
+    assert client_for(admin_at_centre_1).get("/staff/audit").status_code == 403
+    assert client_for(None).get("/staff/audit").status_code == 302
+
+
+def test_the_trail_is_not_in_a_patients_reach(client_for, patient, visit):
+    assert client_for(patient).get("/staff/centres/1/audit").status_code == 403
+    assert Appointment.objects.count() == 1
+    assert timezone.now()  # the clock still stands
