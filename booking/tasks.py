@@ -4,6 +4,7 @@ from celery import shared_task
 
 from booking.fhir.publishing import publish_scheduling_links as publish_links
 from booking.open_data.services import count_recent_days
+from booking.services.deletion import erase_due
 from booking.services.slots import extend_slot_horizon as extend_horizon
 from booking.services.waitlist import offer_free_places
 
@@ -55,3 +56,11 @@ def publish_scheduling_links() -> dict[str, int]:
     twice at once: the writes take turns under a lock."""
     run = publish_links()
     return {"written": len(run.written), "unchanged": run.unchanged, "slots": run.slots}
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=60, max_retries=5)
+def erase_due_personal_data() -> dict[str, int]:
+    """Nightly: erase the people whose deletion request has come due. Safe to run twice."""
+    erased = erase_due()
+    logger.info("Personal data erased for %d people", erased)
+    return {"erased": erased}

@@ -45,6 +45,11 @@ app.conf.beat_schedule = {
         "task": "booking.tasks.count_daily_figures",
         "schedule": crontab(hour=0, minute=20),
     },
+    # Every night: erase the personal data of people whose deletion request has come due.
+    "erase-due-personal-data": {
+        "task": "booking.tasks.erase_due_personal_data",
+        "schedule": crontab(hour=2, minute=10),
+    },
     # Rewrite the SMART Scheduling Links files (/fhir/r4/$bulk-publish) that changed.
     "publish-scheduling-links": {
         "task": "booking.tasks.publish_scheduling_links",

@@ -289,6 +289,11 @@ BOOKINGS_PER_ADDRESS_PER_HOUR = env_int("BOOKINGS_PER_ADDRESS_PER_HOUR", 2000)
 BOOKINGS_PER_NATIONAL_ID_PER_DAY = env_int("BOOKINGS_PER_NATIONAL_ID_PER_DAY", 10)
 # Appointments one person may hold at once (later doses of a course do not count).
 MAX_ACTIVE_BOOKINGS_PER_PATIENT = env_int("MAX_ACTIVE_BOOKINGS_PER_PATIENT", 6)
+# A request to erase a person's data waits this many days (it can be withdrawn meanwhile), and
+# for someone who has been seen, until this many years after their last visit (the medical
+# record's retention).
+DELETION_GRACE_DAYS = env_int("DELETION_GRACE_DAYS", 30)
+MEDICAL_RECORD_YEARS = env_int("MEDICAL_RECORD_YEARS", 5)
 # Staff are shown accounts (phones) booking coming appointments for at least this many people.
 SHARED_PHONE_MIN_PEOPLE = env_int("SHARED_PHONE_MIN_PEOPLE", 5)
 # The audit trail records a member of staff reading the same records the same way once in

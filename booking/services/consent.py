@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from booking.models import Patient, PatientConsent
 
 Kind = PatientConsent.Kind
-CURRENT_VERSIONS = {Kind.PRIVACY: "2026-11", Kind.TELEMEDICINE: "2026-11"}
+CURRENT_VERSIONS = {Kind.PRIVACY: "2026-11-22", Kind.TELEMEDICINE: "2026-11"}
 
 
 def needs_video_consent(patient: Patient) -> bool:

@@ -8,6 +8,7 @@ from booking.views.account import (
     sign_out,
 )
 from booking.views.book import book_slot_page
+from booking.views.deletion import delete_my_data_page, withdraw_deletion_request
 from booking.views.find import find_page
 from booking.views.links import appointment_link_page, reader_language, waitlist_offer_page
 from booking.views.my_data import my_data_download
@@ -15,6 +16,7 @@ from booking.views.my_data import my_data_download
 __all__ = [
     "appointment_link_page",
     "book_slot_page",
+    "delete_my_data_page",
     "find_page",
     "my_appointment_page",
     "my_appointments_page",
@@ -23,4 +25,5 @@ __all__ = [
     "sign_in_page",
     "sign_out",
     "waitlist_offer_page",
+    "withdraw_deletion_request",
 ]

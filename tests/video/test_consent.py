@@ -59,7 +59,7 @@ def test_accepting_records_both_texts_with_their_versions_and_opens_the_room(vis
         PatientConsent.objects.filter(patient=visit.patient).values_list(
             "kind", "version", "address"
         )
-    ) == {("privacy", "2026-11", "203.0.113.7"), ("telemedicine", "2026-11", "203.0.113.7")}
+    ) == {("privacy", "2026-11-22", "203.0.113.7"), ("telemedicine", "2026-11", "203.0.113.7")}
     assert "call-config" in room.content.decode()
 
 
