@@ -62,6 +62,16 @@ ACTIONS: dict[str, Promise] = {
     "patient.deletion_withdrawn": gettext_lazy("Deletion request withdrawn"),
     "patient.erased": gettext_lazy("Personal data erased"),
 }
+RECORDS: dict[str, Promise] = {
+    "appointment": gettext_lazy("appointment"),
+    "patient": gettext_lazy("patient"),
+    "account": gettext_lazy("account"),
+    "slot": gettext_lazy("slot"),
+    "scheduletemplate": gettext_lazy("schedule"),
+    "closure": gettext_lazy("closure"),
+    "vaccinationdrive": gettext_lazy("drive"),
+    "vaccinelot": gettext_lazy("vaccine lot"),
+}
 KINDS = {
     "all": gettext_lazy("Everything"),
     "reads": gettext_lazy("Reads of patients' records"),
@@ -115,7 +125,9 @@ def _events(request: HttpRequest, events: QuerySet[AuditEvent]) -> dict[str, Any
             "actor_kind": event.get_actor_kind_display(),
             "action": ACTIONS.get(event.action, event.action),
             "is_read": event.action.endswith(("viewed", "opened")),
-            "record": f"{event.target_type} #{event.target_id}" if event.target_id else "",
+            "record": f"{RECORDS.get(event.target_type, event.target_type)} #{event.target_id}"
+            if event.target_id
+            else "",
             "patients": _patients(event.patients),
             "details": _details(event.details),
         }

@@ -65,7 +65,7 @@ def delete_my_data_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "booking/pages/delete_my_data.html",
-        {"rows": rows, "error": error, "any_pending": bool(pending)},
+        {"rows": rows, "error": error, "can_ask": len(pending) < len(people)},
         status=400 if error else 200,
     )
 

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from booking.models import PatientConsent
+from booking.models import DeletionRequest, PatientConsent
 from booking.selectors import appointments_of, patients_of
 from clinics.permissions import signed_in_user
 from notifications.models import Message
@@ -71,6 +71,15 @@ def my_data_download(request: HttpRequest) -> HttpResponse:
                 "accepted_at": _when(consent.accepted_at),
             }
             for consent in PatientConsent.objects.filter(patient__in=patients).order_by("pk")
+        ],
+        "deletion_requests": [
+            {
+                "person_id": request.patient_id,
+                "status": request.status,
+                "asked_at": _when(request.requested_at),
+                "erase_on": request.erase_on.isoformat(),
+            }
+            for request in DeletionRequest.objects.filter(patient__in=patients).order_by("pk")
         ],
         "text_messages": [
             {

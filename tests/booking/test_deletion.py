@@ -68,6 +68,22 @@ def test_the_account_holder_asks_for_the_household(client_for, patient, child, c
     assert AuditEvent.objects.filter(action="patient.deletion_requested").count() == 2
 
 
+def test_the_data_download_shows_the_request(client_for, patient, child, coming):
+    client = client_for(patient)
+    client.post("/me/delete", {"patient": child.pk, "confirm": "yes"})
+
+    data = client.get("/me/data.json").json()
+
+    assert data["deletion_requests"] == [
+        {
+            "person_id": child.pk,
+            "status": "pending",
+            "asked_at": "2026-11-30T07:00:00+07:00",
+            "erase_on": "2026-12-30",
+        }
+    ]
+
+
 def test_a_dependants_request_is_theirs_alone(client_for, patient, child, coming):
     client_for(patient).post("/me/delete", {"patient": child.pk, "confirm": "yes"})
 

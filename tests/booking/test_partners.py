@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from booking.models import Appointment, Partner, PartnerKey, PartnerKeyUse, Patient
 from booking.services.partners import issue_partner_key, revoke_partner_keys
+from clinics.models import AuditEvent
 from notifications.models import Message
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked, national_id
 
@@ -191,6 +192,9 @@ def test_a_partner_books_for_a_new_person_who_is_registered_and_texted(super_app
     assert patient.account.get_username() == "+66891234567"
     assert not patient.account.has_usable_password()
     assert Message.objects.filter(appointment=appointment, recipient="+66891234567").exists()
+    [audited] = AuditEvent.objects.filter(action="appointment.booked")
+    assert (audited.actor_kind, audited.actor_name) == ("partner", super_app.name)
+    assert audited.details["partner_key"] == PartnerKey.objects.get().prefix
 
 
 def test_a_retry_with_the_same_idempotency_key_books_nothing_more(super_app):

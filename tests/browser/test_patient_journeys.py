@@ -6,7 +6,7 @@ as phone and desktop screenshots."""
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, time
 
-from booking.models import Appointment
+from booking.models import Appointment, DeletionRequest
 from clinics.models import HealthCentre, Service
 from tests.factories import SlotFactory, bangkok, passcode_texted_to
 
@@ -67,7 +67,16 @@ def test_a_patient_finds_books_sees_and_cancels_an_appointment(in_browser, patie
         page.locator(".appointment a").first.click()
         page.locator("button[value=cancel]").click()
         page.wait_for_selector(".notice.success")
-        return confirmation, english, listed, page.locator(".badge").inner_text()
+        badge = page.locator(".badge").inner_text()
+        page.locator("nav.tabs a[href='/me/']").click()
+        page.locator("a[href='/me/delete']").click()
+        browser.check_accessibility()
+        browser.screenshot("erase-my-data")
+        page.check("#confirm")
+        page.locator("form button.danger").click()
+        page.wait_for_selector(".notice.success")
+        browser.check_accessibility()
+        return confirmation, english, listed, badge
 
     confirmation, english, listed, badge = in_browser(journey)
 
@@ -77,6 +86,7 @@ def test_a_patient_finds_books_sees_and_cancels_an_appointment(in_browser, patie
     assert listed == 1
     assert appointment.status == Appointment.Status.CANCELLED
     assert badge == "Cancelled"
+    assert DeletionRequest.objects.filter(patient=patient, status="pending").exists()
 
 
 def test_near_me_uses_the_browsers_location(in_browser, reference_data):

@@ -128,14 +128,25 @@ def test_a_city_admin_plans_a_drive_and_reads_the_dashboards(in_browser, city_ad
         short = page.locator(".notice.warning").count()
         browser.check_accessibility()
         browser.screenshot("drive-preview")
-        for path in ("/staff/centres/1/stock", "/staff/centres/1/dashboard", "/staff/dashboard"):
+        for path in (
+            "/staff/centres/1/stock",
+            "/staff/centres/1/dashboard",
+            "/staff/dashboard",
+            "/staff/centres/1/shared-phones",
+            "/staff/centres/1/audit",
+            "/staff/audit",
+        ):
             for language in ("th", "en"):
                 page.goto(f"{browser.base}{path}?lang={language}")
                 browser.check_accessibility()
             browser.screenshot(path.strip("/").replace("/", "-"))
-        return short, page.locator("svg.chart rect").count()
+            if path == "/staff/dashboard":
+                bars = page.locator("svg.chart rect").count()
+        audited = page.locator("table.audit tbody tr").count()
+        return short, bars, audited
 
-    short, bars = in_browser(journey)
+    short, bars, audited = in_browser(journey)
 
     assert short == 1  # no doses at centre 1 yet: the release waits
     assert bars == 2 * 28 * 2
+    assert audited >= 1  # the drive's creation, at least

@@ -265,3 +265,19 @@ def test_only_city_admins_read_the_whole_city(client_for, city_admin, admin_at_c
 def test_the_trail_is_not_in_a_patients_reach(client_for, patient, visit):
     assert client_for(patient).get("/staff/centres/1/audit").status_code == 403
     assert not AuditEvent.objects.filter(actor=patient.account, action__endswith="viewed")
+
+
+def test_city_admins_read_the_trail_in_the_admin_and_cannot_delete_from_it(
+    client_for, city_admin, admin_at_centre_1, visit
+):
+    client = client_for(city_admin)
+
+    listing = client.get("/admin/clinics/auditevent/")
+    event = AuditEvent.objects.get(action="appointment.booked")
+    delete = client.post(f"/admin/clinics/auditevent/{event.pk}/delete/", {"post": "yes"})
+
+    assert listing.status_code == 200
+    assert "delete_selected" not in listing.content.decode()
+    assert delete.status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+    assert client_for(admin_at_centre_1).get("/admin/clinics/auditevent/").status_code == 403
