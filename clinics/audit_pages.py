@@ -58,6 +58,7 @@ ACTIONS: dict[str, Promise] = {
     "stock.places_closed": gettext_lazy("Places closed for want of stock"),
     "account.booking_blocked": gettext_lazy("Phone stopped from booking"),
     "account.booking_unblocked": gettext_lazy("Phone allowed to book again"),
+    "patient.changed": gettext_lazy("Patient's details corrected"),
     "patient.deletion_requested": gettext_lazy("Deletion asked for"),
     "patient.deletion_withdrawn": gettext_lazy("Deletion request withdrawn"),
     "patient.erased": gettext_lazy("Personal data erased"),

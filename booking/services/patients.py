@@ -17,6 +17,7 @@ from stdnum.th import pin
 from booking.exceptions import AlreadyRegistered
 from booking.models import Patient
 from booking.models.vaccination import DECLARED_RISK_GROUPS
+from clinics import audit
 from clinics.exceptions import InvalidInput
 from clinics.models import District
 
@@ -121,7 +122,18 @@ def update_patient(*, patient: Patient, person: PersonDetails) -> Patient:
             )
         if details.phone != patient.account.get_username():
             _move_sign_in(patient, details.phone)
-    return _save_patient(patient, details)
+    before = {name: getattr(patient, name) for name in vars(details)}
+    patient = _save_patient(patient, details)
+    changed = sorted(name for name, value in before.items() if getattr(patient, name) != value)
+    if changed:  # which details changed, never their values
+        audit.record(
+            "patient.changed",
+            patient,
+            centre_id=None,
+            patients=[patient.pk],
+            details={"fields": changed},
+        )
+    return patient
 
 
 def _move_sign_in(patient: Patient, phone: str) -> None:

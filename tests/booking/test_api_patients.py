@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from booking.models import Appointment, Patient
 from booking.services.patients import normalise_phone
-from clinics.models import HealthCentre, Service, StaffAuthenticator
+from clinics.models import AuditEvent, HealthCentre, Service, StaffAuthenticator
 from tests.factories import (
     PatientFactory,
     SlotFactory,
@@ -203,6 +203,10 @@ def test_a_patient_can_correct_their_details(reference_data, patient, client_for
     patient.refresh_from_db()
     assert patient.last_name == "ใจเย็น"
     assert patient.preferred_language == "en"
+    [audited] = AuditEvent.objects.filter(action="patient.changed")
+    assert {"last_name", "preferred_language"} <= set(audited.details["fields"])
+    assert "ใจเย็น" not in str(audited.details)  # which details changed, never their values
+    assert "first_name" not in audited.details["fields"]
 
 
 def test_another_accounts_patient_is_not_found(reference_data, patient, other_patient, client_for):
