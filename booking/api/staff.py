@@ -26,6 +26,7 @@ from booking.selectors import (
     slot_for_staff,
 )
 from booking.services import appointments as visits
+from booking.services.audit import queue_shown
 from booking.services.bulk import cancel_many, move_many
 from booking.services.schedules import (
     ClosureAdded,
@@ -38,7 +39,6 @@ from booking.services.schedules import (
     update_schedule_template,
 )
 from booking.services.slots import SlotSyncResult, set_slot_capacity
-from clinics.audit import record_read
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
 from clinics.permissions import StaffAction, is_city_admin, require_staff, signed_in_user
@@ -247,13 +247,7 @@ def list_centre_appointments(
     centre = staff_centre(request, number, StaffAction.VIEW_APPOINTMENTS)
     on = day or timezone.localdate()
     appointments = list(centre_appointments_on(centre.number, on))
-    record_read(
-        request,
-        "queue.viewed",
-        centre_id=centre.pk,
-        patients=[appointment.patient_id for appointment in appointments],
-        details={"day": on.isoformat()},
-    )
+    queue_shown(request, centre_id=centre.pk, day=on, appointments=appointments)
     return appointments
 
 

@@ -1,7 +1,10 @@
 """Audit-trail events for booking's records (see clinics.audit): one line for each kind of
 record, so that every service names the same centre and patients."""
 
+from datetime import date
 from typing import Any
+
+from django.http import HttpRequest
 
 from booking.models import Appointment, Slot, VaccinationDrive, VaccineLot
 from clinics import audit
@@ -15,6 +18,19 @@ def appointment_changed(appointment: Appointment, action: str, **details: Any) -
         centre_id=appointment.slot.centre_id,
         patients=[appointment.patient_id],
         details={"status": appointment.status, "slot": appointment.slot_id, **details},
+    )
+
+
+def queue_shown(
+    request: HttpRequest, *, centre_id: int, day: date, appointments: list[Appointment]
+) -> None:
+    """Staff were shown a day's appointments at a centre (the queue page, or the API)."""
+    audit.record_read(
+        request,
+        "queue.viewed",
+        centre_id=centre_id,
+        patients=[appointment.patient_id for appointment in appointments],
+        details={"day": day.isoformat()},
     )
 
 

@@ -14,6 +14,7 @@ from booking.services.slots import set_slot_capacity
 from booking.services.stock import withdraw_lot
 from clinics import audit
 from clinics.models import AuditEvent
+from tests.booking.test_api_staff import SCHEDULE
 from tests.factories import SlotFactory, bangkok, booked, drive_fields, stock_up, vaccine
 
 pytestmark = pytest.mark.django_db
@@ -113,18 +114,9 @@ def test_a_change_that_fails_after_its_event_takes_the_event_with_it(patient, cl
 
 def test_schedules_and_closures_are_recorded(client_for, scheduler_at_centre_1, clock):
     client = client_for(scheduler_at_centre_1)
-    schedule = {
-        "service": "vaccine-influenza",
-        "weekdays": [1, 3, 5],
-        "start_time": "09:00",
-        "end_time": "12:00",
-        "slot_minutes": 15,
-        "capacity": 6,
-        "valid_from": "2026-11-30",
-    }
 
     created = client.post(
-        "/api/v1/staff/centres/1/schedules", schedule, content_type="application/json"
+        "/api/v1/staff/centres/1/schedules", SCHEDULE, content_type="application/json"
     )
     closed = client.post(
         "/api/v1/staff/centres/1/closures",

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from booking.models import Appointment
 from booking.selectors import appointment_for_staff, centre_appointments_on
 from booking.services import appointments as visits
-from clinics.audit import record_read
+from booking.services.audit import queue_shown
 from clinics.dates import format_day, format_time
 from clinics.exceptions import DomainError, NotFound
 from clinics.models import HealthCentre, VisitMode
@@ -84,13 +84,7 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         for action, (needed, _change, _done) in ACTIONS.items()
     }
     appointments = list(centre_appointments_on(centre.number, day))
-    record_read(
-        request,
-        "queue.viewed",
-        centre_id=centre.pk,
-        patients=[appointment.patient_id for appointment in appointments],
-        details={"day": day.isoformat()},
-    )
+    queue_shown(request, centre_id=centre.pk, day=day, appointments=appointments)
     # Every video visit still to be seen gets its room now, so the desk can always open it.
     rooms = open_rooms_for(
         [
