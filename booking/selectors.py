@@ -5,7 +5,8 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -130,6 +131,40 @@ def best_open_slots(search: SlotSearch, *, limit: int) -> list[SlotOption]:
         if len(found) >= limit:
             break
     return found
+
+
+def open_times_by_centre(
+    search: SlotSearch, *, centres: int, per_centre: int
+) -> list[tuple[RankedCentre, list[Slot]]]:
+    """The first `per_centre` open times at each of the `centres` best-ranked centres that
+    have any, for browsing by centre. Two queries, however busy a centre is: which centres
+    have open times, then the first few at each (a window function numbers them)."""
+    candidates = active_centres().filter(services=search.service)
+    if search.centre_ids:
+        candidates = candidates.filter(number__in=search.centre_ids)
+    ranked = rank_centres(
+        candidates, district=search.district, latitude=search.latitude, longitude=search.longitude
+    )
+    open_slots = _open_slots(search)
+    having = set(
+        open_slots.filter(centre_id__in=[place.centre.number for place in ranked])
+        .order_by()
+        .values_list("centre_id", flat=True)
+        .distinct()
+    )
+    chosen = [place for place in ranked if place.centre.number in having][:centres]
+    if not chosen:
+        return []
+    numbered = open_slots.filter(centre_id__in=[place.centre.number for place in chosen]).annotate(
+        number=Window(
+            RowNumber(), partition_by=[F("centre_id")], order_by=[F("start").asc(), F("pk").asc()]
+        )
+    )
+    times: dict[int, list[Slot]] = {place.centre.number: [] for place in chosen}
+    for row in numbered.filter(number__lte=per_centre).order_by("start", "pk"):
+        row.service = search.service  # every row is for the searched service: no join needed
+        times[row.centre_id].append(row)
+    return [(place, times[place.centre.number]) for place in chosen]
 
 
 # --- A patient's own records --------------------------------------------------------------------

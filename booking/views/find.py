@@ -12,16 +12,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from booking.api.public import build_search
-from booking.selectors import SlotOption, SlotOrder, search_open_slots
+from booking.models import Slot
+from booking.selectors import SlotOrder, open_times_by_centre
 from booking.services.limits import check_search_rate
 from clinics.dates import format_day, format_moment, format_time
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.models import District, Service
 from clinics.selectors import RankedCentre
 
-# How many open times the page reads to group by centre, how many centres it shows and how
-# many times for each.
-SLOTS_READ = 400
+# How many centres the page shows, and how many open times for each.
 CENTRES_SHOWN = 8
 TIMES_PER_CENTRE = 6
 DEFAULT_DAYS = 14
@@ -99,9 +98,9 @@ def find_page(request: HttpRequest) -> HttpResponse:
         return render(
             request, "booking/pages/find.html", context, status=429 if error.status == 429 else 400
         )
-    found = search_open_slots(search, page=1, page_size=SLOTS_READ)
+    found = open_times_by_centre(search, centres=CENTRES_SHOWN, per_centre=TIMES_PER_CENTRE)
     service = search.service
-    centres = _by_centre(found.items, language)
+    centres = [_centre_times(place, slots, language) for place, slots in found]
     context.update(
         {
             "searched": True,
@@ -117,29 +116,20 @@ def find_page(request: HttpRequest) -> HttpResponse:
     return render(request, "booking/pages/find.html", context)
 
 
-def _by_centre(options: list[SlotOption], language: str) -> list[CentreTimes]:
-    """The open times grouped by centre, in the ranking's order."""
-    grouped: dict[int, CentreTimes] = {}
-    for option in options:
-        centre = option.place.centre
-        row = grouped.get(centre.number)
-        if row is None:
-            if len(grouped) == CENTRES_SHOWN:
-                continue
-            row = grouped[centre.number] = CentreTimes(
-                place=option.place,
-                name=centre.name_th if language == "th" else centre.name_en,
-                district=centre.district.name_th if language == "th" else centre.district.name_en,
-                times=[],
-            )
-        if len(row.times) < TIMES_PER_CENTRE:
-            row.times.append(
-                {
-                    "id": option.slot.pk,
-                    "when": format_moment(option.slot.start, language),
-                    "day": format_day(timezone.localdate(option.slot.start), language),
-                    "time": format_time(option.slot.start, language),
-                    "places": option.slot.capacity - option.slot.booked,
-                }
-            )
-    return list(grouped.values())
+def _centre_times(place: RankedCentre, slots: list[Slot], language: str) -> CentreTimes:
+    centre = place.centre
+    return CentreTimes(
+        place=place,
+        name=centre.name_th if language == "th" else centre.name_en,
+        district=centre.district.name_th if language == "th" else centre.district.name_en,
+        times=[
+            {
+                "id": slot.pk,
+                "when": format_moment(slot.start, language),
+                "day": format_day(timezone.localdate(slot.start), language),
+                "time": format_time(slot.start, language),
+                "places": slot.capacity - slot.booked,
+            }
+            for slot in slots
+        ],
+    )

@@ -2,12 +2,12 @@
 one a tap away), signing in with a texted passcode, the household's appointments and
 vaccination record, and moving or cancelling one appointment."""
 
-from datetime import date, time
+from datetime import date, time, timedelta
 
 import pytest
 from django.test import Client
 
-from booking.models import Appointment
+from booking.models import Appointment, Slot
 from clinics.models import HealthCentre, Service
 from tests.factories import (
     PatientFactory,
@@ -76,6 +76,33 @@ def test_the_find_page_reads_a_bounded_number_of_queries(flu_slots, django_asser
 
     with django_assert_max_num_queries(8):
         Client().get("/?service=vaccine-influenza&lang=en")
+
+
+def test_a_busy_centre_does_not_crowd_the_others_out(flu_slots):
+    """Centre 3 has more open times than any page would read; the centres after it still
+    show, each with its first few times."""
+    far, near = flu_slots
+    busy = HealthCentre.objects.get(number=3)
+    first = bangkok(TUESDAY, time(7))
+    Slot.objects.bulk_create(
+        Slot(
+            centre=busy,
+            service=near.service,
+            start=first + timedelta(minutes=15 * n),
+            end=first + timedelta(minutes=15 * (n + 1)),
+            capacity=1,
+        )
+        for n in range(1, 600)
+    )
+
+    page = Client().get(f"/?service=vaccine-influenza&district={busy.district_id}&lang=en")
+
+    text = page.content.decode()
+    assert 'id="centre-3"' in text
+    assert 'id="centre-40"' in text
+    assert f"/book/slots/{far.pk}" in text
+    section = text[text.index('id="centre-3"') : text.index('id="centre-40"')]
+    assert section.count("/book/slots/") == 6
 
 
 @pytest.mark.parametrize(
