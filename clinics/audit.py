@@ -9,14 +9,16 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from clinics.models import AuditEvent, StaffMembership
 
@@ -144,6 +146,28 @@ def _running_task() -> str:
 
     name = getattr(current_task, "name", None) if current_task else None
     return f"task {name}" if name else "command"
+
+
+# --- Reading it ----------------------------------------------------------------------------------
+
+READS = Q(action__endswith="viewed") | Q(action__endswith="opened")
+
+
+def filter_events(
+    events: QuerySet[AuditEvent], *, since: date, until: date, kind: str, who: str
+) -> QuerySet[AuditEvent]:
+    """Events from the first day to the last (Bangkok days), "reads", "changes" or "all",
+    by accounts whose name holds `who`; newest first."""
+    start = timezone.make_aware(datetime.combine(since, time.min))
+    end = timezone.make_aware(datetime.combine(until + timedelta(days=1), time.min))
+    events = events.filter(at__gte=start, at__lt=end)
+    if kind == "reads":
+        events = events.filter(READS)
+    elif kind == "changes":
+        events = events.exclude(READS)
+    if who:
+        events = events.filter(actor_name__icontains=who)
+    return events.order_by("-at", "-id")
 
 
 # --- Sealing on SQLite ---------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 """The audit trail as pages: a centre's events for its centre admins, and every event for city
 admins. Read only: the trail has no page, form or API that changes it."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
+from clinics.audit import filter_events
 from clinics.dates import format_moment
 from clinics.models import AuditEvent, HealthCentre
 from clinics.permissions import StaffAction, is_city_admin
@@ -22,7 +23,6 @@ from clinics.views import refuse, staff_centre, staff_page
 from notifications.messages import centre_label
 
 PAGE_SIZE = 100
-READS = Q(action__endswith="viewed") | Q(action__endswith="opened")
 
 ACTIONS: dict[str, Promise] = {
     "queue.viewed": gettext_lazy("Viewed the day's appointments"),
@@ -109,15 +109,7 @@ def _events(request: HttpRequest, events: QuerySet[AuditEvent]) -> dict[str, Any
     kind = request.GET.get("kind", "all")
     kind = kind if kind in KINDS else "all"
     who = request.GET.get("who", "").strip()[:150]
-    start = timezone.make_aware(datetime.combine(since, time.min))
-    end = timezone.make_aware(datetime.combine(until + timedelta(days=1), time.min))
-    events = events.filter(at__gte=start, at__lt=end)
-    if kind == "reads":
-        events = events.filter(READS)
-    elif kind == "changes":
-        events = events.exclude(READS)
-    if who:
-        events = events.filter(actor_name__icontains=who)
+    events = filter_events(events, since=since, until=until, kind=kind, who=who)
     page = Paginator(events.order_by("-at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [
         {

@@ -4,9 +4,10 @@ from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
-from clinics.exceptions import Forbidden, NotSignedIn
-from clinics.models import StaffMembership
+from clinics.exceptions import Forbidden, NotFound, NotSignedIn
+from clinics.models import HealthCentre, StaffMembership
 
 Role = StaffMembership.Role
 
@@ -73,6 +74,15 @@ def require_staff(user: AnyUser, action: StaffAction, centre_id: int) -> None:
     """Raise Forbidden unless `user` may take `action` at the centre."""
     if not can_act_at(user, action, centre_id):
         raise Forbidden()
+
+
+def centre_for_staff(request: HttpRequest, number: int, action: StaffAction) -> HealthCentre:
+    """The centre, if the signed-in member of staff may take `action` there (the JSON API)."""
+    centre = HealthCentre.objects.filter(number=number).first()
+    if centre is None:
+        raise NotFound(_("There is no health centre with that number."))
+    require_staff(signed_in_user(request), action, centre.number)
+    return centre
 
 
 def is_city_admin(user: AnyUser) -> bool:

@@ -30,6 +30,7 @@ from booking.api import (
     waitlist,
 )
 from clinics import api as clinics_api
+from clinics import audit_api
 from clinics.exceptions import CsrfFailed, DomainError, NotSignedIn
 from notifications import api as notifications_api
 from video import api as video_api
@@ -92,6 +93,7 @@ api.add_router("", calendars.router)
 api.add_router("", partners.router)
 api.add_router("", notifications_api.router)
 api.add_router("", video_api.router)
+api.add_router("", audit_api.router)
 
 
 def error_body(

@@ -41,7 +41,13 @@ from booking.services.schedules import (
 from booking.services.slots import SlotSyncResult, set_slot_capacity
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
-from clinics.permissions import StaffAction, is_city_admin, require_staff, signed_in_user
+from clinics.permissions import (
+    StaffAction,
+    centre_for_staff,
+    is_city_admin,
+    require_staff,
+    signed_in_user,
+)
 from clinics.schemas import (
     CentreNumber,
     ClosureIn,
@@ -70,11 +76,7 @@ class ScheduleChangeOut(Schema):
 
 def staff_centre(request: HttpRequest, number: CentreNumber, action: StaffAction) -> HealthCentre:
     """The centre, if the signed-in staff member may take `action` there."""
-    centre = HealthCentre.objects.filter(number=number).first()
-    if centre is None:
-        raise NotFound(_("There is no health centre with that number."))
-    require_staff(signed_in_user(request), action, centre.number)
-    return centre
+    return centre_for_staff(request, number, action)
 
 
 def _schedule_change(change: ScheduleChange) -> dict[str, object]:

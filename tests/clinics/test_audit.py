@@ -273,3 +273,54 @@ def test_city_admins_read_the_trail_in_the_admin_and_cannot_delete_from_it(
     assert delete.status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
     assert client_for(admin_at_centre_1).get("/admin/clinics/auditevent/").status_code == 403
+
+
+def test_centre_admins_read_the_trail_as_json(
+    client_for, admin_at_centre_1, nurse_at_centre_1, visit
+):
+    client_for(nurse_at_centre_1).get("/staff/centres/1/today", REMOTE_ADDR="10.1.2.3")
+    client = client_for(admin_at_centre_1)
+
+    everything = client.get("/api/v1/staff/centres/1/audit").json()
+    reads = client.get("/api/v1/staff/centres/1/audit", {"kind": "reads", "who": "nurse"}).json()
+    one = client.get("/api/v1/staff/centres/1/audit", {"page_size": 1}).json()
+
+    assert [item["action"] for item in everything["items"]] == [
+        "queue.viewed",
+        "appointment.booked",
+    ]
+    assert everything["count"] == 2
+    [read] = reads["items"]
+    assert read["actor_name"] == "nurse1"
+    assert read["actor_kind"] == "staff"
+    assert read["centre"] == 1
+    assert read["patients"] == [visit.patient_id]
+    assert read["address"] == "10.1.2.3"
+    assert read["at"].endswith("+07:00")
+    assert (len(one["items"]), one["count"]) == (1, 2)
+
+
+def test_the_json_trail_is_for_centre_admins_only(
+    client_for, nurse_at_centre_1, staff_at_centre_2, patient, visit
+):
+    path = "/api/v1/staff/centres/1/audit"
+
+    assert client_for(None).get(path).status_code == 401
+    assert client_for(patient).get(path).status_code == 403
+    assert client_for(nurse_at_centre_1).get(path).status_code == 403
+    assert client_for(staff_at_centre_2).get(path).status_code == 403
+    assert client_for(staff_at_centre_2).get("/api/v1/staff/centres/2/audit").status_code == 200
+
+
+def test_bad_filters_are_a_clear_error(client_for, admin_at_centre_1):
+    client = client_for(admin_at_centre_1)
+
+    backwards = client.get(
+        "/api/v1/staff/centres/1/audit", {"since": "2026-11-30", "until": "2026-11-01"}
+    )
+    unknown = client.get("/api/v1/staff/centres/1/audit", {"kind": "everything"})
+
+    assert backwards.status_code == 422
+    assert backwards.json()["field"] == "until"
+    assert "before the first day" in backwards.json()["message"]
+    assert unknown.status_code == 422
