@@ -32,6 +32,8 @@ ACTIONS: dict[str, Promise] = {
     "admin.patient_viewed": gettext_lazy("Opened a patient's record (admin)"),
     "admin.appointment_list_viewed": gettext_lazy("Listed appointments (admin)"),
     "admin.appointment_viewed": gettext_lazy("Opened an appointment (admin)"),
+    "appointment_messages.viewed": gettext_lazy("Read an appointment's text messages"),
+    "patient_messages.viewed": gettext_lazy("Read a patient's text messages"),
     "shared_phones.viewed": gettext_lazy("Viewed phones booking for many people"),
     "appointment.booked": gettext_lazy("Appointment booked"),
     "appointment.cancelled": gettext_lazy("Appointment cancelled"),

@@ -4,11 +4,16 @@ from django.http import HttpRequest
 from ninja import Router
 
 from booking.selectors import appointment_for_staff
+from clinics.audit import record_read
 from clinics.permissions import StaffAction, signed_in_user
 from clinics.schemas import ErrorOut, RowId
 from notifications.models import Message
 from notifications.schemas import MessageOut
-from notifications.selectors import messages_about_appointment, messages_about_patient
+from notifications.selectors import (
+    centres_seeing,
+    messages_about_appointment,
+    messages_about_patient,
+)
 
 router = Router(tags=["Text messages"])
 
@@ -24,10 +29,21 @@ def appointment_messages(request: HttpRequest, appointment_id: RowId) -> list[Me
     appointment = appointment_for_staff(
         signed_in_user(request), appointment_id, StaffAction.VIEW_APPOINTMENTS
     )
+    record_read(
+        request,
+        "appointment_messages.viewed",
+        target=appointment,
+        centre_id=appointment.slot.centre_id,
+        patients=[appointment.patient_id],
+    )
     return list(messages_about_appointment(appointment)[:MAX_MESSAGES])
 
 
 @router.get("/staff/patients/{int:patient_id}/messages", response={200: list[MessageOut], **ERRORS})
 def patient_messages(request: HttpRequest, patient_id: RowId) -> list[Message]:
     """A patient's text messages about your centres' appointments, newest first."""
-    return list(messages_about_patient(signed_in_user(request), patient_id)[:MAX_MESSAGES])
+    user = signed_in_user(request)
+    messages = list(messages_about_patient(user, patient_id)[:MAX_MESSAGES])
+    for centre_id in centres_seeing(user, patient_id):
+        record_read(request, "patient_messages.viewed", centre_id=centre_id, patients=[patient_id])
+    return messages

@@ -25,5 +25,15 @@ def messages_about_patient(user: AnyUser, patient_id: int) -> QuerySet[Message]:
     return messages.order_by("-created_at", "-pk")
 
 
+def centres_seeing(user: AnyUser, patient_id: int) -> list[int]:
+    """The centres through which a member of staff sees the patient: where the patient has
+    appointments and the staff member may view them."""
+    centres = centres_where(user, StaffAction.VIEW_APPOINTMENTS)
+    seen = Appointment.objects.filter(patient_id=patient_id)
+    if centres is not None:
+        seen = seen.filter(slot__centre_id__in=centres)
+    return sorted(set(seen.values_list("slot__centre_id", flat=True)))
+
+
 def messages_about_appointment(appointment: Appointment) -> QuerySet[Message]:
     return Message.objects.filter(appointment=appointment).order_by("-created_at", "-pk")

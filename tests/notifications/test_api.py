@@ -5,6 +5,7 @@ from datetime import date, time
 import pytest
 
 from booking.links import appointment_link_token
+from clinics.models import AuditEvent
 from notifications.models import Message
 from notifications.services.dispatch import send_due_messages
 from tests.factories import SlotFactory, bangkok, booked
@@ -40,6 +41,8 @@ def test_staff_see_the_messages_about_an_appointment_with_their_status(
     # The link in the text would let a reader move or cancel it: staff see it blanked.
     assert "/a/…" in confirmation["body"]
     assert appointment_link_token(visit.pk) not in confirmation["body"]
+    [read] = AuditEvent.objects.filter(action="appointment_messages.viewed")
+    assert (read.target_id, read.centre_id, read.patients) == (visit.pk, 1, [visit.patient_id])
 
 
 def test_staff_see_a_patients_messages_about_their_centre_only(
@@ -54,6 +57,11 @@ def test_staff_see_a_patients_messages_about_their_centre_only(
 
     assert {m["appointment_id"] for m in at_1.json()} == {visit.pk}
     assert {m["appointment_id"] for m in at_2.json()} == {elsewhere.pk}
+    reads = AuditEvent.objects.filter(action="patient_messages.viewed").order_by("id")
+    assert [(read.actor, read.centre_id, read.patients) for read in reads] == [
+        (nurse_at_centre_1, 1, [patient.pk]),
+        (staff_at_centre_2, 2, [patient.pk]),
+    ]
 
 
 def test_other_centres_staff_and_patients_are_refused(
