@@ -85,7 +85,7 @@ def record(
 
 
 def record_read(
-    request: HttpRequest,
+    request: HttpRequest | None,
     action: str,
     *,
     centre_id: int | None,
@@ -96,13 +96,13 @@ def record_read(
     """A member of staff was shown these patients' records. Nothing is written when the page
     showed nobody, nor when the same person was shown the same records the same way in the
     last few minutes (a queue page reloads itself on every change)."""
+    request = request or _current_request.get()
     patient_ids = sorted(set(patients))
-    if not patient_ids:
+    if not patient_ids or request is None:
         return
+    reader = getattr(request.user, "pk", None)
     seen = hashlib.sha256(
-        repr(
-            (request.user.pk, action, centre_id, target.pk if target else None, patient_ids)
-        ).encode()
+        repr((reader, action, centre_id, target.pk if target else None, patient_ids)).encode()
     ).hexdigest()
     if not cache.add(f"audit-read:{seen}", 1, timeout=settings.AUDIT_REPEATED_READ_SECONDS):
         return
@@ -118,7 +118,7 @@ def _fill_actor(
     if isinstance(user, User) and user.is_authenticated:
         event.actor = user
         event.actor_name = user.get_username()
-        event.actor_kind = Actor.STAFF if _is_staff(user) else Actor.PATIENT
+        event.actor_kind = Actor.STAFF if is_staff_account(user) else Actor.PATIENT
     elif partner_key is not None:
         event.actor_kind = Actor.PARTNER
         event.actor_name = str(partner_key.partner)[:150]
@@ -129,7 +129,8 @@ def _fill_actor(
         event.actor_kind = Actor.SYSTEM
 
 
-def _is_staff(user: User) -> bool:
+def is_staff_account(user: User) -> bool:
+    """Whether the account is staff's (admin site users and anyone on a centre's staff)."""
     known: bool | None = getattr(user, "_audit_is_staff", None)
     if known is None:
         known = bool(

@@ -34,6 +34,7 @@ ACTIONS: dict[str, Promise] = {
     "admin.appointment_viewed": gettext_lazy("Opened an appointment (admin)"),
     "appointment_messages.viewed": gettext_lazy("Read an appointment's text messages"),
     "patient_messages.viewed": gettext_lazy("Read a patient's text messages"),
+    "fhir_appointments.viewed": gettext_lazy("Read appointments over FHIR"),
     "shared_phones.viewed": gettext_lazy("Viewed phones booking for many people"),
     "appointment.booked": gettext_lazy("Appointment booked"),
     "appointment.cancelled": gettext_lazy("Appointment cancelled"),

@@ -22,7 +22,7 @@ from booking.models import (
 )
 from booking.services.drives import create_drive, release_drive
 from booking.services.partners import issue_partner_key
-from clinics.models import HealthCentre, Service
+from clinics.models import AuditEvent, HealthCentre, Service
 from tests.factories import (
     PatientFactory,
     SlotFactory,
@@ -462,6 +462,25 @@ def test_staff_see_appointments_at_their_own_centres(
     assert ids(at_2) == [str(appointments["daughter"].pk)]
     fhir_get(client_for(staff_at_centre_2), f"Appointment/{appointments['mine'].pk}", status=404)
     assert fhir_get(client_for(city_admin), "Appointment")["total"] == 3
+
+
+def test_staff_reads_over_fhir_are_audited_and_a_households_are_not(
+    appointments, client_for, patient, nurse_at_centre_1
+):
+    fhir_get(client_for(patient), "Appointment")
+    fhir_get(client_for(nurse_at_centre_1), "Appointment")
+    fhir_get(client_for(nurse_at_centre_1), f"Appointment/{appointments['other'].pk}")
+
+    reads = AuditEvent.objects.filter(action="fhir_appointments.viewed").order_by("id")
+    assert [(read.actor, read.centre_id, read.patients) for read in reads] == [
+        (
+            nurse_at_centre_1,
+            1,
+            sorted([appointments["mine"].patient_id, appointments["other"].patient_id]),
+        ),
+        (nurse_at_centre_1, 1, [appointments["other"].patient_id]),
+    ]
+    assert reads[0].via == "GET /fhir/r4/Appointment"
 
 
 def test_appointments_are_searched_by_date_status_patient_and_location(

@@ -8,6 +8,7 @@ from booking.fhir import selectors
 from booking.fhir.resource_types.base import (
     DATE_DOCUMENTATION,
     Context,
+    Page,
     ResourceType,
     _centre_ref,
     _date,
@@ -19,15 +20,18 @@ from booking.fhir.resource_types.base import (
 )
 from booking.fhir.resources import (
     APPOINTMENT_STATUS,
+    Resource,
     appointment_resource,
 )
 from booking.fhir.search import (
     FhirError,
     Parameter,
+    Search,
     parse_number_id,
     parse_reference,
 )
 from booking.models import Appointment
+from clinics import audit
 
 # --- Appointment --------------------------------------------------------------------------------
 
@@ -40,6 +44,37 @@ def _appointments(context: Context) -> QuerySet[Appointment]:
     if context.reader is None:
         raise FhirError(gettext("Sign in to read appointments."), status=401, code="login")
     return selectors.appointments_visible_to(context.reader).order_by("slot__start", "pk")
+
+
+def _read(ident: str, context: Context) -> Resource:
+    appointment = _one(_appointments(context), ident, "Appointment")
+    _audit_staff_read(context, [appointment])
+    return appointment_resource(appointment)
+
+
+def _search(search: Search, context: Context) -> Page:
+    shown: list[Appointment] = []
+
+    def resource(appointment: Appointment) -> Resource:
+        shown.append(appointment)
+        return appointment_resource(appointment)
+
+    bundle = _page(search.apply(_appointments(context)), search, resource)
+    _audit_staff_read(context, shown)
+    return bundle
+
+
+def _audit_staff_read(context: Context, appointments: list[Appointment]) -> None:
+    """A member of staff reading appointments (with the patients' names) over FHIR reads their
+    records: one event per centre. A household reading its own is not a staff read."""
+    user = context.reader.user if context.reader is not None else None
+    if user is None or not audit.is_staff_account(user):
+        return
+    by_centre: dict[int, list[int]] = {}
+    for appointment in appointments:
+        by_centre.setdefault(appointment.slot.centre_id, []).append(appointment.patient_id)
+    for centre_id, patients in by_centre.items():
+        audit.record_read(None, "fhir_appointments.viewed", centre_id=centre_id, patients=patients)
 
 
 def _appointment_status(name: str, value: str) -> Q:
@@ -94,11 +129,7 @@ APPOINTMENT = ResourceType(
             _filter(_service_type("slot__service__")),
         ),
     ),
-    read=lambda ident, context: appointment_resource(
-        _one(_appointments(context), ident, "Appointment")
-    ),
-    search=lambda search, context: _page(
-        search.apply(_appointments(context)), search, appointment_resource
-    ),
+    read=lambda ident, context: _read(ident, context),
+    search=lambda search, context: _search(search, context),
     signed_in=True,
 )
