@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from clinics.audit import record_read
 from clinics.models import District, HealthCentre, StaffAuthenticator, StaffMembership
 from clinics.permissions import StaffAction, centres_where
 
@@ -65,6 +66,40 @@ class CentreScopedAdmin(admin.ModelAdmin):
             if centres is not None:
                 kwargs["queryset"] = HealthCentre.objects.filter(number__in=centres)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class AuditedReads(admin.ModelAdmin):
+    """Listing or opening patients' records in the admin is a read for the audit trail: one
+    event per centre, naming the patients shown there."""
+
+    def _seen(self, objects: list[Any]) -> list[tuple[int | None, int]]:
+        """(centre, patient) for each record shown."""
+        raise NotImplementedError
+
+    def _record(self, request: HttpRequest, action: str, objects: list[Any]) -> None:
+        by_centre: dict[int | None, list[int]] = {}
+        for centre_id, patient_id in self._seen(objects):
+            by_centre.setdefault(centre_id, []).append(patient_id)
+        target = objects[0] if len(objects) == 1 else None
+        for centre_id, patients in by_centre.items():
+            record_read(request, action, centre_id=centre_id, patients=patients, target=target)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            listed = list(changelist.result_list)
+            self._record(request, f"admin.{self.opts.model_name}_list_viewed", listed)
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = getattr(response, "context_data", {}).get("original")
+        if shown is not None and response.status_code == 200:
+            self._record(request, f"admin.{self.opts.model_name}_viewed", [shown])
+        return response
 
 
 class CityAdminOnly(admin.ModelAdmin):

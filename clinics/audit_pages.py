@@ -75,12 +75,29 @@ RECORDS: dict[str, Promise] = {
     "closure": gettext_lazy("closure"),
     "vaccinationdrive": gettext_lazy("drive"),
     "vaccinelot": gettext_lazy("vaccine lot"),
+    "message": gettext_lazy("text message"),
+    "vaccinationseries": gettext_lazy("vaccination course"),
+    "waitlistentry": gettext_lazy("waitlist entry"),
+    "waitlistoffer": gettext_lazy("waitlist offer"),
 }
 KINDS = {
     "all": gettext_lazy("Everything"),
     "reads": gettext_lazy("Reads of patients' records"),
     "changes": gettext_lazy("Changes"),
 }
+
+
+def _action_label(action: str) -> str:
+    """The action in words; the admin's other lists and pages by the record they show."""
+    if action in ACTIONS:
+        return str(ACTIONS[action])
+    if action.startswith("admin."):
+        model = action.removeprefix("admin.").rpartition("_")[0]
+        record = str(RECORDS.get(model.removesuffix("_list"), model))
+        if model.endswith("_list"):
+            return _("Listed in the admin: %(record)s") % {"record": record}
+        return _("Opened in the admin: %(record)s") % {"record": record}
+    return action
 
 
 def _date(raw: str, default: date) -> date:
@@ -119,7 +136,7 @@ def _events(request: HttpRequest, events: QuerySet[AuditEvent]) -> dict[str, Any
             "event": event,
             "at": format_moment(event.at, language),
             "actor_kind": event.get_actor_kind_display(),
-            "action": ACTIONS.get(event.action, event.action),
+            "action": _action_label(event.action),
             "is_read": event.action.endswith(("viewed", "opened")),
             "record": f"{RECORDS.get(event.target_type, event.target_type)} #{event.target_id}"
             if event.target_id

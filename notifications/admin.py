@@ -7,7 +7,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from clinics.admin import CentreScopedAdmin, CityAdminOnly
+from clinics.admin import AuditedReads, CentreScopedAdmin, CityAdminOnly
 from notifications.messages import staff_view_of
 from notifications.models import InboundMessage, Message, OptOut
 
@@ -24,9 +24,19 @@ class ReadOnly(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnly, CentreScopedAdmin):
+class MessageAdmin(AuditedReads, ReadOnly, CentreScopedAdmin):
     """Staff see the messages about their centres' appointments; passcodes and replies
     about no appointment are for city administrators."""
+
+    def _seen(self, objects: list[Any]) -> list[tuple[int | None, int]]:
+        rows = Message.objects.filter(pk__in=[message.pk for message in objects]).values_list(
+            "appointment__slot__centre_id", "patient_id", "appointment__patient_id"
+        )
+        return [
+            (centre_id, patient_id or booked_for)
+            for centre_id, patient_id, booked_for in rows
+            if patient_id or booked_for
+        ]
 
     centre_path = "appointment__slot__centre"
     list_display = ["created_at", "kind", "recipient", "status", "segments", "due_at", "attempts"]

@@ -27,8 +27,7 @@ from booking.services.schedules import (
     validate_schedule_template,
 )
 from booking.services.slots import SlotSyncResult, set_slot_capacity, sync_slots
-from clinics.admin import CentreScopedAdmin, CityAdminOnly
-from clinics.audit import record_read
+from clinics.admin import AuditedReads, CentreScopedAdmin, CityAdminOnly
 from clinics.exceptions import DomainError
 from clinics.models import (
     Closure,
@@ -387,42 +386,8 @@ class PatientForm(forms.ModelForm):
                 _form_error(self, error)
 
 
-class AuditedPatientReads(CentreScopedAdmin):
-    """Listing or opening patients' records in the admin is a read for the audit trail: one
-    event per centre, naming the patients shown there."""
-
-    def _seen(self, objects: list[Any]) -> list[tuple[int | None, int]]:
-        """(centre, patient) for each record shown."""
-        raise NotImplementedError
-
-    def _record(self, request: HttpRequest, action: str, objects: list[Any]) -> None:
-        by_centre: dict[int | None, list[int]] = {}
-        for centre_id, patient_id in self._seen(objects):
-            by_centre.setdefault(centre_id, []).append(patient_id)
-        target = objects[0] if len(objects) == 1 else None
-        for centre_id, patients in by_centre.items():
-            record_read(request, action, centre_id=centre_id, patients=patients, target=target)
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None:
-            listed = list(changelist.result_list)
-            self._record(request, f"admin.{self.opts.model_name}_list_viewed", listed)
-        return response
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
-    ) -> Any:
-        response = super().change_view(request, object_id, form_url, extra_context)
-        shown = getattr(response, "context_data", {}).get("original")
-        if shown is not None and response.status_code == 200:
-            self._record(request, f"admin.{self.opts.model_name}_viewed", [shown])
-        return response
-
-
 @admin.register(Patient)
-class PatientAdmin(AuditedPatientReads):
+class PatientAdmin(AuditedReads, CentreScopedAdmin):
     """Staff see patients with appointments at their centres; the national ID stays masked.
     Those who receive patients there may correct contact details, through update_patient."""
 
@@ -505,7 +470,7 @@ def _appointment_action(
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(AuditedPatientReads):
+class AppointmentAdmin(AuditedReads, CentreScopedAdmin):
     centre_path = "slot__centre"
 
     def _seen(self, objects: list[Any]) -> list[tuple[int | None, int]]:

@@ -21,7 +21,7 @@ from booking.models import (
 )
 from booking.services.drives import cancel_drive, release_drive
 from booking.services.stock import receive_lot, withdraw_lot
-from clinics.admin import CentreScopedAdmin, CityAdminOnly
+from clinics.admin import AuditedReads, CentreScopedAdmin, CityAdminOnly
 from clinics.exceptions import DomainError
 from clinics.permissions import StaffAction, is_city_admin
 
@@ -177,7 +177,10 @@ class VaccineLotAdmin(CentreScopedAdmin):
 
 
 @admin.register(VaccinationSeries)
-class VaccinationSeriesAdmin(CentreScopedAdmin, ReadOnly):
+class VaccinationSeriesAdmin(AuditedReads, CentreScopedAdmin, ReadOnly):
+    def _seen(self, objects: list[Any]) -> list[tuple[int | None, int]]:
+        return [(series.centre_id, series.patient_id) for series in objects]
+
     list_display = ["patient", "service", "centre", "doses_in_series", "status", "created_at"]
     list_filter = ["status", "service"]
     list_select_related = ["patient", "service", "centre"]
@@ -185,7 +188,10 @@ class VaccinationSeriesAdmin(CentreScopedAdmin, ReadOnly):
 
 
 @admin.register(WaitlistEntry)
-class WaitlistEntryAdmin(ReadOnly):
+class WaitlistEntryAdmin(AuditedReads, ReadOnly):
+    def _seen(self, objects: list[Any]) -> list[tuple[int | None, int]]:
+        return [(None, entry.patient_id) for entry in objects]
+
     list_display = ["patient", "service", "date_from", "date_to", "priority", "status", "joined_at"]
     list_filter = ["status", "priority", "service"]
     list_select_related = ["patient", "service"]
@@ -198,7 +204,10 @@ class WaitlistEntryAdmin(ReadOnly):
 
 
 @admin.register(WaitlistOffer)
-class WaitlistOfferAdmin(ReadOnly):
+class WaitlistOfferAdmin(AuditedReads, ReadOnly):
+    def _seen(self, objects: list[Any]) -> list[tuple[int | None, int]]:
+        return [(offer.slot.centre_id, offer.entry.patient_id) for offer in objects]
+
     list_display = ["entry", "slot", "status", "offered_at", "expires_at"]
     list_filter = ["status"]
     list_select_related = ["entry__patient", "entry__service", "slot__centre", "slot__service"]

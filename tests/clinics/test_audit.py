@@ -324,3 +324,17 @@ def test_bad_filters_are_a_clear_error(client_for, admin_at_centre_1):
     assert backwards.json()["field"] == "until"
     assert "before the first day" in backwards.json()["message"]
     assert unknown.status_code == 422
+
+
+def test_every_admin_list_of_patients_records_is_a_read(client_for, city_admin, visit):
+    client = client_for(city_admin)
+
+    for path in ("notifications/message", "booking/vaccinationseries", "booking/waitlistentry"):
+        assert client.get(f"/admin/{path}/").status_code == 200
+    page = client.get("/staff/audit?lang=en&kind=reads").content.decode()
+
+    [listed] = events("admin.message_list_viewed")
+    assert listed.patients == [visit.patient_id]
+    assert listed.centre_id == 1
+    assert "Listed in the admin: text message" in page
+    assert not events("admin.vaccinationseries_list_viewed")  # nobody's course was shown
