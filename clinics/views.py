@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from booking.services.limits import check_sign_in_rate
 from clinics.exceptions import DomainError
-from clinics.models import HealthCentre, StaffMembership
+from clinics.models import HealthCentre
 from clinics.permissions import StaffAction, can_act_at, centres_where
 from clinics.services import (
     authenticator_uri,
@@ -224,13 +224,10 @@ def home_page(request: HttpRequest) -> HttpResponse:
     if len(rows) == 1:
         return HttpResponseRedirect(f"/staff/centres/{rows[0].number}/today")
     language = request.LANGUAGE_CODE
-    memberships = StaffMembership.objects.filter(user_id=user.pk).count()
     return render(
         request,
         "clinics/staff_home.html",
-        {
-            "centres": [staff_centre(centre, language) for centre in rows],
-            "has_memberships": memberships > 0 or user.is_superuser,
-            "nav": "home",
-        },
+        {"centres": [staff_centre(centre, language) for centre in rows], "nav": "home"},
+        # An account on no centre's staff (a patient's, or staff not yet given a role).
+        status=200 if rows else 403,
     )

@@ -44,7 +44,7 @@ from booking.services.stock import (
     stock_positions,
     withdraw_lot,
 )
-from clinics.exceptions import InvalidInput, NotFound
+from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import District, HealthCentre, Service
 from clinics.permissions import StaffAction, centres_where, require_staff, signed_in_user
 from clinics.schemas import CentreNumber, Day, ErrorOut, RowId
@@ -216,7 +216,10 @@ def _reloaded(drive: VaccinationDrive) -> VaccinationDrive:
 @router.get("/staff/drives", response={200: list[DriveOut], **ERRORS})
 def list_staff_drives(request: HttpRequest) -> list[VaccinationDrive]:
     """Drives at any centre where you manage schedules, newest first."""
-    return list(staff_drives(signed_in_user(request)))
+    user = signed_in_user(request)
+    if centres_where(user, StaffAction.MANAGE_SCHEDULE) == set():
+        raise Forbidden(_("Only staff who manage a centre's schedules can see its drives."))
+    return list(staff_drives(user))
 
 
 def staff_drives(user: User) -> QuerySet[VaccinationDrive]:

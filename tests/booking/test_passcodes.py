@@ -122,6 +122,17 @@ def test_a_phone_gets_at_most_five_codes_an_hour(patient, clock):
     assert ask(Client()).status_code == 202
 
 
+def test_a_limit_of_0_is_no_limit(patient, clock, settings):
+    settings.SIGN_IN_CODES_PER_PHONE_PER_HOUR = 0
+    settings.SIGN_IN_CODES_PER_ADDRESS_PER_HOUR = 0
+    answers = []
+    for _ in range(7):
+        answers.append(ask(Client()).status_code)
+        clock.shift(timedelta(seconds=61))
+
+    assert answers == [202] * 7
+
+
 def test_one_address_cannot_ask_for_codes_for_many_phones(reference_data, clock, settings):
     settings.SIGN_IN_CODES_PER_ADDRESS_PER_HOUR = 3
     answers = [

@@ -22,7 +22,7 @@ from booking.services.drives import cancel_drive, create_drive, plan_drive, rele
 from booking.views.form_errors import first_form_error
 from booking.views.staff.schedules import WEEKDAYS
 from clinics.dates import format_day, format_moment
-from clinics.exceptions import DomainError
+from clinics.exceptions import DomainError, Forbidden, NotFound
 from clinics.models import HealthCentre, Service
 from clinics.permissions import StaffAction, centres_where
 from clinics.views import refuse
@@ -253,6 +253,8 @@ def drive_action(request: HttpRequest, drive_id: int, action: str) -> HttpRespon
             )
         else:
             messages.error(request, _("There is no such step."))
+    except (Forbidden, NotFound) as error:  # not this member of staff's drive: nothing done
+        return refuse(request, str(error.message), error.status)
     except DomainError as error:
         messages.error(request, str(error.message))
     return back
