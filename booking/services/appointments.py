@@ -230,8 +230,8 @@ def cancel_appointment(
     appointment.cancelled_at = timezone.now()
     appointment.cancellation_reason = reason[:200]
     appointment.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
-    give_back_place(appointment.slot_id)
     appointment_changed(appointment, "cancelled", reason=appointment.cancellation_reason)
+    give_back_place(appointment.slot_id)  # the slot's row lock, last
     announce_queue_change(
         centre_id=appointment.slot.centre_id, appointment_id=appointment.pk, change="cancelled"
     )
