@@ -8,7 +8,7 @@ from datetime import date, time, timedelta
 import pyotp
 from django.utils import timezone
 
-from booking.models import Appointment
+from booking.models import Appointment, Patient
 from clinics.models import StaffAuthenticator
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked
 
@@ -107,6 +107,15 @@ def test_a_city_admin_plans_a_drive_and_reads_the_dashboards(in_browser, city_ad
     city_admin.set_password(PASSWORD)
     city_admin.save()
     key = enrol(city_admin)
+    # One phone holding places for five people at centre 1: a row on the shared-phones page.
+    holder = PatientFactory(first_name="Somsak")
+    family = [holder] + [
+        PatientFactory(account=holder.account, relationship=Patient.Relationship.OTHER)
+        for _ in range(4)
+    ]
+    shared = SlotFactory(start=bangkok(MONDAY + timedelta(days=2), time(9)), capacity=10)
+    for person in family:
+        booked(person, shared)
 
     def journey(browser):
         page = browser.page
@@ -142,11 +151,14 @@ def test_a_city_admin_plans_a_drive_and_reads_the_dashboards(in_browser, city_ad
             browser.screenshot(path.strip("/").replace("/", "-"))
             if path == "/staff/dashboard":
                 bars = page.locator("svg.chart rect").count()
+            if path.endswith("shared-phones"):
+                phones = page.locator("main section.card").count()
         audited = page.locator("table.audit tbody tr").count()
-        return short, bars, audited
+        return short, bars, audited, phones
 
-    short, bars, audited = in_browser(journey)
+    short, bars, audited, phones = in_browser(journey)
 
     assert short == 1  # no doses at centre 1 yet: the release waits
     assert bars == 2 * 28 * 2
     assert audited >= 1  # the drive's creation, at least
+    assert phones == 1
