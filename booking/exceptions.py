@@ -1,4 +1,3 @@
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from clinics.exceptions import DomainError
@@ -111,15 +110,6 @@ class NotRegistered(DomainError):
     default_message = _(
         "No account uses this phone number yet. Register with the same passcode to open one."
     )
-
-
-class TooManyRequests(DomainError):
-    code = "too_many_requests"
-    status = 429
-    default_message = _("Too many attempts. Please wait a little and try again.")
-
-    def __init__(self, message: str | Promise | None = None, *, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
 
 
 # --- Vaccinations ------------------------------------------------------------------------------

@@ -82,3 +82,12 @@ class SecondFactorLocked(DomainError):
     code = "too_many_codes"
     status = 429
     default_message = _("Too many wrong codes. Wait 15 minutes and try again.")
+
+
+class TooManyRequests(DomainError):
+    code = "too_many_requests"
+    status = 429
+    default_message = _("Too many attempts. Please wait a little and try again.")
+
+    def __init__(self, message: str | Promise | None = None, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)

@@ -19,8 +19,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from booking.services.limits import check_sign_in_rate
 from clinics.exceptions import DomainError
+from clinics.limits import check_sign_in_rate
 from clinics.models import HealthCentre
 from clinics.permissions import StaffAction, can_act_at, centres_where
 from clinics.services import (

@@ -22,10 +22,10 @@ from booking.schemas import (
     RegisterIn,
     SignInIn,
 )
-from booking.services.limits import check_sign_in_rate
 from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
 from booking.services.patients import normalise_phone
 from clinics.exceptions import CsrfFailed, InvalidInput
+from clinics.limits import check_sign_in_rate
 from clinics.models import StaffMembership
 from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut

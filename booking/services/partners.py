@@ -18,7 +18,6 @@ from booking.exceptions import (
     PartnerKeyInvalid,
     PartnerScopeMissing,
     PersonDoesNotMatch,
-    TooManyRequests,
 )
 from booking.models import Appointment, Partner, PartnerKey, PartnerKeyUse, Patient
 from booking.services.appointments import Booking, book_slot
@@ -29,7 +28,7 @@ from booking.services.patients import (
     validated_person,
 )
 from booking.services.waiting_room import wait_turn_for_slot
-from clinics.exceptions import InvalidInput
+from clinics.exceptions import InvalidInput, TooManyRequests
 
 KEY_START = "bma_"
 Scope = PartnerKey.Scope

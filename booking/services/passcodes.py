@@ -20,9 +20,10 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
-from booking.exceptions import NotRegistered, PasscodeWrong, TooManyRequests
+from booking.exceptions import NotRegistered, PasscodeWrong
 from booking.models import Patient, SignInCode
 from booking.services.patients import PersonDetails, normalise_phone, register_account
+from clinics.exceptions import TooManyRequests
 from notifications import messages
 from notifications.models import Message
 from notifications.services.outbox import Recipient, queue_message
