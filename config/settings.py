@@ -279,8 +279,8 @@ SIGN_IN_CODE_ATTEMPTS = 5
 SIGN_IN_CODE_RESEND_SECONDS = 60
 SIGN_IN_CODES_PER_PHONE_PER_HOUR = env_int("SIGN_IN_CODES_PER_PHONE_PER_HOUR", 5)
 SIGN_IN_CODES_PER_ADDRESS_PER_HOUR = env_int("SIGN_IN_CODES_PER_ADDRESS_PER_HOUR", 30)
-# Abuse limits (booking/services/limits.py); 0 turns one off. Per address they are generous:
-# many patients share one address behind a mobile carrier's NAT.
+# Abuse limits (clinics/limits.py, booking/services/limits.py); 0 turns one off. Per address
+# they are generous: many patients share one address behind a mobile carrier's NAT.
 SIGN_INS_PER_USER_PER_10_MINUTES = env_int("SIGN_INS_PER_USER_PER_10_MINUTES", 10)
 SIGN_INS_PER_ADDRESS_PER_10_MINUTES = env_int("SIGN_INS_PER_ADDRESS_PER_10_MINUTES", 200)
 SEARCHES_PER_ADDRESS_PER_MINUTE = env_int("SEARCHES_PER_ADDRESS_PER_MINUTE", 600)
