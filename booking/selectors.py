@@ -10,10 +10,10 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from booking.models import Appointment, Patient, Slot, VaccinationSeries
+from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccinationSeries
 from clinics.exceptions import NotFound
 from clinics.models import District, Service
-from clinics.permissions import StaffAction, require_staff
+from clinics.permissions import StaffAction, centres_where, require_staff
 from clinics.selectors import RankedCentre, active_centres, rank_centres
 
 
@@ -329,3 +329,32 @@ def partner_appointment(partner_id: int, appointment_id: int) -> Appointment:
     if appointment is None:
         raise NotFound(_("This partner booked no appointment with that number."))
     return appointment
+
+
+# --- Vaccination drives --------------------------------------------------------------------------
+
+
+def drives_with_details() -> QuerySet[VaccinationDrive]:
+    """Drives with their vaccine, sessions, centres and districts, a query each."""
+    return VaccinationDrive.objects.select_related("service").prefetch_related(
+        "sessions", "centres", "districts"
+    )
+
+
+def staff_drive(user: User, drive_id: int) -> VaccinationDrive:
+    """A drive the staff member may manage: they manage schedules at all its centres."""
+    drive = drives_with_details().filter(pk=drive_id).first()
+    if drive is None:
+        raise NotFound(_("There is no vaccination drive with that id."))
+    for centre in drive.centres.all():
+        require_staff(user, StaffAction.MANAGE_SCHEDULE, centre.number)
+    return drive
+
+
+def staff_drives(user: User) -> QuerySet[VaccinationDrive]:
+    """Drives at any centre where the user manages schedules, newest first."""
+    allowed = centres_where(user, StaffAction.MANAGE_SCHEDULE)
+    drives = drives_with_details()
+    if allowed is not None:
+        drives = drives.filter(centres__number__in=allowed).distinct()
+    return drives.order_by("-created_at", "-pk")

@@ -1,7 +1,7 @@
 """Vaccination drives, vaccine stock and a patient's vaccination courses."""
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -27,7 +27,13 @@ from booking.schemas.vaccination import (
     VaccinationCourseOut,
     WithdrawIn,
 )
-from booking.selectors import patient_of, vaccination_courses_of
+from booking.selectors import (
+    drives_with_details,
+    patient_of,
+    staff_drive,
+    staff_drives,
+    vaccination_courses_of,
+)
 from booking.services.drives import (
     DriveFields,
     cancel_drive,
@@ -55,12 +61,6 @@ router = Router(tags=["Vaccination drives"])
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
-def _drives() -> QuerySet[VaccinationDrive]:
-    return VaccinationDrive.objects.select_related("service").prefetch_related(
-        "sessions", "centres", "districts"
-    )
-
-
 # --- Public --------------------------------------------------------------------------------------
 
 
@@ -68,14 +68,16 @@ def _drives() -> QuerySet[VaccinationDrive]:
 def list_drives(request: HttpRequest) -> list[VaccinationDrive]:
     """Drives open for booking or announced, that have not ended, soonest first."""
     return list(
-        _drives()
+        drives_with_details()
         .filter(status=VaccinationDrive.Status.SCHEDULED, last_day__gte=timezone.localdate())
         .order_by("release_at", "pk")
     )
 
 
 def _public_drive(drive_id: int) -> VaccinationDrive:
-    drive = _drives().filter(pk=drive_id, status=VaccinationDrive.Status.SCHEDULED).first()
+    drive = (
+        drives_with_details().filter(pk=drive_id, status=VaccinationDrive.Status.SCHEDULED).first()
+    )
     if drive is None:
         raise NotFound(_("There is no vaccination drive with that id."))
     return drive
@@ -199,18 +201,8 @@ def _staff_drive(request: HttpRequest, drive_id: int) -> VaccinationDrive:
     return staff_drive(signed_in_user(request), drive_id)
 
 
-def staff_drive(user: User, drive_id: int) -> VaccinationDrive:
-    """A drive the staff member may manage: they manage schedules at all its centres."""
-    drive = _drives().filter(pk=drive_id).first()
-    if drive is None:
-        raise NotFound(_("There is no vaccination drive with that id."))
-    for centre in drive.centres.all():
-        require_staff(user, StaffAction.MANAGE_SCHEDULE, centre.number)
-    return drive
-
-
 def _reloaded(drive: VaccinationDrive) -> VaccinationDrive:
-    return _drives().get(pk=drive.pk)
+    return drives_with_details().get(pk=drive.pk)
 
 
 @router.get("/staff/drives", response={200: list[DriveOut], **ERRORS})
@@ -220,15 +212,6 @@ def list_staff_drives(request: HttpRequest) -> list[VaccinationDrive]:
     if centres_where(user, StaffAction.MANAGE_SCHEDULE) == set():
         raise Forbidden(_("Only staff who manage a centre's schedules can see its drives."))
     return list(staff_drives(user))
-
-
-def staff_drives(user: User) -> QuerySet[VaccinationDrive]:
-    """Drives at any centre where the user manages schedules, newest first."""
-    allowed = centres_where(user, StaffAction.MANAGE_SCHEDULE)
-    drives = _drives()
-    if allowed is not None:
-        drives = drives.filter(centres__number__in=allowed).distinct()
-    return drives.order_by("-created_at", "-pk")
 
 
 @router.post("/staff/drives", response={201: DriveOut, **ERRORS})
