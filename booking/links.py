@@ -3,6 +3,12 @@
 A link names the appointment and carries an HMAC of it (keyed by SECRET_KEY), so it cannot be
 guessed or altered to reach another appointment. It needs no table: it stops working a set time
 after the appointment ends, which the appointment itself says.
+
+Each purpose signs with its own salt, so that a token made for one opens nothing else. The link
+in a text message (/a/) confirms, moves and cancels; the calendar link (/c/) that API answers
+carry only downloads the .ics file, since those answers reach staff and partners who may not
+change the appointment. Whoever acts through a link is recorded in the audit trail as the
+holder of the link for that patient.
 """
 
 import hmac
@@ -15,6 +21,7 @@ from django.utils.crypto import salted_hmac
 
 from booking.exceptions import LinkExpired, LinkInvalid
 from booking.models import Appointment, CalendarFeed, WaitlistOffer
+from clinics import audit
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 # Recorded on an appointment cancelled from its link (page or API).
@@ -32,6 +39,7 @@ def _base36(number: int) -> str:
 
 
 APPOINTMENT_SALT = "booking.links.appointment"
+CALENDAR_FILE_SALT = "booking.links.appointment-calendar"
 OFFER_SALT = "booking.links.waitlist-offer"
 FEED_SALT = "booking.links.calendar-feed"
 JOIN_SALT = "booking.links.video-join"
@@ -75,17 +83,24 @@ def link_expires_at(appointment: Appointment) -> datetime:
     return appointment.slot.end + timedelta(hours=settings.APPOINTMENT_LINK_GRACE_HOURS)
 
 
-def appointment_from_link(token: str) -> Appointment:
-    """The appointment a link opens; LinkInvalid if it was altered, LinkExpired once over."""
+def _appointment(token: str, salt: str) -> Appointment:
     appointment = (
         Appointment.objects.select_related("patient", "slot__service", "slot__centre__district")
-        .filter(pk=_row_id(token, APPOINTMENT_SALT))
+        .filter(pk=_row_id(token, salt))
         .first()
     )
     if appointment is None:
         raise LinkInvalid()
     if timezone.now() > link_expires_at(appointment):
         raise LinkExpired()
+    return appointment
+
+
+def appointment_from_link(token: str) -> Appointment:
+    """The appointment a link opens; LinkInvalid if it was altered, LinkExpired once over.
+    What the request changes from here on is recorded as done by the link's holder."""
+    appointment = _appointment(token, APPOINTMENT_SALT)
+    audit.acting_through_link(patient_id=appointment.patient_id)
     return appointment
 
 
@@ -100,7 +115,8 @@ def offer_link(offer_id: int) -> str:
 
 def offer_from_link(token: str) -> WaitlistOffer:
     """The offer a link opens; LinkInvalid if it was altered. Whether it is still open is
-    for the page to say."""
+    for the page to say. What the request changes from here on is recorded as done by the
+    link's holder."""
     offer = (
         WaitlistOffer.objects.select_related(
             "entry__patient", "slot__service", "slot__centre__district", "appointment"
@@ -110,12 +126,28 @@ def offer_from_link(token: str) -> WaitlistOffer:
     )
     if offer is None:
         raise LinkInvalid()
+    audit.acting_through_link(patient_id=offer.entry.patient_id)
     return offer
 
 
+def appointment_calendar_token(appointment_id: int) -> str:
+    return _token(appointment_id, CALENDAR_FILE_SALT)
+
+
 def appointment_calendar_link(appointment_id: int) -> str:
-    """The appointment as an .ics file, from the same signed token as its page."""
-    return f"{appointment_link(appointment_id)}/calendar.ics"
+    """The appointment as an .ics file and nothing more: the link API answers carry."""
+    return f"{settings.PUBLIC_BASE_URL}/c/{appointment_calendar_token(appointment_id)}.ics"
+
+
+def appointment_from_calendar_link(token: str) -> Appointment:
+    """The appointment a calendar link downloads; LinkInvalid if it was altered (or is the
+    text message's token), LinkExpired once over, as the text message's link."""
+    return _appointment(token, CALENDAR_FILE_SALT)
+
+
+def my_appointment_link(appointment_id: int) -> str:
+    """The appointment's page for its signed-in account holder: an address that is no key."""
+    return f"{settings.PUBLIC_BASE_URL}/me/appointments/{appointment_id}"
 
 
 def calendar_feed_link(feed_id: int) -> str:

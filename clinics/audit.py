@@ -1,9 +1,10 @@
 """The audit trail (Thailand's PDPA: health data is sensitive data). Services call `record`
 for every change to appointments, slots, schedules, drives and stock, and staff pages call it
 for every read of patients' records. Who and from where come from the request being served
-(AuditContext keeps it for the code below it), from a partner's key, or else the background
-task running. An event is written in the caller's transaction: a change and its record commit
-or roll back together."""
+(AuditContext keeps it for the code below it), from the link in a text message it acts
+through, from a partner's key, or else the background task running. A token in the address is
+never written down: the trail would hand on the key it records the use of. An event is written
+in the caller's transaction: a change and its record commit or roll back together."""
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +20,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from clinics.models import AuditEvent, StaffMembership
 
@@ -26,6 +28,10 @@ Actor = AuditEvent.Actor
 
 _current_request: ContextVar[HttpRequest | None] = ContextVar("audit_request", default=None)
 _sealed = True
+# Address parts that are keys (links in texts, calendar files and feeds, video joins, waitlist
+# offers): recorded as this instead.
+SECRET_ROUTE_ARGUMENTS = frozenset({"token"})
+HIDDEN = "…"
 
 
 class AuditContext:
@@ -40,6 +46,14 @@ class AuditContext:
             return self.get_response(request)
         finally:
             _current_request.reset(token)
+
+
+def acting_through_link(*, patient_id: int) -> None:
+    """The request being served acts through a link sent for this patient: record what it
+    does as done by the link's holder."""
+    request = _current_request.get()
+    if request is not None:
+        request.audit_link_patient_id = patient_id  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -77,7 +91,7 @@ def record(
     _fill_actor(event, request, actor)
     if request is not None:
         event.address = request.META.get("REMOTE_ADDR") or None
-        event.via = f"{request.method} {request.path}"[:200]
+        event.via = f"{request.method} {path_without_secrets(request)}"[:200]
     else:
         event.via = _running_task()
     event.save(force_insert=True)
@@ -110,12 +124,33 @@ def record_read(
         record(action, target, centre_id=centre_id, patients=patient_ids, details=details)
 
 
+def path_without_secrets(request: HttpRequest) -> str:
+    """The request's path with each key in it (a route argument named in
+    SECRET_ROUTE_ARGUMENTS) as "…", e.g. "/a/…/calendar.ics"."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return path
+    for name, value in match.kwargs.items():
+        if name in SECRET_ROUTE_ARGUMENTS and str(value):
+            path = path.replace(str(value), HIDDEN)
+    return path
+
+
 def _fill_actor(
     event: AuditEvent, request: HttpRequest | None, actor: User | AnonymousUser | None
 ) -> None:
     partner_key = getattr(request, "partner_key", None) if request is not None else None
+    link_patient_id = getattr(request, "audit_link_patient_id", None) if actor is None else None
     user = actor if actor is not None else getattr(request, "user", None)
-    if isinstance(user, User) and user.is_authenticated:
+    if link_patient_id is not None:
+        # The link is the credential; an account signed in on the same browser is noted too.
+        event.actor_kind = Actor.LINK
+        event.link_patient_id = link_patient_id
+        if isinstance(user, User) and user.is_authenticated:
+            event.actor = user
+            event.actor_name = user.get_username()
+    elif isinstance(user, User) and user.is_authenticated:
         event.actor = user
         event.actor_name = user.get_username()
         event.actor_kind = Actor.STAFF if is_staff_account(user) else Actor.PATIENT
@@ -127,6 +162,13 @@ def _fill_actor(
         event.actor_kind = Actor.ANONYMOUS
     else:
         event.actor_kind = Actor.SYSTEM
+
+
+def actor_in_words(event: AuditEvent) -> str:
+    """Who acted, as the audit pages and API show it."""
+    if event.actor_kind == Actor.LINK and event.link_patient_id is not None:
+        return _("Holder of the link for patient #%(patient)d") % {"patient": event.link_patient_id}
+    return str(event.get_actor_kind_display())
 
 
 def is_staff_account(user: User) -> bool:

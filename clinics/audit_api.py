@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
-from clinics.audit import filter_events
+from clinics.audit import actor_in_words, filter_events
 from clinics.exceptions import InvalidInput
 from clinics.models import AuditEvent
 from clinics.permissions import StaffAction, centre_for_staff
@@ -32,9 +32,16 @@ class AuditFilter(Schema):
 class AuditEventOut(Schema):
     id: int
     at: BangkokDateTime
-    actor_kind: str = Field(description="staff, patient, partner, system or anonymous")
+    actor_kind: str = Field(description="staff, patient, partner, link, system or anonymous")
+    actor: str = Field(
+        description='Who, in words (in the language asked for), e.g. "Holder of the link for '
+        'patient #12" for a change made through the link texted for a patient.'
+    )
     actor_id: int | None
     actor_name: str
+    link_patient_id: int | None = Field(
+        description="For the holder of a link: the patient the link was sent for."
+    )
     action: str = Field(description='e.g. "appointment.cancelled", "queue.viewed"')
     target_type: str
     target_id: int | None
@@ -43,6 +50,10 @@ class AuditEventOut(Schema):
     details: dict[str, object]
     address: str | None
     via: str
+
+    @staticmethod
+    def resolve_actor(event: AuditEvent) -> str:
+        return actor_in_words(event)
 
 
 class AuditPageOut(Schema):

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
-from clinics.audit import filter_events
+from clinics.audit import actor_in_words, filter_events
 from clinics.dates import format_moment
 from clinics.models import AuditEvent, HealthCentre
 from clinics.permissions import StaffAction, is_city_admin
@@ -135,7 +135,7 @@ def _events(request: HttpRequest, events: QuerySet[AuditEvent]) -> dict[str, Any
         {
             "event": event,
             "at": format_moment(event.at, language),
-            "actor_kind": event.get_actor_kind_display(),
+            "actor_kind": actor_in_words(event),
             "action": _action_label(event.action),
             "is_read": event.action.endswith(("viewed", "opened")),
             "record": f"{RECORDS.get(event.target_type, event.target_type)} #{event.target_id}"

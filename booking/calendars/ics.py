@@ -4,6 +4,11 @@ What goes in is what a calendar needs and no more: the service, the centre and w
 time in Bangkok, a reminder and the link to the appointment's page. No national ID, phone or date
 of birth; a household feed names the person by first name only; a clinician's feed names no
 patient at all, since calendar apps copy it onto other companies' servers.
+
+The page linked is the signed-in patient's, which is no key: only the file downloaded from the
+text message's own link (/a/<token>/calendar.ics) links back to that link, which its holder
+already has. A file or feed that staff, partners or calendar servers may hold must not hand on
+the link that confirms, moves and cancels.
 """
 
 from collections.abc import Iterable
@@ -16,7 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration, vUri
 
-from booking.links import appointment_link
+from booking.links import my_appointment_link
 from booking.models import Appointment, Slot
 from clinics.models import Closure, HealthCentre, PublicHoliday, VisitMode
 
@@ -88,12 +93,13 @@ class _Wording:
     with_first_name: bool = False
 
 
-def appointment_event(appointment: Appointment, wording: _Wording) -> Event:
-    """One appointment as a VEVENT; the same UID however often it is moved or downloaded."""
+def appointment_event(appointment: Appointment, wording: _Wording, *, link: str = "") -> Event:
+    """One appointment as a VEVENT; the same UID however often it is moved or downloaded.
+    It links to `link`, else to the signed-in patient's page."""
     slot = appointment.slot
     service, centre = slot.service, slot.centre
     language = wording.language
-    link = appointment_link(appointment.pk)
+    link = link or my_appointment_link(appointment.pk)
     video = appointment.visit_mode == VisitMode.VIDEO
     cancelled = appointment.status == Appointment.Status.CANCELLED
 
@@ -148,13 +154,14 @@ def appointment_event(appointment: Appointment, wording: _Wording) -> Event:
     return event
 
 
-def appointment_calendar(appointment: Appointment, *, language: str) -> bytes:
+def appointment_calendar(appointment: Appointment, *, language: str, link: str = "") -> bytes:
     """One appointment as an .ics file to open or import; a cancelled one as METHOD:CANCEL,
-    which removes it from the calendar that imported it."""
+    which removes it from the calendar that imported it. It links to `link`, else to the
+    signed-in patient's page."""
     cancelled = appointment.status == Appointment.Status.CANCELLED
     with translation.override(language):
         calendar = _calendar(method="CANCEL" if cancelled else "PUBLISH")
-        calendar.add_component(appointment_event(appointment, _Wording(language)))
+        calendar.add_component(appointment_event(appointment, _Wording(language), link=link))
     return _finish(calendar)
 
 

@@ -4,6 +4,7 @@ from booking.calendars import views
 
 urlpatterns = [
     path("a/<str:token>/calendar.ics", views.appointment_file, name="appointment-calendar"),
+    path("c/<str:token>.ics", views.appointment_calendar_file, name="appointment-calendar-file"),
     path("calendars/<str:token>.ics", views.private_feed, name="calendar-feed"),
     path(
         "centres/<int:number>/closures.ics",

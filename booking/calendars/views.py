@@ -1,5 +1,6 @@
 """Calendar files and feeds. Each answers with text/calendar, or a short plain-text reason."""
 
+from collections.abc import Callable
 from hashlib import sha256
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -12,8 +13,13 @@ from django.views.decorators.http import require_GET
 from booking.calendars import ics, selectors
 from booking.calendars.services import note_feed_fetched
 from booking.exceptions import LinkInvalid
-from booking.links import appointment_from_link, calendar_feed_from_link
-from booking.models import CalendarFeed
+from booking.links import (
+    appointment_from_calendar_link,
+    appointment_from_link,
+    appointment_link,
+    calendar_feed_from_link,
+)
+from booking.models import Appointment, CalendarFeed
 from booking.views import reader_language
 from clinics.exceptions import DomainError
 from clinics.models import HealthCentre
@@ -41,19 +47,35 @@ def _refusal(error: DomainError) -> HttpResponse:
     )
 
 
-@require_GET
-def appointment_file(request: HttpRequest, token: str) -> HttpResponseBase:
-    """The appointment a text message links to, as an .ics file to add to a calendar."""
+def _appointment_file(
+    request: HttpRequest, open_link: Callable[[str], Appointment], token: str, *, acting: bool
+) -> HttpResponseBase:
     try:
-        appointment = appointment_from_link(token)
+        appointment = open_link(token)
     except DomainError as error:
         with translation.override(reader_language(request, None)):
             return _refusal(error)
     language = reader_language(request, appointment.patient)
-    body = ics.appointment_calendar(appointment, language=language)
+    # Only the text message's link gets itself back in the file; any other file links to the
+    # signed-in page, which is no key.
+    link = appointment_link(appointment.pk) if acting else ""
+    body = ics.appointment_calendar(appointment, language=language, link=link)
     return _calendar_response(
         request, body, filename=f"appointment-{appointment.pk}.ics", shared=False
     )
+
+
+@require_GET
+def appointment_file(request: HttpRequest, token: str) -> HttpResponseBase:
+    """The appointment a text message links to, as an .ics file to add to a calendar."""
+    return _appointment_file(request, appointment_from_link, token, acting=True)
+
+
+@require_GET
+def appointment_calendar_file(request: HttpRequest, token: str) -> HttpResponseBase:
+    """The appointment as an .ics file, from the calendar link that API answers carry: that
+    link downloads the file and opens nothing else."""
+    return _appointment_file(request, appointment_from_calendar_link, token, acting=False)
 
 
 @require_GET

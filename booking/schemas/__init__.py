@@ -231,7 +231,8 @@ class AppointmentOut(Schema):
         alias="series_id", description="For a vaccine: the course, see /me/vaccinations."
     )
     calendar_url: str = Field(
-        description="The appointment as an .ics file (iCalendar), to add to a calendar app."
+        description="The appointment as an .ics file (iCalendar), to add to a calendar app. "
+        "The link downloads the file and nothing else: it cannot change the appointment."
     )
 
     @staticmethod
@@ -318,7 +319,9 @@ class LinkedAppointmentOut(Schema):
     confirmed_at: BangkokDateTime | None
     cancellable_until: BangkokDateTime
     can_change: bool = Field(description="Whether it may still be confirmed, moved or cancelled.")
-    calendar_url: str = Field(description="The appointment as an .ics file (iCalendar).")
+    calendar_url: str = Field(
+        description="The appointment as an .ics file (iCalendar); the link opens nothing else."
+    )
 
     @staticmethod
     def resolve_patient_first_name(appointment: Appointment) -> str:

@@ -20,6 +20,8 @@ class AuditEvent(models.Model):
         PARTNER = "partner", _("Partner")
         SYSTEM = "system", _("System")
         ANONYMOUS = "anonymous", _("Anonymous")
+        # Whoever holds the link a patient was texted (the link is the only credential).
+        LINK = "link", _("Holder of a link")
 
     at = models.DateTimeField(_("when"), default=timezone.now)
     actor_kind = models.CharField(_("who"), max_length=10, choices=Actor.choices)
@@ -34,6 +36,8 @@ class AuditEvent(models.Model):
     )
     # The account's user name, or the partner's name, as it was at the time.
     actor_name = models.CharField(_("name"), max_length=150, blank=True)
+    # For an act through a link: the patient it was sent for (the link holder's identity).
+    link_patient_id = models.BigIntegerField(_("link sent for patient"), null=True, blank=True)
     action = models.CharField(_("what"), max_length=40)
     target_type = models.CharField(_("record"), max_length=30)
     target_id = models.BigIntegerField(_("record id"), null=True, blank=True)
@@ -50,7 +54,8 @@ class AuditEvent(models.Model):
     patients = models.JSONField(_("patients"), default=list, blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)
     address = models.GenericIPAddressField(_("from address"), null=True, blank=True)
-    # "POST /staff/centres/1/today" for a request, the task's name for background work.
+    # "POST /staff/centres/1/today" for a request (a token in the path as "…"), the task's name
+    # for background work.
     via = models.CharField(_("through"), max_length=200, blank=True)
 
     class Meta:

@@ -7,7 +7,12 @@ import vobject
 from django.test import Client
 from icalendar import Calendar
 
-from booking.links import appointment_calendar_link, appointment_link_token
+from booking.links import (
+    appointment_calendar_link,
+    appointment_link,
+    appointment_link_token,
+    my_appointment_link,
+)
 from booking.models import CalendarFeed
 from booking.services.appointments import cancel_appointment, reschedule_appointment
 from clinics.models import Closure, HealthCentre, PublicHoliday, Service, StaffMembership
@@ -56,7 +61,7 @@ def test_an_appointment_file_holds_what_a_calendar_needs_and_no_personal_data(vi
     assert "Health Centre 1" in event.location.value or "Saphan Mon" in event.location.value
     assert "Phra Nakhon District, Bangkok" in event.location.value
     assert event.geo.value == "13.747449;100.496616"
-    assert appointment_link_token(visit.pk) in event.url.value
+    assert event.url.value == my_appointment_link(visit.pk)
     assert event.valarm.trigger.value == -timedelta(hours=1)
     assert card.vtimezone.tzid.value == "Asia/Bangkok"
     text = response.content.decode()
@@ -64,6 +69,16 @@ def test_an_appointment_file_holds_what_a_calendar_needs_and_no_personal_data(vi
     for personal in (patient.first_name, patient.last_name, patient.national_id, patient.phone):
         assert personal not in text
     assert "1985" not in text
+    assert appointment_link_token(visit.pk) not in text
+
+
+def test_the_file_from_the_text_messages_link_links_back_to_it(visit):
+    token = appointment_link_token(visit.pk)
+
+    _, card = both_parsers(Client().get(f"/a/{token}/calendar.ics?lang=en").content)
+
+    assert card.vevent.url.value == appointment_link(visit.pk)
+    assert appointment_link(visit.pk) in card.vevent.description.value
 
 
 def test_a_thai_reader_gets_the_file_in_thai(visit):
@@ -103,17 +118,18 @@ def test_a_cancelled_appointment_downloads_as_a_cancellation(visit):
     assert not hasattr(card.vevent, "valarm")
 
 
-def test_a_video_visit_carries_the_join_link_instead_of_an_address(patient, clock):
+def test_a_video_visit_carries_the_page_to_join_from_instead_of_an_address(patient, clock):
     video = Service.objects.get(code="video-general")
     appointment = booked(patient, SlotFactory(service=video, start=bangkok(TUESDAY, time(9))))
 
     text = fetch(appointment_calendar_link(appointment.pk) + "?lang=en").content.decode()
     _, card = both_parsers(text.encode())
 
-    token = appointment_link_token(appointment.pk)
+    page = my_appointment_link(appointment.pk)
     assert "Join the video call" in card.vevent.description.value
-    assert token in card.vevent.description.value
-    assert token in card.vevent.conference.value
+    assert page in card.vevent.description.value
+    assert card.vevent.conference.value == page
+    assert appointment_link_token(appointment.pk) not in text
     assert card.vevent.location.value == "Video call in your browser"
     assert not hasattr(card.vevent, "geo")
     assert card.vevent.valarm.trigger.value == -timedelta(minutes=10)
@@ -146,7 +162,7 @@ def test_the_appointment_page_and_api_link_the_calendar_file(visit, client_for):
     assert f"/a/{token}/calendar.ics" in page.content.decode()
     assert "Add to my calendar" in page.content.decode()
     assert listed[0]["calendar_url"] == appointment_calendar_link(visit.pk)
-    assert Client().get(f"/api/v1/links/{token}").json()["calendar_url"].endswith("calendar.ics")
+    assert Client().get(f"/api/v1/links/{token}").json()["calendar_url"].endswith(".ics")
 
 
 # Private feeds
@@ -184,6 +200,18 @@ def test_a_household_feed_holds_everyone_on_the_account_and_nobody_else(
     assert patient.last_name not in response.content.decode()
     assert feed["webcal_url"].startswith("webcal://")
     assert CalendarFeed.objects.get().last_fetched_at is not None
+
+
+def test_a_household_feed_links_the_signed_in_pages_and_hands_on_no_text_message_link(
+    patient, client_for, clock
+):
+    own = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
+
+    feed = start_feed(client_for(patient), "/api/v1/me/calendar-feed")
+    text = fetch(feed["url"]).content.decode()
+
+    assert vobject.readOne(text).vevent.url.value == my_appointment_link(own.pk)
+    assert appointment_link_token(own.pk) not in text
 
 
 def test_starting_a_new_feed_or_revoking_it_ends_the_old_address(patient, client_for):

@@ -1,13 +1,21 @@
 """The link in each text message opens that one appointment, without signing in."""
 
+import re
 from datetime import date, time, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
 
-from booking.links import appointment_link, appointment_link_token
-from booking.models import Appointment
+from booking.links import (
+    appointment_calendar_link,
+    appointment_calendar_token,
+    appointment_link,
+    appointment_link_token,
+)
+from booking.models import Appointment, Partner, PartnerKey
 from notifications.models import Message
+from tests.booking.test_partners import book, call, key_for, person
 from tests.factories import SlotFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db
@@ -209,3 +217,96 @@ def test_the_page_refuses_odd_slot_ids_without_an_error_page(visit, slot_id):
 
 def test_a_non_ascii_link_gets_the_not_found_page(reference_data):
     assert Client().get("/a/1-กขค").status_code == 404
+
+
+# --- The calendar link in API answers ------------------------------------------------------------
+
+ACTIONS = [("confirm", {}), ("cancel", {}), ("reschedule", None)]
+
+
+def token_in(url: str) -> str:
+    """The signed token in an address, wherever in the path it sits."""
+    found = re.search(r"/([0-9a-z]+-[a-z2-7]{16})(?:[/.]|$)", url)
+    assert found, url
+    return found.group(1)
+
+
+def assert_opens_only_the_calendar_file(url: str, visit: Appointment) -> None:
+    """Try everything the text message's link does with the token in `url`: nothing but the
+    .ics file answers, and the file does not hand on the text message's link."""
+    token = token_in(url)
+    booked_slot = visit.slot_id
+    later = SlotFactory(start=visit.slot.start + timedelta(days=1))
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+
+    answers = [api(token), api(token, "alternatives"), browser.get(f"/a/{token}")]
+    for action, body in ACTIONS:
+        answers.append(api(token, action, body if body is not None else {"slot_id": later.pk}))
+        answers.append(browser.post(f"/a/{token}", {"action": action, "slot_id": str(later.pk)}))
+    calendar_file = browser.get(urlsplit(url).path)
+
+    visit.refresh_from_db()
+    assert [answer.status_code for answer in answers] == [404] * len(answers)
+    assert (visit.status, visit.slot_id, visit.confirmed_at) == (Status.BOOKED, booked_slot, None)
+    assert calendar_file.status_code == 200
+    assert calendar_file["Content-Type"] == "text/calendar; charset=utf-8"
+    assert appointment_link_token(visit.pk) not in calendar_file.content.decode()
+
+
+def test_a_clinician_who_may_not_cancel_cannot_act_through_the_staff_apis_calendar_link(
+    visit, clinician_at_centre_1, client_for
+):
+    listed = client_for(clinician_at_centre_1).get(
+        "/api/v1/staff/centres/1/appointments", {"day": "2026-12-01"}
+    )
+
+    [shown] = listed.json()
+    assert shown["id"] == visit.pk
+    assert_opens_only_the_calendar_file(shown["calendar_url"], visit)
+
+
+def test_a_read_only_partner_key_cannot_act_through_the_calendar_link_it_is_given(reference_data):
+    partner = Partner.objects.create(name="Clinic finder", contact_email="api@example.org")
+    slot = SlotFactory(start=bangkok(MONDAY + timedelta(days=1), time(9)))
+    booking = book(key_for(partner), slot.pk, person())
+    assert booking.status_code == 201, booking.content
+    visit = Appointment.objects.get(pk=booking.json()["id"])
+    reader = key_for(partner, scopes=[PartnerKey.Scope.APPOINTMENTS_READ])
+
+    listed = call(reader, "get", "/partner/appointments", {"date_from": "2026-12-01"})
+    one = call(reader, "get", f"/partner/appointments/{visit.pk}")
+
+    [shown] = listed.json()
+    assert shown["calendar_url"] == one.json()["calendar_url"]
+    assert_opens_only_the_calendar_file(shown["calendar_url"], visit)
+
+
+def test_the_patients_api_and_the_link_api_give_the_calendar_link_too(visit, client_for):
+    mine = client_for(visit.patient).get("/api/v1/me/appointments").json()
+    linked = api(appointment_link_token(visit.pk)).json()
+
+    assert mine[0]["calendar_url"] == linked["calendar_url"] == appointment_calendar_link(visit.pk)
+    assert_opens_only_the_calendar_file(linked["calendar_url"], visit)
+
+
+def test_the_text_messages_link_and_the_calendar_link_do_not_open_each_other(visit):
+    acting, calendar = appointment_link_token(visit.pk), appointment_calendar_token(visit.pk)
+
+    assert acting != calendar
+    assert Client().get(f"/c/{acting}.ics").status_code == 404
+    assert Client().get(f"/a/{calendar}/calendar.ics").status_code == 404
+    assert Client().get(f"/a/{acting}/calendar.ics").status_code == 200
+    assert Client().get(f"/c/{calendar}.ics").status_code == 200
+    assert Client().post(f"/c/{calendar}.ics").status_code == 405
+
+
+def test_the_calendar_link_expires_with_the_text_messages_link(visit, clock):
+    path = urlsplit(appointment_calendar_link(visit.pk)).path
+
+    clock.move_to(visit.slot.end + timedelta(hours=23))
+    still = Client().get(path)
+    clock.move_to(visit.slot.end + timedelta(hours=24, minutes=1))
+    over = Client().get(path, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert still.status_code == 200
+    assert over.status_code == 410

@@ -1,17 +1,22 @@
 """The audit trail: who read which patients' records and who changed what, recorded with the
 change itself; nobody can change or delete it; centre admins read their centre's."""
 
+import re
 import uuid
-from datetime import date, time
+from datetime import date, time, timedelta
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test import Client, RequestFactory
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from booking.models import Appointment, Slot, VaccineLot
+from booking.links import appointment_link_token, offer_link_token
+from booking.models import Appointment, Slot, VaccineLot, WaitlistOffer
 from booking.services.appointments import cancel_appointment
 from booking.services.drives import create_drive, release_drive
 from booking.services.slots import set_slot_capacity
 from booking.services.stock import withdraw_lot
+from booking.services.waitlist import join_waitlist, offer_free_places
 from clinics import audit
 from clinics.models import AuditEvent
 from tests.booking.test_api_staff import SCHEDULE
@@ -97,6 +102,141 @@ def test_background_work_is_recorded_as_the_system(visit):
     assert event.actor is None
     assert event.actor_kind == AuditEvent.Actor.SYSTEM
     assert event.details["reason"] == "Centre flooded"
+
+
+# --- Through a link in a text message ------------------------------------------------------------
+
+
+def test_acting_through_the_links_api_is_recorded_as_the_links_holder(visit):
+    token = appointment_link_token(visit.pk)
+    later = SlotFactory(start=bangkok(MONDAY, time(15)))
+    client = Client()
+
+    client.post(f"/api/v1/links/{token}/confirm", REMOTE_ADDR="203.0.113.8")
+    client.post(
+        f"/api/v1/links/{token}/reschedule", {"slot_id": later.pk}, content_type="application/json"
+    )
+    client.post(f"/api/v1/links/{token}/cancel")
+
+    confirmed, moved, cancelled = (
+        events("appointment.confirmed")
+        + events("appointment.moved")
+        + events("appointment.cancelled")
+    )
+    for event in (confirmed, moved, cancelled):
+        assert event.actor_kind == AuditEvent.Actor.LINK
+        assert event.link_patient_id == visit.patient_id
+        assert event.actor is None
+        assert token not in event.via
+        assert token.split("-")[1] not in str(event.details)
+    assert confirmed.address == "203.0.113.8"
+    assert confirmed.via == "POST /api/v1/links/…/confirm"
+    assert moved.via == "POST /api/v1/links/…/reschedule"
+    assert cancelled.via == "POST /api/v1/links/…/cancel"
+
+
+def test_acting_through_the_link_page_is_recorded_as_the_links_holder(visit, client_for):
+    token = appointment_link_token(visit.pk)
+    later = SlotFactory(start=bangkok(MONDAY, time(15)))
+
+    Client().post(f"/a/{token}", {"action": "confirm"})
+    Client().post(f"/a/{token}", {"action": "reschedule", "slot_id": str(later.pk)})
+    # Signed in on the same phone: the link is still what allows it, and the account is noted.
+    client_for(visit.patient).post(f"/a/{token}?lang=en", {"action": "cancel"})
+
+    confirmed, moved, cancelled = (
+        events("appointment.confirmed")
+        + events("appointment.moved")
+        + events("appointment.cancelled")
+    )
+    assert {event.actor_kind for event in (confirmed, moved, cancelled)} == {"link"}
+    assert {event.link_patient_id for event in (confirmed, moved, cancelled)} == {visit.patient_id}
+    assert {event.via for event in (confirmed, moved, cancelled)} == {"POST /a/…"}
+    assert (confirmed.actor, confirmed.actor_name) == (None, "")
+    assert cancelled.actor == visit.patient.account
+
+
+def test_claiming_a_waitlist_offer_through_its_link_is_recorded_as_the_links_holder(
+    patient, other_patient, clock
+):
+    full = SlotFactory(capacity=1, start=bangkok(MONDAY + timedelta(days=1), time(10)))
+    booked(patient, full)
+    entry = join_waitlist(
+        patient=other_patient,
+        service=vaccine("general-checkup"),
+        joined_by=other_patient.account,
+        centres=[],
+        district=None,
+        date_from=MONDAY,
+        date_to=MONDAY + timedelta(days=14),
+    )
+    cancel_appointment(appointment=Appointment.objects.get(slot=full))
+    offer_free_places()
+    offer = WaitlistOffer.objects.get(entry=entry, status=WaitlistOffer.Status.OPEN)
+    token = offer_link_token(offer.pk)
+
+    Client().post(f"/w/{token}", {"action": "claim"})
+
+    [claimed] = [
+        event for event in events("appointment.booked") if event.patients == [other_patient.pk]
+    ]
+    assert claimed.actor_kind == AuditEvent.Actor.LINK
+    assert claimed.link_patient_id == other_patient.pk
+    assert claimed.via == "POST /w/…"
+
+
+def token_routes() -> list[str]:
+    """Every address pattern that carries a token, from the URL configuration itself."""
+    found: list[str] = []
+
+    def walk(patterns: list[URLPattern | URLResolver], prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif "token>" in str(pattern.pattern):
+                found.append(prefix + str(pattern.pattern))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def test_the_trail_never_keeps_a_token_from_any_address_that_carries_one(reference_data):
+    token = "1-abcdefghijklmnop"
+    routes = token_routes()
+
+    vias = {}
+    for route in routes:
+        path = "/" + re.sub(r"<(?:\w+:)?token>", token, route)
+        request = RequestFactory().post(path)
+        request.resolver_match = resolve(path)
+        with audit.serving(request):
+            vias[route] = audit.record("test.acted", centre_id=None).via
+
+    for route, via in vias.items():
+        assert token not in via, route
+        assert via == "POST /" + re.sub(r"<(?:\w+:)?token>", "…", route)
+    assert vias["a/<str:token>/calendar.ics"] == "POST /a/…/calendar.ics"
+    assert {"a/<str:token>", "c/<str:token>.ics", "w/<str:token>", "v/<str:token>"} <= set(routes)
+    assert "calendars/<str:token>.ics" in routes
+    assert "api/v1/links/<token>/cancel" in routes
+
+
+def test_the_trail_shows_the_links_holder_in_words(client_for, admin_at_centre_1, visit):
+    Client().post(f"/api/v1/links/{appointment_link_token(visit.pk)}/confirm")
+    client = client_for(admin_at_centre_1)
+
+    english = client.get("/staff/centres/1/audit?lang=en").content.decode()
+    thai = client.get("/staff/centres/1/audit?lang=th").content.decode()
+    listed = client.get("/api/v1/staff/centres/1/audit", HTTP_ACCEPT_LANGUAGE="en").json()
+
+    assert f"Holder of the link for patient #{visit.patient_id}" in english
+    assert f"ผู้ถือลิงก์ของผู้รับบริการ #{visit.patient_id}" in thai
+    assert "POST /api/v1/links/…/confirm" in english
+    assert "Anonymous" not in english
+    [confirmed] = [item for item in listed["items"] if item["action"] == "appointment.confirmed"]
+    assert confirmed["actor_kind"] == "link"
+    assert confirmed["link_patient_id"] == visit.patient_id
+    assert confirmed["actor"] == f"Holder of the link for patient #{visit.patient_id}"
 
 
 def test_a_change_that_fails_after_its_event_takes_the_event_with_it(patient, clock, monkeypatch):

@@ -11,8 +11,11 @@ the patient's.
 
 Allowed: any answer but 401, 403, 404 or a redirect to sign in (a 409 or 422 from the rules of
 the thing is allowed: the caller got past the checks). Denied: one of those. Nobody ever gets
-a 5xx. Token links (texts, calendar files) are allowed for whoever holds the token."""
+a 5xx. Token links (texts, calendar files) are allowed for whoever holds the token, and a token
+opens only the routes of its own kind: the read-only calendar link that API answers carry
+opens none of the others."""
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from django.utils import timezone
 from booking.calendars.services import start_calendar_feed
 from booking.fhir.publishing import PREFIX, publish_scheduling_links
 from booking.links import (
+    appointment_calendar_token,
     appointment_link_token,
     calendar_feed_link,
     offer_link_token,
@@ -340,6 +344,13 @@ ROUTES: list[Route] = [
         "a/<str:token>/calendar.ics",
         EVERYONE,
         lambda s, c: f"/a/{appointment_link_token(s.mine.pk)}/calendar.ics",
+    ),
+    Route(
+        "GET",
+        "c/<str:token>.ics",
+        EVERYONE,
+        lambda s, c: f"/c/{appointment_calendar_token(s.mine.pk)}.ics",
+        why="read-only calendar link in API answers",
     ),
     Route(
         "GET",
@@ -935,3 +946,41 @@ def test_who_may_call_it(route: Route, scenario: Scenario):
         if (caller in route.allowed) == denied
     }
     assert wrong == {}, f"allowed: {sorted(route.allowed)}; seen: {seen}"
+
+
+# --- A token opens only its own kind of route ----------------------------------------------------
+
+TOKEN = re.compile(r"[0-9a-z]+-[a-z2-7]{16}")
+CALENDAR_FILE = "c/<str:token>.ics"
+
+
+def _with_token(path: str, token: str) -> str:
+    assert TOKEN.search(path), path
+    return TOKEN.sub(token, path, count=1)
+
+
+def test_the_read_only_calendar_token_opens_no_other_token_route(scenario: Scenario):
+    """Whoever is given the calendar link (staff, partners, the API's users) can do nothing
+    with it that the text message's link, a feed, a video join or an offer link does."""
+    calendar = appointment_calendar_token(scenario.mine.pk)
+    others = [r for r in ROUTES if "token" in r.pattern and r.pattern != CALENDAR_FILE]
+    [own] = [r for r in ROUTES if r.pattern == CALENDAR_FILE]
+    seen = {}
+    for route in [*others, own]:
+        for caller in CALLERS:
+            with transaction.atomic():
+                token = calendar if route is not own else appointment_link_token(scenario.mine.pk)
+                path = _with_token(route.path(scenario, caller), token)
+                body = route.body(scenario, caller) if route.body else {}
+                client = scenario.client(caller)
+                if route.method == "GET":
+                    response = client.get(path)
+                else:
+                    response = getattr(client, route.method.lower())(
+                        path, body, content_type="application/json"
+                    )
+                transaction.set_rollback(True)
+            seen[(route.name, caller)] = response.status_code
+
+    assert len(others) >= 10
+    assert {key: status for key, status in seen.items() if status != 404} == {}
