@@ -279,6 +279,12 @@ SIGN_IN_CODE_ATTEMPTS = 5
 SIGN_IN_CODE_RESEND_SECONDS = 60
 SIGN_IN_CODES_PER_PHONE_PER_HOUR = env_int("SIGN_IN_CODES_PER_PHONE_PER_HOUR", 5)
 SIGN_IN_CODES_PER_ADDRESS_PER_HOUR = env_int("SIGN_IN_CODES_PER_ADDRESS_PER_HOUR", 30)
+# Against toll fraud: passcodes go only to mobile numbers of these countries (region codes),
+# at most so many an hour in all, and so many an hour to one block of 10,000 numbers (the
+# number without its last four digits), where pumping schemes send them.
+SIGN_IN_COUNTRIES = [code.upper() for code in env_list("SIGN_IN_COUNTRIES", ["TH"])]
+SIGN_IN_CODES_PER_HOUR = env_int("SIGN_IN_CODES_PER_HOUR", 20_000)
+SIGN_IN_CODES_PER_PREFIX_PER_HOUR = env_int("SIGN_IN_CODES_PER_PREFIX_PER_HOUR", 50)
 # Abuse limits (clinics/limits.py, booking/services/limits.py); 0 turns one off. Per address
 # they are generous: many patients share one address behind a mobile carrier's NAT.
 SIGN_INS_PER_USER_PER_10_MINUTES = env_int("SIGN_INS_PER_USER_PER_10_MINUTES", 10)
