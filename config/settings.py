@@ -233,8 +233,11 @@ SMS_QUIET_HOURS_START = env_int("SMS_QUIET_HOURS_START", 21)
 SMS_QUIET_HOURS_END = env_int("SMS_QUIET_HOURS_END", 8)
 # Transient failures are retried with growing waits up to this many attempts in all.
 SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 8)
-# A message a worker took but never finished (the worker died) is retried after this.
-SMS_CLAIM_LEASE_SECONDS = env_int("SMS_CLAIM_LEASE_SECONDS", 300)
+# A message a worker took but never finished (the worker died) is retried after this; a live
+# worker renews its claims as it goes. Passcodes are claimed one at a time, for a shorter lease
+# than the few minutes a code lives.
+SMS_CLAIM_LEASE_SECONDS = env_int("SMS_CLAIM_LEASE_SECONDS", 60)
+SMS_PASSCODE_LEASE_SECONDS = env_int("SMS_PASSCODE_LEASE_SECONDS", 30)
 # Wake a worker as soon as a message commits; beat's sweep every few seconds is the backstop.
 SMS_WAKE_WORKER = env_bool("SMS_WAKE_WORKER", True)
 SMS_SWEEP_SECONDS = env_int("SMS_SWEEP_SECONDS", 10)
