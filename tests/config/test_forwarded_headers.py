@@ -25,7 +25,7 @@ Ask = Callable[[str, str], int]
 
 
 def web_command() -> str:
-    """The Procfile's web line, as honcho runs it (through a shell)."""
+    """The Procfile's web line, which honcho runs through /bin/sh."""
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.startswith("web:"):
             return line.removeprefix("web:").strip()
@@ -70,7 +70,7 @@ def web_server(tmp_path: Path) -> Iterator[Callable[[str | None], Ask]]:
             env["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
         with (tmp_path / f"uvicorn-{port}.log").open("wb") as log:
             server = subprocess.Popen(
-                ["bash", "-c", f"exec {web_command()} --log-level warning"],
+                ["/bin/sh", "-c", f"exec {web_command()} --log-level warning"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         started.append(server)
