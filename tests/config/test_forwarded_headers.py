@@ -90,7 +90,7 @@ def web_server(tmp_path: Path) -> Iterator[Callable[[str | None], Ask]]:
                 },
             )
             try:
-                with browser.open(request, timeout=10) as response:
+                with browser.open(request, timeout=30) as response:
                     return int(response.status)
             except urllib.error.HTTPError as refused:
                 return int(refused.code)
@@ -106,14 +106,14 @@ def web_server(tmp_path: Path) -> Iterator[Callable[[str | None], Ask]]:
 def _csrf_token_once_up(
     browser: urllib.request.OpenerDirector, base: str, server: subprocess.Popen[bytes]
 ) -> str:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
             pytest.fail(f"uvicorn stopped with {server.returncode}; see its log in tmp_path")
         try:
-            with browser.open(f"{base}/api/v1/auth/csrf", timeout=2) as response:
+            with browser.open(f"{base}/api/v1/auth/csrf", timeout=30) as response:
                 return str(json.load(response)["csrf_token"])
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # not listening yet (URLError), or reset while starting
             time.sleep(0.1)
     pytest.fail("uvicorn did not start")
 
