@@ -134,10 +134,10 @@ class StaffAuthenticatorAdmin(admin.ModelAdmin):
     """Deleting a lost phone's authenticator lets its owner set up a new one at their next
     sign-in. The key itself is never shown."""
 
-    list_display = ["user", "confirmed_at"]
+    list_display = ["user", "confirmed_at", "locked_until"]
     search_fields = ["user__username"]
-    fields = ["user", "confirmed_at"]
-    readonly_fields = ["user", "confirmed_at"]
+    fields = ["user", "confirmed_at", "wrong_codes", "locked_until"]
+    readonly_fields = ["user", "confirmed_at", "wrong_codes", "locked_until"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,15 +1,20 @@
 """Limits that are not about booking: fixed windows counted in the cache (Redis when
-configured, shared by every process), and password sign-in per user name and per address.
-Keys are hashed before they become cache keys. booking/services/limits.py builds the
-booking limits on the same windows."""
+configured, shared by every process), and password sign-in per user name and per address,
+counted in the database so that it holds while Redis is down. Keys are hashed before they are
+stored. booking/services/limits.py builds the booking limits on the cache's windows, which
+may let everyone through while Redis is down."""
 
 import hashlib
+import math
 import time
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
 from clinics.exceptions import TooManyRequests
+from clinics.models import SignInCount
 
 
 def _hashed(value: str) -> str:
@@ -28,15 +33,43 @@ def check_rate(*, scope: str, key: str, limit: int, window_seconds: int) -> None
         raise TooManyRequests(retry_after=int(window_seconds - now % window_seconds) + 1)
 
 
+def check_rate_in_database(*, scope: str, key: str, limit: int, window_seconds: int) -> None:
+    """As check_rate, counted in the database: for limits that must not lapse with Redis.
+
+    One statement adds the request (INSERT ... ON CONFLICT, on SQLite and PostgreSQL alike),
+    so parallel requests are all counted; the first request of a window clears ended ones."""
+    if limit <= 0 or not key:
+        return
+    now = time.time()
+    end = (now // window_seconds + 1) * window_seconds
+    ends_at = datetime.fromtimestamp(end, tz=UTC)
+    quote = connection.ops.quote_name
+    table = quote(SignInCount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({quote('scope')}, {quote('key')}, {quote('ends_at')}, "
+            f"{quote('count')}) VALUES (%s, %s, %s, 1) "
+            f"ON CONFLICT ({quote('scope')}, {quote('key')}, {quote('ends_at')}) "
+            f"DO UPDATE SET {quote('count')} = {table}.{quote('count')} + 1 "
+            f"RETURNING {quote('count')}",
+            [scope, _hashed(key), connection.ops.adapt_datetimefield_value(ends_at)],
+        )
+        (count,) = cursor.fetchone()
+    if count == 1:
+        SignInCount.objects.filter(ends_at__lte=datetime.fromtimestamp(now, tz=UTC)).delete()
+    if count > limit:
+        raise TooManyRequests(retry_after=max(1, math.ceil(end - now)))
+
+
 def check_sign_in_rate(*, username: str, address: str | None) -> None:
     """Password sign-ins: per user name and per network address, in ten-minute windows."""
-    check_rate(
+    check_rate_in_database(
         scope="sign-in-user",
         key=username.strip().lower(),
         limit=settings.SIGN_INS_PER_USER_PER_10_MINUTES,
         window_seconds=600,
     )
-    check_rate(
+    check_rate_in_database(
         scope="sign-in-address",
         key=address or "",
         limit=settings.SIGN_INS_PER_ADDRESS_PER_10_MINUTES,

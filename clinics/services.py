@@ -8,13 +8,13 @@ import csv
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import holidays
 import pyotp
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -162,7 +162,7 @@ def grant_membership(
 
 AUTHENTICATOR_ISSUER = "BMA Health Centres"
 MAX_WRONG_CODES = 5
-WRONG_CODES_WINDOW_SECONDS = 15 * 60
+WRONG_CODES_LOCK_SECONDS = 15 * 60
 
 
 def needs_second_factor(user: User) -> bool:
@@ -200,50 +200,69 @@ def authenticator_uri(authenticator: StaffAuthenticator) -> str:
     )
 
 
-@transaction.atomic
 def confirm_authenticator(*, user: User, code: str) -> StaffAuthenticator:
-    """Finish setting up the authenticator with a first code from it. Locks its row."""
-    authenticator = StaffAuthenticator.objects.select_for_update().filter(user_id=user.pk).first()
-    if authenticator is None or authenticator.confirmed_at is not None:
-        raise Forbidden(_("Start setting up the authenticator app again."))
-    _accept_code(authenticator, code)
-    authenticator.confirmed_at = timezone.now()
-    authenticator.save(update_fields=["confirmed_at", "last_step"])
+    """Finish setting up the authenticator with a first code from it. Locks its row.
+
+    A wrong code is counted even though the error is raised: the count commits first."""
+    with transaction.atomic():
+        authenticator = (
+            StaffAuthenticator.objects.select_for_update().filter(user_id=user.pk).first()
+        )
+        if authenticator is None or authenticator.confirmed_at is not None:
+            raise Forbidden(_("Start setting up the authenticator app again."))
+        accepted = _accept_code(authenticator, code)
+        if accepted:
+            authenticator.confirmed_at = timezone.now()
+        authenticator.save(update_fields=["confirmed_at", *_CODE_FIELDS])
+    if not accepted:
+        raise WrongSecondFactor()
     return authenticator
 
 
-@transaction.atomic
 def check_second_factor(*, user: User, code: str) -> None:
     """Accept a code from the user's authenticator app once. After five wrong codes in a row
-    the account takes no code for 15 minutes. Locks the authenticator's row."""
-    authenticator = (
-        StaffAuthenticator.objects.select_for_update()
-        .filter(user_id=user.pk, confirmed_at__isnull=False)
-        .first()
-    )
-    if authenticator is None:
-        raise Forbidden(_("Set up an authenticator app first: sign in at /staff/sign-in."))
-    _accept_code(authenticator, code)
-    authenticator.save(update_fields=["last_step"])
+    the account takes no code for 15 minutes. Locks the authenticator's row.
+
+    The wrong codes are counted on that row, not in the cache, so that the lockout holds
+    while Redis is down; a wrong code's count commits before the error is raised."""
+    with transaction.atomic():
+        authenticator = (
+            StaffAuthenticator.objects.select_for_update()
+            .filter(user_id=user.pk, confirmed_at__isnull=False)
+            .first()
+        )
+        if authenticator is None:
+            raise Forbidden(_("Set up an authenticator app first: sign in at /staff/sign-in."))
+        accepted = _accept_code(authenticator, code)
+        authenticator.save(update_fields=_CODE_FIELDS)
+    if not accepted:
+        raise WrongSecondFactor()
 
 
-def _accept_code(authenticator: StaffAuthenticator, code: str) -> None:
+_CODE_FIELDS = ["last_step", "wrong_codes", "locked_until"]
+
+
+def _accept_code(authenticator: StaffAuthenticator, code: str) -> bool:
     """Check the code against the current 30-second step and one either side (clocks drift);
-    a step at or before the last accepted one is refused, so a code works once."""
-    wrong_key = f"wrong-codes:{authenticator.user_id}"
-    if cache.get(wrong_key, 0) >= MAX_WRONG_CODES:
-        raise SecondFactorLocked()
+    a step at or before the last accepted one is refused, so a code works once. Records the
+    outcome on the authenticator (to be saved); SecondFactorLocked while it is locked."""
+    now = timezone.now()
+    if authenticator.locked_until is not None and authenticator.locked_until > now:
+        wait = authenticator.locked_until - now
+        raise SecondFactorLocked(retry_after=max(1, int(wait.total_seconds() + 0.999)))
     code = "".join(code.split())
     totp = pyotp.TOTP(authenticator.key)
-    now = timezone.now()
     step = totp.timecode(now)
     well_formed = code.isdigit() and len(code) == totp.digits
     for candidate in (step, step - 1, step + 1):
         fresh = candidate > authenticator.last_step
         if well_formed and fresh and hmac.compare_digest(totp.generate_otp(candidate), code):
             authenticator.last_step = candidate
-            cache.delete(wrong_key)
-            return
-    cache.add(wrong_key, 0, timeout=WRONG_CODES_WINDOW_SECONDS)
-    cache.incr(wrong_key)
-    raise WrongSecondFactor()
+            authenticator.wrong_codes = 0
+            authenticator.locked_until = None
+            return True
+    authenticator.wrong_codes += 1
+    if authenticator.wrong_codes >= MAX_WRONG_CODES:
+        authenticator.wrong_codes = 0
+        authenticator.locked_until = now + timedelta(seconds=WRONG_CODES_LOCK_SECONDS)
+    return False

@@ -1,7 +1,9 @@
 """The Redis cache, made to degrade rather than fail: when Redis cannot be reached, reads miss,
 writes are dropped and counters start again, so that booking, signing in and sending texts go
-on without it (the waiting room then lets people straight through, and counters such as wrong
-codes start from zero until Redis is back). Each failure is logged."""
+on without it (the waiting room then lets people straight through, and the booking and search
+limits' counters start from zero until Redis is back). Each failure is logged. The sign-in
+lockouts (wrong staff codes, password sign-ins, passcodes) are counted in the database instead,
+so that they hold while Redis is down."""
 
 import logging
 from typing import Any

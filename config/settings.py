@@ -233,8 +233,11 @@ SMS_QUIET_HOURS_START = env_int("SMS_QUIET_HOURS_START", 21)
 SMS_QUIET_HOURS_END = env_int("SMS_QUIET_HOURS_END", 8)
 # Transient failures are retried with growing waits up to this many attempts in all.
 SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 8)
-# A message a worker took but never finished (the worker died) is retried after this.
-SMS_CLAIM_LEASE_SECONDS = env_int("SMS_CLAIM_LEASE_SECONDS", 300)
+# A message a worker took but never finished (the worker died) is retried after this; a live
+# worker renews its claims as it goes. Passcodes are claimed one at a time, for a shorter lease
+# than the few minutes a code lives.
+SMS_CLAIM_LEASE_SECONDS = env_int("SMS_CLAIM_LEASE_SECONDS", 60)
+SMS_PASSCODE_LEASE_SECONDS = env_int("SMS_PASSCODE_LEASE_SECONDS", 30)
 # Wake a worker as soon as a message commits; beat's sweep every few seconds is the backstop.
 SMS_WAKE_WORKER = env_bool("SMS_WAKE_WORKER", True)
 SMS_SWEEP_SECONDS = env_int("SMS_SWEEP_SECONDS", 10)
@@ -279,6 +282,12 @@ SIGN_IN_CODE_ATTEMPTS = 5
 SIGN_IN_CODE_RESEND_SECONDS = 60
 SIGN_IN_CODES_PER_PHONE_PER_HOUR = env_int("SIGN_IN_CODES_PER_PHONE_PER_HOUR", 5)
 SIGN_IN_CODES_PER_ADDRESS_PER_HOUR = env_int("SIGN_IN_CODES_PER_ADDRESS_PER_HOUR", 30)
+# Against toll fraud: passcodes go only to mobile numbers of these countries (region codes),
+# at most so many an hour in all, and so many an hour to one block of 10,000 numbers (the
+# number without its last four digits), where pumping schemes send them.
+SIGN_IN_COUNTRIES = [code.upper() for code in env_list("SIGN_IN_COUNTRIES", ["TH"])]
+SIGN_IN_CODES_PER_HOUR = env_int("SIGN_IN_CODES_PER_HOUR", 20_000)
+SIGN_IN_CODES_PER_PREFIX_PER_HOUR = env_int("SIGN_IN_CODES_PER_PREFIX_PER_HOUR", 50)
 # Abuse limits (clinics/limits.py, booking/services/limits.py); 0 turns one off. Per address
 # they are generous: many patients share one address behind a mobile carrier's NAT.
 SIGN_INS_PER_USER_PER_10_MINUTES = env_int("SIGN_INS_PER_USER_PER_10_MINUTES", 10)

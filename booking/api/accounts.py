@@ -71,7 +71,10 @@ def send_passcode(request: HttpRequest, payload: PasscodeIn) -> Status[object]:
     """Text a 6-digit passcode to a phone, to sign in or to register.
 
     The answer is the same whether or not the number has an account. A new code replaces the
-    last one; codes expire after 5 minutes. Too many requests get 429 with Retry-After."""
+    last one; codes expire after 5 minutes. Only mobile numbers of the countries served
+    (Thailand unless configured otherwise) get a code: any other number is a 422 naming
+    `phone`. Too many requests (per phone, address, block of numbers, or in all) get 429 with
+    Retry-After."""
     _require_csrf(request)
     sent = send_sign_in_code(
         phone=payload.phone,

@@ -319,6 +319,8 @@ class SignInCode(models.Model):
     """
 
     phone = models.CharField(_("phone"), max_length=16)
+    # The phone without its last four digits: its block of 10,000 numbers, limited per hour.
+    phone_prefix = models.CharField(_("number block"), max_length=12, blank=True)
     code_hash = models.CharField(max_length=64)
     requested_from = models.GenericIPAddressField(_("requested from"), null=True, blank=True)
     created_at = models.DateTimeField(_("requested at"))
@@ -333,6 +335,8 @@ class SignInCode(models.Model):
         indexes = [
             models.Index(fields=["phone", "created_at"], name="signin_code_phone"),
             models.Index(fields=["requested_from", "created_at"], name="signin_code_address"),
+            models.Index(fields=["phone_prefix", "created_at"], name="signin_code_prefix"),
+            models.Index(fields=["created_at"], name="signin_code_created"),
         ]
 
     def __str__(self) -> str:

@@ -1,9 +1,12 @@
 """Signing in with a one-time passcode sent by text message.
 
-A code goes to any valid number that asks, with or without an account, so the answer never
-tells whether a number is registered; only someone holding the phone learns that. Codes are
-kept as keyed hashes, expire after SIGN_IN_CODE_MINUTES, allow SIGN_IN_CODE_ATTEMPTS wrong
-tries, and are rate-limited per phone and per network address.
+A code goes to any mobile number of SIGN_IN_COUNTRIES that asks, with or without an account,
+so the answer never tells whether a number is registered; only someone holding the phone
+learns that. Codes are kept as keyed hashes, expire after SIGN_IN_CODE_MINUTES, allow
+SIGN_IN_CODE_ATTEMPTS wrong tries, and are rate-limited per phone, per network address, per
+block of 10,000 numbers and in all; every count is in the database, so the limits hold while
+Redis is down. Landlines, satellite, premium and foreign numbers get no code: texts to them
+are where toll fraud earns its money.
 """
 
 import hmac
@@ -11,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import phonenumbers
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
@@ -18,12 +22,14 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from phonenumbers import PhoneNumberType
 
 from booking.exceptions import NotRegistered, PasscodeWrong
 from booking.models import Patient, SignInCode
 from booking.services.patients import PersonDetails, normalise_phone, register_account
-from clinics.exceptions import TooManyRequests
+from clinics.exceptions import InvalidInput, TooManyRequests
 from notifications import messages
 from notifications.models import Message
 from notifications.services.outbox import Recipient, queue_message
@@ -46,9 +52,11 @@ def _hash(phone: str, code: str) -> str:
 def send_sign_in_code(*, phone: str, address: str | None, language: str) -> CodeSent:
     """Text a new passcode to the phone, replacing any earlier one, within the rate limits."""
     phone = normalise_phone(phone)
-    _serialise(f"sign-in-code:{phone}", f"sign-in-code:{address}")
+    _check_mobile_in_sign_in_countries(phone)
+    prefix = phone[:-4]
+    _serialise(f"sign-in-code:{phone}", f"sign-in-code:{address}", f"sign-in-code-prefix:{prefix}")
     now = timezone.now()
-    _check_rate_limits(phone=phone, address=address, now=now)
+    _check_rate_limits(phone=phone, prefix=prefix, address=address, now=now)
     SignInCode.objects.filter(phone=phone, used_at__isnull=True, expires_at__gt=now).update(
         expires_at=now
     )
@@ -56,6 +64,7 @@ def send_sign_in_code(*, phone: str, address: str | None, language: str) -> Code
     expires_at = now + timedelta(minutes=settings.SIGN_IN_CODE_MINUTES)
     SignInCode.objects.create(
         phone=phone,
+        phone_prefix=prefix,
         code_hash=_hash(phone, code),
         requested_from=address,
         created_at=now,
@@ -74,10 +83,41 @@ def send_sign_in_code(*, phone: str, address: str | None, language: str) -> Code
     )
 
 
+MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def _check_mobile_in_sign_in_countries(phone: str) -> None:
+    """InvalidInput unless the number is a mobile one of SIGN_IN_COUNTRIES (or one its
+    country's numbering cannot tell from a landline)."""
+    number = phonenumbers.parse(phone)
+    countries = settings.SIGN_IN_COUNTRIES
+    if phonenumbers.region_code_for_number(number) not in countries:
+        message: str | Promise
+        if countries == ["TH"]:
+            message = _(
+                "We can text a passcode only to a Thai mobile number. "
+                "Enter a Thai mobile number, e.g. 081 234 5678."
+            )
+        else:
+            message = _(
+                "We can text a passcode only to a mobile number from one of these "
+                "countries: %(countries)s. Enter such a number."
+            ) % {"countries": ", ".join(countries)}
+        raise InvalidInput(message, field="phone")
+    if phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise InvalidInput(
+            _(
+                "This number is not a mobile phone, so it cannot receive a passcode. "
+                "Enter a mobile number, e.g. 081 234 5678."
+            ),
+            field="phone",
+        )
+
+
 def _serialise(*keys: str) -> None:
-    """Make requests for the same phone or address wait for each other, so that parallel
-    requests cannot all pass the limits. SQLite's write transactions already run one at a
-    time; on PostgreSQL, transaction-scoped advisory locks, taken in a fixed order."""
+    """Make requests for the same phone, address or number block wait for each other, so
+    that parallel requests cannot all pass the limits. SQLite's write transactions already
+    run one at a time; on PostgreSQL, transaction-scoped advisory locks, in a fixed order."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
@@ -85,7 +125,7 @@ def _serialise(*keys: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
-def _check_rate_limits(*, phone: str, address: str | None, now: datetime) -> None:
+def _check_rate_limits(*, phone: str, prefix: str, address: str | None, now: datetime) -> None:
     recent = SignInCode.objects.filter(phone=phone, created_at__gt=now - HOUR)
     latest = recent.order_by("-created_at").values_list("created_at", flat=True).first()
     if latest is not None:
@@ -99,16 +139,36 @@ def _check_rate_limits(*, phone: str, address: str | None, now: datetime) -> Non
     if address:
         from_address = SignInCode.objects.filter(requested_from=address, created_at__gt=now - HOUR)
         _check_window(from_address, settings.SIGN_IN_CODES_PER_ADDRESS_PER_HOUR, now)
+    to_block = SignInCode.objects.filter(phone_prefix=prefix, created_at__gt=now - HOUR)
+    _check_window(to_block, settings.SIGN_IN_CODES_PER_PREFIX_PER_HOUR, now)
+    # Not serialised (that would make every request wait for every other): parallel requests
+    # may overshoot the ceiling by as many as run at once.
+    everyone = SignInCode.objects.filter(created_at__gt=now - HOUR)
+    _check_window(
+        everyone,
+        settings.SIGN_IN_CODES_PER_HOUR,
+        now,
+        _("We are sending very many passcodes just now. Please try again in a while."),
+    )
 
 
-def _check_window(requests: QuerySet[SignInCode], limit: int, now: datetime) -> None:
+def _check_window(
+    requests: QuerySet[SignInCode],
+    limit: int,
+    now: datetime,
+    message: str | Promise | None = None,
+) -> None:
     if limit <= 0:  # 0 turns the limit off, as for the other limits
         return
-    times = list(requests.order_by("-created_at").values_list("created_at", flat=True)[:limit])
-    if len(times) >= limit:
+    # The limit-th latest request: while it is in the window, the window is full.
+    times = requests.order_by("-created_at").values_list("created_at", flat=True)
+    oldest_counted = next(iter(times[limit - 1 : limit]), None)
+    if oldest_counted is not None:
         raise TooManyRequests(
-            _("Too many codes were asked for. Please try again later."),
-            retry_after=_seconds(times[-1] + HOUR - now),
+            _("Too many codes were asked for. Please try again later.")
+            if message is None
+            else message,
+            retry_after=_seconds(oldest_counted + HOUR - now),
         )
 
 

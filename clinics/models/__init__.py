@@ -1,6 +1,7 @@
 """The clinics app's models, one module per concern; import them from here."""
 
 from clinics.models.audit import AuditEvent
+from clinics.models.limits import SignInCount
 from clinics.models.reference import (
     MAX_REMINDER_MINUTES,
     District,
@@ -29,6 +30,7 @@ __all__ = [
     "ScheduleTemplate",
     "Service",
     "ServiceDose",
+    "SignInCount",
     "StaffAuthenticator",
     "StaffMembership",
     "VisitMode",

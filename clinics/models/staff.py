@@ -56,6 +56,9 @@ class StaffAuthenticator(models.Model):
     key = models.CharField(_("key"), max_length=64)
     confirmed_at = models.DateTimeField(_("set up at"), null=True, blank=True)
     last_step = models.BigIntegerField(_("last code's time step"), default=0)
+    # Counted here rather than in the cache, so that the lockout holds while Redis is down.
+    wrong_codes = models.PositiveSmallIntegerField(_("wrong codes in a row"), default=0)
+    locked_until = models.DateTimeField(_("takes no code until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("authenticator app")

@@ -5,9 +5,14 @@ short transaction of their own, so two workers never take the same row. Each mes
 is committed as soon as it is known.
 
 Duplicate policy: at least once. A worker that dies after the provider accepted a message but
-before its outcome was committed leaves the row in `sending`; after SMS_CLAIM_LEASE_SECONDS
-another worker sends it again. Only the messages in flight at the moment of the crash can be
-sent twice; a message is never lost.
+before its outcome was committed leaves the row in `sending`; after the claim's lease another
+worker sends it again. Only the messages in flight at the moment of the crash can be sent
+twice; a message is never lost.
+
+Leases are short, so that a dead worker never holds a text past its use: a passcode is claimed
+alone, for SMS_PASSCODE_LEASE_SECONDS (its code lives a few minutes); other texts for
+SMS_CLAIM_LEASE_SECONDS, which a live worker renews for the rest of its batch as it goes on;
+and a claimed text past its `expires_at` is taken back at once, to be dropped.
 """
 
 import logging
@@ -61,22 +66,24 @@ class DispatchResult:
 def claim_due_messages(*, limit: int) -> list[int]:
     """Take up to `limit` due messages for this worker, skipping rows another worker holds.
 
-    Passcodes and replies come first, so a morning backlog never holds up a sign-in. Also takes
-    back messages whose claim is older than the lease (their worker died), up to the last
-    attempt."""
+    A due passcode is taken first and alone, so a morning backlog never holds up a sign-in
+    and a worker that dies holds one passcode at most, for its short lease; then replies,
+    then the rest. Also takes back messages whose lease ran out (their worker died), up to
+    the last attempt."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.SMS_CLAIM_LEASE_SECONDS)
     with transaction.atomic():
         due = Message.objects.select_for_update(skip_locked=True).filter(
-            Q(status=Status.PENDING, due_at__lte=now)
-            | Q(status=Status.SENDING, claimed_at__lt=stale)
+            Q(status=Status.PENDING, due_at__lte=now) | _lease_ran_out(now)
         )
-        # Two queries, each walking its own partial index in due order.
-        urgent = due.filter(kind__in=EXEMPT_FROM_QUIET_HOURS).order_by("due_at", "pk")
-        ids = list(urgent.values_list("pk", flat=True)[:limit])
-        if len(ids) < limit:
-            rest = due.exclude(kind__in=EXEMPT_FROM_QUIET_HOURS).order_by("due_at", "pk")
-            ids += rest.values_list("pk", flat=True)[: limit - len(ids)]
+        # Each query walks a partial index in due order.
+        passcode = due.filter(kind=Kind.PASSCODE).order_by("due_at", "pk")
+        ids = list(passcode.values_list("pk", flat=True)[:1])
+        if not ids:
+            urgent = due.filter(kind__in=EXEMPT_FROM_QUIET_HOURS).order_by("due_at", "pk")
+            ids = list(urgent.values_list("pk", flat=True)[:limit])
+            if len(ids) < limit:
+                rest = due.exclude(kind__in=EXEMPT_FROM_QUIET_HOURS).order_by("due_at", "pk")
+                ids += rest.values_list("pk", flat=True)[: limit - len(ids)]
         if ids:
             Message.objects.filter(pk__in=ids).update(
                 status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
@@ -84,11 +91,27 @@ def claim_due_messages(*, limit: int) -> list[int]:
     return ids
 
 
+def _lease_ran_out(now: datetime) -> Q:
+    """Claimed messages whose worker has not finished them within the lease (it died), or
+    that are past their use, whatever the lease."""
+    passcode_lease = timedelta(seconds=settings.SMS_PASSCODE_LEASE_SECONDS)
+    lease = timedelta(seconds=settings.SMS_CLAIM_LEASE_SECONDS)
+    return Q(status=Status.SENDING) & (
+        Q(kind=Kind.PASSCODE, claimed_at__lt=now - passcode_lease)
+        | (~Q(kind=Kind.PASSCODE) & Q(claimed_at__lt=now - lease))
+        | Q(expires_at__lte=now)
+    )
+
+
+def renew_claims(ids: list[int]) -> None:
+    """Extend this worker's lease on the messages it still holds."""
+    Message.objects.filter(pk__in=ids, status=Status.SENDING).update(claimed_at=timezone.now())
+
+
 def give_up_abandoned() -> int:
     """Fail the messages whose workers died while sending them on every attempt."""
-    stale = timezone.now() - timedelta(seconds=settings.SMS_CLAIM_LEASE_SECONDS)
     return Message.objects.filter(
-        status=Status.SENDING, claimed_at__lt=stale, attempts__gte=settings.SMS_MAX_ATTEMPTS
+        _lease_ran_out(timezone.now()), attempts__gte=settings.SMS_MAX_ATTEMPTS
     ).update(
         status=Status.FAILED,
         claimed_at=None,
@@ -143,10 +166,15 @@ def _send_batches(
             )
         )
         done = 0
+        claimed_at = timezone.now()
+        renew_after = timedelta(seconds=settings.SMS_CLAIM_LEASE_SECONDS / 2)
         try:
             for message in batch:
                 if time.monotonic() >= deadline:
                     return
+                if timezone.now() - claimed_at >= renew_after:
+                    renew_claims([m.pk for m in batch[done:]])
+                    claimed_at = timezone.now()
                 wait_for_sending_turn()
                 try:
                     outcome = send_message(message=message, backend=backend, opted_out=opted_out)

@@ -197,3 +197,87 @@ def test_parallel_requests_for_one_phone_make_one_code(reference_data):
 
     assert outcomes == {"ok": 1, "too_many_requests": 7}
     assert SignInCode.objects.filter(phone=PHONE).count() == 1
+
+
+# --- Against toll fraud: Thai mobile numbers only, ceilings per number block and in all ---------
+
+
+@pytest.mark.parametrize(
+    ("phone", "says"),
+    [
+        ("+12025550123", "only to a Thai mobile number"),  # the United States
+        ("+8613800138000", "only to a Thai mobile number"),  # a Chinese mobile
+        ("+881612345678", "only to a Thai mobile number"),  # a satellite phone
+        ("+449012345678", "only to a Thai mobile number"),  # a UK premium-rate line
+        ("02 123 4567", "not a mobile phone"),  # a Bangkok landline
+        ("1800 123 456", "not a mobile phone"),  # a Thai freephone number
+    ],
+)
+def test_passcodes_go_only_to_thai_mobile_numbers(reference_data, clock, phone, says):
+    response = ask(Client(HTTP_ACCEPT_LANGUAGE="en"), phone)
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "phone"
+    assert says in response.json()["message"]
+    assert "081 234 5678" in response.json()["message"]
+    assert not SignInCode.objects.exists()
+    assert not Message.objects.exists()
+
+
+def test_the_refusal_of_a_landline_is_in_thai(reference_data, clock):
+    response = ask(Client(HTTP_ACCEPT_LANGUAGE="th"), "02 123 4567")
+
+    assert response.status_code == 422
+    assert "โทรศัพท์มือถือ" in response.json()["message"]
+
+
+def test_sign_in_countries_let_in_the_mobile_numbers_of_other_countries(
+    reference_data, clock, settings
+):
+    settings.SIGN_IN_COUNTRIES = ["TH", "LA"]
+
+    lao_mobile = ask(Client(), "+8562023123456")
+    chinese_mobile = ask(Client(HTTP_ACCEPT_LANGUAGE="en"), "+8613800138000")
+
+    assert lao_mobile.status_code == 202
+    assert chinese_mobile.status_code == 422
+    assert "TH, LA" in chinese_mobile.json()["message"]
+
+
+def test_the_sign_in_page_refuses_a_landline_too(reference_data, clock):
+    client = Client()
+
+    client.post("/sign-in?lang=en", {"action": "send_code", "phone": "02 123 4567"})
+    page = client.get("/sign-in?lang=en").content.decode()
+
+    assert "not a mobile phone" in page
+    assert not SignInCode.objects.exists()
+
+
+def test_a_block_of_ten_thousand_numbers_gets_at_most_its_hourly_ceiling(
+    reference_data, clock, settings
+):
+    settings.SIGN_IN_CODES_PER_PREFIX_PER_HOUR = 3
+    answers = []
+    for n in range(4):  # +66 81 234 0000 to 0003, each from an address of its own
+        answers.append(ask(Client(REMOTE_ADDR=f"203.0.113.{n}"), f"+6681234000{n}"))
+        clock.shift(timedelta(minutes=1))
+    other_block = ask(Client(REMOTE_ADDR="203.0.113.9"), "+66812350000")
+
+    assert [answer.status_code for answer in answers] == [202, 202, 202, 429]
+    assert answers[-1]["Retry-After"] == str(57 * 60)  # when the first code leaves the hour
+    assert other_block.status_code == 202
+
+
+def test_all_passcodes_together_stop_at_the_hourly_ceiling(reference_data, clock, settings):
+    settings.SIGN_IN_CODES_PER_HOUR = 3
+    phones = ["+66811110000", "+66822220000", "+66833330000", "+66844440000"]
+
+    answers = [ask(Client(REMOTE_ADDR=f"203.0.113.{n}"), p) for n, p in enumerate(phones)]
+    clock.shift(timedelta(hours=1))
+    later = ask(Client(), phones[-1])
+
+    assert [answer.status_code for answer in answers] == [202, 202, 202, 429]
+    assert answers[-1]["Retry-After"] == "3600"
+    assert answers[-1].json()["code"] == "too_many_requests"
+    assert later.status_code == 202

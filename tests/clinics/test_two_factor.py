@@ -186,3 +186,37 @@ def test_a_city_admin_resets_a_lost_authenticator_without_seeing_its_key(
     assert authenticator.key not in listed.content.decode()
     assert deleted.status_code == 302
     assert sign_in_with_password(client, "nurse1") == "/staff/sign-in/authenticator"
+
+
+def api_sign_in(client: Client, code: str):
+    return client.post(
+        "/api/v1/auth/sign-in",
+        {"username": "nurse1", "password": PASSWORD, "code": code},
+        content_type="application/json",
+    )
+
+
+def test_the_lock_lifts_after_fifteen_minutes_and_the_api_says_when(nurse_at_centre_1, clock):
+    totp = enrolled(nurse_at_centre_1, clock)
+    wrong = [api_sign_in(Client(), "000000").status_code for _ in range(5)]
+
+    locked = api_sign_in(Client(), totp.now())
+    clock.shift(timedelta(minutes=15))
+    lifted = api_sign_in(Client(), totp.now())
+
+    assert wrong == [401] * 5
+    assert locked.status_code == 429
+    assert locked["Retry-After"] == "900"
+    assert lifted.status_code == 200
+
+
+def test_a_right_code_starts_the_count_of_wrong_ones_again(nurse_at_centre_1, clock):
+    totp = enrolled(nurse_at_centre_1, clock)
+    for _ in range(2):
+        for _ in range(4):
+            with pytest.raises(WrongSecondFactor):
+                check_second_factor(user=nurse_at_centre_1, code="000000")
+        check_second_factor(user=nurse_at_centre_1, code=totp.now())
+        clock.shift(timedelta(seconds=30))  # a code works once: the next one is a step later
+
+    assert StaffAuthenticator.objects.get(user=nurse_at_centre_1).locked_until is None

@@ -11,18 +11,20 @@ from collections.abc import Iterator
 from datetime import date
 from datetime import time as clock_time
 
+import pyotp
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing.websocket import WebsocketCommunicator
 from django.test import Client
+from django.utils.timezone import now as clock_now
 from pytest_django import Settings
 
 from booking.links import video_join_token
-from clinics.models import Service
+from clinics.models import Service, StaffAuthenticator
 from config.asgi import application
 from notifications.models import Message
 from notifications.services.dispatch import send_due_messages
-from tests.factories import SlotFactory, bangkok, booked
+from tests.factories import SlotFactory, bangkok, booked, passcode_texted_to
 from video.services import room_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,3 +145,72 @@ def test_a_video_room_says_it_is_unavailable_while_redis_is_down(redis_server, p
     assert event["code"] == "unavailable"
     assert "Video calls are unavailable" in event["message"]
     assert closing == {"type": "websocket.close", "code": 4503}
+
+
+# --- Sign-in lockouts hold while Redis is down --------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery"  # the factories' password
+
+
+def staff_sign_in(client: Client, code: str, password: str = STAFF_PASSWORD) -> int:
+    response = client.post(
+        "/api/v1/auth/sign-in",
+        {"username": "nurse1", "password": password, "code": code},
+        content_type="application/json",
+    )
+    return response.status_code
+
+
+def test_eight_wrong_staff_codes_lock_the_account_while_redis_is_down(
+    redis_server, nurse_at_centre_1, clock
+):
+    key = pyotp.random_base32()
+    StaffAuthenticator.objects.create(user=nurse_at_centre_1, key=key, confirmed_at=clock_now())
+    redis_server.stop()
+    client = Client()
+
+    wrong = [staff_sign_in(client, "000000") for _ in range(8)]
+    right = staff_sign_in(client, pyotp.TOTP(key).now())
+
+    assert wrong == [401] * 5 + [429] * 3
+    assert right == 429
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_the_password_sign_in_limit_holds_while_redis_is_down(
+    redis_server, nurse_at_centre_1, clock, settings
+):
+    settings.SIGN_INS_PER_USER_PER_10_MINUTES = 3
+    redis_server.stop()
+
+    tries = [staff_sign_in(Client(), "000000", password="guess") for _ in range(4)]
+
+    assert tries == [401, 401, 401, 429]
+
+
+def test_passcode_tries_and_requests_are_limited_while_redis_is_down(redis_server, patient, clock):
+    redis_server.stop()
+    phone = patient.phone
+
+    def ask() -> int:
+        response = Client().post(
+            "/api/v1/auth/passcode", {"phone": phone}, content_type="application/json"
+        )
+        return response.status_code
+
+    def sign_in(code: str) -> int:
+        response = Client().post(
+            "/api/v1/auth/passcode/sign-in",
+            {"phone": phone, "code": code},
+            content_type="application/json",
+        )
+        return response.status_code
+
+    assert ask() == 202
+    code = passcode_texted_to(phone)
+    wrong = [sign_in(f"{(int(code) + 1) % 1_000_000:06d}") for _ in range(5)]
+    again = [ask() for _ in range(2)]
+
+    assert wrong == [401] * 5
+    assert sign_in(code) == 401
+    assert again == [429, 429]

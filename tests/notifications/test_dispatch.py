@@ -394,3 +394,90 @@ def test_without_a_messaging_service_texts_go_from_the_configured_number(
     message.refresh_from_db()
     assert (received.from_, received.messaging_service_sid) == (fake_twilio.from_number, "")
     assert message.status == Status.SENT
+
+
+# --- Leases: a dead worker never holds a text past its use --------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_passcode_is_claimed_alone_and_before_anything_else(fake_twilio, daytime):
+    reminders = [queue(f"+6681234500{n}").pk for n in range(5)]
+    passcode = queue(kind=Kind.PASSCODE, body="BMA sign-in code: 654321")
+
+    first = claim_due_messages(limit=100)
+    second = claim_due_messages(limit=100)
+
+    assert first == [passcode.pk]
+    assert second == reminders
+
+
+@pytest.mark.django_db
+def test_a_passcode_whose_worker_died_goes_out_again_while_the_code_still_works(
+    fake_twilio, daytime, settings
+):
+    settings.SMS_PASSCODE_LEASE_SECONDS = 30
+    expires_at = timezone.now() + timedelta(minutes=settings.SIGN_IN_CODE_MINUTES)
+    passcode = queue(kind=Kind.PASSCODE, body="BMA sign-in code: 654321", expires_at=expires_at)
+    assert claim_due_messages(limit=100) == [passcode.pk]  # a worker took it, then died
+
+    daytime.shift(timedelta(seconds=20))
+    send_due_messages()
+    held = len(fake_twilio.messages)
+    daytime.shift(timedelta(seconds=11))
+    send_due_messages()
+
+    passcode.refresh_from_db()
+    assert held == 0
+    assert passcode.status == Status.SENT
+    assert passcode.sent_at < expires_at
+
+
+@pytest.mark.django_db
+def test_other_texts_whose_worker_died_go_out_again_within_a_minute_by_default(
+    fake_twilio, daytime
+):
+    message = queue()
+    assert claim_due_messages(limit=100) == [message.pk]  # a worker took it, then died
+
+    daytime.shift(timedelta(seconds=61))
+    send_due_messages()
+
+    message.refresh_from_db()
+    assert message.status == Status.SENT
+
+
+@pytest.mark.django_db
+def test_a_claimed_text_past_its_use_is_taken_back_at_once_and_dropped(fake_twilio, daytime):
+    message = queue(expires_at=timezone.now() + timedelta(seconds=20))
+    assert claim_due_messages(limit=100) == [message.pk]  # a worker took it, then died
+
+    daytime.shift(timedelta(seconds=21))  # well within the lease
+    send_due_messages()
+
+    message.refresh_from_db()
+    assert message.status == Status.CANCELLED
+    assert message.last_error == "Too late to be useful."
+    assert fake_twilio.messages == []
+
+
+@pytest.mark.django_db
+def test_a_live_worker_keeps_its_batch_past_the_lease(daytime, settings):
+    """A slow provider: each text takes 40 s. The worker renews its claims as it goes, so
+    another worker claiming meanwhile takes none of the batch."""
+    from notifications.backends import ConsoleBackend
+
+    settings.SMS_CLAIM_LEASE_SECONDS = 60
+    batch = [queue(f"+6681234500{n}").pk for n in range(4)]
+    taken_by_another: list[int] = []
+
+    class SlowBackend(ConsoleBackend):
+        def send(self, *, to: str, body: str, message_id: int) -> str:
+            daytime.shift(timedelta(seconds=40))
+            taken_by_another.extend(claim_due_messages(limit=100))
+            return super().send(to=to, body=body, message_id=message_id)
+
+    result = send_due_messages(backend=SlowBackend())
+
+    assert taken_by_another == []
+    assert sorted(result.outcomes) == batch
+    assert set(result.outcomes.values()) == {"sent"}
