@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clinics", "0004_audit_trail"),
+        ("clinics", "0005_audit_link_holder"),
     ]
 
     operations = [
