@@ -127,8 +127,10 @@ def correct_details(
         and details.phone != account.get_username()
     )
     if not moving:
+        old_phone = patient.phone
         patient = update_patient(patient=patient, person=details)
-        offer_phone_proof(patient=patient, address=address, language=language)
+        if patient.phone != old_phone:
+            offer_phone_proof(patient=patient, address=address, language=language)
         return patient
     if not phone_passcode:
         # Sent whether or not another account uses the number: only its holder learns that.

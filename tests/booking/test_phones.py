@@ -195,6 +195,19 @@ def test_a_corrected_dependant_phone_is_unproven_again_and_texted_a_passcode(
     assert confirmation.recipient == patient.phone
 
 
+def test_correcting_a_dependants_other_details_sends_no_new_code(client_for, patient, clock):
+    child = PatientFactory(account=patient.account, relationship="child", phone=STRANGER)
+
+    response = client_for(patient).put(
+        f"/api/v1/me/patients/{child.pk}",
+        own_details(child, last_name="ใหม่"),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    assert passcodes_to(STRANGER) == 0
+
+
 def test_asking_again_for_a_proof_code_is_limited_like_sign_in_codes(client_for, patient):
     client = client_for(patient)
     child_id = client.post(
