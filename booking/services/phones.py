@@ -27,13 +27,14 @@ Purpose = SignInCode.Purpose
 
 
 class PhoneChangeRefused(BookingError):
-    """Said the same way whatever the reason, so that it never tells whether another account
-    signs in with the number."""
+    """Answered as any other refusal that only staff can resolve (the same code and words),
+    whatever the reason, so that it never tells whether another account signs in with the
+    number. Staff at a health centre can move the sign-in (the patient admin)."""
 
-    code = "phone_change_refused"
+    code = "contact_health_centre"
     default_message = _(
-        "This phone number cannot be used to sign in to your account. Please contact a "
-        "health centre, which can change it for you."
+        "We cannot do this online for this person. Please contact a health centre and bring "
+        "the person's ID card: staff there can sort it out."
     )
 
 

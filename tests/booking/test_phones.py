@@ -334,7 +334,7 @@ def test_a_number_another_account_uses_answers_as_any_other_and_is_refused_plain
         content_type="application/json",
     )
     assert refused.status_code == 409
-    assert refused.json()["code"] == "phone_change_refused"
+    assert refused.json()["code"] == "contact_health_centre"
     assert "contact a health centre" in refused.json()["message"]
     assert "already" not in refused.json()["message"]
     patient.account.refresh_from_db()
