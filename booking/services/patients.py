@@ -154,9 +154,8 @@ def update_patient(
     A new sign-in phone must be proven, with a passcode texted to it (booking.services.phones)
     or by health centre staff who see the person: otherwise SignInPhoneNeedsPasscode and
     nothing changes. Moving the sign-in ends the account's sessions (but `keep_session_key`)
-    and tells the old number.
-    Someone in the holder's care whose phone changes has it unproven until a passcode proves
-    it. Locks the account row when the sign-in phone changes.
+    and tells the old number. Someone in the holder's care whose phone changes has it
+    unproven until a passcode proves it. Locks the account row when the sign-in phone changes.
     """
     details = validated_person(person)
     old_sign_in = patient.account.get_username()
@@ -214,6 +213,8 @@ def _tell_sign_in_moved(patient: Patient, *, old_phone: str) -> None:
         patients=[patient.pk],
         details={"fields": ["phone", "username"]},
     )
+    if not old_phone.startswith("+"):  # an account that signed in with a name, not a phone
+        return
     queue_message(
         recipient=Recipient(old_phone, patient.preferred_language),
         kind=Message.Kind.ACCOUNT_NOTICE,
