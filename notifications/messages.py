@@ -153,6 +153,30 @@ def passcode(code: str, minutes: int, language: str) -> str:
         ) % {"code": code, "minutes": minutes}
 
 
+def phone_proof_code(code: str, minutes: int, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA code to get texts for someone in your care: %(code)s. It works for "
+            "%(minutes)d minutes. Not you? Ignore this."
+        ) % {"code": code, "minutes": minutes}
+
+
+def new_phone_code(code: str, minutes: int, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA code to sign in with this number from now on: %(code)s. It works for "
+            "%(minutes)d minutes. Never share it."
+        ) % {"code": code, "minutes": minutes}
+
+
+def sign_in_phone_changed(language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: your account now signs in with another phone number. Not you? "
+            "Contact a health centre."
+        )
+
+
 def reply_confirmed(appointment: Appointment, language: str) -> str:
     with translation.override(language):
         return _("BMA: thank you, see you on %(when)s.") % _details(appointment, language)

@@ -20,8 +20,9 @@ class Message(models.Model):
         VIDEO_LINK = "video_link", _("Video visit link")
         WAITLIST_OFFER = "waitlist_offer", _("Waitlist offer")
         DRIVE_CHANGE = "drive_change", _("Vaccination drive change")
-        PASSCODE = "passcode", _("Sign-in passcode")
+        PASSCODE = "passcode", _("Passcode")
         REPLY = "reply", _("Reply to a text message")
+        ACCOUNT_NOTICE = "account_notice", _("Account security notice")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be sent")
@@ -99,10 +100,13 @@ class Message(models.Model):
                 condition=Q(status__in=["pending", "sending"]),
                 name="message_to_send",
             ),
-            # Passcodes and replies, claimed before anything else.
+            # Passcodes, replies and account notices, claimed before anything else.
             models.Index(
                 fields=["due_at"],
-                condition=Q(status__in=["pending", "sending"], kind__in=["passcode", "reply"]),
+                condition=Q(
+                    status__in=["pending", "sending"],
+                    kind__in=["passcode", "reply", "account_notice"],
+                ),
                 name="message_urgent_to_send",
             ),
             models.Index(fields=["recipient", "created_at"], name="message_recipient"),

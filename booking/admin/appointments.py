@@ -433,7 +433,13 @@ class PatientAdmin(AuditedReads, CentreScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         try:
-            update_patient(patient=Patient.objects.get(pk=obj.pk), person=form.person())
+            # Staff who see the person may move their sign-in phone: the remedy the patient's
+            # own pages name when they cannot.
+            update_patient(
+                patient=Patient.objects.get(pk=obj.pk),
+                person=form.person(),
+                sign_in_phone_proven=True,
+            )
         except DomainError as error:  # e.g. the new phone signs in another account
             messages.error(request, str(error.message))
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import get_language
 from ninja import Header, Router, Status
 
 from booking.api.people import person_details
@@ -16,9 +17,11 @@ from booking.schemas import (
     BookIn,
     CancelIn,
     DependantIn,
+    PasscodeSentOut,
+    PatientChangeIn,
     PatientDetailOut,
     PatientOut,
-    PersonIn,
+    PhoneCodeIn,
     RescheduleIn,
     SlotOut,
 )
@@ -37,7 +40,14 @@ from booking.services.appointments import (
     reschedule_appointment,
 )
 from booking.services.limits import check_booking_rate
-from booking.services.patients import add_dependant, update_patient
+from booking.services.passcodes import CodeSent
+from booking.services.patients import add_dependant
+from booking.services.phones import (
+    correct_details,
+    offer_phone_proof,
+    prove_phone,
+    send_phone_proof,
+)
 from booking.services.waiting_room import wait_turn, wait_turn_for_slot
 from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut, RowId
@@ -80,11 +90,17 @@ def list_my_patients(request: HttpRequest) -> list[Patient]:
 
 @router.post("/me/patients", response={201: PatientDetailOut, **ERRORS})
 def add_my_dependant(request: HttpRequest, payload: DependantIn) -> Status[Patient]:
-    """Add a child, parent or someone else in your care, to book for them."""
+    """Add a child, parent or someone else in your care, to book for them.
+
+    A phone of their own (not yours) gets a passcode texted to it, and their texts go to
+    you until POST /me/patients/{id}/phone/verify proves it (`phone_proven`)."""
     patient = add_dependant(
         account=signed_in_user(request),
         relationship=payload.relationship,
         person=person_details(payload),
+    )
+    offer_phone_proof(
+        patient=patient, address=request.META.get("REMOTE_ADDR"), language=get_language() or "th"
     )
     return Status(201, patient)
 
@@ -95,9 +111,54 @@ def get_my_patient(request: HttpRequest, patient_id: RowId) -> Patient:
 
 
 @router.put("/me/patients/{int:patient_id}", response={200: PatientDetailOut, **ERRORS})
-def update_my_patient(request: HttpRequest, patient_id: RowId, payload: PersonIn) -> Patient:
+def update_my_patient(request: HttpRequest, patient_id: RowId, payload: PatientChangeIn) -> Patient:
+    """Correct a person's details.
+
+    Your own phone is how you sign in: a new one answers 409 `phone_change_needs_passcode`,
+    changes nothing and texts a passcode to the new number (`detail.phone`,
+    `detail.expires_at`, `detail.resend_after`); send the same details again with
+    `phone_passcode` to move your sign-in there. That signs out your other sessions and texts
+    the old number. A new phone for someone in your care is texted a passcode, as when adding
+    them."""
+    user = signed_in_user(request)
+    sign_in = user.get_username()
+    patient = correct_details(
+        patient=patient_of(user, patient_id),
+        person=person_details(payload),
+        phone_passcode=payload.phone_passcode,
+        address=request.META.get("REMOTE_ADDR"),
+        language=get_language() or "th",
+        keep_session_key=request.session.session_key,
+    )
+    if patient.account.get_username() != sign_in:
+        request.session.cycle_key()  # a new key for the one session that stays signed in
+    return patient
+
+
+@router.post(
+    "/me/patients/{int:patient_id}/phone/passcode", response={202: PasscodeSentOut, **ERRORS}
+)
+def send_my_patient_phone_passcode(request: HttpRequest, patient_id: RowId) -> Status[CodeSent]:
+    """Text (again) a passcode to prove the phone of someone in your care.
+
+    422 when their phone needs none: it is proven already, or it is yours."""
     patient = patient_of(signed_in_user(request), patient_id)
-    return update_patient(patient=patient, person=person_details(payload))
+    sent = send_phone_proof(
+        patient=patient, address=request.META.get("REMOTE_ADDR"), language=get_language() or "th"
+    )
+    return Status(202, sent)
+
+
+@router.post(
+    "/me/patients/{int:patient_id}/phone/verify", response={200: PatientDetailOut, **ERRORS}
+)
+def verify_my_patient_phone(
+    request: HttpRequest, patient_id: RowId, payload: PhoneCodeIn
+) -> Patient:
+    """Prove the phone of someone in your care with the passcode texted to it: from then on
+    their texts go to that phone."""
+    patient = patient_of(signed_in_user(request), patient_id)
+    return prove_phone(patient=patient, code=payload.code)
 
 
 @router.get("/me/appointments", response=list[AppointmentOut])

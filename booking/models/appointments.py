@@ -44,6 +44,15 @@ class Patient(models.Model):
         blank=True,
         help_text=_("Stored as E.164, e.g. +66812345678."),
     )
+    phone_verified_at = models.DateTimeField(
+        _("phone proven at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When a passcode texted to this number was entered. Texts about someone in an "
+            "account holder's care go to their own phone only once it is proven."
+        ),
+    )
     national_id = models.CharField(_("Thai national ID"), max_length=13, blank=True)
     passport_number = models.CharField(_("passport number"), max_length=20, blank=True)
     preferred_language = models.CharField(
@@ -318,9 +327,26 @@ class SignInCode(models.Model):
     has an account, so that limits per phone and per address can be counted here.
     """
 
+    class Purpose(models.TextChoices):
+        SIGN_IN = "sign_in", _("Signing in or opening an account")
+        PROVE_PHONE = "prove_phone", _("Proving the phone of someone in one's care")
+        CHANGE_PHONE = "change_phone", _("Changing an account's sign-in phone")
+
     phone = models.CharField(_("phone"), max_length=16)
     # The phone without its last four digits: its block of 10,000 numbers, limited per hour.
     phone_prefix = models.CharField(_("number block"), max_length=12, blank=True)
+    purpose = models.CharField(
+        _("purpose"), max_length=12, choices=Purpose.choices, default=Purpose.SIGN_IN
+    )
+    # The account that asked to prove or move to the phone: its code proves nothing for another.
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("account"),
+    )
     code_hash = models.CharField(max_length=64)
     requested_from = models.GenericIPAddressField(_("requested from"), null=True, blank=True)
     created_at = models.DateTimeField(_("requested at"))

@@ -70,6 +70,21 @@ class DependantIn(PersonIn):
     relationship: Patient.Relationship = Field(examples=["child"])
 
 
+class PatientChangeIn(PersonIn):
+    phone_passcode: str = Field(
+        "",
+        max_length=12,
+        description="To change the account holder's phone, which is also how they sign in: "
+        "the code texted to the new number. Without it, a new phone answers 409 "
+        "`phone_change_needs_passcode` and the code is texted.",
+        examples=["123456"],
+    )
+
+
+class PhoneCodeIn(Schema):
+    code: str = Field(min_length=1, max_length=12, examples=["123456"])
+
+
 class SignInIn(Schema):
     username: str = Field(
         min_length=1, max_length=150, description="A patient's phone number, or a staff username."
@@ -96,6 +111,11 @@ class PatientOut(Schema):
     date_of_birth: date
     sex: Patient.Sex
     phone: str
+    phone_proven: bool = Field(
+        description="Whether a passcode proved the phone. Texts about someone in the account "
+        "holder's care go to their own phone only once it is proven (or it is the holder's "
+        "own number); until then they go to the account holder."
+    )
     national_id_masked: str = Field(alias="masked_national_id")
     has_passport: bool
     preferred_language: Patient.Language
@@ -105,6 +125,10 @@ class PatientOut(Schema):
     @staticmethod
     def resolve_has_passport(patient: Patient) -> bool:
         return bool(patient.passport_number)
+
+    @staticmethod
+    def resolve_phone_proven(patient: Patient) -> bool:
+        return patient.phone_verified_at is not None
 
 
 class PatientDetailOut(PatientOut):

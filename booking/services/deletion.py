@@ -150,6 +150,7 @@ def erase(request_id: int) -> bool:
     patient.first_name = _("(erased)")
     patient.last_name = ""
     patient.phone = ""
+    patient.phone_verified_at = None
     patient.national_id = ""
     patient.passport_number = f"ERASED-{patient.pk}"
     patient.district = None

@@ -7,10 +7,15 @@ SIGN_IN_CODE_ATTEMPTS wrong tries, and are rate-limited per phone, per network a
 block of 10,000 numbers and in all; every count is in the database, so the limits hold while
 Redis is down. Landlines, satellite, premium and foreign numbers get no code: texts to them
 are where toll fraud earns its money.
+
+The same codes, sent for an account and a purpose, prove a phone number before anything else
+goes to it: the phone of someone in the account holder's care, or a new sign-in number
+(booking.services.phones). They count against the same limits.
 """
 
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,32 +53,79 @@ def _hash(phone: str, code: str) -> str:
     return salted_hmac("booking.passcodes", f"{phone}:{code}", algorithm="sha256").hexdigest()
 
 
+Purpose = SignInCode.Purpose
+
+
 @transaction.atomic
 def send_sign_in_code(*, phone: str, address: str | None, language: str) -> CodeSent:
     """Text a new passcode to the phone, replacing any earlier one, within the rate limits."""
     phone = normalise_phone(phone)
+    return _send_code(
+        phone=phone,
+        purpose=Purpose.SIGN_IN,
+        account=None,
+        address=address,
+        body=lambda code: messages.passcode(code, settings.SIGN_IN_CODE_MINUTES, language),
+        language=language,
+    )
+
+
+@transaction.atomic
+def send_phone_code(
+    *, account: User, phone: str, purpose: SignInCode.Purpose, address: str | None, language: str
+) -> CodeSent:
+    """Text a passcode that proves the phone for this account only: for someone in its care
+    (PROVE_PHONE) or as its new sign-in number (CHANGE_PHONE). The same limits as signing in
+    count every code sent to the phone or asked for from the address."""
+    if purpose == Purpose.SIGN_IN:
+        raise ValueError("Sign-in codes are sent by send_sign_in_code.")
+    phone = normalise_phone(phone)
+    minutes = settings.SIGN_IN_CODE_MINUTES
+    text = messages.phone_proof_code if purpose == Purpose.PROVE_PHONE else messages.new_phone_code
+    return _send_code(
+        phone=phone,
+        purpose=purpose,
+        account=account,
+        address=address,
+        body=lambda code: text(code, minutes, language),
+        language=language,
+    )
+
+
+def _send_code(
+    *,
+    phone: str,
+    purpose: SignInCode.Purpose,
+    account: User | None,
+    address: str | None,
+    body: Callable[[str], str],
+    language: str,
+) -> CodeSent:
     _check_mobile_in_sign_in_countries(phone)
     prefix = phone[:-4]
     _serialise(f"sign-in-code:{phone}", f"sign-in-code:{address}", f"sign-in-code-prefix:{prefix}")
     now = timezone.now()
     _check_rate_limits(phone=phone, prefix=prefix, address=address, now=now)
-    SignInCode.objects.filter(phone=phone, used_at__isnull=True, expires_at__gt=now).update(
-        expires_at=now
-    )
+    SignInCode.objects.filter(
+        phone=phone, purpose=purpose, account=account, used_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
     code = f"{secrets.randbelow(10**6):06d}"
     expires_at = now + timedelta(minutes=settings.SIGN_IN_CODE_MINUTES)
     SignInCode.objects.create(
         phone=phone,
         phone_prefix=prefix,
+        purpose=purpose,
+        account=account,
         code_hash=_hash(phone, code),
         requested_from=address,
         created_at=now,
         expires_at=expires_at,
     )
+    # Never tied to a patient: a passcode is nobody's record, and no export may show one.
     queue_message(
         recipient=Recipient(phone, language),
         kind=Message.Kind.PASSCODE,
-        body=messages.passcode(code, settings.SIGN_IN_CODE_MINUTES, language),
+        body=body(code),
         expires_at=expires_at,
     )
     return CodeSent(
@@ -182,11 +234,32 @@ def check_sign_in_code(*, phone: str, code: str, use: bool) -> str:
     A wrong code counts against the code's attempts even though the error rolls back
     everything else. `use=False` checks without spending the code."""
     phone = normalise_phone(phone)
+    _check_code(phone=phone, code=code, purpose=Purpose.SIGN_IN, account=None, use=use)
+    return phone
+
+
+def check_phone_code(
+    *, account: User, phone: str, code: str, purpose: SignInCode.Purpose, use: bool
+) -> None:
+    """PasscodeWrong unless the code is the latest one sent to the phone for this account and
+    purpose: a sign-in code, or another account's, proves nothing here."""
+    _check_code(phone=normalise_phone(phone), code=code, purpose=purpose, account=account, use=use)
+
+
+def _check_code(
+    *, phone: str, code: str, purpose: SignInCode.Purpose, account: User | None, use: bool
+) -> None:
     now = timezone.now()
     with transaction.atomic():
         latest = (
             SignInCode.objects.select_for_update()
-            .filter(phone=phone, used_at__isnull=True, expires_at__gt=now)
+            .filter(
+                phone=phone,
+                purpose=purpose,
+                account=account,
+                used_at__isnull=True,
+                expires_at__gt=now,
+            )
             .order_by("-created_at")
             .first()
         )
@@ -201,7 +274,6 @@ def check_sign_in_code(*, phone: str, code: str, use: bool) -> str:
             SignInCode.objects.filter(pk=latest.pk).update(used_at=now)
     if not matches:
         raise PasscodeWrong()
-    return phone
 
 
 def sign_in_with_code(*, phone: str, code: str) -> User:
@@ -214,6 +286,13 @@ def sign_in_with_code(*, phone: str, code: str) -> User:
     check_sign_in_code(phone=phone, code=code, use=user is not None)
     if user is None:
         raise NotRegistered()
+    # An account a partner opened has its phone proven the first time someone signs in with it.
+    Patient.objects.filter(
+        account=user,
+        relationship=Patient.Relationship.SELF,
+        phone=phone,
+        phone_verified_at__isnull=True,
+    ).update(phone_verified_at=timezone.now())
     return user
 
 
@@ -223,4 +302,6 @@ def register_with_code(*, code: str, person: PersonDetails) -> Patient:
     with transaction.atomic():
         patient = register_account(person=person, password=None)
         check_sign_in_code(phone=phone, code=code, use=True)
+        patient.phone_verified_at = timezone.now()
+        patient.save(update_fields=["phone_verified_at"])
     return patient

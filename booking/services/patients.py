@@ -4,9 +4,10 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import phonenumbers
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -18,8 +19,11 @@ from booking.exceptions import AlreadyRegistered
 from booking.models import Patient
 from booking.models.vaccination import DECLARED_RISK_GROUPS
 from clinics import audit
-from clinics.exceptions import InvalidInput
+from clinics.exceptions import DomainError, InvalidInput
 from clinics.models import District
+from notifications import messages
+from notifications.models import Message
+from notifications.services.outbox import Recipient, queue_message
 
 OLDEST_AGE_YEARS = 130
 
@@ -37,6 +41,25 @@ class PersonDetails:
     district: District | None = None
     # Declared risk groups (see RiskGroup); those that follow from age are not declared.
     risk_groups: tuple[str, ...] = ()
+
+    def with_phone(self, phone: str) -> "PersonDetails":
+        return replace(self, phone=phone)
+
+
+def details_of(patient: Patient) -> PersonDetails:
+    """A patient's details as they are, to correct one of them."""
+    return PersonDetails(
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        date_of_birth=patient.date_of_birth,
+        sex=Patient.Sex(patient.sex),
+        phone=patient.phone,
+        national_id=patient.national_id,
+        passport_number=patient.passport_number,
+        preferred_language=Patient.Language(patient.preferred_language),
+        district=patient.district,
+        risk_groups=tuple(patient.risk_groups),
+    )
 
 
 class PhoneAlreadyRegistered(AlreadyRegistered):
@@ -108,21 +131,50 @@ def add_dependant(
     )
 
 
+class SignInPhoneNeedsPasscode(DomainError):
+    """A new sign-in phone must be proven first: nothing was changed."""
+
+    code = "phone_change_needs_passcode"
+    status = 409
+    default_message = _(
+        "A new sign-in phone number must first be proven with a passcode texted to it."
+    )
+
+
 @transaction.atomic
-def update_patient(*, patient: Patient, person: PersonDetails) -> Patient:
+def update_patient(
+    *,
+    patient: Patient,
+    person: PersonDetails,
+    sign_in_phone_proven: bool = False,
+    keep_session_key: str | None = None,
+) -> Patient:
     """Correct a patient's details. The account holder's phone is also how they sign in.
 
-    Locks the account row when the sign-in phone changes.
+    A new sign-in phone must be proven, with a passcode texted to it (booking.services.phones)
+    or by health centre staff who see the person: otherwise SignInPhoneNeedsPasscode and
+    nothing changes. Moving the sign-in ends the account's sessions (but `keep_session_key`)
+    and tells the old number. Someone in the holder's care whose phone changes has it
+    unproven until a passcode proves it. Locks the account row when the sign-in phone changes.
     """
     details = validated_person(person)
+    old_sign_in = patient.account.get_username()
+    moved = False
     if patient.relationship == Patient.Relationship.SELF:
         if not details.phone:
             raise InvalidInput(
                 _("The account holder's phone number cannot be removed."), field="phone"
             )
-        if details.phone != patient.account.get_username():
+        if details.phone != old_sign_in:
+            if not sign_in_phone_proven:
+                raise SignInPhoneNeedsPasscode(phone=details.phone)
             _move_sign_in(patient, details.phone)
+            moved = True
     before = {name: getattr(patient, name) for name in vars(details)}
+    if moved:
+        patient.phone_verified_at = timezone.now()
+    elif details.phone != patient.phone:
+        patient.phone_verified_at = None
     patient = _save_patient(patient, details)
     changed = sorted(name for name, value in before.items() if getattr(patient, name) != value)
     if changed:  # which details changed, never their values
@@ -133,6 +185,9 @@ def update_patient(*, patient: Patient, person: PersonDetails) -> Patient:
             patients=[patient.pk],
             details={"fields": changed},
         )
+    if moved:
+        end_other_sessions(account=patient.account, keep_session_key=keep_session_key)
+        _tell_sign_in_moved(patient, old_phone=old_sign_in)
     return patient
 
 
@@ -147,6 +202,39 @@ def _move_sign_in(patient: Patient, phone: str) -> None:
             account.save(update_fields=["username"])
     except IntegrityError:
         raise PhoneAlreadyRegistered() from None
+    patient.account = account
+
+
+def _tell_sign_in_moved(patient: Patient, *, old_phone: str) -> None:
+    audit.record(
+        "patient.sign_in_phone_changed",
+        patient,
+        centre_id=None,
+        patients=[patient.pk],
+        details={"fields": ["phone", "username"]},
+    )
+    if not old_phone.startswith("+"):  # an account that signed in with a name, not a phone
+        return
+    queue_message(
+        recipient=Recipient(old_phone, patient.preferred_language),
+        kind=Message.Kind.ACCOUNT_NOTICE,
+        body=messages.sign_in_phone_changed(patient.preferred_language),
+        patient=patient,
+    )
+
+
+def end_other_sessions(*, account: User, keep_session_key: str | None) -> int:
+    """Sign the account out everywhere but the session kept; how many sessions ended.
+
+    Sessions are stored signed and encoded, so each live one is read to find its account."""
+    ended = [
+        session.session_key
+        for session in Session.objects.filter(expire_date__gt=timezone.now())
+        .exclude(session_key=keep_session_key or "")
+        .iterator()
+        if session.get_decoded().get(SESSION_KEY) == str(account.pk)
+    ]
+    return Session.objects.filter(session_key__in=ended).delete()[0]
 
 
 def validated_person(person: PersonDetails) -> PersonDetails:

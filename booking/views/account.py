@@ -22,6 +22,7 @@ from booking.selectors import (
     vaccination_courses_of,
 )
 from booking.services.patients import add_dependant
+from booking.services.phones import offer_phone_proof, phone_needs_proof
 from booking.services.series import next_dose_due
 from booking.views.form_errors import first_form_error
 from booking.views.links import act_on_appointment, slot_words, time_choices, video_join_url
@@ -31,6 +32,7 @@ from booking.views.passcode_flow import (
     sign_in_state,
     take_sign_in_step,
 )
+from booking.views.phone_steps import NEW_PHONE_KEY, PHONE_STEPS, take_phone_step
 from clinics.dates import format_day, format_moment
 from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user
@@ -81,11 +83,19 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def my_appointments_page(request: HttpRequest) -> HttpResponse:
-    """The household's appointments, coming and past, their vaccination record, and adding
-    someone to book for."""
+    """The household's appointments, coming and past, their vaccination record, adding someone
+    to book for, proving their phones and changing the sign-in phone."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), login_url="/sign-in")
     user = signed_in_user(request)
+    language = request.LANGUAGE_CODE
+    action = request.POST.get("action", "")
+    if request.method == "POST" and action in PHONE_STEPS:
+        try:
+            take_phone_step(request, action)
+        except DomainError as refusal:
+            messages.error(request, str(refusal.message))
+        return HttpResponseRedirect(request.path, status=303)
     form = DependantForm(request.POST or None)
     error = ""
     if request.method == "POST":
@@ -103,10 +113,21 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
                     request,
                     _("%(name)s is added: choose them when you book.") % {"name": added.first_name},
                 )
+                sent = offer_phone_proof(
+                    patient=added, address=request.META.get("REMOTE_ADDR"), language=language
+                )
+                if sent is not None:
+                    messages.info(
+                        request,
+                        _(
+                            "We have texted a passcode to %(phone)s. Enter it below to send "
+                            "%(name)s's texts there; until then they come to you."
+                        )
+                        % {"phone": sent.phone, "name": added.first_name},
+                    )
                 return HttpResponseRedirect(request.path, status=303)
         else:
             error = first_form_error(form)
-    language = request.LANGUAGE_CODE
     now = timezone.now()
     coming: list[dict[str, object]] = []
     past: list[dict[str, object]] = []
@@ -119,6 +140,7 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
         is_coming = appointment.status in UPCOMING and appointment.slot.end > now
         (coming if is_coming else past).append(row)
     past.reverse()
+    household = list(patients_of(user).select_related("account"))
     courses = []
     for course in vaccination_courses_of(user):
         doses = list(course.appointments.all())
@@ -157,7 +179,13 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
             "coming": coming,
             "past": past,
             "courses": courses,
-            "household": list(patients_of(user)),
+            "household": [
+                {"person": person, "needs_proof": phone_needs_proof(person)} for person in household
+            ],
+            "holder": next(
+                (p for p in household if p.relationship == Patient.Relationship.SELF), None
+            ),
+            "new_sign_in_phone": request.session.get(NEW_PHONE_KEY, ""),
             "dependant_form": form,
             "error": error,
         },

@@ -1,10 +1,13 @@
 """A patient's own data, as one JSON file to keep (Thailand's PDPA, section 30): the account,
-everyone on it, their appointments, vaccine doses, consents and the text messages sent to
-their phones. Passcodes are never kept, so never shown."""
+everyone on it, their appointments, vaccine doses, consents and the text messages sent about
+them. A text belongs to the household by its appointment or its person, never by the number
+it went to: a number written on someone says nothing of whose it is. Passcodes belong to
+nobody and are never shown."""
 
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -26,7 +29,6 @@ def my_data_download(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path(), login_url="/sign-in")
     user = signed_in_user(request)
     patients = list(patients_of(user))
-    phones = {patient.phone for patient in patients if patient.phone}
     data = {
         "exported_at": _when(timezone.now()),
         "account": {"username": user.get_username(), "joined": _when(user.date_joined)},
@@ -89,7 +91,11 @@ def my_data_download(request: HttpRequest) -> HttpResponse:
                 "status": message.status,
                 "sent_at": _when(message.sent_at),
             }
-            for message in Message.objects.filter(recipient__in=phones).order_by("pk")
+            for message in Message.objects.filter(
+                Q(appointment__patient__in=patients) | Q(patient__in=patients)
+            )
+            .exclude(kind=Message.Kind.PASSCODE)
+            .order_by("pk")
         ],
     }
     response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 1})

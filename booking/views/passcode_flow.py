@@ -52,6 +52,15 @@ class DependantForm(RegistrationForm):
             if choice[0] != Patient.Relationship.SELF
         ],
     )
+    phone = forms.CharField(
+        label=gettext_lazy("Their own mobile phone, if texts about them should go there"),
+        help_text=gettext_lazy(
+            "We text a passcode to it. Until it is entered, their texts come to your phone."
+        ),
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+    )
 
     def person(self) -> PersonDetails:
         data = self.cleaned_data
@@ -60,6 +69,7 @@ class DependantForm(RegistrationForm):
             last_name=data["last_name"],
             date_of_birth=data["date_of_birth"],
             sex=Patient.Sex(data["sex"]),
+            phone=data["phone"],
             national_id=data["national_id"],
             passport_number=data["passport_number"],
             preferred_language=Patient.Language(translation.get_language() or "th"),

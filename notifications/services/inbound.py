@@ -42,10 +42,11 @@ def receive_text_message(*, provider_id: str, sender: str, body: str) -> Inbound
     if earlier is not None:
         return earlier
     word = _keyword(body)
+    # A number written on someone in another's care speaks for them only once it is proven.
     people = list(
-        Patient.objects.filter(Q(phone=sender) | Q(account__username=sender)).order_by(
-            "relationship", "pk"
-        )
+        Patient.objects.filter(
+            Q(phone=sender, phone_verified_at__isnull=False) | Q(account__username=sender)
+        ).order_by("relationship", "pk")
     )
     speaker = next((p for p in people if p.phone == sender), people[0] if people else None)
     language = speaker.preferred_language if speaker is not None else Patient.Language.THAI

@@ -26,7 +26,8 @@ Kind = Message.Kind
 Status = Message.Status
 
 # Answers to something the person has just done; they go out at any hour.
-EXEMPT_FROM_QUIET_HOURS = frozenset({Kind.PASSCODE, Kind.REPLY})
+# A change to the account's sign-in is told at once: it may be someone taking the account over.
+EXEMPT_FROM_QUIET_HOURS = frozenset({Kind.PASSCODE, Kind.REPLY, Kind.ACCOUNT_NOTICE})
 # Messages about an appointment's time: replaced when it moves, dropped when it is cancelled.
 ABOUT_THE_TIME = (Kind.CONFIRMATION, Kind.REMINDER, Kind.RESCHEDULED, Kind.VIDEO_LINK)
 # A reminder that cannot go out by this long before the start is not worth sending.
@@ -45,8 +46,12 @@ class Recipient:
 
 
 def recipient_for(patient: Patient) -> Recipient | None:
-    """Who receives texts about a patient: their own phone, else their account holder's."""
-    if patient.phone:
+    """Who receives texts about a patient: the account holder's own phone; for someone in
+    their care, that person's phone once proven with a passcode (or the holder's own number
+    written on them), else the account holder's."""
+    if patient.relationship == Patient.Relationship.SELF:
+        return Recipient(patient.phone, patient.preferred_language) if patient.phone else None
+    if patient.phone and patient.phone_verified_at is not None:
         return Recipient(patient.phone, patient.preferred_language)
     holder = (
         Patient.objects.filter(
@@ -55,9 +60,11 @@ def recipient_for(patient: Patient) -> Recipient | None:
         .exclude(phone="")
         .first()
     )
-    if holder is not None:
-        return Recipient(holder.phone, holder.preferred_language)
-    return None
+    if holder is None:
+        return None
+    if patient.phone == holder.phone:
+        return Recipient(patient.phone, patient.preferred_language)
+    return Recipient(holder.phone, holder.preferred_language)
 
 
 def in_quiet_hours(moment: datetime) -> bool:

@@ -8,6 +8,7 @@ from booking.models import Appointment, Patient, Slot, VaccinationDrive, Vaccine
 from booking.services.drives import create_drive
 from booking.services.slots import sync_slots
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
+from notifications.models import Message
 from tests.factories import (
     ScheduleTemplateFactory,
     SlotFactory,
@@ -256,6 +257,7 @@ def test_staff_who_receive_a_patient_correct_them_through_the_engine(
     assert refused.status_code in {302, 403}
     patient.refresh_from_db()
     assert patient.last_name != "แก้ไข"
+    their_phone = client_for(patient)
     client_for(scheduler_at_centre_1).post(url, form)
 
     patient.refresh_from_db()
@@ -263,6 +265,10 @@ def test_staff_who_receive_a_patient_correct_them_through_the_engine(
     assert patient.last_name == "แก้ไข"
     assert patient.phone == "+66867771234"
     assert patient.account.username == "+66867771234"
+    # Staff who see the person move the sign-in: the old sessions end, the old number is told.
+    assert their_phone.get("/api/v1/auth/me").status_code == 401
+    notice = Message.objects.get(kind=Message.Kind.ACCOUNT_NOTICE)
+    assert notice.recipient == "+66810000001"
 
     bad = client_for(scheduler_at_centre_1).post(url, {**form, "phone": "not a phone"})
     assert "Enter a valid phone number" in bad.content.decode()

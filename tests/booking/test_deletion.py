@@ -132,6 +132,7 @@ def test_no_booking_while_erasure_is_asked_for_and_again_once_withdrawn(
 
 
 def test_the_nightly_erasure_erases_only_what_is_due(client_for, patient, child, coming, clock):
+    Patient.objects.filter(pk=patient.pk).update(phone_verified_at=bangkok(MONDAY, time(9)))
     client_for(patient).post("/me/delete", {"patient": patient.pk, "confirm": "yes"})
     phone, account_id, name = patient.phone, patient.account_id, patient.first_name
 
@@ -143,6 +144,7 @@ def test_the_nightly_erasure_erases_only_what_is_due(client_for, patient, child,
     patient.refresh_from_db()
     assert name not in (patient.first_name, patient.last_name)
     assert (patient.last_name, patient.phone, patient.national_id) == ("", "", "")
+    assert patient.phone_verified_at is None
     assert patient.passport_number == f"ERASED-{patient.pk}"
     assert patient.date_of_birth == date(1985, 1, 1)
     account = get_user_model().objects.get(pk=account_id)

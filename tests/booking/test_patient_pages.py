@@ -7,7 +7,9 @@ from datetime import date, time, timedelta
 import pytest
 from django.test import Client
 
+from booking.links import appointment_link_token
 from booking.models import Appointment, Slot
+from booking.services.passcodes import send_sign_in_code
 from clinics.models import HealthCentre, Service
 from tests.factories import (
     PatientFactory,
@@ -250,6 +252,77 @@ def test_a_parent_adds_their_child_and_can_book_for_them(client_for, patient, cl
     assert f'value="{child.pk}"' in client.get(f"/book/slots/{slot.pk}").content.decode()
 
 
+def test_a_parent_proves_their_childs_phone_on_the_page(client_for, patient, clock):
+    client = client_for(patient)
+    added = client.post(
+        "/me/?lang=en",
+        {
+            "first_name": "Nong",
+            "last_name": patient.last_name,
+            "date_of_birth": "2010-05-01",
+            "sex": "female",
+            "phone": "089 999 0000",
+            "national_id": national_id(),
+            "passport_number": "",
+            "relationship": "child",
+        },
+        follow=True,
+    ).content.decode()
+    child = patient.account.patients.get(first_name="Nong")
+    assert "We have texted a passcode to +66899990000" in added
+    assert 'value="prove_phone"' in added
+    assert child.phone_verified_at is None
+
+    proved = client.post(
+        "/me/?lang=en",
+        {"action": "prove_phone", "patient_id": child.pk, "code": passcode_texted_to(child.phone)},
+        follow=True,
+    ).content.decode()
+
+    child.refresh_from_db()
+    assert child.phone_verified_at is not None
+    assert "texts now go to +66899990000" in proved
+    assert 'value="prove_phone"' not in proved
+
+
+def test_a_patient_changes_their_sign_in_phone_on_the_page(client_for, patient, clock):
+    client, elsewhere = client_for(patient), client_for(patient)
+    asked = client.post(
+        "/me/?lang=en", {"action": "new_sign_in_phone", "phone": "086 555 0000"}, follow=True
+    ).content.decode()
+    assert "We have texted a passcode to +66865550000" in asked
+    assert 'value="confirm_sign_in_phone"' in asked
+    patient.account.refresh_from_db()
+    assert patient.account.username == patient.phone
+
+    done = client.post(
+        "/me/?lang=en",
+        {"action": "confirm_sign_in_phone", "code": passcode_texted_to("+66865550000")},
+        follow=True,
+    ).content.decode()
+
+    patient.account.refresh_from_db()
+    assert patient.account.username == "+66865550000"
+    assert "You now sign in with +66865550000" in done
+    assert elsewhere.get("/me/").status_code == 302
+
+
+def test_a_wrong_code_leaves_the_sign_in_phone_as_it_was(client_for, patient, clock):
+    client = client_for(patient)
+    client.post("/me/?lang=en", {"action": "new_sign_in_phone", "phone": "086 555 0000"})
+    right = passcode_texted_to("+66865550000")
+
+    page = client.post(
+        "/me/?lang=en",
+        {"action": "confirm_sign_in_phone", "code": "111111" if right != "111111" else "222222"},
+        follow=True,
+    ).content.decode()
+
+    assert "passcode is wrong" in page
+    patient.account.refresh_from_db()
+    assert patient.account.username == patient.phone
+
+
 def test_adding_someone_with_a_missing_name_writes_nothing(client_for, patient, clock):
     response = client_for(patient).post(
         "/me/?lang=en",
@@ -279,6 +352,39 @@ def test_a_patient_downloads_their_households_data(client_for, patient, other_pa
     assert [appointment["id"] for appointment in data["appointments"]] == [visit.pk]
     assert data["people"][0]["national_id"] == patient.national_id
     assert any(message["kind"] == "confirmation" for message in data["text_messages"])
+
+
+def test_the_data_download_never_holds_a_strangers_texts_to_a_number_written_on_a_dependant(
+    client_for, patient, other_patient, clock
+):
+    PatientFactory(account=patient.account, relationship="child", phone=other_patient.phone)
+    theirs = booked(other_patient, SlotFactory(start=bangkok(TUESDAY, time(10))))
+    send_sign_in_code(phone=other_patient.phone, address=None, language="th")
+
+    data = client_for(patient).get("/me/data.json").json()
+
+    assert other_patient.phone not in {message["to"] for message in data["text_messages"]}
+    assert f"/a/{appointment_link_token(theirs.pk)}" not in str(data)
+
+
+def test_the_data_download_holds_the_households_texts_wherever_they_went(
+    client_for, patient, clock
+):
+    child = PatientFactory(
+        account=patient.account,
+        relationship="child",
+        phone="+66899990000",
+        phone_verified_at=bangkok(TUESDAY, time(0)),
+    )
+    visit = booked(child, SlotFactory(start=bangkok(TUESDAY, time(10))))
+    send_sign_in_code(phone=patient.phone, address=None, language="th")
+
+    data = client_for(patient).get("/me/data.json").json()
+
+    kinds = {(message["to"], message["kind"]) for message in data["text_messages"]}
+    assert ("+66899990000", "confirmation") in kinds
+    assert all(message["kind"] != "passcode" for message in data["text_messages"])
+    assert visit.pk in [appointment["id"] for appointment in data["appointments"]]
 
 
 def test_the_data_download_needs_signing_in(client):

@@ -7,6 +7,7 @@ from booking.models import Patient
 from booking.services.patients import (
     PersonDetails,
     PhoneAlreadyRegistered,
+    SignInPhoneNeedsPasscode,
     add_dependant,
     normalise_phone,
     register_account,
@@ -146,12 +147,26 @@ def test_the_national_id_is_masked_like_the_card(reference_data):
     assert patient.masked_national_id == "x-xxxx-xxxx3-45-0"
 
 
-def test_changing_the_account_holders_phone_moves_their_sign_in(reference_data, patient):
+def test_staff_who_see_the_account_holder_may_move_their_sign_in(reference_data, patient):
     update_patient(
-        patient=patient, person=person(phone="086 555 0000", national_id=patient.national_id)
+        patient=patient,
+        person=person(phone="086 555 0000", national_id=patient.national_id),
+        sign_in_phone_proven=True,
     )
     patient.account.refresh_from_db()
     assert patient.account.username == "+66865550000"
+
+
+def test_a_new_sign_in_phone_that_nobody_proved_changes_nothing(reference_data, patient):
+    with pytest.raises(SignInPhoneNeedsPasscode):
+        update_patient(
+            patient=patient,
+            person=person(phone="086 555 0000", first_name="ใหม่", national_id=patient.national_id),
+        )
+    patient.refresh_from_db()
+    patient.account.refresh_from_db()
+    assert (patient.phone, patient.account.username) == ("+66810000001", "+66810000001")
+    assert patient.first_name != "ใหม่"
 
 
 def test_a_phone_that_signs_in_another_account_is_refused(reference_data, patient, other_patient):
@@ -159,6 +174,7 @@ def test_a_phone_that_signs_in_another_account_is_refused(reference_data, patien
         update_patient(
             patient=patient,
             person=person(phone=other_patient.phone, national_id=patient.national_id),
+            sign_in_phone_proven=True,
         )
     patient.refresh_from_db()
     assert patient.phone != other_patient.phone

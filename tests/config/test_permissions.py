@@ -538,6 +538,21 @@ ROUTES: list[Route] = [
         lambda s, c: f"{A}/me/patients/{s.person(c).pk}",
         body=person_body,
     ),
+    Route(
+        "POST",
+        f"{A}/me/patients/{{patient_id}}/phone/passcode",
+        OWNERS,
+        lambda s, c: f"{A}/me/patients/{s.person(c).pk}/phone/passcode",
+        why="a 422 when the phone needs no proving: the caller got past the checks",
+    ),
+    Route(
+        "POST",
+        f"{A}/me/patients/{{patient_id}}/phone/verify",
+        OWNERS,
+        lambda s, c: f"{A}/me/patients/{s.person(c).pk}/phone/verify",
+        body=lambda s, c: {"code": "000000"},
+        why="a 422 when the phone needs no proving: the caller got past the checks",
+    ),
     Route("GET", f"{A}/me/appointments", SIGNED_IN, at(f"{A}/me/appointments")),
     Route(
         "POST",

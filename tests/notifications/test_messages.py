@@ -77,3 +77,13 @@ def test_passcode_messages_carry_the_code_in_either_language():
     assert "123456" in messages.passcode("123456", 5, "th")
     assert "5 minutes" in messages.passcode("123456", 5, "en")
     assert count_segments(messages.passcode("123456", 5, "th")).segments <= 2
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_phone_codes_and_the_sign_in_notice_fit_one_segment(language):
+    for text in (
+        messages.phone_proof_code("123456", 10, language),
+        messages.new_phone_code("123456", 10, language),
+        messages.sign_in_phone_changed(language),
+    ):
+        assert count_segments(text).segments == 1, text

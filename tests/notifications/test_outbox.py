@@ -9,10 +9,11 @@ from kombu.exceptions import OperationalError
 
 from booking.models import Patient
 from booking.services.appointments import cancel_appointment, reschedule_appointment
+from booking.services.patients import PersonDetails, add_dependant
 from clinics.models import Service
 from notifications.models import Message, OptOut
 from notifications.services.dispatch import send_due_messages
-from tests.factories import PatientFactory, SlotFactory, bangkok, booked
+from tests.factories import PatientFactory, SlotFactory, bangkok, booked, national_id
 
 pytestmark = pytest.mark.django_db
 
@@ -147,6 +148,51 @@ def test_texts_about_a_dependant_go_to_the_account_holder_in_their_language(pati
     assert (confirmation.recipient, confirmation.language) == (patient.phone, "en")
     assert confirmation.patient == child
     assert "Health Centre 1" in confirmation.body
+
+
+def test_a_dependant_added_with_a_strangers_phone_has_their_texts_go_to_the_holder(patient, clock):
+    child = add_dependant(
+        account=patient.account,
+        relationship=Patient.Relationship.CHILD,
+        person=PersonDetails(
+            first_name="น้อง",
+            last_name="ใจดี",
+            date_of_birth=date(2019, 4, 2),
+            sex=Patient.Sex.FEMALE,
+            phone="+66899990000",
+            national_id=national_id(),
+        ),
+    )
+
+    appointment = booked(child, SlotFactory())
+
+    sent_to = {m.recipient for m in Message.objects.filter(appointment=appointment)}
+    assert sent_to == {patient.phone}
+
+
+def test_a_dependants_proven_phone_gets_their_texts(patient, clock):
+    child = PatientFactory(
+        account=patient.account,
+        relationship=Patient.Relationship.CHILD,
+        phone="+66899990000",
+        phone_verified_at=timezone.now(),
+    )
+
+    appointment = booked(child, SlotFactory())
+
+    sent_to = {m.recipient for m in Message.objects.filter(appointment=appointment)}
+    assert sent_to == {"+66899990000"}
+
+
+def test_a_dependant_with_the_holders_own_number_gets_texts_there_unproven(patient, clock):
+    child = PatientFactory(
+        account=patient.account, relationship=Patient.Relationship.CHILD, phone=patient.phone
+    )
+
+    appointment = booked(child, SlotFactory())
+
+    sent_to = {m.recipient for m in Message.objects.filter(appointment=appointment)}
+    assert sent_to == {patient.phone}
 
 
 def test_each_service_sets_its_own_reminder_times(patient, clock):

@@ -206,6 +206,35 @@ def test_a_reply_acts_on_the_dependants_next_appointment_for_the_guardian(
     assert visit.confirmed_at is not None
 
 
+def test_a_number_written_unproven_on_someone_elses_dependant_cannot_act_for_them(
+    fake_twilio, other_patient, daytime
+):
+    stranger = "+66899990000"
+    child = PatientFactory(account=other_patient.account, relationship="child", phone=stranger)
+    visit = booked(child, SlotFactory(start=bangkok(MONDAY + timedelta(days=2), time(9))))
+
+    reply(fake_twilio, "2", sender=stranger)
+
+    visit.refresh_from_db()
+    assert visit.status == Appointment.Status.BOOKED
+    assert InboundMessage.objects.get().outcome == InboundMessage.Outcome.NO_APPOINTMENT
+
+
+def test_a_dependants_proven_number_acts_on_their_appointment(fake_twilio, patient, daytime):
+    child = PatientFactory(
+        account=patient.account,
+        relationship="child",
+        phone="+66899990000",
+        phone_verified_at=bangkok(MONDAY, time(9)),
+    )
+    visit = booked(child, SlotFactory(start=bangkok(MONDAY + timedelta(days=2), time(9))))
+
+    reply(fake_twilio, "1", sender="+66899990000")
+
+    visit.refresh_from_db()
+    assert visit.confirmed_at is not None
+
+
 def test_a_reply_with_no_appointment_says_so(fake_twilio, patient, daytime):
     reply(fake_twilio, "1")
 
