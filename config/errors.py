@@ -9,6 +9,7 @@ import logging
 import sys
 from typing import Any
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import format_html
@@ -72,6 +73,9 @@ def refusal(request: HttpRequest, *, status: int, code: str, message: str) -> Ht
             message,
         )
         response = HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
+        # Given before the middleware that adds these to every other page.
+        response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
+        response["X-Frame-Options"] = "DENY"
     return response
 
 

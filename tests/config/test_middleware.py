@@ -80,6 +80,7 @@ def test_a_nul_character_in_a_posted_form_is_a_400(reference_data):
 
     assert response.status_code == 400
     assert answer_form(response) == "page"
+    assert response["Content-Security-Policy"].startswith("default-src 'self'")
 
 
 def test_a_nul_character_in_the_api_stays_a_422(reference_data):
