@@ -44,6 +44,27 @@ def _local_clock(value: time) -> time:
 ClockTime = Annotated[time, AfterValidator(_local_clock)]
 
 
+def _clock_text(value: time) -> str:
+    return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+# A wall-clock time shown as it is entered, "08:30". OpenAPI's `format: time` is RFC 3339's
+# full-time, which needs seconds and a UTC offset ("08:30:00+07:00"): not what a clinic's hours
+# are, so the answer says what it is with a pattern instead.
+WallClockOut = Annotated[
+    time,
+    PlainSerializer(_clock_text, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+            "description": "Bangkok wall-clock time, HH:MM.",
+            "examples": ["08:30"],
+        }
+    ),
+]
+
+
 def choices_schema(title: str, values: list[str]) -> WithJsonSchema:
     """A model's choices inline in the OpenAPI schema under a name of their own: several models
     have a `Kind`, and under one shared name the schema's components would mix them up."""
@@ -149,8 +170,8 @@ class ScheduleOut(Schema):
     service: ServiceBrief
     clinician_id: int | None
     weekdays: list[int]
-    start_time: time
-    end_time: time
+    start_time: WallClockOut
+    end_time: WallClockOut
     slot_minutes: int
     capacity: int
     valid_from: date

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -16,7 +16,6 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.security import SessionAuth
-from psycopg_pool import PoolTimeout
 
 from booking.api import (
     accounts,
@@ -32,6 +31,7 @@ from booking.api import (
 from clinics import api as clinics_api
 from clinics import audit_api
 from clinics.exceptions import CsrfFailed, DomainError, NotSignedIn
+from config.errors import database_unavailable, error_body
 from notifications import api as notifications_api
 from video import api as video_api
 
@@ -94,23 +94,6 @@ api.add_router("", partners.router)
 api.add_router("", notifications_api.router)
 api.add_router("", video_api.router)
 api.add_router("", audit_api.router)
-
-
-def error_body(
-    code: str,
-    message: str,
-    *,
-    field: str | None = None,
-    errors: list[dict[str, str]] | None = None,
-    detail: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "code": code,
-        "message": message,
-        "field": field,
-        "errors": errors or [],
-        "detail": detail or {},
-    }
 
 
 @csrf_exempt  # a write to no address is a 404, not a CSRF failure
@@ -258,14 +241,7 @@ def value_not_storable(request: HttpRequest, exc: DataError) -> HttpResponse:
 
 
 @api.exception_handler(OperationalError)
-def database_busy(request: HttpRequest, exc: OperationalError) -> HttpResponse:
-    # A lock wait that ran out or a dropped connection: nothing was written; try again. No
-    # connection free in the pool in time is the surge itself: 429, like the waiting room.
-    logger.warning("Database busy during %s %s: %s", request.method, request.path, exc)
-    response = api.create_response(
-        request,
-        error_body("busy", _("We are very busy right now. Nothing was saved; please try again.")),
-        status=429 if isinstance(exc.__cause__, PoolTimeout) else 503,
-    )
-    response.headers["Retry-After"] = "2"
-    return response
+@api.exception_handler(InterfaceError)
+def database_busy(request: HttpRequest, exc: OperationalError | InterfaceError) -> HttpResponse:
+    # The one answer every address gives (config/errors.py): nothing was written; try again.
+    return database_unavailable(request, exc)

@@ -3,37 +3,51 @@
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
+
+from config.errors import DATABASE_UNAVAILABLE, database_unavailable, refusal
 
 NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")
 
 
 class RefuseNulCharacters:
-    """Refuse API requests carrying a NUL character: no field accepts it and PostgreSQL cannot
-    store it. (Django forms, and so the admin, refuse it already.)"""
+    """Refuse a request carrying a NUL character, in its address, query or body: no field
+    accepts it, PostgreSQL cannot store or compare it, and a page would otherwise fail on it.
+    The API answers 422, as for any field that breaks a rule; every other address 400, in its
+    own form (config/errors.py)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith("/api/"):
-            raw = request.get_full_path().encode() + request.body
-            if any(marker in raw.lower() for marker in NUL_MARKERS):
-                return JsonResponse(
-                    {
-                        "code": "invalid_input",
-                        "message": _(
-                            "The request contains a NUL character, which no field allows."
-                        ),
-                        "field": None,
-                        "errors": [],
-                        "detail": {},
-                    },
-                    status=422,
-                )
+        raw = request.get_full_path().encode() + request.body
+        if any(marker in raw.lower() for marker in NUL_MARKERS):
+            return refusal(
+                request,
+                status=422 if request.path.startswith("/api/") else 400,
+                code="invalid_input",
+                message=_("The request contains a NUL character, which no field allows."),
+            )
         return self.get_response(request)
+
+
+class DatabaseUnavailable:
+    """A database that cannot do the work (restarting, unreachable, a lock wait ran out) is 503
+    with Retry-After on every address, as in the API: pages, FHIR, calendars and open data
+    too. Errors outside any view reach config.errors.server_error, which answers the same."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if isinstance(exc, DATABASE_UNAVAILABLE):
+            return database_unavailable(request, exc)
+        return None
 
 
 PAGE_LANGUAGES = ("th", "en")

@@ -4,6 +4,9 @@ from django.views.generic import RedirectView
 
 from config.api import api, unknown_api_path
 
+# A database gone away outside any view is 503 with Retry-After too, not a 500 page.
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     # The admin site signs in through the staff sign-in, which asks for the second factor.
     path("admin/login/", RedirectView.as_view(url="/staff/sign-in", query_string=True)),

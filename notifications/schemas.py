@@ -14,7 +14,7 @@ class MessageOut(Schema):
     language: str
     body: str
     segments: int = Field(description="SMS segments the text takes (70 UCS-2 characters each).")
-    status: Message.Status
+    status: Annotated[Message.Status, choices_schema("MessageStatus", list(Message.Status.values))]
     due_at: BangkokDateTime
     sent_at: BangkokDateTime | None
     delivered_at: BangkokDateTime | None

@@ -8,6 +8,7 @@ from ninja import Field, Router, Schema
 from booking.api.staff import staff_centre
 from booking.links import video_join_link
 from booking.models import Appointment
+from booking.schemas import AppointmentStatus
 from booking.selectors import appointment_of
 from clinics.audit import record_read
 from clinics.permissions import StaffAction, signed_in_user
@@ -34,7 +35,7 @@ class RoomRowOut(Schema):
     start: BangkokDateTime
     end: BangkokDateTime
     patient_first_name: str
-    status: Appointment.Status
+    status: AppointmentStatus
     room_code: str
     room_url: str = Field(description="The clinician's page for this room.")
     waiting_since: BangkokDateTime | None = Field(description="Set while the patient waits.")

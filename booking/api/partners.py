@@ -16,6 +16,7 @@ from booking.api.public import slot_page
 from booking.models import Appointment, PartnerKey
 from booking.schemas import (
     AppointmentOut,
+    AppointmentStatus,
     CancelIn,
     PersonIn,
     SlotPageOut,
@@ -101,7 +102,7 @@ def partner_list_appointments(
     request: HttpRequest,
     date_from: Day | None = None,
     date_to: Day | None = None,
-    status: Appointment.Status | None = None,
+    status: AppointmentStatus | None = None,
 ) -> list[Appointment]:
     """The appointments this partner booked, by day of the visit (default: the next 4 weeks)."""
     first = date_from or timezone.localdate()

@@ -14,6 +14,7 @@ from booking.models import Appointment, Patient
 from booking.schemas import (
     AllocateIn,
     AppointmentOut,
+    AppointmentStatus,
     BookIn,
     CancelIn,
     DependantIn,
@@ -163,7 +164,7 @@ def verify_my_patient_phone(
 
 @router.get("/me/appointments", response=list[AppointmentOut])
 def list_my_appointments(
-    request: HttpRequest, status: Appointment.Status | None = None, patient_id: RowId | None = None
+    request: HttpRequest, status: AppointmentStatus | None = None, patient_id: RowId | None = None
 ) -> list[Appointment]:
     """Everyone's appointments on this account, in time order."""
     appointments = appointments_of(signed_in_user(request))

@@ -1,6 +1,7 @@
 """The waitlist: joining, leaving, and claiming or turning down a held place."""
 
 from datetime import datetime, time, timedelta
+from typing import Annotated
 
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -21,7 +22,15 @@ from booking.services.waitlist import (
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import District, HealthCentre
 from clinics.permissions import StaffAction, centres_where, signed_in_user
-from clinics.schemas import BangkokDateTime, CentreBrief, CentreNumber, Day, ErrorOut, RowId
+from clinics.schemas import (
+    BangkokDateTime,
+    CentreBrief,
+    CentreNumber,
+    Day,
+    ErrorOut,
+    RowId,
+    choices_schema,
+)
 from clinics.selectors import service_by_code
 
 router = Router(tags=["Waitlist"])
@@ -42,7 +51,9 @@ class WaitlistIn(Schema):
 
 class OfferOut(Schema):
     id: int
-    status: WaitlistOffer.Status
+    status: Annotated[
+        WaitlistOffer.Status, choices_schema("OfferStatus", list(WaitlistOffer.Status.values))
+    ]
     slot_id: int
     start: BangkokDateTime
     end: BangkokDateTime
@@ -70,7 +81,10 @@ class WaitlistEntryOut(Schema):
     district: int | None = Field(alias="district_id")
     date_from: Day
     date_to: Day
-    status: WaitlistEntry.Status
+    status: Annotated[
+        WaitlistEntry.Status,
+        choices_schema("WaitlistEntryStatus", list(WaitlistEntry.Status.values)),
+    ]
     priority: WaitlistEntry.Priority
     joined_at: BangkokDateTime
     open_offer: OfferOut | None

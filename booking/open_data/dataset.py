@@ -305,7 +305,9 @@ def dataset_metadata(*, suppress_below: int) -> dict[str, Any]:
         ),
         "csv_format": _(
             "UTF-8 with a byte-order mark (so that spreadsheet programs show Thai), comma "
-            "separated, CRLF line ends, a header row; an empty cell is a withheld figure."
+            "separated, CRLF line ends, a header row; an empty cell is a withheld figure. Text "
+            "that begins with =, +, -, @, a tab or a carriage return is written with an "
+            "apostrophe before it, so that no spreadsheet runs it as a formula."
         ),
     }
     described: dict[str, Any] = {}

@@ -42,6 +42,7 @@ from booking.open_data.dataset import (
 )
 from booking.open_data.filters import FigureFilters, InvalidFilter, parse_figure_filters
 from booking.open_data.selectors import FiguresVersion, daily_figures, figures_version
+from clinics.text import spreadsheet_row
 
 # A byte-order mark first: without it spreadsheet programs read UTF-8 as the local code page
 # and show Thai as mojibake. Python's csv readers skip it with encoding="utf-8-sig".
@@ -104,9 +105,10 @@ def dictionary_json(request: HttpRequest) -> HttpResponseBase:
 def dictionary_csv(request: HttpRequest) -> HttpResponseBase:
     """The dictionary's columns as a CSV table, one row per column of the figures."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=DICTIONARY_FIELDS)
-    writer.writeheader()
-    writer.writerows(dictionary_rows(suppress_below=settings.OPEN_DATA_SUPPRESS_BELOW))
+    writer = csv.writer(buffer)
+    writer.writerow(spreadsheet_row(DICTIONARY_FIELDS))
+    for column in dictionary_rows(suppress_below=settings.OPEN_DATA_SUPPRESS_BELOW):
+        writer.writerow(spreadsheet_row(column[field] for field in DICTIONARY_FIELDS))
     body = (BOM + buffer.getvalue()).encode()
     etag = _quoted(hashlib.sha256(body).hexdigest())
     not_modified = get_conditional_response(request, etag=etag)
@@ -182,9 +184,9 @@ def _csv_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write(BOM)
-    writer.writerow(COLUMN_NAMES)
+    writer.writerow(spreadsheet_row(COLUMN_NAMES))
     for number, row in enumerate(rows, start=1):
-        writer.writerow(row.values())
+        writer.writerow(spreadsheet_row(row.values()))
         if number % ROWS_PER_CHUNK == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -1,5 +1,6 @@
 import math
 from datetime import date, timedelta
+from typing import Annotated
 
 from ninja import Field, Schema
 
@@ -16,7 +17,12 @@ from clinics.schemas import (
     DistrictCode,
     RowId,
     ServiceBrief,
+    choices_schema,
 )
+
+AppointmentStatus = Annotated[
+    Appointment.Status, choices_schema("AppointmentStatus", list(Appointment.Status.values))
+]
 
 
 class PersonIn(Schema):
@@ -233,7 +239,7 @@ class PatientBrief(Schema):
 
 class AppointmentOut(Schema):
     id: int
-    status: Appointment.Status
+    status: AppointmentStatus
     visit_mode: VisitMode
     channel: Appointment.Channel
     patient: PatientBrief
@@ -333,7 +339,7 @@ class LinkedAppointmentOut(Schema):
     """An appointment opened from the link in a text message. Links get forwarded, so it
     shows only the patient's first name."""
 
-    status: Appointment.Status
+    status: AppointmentStatus
     visit_mode: VisitMode
     patient_first_name: str
     start: BangkokDateTime

@@ -1,18 +1,37 @@
 """API shapes for vaccination drives, stock, courses and the waitlist."""
 
-from datetime import date, datetime, time
+from datetime import date, datetime
+from typing import Annotated
 
 from django.utils import timezone
 from ninja import Field, Schema
 
 from booking.models import Patient, RiskGroup, VaccinationDrive, VaccinationSeries, VaccineLot
 from booking.schemas import StaffAppointmentOut
-from clinics.schemas import BangkokDateTime, CentreBrief, CentreNumber, Day, ServiceBrief
+from clinics.schemas import (
+    BangkokDateTime,
+    CentreBrief,
+    CentreNumber,
+    ClockTime,
+    Day,
+    ServiceBrief,
+    WallClockOut,
+    choices_schema,
+)
+
+DriveStatus = Annotated[
+    VaccinationDrive.Status,
+    choices_schema("DriveStatus", list(VaccinationDrive.Status.values)),
+]
+CourseStatus = Annotated[
+    VaccinationSeries.Status,
+    choices_schema("CourseStatus", list(VaccinationSeries.Status.values)),
+]
 
 
 class SessionIn(Schema):
-    start_time: time = Field(examples=["09:00"])
-    end_time: time = Field(examples=["12:00"])
+    start_time: ClockTime = Field(examples=["09:00"])
+    end_time: ClockTime = Field(examples=["12:00"])
 
 
 class DriveIn(Schema):
@@ -43,8 +62,8 @@ class DriveIn(Schema):
 
 
 class SessionOut(Schema):
-    start_time: time
-    end_time: time
+    start_time: WallClockOut
+    end_time: WallClockOut
 
 
 class DriveOut(Schema):
@@ -53,7 +72,7 @@ class DriveOut(Schema):
     name_th: str
     name_en: str
     service: ServiceBrief
-    status: VaccinationDrive.Status
+    status: DriveStatus
     is_open: bool = Field(description="Patients can see and book its slots now.")
     first_day: date
     last_day: date
@@ -227,7 +246,7 @@ class VaccinationCourseOut(Schema):
     id: int
     patient_id: int
     vaccine: ServiceBrief
-    status: VaccinationSeries.Status
+    status: CourseStatus
     doses_in_series: int
     doses: list[DoseOut]
     next_dose_due: DoseDueOut | None = Field(

@@ -21,6 +21,7 @@ from booking.models.vaccination import DECLARED_RISK_GROUPS
 from clinics import audit
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.models import District
+from clinics.text import is_visible
 from notifications import messages
 from notifications.models import Message
 from notifications.services.outbox import Recipient, queue_message
@@ -246,8 +247,18 @@ def validated_person(person: PersonDetails) -> PersonDetails:
         raise InvalidInput(_("Please check the year of birth."), field="date_of_birth")
     if not person.first_name.strip():
         raise InvalidInput(_("Enter a first name."), field="first_name")
+    if not is_visible(person.first_name):
+        raise InvalidInput(
+            _("The first name has no letters that can be seen. Type it as it is written."),
+            field="first_name",
+        )
     if not person.last_name.strip():
         raise InvalidInput(_("Enter a last name."), field="last_name")
+    if not is_visible(person.last_name):
+        raise InvalidInput(
+            _("The last name has no letters that can be seen. Type it as it is written."),
+            field="last_name",
+        )
     national_id = normalise_national_id(person.national_id) if person.national_id else ""
     passport = person.passport_number.strip().upper()
     if passport and (len(passport) > 20 or not (passport.isascii() and passport.isalnum())):

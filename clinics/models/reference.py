@@ -7,6 +7,8 @@ from django.db.models import F, Q
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from clinics.text import validate_centre_name
+
 MAX_REMINDER_MINUTES = 14 * 24 * 60
 
 
@@ -163,10 +165,17 @@ class HealthCentre(models.Model):
     """A BMA public health centre (ศูนย์บริการสาธารณสุข), keyed by its number."""
 
     number = models.PositiveSmallIntegerField(_("number"), primary_key=True)
-    name_th = models.CharField(_("name (Thai)"), max_length=150)
-    name_en = models.CharField(_("name (English)"), max_length=150)
-    short_name_th = models.CharField(_("short name (Thai)"), max_length=100)
-    abbrev_th = models.CharField(_("abbreviation (Thai)"), max_length=20)
+    # Published on pages, in FHIR, calendars and the open data CSV: validate_centre_name.
+    name_th = models.CharField(_("name (Thai)"), max_length=150, validators=[validate_centre_name])
+    name_en = models.CharField(
+        _("name (English)"), max_length=150, validators=[validate_centre_name]
+    )
+    short_name_th = models.CharField(
+        _("short name (Thai)"), max_length=100, validators=[validate_centre_name]
+    )
+    abbrev_th = models.CharField(
+        _("abbreviation (Thai)"), max_length=20, validators=[validate_centre_name]
+    )
     district = models.ForeignKey(
         District, on_delete=models.PROTECT, related_name="centres", verbose_name=_("district")
     )

@@ -396,3 +396,26 @@ def test_a_delivery_recorded_in_the_admin_goes_through_the_stock_rules(
     elsewhere = client_for(nurse_at_centre_1).post(add, {**form, "centre": 2})
     assert elsewhere.status_code == 200  # the form refuses a centre that is not theirs
     assert VaccineLot.objects.count() == 1
+
+
+def test_a_centre_cannot_be_renamed_to_a_spreadsheet_formula_in_the_admin(
+    reference_data, client_for, admin_at_centre_1
+):
+    centre_1 = HealthCentre.objects.get(number=1)
+    response = client_for(admin_at_centre_1).post(
+        reverse("admin:clinics_healthcentre_change", args=[1]),
+        {
+            "name_th": centre_1.name_th,
+            "name_en": '=HYPERLINK("http://evil.example","Centre 1")',
+            "short_name_th": centre_1.short_name_th,
+            "abbrev_th": centre_1.abbrev_th,
+            "district": centre_1.district_id,
+            "latitude": centre_1.latitude,
+            "longitude": centre_1.longitude,
+            "services": list(centre_1.services.values_list("pk", flat=True)),
+        },
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "spreadsheets would run it" in response.content.decode()
+    assert HealthCentre.objects.get(number=1).name_en == centre_1.name_en

@@ -431,3 +431,13 @@ def test_a_nul_character_is_a_422_anywhere_in_the_api(reference_data, method, pa
         response = client.post(path, body, content_type="application/json")
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_input"
+
+
+def test_an_invisible_name_is_a_422_naming_the_field(reference_data):
+    response = register(
+        Client(HTTP_ACCEPT_LANGUAGE="en"), {**REGISTRATION, "last_name": "\u200b\u200c"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "last_name"
+    assert "can be seen" in response.json()["message"]

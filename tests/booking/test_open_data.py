@@ -333,6 +333,36 @@ def test_the_csv_parses_with_the_dictionarys_columns_in_order(
     assert [row["centre_number"] for row in rows] == ["1", "2"]
 
 
+def test_a_centre_renamed_to_a_formula_comes_out_of_the_csv_as_text(
+    reference_data: None, client: Client
+) -> None:
+    # Saved before names were checked, or straight into the database: the CSV is safe anyway.
+    formula = '=HYPERLINK("http://evil.example","Centre 1")'
+    HealthCentre.objects.filter(number=1).update(name_en=formula, name_th="@SUM(1+1)")
+    Service.objects.filter(code="general-checkup").update(name_en="-2+3")
+    figures_row(day=MONDAY - timedelta(days=1))
+
+    _, rows = csv_rows(client.get(CSV_URL))
+    json_rows = json.loads(body(client.get(JSON_URL)))["rows"]
+
+    assert rows[0]["centre_name_en"] == "'" + formula
+    assert rows[0]["centre_name_th"] == "'@SUM(1+1)"
+    assert rows[0]["service_name_en"] == "'-2+3"
+    assert rows[0]["booked"] == "30"
+    assert json_rows[0]["centre_name_en"] == formula  # JSON is not opened in spreadsheets
+
+
+def test_no_cell_of_the_dictionary_csv_starts_a_formula(
+    reference_data: None, client: Client
+) -> None:
+    content = body(client.get("/open-data/daily-figures/dictionary.csv")).decode("utf-8-sig")
+
+    cells = [cell for row in csv.reader(io.StringIO(content)) for cell in row]
+
+    assert cells
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
 def test_the_json_has_the_filters_and_one_object_per_row_with_withheld_counts_null(
     reference_data: None, client: Client
 ) -> None:

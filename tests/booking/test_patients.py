@@ -188,3 +188,29 @@ def test_a_passport_number_must_be_letters_and_digits(reference_data, passport):
             person=person(national_id="", passport_number=passport),
         )
     assert error.value.detail["field"] == "passport_number"
+
+
+@pytest.mark.parametrize("field", ["first_name", "last_name"])
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200d", "\u0e48\u0e49", "\u0301"])
+def test_a_name_of_only_invisible_characters_is_refused_naming_the_field(
+    reference_data, field, invisible
+):
+    with pytest.raises(InvalidInput) as error:
+        register_account(password="a long enough passphrase", person=person(**{field: invisible}))
+
+    assert error.value.detail["field"] == field
+    assert not Patient.objects.exists()
+
+
+def test_a_dependant_or_a_correction_with_an_invisible_name_is_refused(reference_data, patient):
+    with pytest.raises(InvalidInput):
+        add_dependant(
+            account=patient.account,
+            relationship=Patient.Relationship.CHILD,
+            person=person(first_name="\u200b", phone="", national_id=national_id()),
+        )
+    with pytest.raises(InvalidInput):
+        update_patient(
+            patient=patient,
+            person=person(last_name="\u2060", national_id=patient.national_id, phone=patient.phone),
+        )

@@ -2,10 +2,12 @@
 
 Starts a PostgreSQL server of its own (initdb in a temporary folder, run as the postgres user,
 on a free port), migrates it, makes patients and open slots, and serves the app with uvicorn
-on it. Twelve clients book as fast as they can; once ten bookings have gone through, the
-server restarts (`pg_ctl restart -m fast`, which drops every connection). Prints one JSON
-line: each phase's answers, whether the app answered bookings again without being restarted,
-and whether every booking is whole (each slot's count matches its appointments, each
+on it. Twelve clients book as fast as they can, and four readers keep fetching a page,
+FHIR, a calendar file and open data; once ten bookings have gone through, the server restarts
+(`pg_ctl restart -m fast`, which drops every connection). Prints one JSON line: each phase's
+answers, whether the app answered bookings again without being restarted, whether any
+answer (booking or read) was a 500 rather than 503 with Retry-After, and whether every
+booking is whole (each slot's count matches its appointments, each
 appointment has its confirmation text). Run by tests/config/test_postgres_restart.py.
 """
 
@@ -32,6 +34,13 @@ CLIENTS = 12
 BOOKED_BEFORE_RESTART = 10
 RUN_AFTER_RESTART = 6.0
 REFUSALS: Counter[str] = Counter()
+# What the reader fetches, in turn: each kind of address besides the JSON API.
+READ_PATHS = (
+    "/",
+    "/fhir/r4/Location",
+    "/centres/1/closures.ics",
+    "/open-data/daily-figures.json",
+)
 
 
 def free_port() -> int:
@@ -112,6 +121,19 @@ def book(base: str, client: dict[str, Any], slot_id: int, key: str) -> int:
         if error.code == 422:
             body = json.loads(error.read() or b"{}")
             REFUSALS[f"{body.get('code')}: {body.get('message')}"[:120]] += 1
+        return int(error.code)
+    except OSError:
+        return 0  # no answer at all
+
+
+def read(base: str, path: str) -> int:
+    """The status of a GET; a 503 must say when to try again."""
+    try:
+        with urllib.request.urlopen(f"{base}{path}", timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        if error.code == 503 and not error.headers.get("Retry-After"):
+            return -503  # counted as wrong: a 503 without Retry-After
         return int(error.code)
     except OSError:
         return 0  # no answer at all
@@ -210,7 +232,16 @@ def main() -> int:
                 with lock:
                     answers.append((time.monotonic() - began, status))
 
+        reads: list[tuple[float, int]] = []
+
+        def keep_reading(path: str) -> None:
+            while time.monotonic() < stop_at[0]:
+                status = read(base, path)
+                with lock:
+                    reads.append((time.monotonic() - began, status))
+
         threads = [threading.Thread(target=load, args=(c,)) for c in made["clients"]]
+        threads += [threading.Thread(target=keep_reading, args=(p,)) for p in READ_PATHS]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 60
@@ -250,12 +281,15 @@ def main() -> int:
             "after": phase(settle, 1e9),
             "recovered": bool(after) and all(s < 500 and s != 0 for s in after),
             "server_errors": sum(1 for _, s in answers if s == 500),
+            "reads": dict(Counter(str(s) for _, s in reads)),
+            "read_errors": sum(1 for _, s in reads if s not in (200, 429, 503)),
             "refusals": dict(REFUSALS),
             **check_bookings(),
         }
         result["ok"] = bool(
             result["recovered"]
             and not result["server_errors"]
+            and not result["read_errors"]
             and not result["slots_with_wrong_counts"]
             and not result["appointments_without_confirmation"]
         )

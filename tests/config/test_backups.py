@@ -2,6 +2,7 @@
 default, PostgreSQL in CI's second run): a booking changed or lost after the backup is back
 as it was once the backup is restored over the live database."""
 
+import stat
 from io import StringIO
 from pathlib import Path
 
@@ -41,3 +42,40 @@ def test_restoring_a_missing_file_says_so_and_changes_nothing(reference_data, pa
         call_command("restore_database", "/nonexistent/backup")
 
     assert Appointment.objects.filter(pk=kept.pk).exists()
+
+
+def test_a_backup_is_readable_by_its_owner_alone_in_a_folder_only_they_may_open(
+    reference_data, patient, tmp_path: Path
+):
+    backup = tmp_path / "new-folder" / "private.backup"
+
+    call_command("backup_database", str(backup), stdout=StringIO())
+
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup.parent.stat().st_mode) == 0o700
+
+
+def test_a_backup_over_an_old_readable_file_is_made_private(reference_data, tmp_path: Path):
+    backup = tmp_path / "old.backup"
+    backup.write_bytes(b"")
+    backup.chmod(0o644)
+
+    call_command("backup_database", str(backup), stdout=StringIO())
+
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+
+
+def test_the_default_backup_folder_is_narrowed_to_its_owner(
+    reference_data, tmp_path: Path, settings
+):
+    settings.VAR_DIR = tmp_path
+    (tmp_path / "backups").mkdir(mode=0o755)
+    (tmp_path / "backups").chmod(0o755)
+    out = StringIO()
+
+    call_command("backup_database", stdout=out)
+
+    written = Path(out.getvalue().split(" (")[0])
+    assert written.parent == tmp_path / "backups"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700

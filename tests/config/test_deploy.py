@@ -48,3 +48,16 @@ def test_the_development_key_fails_the_check():
 
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stdout + result.stderr
+
+
+def test_ci_runs_the_deployment_check_with_production_like_settings_and_it_passes():
+    ci = (ROOT / ".ci" / "run").read_text()
+    script = ROOT / ".ci" / "check-deploy"
+
+    assert ".ci/check-deploy" in ci
+    result = subprocess.run(
+        [str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+    assert "--deploy --fail-level WARNING" in script.read_text()

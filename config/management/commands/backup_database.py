@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from config.backups import BackupFailed, back_up_database
+from config.backups import BackupFailed, back_up_database, private_folder
 
 
 class Command(BaseCommand):
@@ -16,12 +16,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
-            "file", nargs="?", help="Where to write it (default: var/backups/<time>.backup)."
+            "file",
+            nargs="?",
+            help="Where to write it (default: var/backups/<time>.backup). The file is made 0600.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-        to = Path(options["file"] or settings.VAR_DIR / "backups" / f"{stamp}.backup")
+        if options["file"]:
+            to = Path(options["file"])
+        else:
+            to = private_folder(settings.VAR_DIR / "backups") / f"{stamp}.backup"
         try:
             written = back_up_database(to=to)
         except BackupFailed as error:
