@@ -268,4 +268,7 @@ def database_busy(request: HttpRequest, exc: OperationalError) -> HttpResponse:
         status=429 if isinstance(exc.__cause__, PoolTimeout) else 503,
     )
     response.headers["Retry-After"] = "2"
+    if response.status_code == 429:
+        # The client reconnects, and may reach another, less busy process.
+        response.headers["Connection"] = "close"
     return response
