@@ -269,8 +269,16 @@ VIDEO_STUN_URLS = env_list("VIDEO_STUN_URLS", [])
 VIDEO_TURN_URLS = env_list("VIDEO_TURN_URLS", [])
 VIDEO_TURN_SECRET = env_str("VIDEO_TURN_SECRET", "")
 VIDEO_TURN_TTL_SECONDS = env_int("VIDEO_TURN_TTL_SECONDS", 3600)
-# A signalling message longer than this is refused (an SDP offer is a few kilobytes).
+# A signalling message longer than this is refused (an SDP offer is a few kilobytes); uvicorn's
+# --ws-max-size is set to the same (Procfile), so a longer frame is refused before it is read.
 VIDEO_MAX_MESSAGE_BYTES = env_int("VIDEO_MAX_MESSAGE_BYTES", 65536)
+# Connections open at once to one room (everyone) and through one join link (video/limits.py);
+# one more is refused with close code 4429. A connection's place is a lease it renews, freed
+# this long after a server process dies. Chat messages per connection in any 10 seconds.
+VIDEO_SOCKETS_PER_ROOM = env_int("VIDEO_SOCKETS_PER_ROOM", 6)
+VIDEO_SOCKETS_PER_JOIN_LINK = env_int("VIDEO_SOCKETS_PER_JOIN_LINK", 3)
+VIDEO_SOCKET_LEASE_SECONDS = env_int("VIDEO_SOCKET_LEASE_SECONDS", 60)
+VIDEO_CHATS_PER_10_SECONDS = env_int("VIDEO_CHATS_PER_10_SECONDS", 10)
 
 # --- Open data (booking/open_data/) -------------------------------------------------------------
 # Published counts of people from 1 to this minus one are withheld, so nobody can be singled

@@ -338,3 +338,96 @@ def test_only_video_appointments_have_a_room(patient, clock):
 
     with translation.override("en"), pytest.raises(NotFound, match="not a video call"):
         room_for(in_person)
+
+
+async def refused(socket: WebsocketCommunicator) -> tuple[str, int]:
+    """The code of the error event a refused connection gets, and its close code."""
+    event = await receive_until(socket, "error")
+    assert event["message"]
+    closed = await socket.receive_output(timeout=3)
+    assert closed["type"] == "websocket.close"
+    return event["code"], closed["code"]
+
+
+def test_a_join_link_opens_only_so_many_connections_at_once(visit, settings):
+    settings.VIDEO_SOCKETS_PER_JOIN_LINK = 2
+    path = room_path(visit, f"lang=en&token={video_join_token(visit.pk)}")
+
+    async def scenario() -> None:
+        first, second = await join(path), await join(path)
+        for socket in (first, second):
+            await receive_until(socket, "waiting")
+
+        assert await refused(await join(path)) == ("too_many_connections", 4429)
+
+        await first.disconnect()  # its place is given back
+        again = await join(path)
+        await receive_until(again, "waiting")
+        await again.disconnect()
+        await second.disconnect()
+
+    run(scenario)
+
+
+def test_a_room_opens_only_so_many_connections_at_once_whoever_they_are(
+    visit, clinician_at_centre_1, settings
+):
+    settings.VIDEO_SOCKETS_PER_ROOM = 2
+    path = room_path(visit, "lang=en")
+    patient_cookie = cookie_for(visit.patient.account)
+    doctor_cookie = cookie_for(clinician_at_centre_1)
+
+    async def scenario() -> None:
+        patient = await join(path, patient_cookie)
+        doctor = await join(path, doctor_cookie)
+        await receive_until(doctor, "patient_waiting")
+
+        second_tab = await join(path, doctor_cookie)
+        code, close_code = await refused(second_tab)
+        assert (code, close_code) == ("too_many_connections", 4429)
+        await patient.send_to(text_data=json.dumps({"type": "chat", "text": "still here"}))
+        assert (await receive_until(doctor, "chat"))["text"] == "still here"
+        await patient.disconnect()
+        await doctor.disconnect()
+
+    run(scenario)
+
+
+def test_a_refused_connection_holds_no_place(visit, settings):
+    settings.VIDEO_SOCKETS_PER_ROOM = 1
+    path = room_path(visit, "lang=en")
+    stranger = cookie_for(PatientFactory().account)
+    patient_cookie = cookie_for(visit.patient.account)
+
+    async def scenario() -> None:
+        for _ in range(3):
+            assert (await refused(await join(path, stranger)))[0] == "forbidden"
+        patient = await join(path, patient_cookie)
+        await receive_until(patient, "waiting")
+        await patient.disconnect()
+
+    run(scenario)
+
+
+def test_chatting_too_fast_is_refused_message_by_message_and_the_call_carries_on(visit, settings):
+    settings.VIDEO_CHATS_PER_10_SECONDS = 3
+    path = room_path(visit, "lang=en")
+    cookie = cookie_for(visit.patient.account)
+
+    async def scenario() -> None:
+        patient = await join(path, cookie)
+        await receive_until(patient, "waiting")
+        for number in range(3):
+            await patient.send_to(text_data=json.dumps({"type": "chat", "text": f"{number}"}))
+            assert (await receive(patient))["text"] == f"{number}"
+
+        await patient.send_to(text_data=json.dumps({"type": "chat", "text": "one too many"}))
+        error = await receive(patient)
+        assert (error["type"], error["code"]) == ("error", "too_many_messages")
+        assert "too quickly" in error["message"]
+
+        await patient.send_to(text_data=json.dumps({"type": "leave"}))
+        assert (await patient.receive_output(timeout=3))["code"] == 1000  # still connected
+        await patient.disconnect()
+
+    run(scenario)
