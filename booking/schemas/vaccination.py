@@ -7,7 +7,7 @@ from ninja import Field, Schema
 
 from booking.models import Patient, RiskGroup, VaccinationDrive, VaccinationSeries, VaccineLot
 from booking.schemas import StaffAppointmentOut
-from clinics.schemas import BangkokDateTime, CentreBrief, CentreNumber, Day, ServiceBrief
+from clinics.schemas import BangkokDateTime, BodyIn, CentreBrief, CentreNumber, Day, ServiceBrief
 
 
 class SessionIn(Schema):
@@ -123,7 +123,7 @@ class DrivePreviewOut(Schema):
     centres: list[CentrePlanOut]
 
 
-class ReleaseIn(Schema):
+class ReleaseIn(BodyIn):
     at: datetime | None = Field(
         None, description="When to open; default the drive's release time. Past means now."
     )
