@@ -2,6 +2,7 @@
 check, session auth, routing) with Channels' WebsocketCommunicator and the configured channel
 layer (in memory, or Redis when REDIS_URL is set)."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -11,8 +12,9 @@ from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
+from django.core.cache import cache
 from django.test import Client
 from django.utils import translation
 
@@ -23,6 +25,7 @@ from clinics.exceptions import NotFound
 from clinics.models import Service
 from config.asgi import application
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked
+from video.limits import take_places
 from video.models import ConsultationRoom
 from video.services import ice_servers, room_for
 
@@ -428,6 +431,30 @@ def test_chatting_too_fast_is_refused_message_by_message_and_the_call_carries_on
 
         await patient.send_to(text_data=json.dumps({"type": "leave"}))
         assert (await patient.receive_output(timeout=3))["code"] == 1000  # still connected
+        await patient.disconnect()
+
+    run(scenario)
+
+
+def test_an_open_connection_keeps_its_place_beyond_the_lease(visit, settings, clock):
+    clock.move_to(bangkok(clock_day(), time(9, 50)), tick=True)  # so that leases run out
+    settings.VIDEO_SOCKETS_PER_ROOM = 1
+    settings.VIDEO_SOCKET_LEASE_SECONDS = 1  # renewed every third of a second
+    path = room_path(visit, "lang=en")
+    cookie = cookie_for(visit.patient.account)
+    lapsing = take_places(room_code="another room", join_token=None, holder="not renewed")
+
+    async def scenario() -> None:
+        patient = await join(path, cookie)
+        await receive_until(patient, "waiting")
+        for _ in range(200):  # until a place taken at the same time, not renewed, has lapsed
+            if await sync_to_async(cache.get)(lapsing.keys[0]) is None:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the lease did not run out")
+
+        assert (await refused(await join(path, cookie)))[1] == 4429
         await patient.disconnect()
 
     run(scenario)
