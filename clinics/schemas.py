@@ -1,9 +1,16 @@
+import re
 from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from django.utils import timezone
 from ninja import Field, Schema
-from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from clinics.models import HealthCentre, ScheduleTemplate, Service, ServiceDose, VisitMode
@@ -25,13 +32,24 @@ DistrictCode = Annotated[int, Field(ge=1, le=32_767)]
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)
 
 
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _written_as_iso_day(value: Any) -> Any:
+    # pydantic would also read a number, or a string of one, as seconds since 1970: "0" was
+    # 1 January 1970 instead of a 422.
+    if isinstance(value, date) or (isinstance(value, str) and ISO_DAY.fullmatch(value)):
+        return value
+    raise PydanticCustomError("date_format", "give the date as YYYY-MM-DD")
+
+
 def _within_calendar(value: date) -> date:
     if not FIRST_DAY <= value <= LAST_DAY:
         raise PydanticCustomError("date_out_of_range", "the date must be in 1900-2100")
     return value
 
 
-Day = Annotated[date, AfterValidator(_within_calendar)]
+Day = Annotated[date, BeforeValidator(_written_as_iso_day), AfterValidator(_within_calendar)]
 
 
 def _local_clock(value: time) -> time:
@@ -63,6 +81,20 @@ WallClockOut = Annotated[
         }
     ),
 ]
+
+
+class BodyIn(Schema):
+    """A request body, which must be a JSON object. (ninja's Schema reads fields from any
+    object, so a body whose fields all have defaults would otherwise take a list or a number
+    as if it were {}.)"""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_json_object(cls, value: Any) -> Any:
+        # ninja has wrapped the body in its DjangoGetter by now; `_obj` is what was sent.
+        if not isinstance(getattr(value, "_obj", value), dict):
+            raise PydanticCustomError("object_expected", "send a JSON object")
+        return value
 
 
 def choices_schema(title: str, values: list[str]) -> WithJsonSchema:

@@ -149,6 +149,8 @@ def _validation_message(error: dict[str, Any]) -> str:
         return _("This must be at most %(limit)s.") % {"limit": ctx.get("le", ctx.get("lt", ""))}
     if kind == "json_invalid":
         return _("The request body is not valid JSON.")
+    if kind == "object_expected":
+        return _("Send the body as a JSON object, e.g. {}.")
     return _("This value is not valid.")
 
 
@@ -158,7 +160,7 @@ def _field_name(location: list[Any] | tuple[Any, ...]) -> str:
     parts = [str(part) for part in location]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
         parts = parts[1:]
-    if len(parts) > 1 and parts[0] in {"payload", "query"}:
+    if parts and parts[0] in {"payload", "query"}:
         parts = parts[1:]
     return ".".join(parts) or "body"
 

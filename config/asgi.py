@@ -13,7 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from booking.routing import websocket_urlpatterns as booking_sockets  # noqa: E402
-from config.load_shedding import ShedLoad  # noqa: E402
+from config.load_shedding import Shedder, ShedLoad  # noqa: E402
 from video.routing import websocket_urlpatterns as video_sockets  # noqa: E402
 
 
@@ -22,7 +22,14 @@ def build_application() -> ProtocolTypeRouter:
     tests build a fresh one under their own settings."""
     return ProtocolTypeRouter(
         {
-            "http": ShedLoad(get_asgi_application(), limit=settings.WEB_MAX_IN_FLIGHT),
+            "http": ShedLoad(
+                get_asgi_application(),
+                shedder=Shedder(
+                    capacity=settings.WEB_CAPACITY,
+                    ceiling=settings.WEB_MAX_IN_FLIGHT,
+                    target_seconds=settings.WEB_TARGET_LATENCY_MS / 1000,
+                ),
+            ),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter([*video_sockets, *booking_sockets]))
             ),

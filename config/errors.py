@@ -95,6 +95,9 @@ def database_unavailable(request: HttpRequest, exc: BaseException) -> HttpRespon
         message=_("We are very busy right now. Nothing was saved; please try again."),
     )
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if response.status_code == 429:
+        # The client reconnects, and may reach another, less busy process.
+        response["Connection"] = "close"
     return response
 
 

@@ -11,6 +11,7 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 from config.env import env_bool, env_int, env_list, env_str
+from config.load_shedding import thread_capacity
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -84,8 +85,6 @@ SQLITE_PATH = VAR_DIR / "db.sqlite3"
 # request runs in a fresh thread, and opening a connection each time cost more than the booking
 # itself (bench/surge.py). DATABASE_POOL_SIZE=0 turns it off.
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
-# Requests one web process works on at once; more are answered 429 at once (load_shedding.py).
-WEB_MAX_IN_FLIGHT = env_int("WEB_MAX_IN_FLIGHT", 2 * DATABASE_POOL_SIZE)
 if DATABASE_URL:
     DATABASES: dict[str, dict[str, Any]] = {"default": dict(dj_database_url.parse(DATABASE_URL))}
     if DATABASE_POOL_SIZE > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
@@ -112,6 +111,17 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Load shedding (config/load_shedding.py). What one web process really works on at once: a
+# pooled connection each (without a pool, what asgiref's thread pool would run). Beyond that,
+# requests are taken only while recent ones answered within the target, and never more than
+# WEB_MAX_IN_FLIGHT (0: no ceiling); the rest get 429 `busy` at once. WEB_CAPACITY=0: no shedding.
+WEB_CAPACITY = env_int(
+    "WEB_CAPACITY",
+    DATABASE_POOL_SIZE if "pool" in DATABASES["default"].get("OPTIONS", {}) else thread_capacity(),
+)
+WEB_TARGET_LATENCY_MS = env_int("WEB_TARGET_LATENCY_MS", 500)
+WEB_MAX_IN_FLIGHT = env_int("WEB_MAX_IN_FLIGHT", 5 * WEB_CAPACITY)
 
 # --- Redis: channel layer, Celery broker, cache ------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
@@ -263,8 +273,16 @@ VIDEO_STUN_URLS = env_list("VIDEO_STUN_URLS", [])
 VIDEO_TURN_URLS = env_list("VIDEO_TURN_URLS", [])
 VIDEO_TURN_SECRET = env_str("VIDEO_TURN_SECRET", "")
 VIDEO_TURN_TTL_SECONDS = env_int("VIDEO_TURN_TTL_SECONDS", 3600)
-# A signalling message longer than this is refused (an SDP offer is a few kilobytes).
+# A signalling message longer than this is refused (an SDP offer is a few kilobytes); uvicorn's
+# --ws-max-size is set to the same (Procfile), so a longer frame is refused before it is read.
 VIDEO_MAX_MESSAGE_BYTES = env_int("VIDEO_MAX_MESSAGE_BYTES", 65536)
+# Connections open at once to one room (everyone) and through one join link (video/limits.py);
+# one more is refused with close code 4429. A connection's place is a lease it renews, freed
+# this long after a server process dies. Chat messages per connection in any 10 seconds.
+VIDEO_SOCKETS_PER_ROOM = env_int("VIDEO_SOCKETS_PER_ROOM", 6)
+VIDEO_SOCKETS_PER_JOIN_LINK = env_int("VIDEO_SOCKETS_PER_JOIN_LINK", 3)
+VIDEO_SOCKET_LEASE_SECONDS = env_int("VIDEO_SOCKET_LEASE_SECONDS", 60)
+VIDEO_CHATS_PER_10_SECONDS = env_int("VIDEO_CHATS_PER_10_SECONDS", 10)
 
 # --- Open data (booking/open_data/) -------------------------------------------------------------
 # Published counts of people from 1 to this minus one are withheld, so nobody can be singled

@@ -1,16 +1,26 @@
 """Signalling for a consultation room over a WebSocket: /ws/rooms/<code>/[?token=<join token>].
 
 The consumer authenticates in `connect` (a signed-in patient or clinician, or the patient's
-join link), joins the room's group and forwards typed events (video.events) between the two
-browsers; the media itself goes browser to browser (WebRTC). Room state that must survive a
-dropped connection or another server process (waiting, let in, ended) is in the database.
+join link), takes a place in the room (video.limits: a room and a join link have only so many
+connections at once, across every server process), joins the room's group and forwards typed
+events (video.events) between the two browsers; the media itself goes browser to browser
+(WebRTC). Room state that must survive a dropped connection or another server process
+(waiting, let in, ended) is in the database.
+
+Refusals are an "error" event saying why, then a close code from 4400 to 4503 (see
+CLOSE_CODES); the page shows the message and offers to join again. Chatting faster than
+VIDEO_CHATS_PER_10_SECONDS is refused message by message with a "too_many_messages" error;
+the connection carries on.
 """
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -20,7 +30,7 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from clinics.exceptions import DomainError
-from video import services
+from video import limits, services
 from video.events import (
     CLINICIAN_ONLY,
     IN_CALL_ONLY,
@@ -29,17 +39,22 @@ from video.events import (
     ServerEvent,
     parse_client_message,
 )
+from video.limits import ChatAllowance, Places
 from video.models import ConsultationRoom
 from video.services import Participant, Role
 
-# WebSocket close codes for refusals (4000-4999 are the application's).
 logger = logging.getLogger(__name__)
 
-CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 409: 4409}
+# WebSocket close codes for refusals (4000-4999 are the application's): 4429 is one connection
+# too many for the room or the join link; 4503, the channel layer (Redis) unreachable.
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 409: 4409, 429: 4429}
 
 
 class ConsultationConsumer(AsyncWebsocketConsumer):
     participant: Participant | None = None
+    places: Places | None = None
+    renewal: "asyncio.Task[None] | None" = None
+    chat_allowance: ChatAllowance | None = None
     group = ""
     admitted = False
     accepted = False
@@ -81,8 +96,12 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
         code = str(self.scope["url_route"]["kwargs"]["code"])
         await self.accept()
         try:
-            self.participant = await database_sync_to_async(_enter_room)(
-                code, self.scope["user"], query.get("token", [None])[0], self.language
+            self.participant, self.places = await database_sync_to_async(_enter_room)(
+                code,
+                self.scope["user"],
+                query.get("token", [None])[0],
+                self.language,
+                self.channel_name,
             )
         except DomainError as error:
             with translation.override(self.language):
@@ -99,9 +118,12 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
             # Without the channel layer (Redis down) the two sides cannot reach each other.
             logger.warning("Channel layer unreachable; video room %s refused", me.room_code)
             self.participant = None
+            await self.give_back_places()
             await self.send_event(self._unavailable())
             await self.close(code=4503)
             return
+        self.renewal = asyncio.create_task(self.keep_places())
+        self.chat_allowance = ChatAllowance(limit=settings.VIDEO_CHATS_PER_10_SECONDS)
         await self.send_event(
             {
                 "type": "welcome",
@@ -127,7 +149,24 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
             if admitted:
                 await self.send_event({"type": "admitted"})
 
+    async def keep_places(self) -> None:
+        """Renew the connection's places while it is open, well within their lease."""
+        while self.places is not None:
+            await asyncio.sleep(settings.VIDEO_SOCKET_LEASE_SECONDS / 3)
+            await sync_to_async(limits.renew_places)(places=self.places)
+
+    async def give_back_places(self) -> None:
+        if self.renewal is not None:
+            self.renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.renewal
+            self.renewal = None
+        if self.places is not None:
+            places, self.places = self.places, None
+            await sync_to_async(limits.release_places)(places=places)
+
     async def disconnect(self, code: int) -> None:
+        await self.give_back_places()
         me = self.participant
         if me is None:
             return
@@ -164,6 +203,11 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
         if kind in IN_CALL_ONLY and me.role == Role.PATIENT and not self.admitted:
             raise InvalidMessage(
                 "not_admitted", _("Please wait: the clinician will let you in shortly.")
+            )
+        if kind == "chat" and self.chat_allowance and not self.chat_allowance.take():
+            raise InvalidMessage(
+                "too_many_messages",
+                _("You are sending messages too quickly. Wait a few seconds, then send again."),
             )
         if kind == "offer" or kind == "answer":
             await self.broadcast({"type": kind, "sdp": message["sdp"]})
@@ -230,11 +274,15 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
 
 
 def _enter_room(
-    code: str, user: User | AnonymousUser, join_token: str | None, language: str
-) -> Participant:
+    code: str, user: User | AnonymousUser, join_token: str | None, language: str, holder: str
+) -> tuple[Participant, Places]:
     # In the thread the ORM runs in, so that a refusal is worded in the reader's language.
     with translation.override(language):
-        return services.enter_room(room_code=code, user=user, join_token=join_token)
+        participant = services.enter_room(room_code=code, user=user, join_token=join_token)
+        places = limits.take_places(
+            room_code=participant.room_code, join_token=join_token, holder=holder
+        )
+        return participant, places
 
 
 def _room_state(room_id: int) -> tuple[bool, bool]:

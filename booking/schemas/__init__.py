@@ -10,6 +10,7 @@ from booking.selectors import SlotOption, SlotOrder, SlotPage, appointment_can_c
 from clinics.models import VisitMode
 from clinics.schemas import (
     BangkokDateTime,
+    BodyIn,
     CentreBrief,
     CentreNumber,
     ClosureOut,
@@ -227,7 +228,7 @@ class CompleteIn(Schema):
     lot_id: RowId | None = Field(None, description="For a vaccine: the lot the dose came from.")
 
 
-class CancelIn(Schema):
+class CancelIn(BodyIn):
     reason: str = Field("", max_length=200)
 
 

@@ -10,6 +10,7 @@ from booking.models import Patient, RiskGroup, VaccinationDrive, VaccinationSeri
 from booking.schemas import StaffAppointmentOut
 from clinics.schemas import (
     BangkokDateTime,
+    BodyIn,
     CentreBrief,
     CentreNumber,
     ClockTime,
@@ -142,7 +143,7 @@ class DrivePreviewOut(Schema):
     centres: list[CentrePlanOut]
 
 
-class ReleaseIn(Schema):
+class ReleaseIn(BodyIn):
     at: datetime | None = Field(
         None, description="When to open; default the drive's release time. Past means now."
     )

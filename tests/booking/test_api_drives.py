@@ -249,3 +249,17 @@ def test_the_vaccination_record_shows_doses_given_and_the_next_dose_due(
     assert appointments[0]["dose_number"] == 1
     assert appointments[0]["course_id"] == course["id"]
     assert Appointment.objects.get(pk=dose_1.pk).lot_id == lot.pk
+
+
+def test_releasing_with_a_body_that_is_not_a_json_object_is_a_422_and_releases_nothing(
+    city_admin, client_for
+):
+    staff = client_for(city_admin)
+    drive = post(staff, "/api/v1/staff/drives", DRIVE).json()
+
+    response = staff.post(
+        f"/api/v1/staff/drives/{drive['id']}/release", "[]", content_type="application/json"
+    )
+
+    assert (response.status_code, response.json()["field"]) == (422, "body")
+    assert VaccinationDrive.objects.get(pk=drive["id"]).status == VaccinationDrive.Status.DRAFT

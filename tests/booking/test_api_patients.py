@@ -403,6 +403,23 @@ def test_cancelling_after_the_cutoff_is_a_409_with_a_clear_message(
     assert "call the health centre" in response.json()["message"]
 
 
+@pytest.mark.parametrize("body", ["[null, null]", "[]", '"no"', "5", "null"])
+def test_a_body_that_is_not_a_json_object_is_a_422_and_cancels_nothing(
+    reference_data, patient, client_for, body
+):
+    appointment = booked(patient, SlotFactory())
+    response = client_for(patient).post(
+        f"/api/v1/me/appointments/{appointment.pk}/cancel", body, content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert (response.json()["field"], response.json()["message"]) == (
+        "body",
+        "Please check body: Send the body as a JSON object, e.g. {}.",
+    )
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.BOOKED
+
+
 def test_malformed_json_is_a_422_not_a_500(reference_data, patient, client_for):
     response = client_for(patient).post(
         "/api/v1/me/appointments",

@@ -365,3 +365,18 @@ def test_far_future_days_are_422s_in_staff_lists(reference_data, nurse_at_centre
     client = client_for(nurse_at_centre_1)
     assert client.get("/api/v1/staff/centres/1/appointments?day=9999-12-31").status_code == 422
     assert client.get("/api/v1/staff/centres/1/slots?date_from=9999-12-31").status_code == 422
+
+
+@pytest.mark.parametrize("day", ["0", "1", "20261201", "2026-1-1"])
+def test_a_day_not_written_as_yyyy_mm_dd_is_a_422_not_1970(
+    reference_data, admin_at_centre_1, client_for, day
+):
+    client = client_for(admin_at_centre_1)
+    for path in (
+        f"/api/v1/staff/centres/1/appointments?day={day}",
+        f"/api/v1/staff/centres/1/slots?date_from={day}",
+        f"/api/v1/staff/centres/1/audit?until={day}",
+    ):
+        response = client.get(path)
+        assert response.status_code == 422, path
+        assert "YYYY-MM-DD" in response.json()["message"]

@@ -58,6 +58,7 @@ def site(transactional_db: None, reference_data: None, settings: Settings) -> It
             port=free_port(),
             log_level="warning",
             lifespan="off",
+            ws_max_size=settings.VIDEO_MAX_MESSAGE_BYTES,  # as the Procfile serves it
         )
     )
     thread = threading.Thread(target=server.run, name="site", daemon=True)

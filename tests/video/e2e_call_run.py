@@ -134,6 +134,7 @@ def appointment_status(appointment_id: int) -> str:
 def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", "--lifespan", "off"]
+    command += ["--ws-max-size", env.get("VIDEO_MAX_MESSAGE_BYTES", "65536")]  # as the Procfile
     with log.open("wb") as output:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
 

@@ -2,6 +2,7 @@
 check, session auth, routing) with Channels' WebsocketCommunicator and the configured channel
 layer (in memory, or Redis when REDIS_URL is set)."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -11,8 +12,9 @@ from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
+from django.core.cache import cache
 from django.test import Client
 from django.utils import translation
 
@@ -23,6 +25,7 @@ from clinics.exceptions import NotFound
 from clinics.models import Service
 from config.asgi import application
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked
+from video.limits import take_places
 from video.models import ConsultationRoom
 from video.services import ice_servers, room_for
 
@@ -338,3 +341,120 @@ def test_only_video_appointments_have_a_room(patient, clock):
 
     with translation.override("en"), pytest.raises(NotFound, match="not a video call"):
         room_for(in_person)
+
+
+async def refused(socket: WebsocketCommunicator) -> tuple[str, int]:
+    """The code of the error event a refused connection gets, and its close code."""
+    event = await receive_until(socket, "error")
+    assert event["message"]
+    closed = await socket.receive_output(timeout=3)
+    assert closed["type"] == "websocket.close"
+    return event["code"], closed["code"]
+
+
+def test_a_join_link_opens_only_so_many_connections_at_once(visit, settings):
+    settings.VIDEO_SOCKETS_PER_JOIN_LINK = 2
+    path = room_path(visit, f"lang=en&token={video_join_token(visit.pk)}")
+
+    async def scenario() -> None:
+        first, second = await join(path), await join(path)
+        for socket in (first, second):
+            await receive_until(socket, "waiting")
+
+        assert await refused(await join(path)) == ("too_many_connections", 4429)
+
+        await first.disconnect()  # its place is given back
+        again = await join(path)
+        await receive_until(again, "waiting")
+        await again.disconnect()
+        await second.disconnect()
+
+    run(scenario)
+
+
+def test_a_room_opens_only_so_many_connections_at_once_whoever_they_are(
+    visit, clinician_at_centre_1, settings
+):
+    settings.VIDEO_SOCKETS_PER_ROOM = 2
+    path = room_path(visit, "lang=en")
+    patient_cookie = cookie_for(visit.patient.account)
+    doctor_cookie = cookie_for(clinician_at_centre_1)
+
+    async def scenario() -> None:
+        patient = await join(path, patient_cookie)
+        doctor = await join(path, doctor_cookie)
+        await receive_until(doctor, "patient_waiting")
+
+        second_tab = await join(path, doctor_cookie)
+        code, close_code = await refused(second_tab)
+        assert (code, close_code) == ("too_many_connections", 4429)
+        await patient.send_to(text_data=json.dumps({"type": "chat", "text": "still here"}))
+        assert (await receive_until(doctor, "chat"))["text"] == "still here"
+        await patient.disconnect()
+        await doctor.disconnect()
+
+    run(scenario)
+
+
+def test_a_refused_connection_holds_no_place(visit, settings):
+    settings.VIDEO_SOCKETS_PER_ROOM = 1
+    path = room_path(visit, "lang=en")
+    stranger = cookie_for(PatientFactory().account)
+    patient_cookie = cookie_for(visit.patient.account)
+
+    async def scenario() -> None:
+        for _ in range(3):
+            assert (await refused(await join(path, stranger)))[0] == "forbidden"
+        patient = await join(path, patient_cookie)
+        await receive_until(patient, "waiting")
+        await patient.disconnect()
+
+    run(scenario)
+
+
+def test_chatting_too_fast_is_refused_message_by_message_and_the_call_carries_on(visit, settings):
+    settings.VIDEO_CHATS_PER_10_SECONDS = 3
+    path = room_path(visit, "lang=en")
+    cookie = cookie_for(visit.patient.account)
+
+    async def scenario() -> None:
+        patient = await join(path, cookie)
+        await receive_until(patient, "waiting")
+        for number in range(3):
+            await patient.send_to(text_data=json.dumps({"type": "chat", "text": f"{number}"}))
+            assert (await receive(patient))["text"] == f"{number}"
+
+        await patient.send_to(text_data=json.dumps({"type": "chat", "text": "one too many"}))
+        error = await receive(patient)
+        assert (error["type"], error["code"]) == ("error", "too_many_messages")
+        assert "too quickly" in error["message"]
+
+        await patient.send_to(text_data=json.dumps({"type": "leave"}))
+        assert (await patient.receive_output(timeout=3))["code"] == 1000  # still connected
+        await patient.disconnect()
+
+    run(scenario)
+
+
+def test_an_open_connection_keeps_its_place_beyond_the_lease(visit, settings, clock):
+    clock.move_to(bangkok(clock_day(), time(9, 50)), tick=True)  # so that leases run out
+    settings.VIDEO_SOCKETS_PER_ROOM = 1
+    settings.VIDEO_SOCKET_LEASE_SECONDS = 1  # renewed every third of a second
+    path = room_path(visit, "lang=en")
+    cookie = cookie_for(visit.patient.account)
+    lapsing = take_places(room_code="another room", join_token=None, holder="not renewed")
+
+    async def scenario() -> None:
+        patient = await join(path, cookie)
+        await receive_until(patient, "waiting")
+        for _ in range(200):  # until a place taken at the same time, not renewed, has lapsed
+            if await sync_to_async(cache.get)(lapsing.keys[0]) is None:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the lease did not run out")
+
+        assert (await refused(await join(path, cookie)))[1] == 4429
+        await patient.disconnect()
+
+    run(scenario)

@@ -191,7 +191,10 @@
       call.socket = null;
       if (["ended", "left", "error"].includes(call.state)) return;
       if (closing.code >= 4000 && closing.code < 5000) {
-        finish("error"); // refused: the "error" event said why
+        // Refused (video/consumers.py CLOSE_CODES: who may enter, when, 4429 one connection
+        // too many for the room or the join link, 4503 video unavailable): the "error" event
+        // said why, and "Join again" is offered.
+        finish("error");
         return;
       }
       closePeer();
