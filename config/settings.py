@@ -287,6 +287,10 @@ SEARCHES_PER_ADDRESS_PER_MINUTE = env_int("SEARCHES_PER_ADDRESS_PER_MINUTE", 600
 BOOKINGS_PER_ACCOUNT_PER_HOUR = env_int("BOOKINGS_PER_ACCOUNT_PER_HOUR", 30)
 BOOKINGS_PER_ADDRESS_PER_HOUR = env_int("BOOKINGS_PER_ADDRESS_PER_HOUR", 2000)
 BOOKINGS_PER_NATIONAL_ID_PER_DAY = env_int("BOOKINGS_PER_NATIONAL_ID_PER_DAY", 10)
+# Adding or changing a person with a national ID is a look-up of whether the ID is on file:
+# per account each hour. A partner key whose people are refused this often in an hour waits.
+NATIONAL_ID_LOOKUPS_PER_ACCOUNT_PER_HOUR = env_int("NATIONAL_ID_LOOKUPS_PER_ACCOUNT_PER_HOUR", 10)
+PARTNER_PERSON_REFUSALS_PER_KEY_PER_HOUR = env_int("PARTNER_PERSON_REFUSALS_PER_KEY_PER_HOUR", 20)
 # Appointments one person may hold at once (later doses of a course do not count).
 MAX_ACTIVE_BOOKINGS_PER_PATIENT = env_int("MAX_ACTIVE_BOOKINGS_PER_PATIENT", 6)
 # A request to erase a person's data waits this many days (it can be withdrawn meanwhile), and

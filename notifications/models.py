@@ -22,6 +22,7 @@ class Message(models.Model):
         DRIVE_CHANGE = "drive_change", _("Vaccination drive change")
         PASSCODE = "passcode", _("Sign-in passcode")
         REPLY = "reply", _("Reply to a text message")
+        RECORD_MOVED = "record_moved", _("A person's record moved to their verified account")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be sent")

@@ -373,6 +373,13 @@ ROUTES: list[Route] = [
         STAFF_HERE,
         lambda s, c: f"/staff/centres/1/today/appointments/{s.mine.pk}/check-in",
     ),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/today/appointments/<int:appointment_id>/<str:action>",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/today/appointments/{s.mine.pk}/verify-id",
+        why="the desk marks an ID checked",
+    ),
     Route("GET", "staff/centres/<int:number>/week", STAFF_HERE, at("/staff/centres/1/week")),
     Route(
         "GET", "staff/centres/<int:number>/schedules", STAFF_HERE, at("/staff/centres/1/schedules")
@@ -717,7 +724,7 @@ ROUTES: list[Route] = [
             lambda s, c, step=step: f"{A}/staff/appointments/{s.mine.pk}/{step}",
             body=lambda s, c: {},
         )
-        for step in ("check-in", "start", "complete", "no-show", "cancel")
+        for step in ("check-in", "start", "complete", "no-show", "cancel", "verify-identity")
     ],
     Route(
         "POST",
