@@ -112,6 +112,24 @@ class PasscodeWrong(DomainError):
     )
 
 
+class ThaidFailed(DomainError):
+    code = "thaid_failed"
+    status = 400
+    default_message = _(
+        "Signing in with ThaID did not work this time, and nothing was changed. Start again "
+        "from the sign-in page, or sign in with a passcode texted to your phone."
+    )
+
+
+class ThaidNoNationalId(DomainError):
+    code = "thaid_no_national_id"
+    status = 400
+    default_message = _(
+        "ThaID did not share a valid national ID number, so we cannot know who you are. Allow "
+        "ThaID to share your ID number and try again, or sign in with your phone."
+    )
+
+
 class NotRegistered(DomainError):
     code = "not_registered"
     status = 404

@@ -273,6 +273,18 @@ DRIVE_QUEUE_MINUTES = env_int("DRIVE_QUEUE_MINUTES", 30)
 DRIVE_ADMIT_BURST = env_int("DRIVE_ADMIT_BURST", 100)
 DRIVE_ADMIT_PER_SECOND = env_int("DRIVE_ADMIT_PER_SECOND", 25)
 
+# --- ThaID sign-in (OpenID Connect; booking/thaid.py) ---------------------------------------
+# Off unless the issuer, client id and secret are all set. THAID_ISSUER is the issuer URL: its
+# /.well-known/openid-configuration is read for the endpoints and keys.
+THAID_ISSUER = env_str("THAID_ISSUER", "").rstrip("/")
+THAID_CLIENT_ID = env_str("THAID_CLIENT_ID", "")
+THAID_CLIENT_SECRET = env_str("THAID_CLIENT_SECRET", "")
+THAID_SCOPES = env_str("THAID_SCOPES", "openid pid given_name family_name birthdate gender")
+# The claim that carries the 13-digit national ID ("pid" in ThaID).
+THAID_NATIONAL_ID_CLAIM = env_str("THAID_NATIONAL_ID_CLAIM", "pid")
+# Seconds of clock difference allowed when checking an ID token's times.
+THAID_CLOCK_LEEWAY_SECONDS = env_int("THAID_CLOCK_LEEWAY_SECONDS", 30)
+
 # --- Sign-in passcodes --------------------------------------------------------------------------
 SIGN_IN_CODE_MINUTES = 5
 SIGN_IN_CODE_ATTEMPTS = 5

@@ -323,6 +323,9 @@ ROUTES: list[Route] = [
     # Pages: finding and booking, signing in
     Route("GET", "", EVERYONE, at("/?service=general-checkup")),
     Route("GET", "sign-in", EVERYONE, at("/sign-in")),
+    Route("GET", "sign-in/thaid", ANY_ANSWER, at("/sign-in/thaid"), why="404 until configured"),
+    Route("GET", "sign-in/thaid/callback", ANY_ANSWER, at("/sign-in/thaid/callback?code=x")),
+    Route("POST", "sign-in/thaid/connect", ANY_ANSWER, at("/sign-in/thaid/connect")),
     Route("POST", "sign-out", ANY_ANSWER, at("/sign-out")),
     Route(
         "GET", "book/slots/<int:slot_id>", EVERYONE, lambda s, c: f"/book/slots/{s.free_slot.pk}"
