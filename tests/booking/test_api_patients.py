@@ -219,6 +219,31 @@ def test_a_dependant_whose_id_is_on_file_gets_the_same_answer_as_a_partner_misma
     }
 
 
+def test_looking_up_national_ids_through_dependants_is_limited_per_account(
+    reference_data, patient, client_for, settings
+):
+    settings.NATIONAL_ID_LOOKUPS_PER_ACCOUNT_PER_HOUR = 3
+    client = client_for(patient)
+    answers = [
+        post(
+            client,
+            "/api/v1/me/patients",
+            {
+                "relationship": "other",
+                "first_name": "ทดลอง",
+                "last_name": "ใจดี",
+                "date_of_birth": "1950-05-01",
+                "sex": "female",
+                "national_id": national_id(),
+            },
+        )
+        for _n in range(4)
+    ]
+
+    assert [answer.status_code for answer in answers] == [201, 201, 201, 429]
+    assert int(answers[-1]["Retry-After"]) > 0
+
+
 def test_a_patient_can_correct_their_details(reference_data, patient, client_for):
     response = client_for(patient).put(
         f"/api/v1/me/patients/{patient.pk}",

@@ -17,6 +17,7 @@ from booking.services.identity import (
 )
 from booking.services.passcodes import send_sign_in_code
 from booking.services.patients import PersonDetails, update_patient
+from clinics.exceptions import TooManyRequests
 from clinics.models import AuditEvent
 from notifications.models import Message
 from tests.factories import (
@@ -28,6 +29,7 @@ from tests.factories import (
     national_id,
     passcode_texted_to,
 )
+from tests.races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +81,27 @@ def test_the_desk_marks_an_id_as_verified_once_and_it_is_audited(patient):
     assert patient.identity_verified_at is not None
     [event] = AuditEvent.objects.filter(action="patient.identity_verified")
     assert (event.centre_id, event.patients, event.details) == (1, [patient.pk], {"by": "desk"})
+
+
+def test_changing_an_id_counts_as_a_look_up(patient, settings):
+    settings.NATIONAL_ID_LOOKUPS_PER_ACCOUNT_PER_HOUR = 1
+
+    def change_id() -> None:
+        update_patient(
+            patient=patient,
+            person=PersonDetails(
+                first_name=patient.first_name,
+                last_name=patient.last_name,
+                date_of_birth=patient.date_of_birth,
+                sex=Patient.Sex(patient.sex),
+                phone=patient.phone,
+                national_id=national_id(),
+            ),
+        )
+
+    change_id()
+    with pytest.raises(TooManyRequests):
+        change_id()
 
 
 def test_changing_a_verified_id_drops_the_verification(patient):
@@ -227,3 +250,27 @@ def test_not_my_phone_takes_the_record_to_an_account_of_its_own(patient):
     assert patient.account == account
     assert patient.phone == ""
     assert Message.objects.get(kind=Message.Kind.RECORD_MOVED).recipient == "+66810000001"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_many_proven_claims_to_one_record_at_once_exactly_one_takes_it(squatted):
+    owners = [UserFactory(username=f"+668100001{n:02d}") for n in range(8)]
+
+    outcomes = race(
+        [
+            lambda owner=owner: take_over_record(
+                record=squatted,
+                account=owner,
+                relationship=Patient.Relationship.SELF,
+                by=Check.PARTNER,
+                phone=owner.username,
+            )
+            for owner in owners
+        ]
+    )
+
+    assert outcomes == {"ok": 1, "contact_health_centre": 7}
+    squatted.refresh_from_db()
+    assert squatted.account in owners
+    assert AuditEvent.objects.filter(action="patient.identity_claimed").count() == 1
+    assert Message.objects.filter(kind=Message.Kind.RECORD_MOVED).count() == 1

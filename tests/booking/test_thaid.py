@@ -97,6 +97,7 @@ def test_a_person_new_to_us_signs_in_with_thaid_into_a_verified_account(client, 
     assert callback.status_code == 303
     assert callback["Location"] == "/me/"
     assert signed_in_as(client) == "thaid:thaid-subject-1"
+    assert "มาลี" in client.get("/me/").content.decode()
     record = Patient.objects.get(national_id=thaid.person["pid"])
     assert (record.first_name, record.date_of_birth) == ("มาลี", date(1990, 4, 2))
     assert record.identity_verified_by == Patient.IdentityCheck.THAID
