@@ -212,13 +212,15 @@ def _verified_by_partner(patient: Patient) -> Patient:
 def _take_for_phone(found: Patient, account: User | None, details: PersonDetails) -> Patient:
     """Verified wins: the record nobody proved moves to the phone the partner verified."""
     if account is None:
-        User = get_user_model()
-        account = User(username=details.phone)
-        account.set_unusable_password()
-        account.save()
-        relationship = Patient.Relationship.SELF
-    else:
-        relationship = Patient.Relationship.OTHER
+        account, created = get_user_model().objects.get_or_create(
+            username=details.phone,
+            defaults={"first_name": details.first_name, "last_name": details.last_name},
+        )
+        if created:
+            account.set_unusable_password()
+            account.save(update_fields=["password"])
+    has_own = Patient.objects.filter(account=account, relationship=Patient.Relationship.SELF)
+    relationship = Patient.Relationship.OTHER if has_own.exists() else Patient.Relationship.SELF
     return take_over_record(
         record=found,
         account=account,

@@ -471,3 +471,22 @@ def test_the_api_documents_the_partner_endpoints_and_their_key(reference_data):
     post = schema["paths"]["/api/v1/partner/appointments"]["post"]
     assert post["security"] == [{"PartnerKeyAuth": []}]
     assert schema["components"]["securitySchemes"]["PartnerKeyAuth"]["scheme"] == "bearer"
+
+
+def test_an_id_someone_registered_as_their_own_goes_to_the_verified_person(super_app, patient):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    victim = person(
+        national_id=patient.national_id,
+        date_of_birth=patient.date_of_birth.isoformat(),
+        phone="089 123 4567",
+    )
+
+    response = book_verified(key_for(super_app), slot.pk, victim)
+
+    assert response.status_code == 201, response.content
+    patient.refresh_from_db()
+    assert patient.account.get_username() == "+66891234567"
+    assert patient.relationship == Patient.Relationship.SELF
+    assert patient.phone == "+66891234567"
+    assert not Patient.objects.filter(account__username="+66810000001").exists()
+    assert Message.objects.get(kind=Message.Kind.RECORD_MOVED).recipient == "+66810000001"
