@@ -95,7 +95,9 @@ def take_over_record(
     """Move an unverified record to the account of the person who proved its ID: the old
     account's holder is texted to contact a centre, the coming appointments and their texts
     follow the record. ContactHealthCentre if the record is verified. Locks the record."""
-    locked = Patient.objects.select_for_update().select_related("account").get(pk=record.pk)
+    # No join in the locking read: on PostgreSQL a row whose account a concurrent claim just
+    # changed would drop out of a join re-checked after the wait, and seem not to exist.
+    locked = Patient.objects.select_for_update().get(pk=record.pk)
     if locked.identity_verified_at is not None:
         raise ContactHealthCentre()
     previous_account = locked.account

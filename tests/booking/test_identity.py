@@ -29,7 +29,6 @@ from tests.factories import (
     national_id,
     passcode_texted_to,
 )
-from tests.races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -250,27 +249,3 @@ def test_not_my_phone_takes_the_record_to_an_account_of_its_own(patient):
     assert patient.account == account
     assert patient.phone == ""
     assert Message.objects.get(kind=Message.Kind.RECORD_MOVED).recipient == "+66810000001"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_of_many_proven_claims_to_one_record_at_once_exactly_one_takes_it(squatted):
-    owners = [UserFactory(username=f"+668100001{n:02d}") for n in range(8)]
-
-    outcomes = race(
-        [
-            lambda owner=owner: take_over_record(
-                record=squatted,
-                account=owner,
-                relationship=Patient.Relationship.SELF,
-                by=Check.PARTNER,
-                phone=owner.username,
-            )
-            for owner in owners
-        ]
-    )
-
-    assert outcomes == {"ok": 1, "contact_health_centre": 7}
-    squatted.refresh_from_db()
-    assert squatted.account in owners
-    assert AuditEvent.objects.filter(action="patient.identity_claimed").count() == 1
-    assert Message.objects.filter(kind=Message.Kind.RECORD_MOVED).count() == 1
