@@ -64,12 +64,20 @@ class CapacityBelowBooked(BookingError):
     default_message = _("The capacity cannot be set below the number of people already booked.")
 
 
-class AlreadyRegistered(BookingError):
-    code = "already_registered"
+class ContactHealthCentre(BookingError):
+    """A refusal about a person that only staff can resolve. It never says why (an ID already
+    on file, details that do not match, a record in someone else's care), so that it tells
+    nobody whether an ID is registered."""
+
+    code = "contact_health_centre"
     default_message = _(
-        "Someone with this ID is already registered. "
-        "If this is your dependant, please contact the health centre."
+        "We cannot do this online for this person. Please contact a health centre and bring "
+        "the person's ID card: staff there can sort it out."
     )
+
+
+class AlreadyRegistered(ContactHealthCentre):
+    """The ID is on file already: answered as any other refusal staff must resolve."""
 
 
 class SignInFailed(DomainError):
@@ -101,6 +109,24 @@ class PasscodeWrong(DomainError):
     default_message = _(
         "That passcode is wrong or has expired. Check the latest text message, or ask for a "
         "new code."
+    )
+
+
+class ThaidFailed(DomainError):
+    code = "thaid_failed"
+    status = 400
+    default_message = _(
+        "Signing in with ThaID did not work this time, and nothing was changed. Start again "
+        "from the sign-in page, or sign in with a passcode texted to your phone."
+    )
+
+
+class ThaidNoNationalId(DomainError):
+    code = "thaid_no_national_id"
+    status = 400
+    default_message = _(
+        "ThaID did not share a valid national ID number, so we cannot know who you are. Allow "
+        "ThaID to share your ID number and try again, or sign in with your phone."
     )
 
 
@@ -230,13 +256,9 @@ class PartnerScopeMissing(DomainError):
     default_message = _("This API key may not do this.")
 
 
-class PersonDoesNotMatch(DomainError):
-    code = "person_does_not_match"
-    status = 409
-    default_message = _(
-        "A patient with this ID is registered with a different date of birth. Check the "
-        "details with the person; we have changed nothing."
-    )
+class PersonDoesNotMatch(ContactHealthCentre):
+    """A partner named someone whose ID is on file with other details, or in another phone's
+    household: answered as any other refusal staff must resolve, and nothing is changed."""
 
 
 class TooManyActiveBookings(BookingError):

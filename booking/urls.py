@@ -1,10 +1,14 @@
 from django.urls import path
 
 from booking import views
+from booking.views import thaid
 
 urlpatterns = [
     path("", views.find_page, name="find"),
     path("sign-in", views.sign_in_page, name="sign-in"),
+    path("sign-in/thaid", thaid.thaid_start, name="thaid-start"),
+    path("sign-in/thaid/callback", thaid.thaid_callback, name="thaid-callback"),
+    path("sign-in/thaid/connect", thaid.thaid_connect, name="thaid-connect"),
     path("sign-out", views.sign_out, name="sign-out"),
     path("me/", views.my_appointments_page, name="my-appointments"),
     path("me/data.json", views.my_data_download, name="my-data"),

@@ -65,6 +65,8 @@ ACTIONS: dict[str, Promise] = {
     "patient.deletion_requested": gettext_lazy("Deletion asked for"),
     "patient.deletion_withdrawn": gettext_lazy("Deletion request withdrawn"),
     "patient.erased": gettext_lazy("Personal data erased"),
+    "patient.identity_verified": gettext_lazy("Identity verified"),
+    "patient.identity_claimed": gettext_lazy("Record moved to the person who proved the ID"),
 }
 RECORDS: dict[str, Promise] = {
     "appointment": gettext_lazy("appointment"),

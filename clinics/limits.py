@@ -75,3 +75,26 @@ def check_sign_in_rate(*, username: str, address: str | None) -> None:
         limit=settings.SIGN_INS_PER_ADDRESS_PER_10_MINUTES,
         window_seconds=600,
     )
+
+
+def check_not_refused_too_often(*, scope: str, key: str, limit: int, window_seconds: int) -> None:
+    """TooManyRequests while `key` has had `limit` refusals in this window (see
+    count_refusal): a caller probing with many tries is stopped, one who succeeds is not."""
+    if limit <= 0 or not key:
+        return
+    now = time.time()
+    name = f"refused:{scope}:{_hashed(key)}:{int(now // window_seconds)}"
+    if (cache.get(name) or 0) >= limit:
+        raise TooManyRequests(retry_after=int(window_seconds - now % window_seconds) + 1)
+
+
+def count_refusal(*, scope: str, key: str, window_seconds: int) -> None:
+    """Count one refusal for `key` in this window."""
+    if not key:
+        return
+    name = f"refused:{scope}:{_hashed(key)}:{int(time.time() // window_seconds)}"
+    cache.add(name, 0, timeout=window_seconds + 5)
+    try:
+        cache.incr(name)
+    except ValueError:  # evicted between add and incr
+        cache.set(name, 1, timeout=window_seconds + 5)

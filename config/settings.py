@@ -295,6 +295,18 @@ DRIVE_QUEUE_MINUTES = env_int("DRIVE_QUEUE_MINUTES", 30)
 DRIVE_ADMIT_BURST = env_int("DRIVE_ADMIT_BURST", 100)
 DRIVE_ADMIT_PER_SECOND = env_int("DRIVE_ADMIT_PER_SECOND", 25)
 
+# --- ThaID sign-in (OpenID Connect; booking/thaid.py) ---------------------------------------
+# Off unless the issuer, client id and secret are all set. THAID_ISSUER is the issuer URL: its
+# /.well-known/openid-configuration is read for the endpoints and keys.
+THAID_ISSUER = env_str("THAID_ISSUER", "").rstrip("/")
+THAID_CLIENT_ID = env_str("THAID_CLIENT_ID", "")
+THAID_CLIENT_SECRET = env_str("THAID_CLIENT_SECRET", "")
+THAID_SCOPES = env_str("THAID_SCOPES", "openid pid given_name family_name birthdate gender")
+# The claim that carries the 13-digit national ID ("pid" in ThaID).
+THAID_NATIONAL_ID_CLAIM = env_str("THAID_NATIONAL_ID_CLAIM", "pid")
+# Seconds of clock difference allowed when checking an ID token's times.
+THAID_CLOCK_LEEWAY_SECONDS = env_int("THAID_CLOCK_LEEWAY_SECONDS", 30)
+
 # --- Sign-in passcodes --------------------------------------------------------------------------
 SIGN_IN_CODE_MINUTES = 5
 SIGN_IN_CODE_ATTEMPTS = 5
@@ -315,6 +327,10 @@ SEARCHES_PER_ADDRESS_PER_MINUTE = env_int("SEARCHES_PER_ADDRESS_PER_MINUTE", 600
 BOOKINGS_PER_ACCOUNT_PER_HOUR = env_int("BOOKINGS_PER_ACCOUNT_PER_HOUR", 30)
 BOOKINGS_PER_ADDRESS_PER_HOUR = env_int("BOOKINGS_PER_ADDRESS_PER_HOUR", 2000)
 BOOKINGS_PER_NATIONAL_ID_PER_DAY = env_int("BOOKINGS_PER_NATIONAL_ID_PER_DAY", 10)
+# Adding or changing a person with a national ID is a look-up of whether the ID is on file:
+# per account each hour. A partner key whose people are refused this often in an hour waits.
+NATIONAL_ID_LOOKUPS_PER_ACCOUNT_PER_HOUR = env_int("NATIONAL_ID_LOOKUPS_PER_ACCOUNT_PER_HOUR", 10)
+PARTNER_PERSON_REFUSALS_PER_KEY_PER_HOUR = env_int("PARTNER_PERSON_REFUSALS_PER_KEY_PER_HOUR", 20)
 # Appointments one person may hold at once (later doses of a course do not count).
 MAX_ACTIVE_BOOKINGS_PER_PATIENT = env_int("MAX_ACTIVE_BOOKINGS_PER_PATIENT", 6)
 # A request to erase a person's data waits this many days (it can be withdrawn meanwhile), and

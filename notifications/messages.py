@@ -211,3 +211,11 @@ def reply_help(language: str) -> str:
         return _(
             "BMA: reply 1 to confirm or 2 to cancel your next appointment, STOP to stop texts."
         )
+
+
+def record_moved_out(language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: someone proved their ID and their record left your account. If this is wrong, "
+            "contact a health centre."
+        )

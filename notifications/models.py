@@ -23,6 +23,7 @@ class Message(models.Model):
         PASSCODE = "passcode", _("Passcode")
         REPLY = "reply", _("Reply to a text message")
         ACCOUNT_NOTICE = "account_notice", _("Account security notice")
+        RECORD_MOVED = "record_moved", _("A person's record moved to their verified account")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be sent")

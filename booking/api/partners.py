@@ -52,6 +52,14 @@ class PartnerBookIn(Schema):
         "Found by national ID (or passport number and date of birth) or registered on the "
         "account of their phone number; confirmations and reminders are texted there."
     )
+    identity_verified: bool = Field(
+        False,
+        description="True when the partner's app verified who the person is (e.g. checked "
+        "their ID card or their ThaID). Needs the key's scope people:verified. Only then is "
+        "a person added to the household of a phone that already has an account, or found in "
+        "another phone's household, booked there; the record is marked as verified by the "
+        "partner, and this is audited.",
+    )
 
 
 @router.get(
@@ -77,15 +85,19 @@ def partner_book(
 ) -> Status[Appointment]:
     """Book a place for a person. 201 with the appointment; 200 with the same one when the
     Idempotency-Key was used for it before; 409 `slot_full` with `detail.alternatives`;
-    429 `in_queue` while a drive is opening; 409 `person_does_not_match` when the national
-    ID is on record with another date of birth."""
-    partner = _key(request).partner
+    429 `in_queue` while a drive is opening; 409 `contact_health_centre` when the person
+    cannot be booked online as given (their ID is on record with other details or in another
+    phone's household, or they would join a phone's household without `identity_verified`):
+    the person should contact a health centre. Too many of those in an hour: 429."""
+    key = _key(request)
+    partner = key.partner
     with alternatives_if_full(payload.slot_id):
         booking = book_for_partner(
-            partner=partner,
+            key=key,
             person=person_details(payload.person),
             slot_id=payload.slot_id,
             idempotency_key=idempotency_key,
+            verified=payload.identity_verified,
         )
     if not booking.created:
         response.headers["Idempotent-Replayed"] = "true"

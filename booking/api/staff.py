@@ -28,6 +28,7 @@ from booking.selectors import (
 from booking.services import appointments as visits
 from booking.services.audit import queue_shown
 from booking.services.bulk import cancel_many, move_many
+from booking.services.identity import verify_identity_at_desk
 from booking.services.schedules import (
     ClosureAdded,
     ScheduleChange,
@@ -275,6 +276,21 @@ def check_in(request: HttpRequest, appointment_id: RowId) -> Appointment:
         StaffAction.RECEIVE_PATIENTS,
         lambda appointment: visits.check_in(appointment=appointment),
     )
+
+
+@router.post(
+    "/staff/appointments/{int:appointment_id}/verify-identity",
+    response={200: StaffAppointmentOut, **ERRORS},
+)
+def verify_identity(request: HttpRequest, appointment_id: RowId) -> Appointment:
+    """Record that the desk saw the patient's ID card: their record is then verified, and an
+    unverified claim to the same ID elsewhere never takes it. Audited."""
+
+    def verify(appointment: Appointment) -> Appointment:
+        verify_identity_at_desk(patient=appointment.patient, centre_id=appointment.slot.centre_id)
+        return appointment
+
+    return _act(request, appointment_id, StaffAction.RECEIVE_PATIENTS, verify)
 
 
 @router.post("/staff/appointments/{int:appointment_id}/start", response=ONE_APPOINTMENT)

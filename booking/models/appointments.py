@@ -25,6 +25,13 @@ class Patient(models.Model):
         THAI = "th", "ไทย"
         ENGLISH = "en", "English"
 
+    class IdentityCheck(models.TextChoices):
+        """Who proved that this record is the person whose ID it holds."""
+
+        THAID = "thaid", _("Signed in with ThaID")
+        DESK = "desk", _("ID card seen at a health centre")
+        PARTNER = "partner", _("Checked by a partner app")
+
     account = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -72,6 +79,12 @@ class Patient(models.Model):
         blank=True,
         help_text=_("Declared by the patient, for vaccination drives that put them first."),
     )
+    # Set once someone proved the person holds this ID; a verified record is never taken
+    # over by an unverified claim to the same ID (booking.services.identity).
+    identity_verified_at = models.DateTimeField(_("identity verified at"), null=True, blank=True)
+    identity_verified_by = models.CharField(
+        _("identity verified by"), max_length=10, choices=IdentityCheck.choices, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -93,6 +106,11 @@ class Patient(models.Model):
                 condition=~Q(national_id="") | ~Q(passport_number=""),
                 name="patient_has_national_id_or_passport",
             ),
+            models.CheckConstraint(
+                condition=Q(identity_verified_at__isnull=True, identity_verified_by="")
+                | (Q(identity_verified_at__isnull=False) & ~Q(identity_verified_by="")),
+                name="patient_identity_verified_says_how",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -101,6 +119,10 @@ class Patient(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def identity_verified(self) -> bool:
+        return self.identity_verified_at is not None
 
     @property
     def masked_national_id(self) -> str:

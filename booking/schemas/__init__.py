@@ -1,6 +1,6 @@
 import math
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
 
@@ -301,6 +301,9 @@ class StaffPatientOut(PatientBrief):
     sex: Patient.Sex
     phone: str
     national_id_masked: str = Field(alias="masked_national_id")
+    identity_verified_by: Patient.IdentityCheck | Literal[""] = Field(
+        description="Who proved the person's identity: thaid, desk or partner; empty if nobody."
+    )
 
 
 class StaffAppointmentOut(AppointmentOut):

@@ -5,7 +5,7 @@ many patients share one address behind a mobile carrier's NAT."""
 
 from django.conf import settings
 
-from clinics.limits import check_rate
+from clinics.limits import check_not_refused_too_often, check_rate, count_refusal
 
 
 def check_search_rate(*, address: str | None) -> None:
@@ -38,3 +38,28 @@ def check_booking_rate(*, account_id: int, national_id: str, address: str | None
         limit=settings.BOOKINGS_PER_NATIONAL_ID_PER_DAY,
         window_seconds=86400,
     )
+
+
+def check_national_id_lookup_rate(*, account_id: int) -> None:
+    """Adding a person with a national ID, or changing one, per account each hour: each is a
+    look-up of whether the ID is on file."""
+    check_rate(
+        scope="national-id-account",
+        key=str(account_id),
+        limit=settings.NATIONAL_ID_LOOKUPS_PER_ACCOUNT_PER_HOUR,
+        window_seconds=3600,
+    )
+
+
+def check_partner_refusal_rate(*, key_id: int) -> None:
+    """A partner key whose people were refused too often this hour waits for the next."""
+    check_not_refused_too_often(
+        scope="partner-person-refused",
+        key=str(key_id),
+        limit=settings.PARTNER_PERSON_REFUSALS_PER_KEY_PER_HOUR,
+        window_seconds=3600,
+    )
+
+
+def count_partner_refusal(*, key_id: int) -> None:
+    count_refusal(scope="partner-person-refused", key=str(key_id), window_seconds=3600)

@@ -15,12 +15,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from booking.exceptions import (
+    ContactHealthCentre,
     PartnerKeyInvalid,
     PartnerScopeMissing,
     PersonDoesNotMatch,
 )
 from booking.models import Appointment, Partner, PartnerKey, PartnerKeyUse, Patient
 from booking.services.appointments import Booking, book_slot
+from booking.services.identity import VerifiedPerson, mark_verified, take_over_record
+from booking.services.limits import check_partner_refusal_rate, count_partner_refusal
 from booking.services.patients import (
     PersonDetails,
     add_dependant,
@@ -149,13 +152,26 @@ def record_partner_call(
     PartnerKey.objects.filter(pk=key.pk).update(last_used_at=now)
 
 
-@transaction.atomic
-def patient_for_partner(*, person: PersonDetails) -> Patient:
+def patient_for_partner(*, key: PartnerKey, person: PersonDetails, verified: bool) -> Patient:
     """The patient a partner names, found by national ID (or passport and date of birth), or
     registered: on the account of their phone number, which is also where texts go.
 
-    A partner's app has checked who the person is; we still refuse a national ID that is on
-    record with another date of birth rather than book for the wrong person."""
+    A person found in another phone's household, or a person added to a phone's household, is
+    booked there only when the partner says it verified who they are (`verified`, which needs
+    the scope people:verified): then a record nobody proved is taken into the phone's account.
+    A verified person's bookings stay in their own household whatever phone the partner gives.
+    Every refusal about the person is the same "contact a health centre", counted against the
+    key: too many in an hour and the key waits (TooManyRequests)."""
+    check_partner_refusal_rate(key_id=key.pk)
+    try:
+        return _patient_for_partner(person=person, verified=verified)
+    except ContactHealthCentre:
+        count_partner_refusal(key_id=key.pk)
+        raise
+
+
+@transaction.atomic
+def _patient_for_partner(*, person: PersonDetails, verified: bool) -> Patient:
     details = validated_person(person)
     if not details.phone:
         raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
@@ -165,33 +181,86 @@ def patient_for_partner(*, person: PersonDetails) -> Patient:
         found = Patient.objects.filter(
             passport_number=details.passport_number, date_of_birth=details.date_of_birth
         ).first()
-    if found is not None:
-        if found.date_of_birth != details.date_of_birth:
-            raise PersonDoesNotMatch(field="date_of_birth")
-        return found
     account = get_user_model().objects.filter(username=details.phone).first()
+    if found is not None:
+        if found.identity_verified_at is not None:
+            if found.date_of_birth != details.date_of_birth:
+                raise PersonDoesNotMatch()
+            return found  # their own household, whichever phone the partner gave
+        if account is not None and found.account_id == account.pk:
+            if found.date_of_birth != details.date_of_birth:
+                raise PersonDoesNotMatch()
+            return _verified_by_partner(found) if verified else found
+        if not verified:  # booking would land in another phone's household
+            raise PersonDoesNotMatch()
+        return _take_for_phone(found, account, details)
     if account is None:
-        return register_account(password=None, person=details)
-    return add_dependant(account=account, relationship=Patient.Relationship.OTHER, person=details)
+        patient = register_account(password=None, person=details)
+    elif not verified:
+        raise PersonDoesNotMatch()
+    else:
+        patient = add_dependant(
+            account=account, relationship=Patient.Relationship.OTHER, person=details
+        )
+    return _verified_by_partner(patient) if verified else patient
+
+
+def _verified_by_partner(patient: Patient) -> Patient:
+    return mark_verified(patient, by=Patient.IdentityCheck.PARTNER)
+
+
+def _take_for_phone(found: Patient, account: User | None, details: PersonDetails) -> Patient:
+    """Verified wins: the record nobody proved moves to the phone the partner verified."""
+    if account is None:
+        account, created = get_user_model().objects.get_or_create(
+            username=details.phone,
+            defaults={"first_name": details.first_name, "last_name": details.last_name},
+        )
+        if created:
+            account.set_unusable_password()
+            account.save(update_fields=["password"])
+    has_own = Patient.objects.filter(account=account, relationship=Patient.Relationship.SELF)
+    relationship = Patient.Relationship.OTHER if has_own.exists() else Patient.Relationship.SELF
+    return take_over_record(
+        record=found,
+        account=account,
+        relationship=relationship,
+        by=Patient.IdentityCheck.PARTNER,
+        phone=details.phone,
+        person=VerifiedPerson(
+            national_id=details.national_id,
+            first_name=details.first_name,
+            last_name=details.last_name,
+            date_of_birth=details.date_of_birth,
+        ),
+    )
 
 
 @transaction.atomic
 def book_for_partner(
-    *, partner: Partner, person: PersonDetails, slot_id: int, idempotency_key: str
+    *,
+    key: PartnerKey,
+    person: PersonDetails,
+    slot_id: int,
+    idempotency_key: str,
+    verified: bool = False,
 ) -> Booking:
     """Book a place for the person a partner names: the same engine, rules, waiting room and
     texts as a booking made by the person, marked as the partner's so that it may read and
-    cancel it. All or nothing: a refused booking registers nobody."""
+    cancel it. All or nothing: a refused booking registers nobody. `verified` needs the
+    key's people:verified scope."""
+    if verified:
+        require_scope(key, Scope.PEOPLE_VERIFIED)
     details = validated_person(person)
     # In a drive's waiting room the person holds one place in line, however they come.
     visitor = f"person:{details.national_id or details.passport_number}"
     wait_turn_for_slot(slot_id=slot_id, account_id=visitor)
-    patient = patient_for_partner(person=details)
+    patient = patient_for_partner(key=key, person=details, verified=verified)
     return book_slot(
         patient=patient,
         slot_id=slot_id,
         booked_by=patient.account,
         channel=Appointment.Channel.API,
-        idempotency_key=f"partner-{partner.pk}:{idempotency_key}",
-        partner=partner,
+        idempotency_key=f"partner-{key.partner_id}:{idempotency_key}",
+        partner=key.partner,
     )

@@ -18,6 +18,7 @@ from stdnum.th import pin
 from booking.exceptions import AlreadyRegistered
 from booking.models import Patient
 from booking.models.vaccination import DECLARED_RISK_GROUPS
+from booking.services.limits import check_national_id_lookup_rate
 from clinics import audit
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.models import District
@@ -127,9 +128,10 @@ def add_dependant(
     """Add a child, parent or other person in the account holder's care."""
     if relationship == Patient.Relationship.SELF:
         raise InvalidInput(_("Choose how this person is related to you."), field="relationship")
-    return _save_patient(
-        Patient(account=account, relationship=relationship), validated_person(person)
-    )
+    details = validated_person(person)
+    if details.national_id:
+        check_national_id_lookup_rate(account_id=account.pk)
+    return _save_patient(Patient(account=account, relationship=relationship), details)
 
 
 class SignInPhoneNeedsPasscode(DomainError):
@@ -171,6 +173,11 @@ def update_patient(
                 raise SignInPhoneNeedsPasscode(phone=details.phone)
             _move_sign_in(patient, details.phone)
             moved = True
+    if details.national_id != patient.national_id:
+        if details.national_id:
+            check_national_id_lookup_rate(account_id=patient.account_id)
+        # The proof was for the ID on file, not for the new one.
+        patient.identity_verified_at, patient.identity_verified_by = None, ""
     before = {name: getattr(patient, name) for name in vars(details)}
     if moved:
         patient.phone_verified_at = timezone.now()
@@ -295,5 +302,6 @@ def _save_patient(patient: Patient, details: PersonDetails) -> Patient:
         with transaction.atomic():
             patient.save()
     except IntegrityError:
-        raise AlreadyRegistered(field="national_id") from None
+        # Said as any other refusal staff must resolve: whether the ID is on file is not told.
+        raise AlreadyRegistered() from None
     return patient

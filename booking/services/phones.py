@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from booking.exceptions import BookingError
+from booking.exceptions import ContactHealthCentre
 from booking.models import Patient, SignInCode
 from booking.services.passcodes import CodeSent, check_phone_code, send_phone_code
 from booking.services.patients import (
@@ -26,16 +26,10 @@ from clinics.exceptions import InvalidInput, TooManyRequests
 Purpose = SignInCode.Purpose
 
 
-class PhoneChangeRefused(BookingError):
+class PhoneChangeRefused(ContactHealthCentre):
     """Answered as any other refusal that only staff can resolve (the same code and words),
     whatever the reason, so that it never tells whether another account signs in with the
     number. Staff at a health centre can move the sign-in (the patient admin)."""
-
-    code = "contact_health_centre"
-    default_message = _(
-        "We cannot do this online for this person. Please contact a health centre and bring "
-        "the person's ID card: staff there can sort it out."
-    )
 
 
 def phone_needs_proof(patient: Patient) -> bool:

@@ -24,6 +24,7 @@ from booking.selectors import (
 from booking.services.patients import add_dependant
 from booking.services.phones import offer_phone_proof, phone_needs_proof
 from booking.services.series import next_dose_due
+from booking.thaid import thaid_enabled
 from booking.views.form_errors import first_form_error
 from booking.views.links import act_on_appointment, slot_words, time_choices, video_join_url
 from booking.views.passcode_flow import (
@@ -71,7 +72,12 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "booking/pages/sign_in.html",
-        {"nav": "sign-in", "next": next_url, **sign_in_state(request)},
+        {
+            "nav": "sign-in",
+            "next": next_url,
+            "thaid": thaid_enabled(),
+            **sign_in_state(request),
+        },
     )
 
 

@@ -187,6 +187,22 @@ def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> N
     )
 
 
+def notify_record_moved(appointment: Appointment) -> None:
+    """The person's record moved to another account: the messages still to come about the
+    appointment go to whoever receives its texts now, starting with a fresh confirmation."""
+    cancel_pending_messages(appointment, reason="Replaced: the person's record moved.")
+    _announce_time(appointment, Kind.CONFIRMATION, messages.booking_confirmation)
+
+
+def notify_record_moved_out(recipient: Recipient) -> None:
+    """Tell an account holder that a person's record left their account."""
+    queue_message(
+        recipient=recipient,
+        kind=Kind.RECORD_MOVED,
+        body=messages.record_moved_out(recipient.language),
+    )
+
+
 def notify_waitlist_offer(offer: WaitlistOffer) -> None:
     """Tell someone on the waitlist that a place is held for them, with the link to claim it."""
     patient = offer.entry.patient

@@ -4,8 +4,9 @@ from datetime import date, time, timedelta
 import pyotp
 import pytest
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from booking.exceptions import PersonDoesNotMatch
 from booking.models import Appointment, Patient
 from booking.services.patients import normalise_phone
 from clinics.models import AuditEvent, HealthCentre, Service, StaffAuthenticator
@@ -183,6 +184,64 @@ def test_a_guardian_adds_and_lists_dependants(reference_data, patient, client_fo
     assert [p["relationship"] for p in listed] == ["self", "child"]
     assert all("national_id" not in p for p in listed)  # lists show the masked ID only
     assert listed[0]["national_id_masked"].startswith("x-xxxx-")
+
+
+def english(text: object) -> str:
+    with translation.override("en"):
+        return str(text)
+
+
+def test_a_dependant_whose_id_is_on_file_gets_the_same_answer_as_a_partner_mismatch(
+    reference_data, patient, other_patient, client_for
+):
+    """Neither answer says whether the ID is registered: both ask to contact a health centre."""
+    dependant = post(
+        client_for(patient),
+        "/api/v1/me/patients",
+        {
+            "relationship": "parent",
+            "first_name": "สมศรี",
+            "last_name": "ใจดี",
+            "date_of_birth": "1950-05-01",
+            "sex": "female",
+            "national_id": other_patient.national_id,
+        },
+    )
+
+    assert dependant.status_code == 409
+    body = dependant.json()
+    assert body == {
+        "code": "contact_health_centre",
+        "message": english(PersonDoesNotMatch.default_message),
+        "field": None,
+        "errors": [],
+        "detail": {},
+    }
+
+
+def test_looking_up_national_ids_through_dependants_is_limited_per_account(
+    reference_data, patient, client_for, settings
+):
+    settings.NATIONAL_ID_LOOKUPS_PER_ACCOUNT_PER_HOUR = 3
+    client = client_for(patient)
+    answers = [
+        post(
+            client,
+            "/api/v1/me/patients",
+            {
+                "relationship": "other",
+                "first_name": "ทดลอง",
+                "last_name": "ใจดี",
+                "date_of_birth": "1950-05-01",
+                "sex": "female",
+                "national_id": national_id(),
+            },
+        )
+        for _n in range(4)
+    ]
+
+    assert [answer.status_code for answer in answers] == [201, 201, 201, 429]
+    assert int(answers[-1]["Retry-After"]) > 0
 
 
 def test_a_patient_can_correct_their_details(reference_data, patient, client_for):

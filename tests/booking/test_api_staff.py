@@ -5,7 +5,7 @@ from django.test import Client
 
 from booking.models import Appointment, Slot
 from booking.services.slots import sync_slots
-from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service
+from clinics.models import AuditEvent, Closure, HealthCentre, ScheduleTemplate, Service
 from tests.factories import ScheduleTemplateFactory, SlotFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db
@@ -380,3 +380,21 @@ def test_a_day_not_written_as_yyyy_mm_dd_is_a_422_not_1970(
         response = client.get(path)
         assert response.status_code == 422, path
         assert "YYYY-MM-DD" in response.json()["message"]
+
+
+def test_the_desk_marks_an_id_checked_over_the_api_and_other_centres_cannot(
+    reference_data, patient, nurse_at_centre_1, staff_at_centre_2, client_for, clock
+):
+    appointment = booked(patient, SlotFactory(start=bangkok(date(2026, 11, 30), time(9))))
+    path = f"/api/v1/staff/appointments/{appointment.pk}/verify-identity"
+
+    refused = post(client_for(staff_at_centre_2), path)
+    assert refused.status_code == 403
+    assert post(client_for(patient), path).status_code == 403
+    patient.refresh_from_db()
+    assert not patient.identity_verified
+
+    answer = post(client_for(nurse_at_centre_1), path)
+    assert answer.status_code == 200
+    assert answer.json()["patient"]["identity_verified_by"] == "desk"
+    assert AuditEvent.objects.filter(action="patient.identity_verified", centre_id=1).count() == 1

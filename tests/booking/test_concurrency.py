@@ -12,6 +12,8 @@ from django.utils import timezone
 from booking.models import Appointment, Patient, Slot
 from booking.selectors import SlotOrder
 from booking.services.appointments import book_slot, reschedule_appointment
+from booking.services.identity import take_over_record
+from clinics.models import AuditEvent
 from tests.factories import SlotFactory, booked, national_id
 from tests.races import race
 
@@ -335,3 +337,38 @@ def test_two_waitlist_runs_at_once_never_offer_one_place_or_one_person_twice(ref
         assert slot.booked == 5
     # The first twenty to join got them.
     assert {offer.entry.patient_id for offer in offers} == {p.pk for p in patients[:20]}
+
+
+def test_of_many_proven_claims_to_one_record_at_once_exactly_one_takes_it():
+    """A verified person takes an unverified record of their ID (booking.services.identity):
+    the record's row lock lets one claim through; the others find it verified."""
+    User = get_user_model()
+    holder = User.objects.create(username="+66810000009")
+    record = Patient.objects.create(
+        account=holder,
+        relationship=Patient.Relationship.OTHER,
+        first_name="มาลี",
+        last_name="ศรีสุข",
+        date_of_birth=timezone.localdate() - timedelta(days=365 * 36),
+        sex=Patient.Sex.FEMALE,
+        national_id=national_id(),
+    )
+    owners = [User.objects.create(username=f"+668100001{n:02d}") for n in range(8)]
+
+    outcomes = race(
+        [
+            lambda owner=owner: take_over_record(
+                record=record,
+                account=owner,
+                relationship=Patient.Relationship.SELF,
+                by=Patient.IdentityCheck.PARTNER,
+                phone=owner.username,
+            )
+            for owner in owners
+        ]
+    )
+
+    assert outcomes == {"ok": 1, "contact_health_centre": 7}
+    record.refresh_from_db()
+    assert record.account in owners
+    assert AuditEvent.objects.filter(action="patient.identity_claimed").count() == 1

@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from booking.models import Appointment, Partner, PartnerKey, PartnerKeyUse, Patient
+from booking.services.identity import verify_identity_at_desk
 from booking.services.partners import issue_partner_key, revoke_partner_keys
 from clinics.models import AuditEvent
 from notifications.models import Message
@@ -52,6 +53,16 @@ def person(**overrides) -> dict:
         "preferred_language": "th",
         **overrides,
     }
+
+
+def book_verified(secret: str, slot_id: int, who: dict, key: str = "booking-0001"):
+    return call(
+        secret,
+        "post",
+        "/partner/appointments",
+        {"slot_id": slot_id, "person": who, "identity_verified": True},
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
 
 
 def book(secret: str, slot_id: int, who: dict, key: str = "booking-0001"):
@@ -223,21 +234,130 @@ def test_a_known_person_is_found_by_national_id_and_a_mismatch_changes_nothing(s
     accepted = book(secret, slot.pk, same)
 
     assert refused.status_code == 409
-    assert refused.json()["code"] == "person_does_not_match"
+    assert refused.json()["code"] == "contact_health_centre"
+    assert refused.json()["field"] is None
     assert accepted.status_code == 201
     assert Appointment.objects.get().patient == patient
     assert Patient.objects.filter(national_id=patient.national_id).count() == 1
 
 
-def test_someone_else_on_a_known_phone_is_added_to_that_account(super_app, patient):
+def test_someone_else_on_a_known_phone_is_added_to_that_account_when_the_partner_verified_them(
+    super_app, patient
+):
     slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
 
-    response = book(key_for(super_app), slot.pk, person(phone=patient.phone))
+    response = book_verified(key_for(super_app), slot.pk, person(phone=patient.phone))
 
     assert response.status_code == 201
     added = Appointment.objects.get().patient
     assert added.account == patient.account
     assert added.relationship == Patient.Relationship.OTHER
+    assert added.identity_verified_by == Patient.IdentityCheck.PARTNER
+    [event] = AuditEvent.objects.filter(action="patient.identity_verified")
+    assert (event.actor_kind, event.details["by"]) == ("partner", "partner")
+
+
+def test_nobody_joins_a_phones_household_unless_the_partner_verified_them(super_app, patient):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+
+    response = book(key_for(super_app), slot.pk, person(phone=patient.phone))
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "contact_health_centre"
+    assert Patient.objects.filter(account=patient.account).count() == 1
+
+
+def test_saying_a_person_is_verified_needs_its_own_scope(super_app, patient):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    secret = key_for(super_app, scopes=[Scope.APPOINTMENTS_WRITE])
+
+    response = book_verified(secret, slot.pk, person(phone=patient.phone))
+
+    assert response.status_code == 403
+    assert response.json()["detail"]["scope"] == "people:verified"
+    assert not Appointment.objects.exists()
+
+
+def test_a_squatted_id_is_not_booked_into_the_squatters_household(super_app, patient):
+    """Someone registered the person's ID as their dependant: a partner booking for the person
+    on their own phone neither lands there nor texts the squatter."""
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    victim = person(phone="089 123 4567")
+    PatientFactory(
+        account=patient.account,
+        relationship=Patient.Relationship.OTHER,
+        national_id=victim["national_id"],
+        date_of_birth=date(1990, 4, 2),
+        phone="",
+    )
+
+    refused = book(key_for(super_app), slot.pk, victim)
+
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "contact_health_centre"
+    assert not Appointment.objects.exists()
+
+
+def test_a_verified_person_takes_their_id_back_from_a_squatter(super_app, patient):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    victim = person(phone="089 123 4567")
+    squatted = PatientFactory(
+        account=patient.account,
+        relationship=Patient.Relationship.OTHER,
+        national_id=victim["national_id"],
+        date_of_birth=date(1990, 4, 2),
+        phone="",
+    )
+
+    response = book_verified(key_for(super_app), slot.pk, victim)
+
+    assert response.status_code == 201, response.content
+    squatted.refresh_from_db()
+    assert squatted.account.get_username() == "+66891234567"
+    assert squatted.relationship == Patient.Relationship.SELF
+    assert squatted.identity_verified_by == Patient.IdentityCheck.PARTNER
+    appointment = Appointment.objects.get()
+    assert appointment.patient == squatted
+    texts = Message.objects.filter(appointment=appointment)
+    assert set(texts.values_list("recipient", flat=True)) == {"+66891234567"}
+    told = Message.objects.get(kind=Message.Kind.RECORD_MOVED)
+    assert told.recipient == patient.phone
+
+
+def test_a_verified_persons_bookings_stay_in_their_own_household(super_app, patient, other_patient):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    verify_identity_at_desk(patient=patient, centre_id=1)
+    same = person(
+        national_id=patient.national_id,
+        date_of_birth=patient.date_of_birth.isoformat(),
+        phone=other_patient.phone,
+    )
+
+    response = book_verified(key_for(super_app), slot.pk, same)
+
+    assert response.status_code == 201
+    appointment = Appointment.objects.get()
+    assert appointment.patient == patient
+    patient.refresh_from_db()
+    assert patient.account.get_username() == "+66810000001"
+    recipients = set(Message.objects.values_list("recipient", flat=True))
+    assert recipients == {patient.phone}
+
+
+def test_a_key_refused_too_often_waits(super_app, patient, settings):
+    settings.PARTNER_PERSON_REFUSALS_PER_KEY_PER_HOUR = 2
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    secret = key_for(super_app)
+
+    answers = [
+        book(secret, slot.pk, person(phone=patient.phone), key=f"booking-{n}").status_code
+        for n in range(3)
+    ]
+    fresh = book(secret, slot.pk, person(phone="089 555 0000"), key="booking-9")
+
+    assert answers == [409, 409, 429]
+    assert fresh.status_code == 429
+    assert int(fresh["Retry-After"]) > 0
 
 
 def test_a_refused_booking_registers_nobody(super_app):
@@ -351,3 +471,22 @@ def test_the_api_documents_the_partner_endpoints_and_their_key(reference_data):
     post = schema["paths"]["/api/v1/partner/appointments"]["post"]
     assert post["security"] == [{"PartnerKeyAuth": []}]
     assert schema["components"]["securitySchemes"]["PartnerKeyAuth"]["scheme"] == "bearer"
+
+
+def test_an_id_someone_registered_as_their_own_goes_to_the_verified_person(super_app, patient):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    victim = person(
+        national_id=patient.national_id,
+        date_of_birth=patient.date_of_birth.isoformat(),
+        phone="089 123 4567",
+    )
+
+    response = book_verified(key_for(super_app), slot.pk, victim)
+
+    assert response.status_code == 201, response.content
+    patient.refresh_from_db()
+    assert patient.account.get_username() == "+66891234567"
+    assert patient.relationship == Patient.Relationship.SELF
+    assert patient.phone == "+66891234567"
+    assert not Patient.objects.filter(account__username="+66810000001").exists()
+    assert Message.objects.get(kind=Message.Kind.RECORD_MOVED).recipient == "+66810000001"

@@ -13,7 +13,7 @@ from booking.services.patients import (
     register_account,
     update_patient,
 )
-from clinics.exceptions import InvalidInput
+from clinics.exceptions import InvalidInput, TooManyRequests
 from clinics.models import District
 from tests.factories import national_id
 
@@ -103,14 +103,34 @@ def test_a_phone_number_opens_one_account(reference_data):
         register_account(password="a long enough passphrase", person=person(phone="0812345678"))
 
 
-def test_a_national_id_is_registered_once(reference_data, patient):
+def test_a_national_id_is_registered_once_and_the_refusal_does_not_say_so(reference_data, patient):
     with pytest.raises(AlreadyRegistered) as error:
         add_dependant(
             account=patient.account,
             relationship=Patient.Relationship.PARENT,
             person=person(national_id=patient.national_id, phone=""),
         )
-    assert error.value.detail["field"] == "national_id"
+    assert error.value.code == "contact_health_centre"
+    assert "field" not in error.value.detail
+    assert "registered" not in str(error.value.message)
+
+
+def test_adding_people_by_national_id_is_limited_per_account(reference_data, patient, settings):
+    settings.NATIONAL_ID_LOOKUPS_PER_ACCOUNT_PER_HOUR = 2
+    for _n in range(2):
+        add_dependant(
+            account=patient.account,
+            relationship=Patient.Relationship.CHILD,
+            person=person(phone="", date_of_birth=date(2024, 1, 1)),
+        )
+
+    with pytest.raises(TooManyRequests) as error:
+        add_dependant(
+            account=patient.account,
+            relationship=Patient.Relationship.CHILD,
+            person=person(phone="", national_id=patient.national_id),
+        )
+    assert error.value.detail["retry_after"] > 0
 
 
 def test_a_guardian_adds_a_child_without_a_phone(reference_data, patient):

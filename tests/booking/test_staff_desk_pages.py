@@ -5,9 +5,9 @@ from datetime import date, time
 
 import pytest
 
-from booking.models import Appointment, Slot
+from booking.models import Appointment, Patient, Slot
 from booking.services.slots import sync_slots
-from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service
+from clinics.models import AuditEvent, Closure, HealthCentre, ScheduleTemplate, Service
 from tests.factories import PatientFactory, ScheduleTemplateFactory, SlotFactory, bangkok, booked
 from video.models import ConsultationRoom
 from video.services import room_for, wait_in_lobby
@@ -440,3 +440,33 @@ def schedule_form(template: ScheduleTemplate) -> dict[str, object]:
         "capacity": str(template.capacity),
         "valid_from": template.valid_from.isoformat(),
     }
+
+
+def test_the_desk_marks_an_id_checked_from_the_queue_and_it_is_audited(
+    client_for, nurse_at_centre_1, visit
+):
+    client = client_for(nurse_at_centre_1)
+    assert "step-verify-id" in client.get("/staff/centres/1/today?lang=en").content.decode()
+
+    response = client.post(
+        f"/staff/centres/1/today/appointments/{visit.pk}/verify-id?lang=en", follow=True
+    )
+
+    page = response.content.decode()
+    visit.patient.refresh_from_db()
+    assert visit.patient.identity_verified_by == Patient.IdentityCheck.DESK
+    assert "marked as checked against the card" in page
+    assert "ID verified" in page
+    assert "step-verify-id" not in page
+    event = AuditEvent.objects.get(action="patient.identity_verified")
+    assert (event.actor, event.centre_id) == (nurse_at_centre_1, 1)
+
+
+def test_staff_of_another_centre_cannot_mark_an_id_checked(client_for, staff_at_centre_2, visit):
+    response = client_for(staff_at_centre_2).post(
+        f"/staff/centres/1/today/appointments/{visit.pk}/verify-id"
+    )
+
+    assert response.status_code == 403
+    visit.patient.refresh_from_db()
+    assert not visit.patient.identity_verified

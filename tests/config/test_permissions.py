@@ -327,6 +327,9 @@ ROUTES: list[Route] = [
     # Pages: finding and booking, signing in
     Route("GET", "", EVERYONE, at("/?service=general-checkup")),
     Route("GET", "sign-in", EVERYONE, at("/sign-in")),
+    Route("GET", "sign-in/thaid", ANY_ANSWER, at("/sign-in/thaid"), why="404 until configured"),
+    Route("GET", "sign-in/thaid/callback", ANY_ANSWER, at("/sign-in/thaid/callback?code=x")),
+    Route("POST", "sign-in/thaid/connect", ANY_ANSWER, at("/sign-in/thaid/connect")),
     Route("POST", "sign-out", ANY_ANSWER, at("/sign-out")),
     Route(
         "GET", "book/slots/<int:slot_id>", EVERYONE, lambda s, c: f"/book/slots/{s.free_slot.pk}"
@@ -383,6 +386,13 @@ ROUTES: list[Route] = [
         "staff/centres/<int:number>/today/appointments/<int:appointment_id>/<str:action>",
         STAFF_HERE,
         lambda s, c: f"/staff/centres/1/today/appointments/{s.mine.pk}/check-in",
+    ),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/today/appointments/<int:appointment_id>/<str:action>",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/today/appointments/{s.mine.pk}/verify-id",
+        why="the desk marks an ID checked",
     ),
     Route("GET", "staff/centres/<int:number>/week", STAFF_HERE, at("/staff/centres/1/week")),
     Route(
@@ -743,7 +753,7 @@ ROUTES: list[Route] = [
             lambda s, c, step=step: f"{A}/staff/appointments/{s.mine.pk}/{step}",
             body=lambda s, c: {},
         )
-        for step in ("check-in", "start", "complete", "no-show", "cancel")
+        for step in ("check-in", "start", "complete", "no-show", "cancel", "verify-identity")
     ],
     Route(
         "POST",

@@ -20,6 +20,7 @@ from booking.models import Appointment
 from booking.selectors import appointment_for_staff, centre_appointments_on
 from booking.services import appointments as visits
 from booking.services.audit import queue_shown
+from booking.services.identity import verify_identity_at_desk
 from clinics.dates import format_day, format_time
 from clinics.exceptions import DomainError, NotFound
 from clinics.models import HealthCentre, VisitMode
@@ -28,6 +29,12 @@ from clinics.views import staff_centre, staff_page
 from video.services import open_rooms_for
 
 Status = Appointment.Status
+
+
+def _verify_identity(appointment: Appointment) -> Appointment:
+    verify_identity_at_desk(patient=appointment.patient, centre_id=appointment.slot.centre_id)
+    return appointment
+
 
 ACTIONS: dict[str, tuple[StaffAction, Callable[[Appointment], Appointment], Promise]] = {
     "check-in": (
@@ -50,12 +57,19 @@ ACTIONS: dict[str, tuple[StaffAction, Callable[[Appointment], Appointment], Prom
         lambda appointment: visits.mark_no_show(appointment=appointment),
         gettext_lazy("%(name)s is marked as not attending."),
     ),
+    # Whoever receives patients at the desk sees their ID card.
+    "verify-id": (
+        StaffAction.RECEIVE_PATIENTS,
+        _verify_identity,
+        gettext_lazy("%(name)s's ID is marked as checked against the card."),
+    ),
 }
 STEP_NAMES = {
     "check-in": gettext_lazy("Check in"),
     "start": gettext_lazy("Start"),
     "complete": gettext_lazy("Complete"),
     "no-show": gettext_lazy("Did not come"),
+    "verify-id": gettext_lazy("ID card checked"),
 }
 # Which buttons each status shows.
 NEXT_STEPS: dict[str, tuple[str, ...]] = {
@@ -79,10 +93,9 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     language = request.LANGUAGE_CODE
     day = _day(request.GET.get("day", ""))
     user = request.user
-    may = {
-        action: can_act_at(user, needed, centre.number)
-        for action, (needed, _change, _done) in ACTIONS.items()
-    }
+    needs = {needed for needed, _change, _done in ACTIONS.values()}
+    allowed = {needed: can_act_at(user, needed, centre.number) for needed in needs}
+    may = {action: allowed[needed] for action, (needed, _change, _done) in ACTIONS.items()}
     appointments = list(centre_appointments_on(centre.number, day))
     queue_shown(request, centre_id=centre.pk, day=day, appointments=appointments)
     # Every video visit still to be seen gets its room now, so the desk can always open it.
@@ -101,6 +114,12 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             for step in NEXT_STEPS.get(appointment.status, ())
             if may[step] and (step != "no-show" or appointment.slot.start <= now)
         ]
+        if (
+            may["verify-id"]
+            and appointment.status in NEXT_STEPS
+            and not appointment.patient.identity_verified
+        ):
+            steps.append({"action": "verify-id", "label": STEP_NAMES["verify-id"]})
         room = rooms.get(appointment.pk)
         rows.append(
             {
