@@ -33,14 +33,16 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
     pools are thread-safe and start afresh in a forked child (Celery's workers)."""
 
     def _get_connection_pool(self, write: bool) -> Any:
-        server = self._servers[self._get_connection_pool_index(write)]
-        key = (server, repr(sorted(self._pool_options.items())))
+        django_client: Any = self  # its attributes are not in django-stubs
+        server = django_client._servers[django_client._get_connection_pool_index(write)]
+        options = django_client._pool_options
+        key = (server, repr(sorted(options.items())))
         pool = _pools.get(key)
         if pool is None:
             with _pools_lock:
                 pool = _pools.get(key)
                 if pool is None:
-                    pool = self._pool_class.from_url(server, **self._pool_options)
+                    pool = django_client._pool_class.from_url(server, **options)
                     _pools[key] = pool
         return pool
 

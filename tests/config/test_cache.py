@@ -83,8 +83,8 @@ async def get(path: str, query: str) -> int:
 
 
 def test_a_hundred_asgi_requests_share_one_redis_connection_pool(
-    reference_data, redis_url: str, settings: Settings
-):
+    reference_data: None, redis_url: str, settings: Settings
+) -> None:
     name = f"bma-cache-test-{uuid.uuid4().hex[:12]}"
     settings.CACHES = {
         "default": {
