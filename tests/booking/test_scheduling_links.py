@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.fhirtypes import InstantType, UrlType
@@ -261,3 +263,102 @@ def test_beat_refreshes_the_files_every_minute_through_the_task(reference_data):
 
     assert result["written"] == 3  # locations, schedules and the manifest: no slots yet
     assert PublishedFile.objects.filter(name=MANIFEST).exists()
+
+
+WEEK_49 = "scheduling-links/slots-2026-W49.ndjson"
+
+
+def test_an_idle_run_reads_no_slot_and_rewrites_no_file(
+    reference_data, clock: time_machine.Traveller
+):
+    flu_slot(tomorrow())
+    flu_slot(tomorrow() + timedelta(days=7))
+    publish_scheduling_links()
+    stored = {f.name: (f.etag, f.modified_at, f.body) for f in PublishedFile.objects.all()}
+
+    clock.shift(timedelta(minutes=1))
+    with CaptureQueriesContext(connection) as queries:
+        run = publish_scheduling_links()
+
+    assert run.written == []
+    assert run.slots == 0
+    assert [q["sql"] for q in queries if "booking_slot" in q["sql"]] == []
+    assert len(queries) <= 3
+    writes = [q["sql"] for q in queries if not q["sql"].startswith("SELECT")]
+    assert len(writes) == 1
+    assert "generated_at" in writes[0]  # files checked at: nothing else is written
+    assert {f.name: (f.etag, f.modified_at, f.body) for f in PublishedFile.objects.all()} == stored
+
+
+def test_a_booking_rebuilds_only_the_file_of_its_slots_week(
+    reference_data, patient, clock: time_machine.Traveller
+):
+    slot = flu_slot(tomorrow(), capacity=1)
+    flu_slot(tomorrow() + timedelta(days=7))
+    publish_scheduling_links()
+    next_week = PublishedFile.objects.get(name__endswith="W50.ndjson")
+
+    booked(patient, slot)
+    clock.shift(timedelta(minutes=1))
+    run = publish_scheduling_links()
+
+    assert run.written == [WEEK_49, MANIFEST]
+    assert run.slots == 1  # the other week's slot was not read again
+    assert PublishedFile.objects.get(name__endswith="W50.ndjson").body == next_week.body
+
+
+def test_a_slot_changed_by_any_code_reaches_its_file(
+    reference_data, client, clock: time_machine.Traveller
+):
+    slot = flu_slot(tomorrow())
+    publish_scheduling_links()
+
+    Slot.objects.filter(pk=slot.pk).update(closed=True)  # no service: as a bulk fix would
+    clock.shift(timedelta(minutes=1))
+    publish_scheduling_links()
+
+    assert published(client, "Slot") == []
+
+
+def test_a_slot_leaves_its_weeks_file_at_its_booking_cutoff(
+    reference_data, client, clock: time_machine.Traveller
+):
+    today = timezone.localdate()
+    soon = flu_slot(today, at=time(9, 30))
+    later = flu_slot(today, at=time(13, 0))
+    publish_scheduling_links()
+    assert {s["id"] for s in published(client, "Slot")} == {str(soon.pk), str(later.pk)}
+
+    cutoff = timedelta(minutes=vaccine("vaccine-influenza").booking_cutoff_minutes)
+    clock.move_to(soon.start - cutoff + timedelta(minutes=1))
+    run = publish_scheduling_links()
+
+    assert run.written == [WEEK_49, MANIFEST]
+    assert [s["id"] for s in published(client, "Slot")] == [str(later.pk)]
+
+
+def test_a_slot_joins_the_files_as_it_comes_within_four_weeks(
+    reference_data, client, clock: time_machine.Traveller
+):
+    far = flu_slot(timezone.localdate() + timedelta(days=28), at=time(9, 0))
+    publish_scheduling_links()
+    assert "Slot" not in {output["type"] for output in manifest(client)["output"]}
+
+    clock.shift(timedelta(hours=2, minutes=1))
+    publish_scheduling_links()
+
+    assert [s["id"] for s in published(client, "Slot")] == [str(far.pk)]
+
+
+def test_a_change_to_a_centre_reaches_the_locations_file(
+    reference_data, client, clock: time_machine.Traveller
+):
+    publish_scheduling_links()
+
+    HealthCentre.objects.filter(number=1).update(line_oa="https://line.me/R/ti/p/@bma-hc1")
+    clock.shift(timedelta(minutes=1))
+    run = publish_scheduling_links()
+
+    assert "scheduling-links/locations.ndjson" in run.written
+    telecom = published(client, "Location")[0]["telecom"]
+    assert telecom == [{"system": "url", "value": "https://line.me/R/ti/p/@bma-hc1"}]
