@@ -319,7 +319,7 @@ def _write_files(
     if plan.full:
         rebuilt |= {LOCATIONS, SCHEDULES}
     # Files of weeks that are over, and rebuilt files that came out empty, go.
-    gone = (plan.over | (rebuilt & set(stored))) - set(built.files) - {MANIFEST}
+    gone: set[str] = set(plan.over | (rebuilt & set(stored))) - set(built.files) - {MANIFEST}
     if plan.full:
         gone = set(stored) - set(built.files) - {MANIFEST}
     if gone:
