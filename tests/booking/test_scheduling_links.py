@@ -2,13 +2,15 @@
 from one row, checked against the FHIR R4B models."""
 
 import json
+import threading
+from collections.abc import Callable
 from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -16,7 +18,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.fhirtypes import InstantType, UrlType
 from pydantic import TypeAdapter
 
-from booking.fhir.publishing import MANIFEST, publish_scheduling_links
+from booking.fhir.publishing import MANIFEST, PublishRun, publish_scheduling_links
 from booking.models import PublishedFile, Slot, VaccinationDrive
 from booking.services.drives import create_drive, release_drive
 from booking.tasks import publish_scheduling_links as publish_task
@@ -362,3 +364,48 @@ def test_a_change_to_a_centre_reaches_the_locations_file(
     assert "scheduling-links/locations.ndjson" in run.written
     telecom = published(client, "Location")[0]["telecom"]
     assert telecom == [{"system": "url", "value": "https://line.me/R/ti/p/@bma-hc1"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_read_before_another_wrote_leaves_the_newer_files(
+    reference_data, client, clock: time_machine.Traveller
+):
+    """Run A reads, then waits to write while run B, which read later, writes: A must not
+    put back what it read, as B took the changes both saw off the list."""
+    first = flu_slot(tomorrow(), at=time(9, 0), capacity=1)
+    second = flu_slot(tomorrow(), at=time(10, 0), capacity=1)
+    publish_scheduling_links()
+    Slot.objects.filter(pk=first.pk).update(booked=1)  # seen by both runs
+    clock.shift(timedelta(minutes=1))
+    writing = threading.Event()
+    result: list[PublishRun] = []
+
+    def note_the_write(
+        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if sql.startswith("BEGIN") or "pg_advisory_xact_lock" in sql:
+            writing.set()
+        return execute(sql, params, many, context)
+
+    def run_a() -> None:
+        try:
+            with connection.execute_wrapper(note_the_write):
+                result.append(publish_scheduling_links())
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():  # holds the write lock until run B is done
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5C4ED01E])
+        Slot.objects.filter(pk=second.pk).update(booked=1)  # seen by run B only
+        run = threading.Thread(target=run_a)
+        run.start()
+        assert writing.wait(timeout=30)
+        clock.shift(timedelta(minutes=1))
+        publish_scheduling_links()  # run B
+    run.join(timeout=60)
+
+    statuses = {s["id"]: s["status"] for s in published(client, "Slot")}
+    assert statuses == {str(first.pk): "busy", str(second.pk): "busy"}
+    assert result[0].written == []
