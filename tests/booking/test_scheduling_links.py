@@ -409,3 +409,23 @@ def test_a_run_that_read_before_another_wrote_leaves_the_newer_files(
     statuses = {s["id"]: s["status"] for s in published(client, "Slot")}
     assert statuses == {str(first.pk): "busy", str(second.pk): "busy"}
     assert result[0].written == []
+
+
+def test_files_built_for_another_address_are_all_rebuilt(
+    reference_data, client, settings, clock: time_machine.Traveller
+):
+    flu_slot(tomorrow())
+    publish_scheduling_links()
+
+    settings.PUBLIC_BASE_URL = "https://booking.bangkok.go.th"
+    clock.shift(timedelta(minutes=1))
+    run = publish_scheduling_links()
+
+    assert run.written == [
+        "scheduling-links/locations.ndjson",
+        "scheduling-links/schedules.ndjson",
+        WEEK_49,
+        MANIFEST,
+    ]
+    body = client.get(MANIFEST_PATH).json()
+    assert body["output"][2]["url"].startswith("https://booking.bangkok.go.th/fhir/r4/bulk/")
