@@ -2,7 +2,8 @@
 
 Runs in a throw-away test database (SQLite by default, PostgreSQL with DATABASE_URL) seeded
 with the demo week at every centre and the demo flu drive, then prints the median of several
-rounds: a run that writes every file, a run that finds nothing changed, the size of each file,
+rounds: a run that writes every file, a run that finds nothing changed, a run after one slot
+changed (it rebuilds that slot's week only), the size of each file,
 and how many requests a second one process serves for the largest slot file (200 and 304) and
 the manifest, in-process through Django's test client. A benchmark prints figures: it asserts
 nothing.
@@ -17,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,7 +30,9 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.models import F  # noqa: E402
 from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from booking.fhir.publishing import MANIFEST, PREFIX, publish_scheduling_links  # noqa: E402
 from booking.models import PublishedFile, Slot  # noqa: E402
@@ -61,13 +65,17 @@ def main() -> None:
     try:
         load_reference_data(years=[2026, 2027])
         seed_demo(password="bench-only")
-        full, noop, slots = [], [], 0
+        full, noop, one, slots = [], [], [], 0
+        changing = Slot.objects.filter(start__gte=timezone.now() + timedelta(days=2)).first()
+        assert changing is not None
         for _ in range(options.rounds):
             PublishedFile.objects.filter(name__startswith=PREFIX).delete()
             started = time.perf_counter()
             slots = publish_scheduling_links().slots
             full.append(time.perf_counter() - started)
             noop.append(timed(publish_scheduling_links))
+            Slot.objects.filter(pk=changing.pk).update(capacity=F("capacity") + 1)
+            one.append(timed(publish_scheduling_links))
         files = {f.name: len(f.body.encode()) for f in PublishedFile.objects.all()}
         largest = max((name for name in files if "/slots-" in name), key=files.__getitem__)
         client = Client()
@@ -90,7 +98,8 @@ def main() -> None:
         print(f"database: {connection.vendor} ({test_db}), rounds: {options.rounds}")
         print(f"slots in the database: {Slot.objects.count():,}; published: {slots:,}")
         print(f"run writing every file: median {statistics.median(full):.2f} s")
-        print(f"run with nothing changed: median {statistics.median(noop):.2f} s")
+        print(f"run with nothing changed: median {statistics.median(noop):.3f} s")
+        print(f"run after one slot changed: median {statistics.median(one):.2f} s")
         for name, size in sorted(files.items()):
             label = "manifest" if name == MANIFEST else name.removeprefix(PREFIX)
             print(f"  {label:<28} {size / 1024:>9,.0f} KiB")

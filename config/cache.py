@@ -3,12 +3,17 @@ writes are dropped and counters start again, so that booking, signing in and sen
 on without it (the waiting room then lets people straight through, and the booking and search
 limits' counters start from zero until Redis is back). Each failure is logged. The sign-in
 lockouts (wrong staff codes, password sign-ins, passcodes) are counted in the database instead,
-so that they hold while Redis is down."""
+so that they hold while Redis is down.
+
+Every process shares one connection pool per Redis server: Django makes a cache object per
+thread and per async context, which under ASGI means one per request, and Django's own client
+opens a pool (and so a connection) for each of them."""
 
 import logging
+import threading
 from typing import Any
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -21,7 +26,34 @@ def _unreachable(operation: str) -> None:
     logger.warning("Redis cache unreachable (%s); going on without it.", operation)
 
 
+_pools: dict[tuple[str, str], Any] = {}
+_pools_lock = threading.Lock()
+
+
+class SharedPoolRedisCacheClient(RedisCacheClient):
+    """Django's Redis client, taking its pools from the process's rather than its own. redis-py's
+    pools are thread-safe and start afresh in a forked child (Celery's workers)."""
+
+    def _get_connection_pool(self, write: bool) -> Any:
+        django_client: Any = self  # its attributes are not in django-stubs
+        server = django_client._servers[django_client._get_connection_pool_index(write)]
+        options = django_client._pool_options
+        key = (server, repr(sorted(options.items())))
+        pool = _pools.get(key)
+        if pool is None:
+            with _pools_lock:
+                pool = _pools.get(key)
+                if pool is None:
+                    pool = django_client._pool_class.from_url(server, **options)
+                    _pools[key] = pool
+        return pool
+
+
 class ResilientRedisCache(RedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = SharedPoolRedisCacheClient
+
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         try:
             return super().get(key, default, version)

@@ -4,7 +4,12 @@ the waitlist; partners' keys and what is published for others to read."""
 from booking.models.appointments import Appointment, Patient, SignInCode, Slot
 from booking.models.consent import PatientConsent
 from booking.models.partners import Partner, PartnerKey, PartnerKeyUse
-from booking.models.publishing import CalendarFeed, CentreDayFigures, PublishedFile
+from booking.models.publishing import (
+    CalendarFeed,
+    CentreDayFigures,
+    PublishedFile,
+    SchedulingLinksChange,
+)
 from booking.models.safeguards import BookingBlock, DeletionRequest
 from booking.models.vaccination import (
     DriveSession,
@@ -30,6 +35,7 @@ __all__ = [
     "PatientConsent",
     "PublishedFile",
     "RiskGroup",
+    "SchedulingLinksChange",
     "SignInCode",
     "Slot",
     "VaccinationDrive",

@@ -56,6 +56,11 @@ class PublishedFile(models.Model):
     # manifest's transactionTime.
     modified_at = models.DateTimeField(_("modified at"))
     generated_at = models.DateTimeField(_("generated at"))
+    # When time alone changes the file (a slot passes its booking cut-off or comes within the
+    # published horizon, a drive opens, a day ends): it is rebuilt then, even if nothing was
+    # written. For the manifest, what every file was built with (booking/fhir/publishing.py).
+    refresh_at = models.DateTimeField(_("refresh at"), null=True, blank=True)
+    built_with = models.CharField(_("built with"), max_length=64, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -64,6 +69,24 @@ class PublishedFile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SchedulingLinksChange(models.Model):
+    """A change the SMART Scheduling Links files may not show yet, noted by database triggers
+    (migration 0007) whatever wrote it: the start of a slot that changed, or none when a centre,
+    service, dose or drive changed. The publisher rebuilds the weeks these touch (everything
+    for a none), then deletes the rows it read; a change committed meanwhile stays for the next
+    run. Nothing else writes here."""
+
+    id = models.BigAutoField(primary_key=True)
+    slot_start = models.DateTimeField(_("slot start"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("scheduling links change")
+        verbose_name_plural = _("scheduling links changes")
+
+    def __str__(self) -> str:
+        return f"{self.slot_start or 'centres, services or drives'}"
 
 
 class CentreDayFigures(models.Model):

@@ -2,19 +2,23 @@
 from one row, checked against the FHIR R4B models."""
 
 import json
+import threading
+from collections.abc import Callable
 from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.contrib.auth.models import User
+from django.db import connection, connections, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.fhirtypes import InstantType, UrlType
 from pydantic import TypeAdapter
 
-from booking.fhir.publishing import MANIFEST, publish_scheduling_links
+from booking.fhir.publishing import MANIFEST, PublishRun, publish_scheduling_links
 from booking.models import PublishedFile, Slot, VaccinationDrive
 from booking.services.drives import create_drive, release_drive
 from booking.tasks import publish_scheduling_links as publish_task
@@ -261,3 +265,167 @@ def test_beat_refreshes_the_files_every_minute_through_the_task(reference_data):
 
     assert result["written"] == 3  # locations, schedules and the manifest: no slots yet
     assert PublishedFile.objects.filter(name=MANIFEST).exists()
+
+
+WEEK_49 = "scheduling-links/slots-2026-W49.ndjson"
+
+
+def test_an_idle_run_reads_no_slot_and_rewrites_no_file(
+    reference_data, clock: time_machine.Traveller
+):
+    flu_slot(tomorrow())
+    flu_slot(tomorrow() + timedelta(days=7))
+    publish_scheduling_links()
+    stored = {f.name: (f.etag, f.modified_at, f.body) for f in PublishedFile.objects.all()}
+
+    clock.shift(timedelta(minutes=1))
+    with CaptureQueriesContext(connection) as queries:
+        run = publish_scheduling_links()
+
+    assert run.written == []
+    assert run.slots == 0
+    assert [q["sql"] for q in queries if "booking_slot" in q["sql"]] == []
+    assert len(queries) <= 3
+    writes = [q["sql"] for q in queries if not q["sql"].startswith("SELECT")]
+    assert len(writes) == 1
+    assert "generated_at" in writes[0]  # files checked at: nothing else is written
+    assert {f.name: (f.etag, f.modified_at, f.body) for f in PublishedFile.objects.all()} == stored
+
+
+def test_a_booking_rebuilds_only_the_file_of_its_slots_week(
+    reference_data, patient, clock: time_machine.Traveller
+):
+    slot = flu_slot(tomorrow(), capacity=1)
+    flu_slot(tomorrow() + timedelta(days=7))
+    publish_scheduling_links()
+    next_week = PublishedFile.objects.get(name__endswith="W50.ndjson")
+
+    booked(patient, slot)
+    clock.shift(timedelta(minutes=1))
+    run = publish_scheduling_links()
+
+    assert run.written == [WEEK_49, MANIFEST]
+    assert run.slots == 1  # the other week's slot was not read again
+    assert PublishedFile.objects.get(name__endswith="W50.ndjson").body == next_week.body
+
+
+def test_a_slot_changed_by_any_code_reaches_its_file(
+    reference_data, client, clock: time_machine.Traveller
+):
+    slot = flu_slot(tomorrow())
+    publish_scheduling_links()
+
+    Slot.objects.filter(pk=slot.pk).update(closed=True)  # no service: as a bulk fix would
+    clock.shift(timedelta(minutes=1))
+    publish_scheduling_links()
+
+    assert published(client, "Slot") == []
+
+
+def test_a_slot_leaves_its_weeks_file_at_its_booking_cutoff(
+    reference_data, client, clock: time_machine.Traveller
+):
+    today = timezone.localdate()
+    soon = flu_slot(today, at=time(9, 30))
+    later = flu_slot(today, at=time(13, 0))
+    publish_scheduling_links()
+    assert {s["id"] for s in published(client, "Slot")} == {str(soon.pk), str(later.pk)}
+
+    cutoff = timedelta(minutes=vaccine("vaccine-influenza").booking_cutoff_minutes)
+    clock.move_to(soon.start - cutoff + timedelta(minutes=1))
+    run = publish_scheduling_links()
+
+    assert run.written == [WEEK_49, MANIFEST]
+    assert [s["id"] for s in published(client, "Slot")] == [str(later.pk)]
+
+
+def test_a_slot_joins_the_files_as_it_comes_within_four_weeks(
+    reference_data, client, clock: time_machine.Traveller
+):
+    far = flu_slot(timezone.localdate() + timedelta(days=28), at=time(9, 0))
+    publish_scheduling_links()
+    assert "Slot" not in {output["type"] for output in manifest(client)["output"]}
+
+    clock.shift(timedelta(hours=2, minutes=1))
+    publish_scheduling_links()
+
+    assert [s["id"] for s in published(client, "Slot")] == [str(far.pk)]
+
+
+def test_a_change_to_a_centre_reaches_the_locations_file(
+    reference_data, client, clock: time_machine.Traveller
+):
+    publish_scheduling_links()
+
+    HealthCentre.objects.filter(number=1).update(line_oa="https://line.me/R/ti/p/@bma-hc1")
+    clock.shift(timedelta(minutes=1))
+    run = publish_scheduling_links()
+
+    assert "scheduling-links/locations.ndjson" in run.written
+    telecom = published(client, "Location")[0]["telecom"]
+    assert telecom == [{"system": "url", "value": "https://line.me/R/ti/p/@bma-hc1"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_read_before_another_wrote_leaves_the_newer_files(
+    reference_data, client, clock: time_machine.Traveller
+):
+    """Run A reads, then waits to write while run B, which read later, writes: A must not
+    put back what it read, as B took the changes both saw off the list."""
+    first = flu_slot(tomorrow(), at=time(9, 0), capacity=1)
+    second = flu_slot(tomorrow(), at=time(10, 0), capacity=1)
+    publish_scheduling_links()
+    Slot.objects.filter(pk=first.pk).update(booked=1)  # seen by both runs
+    clock.shift(timedelta(minutes=1))
+    writing = threading.Event()
+    result: list[PublishRun] = []
+
+    def note_the_write(
+        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if sql.startswith("BEGIN") or "pg_advisory_xact_lock" in sql:
+            writing.set()
+        return execute(sql, params, many, context)
+
+    def run_a() -> None:
+        try:
+            with connection.execute_wrapper(note_the_write):
+                result.append(publish_scheduling_links())
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():  # holds the write lock until run B is done
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5C4ED01E])
+        Slot.objects.filter(pk=second.pk).update(booked=1)  # seen by run B only
+        run = threading.Thread(target=run_a)
+        run.start()
+        assert writing.wait(timeout=30)
+        clock.shift(timedelta(minutes=1))
+        publish_scheduling_links()  # run B
+    run.join(timeout=60)
+
+    statuses = {s["id"]: s["status"] for s in published(client, "Slot")}
+    assert statuses == {str(first.pk): "busy", str(second.pk): "busy"}
+    assert result[0].written == []
+
+
+def test_files_built_for_another_address_are_all_rebuilt(
+    reference_data, client, settings, clock: time_machine.Traveller
+):
+    flu_slot(tomorrow())
+    publish_scheduling_links()
+
+    settings.PUBLIC_BASE_URL = "https://booking.bangkok.go.th"
+    clock.shift(timedelta(minutes=1))
+    run = publish_scheduling_links()
+
+    assert run.written == [
+        "scheduling-links/locations.ndjson",
+        "scheduling-links/schedules.ndjson",
+        WEEK_49,
+        MANIFEST,
+    ]
+    body = client.get(MANIFEST_PATH).json()
+    assert body["output"][2]["url"].startswith("https://booking.bangkok.go.th/fhir/r4/bulk/")

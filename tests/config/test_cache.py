@@ -1,0 +1,121 @@
+"""The Redis cache under ASGI: one connection pool per process, however many requests (each
+runs in an async context of its own, where Django makes a cache object of its own)."""
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.core.cache import caches
+from pytest_django import Settings
+
+from config.asgi import application
+from tests.config.test_redis_down import PrivateRedis
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REQUESTS = 100
+
+
+class CountingPool(redis.ConnectionPool):
+    """redis-py's pool, counting the connections every pool of the process makes."""
+
+    made = 0
+
+    def make_connection(self) -> Any:
+        CountingPool.made += 1
+        return super().make_connection()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis of REDIS_URL (a run against the real services), else a private redis-server."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    if shutil.which("redis-server") is None:
+        pytest.fail("This test needs redis-server: run scripts/setup.")
+    server = PrivateRedis()
+    server.start()
+    yield server.url
+    server.stop()
+
+
+async def get(path: str, query: str) -> int:
+    """One request through the ASGI application, as a server runs it: in a task of its own."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict[str, object]] = []
+    received = False
+
+    async def receive() -> dict[str, object]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await application(scope, receive, send)
+    [start] = [message for message in sent if message["type"] == "http.response.start"]
+    status = start["status"]
+    assert isinstance(status, int)
+    return status
+
+
+def test_a_hundred_asgi_requests_share_one_redis_connection_pool(
+    reference_data: None, redis_url: str, settings: Settings
+) -> None:
+    name = f"bma-cache-test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "config.cache.ResilientRedisCache",
+            "LOCATION": redis_url,
+            "OPTIONS": {
+                "socket_connect_timeout": 1,
+                "socket_timeout": 1,
+                "client_name": name,
+                "pool_class": "tests.config.test_cache.CountingPool",
+            },
+        }
+    }
+    CountingPool.made = 0
+
+    async def searches() -> list[int]:
+        # Sequential, each in a new task: a fresh async context per request, as uvicorn does.
+        return [
+            await asyncio.create_task(get("/api/v1/slots", "service=vaccine-influenza"))
+            for _ in range(REQUESTS)
+        ]
+
+    statuses = asyncio.run(searches())
+    watcher = redis.Redis.from_url(redis_url)
+    try:
+        still_open = [c for c in watcher.client_list() if c.get("name") == name]
+    finally:
+        watcher.close()
+    caches["default"].close()
+
+    assert statuses == [200] * REQUESTS
+    # Requests in turn need one connection (two at most, should one be busy as the next starts).
+    assert CountingPool.made <= 2
+    assert len(still_open) <= 2
