@@ -381,7 +381,7 @@ def main() -> None:
                 (
                     "/api/v1/me/appointments",
                     session,
-                    f"bench-{patient_id}",
+                    f"bench-booking-{patient_id}",
                     f'{{"patient_id": {patient_id}, "slot_id": {slot_id}}}',
                 )
                 for slot_id, (patient_id, session) in zip(
@@ -393,7 +393,7 @@ def main() -> None:
                 (
                     "/api/v1/me/appointments",
                     session,
-                    f"bench-{patient_id}",
+                    f"bench-booking-{patient_id}",
                     f'{{"patient_id": {patient_id}, "slot_id": {hot[run]}}}',
                 )
                 for patient_id, session in (next(mine) for _ in range(options.hot_people))
