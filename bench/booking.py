@@ -297,7 +297,9 @@ def report(outcome: Outcome, baseline: float) -> None:
     print(
         f"    per booking: {outcome.statements / booked:.1f} SQL statements, "
         f"{(outcome.statements + 2 * outcome.transactions) / booked:.1f} round trips, "
-        f"{outcome.cpu_seconds * 1000 / booked:.1f} CPU ms in the web processes"
+        f"{outcome.cpu_seconds * 1000 / booked:.1f} CPU ms in the web processes; per answer: "
+        f"{outcome.statements / max(len(outcome.answers), 1):.1f} SQL statements, "
+        f"{outcome.cpu_seconds * 1000 / max(len(outcome.answers), 1):.1f} CPU ms"
     )
     for note in outcome.notes:
         print(f"    {note}")
