@@ -31,6 +31,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -444,6 +445,7 @@ def main() -> None:
             server.wait(timeout=30)
         connection.close()
         connection.creation.destroy_test_db(test_db, verbosity=0)
+        shutil.rmtree(count_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
