@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
 from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -12,9 +13,14 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccinationSeries
 from clinics.exceptions import NotFound
-from clinics.models import District, Service
+from clinics.models import District, HealthCentre, Service
 from clinics.permissions import StaffAction, centres_where, require_staff
-from clinics.selectors import RankedCentre, active_centres, rank_centres
+from clinics.selectors import (
+    RankedCentre,
+    active_centres,
+    rank_centres,
+    ranked_centres_offering,
+)
 
 
 class SlotOrder(StrEnum):
@@ -107,30 +113,86 @@ def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotP
 
 
 def best_open_slots(search: SlotSearch, *, limit: int) -> list[SlotOption]:
-    """The first `limit` slots of search_open_slots, for booking rather than browsing: nearest
-    first, it asks centre by centre in ranked order and stops when it has enough, which in a
-    surge is one short query; it skips the count. (The one-query ranking compiles a CASE over
-    every centre, which cost more than the booking itself: bench/surge.py.)"""
+    """The first `limit` slots of search_open_slots, for booking rather than browsing: one
+    query, whatever the number of centres, and no count. The centres are ranked in Python (an
+    order kept per district, see ranked_centres_offering) and the database walks them in that
+    order along the partial index of open slots, stopping when it has enough."""
     if search.order == SlotOrder.EARLIEST:
         return search_open_slots(search, page=1, page_size=limit).items
-    centres = active_centres().filter(services=search.service)
-    if search.centre_ids:
-        centres = centres.filter(number__in=search.centre_ids)
-    ranked = rank_centres(
-        centres, district=search.district, latitude=search.latitude, longitude=search.longitude
+    ranked = ranked_centres_offering(
+        search.service,
+        district=search.district,
+        latitude=search.latitude,
+        longitude=search.longitude,
+        centre_ids=search.centre_ids,
     )
-    open_slots = _open_slots(search)
-    found: list[SlotOption] = []
-    if not open_slots.filter(centre_id__in=[place.centre.number for place in ranked]).exists():
-        return found  # sold out: one query, not one per centre
-    for place in ranked:
-        rows = open_slots.filter(centre_id=place.centre.number).order_by("start", "pk")
-        for row in rows[: limit - len(found)]:
-            row.service = search.service
-            found.append(SlotOption(slot=row, place=place))
-        if len(found) >= limit:
-            break
-    return found
+    if not ranked:
+        return []
+    place_of = {place.centre.number: place for place in ranked}
+    if connection.vendor == "postgresql":
+        rows = _open_slots_in_centre_order(search, list(place_of), limit=limit)
+    else:
+        centre_rank = Case(
+            *[When(centre_id=number, then=Value(i)) for i, number in enumerate(place_of)],
+            default=Value(len(place_of)),
+            output_field=IntegerField(),
+        )
+        rows = list(
+            _open_slots(search)
+            .filter(
+                centre_id__in=list(place_of),
+                centre__is_active=True,
+                centre__services=search.service,
+            )
+            .annotate(centre_rank=centre_rank)
+            .order_by("centre_rank", "start", "pk")[:limit]
+        )
+    for row in rows:
+        row.service = search.service  # every row is for the searched service: no join needed
+    return [SlotOption(slot=row, place=place_of[row.centre_id]) for row in rows]
+
+
+def _open_slots_in_centre_order(
+    search: SlotSearch, centres: list[int], *, limit: int
+) -> list[Slot]:
+    """What _open_slots finds, centre by centre in the given order and earliest first within a
+    centre, as one PostgreSQL query: a lateral join of the ranked centres to the index
+    slot_open_by_centre reads a few index entries per centre and stops at `limit` rows. The
+    centre must still be active and offer the service (the order may be a little old)."""
+    now = timezone.now()
+    earliest = now + timedelta(minutes=search.service.booking_cutoff_minutes)
+    window_start, _ = day_bounds(search.date_from)
+    _, window_end = day_bounds(search.date_to)
+    offers = HealthCentre.services.through._meta.db_table
+    sql = f"""
+        SELECT s.* FROM unnest(%s::integer[]) WITH ORDINALITY AS ranked (centre_id, rank)
+        JOIN {HealthCentre._meta.db_table} centre
+          ON centre.number = ranked.centre_id AND centre.is_active
+        JOIN {offers} offer
+          ON offer.healthcentre_id = ranked.centre_id AND offer.service_id = %s
+        CROSS JOIN LATERAL (
+            SELECT * FROM {Slot._meta.db_table} slot
+            WHERE slot.service_id = %s AND slot.centre_id = ranked.centre_id
+              AND NOT slot.closed AND slot.booked < slot.capacity
+              AND slot.start >= %s AND slot.start < %s
+              AND (slot.opens_at IS NULL OR slot.opens_at <= %s)
+            ORDER BY slot.start, slot.id
+            LIMIT %s
+        ) s
+        ORDER BY ranked.rank, s.start, s.id
+        LIMIT %s
+    """  # only table names are formatted in; every value is a parameter
+    params = [
+        centres,
+        search.service.pk,
+        search.service.pk,
+        max(window_start, earliest),
+        window_end,
+        now,
+        limit,
+        limit,
+    ]
+    return list(Slot.objects.raw(sql, params))
 
 
 def open_times_by_centre(

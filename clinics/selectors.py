@@ -1,10 +1,12 @@
 """Reads about centres, districts and opening days that deserve a name."""
 
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -62,6 +64,47 @@ def rank_centres(
 
 def active_centres() -> QuerySet[HealthCentre]:
     return HealthCentre.objects.filter(is_active=True).select_related("district")
+
+
+# (service, home district) -> (good until, on the monotonic clock; the ranked centres).
+_centre_order: dict[tuple[int, int | None], tuple[float, list[RankedCentre]]] = {}
+
+
+def ranked_centres_offering(
+    service: Service,
+    *,
+    district: District | None,
+    latitude: float | None,
+    longitude: float | None,
+    centre_ids: Iterable[int] | None = None,
+) -> list[RankedCentre]:
+    """The active centres offering a service, ranked for a patient as rank_centres does.
+
+    Ranked from a home district alone, the order is kept in this process for
+    CENTRE_ORDER_CACHE_SECONDS (and forgotten at once when a centre here changes): booking
+    "the best place for me" then asks the database nothing to rank. Callers that book must
+    still check in SQL that a centre is active and offers the service: another process may
+    have changed it within that time."""
+    if centre_ids is not None or (latitude is not None and longitude is not None):
+        centres = active_centres().filter(services=service)
+        if centre_ids is not None:
+            centres = centres.filter(number__in=list(centre_ids))
+        return rank_centres(centres, district=district, latitude=latitude, longitude=longitude)
+    key = (service.pk, district.code if district is not None else None)
+    now = time.monotonic()
+    cached = _centre_order.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    ranked = rank_centres(
+        active_centres().filter(services=service), district=district, latitude=None, longitude=None
+    )
+    _centre_order[key] = (now + settings.CENTRE_ORDER_CACHE_SECONDS, ranked)
+    return ranked
+
+
+def forget_centre_order(**_: object) -> None:
+    """Drop this process's ranked centre orders (a centre, district or offer changed)."""
+    _centre_order.clear()
 
 
 def closed_days(*, centre_ids: Iterable[int], start: date, end: date) -> dict[int, set[date]]:

@@ -14,6 +14,7 @@ from django.conf import settings  # noqa: E402
 
 from booking.routing import websocket_urlpatterns as booking_sockets  # noqa: E402
 from config.load_shedding import Shedder, ShedLoad  # noqa: E402
+from config.sql_count import install_if_asked  # noqa: E402
 from video.routing import websocket_urlpatterns as video_sockets  # noqa: E402
 
 
@@ -37,4 +38,5 @@ def build_application() -> ProtocolTypeRouter:
     )
 
 
+install_if_asked()
 application = build_application()

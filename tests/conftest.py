@@ -19,6 +19,7 @@ from pytest_django import DjangoDbBlocker, Settings
 from booking.models import Patient
 from clinics.audit import unsealed_for_flush
 from clinics.models import HealthCentre, StaffMembership
+from clinics.selectors import forget_centre_order
 from clinics.services import grant_membership, load_reference_data
 from tests.factories import PatientFactory, UserFactory
 
@@ -32,6 +33,12 @@ NOW = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.get_fixed_timezone(7 * 60))
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings: Settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def centre_order_starts_afresh() -> None:
+    """Each test's centres are its own: no ranking kept from another test's rolled-back rows."""
+    forget_centre_order()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,452 @@
+"""Benchmark: booking through the real HTTP stack, steady and on a hot slot, on PostgreSQL.
+
+On a throw-away PostgreSQL database (and Redis, if REDIS_URL is set) it loads the reference
+data, opens slots of a service at many centres and signs in patients (bulk inserts, a session
+each), then starts uvicorn workers serving the project's ASGI application as production would
+and runs, per run:
+
+  steady    an open loop: `--rate` patients a second for `--duration` seconds, each booking
+            a place in a slot of their own (POST /api/v1/me/appointments)
+  hot       `--hot-people` patients at once on one slot of `--hot-capacity` places: exactly
+            that many must be booked, every other answer a 409 `slot_full` with alternatives
+  allocate  (with --allocate) as steady, but "book the best for me"
+            (POST /api/v1/me/appointments/allocate)
+
+and `pgbench -N -c 32` on its own scratch database, for the machine's baseline in the same
+run. It prints, per run and scenario: bookings/s and their share of pgbench, p50/p95/p99 of
+every answer, answers by kind (status and code), SQL statements and round trips per
+successful booking (counted in the web processes: config/sql_count.py, on only here), CPU ms
+per booking in the web processes (from /proc), and for the hot slot what SQL says was booked.
+With --runs 3, the median and the worst of the runs too. The per-address booking limit is
+lifted (every simulated patient comes from 127.0.0.1). A benchmark prints figures: it asserts
+nothing.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
+        .venv/bin/python bench/booking.py [--runs 3] [--rate 600] [--duration 20]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from surge import (  # also sets Django up, in a scratch VAR_DIR
+    database_url,
+    free_port,
+    percentile,
+    sign_in_patients,
+    wait_until_up,
+)
+
+from booking.models import Slot
+from booking.selectors import SlotSearch, best_open_slots
+from clinics.models import District, HealthCentre, Service
+from clinics.selectors import forget_centre_order
+from clinics.services import load_reference_data
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE = "general-checkup"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The first answer of each kind other than 201, printed once at the end.
+samples: dict[str, str] = {}
+
+
+@dataclass
+class Outcome:
+    """One scenario of one run."""
+
+    name: str
+    answers: list[tuple[float, int, float, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    statements: int = 0
+    transactions: int = 0
+    cpu_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def booked(self) -> int:
+        return sum(1 for _, status, _, _ in self.answers if status == 201)
+
+    @property
+    def rate(self) -> float:
+        return self.booked / self.seconds if self.seconds else 0.0
+
+    def latency(self, share: float) -> float:
+        return percentile([latency for _, _, latency, _ in self.answers], share) * 1000
+
+
+def open_slots(count: int, capacity: int) -> list[int]:
+    """`count` slots of the service spread over centres, days and times, from the day after
+    tomorrow; ids in order."""
+    service = Service.objects.get(code=SERVICE)
+    centres = list(HealthCentre.objects.filter(services=service).order_by("number"))
+    first = timezone.localtime().replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(
+        days=2
+    )
+    per_day = len(centres) * 36  # 08:00 to 17:00, 15-minute slots
+    slots = []
+    for n in range(count):
+        day, rest = divmod(n, per_day)
+        step, centre = divmod(rest, len(centres))
+        start = first + timedelta(days=day, minutes=15 * step)
+        slots.append(
+            Slot(
+                centre=centres[centre],
+                service=service,
+                start=start,
+                end=start + timedelta(minutes=15),
+                capacity=capacity,
+            )
+        )
+    return [slot.pk for slot in Slot.objects.bulk_create(slots, batch_size=2000)]
+
+
+def start_server(port: int, workers: int, count_dir: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "LOG_LEVEL": "WARNING",
+        "SMS_WAKE_WORKER": "0",
+        "BOOKINGS_PER_ADDRESS_PER_HOUR": "100000000",
+        "SEARCHES_PER_ADDRESS_PER_MINUTE": "100000000",
+        "SQL_COUNT_DIR": count_dir,
+    }
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "config.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--no-access-log", "--log-level", "warning",
+            "--timeout-keep-alive", "75", "--backlog", "8192",
+        ],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+
+
+def web_processes(server: subprocess.Popen[bytes]) -> list[int]:
+    """The uvicorn master and its workers (not multiprocessing's resource tracker)."""
+    pids = [server.pid]
+    for task in Path(f"/proc/{server.pid}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(int(pid))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def sql_totals(pids: list[int], count_dir: str) -> tuple[int, int]:
+    """(statements, transactions) so far, summed over the web processes that count."""
+    folder = Path(count_dir)
+    for old in folder.glob("*.json"):
+        old.unlink()
+    workers = pids[1:]
+    for pid in workers:
+        os.kill(pid, signal.SIGUSR1)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        found = [folder / f"{pid}.json" for pid in workers]
+        if all(path.exists() for path in found):
+            totals = [json.loads(path.read_text()) for path in found]
+            return (
+                sum(t["statements"] for t in totals),
+                sum(t["transactions"] for t in totals),
+            )
+        time.sleep(0.05)
+    raise RuntimeError("the web workers did not report their SQL counts")
+
+
+async def send_all(
+    base: str, requests: list[tuple[str, str, str, str]], rate: float | None
+) -> list[tuple[float, int, float, str]]:
+    """POST each (path, session key, idempotency key, body): `rate` a second (an open loop),
+    or all at once. Returns (sent at, status, latency, code) for each."""
+    answers: list[tuple[float, int, float, str]] = []
+    csrf = secrets.token_hex(16)
+    connector = aiohttp.TCPConnector(limit=4000)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
+        begin = time.time() + 0.2
+
+        async def one(number: int, path: str, session: str, key: str, body: str) -> None:
+            if rate:
+                await asyncio.sleep(max(begin + number / rate - time.time(), 0))
+            headers = {
+                "Cookie": f"sessionid={session}; csrftoken={csrf}",
+                "X-CSRFToken": csrf,
+                "Idempotency-Key": key,
+                "Content-Type": "application/json",
+            }
+            sent = time.time()
+            try:
+                async with client.post(f"{base}{path}", data=body, headers=headers) as response:
+                    payload = await response.text()
+                    status = response.status
+            except (TimeoutError, aiohttp.ClientError) as error:
+                answers.append((sent, 0, time.time() - sent, type(error).__name__))
+                return
+            found = re.search(r'"code":\s*"([a-z_]+)"', payload)
+            code = found.group(1) if found else ""
+            if code == "slot_full" and '"alternatives": [{' not in payload.replace(
+                '"alternatives":[{', '"alternatives": [{'
+            ):
+                code = "slot_full_without_alternatives"
+            if status != 201:
+                samples.setdefault(f"{status} {code}", payload[:300])
+            answers.append((sent, status, time.time() - sent, code))
+
+        await asyncio.gather(*(one(n, *request) for n, request in enumerate(requests)))
+    return answers
+
+
+def measure(
+    name: str,
+    base: str,
+    server: subprocess.Popen[bytes],
+    count_dir: str,
+    requests: list[tuple[str, str, str, str]],
+    rate: float | None,
+) -> Outcome:
+    pids = web_processes(server)
+    statements, transactions = sql_totals(pids, count_dir)
+    cpu = cpu_seconds(pids)
+    outcome = Outcome(name=name)
+    outcome.answers = asyncio.run(send_all(base, requests, rate))
+    outcome.cpu_seconds = cpu_seconds(pids) - cpu
+    after = sql_totals(pids, count_dir)
+    outcome.statements, outcome.transactions = after[0] - statements, after[1] - transactions
+    first = min(sent for sent, *_ in outcome.answers)
+    outcome.seconds = max(sent + latency for sent, _, latency, _ in outcome.answers) - first
+    return outcome
+
+
+def check_hot_slot(slot_id: int) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.booked, s.capacity, (SELECT count(*) FROM booking_appointment a"
+            " WHERE a.slot_id = s.id AND a.status <> 'cancelled') FROM booking_slot s"
+            " WHERE s.id = %s",
+            [slot_id],
+        )
+        booked, capacity, appointments = cursor.fetchone()
+    verdict = "ok" if booked == appointments == capacity else "WRONG"
+    return (
+        f"checked in SQL: slot counter {booked} of {capacity}, "
+        f"{appointments} appointments: {verdict}"
+    )
+
+
+def pgbench_tps(seconds: int) -> float:
+    """Transactions per second of `pgbench -N -c 32` on its own scratch database."""
+    db = connection.settings_dict
+    base = ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"]]
+    name = f"bma_bench_pgbench_{os.getpid()}"
+    subprocess.run(["createdb", *base, name], check=True)
+    try:
+        subprocess.run(
+            ["pgbench", *base, "-i", "-s", "10", "-q", name], check=True, capture_output=True
+        )
+        run = subprocess.run(
+            ["pgbench", *base, "-N", "-c", "32", "-j", "2", "-T", str(seconds), name],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        found = re.search(r"tps = ([0-9.]+)", run.stdout)
+        return float(found.group(1)) if found else 0.0
+    finally:
+        subprocess.run(["dropdb", *base, name], check=True)
+
+
+def report(outcome: Outcome, baseline: float) -> None:
+    kinds = Counter(
+        f"{status} {code}".strip() if status else f"connection error {code}"
+        for _, status, _, code in outcome.answers
+    )
+    booked = max(outcome.booked, 1)
+    print(
+        f"  {outcome.name}: {len(outcome.answers):,} answers in {outcome.seconds:.1f} s; "
+        f"{outcome.booked:,} booked, {outcome.rate:,.0f} bookings/s"
+        + (f", share of pgbench {outcome.rate / baseline:.3f}" if baseline else "")
+    )
+    print(
+        f"    latency p50 {outcome.latency(0.5):.0f} ms, p95 {outcome.latency(0.95):.0f} ms, "
+        f"p99 {outcome.latency(0.99):.0f} ms; answers {dict(sorted(kinds.items()))}"
+    )
+    print(
+        f"    per booking: {outcome.statements / booked:.1f} SQL statements, "
+        f"{(outcome.statements + 2 * outcome.transactions) / booked:.1f} round trips, "
+        f"{outcome.cpu_seconds * 1000 / booked:.1f} CPU ms in the web processes; per answer: "
+        f"{outcome.statements / max(len(outcome.answers), 1):.1f} SQL statements, "
+        f"{outcome.cpu_seconds * 1000 / max(len(outcome.answers), 1):.1f} CPU ms"
+    )
+    for note in outcome.notes:
+        print(f"    {note}")
+
+
+def explain_best_open_slots() -> None:
+    """EXPLAIN ANALYZE of the query that finds the best places (the allocate path)."""
+    if connection.vendor != "postgresql":
+        return
+    captured: list[tuple[str, Any]] = []
+
+    def capture(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    forget_centre_order()
+    search = SlotSearch(
+        service=Service.objects.get(code=SERVICE),
+        date_from=timezone.localdate(),
+        date_to=timezone.localdate() + timedelta(days=30),
+        district=District.objects.get(code=1001),
+    )
+    best_open_slots(search, limit=1)
+    with connection.execute_wrapper(capture):
+        best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS)
+    sql, params = captured[-1]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE booking_slot")
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {sql}", params)
+        plan = [row[0] for row in cursor.fetchall()]
+    print("Plan of the best-places query (booking/selectors.py, best_open_slots):")
+    for line in plan:
+        print(f"  {line}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=600, help="steady arrivals per second")
+    parser.add_argument("--duration", type=float, default=20, help="seconds of steady arrivals")
+    parser.add_argument("--hot-people", type=int, default=200)
+    parser.add_argument("--hot-capacity", type=int, default=5)
+    parser.add_argument("--allocate", action="store_true", help="also run the allocate path")
+    parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--pgbench-seconds", type=int, default=20)
+    parser.add_argument("--explain", action="store_true", help="print the best-places plan")
+    options = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("Set DATABASE_URL to a PostgreSQL server: bookings are measured there.")
+
+    steady = int(options.rate * options.duration)
+    per_run = steady * (2 if options.allocate else 1) + options.hot_people
+    test_db = connection.creation.create_test_db(verbosity=0, keepdb=False)
+    server = None
+    count_dir = tempfile.mkdtemp(prefix="bench-booking-sql-")
+    runs: list[list[tuple[Outcome, float]]] = []
+    try:
+        started = time.perf_counter()
+        load_reference_data(years=[timezone.localdate().year, timezone.localdate().year + 1])
+        people = sign_in_patients(per_run * options.runs)
+        slots = open_slots(steady * options.runs, capacity=5)
+        hot = open_slots(options.runs, capacity=options.hot_capacity)
+        print(
+            f"Set up {len(people):,} signed-in patients and {len(slots) + len(hot):,} slots "
+            f"in {time.perf_counter() - started:.0f} s; load average before: "
+            f"{os.getloadavg()[0]:.2f}"
+        )
+        if options.explain:
+            explain_best_open_slots()
+        connection.close()
+        port = free_port()
+        server = start_server(port, options.web_workers, count_dir)
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_until_up(base))
+        after = (timezone.localdate() + timedelta(days=1)).isoformat()
+        until = (timezone.localdate() + timedelta(days=60)).isoformat()
+        for run in range(options.runs):
+            mine = iter(people[run * per_run : (run + 1) * per_run])
+            outcomes: list[Outcome] = []
+            requests = [
+                (
+                    "/api/v1/me/appointments",
+                    session,
+                    f"bench-booking-{patient_id}",
+                    f'{{"patient_id": {patient_id}, "slot_id": {slot_id}}}',
+                )
+                for slot_id, (patient_id, session) in zip(
+                    slots[run * steady : (run + 1) * steady], mine, strict=False
+                )
+            ]
+            outcomes.append(measure("steady", base, server, count_dir, requests, options.rate))
+            requests = [
+                (
+                    "/api/v1/me/appointments",
+                    session,
+                    f"bench-booking-{patient_id}",
+                    f'{{"patient_id": {patient_id}, "slot_id": {hot[run]}}}',
+                )
+                for patient_id, session in (next(mine) for _ in range(options.hot_people))
+            ]
+            outcomes.append(measure("hot", base, server, count_dir, requests, None))
+            outcomes[-1].notes.append(check_hot_slot(hot[run]))
+            if options.allocate:
+                requests = [
+                    (
+                        "/api/v1/me/appointments/allocate",
+                        session,
+                        f"bench-allocate-{patient_id}",
+                        f'{{"patient_id": {patient_id}, "service": "{SERVICE}", '
+                        f'"date_from": "{after}", "date_to": "{until}"}}',
+                    )
+                    for patient_id, session in (next(mine) for _ in range(steady))
+                ]
+                outcomes.append(
+                    measure("allocate", base, server, count_dir, requests, options.rate)
+                )
+            baseline = pgbench_tps(options.pgbench_seconds)
+            print(
+                f"Run {run + 1}: pgbench -N -c 32: {baseline:,.0f} tps; "
+                f"load average {os.getloadavg()[0]:.2f}"
+            )
+            for outcome in outcomes:
+                report(outcome, baseline)
+            runs.append([(outcome, baseline) for outcome in outcomes])
+        if len(runs) > 1:
+            for index, name in enumerate(outcome.name for outcome, _ in runs[0]):
+                rates = [run[index][0].rate for run in runs]
+                shares = [run[index][0].rate / run[index][1] for run in runs if run[index][1]]
+                p99s = [run[index][0].latency(0.99) for run in runs]
+                print(
+                    f"{name} over {len(runs)} runs: median {statistics.median(rates):,.0f} "
+                    f"bookings/s (worst {min(rates):,.0f}), share "
+                    f"{statistics.median(shares) if shares else 0:.3f} "
+                    f"(worst {min(shares) if shares else 0:.3f}), p99 median "
+                    f"{statistics.median(p99s):.0f} ms (worst {max(p99s):.0f} ms)"
+                )
+        for kind, sample in samples.items():
+            print(f"First {kind} answer: {sample}")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        connection.close()
+        connection.creation.destroy_test_db(test_db, verbosity=0)
+        shutil.rmtree(count_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
