@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0010_patient_identity_verified"),
+        ("booking", "0011_scheduling_links_change_log"),
         ("clinics", "0007_centre_names_are_readable_and_never_formulas"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
