@@ -13,6 +13,7 @@ from booking.models import Appointment, Patient, Slot
 from booking.selectors import SlotOrder
 from booking.services.appointments import book_slot, reschedule_appointment
 from booking.services.identity import take_over_record
+from clinics.exceptions import DomainError
 from clinics.models import AuditEvent
 from tests.factories import SlotFactory, booked, national_id
 from tests.races import race
@@ -372,3 +373,85 @@ def test_of_many_proven_claims_to_one_record_at_once_exactly_one_takes_it():
     record.refresh_from_db()
     assert record.account in owners
     assert AuditEvent.objects.filter(action="patient.identity_claimed").count() == 1
+
+
+def partner_booking(secret: str, slot: Slot, who: dict, key: str, answers: list[int]):
+    """One call to the partner API to book the slot for the person, its status kept."""
+    from django.test import Client
+
+    def attempt() -> None:
+        answer = Client(HTTP_ACCEPT_LANGUAGE="en").post(
+            "/api/v1/partner/appointments",
+            {"slot_id": slot.pk, "person": who},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+        answers.append(answer.status_code)
+        if answer.status_code >= 400:
+            raise DomainErrorFromAnswer(answer.json()["code"])
+
+    return attempt
+
+
+class DomainErrorFromAnswer(DomainError):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def new_person() -> dict:
+    return {
+        "first_name": "มาลี",
+        "last_name": "ศรีสุข",
+        "date_of_birth": "1990-04-02",
+        "sex": "female",
+        "phone": "089 123 4567",
+        "national_id": national_id(),
+    }
+
+
+def test_twenty_partner_retries_for_a_new_person_give_one_appointment_and_nineteen_replays(
+    reference_data,
+):
+    from booking.models import Partner
+    from booking.services.partners import issue_partner_key
+
+    partner = Partner.objects.create(name="super-app", contact_email="api@example.org")
+    secret = issue_partner_key(
+        partner=partner, scopes=["appointments:write"], issued_by=None
+    ).secret
+    slot = SlotFactory(capacity=10)
+    answers: list[int] = []
+
+    outcomes = race([partner_booking(secret, slot, new_person(), "one-key-01", answers)] * 20)
+
+    assert outcomes == Counter({"ok": 20})
+    assert sorted(answers) == [200] * 19 + [201]
+    assert Appointment.objects.count() == 1
+    assert Patient.objects.count() == 1
+    assert_counters_match_appointments()
+
+
+def test_ten_partner_bookings_of_one_new_person_with_different_keys_give_one_appointment(
+    reference_data,
+):
+    from booking.models import Partner
+    from booking.services.partners import issue_partner_key
+
+    partner = Partner.objects.create(name="super-app", contact_email="api@example.org")
+    secret = issue_partner_key(
+        partner=partner, scopes=["appointments:write"], issued_by=None
+    ).secret
+    slot = SlotFactory(capacity=10)
+    who = new_person()
+    answers: list[int] = []
+
+    outcomes = race(
+        [partner_booking(secret, slot, who, f"own-key-{n:02}", answers) for n in range(10)]
+    )
+
+    assert outcomes == Counter({"ok": 1, "already_booked": 9})
+    assert Appointment.objects.count() == 1
+    assert Patient.objects.count() == 1
+    assert_counters_match_appointments()
