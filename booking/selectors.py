@@ -1,5 +1,6 @@
 """Reads of slots, patients and appointments that deserve a name."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -55,23 +56,26 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _open_slots(search: SlotSearch) -> QuerySet[Slot]:
+def _open_slots(search: SlotSearch, excluding: Collection[int] = ()) -> QuerySet[Slot]:
     """The search's slots that can be booked now: open, not full, released, in its days and
-    past the booking cut-off."""
+    past the booking cut-off (less those `excluding`, already tried)."""
     now = timezone.now()
     earliest = now + timedelta(minutes=search.service.booking_cutoff_minutes)
     window_start, _ = day_bounds(search.date_from)
     _, window_end = day_bounds(search.date_to)
-    return Slot.objects.filter(
+    slots = Slot.objects.filter(
         service=search.service,
         closed=False,
         booked__lt=F("capacity"),
         start__gte=max(window_start, earliest),
         start__lt=window_end,
     ).filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))
+    return slots.exclude(pk__in=list(excluding)) if excluding else slots
 
 
-def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotPage:
+def search_open_slots(
+    search: SlotSearch, *, page: int, page_size: int, excluding: Collection[int] = ()
+) -> SlotPage:
     """Open, bookable slots for a service between two days, across centres, ranked for the
     patient (see SlotOrder). Three queries whatever the page size."""
     centres = active_centres().filter(services=search.service)
@@ -87,7 +91,9 @@ def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotP
         output_field=IntegerField(),
     )
     slots = (
-        _open_slots(search).filter(centre_id__in=list(place_of)).annotate(centre_rank=centre_rank)
+        _open_slots(search, excluding)
+        .filter(centre_id__in=list(place_of))
+        .annotate(centre_rank=centre_rank)
     )
     if search.order == SlotOrder.EARLIEST:
         slots = slots.order_by("start", "centre_rank", "pk")
@@ -106,20 +112,23 @@ def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotP
     )
 
 
-def best_open_slots(search: SlotSearch, *, limit: int) -> list[SlotOption]:
+def best_open_slots(
+    search: SlotSearch, *, limit: int, excluding: Collection[int] = ()
+) -> list[SlotOption]:
     """The first `limit` slots of search_open_slots, for booking rather than browsing: nearest
     first, it asks centre by centre in ranked order and stops when it has enough, which in a
     surge is one short query; it skips the count. (The one-query ranking compiles a CASE over
-    every centre, which cost more than the booking itself: bench/surge.py.)"""
+    every centre, which cost more than the booking itself: bench/surge.py.) Slots in
+    `excluding` (already tried) are left out."""
     if search.order == SlotOrder.EARLIEST:
-        return search_open_slots(search, page=1, page_size=limit).items
+        return search_open_slots(search, page=1, page_size=limit, excluding=excluding).items
     centres = active_centres().filter(services=search.service)
     if search.centre_ids:
         centres = centres.filter(number__in=search.centre_ids)
     ranked = rank_centres(
         centres, district=search.district, latitude=search.latitude, longitude=search.longitude
     )
-    open_slots = _open_slots(search)
+    open_slots = _open_slots(search, excluding)
     found: list[SlotOption] = []
     if not open_slots.filter(centre_id__in=[place.centre.number for place in ranked]).exists():
         return found  # sold out: one query, not one per centre
