@@ -1,5 +1,6 @@
 """Reads of slots, patients and appointments that deserve a name."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -61,23 +62,26 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _open_slots(search: SlotSearch) -> QuerySet[Slot]:
+def _open_slots(search: SlotSearch, excluding: Collection[int] = ()) -> QuerySet[Slot]:
     """The search's slots that can be booked now: open, not full, released, in its days and
-    past the booking cut-off."""
+    past the booking cut-off (less those `excluding`, already tried)."""
     now = timezone.now()
     earliest = now + timedelta(minutes=search.service.booking_cutoff_minutes)
     window_start, _ = day_bounds(search.date_from)
     _, window_end = day_bounds(search.date_to)
-    return Slot.objects.filter(
+    slots = Slot.objects.filter(
         service=search.service,
         closed=False,
         booked__lt=F("capacity"),
         start__gte=max(window_start, earliest),
         start__lt=window_end,
     ).filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))
+    return slots.exclude(pk__in=list(excluding)) if excluding else slots
 
 
-def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotPage:
+def search_open_slots(
+    search: SlotSearch, *, page: int, page_size: int, excluding: Collection[int] = ()
+) -> SlotPage:
     """Open, bookable slots for a service between two days, across centres, ranked for the
     patient (see SlotOrder). Three queries whatever the page size."""
     centres = active_centres().filter(services=search.service)
@@ -93,7 +97,9 @@ def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotP
         output_field=IntegerField(),
     )
     slots = (
-        _open_slots(search).filter(centre_id__in=list(place_of)).annotate(centre_rank=centre_rank)
+        _open_slots(search, excluding)
+        .filter(centre_id__in=list(place_of))
+        .annotate(centre_rank=centre_rank)
     )
     if search.order == SlotOrder.EARLIEST:
         slots = slots.order_by("start", "centre_rank", "pk")
@@ -112,13 +118,16 @@ def search_open_slots(search: SlotSearch, *, page: int, page_size: int) -> SlotP
     )
 
 
-def best_open_slots(search: SlotSearch, *, limit: int) -> list[SlotOption]:
+def best_open_slots(
+    search: SlotSearch, *, limit: int, excluding: Collection[int] = ()
+) -> list[SlotOption]:
     """The first `limit` slots of search_open_slots, for booking rather than browsing: one
     query, whatever the number of centres, and no count. The centres are ranked in Python (an
     order kept per district, see ranked_centres_offering) and the database walks them in that
-    order along the partial index of open slots, stopping when it has enough."""
+    order along the partial index of open slots, stopping when it has enough. Slots in
+    `excluding` (already tried) are left out."""
     if search.order == SlotOrder.EARLIEST:
-        return search_open_slots(search, page=1, page_size=limit).items
+        return search_open_slots(search, page=1, page_size=limit, excluding=excluding).items
     ranked = ranked_centres_offering(
         search.service,
         district=search.district,
@@ -130,7 +139,7 @@ def best_open_slots(search: SlotSearch, *, limit: int) -> list[SlotOption]:
         return []
     place_of = {place.centre.number: place for place in ranked}
     if connection.vendor == "postgresql":
-        rows = _open_slots_in_centre_order(search, list(place_of), limit=limit)
+        rows = _open_slots_in_centre_order(search, list(place_of), limit=limit, excluding=excluding)
     else:
         centre_rank = Case(
             *[When(centre_id=number, then=Value(i)) for i, number in enumerate(place_of)],
@@ -138,7 +147,7 @@ def best_open_slots(search: SlotSearch, *, limit: int) -> list[SlotOption]:
             output_field=IntegerField(),
         )
         rows = list(
-            _open_slots(search)
+            _open_slots(search, excluding)
             .filter(
                 centre_id__in=list(place_of),
                 centre__is_active=True,
@@ -153,7 +162,7 @@ def best_open_slots(search: SlotSearch, *, limit: int) -> list[SlotOption]:
 
 
 def _open_slots_in_centre_order(
-    search: SlotSearch, centres: list[int], *, limit: int
+    search: SlotSearch, centres: list[int], *, limit: int, excluding: Collection[int] = ()
 ) -> list[Slot]:
     """What _open_slots finds, centre by centre in the given order and earliest first within a
     centre, as one PostgreSQL query: a lateral join of the ranked centres to the index
@@ -176,6 +185,7 @@ def _open_slots_in_centre_order(
               AND NOT slot.closed AND slot.booked < slot.capacity
               AND slot.start >= %s AND slot.start < %s
               AND (slot.opens_at IS NULL OR slot.opens_at <= %s)
+              AND NOT (slot.id = ANY(%s::bigint[]))
             ORDER BY slot.start, slot.id
             LIMIT %s
         ) s
@@ -189,6 +199,7 @@ def _open_slots_in_centre_order(
         max(window_start, earliest),
         window_end,
         now,
+        list(excluding),
         limit,
         limit,
     ]

@@ -205,10 +205,11 @@ def book(
     """
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
+    # The line first: asking again while in it is not a booking, and counts against no limit.
+    wait_turn_for_slot(slot_id=payload.slot_id, account_id=user.pk)
     check_booking_rate(
         account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
     )
-    wait_turn_for_slot(slot_id=payload.slot_id, account_id=user.pk)
     with alternatives_if_full(payload.slot_id):
         booking = book_slot(
             patient=patient,
@@ -237,10 +238,10 @@ def allocate(
     """
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
+    wait_turn(service_id=service_by_code(payload.service).pk, account_id=user.pk)
     check_booking_rate(
         account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
     )
-    wait_turn(service_id=service_by_code(payload.service).pk, account_id=user.pk)
     search = build_search(
         service=payload.service,
         date_from=payload.date_from,

@@ -5,6 +5,7 @@ past its capacity whatever runs at the same time; a CHECK constraint guards the 
 """
 
 from dataclasses import dataclass, field
+from random import SystemRandom
 from typing import Any
 
 from django.conf import settings
@@ -164,12 +165,14 @@ def allocate_slot(
 ) -> Booking:
     """Book the best open slot for the search ("the earliest time near me") in one call.
 
-    Tries candidates in ranked order, each in its own savepoint, so a slot taken by someone
-    else a moment earlier just moves it on to the next. In a surge everyone ranks the same
-    slots first, so a first pass skips slots another booking has locked (SKIP LOCKED) rather
-    than queueing behind it; only if that finds nothing does a second pass wait its turn.
-    Locks the patient row first, so a retry with the same key waits for the first attempt and
-    returns what it booked.
+    Tries candidates in ranked order, ALLOCATION_ATTEMPTS at a time, each with book_slot in
+    its own savepoint: the place is taken by its conditional update, the last write, so no
+    slot row is locked while the booking's other work is done. A slot someone else filled a
+    moment earlier just moves it on to the next; when a batch is used up it asks for the next
+    one, leaving out what it tried, and gives up only when no open slot is left. In a surge
+    everyone ranks the same slots first: they fill one after the other and nobody is told
+    `no_slot_available` while a place remains. Locks the patient row first, so a retry with
+    the same key waits for the first attempt and returns what it booked.
     """
     lock_patient(patient.pk)
     earlier = _earlier_booking(booked_by, idempotency_key)
@@ -177,20 +180,20 @@ def allocate_slot(
         if earlier.patient_id != patient.pk or earlier.slot.service_id != search.service.pk:
             raise IdempotencyKeyReused()
         return Booking(appointment=earlier, created=False)
-    candidates = best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS)
-    for skip_locked in (True, False):
-        for candidate in candidates:
+    tried: set[int] = set()
+    lost_a_race = False
+    while candidates := best_open_slots(
+        search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tried
+    ):
+        while candidates:
+            # Someone who lost a place to another booking is in a surge, where everyone ranks
+            # the same slots first: from then on a random one of the rest, not the next, so
+            # the crowd spreads over the open slots instead of all racing for one at a time.
+            pick = SystemRandom().randrange(len(candidates)) if lost_a_race else 0
+            candidate = candidates.pop(pick)
+            tried.add(candidate.slot.pk)
             try:
                 with transaction.atomic():
-                    free = (
-                        Slot.objects.select_for_update(skip_locked=skip_locked)
-                        .filter(pk=candidate.slot.pk, closed=False, booked__lt=F("capacity"))
-                        .order_by()  # no default ordering: it would join, and lock, the centre
-                        .values_list("pk", flat=True)
-                        .first()
-                    )
-                    if free is None:
-                        continue
                     return book_slot(
                         patient=patient,
                         slot_id=candidate.slot.pk,
@@ -198,7 +201,9 @@ def allocate_slot(
                         channel=channel,
                         idempotency_key=idempotency_key,
                     )
-            except (SlotFull, SlotClosed, BookingClosed, AlreadyBooked, OverlappingAppointment):
+            except SlotFull:
+                lost_a_race = True
+            except (SlotClosed, BookingClosed, AlreadyBooked, OverlappingAppointment):
                 continue
     raise NoSlotAvailable()
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from booking.exceptions import (
+    AlreadyRegistered,
     ContactHealthCentre,
     PartnerKeyInvalid,
     PartnerScopeMissing,
@@ -175,13 +176,30 @@ def _patient_for_partner(*, person: PersonDetails, verified: bool) -> Patient:
     details = validated_person(person)
     if not details.phone:
         raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
+    try:
+        with transaction.atomic():
+            return _find_or_register(details, verified=verified)
+    except AlreadyRegistered:
+        # Another request registered this phone or ID at the same moment (a partner's retries
+        # of one booking, say): its insert made ours wait until it committed. Find them now.
+        return _find_or_register(details, verified=verified)
+
+
+def _find_person(details: PersonDetails) -> Patient | None:
     if details.national_id:
-        found = Patient.objects.filter(national_id=details.national_id).first()
-    else:
-        found = Patient.objects.filter(
-            passport_number=details.passport_number, date_of_birth=details.date_of_birth
-        ).first()
+        return Patient.objects.filter(national_id=details.national_id).first()
+    return Patient.objects.filter(
+        passport_number=details.passport_number, date_of_birth=details.date_of_birth
+    ).first()
+
+
+def _find_or_register(details: PersonDetails, *, verified: bool) -> Patient:
+    found = _find_person(details)
     account = get_user_model().objects.filter(username=details.phone).first()
+    if found is None and account is not None:
+        # A registration committed between the two reads shows its account but not yet its
+        # person: read again (on PostgreSQL each statement sees what is committed by then).
+        found = _find_person(details)
     if found is not None:
         if found.identity_verified_at is not None:
             if found.date_of_birth != details.date_of_birth:

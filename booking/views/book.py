@@ -106,10 +106,10 @@ def _book(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
         raise InvalidInput(_("Choose who the appointment is for."), field="patient_id")
     user = signed_in_user(request)
     patient = patient_of(user, int(raw))
+    wait_turn_for_slot(slot_id=slot.pk, account_id=user.pk)  # waiting in line is not booking
     check_booking_rate(
         account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
     )
-    wait_turn_for_slot(slot_id=slot.pk, account_id=user.pk)
     booking = book_slot(
         patient=patient,
         slot_id=slot.pk,

@@ -490,3 +490,31 @@ def test_an_id_someone_registered_as_their_own_goes_to_the_verified_person(super
     assert patient.phone == "+66891234567"
     assert not Patient.objects.filter(account__username="+66810000001").exists()
     assert Message.objects.get(kind=Message.Kind.RECORD_MOVED).recipient == "+66810000001"
+
+
+def test_a_person_registered_between_the_two_look_ups_is_found_not_refused(
+    super_app, patient, monkeypatch
+):
+    # On PostgreSQL a concurrent registration can commit after the look-up of the person and
+    # before that of the phone's account: the person then seems new on a known phone.
+    from booking.services import partners
+
+    real = partners._find_person
+    looks = []
+
+    def committed_after_the_first_look(details):
+        looks.append(details)
+        return None if len(looks) == 1 else real(details)
+
+    monkeypatch.setattr(partners, "_find_person", committed_after_the_first_look)
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    same = person(
+        national_id=patient.national_id,
+        date_of_birth=patient.date_of_birth.isoformat(),
+        phone=patient.phone,
+    )
+
+    answer = book(key_for(super_app), slot.pk, same)
+
+    assert answer.status_code == 201, answer.content
+    assert Appointment.objects.get().patient == patient

@@ -139,3 +139,77 @@ def test_someone_who_loses_a_slot_is_offered_the_next_best_times(
         nearby.pk,
     ]
     assert body["detail"]["alternatives"][0]["start"].startswith("2026-12-01T11:00")
+
+
+def line_of_two_ahead(drive: VaccinationDrive) -> None:
+    """Two accounts arrived first and fill the first second's places in line."""
+    for account in (-1, -2):
+        assert admit(drive, account).admitted
+
+
+def test_polling_in_line_never_counts_against_the_booking_limits(
+    slow_line: None, drive: VaccinationDrive, client_for, settings, clock: time_machine.Traveller
+) -> None:
+    settings.BOOKINGS_PER_ACCOUNT_PER_HOUR = 2
+    settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 2
+    settings.BOOKINGS_PER_NATIONAL_ID_PER_DAY = 2
+    settings.DRIVE_ADMIT_PER_SECOND = 0.05  # let in one more every 20 s
+    line_of_two_ahead(drive)
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+    patient = PatientFactory()
+    client = client_for(patient)
+
+    polls = [book(client, patient.pk, slot.pk, "polling-key-1") for _ in range(12)]
+
+    assert {poll.json()["code"] for poll in polls} == {"in_queue"}
+    assert {poll["Retry-After"] for poll in polls} == {"20"}
+    clock.shift(timedelta(seconds=20))
+    assert book(client, patient.pk, slot.pk, "polling-key-1").status_code == 201
+
+
+def test_polling_in_line_to_allocate_never_counts_against_the_booking_limits(
+    slow_line: None, drive: VaccinationDrive, client_for, settings, clock: time_machine.Traveller
+) -> None:
+    settings.BOOKINGS_PER_ACCOUNT_PER_HOUR = 2
+    settings.BOOKINGS_PER_NATIONAL_ID_PER_DAY = 2
+    line_of_two_ahead(drive)
+    patient = PatientFactory()
+    client = client_for(patient)
+
+    def allocate():
+        return client.post(
+            "/api/v1/me/appointments/allocate",
+            {"patient_id": patient.pk, "service": "vaccine-influenza", "order": "earliest"},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY="allocate-poll-key",
+        )
+
+    polls = [allocate() for _ in range(6)]
+
+    assert {poll.json()["code"] for poll in polls} == {"in_queue"}
+    clock.shift(timedelta(seconds=1))
+    assert allocate().status_code == 201
+
+
+def test_polling_in_line_on_the_booking_page_never_counts_against_the_booking_limits(
+    slow_line: None, drive: VaccinationDrive, client_for, settings, clock: time_machine.Traveller
+) -> None:
+    settings.BOOKINGS_PER_ACCOUNT_PER_HOUR = 2
+    settings.BOOKINGS_PER_NATIONAL_ID_PER_DAY = 2
+    line_of_two_ahead(drive)
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+    patient = PatientFactory()
+    client = client_for(patient)
+
+    def book_on_the_page():
+        return client.post(
+            f"/book/slots/{slot.pk}?lang=en",
+            {"action": "book", "patient_id": str(patient.pk), "idempotency_key": "page-poll-key"},
+        )
+
+    for _ in range(6):
+        answer = book_on_the_page()
+        assert answer.status_code == 302
+        assert "/me/appointments/" not in answer["Location"]
+    clock.shift(timedelta(seconds=1))
+    assert "/me/appointments/" in book_on_the_page()["Location"]
