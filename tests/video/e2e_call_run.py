@@ -196,11 +196,12 @@ def run_call(patient_base: str, clinician_base: str, visit: dict[str, Any]) -> d
                 )
             mark("connected")
             media: dict[str, Any] = {}
+            # Both ways, audio and video: the inbound streams' byte counts. A stream's stats can
+            # start again from zero when the browser replaces it (seen under load), so the
+            # reading kept below waits for the same condition rather than taking one sample.
+            flowing = f"() => ({MEDIA_BYTES_JS})().then(m => m && m.audio > 0 && m.video > 0)"
             for page in (patient, clinician):
-                page.wait_for_function(
-                    f"() => ({MEDIA_BYTES_JS})().then(m => m && m.audio > 0 && m.video > 0)",
-                    polling=250,
-                )
+                page.wait_for_function(flowing, polling=250)
                 page.wait_for_selector("#quality:not([hidden])")
             mark("media_flows")
 
@@ -209,6 +210,7 @@ def run_call(patient_base: str, clinician_base: str, visit: dict[str, Any]) -> d
             clinician.wait_for_selector("#chat-log li:has-text('สวัสดีค่ะ คุณหมอ')")
             mark("chat")
             for who, page in (("patient", patient), ("clinician", clinician)):
+                page.wait_for_function(flowing, polling=250)
                 media[who] = page.evaluate(MEDIA_BYTES_JS)
                 media[who]["quality_shown"] = page.inner_text("#quality")
 
