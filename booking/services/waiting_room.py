@@ -147,13 +147,8 @@ def count_places_left(*, drive_id: int) -> int:
     """Set the drive's places-left counter in the cache from its slots, and return it."""
     left = places_left_in_slots(drive_id)
     lifetime = settings.DRIVE_QUEUE_MINUTES * 60 + 600
-    cache.set_many(
-        {
-            _places_key(drive_id): left,
-            f"{_places_key(drive_id)}:counted-at": timezone.now().timestamp(),
-        },
-        timeout=lifetime,
-    )
+    cache.set(_places_key(drive_id), left, timeout=lifetime)
+    cache.set(f"{_places_key(drive_id)}:counted-at", timezone.now().timestamp(), timeout=lifetime)
     return left
 
 
