@@ -168,12 +168,12 @@ def has_places(drive: VaccinationDrive) -> bool:
     return int(left) > 0
 
 
-def _move_counters(drive_id: int, *, booked: int) -> None:
+def _move_counters(drive_id: int, *, taken: int, finished: int) -> None:
     with suppress(ValueError):  # not counted yet: the next reconciliation counts it
-        cache.incr(_places_key(drive_id), -booked)
-    if booked > 0:  # someone let in is done: the line moves on by one
+        cache.incr(_places_key(drive_id), -taken)
+    if finished:  # someone let in has booked: the line moves on by one
         cache.add(_bookings_key(drive_id), 0, timeout=settings.DRIVE_QUEUE_MINUTES * 60 + 600)
-        cache.incr(_bookings_key(drive_id))
+        cache.incr(_bookings_key(drive_id), finished)
 
 
 def _drive_of_slot(slot_id: int) -> tuple[int, int | None] | None:
@@ -199,22 +199,24 @@ def note_appointment_saved(
     """Move the drive's counters once a booking or a cancellation in one of its slots commits
     (connected to Appointment's post_save in booking.apps)."""
     if created and instance.status in Appointment.UPCOMING:
-        booked = 1
+        taken = 1
+        # The later doses held with a first one are not someone else let in.
+        finished = 0 if (instance.dose_number or 1) > 1 else 1
     elif (
         update_fields is not None
         and "status" in update_fields
         and instance.status == Appointment.Status.CANCELLED
     ):
-        booked = -1
+        taken, finished = -1, 0
     else:
         return
     if Appointment.slot.is_cached(instance):
         drive_id = instance.slot.drive_id
-    else:
-        found = _drive_of_slot(instance.slot_id)
+    else:  # no database work here: if the cache does not know, reconciliation counts it
+        found = cache.get(f"slot-drive:{instance.slot_id}")
         drive_id = found[1] if found is not None else None
     if drive_id is not None:
-        transaction.on_commit(lambda: _move_counters(drive_id, booked=booked))
+        transaction.on_commit(lambda: _move_counters(drive_id, taken=taken, finished=finished))
 
 
 def wait_turn(*, service_id: int, account_id: int | str, drive_id: int | None = None) -> None:
