@@ -279,7 +279,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument(
         "--admit-rate", type=int, default=settings.DRIVE_ADMIT_PER_SECOND,
-        help="the waiting room's DRIVE_ADMIT_PER_SECOND",
+        help="the waiting room's DRIVE_ADMIT_PER_SECOND ceiling (0: none)",
     )  # fmt: skip
     parser.add_argument("--admit-burst", type=int, default=settings.DRIVE_ADMIT_BURST)
     options = parser.parse_args()

@@ -293,10 +293,11 @@ VIDEO_CHATS_PER_10_SECONDS = env_int("VIDEO_CHATS_PER_10_SECONDS", 10)
 OPEN_DATA_SUPPRESS_BELOW = env_int("OPEN_DATA_SUPPRESS_BELOW", 5)
 
 # --- Vaccination drive waiting room (booking/services/waiting_room.py) -------------------------
-# For this long after a drive opens, people are let in to book in arrival order at this rate.
+# For this long after a drive opens, people are let in to book in arrival order: this many at
+# once, then one more for each booking that commits; at most this many a second (0: no ceiling).
 DRIVE_QUEUE_MINUTES = env_int("DRIVE_QUEUE_MINUTES", 30)
 DRIVE_ADMIT_BURST = env_int("DRIVE_ADMIT_BURST", 100)
-DRIVE_ADMIT_PER_SECOND = env_int("DRIVE_ADMIT_PER_SECOND", 25)
+DRIVE_ADMIT_PER_SECOND = env_int("DRIVE_ADMIT_PER_SECOND", 0)
 
 # --- ThaID sign-in (OpenID Connect; booking/thaid.py) ---------------------------------------
 # Off unless the issuer, client id and secret are all set. THAID_ISSUER is the issuer URL: its

@@ -29,6 +29,7 @@ from booking.selectors import day_bounds
 from booking.services.audit import drive_changed
 from booking.services.slots import NewSlot, days_between, insert_slots, lock_centres
 from booking.services.stock import StockPosition, stock_positions
+from booking.services.waiting_room import count_places_left
 from clinics.exceptions import InvalidInput
 from clinics.models import District, HealthCentre, Service
 from clinics.selectors import closed_days
@@ -266,6 +267,7 @@ def release_drive(*, drive: VaccinationDrive, at: datetime | None = None) -> Dri
     drive.scheduled_at = now
     drive.save(update_fields=["status", "release_at", "scheduled_at"])
     drive_changed(drive, "released", opens_at=opens_at.isoformat(), slots=created)
+    transaction.on_commit(lambda: count_places_left(drive_id=drive.pk))
     return DriveReleased(drive=drive, slots_created=created, places=plan.places)
 
 

@@ -1,30 +1,47 @@
 """The waiting room in front of a drive's release: fair and responsive at ten times demand.
 
 When a drive opens, everyone who asks to book joins a line in arrival order (one place in it
-per account) and is let in at a fixed rate: DRIVE_ADMIT_BURST at once, then
-DRIVE_ADMIT_PER_SECOND, set at or below what the engine serves (bench/surge.py measures it).
-Someone not yet let in gets 429 with their place in line and when to ask again, from a few
-cache operations and no database work, so the surge does not slow down the people booking.
-The line runs for DRIVE_QUEUE_MINUTES after the release; a sold-out drive says so at once.
+per account) and is let in as fast as the bookings commit: DRIVE_ADMIT_BURST at once, then
+one more for every booking in the drive that commits, so that about DRIVE_ADMIT_BURST people
+are booking at any moment whatever the engine's speed. Someone let in who never books (they
+gave up, or lost every slot they tried) holds their turn for ADMISSION_LEASE_SECONDS at most.
+DRIVE_ADMIT_PER_SECOND, when set, is a ceiling on top (0: none).
+
+Someone not yet let in gets 429 with their place in line and when to ask again, and
+`drive_full` once no place is left, from a few cache operations and no database work: the
+places left in each drive are a counter in the cache, set when the drive is released, moved
+when a booking or cancellation in it commits, and reconciled from the slots at most every
+PLACES_RECONCILE_SECONDS by whoever asks first. The line runs for DRIVE_QUEUE_MINUTES after
+the release.
 
 The line lives in the shared cache (Redis in production). The database still guards every
-place: the waiting room decides only who may try, never who gets a place.
+place: the waiting room decides only who may try, never who gets a place. With Redis down
+everyone is let straight through.
 """
 
 import math
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from booking.exceptions import DriveFull, InQueue
-from booking.models import Slot, VaccinationDrive
+from booking.models import Appointment, Slot, VaccinationDrive
 
-# How long a "still has places" answer may be reused by the people waiting.
+# How long the list of drives in their surge may be reused by the people waiting.
 PLACES_CHECK_SECONDS = 2
+# How often the places-left counter is set again from the slots (by whoever asks first).
+PLACES_RECONCILE_SECONDS = 5
+# How long someone let in holds their turn in the window without a booking committing.
+ADMISSION_LEASE_SECONDS = 10
+# A slot's service and drive never change: their lookup is kept this long.
+SLOT_DRIVE_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,18 @@ def drives_in_surge(*, service_id: int, now: datetime | None = None) -> list[Vac
     )
 
 
+def _line_key(drive: VaccinationDrive) -> str:
+    return f"drive-queue:{drive.pk}:{drive.release_at.timestamp():.0f}"
+
+
+def _places_key(drive_id: int) -> str:
+    return f"drive-places-left:{drive_id}"
+
+
+def _bookings_key(drive_id: int) -> str:
+    return f"drive-bookings-committed:{drive_id}"
+
+
 def admit(
     drive: VaccinationDrive, account_id: int | str, *, now: datetime | None = None
 ) -> Admission:
@@ -65,33 +94,129 @@ def admit(
     if elapsed < 0 or elapsed >= settings.DRIVE_QUEUE_MINUTES * 60:
         return Admission(admitted=True, position=0, ahead=0, retry_after=0)
     lifetime = settings.DRIVE_QUEUE_MINUTES * 60 + 600
-    key = f"drive-queue:{drive.pk}:{drive.release_at.timestamp():.0f}"
+    key = _line_key(drive)
     mine = f"{key}:{account_id}"
-    position = cache.get(mine)
+    mark_key = f"{key}:mark"
+    # One round trip for all a poll needs to know.
+    known = cache.get_many([mine, _bookings_key(drive.pk), mark_key])
+    position = known.get(mine)
     if position is None:
         cache.add(f"{key}:next", 0, timeout=lifetime)
         drawn = cache.incr(f"{key}:next")
         # A double tap draws twice; the first number kept is the one that counts.
         position = drawn if cache.add(mine, drawn, timeout=lifetime) else cache.get(mine, drawn)
-    let_in = settings.DRIVE_ADMIT_BURST + int(elapsed * settings.DRIVE_ADMIT_PER_SECOND)
+    # The mark notes how far the line had got, and when: everyone let in by then has booked
+    # or given up a lease later, so their turns are over too (this keeps the line moving when
+    # people let in never book).
+    marked_at, marked_let_in, floor = known.get(mark_key) or (elapsed, 0, 0)
+    lease_over = elapsed - marked_at >= ADMISSION_LEASE_SECONDS
+    if lease_over:
+        floor = max(floor, marked_let_in)
+    finished = max(int(known.get(_bookings_key(drive.pk)) or 0), floor)
+    let_in = settings.DRIVE_ADMIT_BURST + finished
+    if settings.DRIVE_ADMIT_PER_SECOND:
+        ceiling = settings.DRIVE_ADMIT_BURST + int(elapsed * settings.DRIVE_ADMIT_PER_SECOND)
+        let_in = min(let_in, ceiling)
+    if mark_key not in known:
+        cache.add(mark_key, (elapsed, let_in, floor), timeout=lifetime)
+    elif lease_over:
+        cache.set(mark_key, (elapsed, let_in, floor), timeout=lifetime)
     if position <= let_in:
         return Admission(admitted=True, position=position, ahead=0, retry_after=0)
     ahead = position - let_in
-    wait = math.ceil(ahead / max(settings.DRIVE_ADMIT_PER_SECOND, 0.001))
+    # Expect the line to go on moving as fast as bookings have committed so far, and by at
+    # least a window a lease.
+    rate = max(finished / max(elapsed, 1), settings.DRIVE_ADMIT_BURST / ADMISSION_LEASE_SECONDS)
+    if settings.DRIVE_ADMIT_PER_SECOND:
+        rate = min(rate, settings.DRIVE_ADMIT_PER_SECOND)
+    wait = math.ceil(ahead / max(rate, 0.001))
     return Admission(
         admitted=False, position=position, ahead=ahead, retry_after=min(max(wait, 1), 30)
     )
 
 
+def places_left_in_slots(drive_id: int) -> int:
+    """The free places in the drive's open slots still to come, counted in the database."""
+    free = Slot.objects.filter(drive_id=drive_id, closed=False, start__gt=timezone.now()).aggregate(
+        free=Sum(F("capacity") - F("booked"))
+    )["free"]
+    return max(int(free or 0), 0)
+
+
+def count_places_left(*, drive_id: int) -> int:
+    """Set the drive's places-left counter in the cache from its slots, and return it."""
+    left = places_left_in_slots(drive_id)
+    lifetime = settings.DRIVE_QUEUE_MINUTES * 60 + 600
+    cache.set(_places_key(drive_id), left, timeout=lifetime)
+    cache.set(f"{_places_key(drive_id)}:counted-at", timezone.now().timestamp(), timeout=lifetime)
+    return left
+
+
 def has_places(drive: VaccinationDrive) -> bool:
-    """Whether any place in the drive is still free; reused for a moment by everyone."""
+    """Whether any place in the drive is still free, from the cache's counter; counted again
+    from the slots when the counter is missing or has not been for a while."""
+    key = _places_key(drive.pk)
+    known = cache.get_many([key, f"{key}:counted-at"])
+    left = known.get(key)
+    counted_at = known.get(f"{key}:counted-at", 0)
+    # Whoever asks first once the count is PLACES_RECONCILE_SECONDS old counts again.
+    stale = timezone.now().timestamp() - counted_at >= PLACES_RECONCILE_SECONDS and cache.add(
+        f"{key}:counting:{counted_at}", 1, timeout=PLACES_RECONCILE_SECONDS + 60
+    )
+    if left is None or stale:
+        left = count_places_left(drive_id=drive.pk)
+    return int(left) > 0
 
-    def check() -> bool:
-        return Slot.objects.filter(
-            drive=drive, closed=False, booked__lt=F("capacity"), start__gt=timezone.now()
-        ).exists()
 
-    return bool(cache.get_or_set(f"drive-places:{drive.pk}", check, PLACES_CHECK_SECONDS))
+def _move_counters(drive_id: int, *, taken: int, finished: int) -> None:
+    with suppress(ValueError):  # not counted yet: the next reconciliation counts it
+        cache.incr(_places_key(drive_id), -taken)
+    if finished:  # someone let in has booked: the line moves on by one
+        cache.add(_bookings_key(drive_id), 0, timeout=settings.DRIVE_QUEUE_MINUTES * 60 + 600)
+        cache.incr(_bookings_key(drive_id), finished)
+
+
+def _drive_of_slot(slot_id: int) -> tuple[int, int | None] | None:
+    """The slot's (service id, drive id), kept in the cache: every poll in a surge asks."""
+    key = f"slot-drive:{slot_id}"
+    found = cache.get(key)
+    if found is None:
+        target = Slot.objects.filter(pk=slot_id).order_by().values("service_id", "drive_id").first()
+        if target is None:
+            return None
+        found = (target["service_id"], target["drive_id"])
+        cache.set(key, found, timeout=SLOT_DRIVE_SECONDS)
+    return (int(found[0]), found[1])
+
+
+def note_appointment_saved(
+    sender: type[Appointment],
+    instance: Appointment,
+    created: bool,
+    update_fields: Any = None,
+    **kwargs: Any,
+) -> None:
+    """Move the drive's counters once a booking or a cancellation in one of its slots commits
+    (connected to Appointment's post_save in booking.apps)."""
+    if created and instance.status in Appointment.UPCOMING:
+        taken = 1
+        # The later doses held with a first one are not someone else let in.
+        finished = 0 if (instance.dose_number or 1) > 1 else 1
+    elif (
+        update_fields is not None
+        and "status" in update_fields
+        and instance.status == Appointment.Status.CANCELLED
+    ):
+        taken, finished = -1, 0
+    else:
+        return
+    if Appointment.slot.is_cached(instance):
+        drive_id = instance.slot.drive_id
+    else:  # no database work here: if the cache does not know, reconciliation counts it
+        found = cache.get(f"slot-drive:{instance.slot_id}")
+        drive_id = found[1] if found is not None else None
+    if drive_id is not None:
+        transaction.on_commit(lambda: _move_counters(drive_id, taken=taken, finished=finished))
 
 
 def wait_turn(*, service_id: int, account_id: int | str, drive_id: int | None = None) -> None:
@@ -114,8 +239,6 @@ def wait_turn(*, service_id: int, account_id: int | str, drive_id: int | None = 
 
 def wait_turn_for_slot(*, slot_id: int, account_id: int | str) -> None:
     """Wait in line as for `wait_turn` when the slot belongs to a drive; otherwise go ahead."""
-    target = Slot.objects.filter(pk=slot_id).order_by().values("service_id", "drive_id").first()
-    if target is not None and target["drive_id"] is not None:
-        wait_turn(
-            service_id=target["service_id"], account_id=account_id, drive_id=target["drive_id"]
-        )
+    target = _drive_of_slot(slot_id)
+    if target is not None and target[1] is not None:
+        wait_turn(service_id=target[0], account_id=account_id, drive_id=target[1])

@@ -5,12 +5,23 @@ from datetime import date, timedelta
 import pytest
 import time_machine
 from django.contrib.auth.models import User
+from django.core.cache import cache, caches
 from django.test import Client
 from pytest_django import Settings
 
+from booking.exceptions import DriveFull, InQueue
 from booking.models import Slot, VaccinationDrive
+from booking.services.appointments import cancel_appointment
 from booking.services.drives import create_drive, release_drive
-from booking.services.waiting_room import admit
+from booking.services.waiting_room import (
+    ADMISSION_LEASE_SECONDS,
+    PLACES_RECONCILE_SECONDS,
+    admit,
+    count_places_left,
+    has_places,
+    places_left_in_slots,
+    wait_turn_for_slot,
+)
 from tests.factories import (
     PatientFactory,
     SlotFactory,
@@ -51,21 +62,186 @@ def book(client: Client, patient_id: int, slot_id: int, key: str):
     )
 
 
-def test_people_are_let_in_in_arrival_order_at_the_set_rate(
-    slow_line: None, drive: VaccinationDrive, clock: time_machine.Traveller
+def bookings_commit(drive: VaccinationDrive, count: int, capture) -> None:
+    """`count` people (let in earlier) book places in the drive, and their bookings commit."""
+    slots = iter(Slot.objects.filter(drive=drive).order_by("start", "pk"))
+    with capture(execute=True):
+        for _ in range(count):
+            booked(PatientFactory(date_of_birth=date(1950, 1, 1)), next(slots))
+
+
+@pytest.fixture
+def adaptive_line(settings: Settings) -> None:
+    settings.DRIVE_ADMIT_BURST = 2
+    settings.DRIVE_ADMIT_PER_SECOND = 0
+    settings.DRIVE_QUEUE_MINUTES = 10
+
+
+def test_people_are_let_in_in_arrival_order_as_bookings_commit_not_at_a_fixed_rate(
+    adaptive_line: None,
+    drive: VaccinationDrive,
+    clock: time_machine.Traveller,
+    django_capture_on_commit_callbacks,
 ) -> None:
     first, second, third, fourth = (admit(drive, account) for account in (11, 12, 13, 14))
 
     assert [a.admitted for a in (first, second, third, fourth)] == [True, True, False, False]
-    assert (third.position, third.ahead, third.retry_after) == (3, 1, 1)
-    assert (fourth.position, fourth.ahead, fourth.retry_after) == (4, 2, 2)
+    assert (third.position, third.ahead) == (3, 1)
+    assert (fourth.position, fourth.ahead) == (4, 2)
     assert admit(drive, 14).position == 4  # asking again keeps one's place
 
-    clock.shift(timedelta(seconds=1))
+    clock.shift(timedelta(seconds=5))  # time alone lets nobody in
+    assert not admit(drive, 13).admitted
+    bookings_commit(drive, 1, django_capture_on_commit_callbacks)
     assert admit(drive, 13).admitted
     assert not admit(drive, 14).admitted
-    clock.shift(timedelta(seconds=1))
+    bookings_commit(drive, 1, django_capture_on_commit_callbacks)
     assert admit(drive, 14).admitted
+
+
+def test_a_quick_engine_lets_the_line_through_as_fast_as_it_books(
+    adaptive_line: None, drive: VaccinationDrive, django_capture_on_commit_callbacks
+) -> None:
+    for account in range(40):
+        admit(drive, account)
+
+    bookings_commit(drive, 30, django_capture_on_commit_callbacks)  # all in the same second
+
+    assert [admit(drive, account).admitted for account in (30, 31, 32)] == [True, True, False]
+
+
+def test_the_ceiling_on_admissions_a_second_holds_when_set(
+    adaptive_line: None,
+    drive: VaccinationDrive,
+    clock: time_machine.Traveller,
+    settings: Settings,
+    django_capture_on_commit_callbacks,
+) -> None:
+    settings.DRIVE_ADMIT_PER_SECOND = 1
+    for account in range(10):
+        admit(drive, account)
+    bookings_commit(drive, 6, django_capture_on_commit_callbacks)
+
+    assert [admit(drive, account).admitted for account in (0, 1, 2)] == [True, True, False]
+    assert admit(drive, 2).retry_after == 1
+    clock.shift(timedelta(seconds=1))
+    assert [admit(drive, account).admitted for account in (2, 3)] == [True, False]
+
+
+def test_someone_let_in_who_never_books_holds_their_turn_for_a_lease_at_most(
+    adaptive_line: None, drive: VaccinationDrive, clock: time_machine.Traveller
+) -> None:
+    for account in range(5):
+        admit(drive, account)
+
+    clock.shift(timedelta(seconds=ADMISSION_LEASE_SECONDS - 1))
+    assert not admit(drive, 2).admitted
+    clock.shift(timedelta(seconds=1))
+    assert [admit(drive, account).admitted for account in (2, 3, 4)] == [True, True, False]
+
+
+def test_a_cancellation_in_the_drive_gives_its_place_back_to_the_counter(
+    adaptive_line: None, drive: VaccinationDrive, django_capture_on_commit_callbacks
+) -> None:
+    left = count_places_left(drive_id=drive.pk)
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+    with django_capture_on_commit_callbacks(execute=True):
+        visit = booked(PatientFactory(date_of_birth=date(1950, 1, 1)), slot)
+    assert cache.get(f"drive-places-left:{drive.pk}") == left - 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cancel_appointment(appointment=visit)
+
+    assert cache.get(f"drive-places-left:{drive.pk}") == left
+
+
+def test_releasing_a_drive_counts_its_places_in_the_cache(
+    city_admin: User, clock: time_machine.Traveller, django_capture_on_commit_callbacks
+) -> None:
+    for number in (1, 2):
+        stock_up(number, vaccine("vaccine-influenza"), 100)
+    made = create_drive(fields=drive_fields(), created_by=city_admin)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        released = release_drive(drive=made)
+
+    assert released.places > 0
+    assert cache.get(f"drive-places-left:{made.pk}") == released.places
+
+
+class CountingCache:
+    """Counts the calls made to the cache (with Redis, each one a round trip), not the calls a
+    backend makes to itself inside one (the in-memory cache's get_many calls get)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        self.depth = 0
+        backend = caches["default"]
+        for name in ("get", "get_many", "set", "add", "incr", "get_or_set", "delete"):
+            monkeypatch.setattr(backend, name, self.counting(name, getattr(backend, name)))
+
+    def counting(self, name: str, method):
+        def call(*args, **kwargs):
+            if not self.depth:
+                self.calls.append(name)
+            self.depth += 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.depth -= 1
+
+        return call
+
+
+def test_a_poll_in_line_costs_no_database_work_and_a_few_cache_round_trips(
+    adaptive_line: None,
+    drive: VaccinationDrive,
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_num_queries,
+) -> None:
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+    for account in range(3):
+        admit(drive, account)
+    with pytest.raises(InQueue):  # warm-up: the drive, the slot and the counter are looked up
+        wait_turn_for_slot(slot_id=slot.pk, account_id=2)
+    counted = CountingCache(monkeypatch)
+
+    with django_assert_num_queries(0), pytest.raises(InQueue) as waiting:
+        wait_turn_for_slot(slot_id=slot.pk, account_id=2)
+
+    assert waiting.value.detail["position"] == 3
+    assert counted.calls == ["get", "get_or_set", "get_many", "get_many"]
+
+
+def test_a_sold_out_drive_is_told_from_the_counter_without_database_work(
+    adaptive_line: None,
+    drive: VaccinationDrive,
+    django_assert_num_queries,
+) -> None:
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+    for account in range(3):
+        admit(drive, account)
+    with pytest.raises(InQueue):
+        wait_turn_for_slot(slot_id=slot.pk, account_id=2)
+    cache.set(f"drive-places-left:{drive.pk}", 0)  # as the last bookings' commits leave it
+
+    with django_assert_num_queries(0), pytest.raises(DriveFull):
+        wait_turn_for_slot(slot_id=slot.pk, account_id=2)
+
+
+def test_the_places_counter_is_set_again_from_the_slots_after_a_while(
+    adaptive_line: None, drive: VaccinationDrive, clock: time_machine.Traveller
+) -> None:
+    for account in range(3):
+        admit(drive, account)
+    assert has_places(drive)
+    cache.set(f"drive-places-left:{drive.pk}", 0)  # wrong: a change the hooks missed
+    assert not has_places(drive)
+
+    clock.shift(timedelta(seconds=PLACES_RECONCILE_SECONDS))
+
+    assert has_places(drive)
+    assert cache.get(f"drive-places-left:{drive.pk}") == places_left_in_slots(drive.pk) > 0
 
 
 def test_there_is_no_line_before_the_release_or_once_the_surge_window_is_over(
@@ -80,12 +256,18 @@ def test_there_is_no_line_before_the_release_or_once_the_surge_window_is_over(
 
 
 def test_someone_in_line_gets_429_with_their_place_then_books_when_let_in(
-    slow_line: None, drive: VaccinationDrive, client_for, clock: time_machine.Traveller
+    slow_line: None,
+    drive: VaccinationDrive,
+    client_for,
+    clock: time_machine.Traveller,
+    django_capture_on_commit_callbacks,
 ) -> None:
     slot = Slot.objects.filter(drive=drive).earliest("start")
     ahead = [PatientFactory(date_of_birth=date(1950, 1, 1)) for _ in range(2)]
     for n, person in enumerate(ahead):
-        assert book(client_for(person), person.pk, slot.pk, f"ahead-of-me-{n}").status_code == 201
+        with django_capture_on_commit_callbacks(execute=True):
+            answer = book(client_for(person), person.pk, slot.pk, f"ahead-of-me-{n}")
+        assert answer.status_code == 201
     patient = PatientFactory()
     client = client_for(patient)
 
@@ -187,7 +369,7 @@ def test_polling_in_line_to_allocate_never_counts_against_the_booking_limits(
     polls = [allocate() for _ in range(6)]
 
     assert {poll.json()["code"] for poll in polls} == {"in_queue"}
-    clock.shift(timedelta(seconds=1))
+    clock.shift(timedelta(seconds=ADMISSION_LEASE_SECONDS))  # the two ahead never booked
     assert allocate().status_code == 201
 
 
@@ -211,5 +393,5 @@ def test_polling_in_line_on_the_booking_page_never_counts_against_the_booking_li
         answer = book_on_the_page()
         assert answer.status_code == 302
         assert "/me/appointments/" not in answer["Location"]
-    clock.shift(timedelta(seconds=1))
+    clock.shift(timedelta(seconds=ADMISSION_LEASE_SECONDS))  # the two ahead never booked
     assert "/me/appointments/" in book_on_the_page()["Location"]

@@ -20,11 +20,22 @@ from django.utils.timezone import now as clock_now
 from pytest_django import Settings
 
 from booking.links import video_join_token
+from booking.models import Slot
+from booking.services.drives import create_drive, release_drive
 from clinics.models import Service, StaffAuthenticator
 from config.asgi import application
 from notifications.models import Message
 from notifications.services.dispatch import send_due_messages
-from tests.factories import SlotFactory, bangkok, booked, passcode_texted_to
+from tests.factories import (
+    PatientFactory,
+    SlotFactory,
+    bangkok,
+    booked,
+    drive_fields,
+    passcode_texted_to,
+    stock_up,
+    vaccine,
+)
 from video.services import room_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -145,6 +156,32 @@ def test_a_video_room_says_it_is_unavailable_while_redis_is_down(redis_server, p
     assert event["code"] == "unavailable"
     assert "Video calls are unavailable" in event["message"]
     assert closing == {"type": "websocket.close", "code": 4503}
+
+
+def test_the_waiting_room_lets_people_through_while_redis_is_down_and_no_place_is_overbooked(
+    redis_server, city_admin, client_for, clock, settings
+):
+    settings.DRIVE_ADMIT_BURST = 1  # with Redis up, one at a time
+    for number in (1, 2):
+        stock_up(number, vaccine("vaccine-influenza"), 100)
+    drive = create_drive(fields=drive_fields(), created_by=city_admin)
+    redis_server.stop()
+    release_drive(drive=drive)  # its places are counted once Redis is back
+    drive.refresh_from_db()
+    clock.move_to(drive.release_at)
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+    people = [PatientFactory(date_of_birth=date(1950, 1, 1)) for _ in range(slot.capacity + 2)]
+
+    answers = [
+        book_through_the_api(
+            client_for(person), person.pk, slot.pk, f"through-the-waiting-room-{n}"
+        )
+        for n, person in enumerate(people)
+    ]
+
+    assert answers == [201] * slot.capacity + [409, 409]  # slot_full, not in_queue
+    slot.refresh_from_db()
+    assert slot.booked == slot.capacity == slot.appointments.count()
 
 
 # --- Sign-in lockouts hold while Redis is down --------------------------------------------------
