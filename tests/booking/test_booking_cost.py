@@ -1,0 +1,84 @@
+"""What one booking costs the database: the statements of a booking through the API.
+
+A realistic booking: a child on a guardian's account (their texts go to the guardian's phone),
+a slot at a centre, and the confirmation and two reminders queued. The counts include the
+session and user, the savepoints and the answer."""
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from booking.models import Appointment, Patient
+from clinics.models import HealthCentre, Service
+from notifications.models import Message
+from tests.factories import PatientFactory, SlotFactory, booked
+
+pytestmark = pytest.mark.django_db
+
+BOOK_STATEMENTS = 29
+ALLOCATE_STATEMENTS = 42
+SLOT_FULL_STATEMENTS = 19
+
+
+@pytest.fixture
+def child(patient: Patient) -> Patient:
+    return PatientFactory(
+        account=patient.account, relationship=Patient.Relationship.CHILD, phone=""
+    )
+
+
+def post(client: Client, path: str, body: dict[str, object]):  # type: ignore[no-untyped-def]
+    return client.post(
+        path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())
+    )
+
+
+def test_booking_a_slot_for_a_dependant_runs_few_statements(
+    patient, child, client_for: Callable[..., Client], django_assert_max_num_queries
+):
+    slot = SlotFactory()
+    client = client_for(patient)
+
+    with django_assert_max_num_queries(BOOK_STATEMENTS):
+        response = post(
+            client, "/api/v1/me/appointments", {"patient_id": child.pk, "slot_id": slot.pk}
+        )
+
+    assert response.status_code == 201
+    assert Message.objects.filter(recipient=patient.phone).count() == 3  # confirmation, 2 reminders
+    assert Appointment.objects.get().patient == child
+
+
+def test_allocating_the_best_slot_runs_few_statements(
+    patient, child, client_for: Callable[..., Client], django_assert_max_num_queries
+):
+    flu = Service.objects.get(code="vaccine-influenza")
+    SlotFactory(service=flu, centre=HealthCentre.objects.get(number=9))
+    client = client_for(patient)
+
+    with django_assert_max_num_queries(ALLOCATE_STATEMENTS):
+        response = post(
+            client,
+            "/api/v1/me/appointments/allocate",
+            {"patient_id": child.pk, "service": flu.code},
+        )
+
+    assert response.status_code == 201
+
+
+def test_a_refused_slot_full_booking_runs_few_statements(
+    patient, child, other_patient, client_for: Callable[..., Client], django_assert_max_num_queries
+):
+    slot = SlotFactory(capacity=1)
+    booked(other_patient, slot)
+    client = client_for(patient)
+
+    with django_assert_max_num_queries(SLOT_FULL_STATEMENTS):
+        response = post(
+            client, "/api/v1/me/appointments", {"patient_id": child.pk, "slot_id": slot.pk}
+        )
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "slot_full"
