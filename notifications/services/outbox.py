@@ -102,11 +102,14 @@ def queue_message(
     appointment: Appointment | None = None,
     patient: Patient | None = None,
     reminder_minutes: int | None = None,
+    opted_out: bool | None = None,
 ) -> Message:
     """Write a message to the outbox, to go out when due (outside quiet hours).
 
     A message that quiet hours would delay past its use is written as cancelled, and one to a
-    number that opted out as failed, so that staff see what was not sent and why.
+    number that opted out as failed, so that staff see what was not sent and why. A caller
+    writing several messages to one number at once asks is_opted_out once and passes
+    `opted_out`; otherwise it is asked here.
     """
     now = timezone.now()
     due = max(due_at or now, now)
@@ -115,7 +118,7 @@ def queue_message(
         due = after_quiet_hours(due)
     if expires_at is not None and due > expires_at:
         status, last_error = Status.CANCELLED, "Quiet hours would delay it until it is too late."
-    elif is_opted_out(recipient.phone):
+    elif opted_out if opted_out is not None else is_opted_out(recipient.phone):
         status, error_code = Status.FAILED, "opted_out"
         last_error = "The number has opted out of text messages (STOP)."
     count = messages.count_segments(body)
@@ -235,17 +238,19 @@ def _announce_time(
     recipient = recipient_for(appointment.patient)
     if recipient is None:
         return
+    opted_out = is_opted_out(recipient.phone)  # once for all the messages to the number
     queue_message(
         recipient=recipient,
         kind=kind,
         body=text(appointment, recipient.language),
         expires_at=appointment.slot.end,
         appointment=appointment,
+        opted_out=opted_out,
     )
-    _queue_reminders(appointment, recipient)
+    _queue_reminders(appointment, recipient, opted_out=opted_out)
 
 
-def _queue_reminders(appointment: Appointment, recipient: Recipient) -> None:
+def _queue_reminders(appointment: Appointment, recipient: Recipient, *, opted_out: bool) -> None:
     slot = appointment.slot
     now = timezone.now()
     for minutes in slot.service.reminder_offsets:
@@ -260,6 +265,7 @@ def _queue_reminders(appointment: Appointment, recipient: Recipient) -> None:
             expires_at=slot.start - REMINDER_LEAD,
             appointment=appointment,
             reminder_minutes=minutes,
+            opted_out=opted_out,
         )
     if appointment.visit_mode == VisitMode.VIDEO:
         queue_message(
@@ -269,4 +275,5 @@ def _queue_reminders(appointment: Appointment, recipient: Recipient) -> None:
             due_at=slot.start - VIDEO_LINK_BEFORE,
             expires_at=slot.end,
             appointment=appointment,
+            opted_out=opted_out,
         )

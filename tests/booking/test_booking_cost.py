@@ -17,9 +17,9 @@ from tests.factories import PatientFactory, SlotFactory, booked
 
 pytestmark = pytest.mark.django_db
 
-BOOK_STATEMENTS = 29
-ALLOCATE_STATEMENTS = 42
-SLOT_FULL_STATEMENTS = 19
+BOOK_STATEMENTS = 25
+ALLOCATE_STATEMENTS = 34
+SLOT_FULL_STATEMENTS = 18
 
 
 @pytest.fixture
@@ -82,3 +82,39 @@ def test_a_refused_slot_full_booking_runs_few_statements(
 
     assert response.status_code == 409
     assert response.json()["code"] == "slot_full"
+
+
+def test_the_answer_to_a_booking_is_the_appointment_as_read_again(
+    patient, child, client_for: Callable[..., Client]
+):
+    """The answer is built from what the engine holds, not read again: it must say exactly
+    what reading the appointment says."""
+    slot = SlotFactory()
+    client = client_for(patient)
+
+    response = post(client, "/api/v1/me/appointments", {"patient_id": child.pk, "slot_id": slot.pk})
+
+    assert response.status_code == 201
+    read = client.get(f"/api/v1/me/appointments/{response.json()['id']}")
+    assert response.json() == read.json()
+    assert response.json()["centre"]["district"]["code"] == 1001
+
+
+def test_the_answer_to_allocating_a_vaccine_dose_is_the_appointment_as_read_again(
+    patient, client_for: Callable[..., Client]
+):
+    hepatitis_b = Service.objects.get(code="vaccine-hepatitis-b")
+    SlotFactory(service=hepatitis_b, centre=HealthCentre.objects.get(number=9))
+    client = client_for(patient)
+
+    response = post(
+        client,
+        "/api/v1/me/appointments/allocate",
+        {"patient_id": patient.pk, "service": hepatitis_b.code},
+    )
+
+    assert response.status_code == 201
+    assert response.json()["dose_number"] == 1
+    assert response.json()["course_id"] is not None
+    read = client.get(f"/api/v1/me/appointments/{response.json()['id']}")
+    assert response.json() == read.json()
