@@ -44,7 +44,7 @@ def bookable_slot(slot_id: int) -> Slot:
     )
     if slot is None or (slot.opens_at is not None and slot.opens_at > timezone.now()):
         raise NotFound(_("That time slot does not exist."), field="slot_id")
-    offered: bool = slot.offered  # type: ignore[attr-defined]
+    offered: bool = slot.offered
     if not (slot.service.is_active and slot.centre.is_active and offered):
         raise SlotClosed(slot_id=slot.pk)
     return slot

