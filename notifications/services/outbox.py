@@ -107,10 +107,39 @@ def queue_message(
     """Write a message to the outbox, to go out when due (outside quiet hours).
 
     A message that quiet hours would delay past its use is written as cancelled, and one to a
-    number that opted out as failed, so that staff see what was not sent and why. A caller
-    writing several messages to one number at once asks is_opted_out once and passes
-    `opted_out`; otherwise it is asked here.
+    number that opted out as failed, so that staff see what was not sent and why.
     """
+    message = outbox_row(
+        recipient=recipient,
+        kind=kind,
+        body=body,
+        due_at=due_at,
+        expires_at=expires_at,
+        appointment=appointment,
+        patient=patient,
+        reminder_minutes=reminder_minutes,
+        opted_out=opted_out,
+    )
+    message.save(force_insert=True)
+    _wake_if_due(message)
+    return message
+
+
+def outbox_row(
+    *,
+    recipient: Recipient,
+    kind: Message.Kind,
+    body: str,
+    due_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    appointment: Appointment | None = None,
+    patient: Patient | None = None,
+    reminder_minutes: int | None = None,
+    opted_out: bool | None = None,
+) -> Message:
+    """The outbox row queue_message writes, not saved yet: a caller writing several to one
+    number at once asks is_opted_out once, passes `opted_out`, and writes them together
+    with queue_messages."""
     now = timezone.now()
     due = max(due_at or now, now)
     status, error_code, last_error = Status.PENDING, "", ""
@@ -124,7 +153,7 @@ def queue_message(
     count = messages.count_segments(body)
     if kind == Kind.PASSCODE and status != Status.PENDING:
         body = messages.redact_codes(body)  # never sent: nothing to keep
-    message = Message.objects.create(
+    return Message(
         recipient=recipient.phone,
         language=recipient.language,
         kind=kind,
@@ -140,9 +169,19 @@ def queue_message(
         patient=patient if patient is not None else getattr(appointment, "patient", None),
         reminder_minutes=reminder_minutes,
     )
-    if status == Status.PENDING and due <= now + timedelta(seconds=5):
+
+
+def queue_messages(rows: list[Message]) -> list[Message]:
+    """Write outbox rows made by outbox_row in one statement."""
+    written = Message.objects.bulk_create(rows)
+    for message in written:
+        _wake_if_due(message)
+    return written
+
+
+def _wake_if_due(message: Message) -> None:
+    if message.status == Status.PENDING and message.due_at <= timezone.now() + timedelta(seconds=5):
         transaction.on_commit(wake_worker)
-    return message
 
 
 def wake_worker() -> None:
@@ -234,12 +273,13 @@ def cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
 def _announce_time(
     appointment: Appointment, kind: Message.Kind, text: Callable[[Appointment, str], str]
 ) -> None:
-    """Say when the appointment is (useful until it ends), then queue what leads up to it."""
+    """Say when the appointment is (useful until it ends), then queue what leads up to it:
+    the opt-out asked once for the number, the rows written in one statement."""
     recipient = recipient_for(appointment.patient)
     if recipient is None:
         return
-    opted_out = is_opted_out(recipient.phone)  # once for all the messages to the number
-    queue_message(
+    opted_out = is_opted_out(recipient.phone)
+    announcement = outbox_row(
         recipient=recipient,
         kind=kind,
         body=text(appointment, recipient.language),
@@ -247,33 +287,39 @@ def _announce_time(
         appointment=appointment,
         opted_out=opted_out,
     )
-    _queue_reminders(appointment, recipient, opted_out=opted_out)
+    queue_messages([announcement, *_reminders(appointment, recipient, opted_out=opted_out)])
 
 
-def _queue_reminders(appointment: Appointment, recipient: Recipient, *, opted_out: bool) -> None:
+def _reminders(appointment: Appointment, recipient: Recipient, *, opted_out: bool) -> list[Message]:
     slot = appointment.slot
     now = timezone.now()
+    rows = []
     for minutes in slot.service.reminder_offsets:
         due = slot.start - timedelta(minutes=minutes)
         if due < now + REMINDER_MIN_GAP:
             continue
-        queue_message(
-            recipient=recipient,
-            kind=Kind.REMINDER,
-            body=messages.reminder(appointment, recipient.language),
-            due_at=due,
-            expires_at=slot.start - REMINDER_LEAD,
-            appointment=appointment,
-            reminder_minutes=minutes,
-            opted_out=opted_out,
+        rows.append(
+            outbox_row(
+                recipient=recipient,
+                kind=Kind.REMINDER,
+                body=messages.reminder(appointment, recipient.language),
+                due_at=due,
+                expires_at=slot.start - REMINDER_LEAD,
+                appointment=appointment,
+                reminder_minutes=minutes,
+                opted_out=opted_out,
+            )
         )
     if appointment.visit_mode == VisitMode.VIDEO:
-        queue_message(
-            recipient=recipient,
-            kind=Kind.VIDEO_LINK,
-            body=messages.video_link(appointment, recipient.language),
-            due_at=slot.start - VIDEO_LINK_BEFORE,
-            expires_at=slot.end,
-            appointment=appointment,
-            opted_out=opted_out,
+        rows.append(
+            outbox_row(
+                recipient=recipient,
+                kind=Kind.VIDEO_LINK,
+                body=messages.video_link(appointment, recipient.language),
+                due_at=slot.start - VIDEO_LINK_BEFORE,
+                expires_at=slot.end,
+                appointment=appointment,
+                opted_out=opted_out,
+            )
         )
+    return rows

@@ -17,8 +17,8 @@ from tests.factories import PatientFactory, SlotFactory, booked
 
 pytestmark = pytest.mark.django_db
 
-BOOK_STATEMENTS = 25
-ALLOCATE_STATEMENTS = 29
+BOOK_STATEMENTS = 23
+ALLOCATE_STATEMENTS = 27
 SLOT_FULL_STATEMENTS = 18
 
 
