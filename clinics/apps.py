@@ -11,11 +11,14 @@ class ClinicsConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from clinics.audit import register_sqlite_function
-        from clinics.models import District, HealthCentre
-        from clinics.selectors import forget_centre_order
+        from clinics.models import District, HealthCentre, Service, ServiceDose
+        from clinics.selectors import forget_centre_order, forget_reference_data
 
         connection_created.connect(register_sqlite_function)
         for model in (HealthCentre, District):
             post_save.connect(forget_centre_order, sender=model)
             post_delete.connect(forget_centre_order, sender=model)
         m2m_changed.connect(forget_centre_order, sender=HealthCentre.services.through)
+        for reference in (Service, ServiceDose):
+            post_save.connect(forget_reference_data, sender=reference)
+            post_delete.connect(forget_reference_data, sender=reference)

@@ -1,19 +1,24 @@
 """Reads about centres, districts and opening days that deserve a name."""
 
+import copy
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar, cast
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from clinics.exceptions import NotFound
-from clinics.models import Closure, District, HealthCentre, PublicHoliday, Service
+from clinics.models import Closure, District, HealthCentre, PublicHoliday, Service, ServiceDose
 
 EARTH_RADIUS_KM = 6371.0
+
+V = TypeVar("V")
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -134,8 +139,60 @@ def _days_between(first: date, last: date) -> set[date]:
 
 
 def service_by_code(code: str) -> Service:
-    """The active service with this code, or NotFound naming the field."""
-    try:
-        return Service.objects.get(code=code, is_active=True)
-    except Service.DoesNotExist:
-        raise NotFound(_("There is no service with that code."), field="service") from None
+    """The active service with this code, or NotFound naming the field.
+
+    Kept in this process (see _remembered): the engine still checks in SQL that the service
+    of the slot it books is active."""
+    service = _remembered(("service", code), lambda: _active_service(code))
+    if service is None:
+        raise NotFound(_("There is no service with that code."), field="service")
+    return copy.copy(service)  # a caller's changes stay its own
+
+
+def _active_service(code: str) -> Service | None:
+    return Service.objects.filter(code=code, is_active=True).order_by().first()
+
+
+def service_doses(service_id: int) -> tuple[ServiceDose, ...]:
+    """A vaccine's dose series in order (empty for one dose with no rules), kept in this
+    process as service_by_code is."""
+    return _remembered(
+        ("doses", service_id),
+        lambda: tuple(ServiceDose.objects.filter(service_id=service_id).order_by("number")),
+    )
+
+
+# Reference data read on every booking, kept in this process: key -> (good until, on the
+# monotonic clock; the value). A change saved or deleted in this process forgets it all at
+# once (and again when its transaction commits); a change made in another process, or by a
+# bulk update that sends no signal, is seen within REFERENCE_CACHE_SECONDS.
+_reference: dict[tuple[str, object], tuple[float, object]] = {}
+_reference_version = 0
+
+
+def _remembered(key: tuple[str, object], load: Callable[[], V]) -> V:
+    now = time.monotonic()
+    kept = _reference.get(key)
+    if kept is not None and kept[0] > now:
+        return cast(V, kept[1])
+    version = _reference_version
+    value = load()
+    # Not kept when missing (any code could be asked for), nor when a change was saved while
+    # it was being read: it may be the old one.
+    if value is not None and version == _reference_version:
+        _reference[key] = (now + settings.REFERENCE_CACHE_SECONDS, value)
+    return value
+
+
+def forget_reference_data(**_: object) -> None:
+    """Drop this process's reference data (a service or its doses changed), now and again
+    once the change commits: a read in between may have kept the old rows."""
+    _forget_reference_data()
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(_forget_reference_data)
+
+
+def _forget_reference_data() -> None:
+    global _reference_version
+    _reference_version += 1
+    _reference.clear()

@@ -199,6 +199,9 @@ ALLOCATION_ATTEMPTS = env_int("ALLOCATION_ATTEMPTS", 25)
 # How long a process keeps the order of centres for a district before ranking them again
 # (a change of centre made in the same process forgets it at once).
 CENTRE_ORDER_CACHE_SECONDS = env_int("CENTRE_ORDER_CACHE_SECONDS", 60)
+# How long a process keeps a service (by code) and a vaccine's dose series before reading them
+# again (a change saved in the same process forgets them at once).
+REFERENCE_CACHE_SECONDS = env_int("REFERENCE_CACHE_SECONDS", 60)
 # How often beat rewrites the SMART Scheduling Links files (/fhir/r4/$bulk-publish); also the
 # max-age clients are told to wait before polling again.
 SCHEDULING_LINKS_REFRESH_SECONDS = env_int("SCHEDULING_LINKS_REFRESH_SECONDS", 60)

@@ -19,7 +19,7 @@ from pytest_django import DjangoDbBlocker, Settings
 from booking.models import Patient
 from clinics.audit import unsealed_for_flush
 from clinics.models import HealthCentre, StaffMembership
-from clinics.selectors import forget_centre_order
+from clinics.selectors import forget_centre_order, forget_reference_data
 from clinics.services import grant_membership, load_reference_data
 from tests.factories import PatientFactory, UserFactory
 
@@ -39,6 +39,12 @@ def fast_password_hashing(settings: Settings) -> None:
 def centre_order_starts_afresh() -> None:
     """Each test's centres are its own: no ranking kept from another test's rolled-back rows."""
     forget_centre_order()
+
+
+@pytest.fixture(autouse=True)
+def reference_data_read_afresh() -> None:
+    """No service or dose series kept from another test's rolled-back rows."""
+    forget_reference_data()
 
 
 @pytest.fixture(autouse=True)

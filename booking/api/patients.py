@@ -181,12 +181,13 @@ def get_my_appointment(request: HttpRequest, appointment_id: RowId) -> Appointme
 
 
 def _booked(request: HttpRequest, response: HttpResponse, booking: Booking) -> Status[Appointment]:
-    if not booking.created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return Status(
-        201 if booking.created else 200,
-        appointment_of(signed_in_user(request), booking.appointment.pk),
-    )
+    """The answer to a booking. A new one is answered from what the engine holds (the slot
+    was read with its service, centre and district): the same as reading it again, without
+    the statement. A replay reads what the first request made."""
+    if booking.created:
+        return Status(201, booking.appointment)
+    response.headers["Idempotent-Replayed"] = "true"
+    return Status(200, appointment_of(signed_in_user(request), booking.appointment.pk))
 
 
 @router.post("/me/appointments", response={200: AppointmentOut, 201: AppointmentOut, **ERRORS})

@@ -97,7 +97,29 @@ def book_slot(
         if earlier.patient_id != patient.pk or earlier.slot_id != slot_id:
             raise IdempotencyKeyReused()
         return Booking(appointment=earlier, created=False)
+    return _book_locked(
+        patient=patient,
+        slot_id=slot_id,
+        booked_by=booked_by,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        enforce_cutoff=enforce_cutoff,
+        partner=partner,
+    )
 
+
+def _book_locked(
+    *,
+    patient: Patient,
+    slot_id: int,
+    booked_by: User,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+    enforce_cutoff: bool = True,
+    partner: Partner | None = None,
+) -> Booking:
+    """book_slot once the patient's row is locked and no earlier booking has the key; in the
+    caller's transaction."""
     check_may_book(patient, channel)
     slot = bookable_slot(slot_id)
     if enforce_cutoff:
@@ -193,8 +215,9 @@ def allocate_slot(
             candidate = candidates.pop(pick)
             tried.add(candidate.slot.pk)
             try:
+                # The patient is locked and the key looked up once, above, for every try.
                 with transaction.atomic():
-                    return book_slot(
+                    return _book_locked(
                         patient=patient,
                         slot_id=candidate.slot.pk,
                         booked_by=booked_by,

@@ -8,7 +8,7 @@ These run inside the caller's transaction.
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -23,21 +23,28 @@ from booking.exceptions import (
 )
 from booking.models import Appointment, Patient, Slot
 from clinics.exceptions import NotFound
+from clinics.models import HealthCentre
 
 
 def bookable_slot(slot_id: int) -> Slot:
     """The slot to book into; SlotClosed if its service or centre is no longer offered,
     which may be before the next sync has closed the slot itself. A slot that has not opened
     yet (a drive before its release time) is not found, as if it did not exist."""
+    # One statement: the slot, its service, centre (with the district its answer shows) and
+    # drive, and whether the centre still offers the service.
+    offers = HealthCentre.services.through.objects.filter(
+        healthcentre_id=OuterRef("centre_id"), service_id=OuterRef("service_id")
+    )
     slot = (
-        Slot.objects.select_related("service", "centre", "drive")
+        Slot.objects.select_related("service", "centre__district", "drive")
+        .annotate(offered=Exists(offers))
         .filter(pk=slot_id)
         .order_by("pk")  # not the default ordering, which joins the centre again to sort
         .first()
     )
     if slot is None or (slot.opens_at is not None and slot.opens_at > timezone.now()):
         raise NotFound(_("That time slot does not exist."), field="slot_id")
-    offered = slot.centre.services.filter(pk=slot.service_id).exists()
+    offered: bool = slot.offered
     if not (slot.service.is_active and slot.centre.is_active and offered):
         raise SlotClosed(slot_id=slot.pk)
     return slot

@@ -31,7 +31,8 @@ from booking.selectors import SlotOrder, SlotSearch, best_open_slots
 from booking.services.audit import appointment_changed
 from booking.services.places import check_no_overlap, give_back_place, take_place
 from clinics.dates import format_day
-from clinics.models import Service, ServiceDose
+from clinics.models import Service
+from clinics.selectors import service_doses
 from notifications.services.outbox import notify_booked, notify_cancelled, notify_rescheduled
 
 Status = Appointment.Status
@@ -66,8 +67,8 @@ class CourseChange:
 
 
 def doses_in_series(service: Service) -> int:
-    last = ServiceDose.objects.filter(service=service).order_by("-number").first()
-    return last.number if last is not None else 1
+    doses = service_doses(service.pk)
+    return doses[-1].number if doses else 1
 
 
 def dose_day(appointment: Appointment) -> date:
@@ -79,7 +80,7 @@ def dose_day(appointment: Appointment) -> date:
 
 def dose_window(service: Service, number: int, previous_day: date) -> tuple[date, date] | None:
     """The first and last day dose `number` may be given, or None if its interval is unset."""
-    rule = ServiceDose.objects.filter(service=service, number=number).first()
+    rule = next((dose for dose in service_doses(service.pk) if dose.number == number), None)
     if rule is None or rule.min_interval_days is None or rule.max_interval_days is None:
         return None
     return (

@@ -102,12 +102,44 @@ def queue_message(
     appointment: Appointment | None = None,
     patient: Patient | None = None,
     reminder_minutes: int | None = None,
+    opted_out: bool | None = None,
 ) -> Message:
     """Write a message to the outbox, to go out when due (outside quiet hours).
 
     A message that quiet hours would delay past its use is written as cancelled, and one to a
     number that opted out as failed, so that staff see what was not sent and why.
     """
+    message = outbox_row(
+        recipient=recipient,
+        kind=kind,
+        body=body,
+        due_at=due_at,
+        expires_at=expires_at,
+        appointment=appointment,
+        patient=patient,
+        reminder_minutes=reminder_minutes,
+        opted_out=opted_out,
+    )
+    message.save(force_insert=True)
+    _wake_if_due(message)
+    return message
+
+
+def outbox_row(
+    *,
+    recipient: Recipient,
+    kind: Message.Kind,
+    body: str,
+    due_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    appointment: Appointment | None = None,
+    patient: Patient | None = None,
+    reminder_minutes: int | None = None,
+    opted_out: bool | None = None,
+) -> Message:
+    """The outbox row queue_message writes, not saved yet: a caller writing several to one
+    number at once asks is_opted_out once, passes `opted_out`, and writes them together
+    with queue_messages."""
     now = timezone.now()
     due = max(due_at or now, now)
     status, error_code, last_error = Status.PENDING, "", ""
@@ -115,13 +147,13 @@ def queue_message(
         due = after_quiet_hours(due)
     if expires_at is not None and due > expires_at:
         status, last_error = Status.CANCELLED, "Quiet hours would delay it until it is too late."
-    elif is_opted_out(recipient.phone):
+    elif opted_out if opted_out is not None else is_opted_out(recipient.phone):
         status, error_code = Status.FAILED, "opted_out"
         last_error = "The number has opted out of text messages (STOP)."
     count = messages.count_segments(body)
     if kind == Kind.PASSCODE and status != Status.PENDING:
         body = messages.redact_codes(body)  # never sent: nothing to keep
-    message = Message.objects.create(
+    return Message(
         recipient=recipient.phone,
         language=recipient.language,
         kind=kind,
@@ -137,9 +169,19 @@ def queue_message(
         patient=patient if patient is not None else getattr(appointment, "patient", None),
         reminder_minutes=reminder_minutes,
     )
-    if status == Status.PENDING and due <= now + timedelta(seconds=5):
+
+
+def queue_messages(rows: list[Message]) -> list[Message]:
+    """Write outbox rows made by outbox_row in one statement."""
+    written = Message.objects.bulk_create(rows)
+    for message in written:
+        _wake_if_due(message)
+    return written
+
+
+def _wake_if_due(message: Message) -> None:
+    if message.status == Status.PENDING and message.due_at <= timezone.now() + timedelta(seconds=5):
         transaction.on_commit(wake_worker)
-    return message
 
 
 def wake_worker() -> None:
@@ -231,42 +273,53 @@ def cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
 def _announce_time(
     appointment: Appointment, kind: Message.Kind, text: Callable[[Appointment, str], str]
 ) -> None:
-    """Say when the appointment is (useful until it ends), then queue what leads up to it."""
+    """Say when the appointment is (useful until it ends), then queue what leads up to it:
+    the opt-out asked once for the number, the rows written in one statement."""
     recipient = recipient_for(appointment.patient)
     if recipient is None:
         return
-    queue_message(
+    opted_out = is_opted_out(recipient.phone)
+    announcement = outbox_row(
         recipient=recipient,
         kind=kind,
         body=text(appointment, recipient.language),
         expires_at=appointment.slot.end,
         appointment=appointment,
+        opted_out=opted_out,
     )
-    _queue_reminders(appointment, recipient)
+    queue_messages([announcement, *_reminders(appointment, recipient, opted_out=opted_out)])
 
 
-def _queue_reminders(appointment: Appointment, recipient: Recipient) -> None:
+def _reminders(appointment: Appointment, recipient: Recipient, *, opted_out: bool) -> list[Message]:
     slot = appointment.slot
     now = timezone.now()
+    rows = []
     for minutes in slot.service.reminder_offsets:
         due = slot.start - timedelta(minutes=minutes)
         if due < now + REMINDER_MIN_GAP:
             continue
-        queue_message(
-            recipient=recipient,
-            kind=Kind.REMINDER,
-            body=messages.reminder(appointment, recipient.language),
-            due_at=due,
-            expires_at=slot.start - REMINDER_LEAD,
-            appointment=appointment,
-            reminder_minutes=minutes,
+        rows.append(
+            outbox_row(
+                recipient=recipient,
+                kind=Kind.REMINDER,
+                body=messages.reminder(appointment, recipient.language),
+                due_at=due,
+                expires_at=slot.start - REMINDER_LEAD,
+                appointment=appointment,
+                reminder_minutes=minutes,
+                opted_out=opted_out,
+            )
         )
     if appointment.visit_mode == VisitMode.VIDEO:
-        queue_message(
-            recipient=recipient,
-            kind=Kind.VIDEO_LINK,
-            body=messages.video_link(appointment, recipient.language),
-            due_at=slot.start - VIDEO_LINK_BEFORE,
-            expires_at=slot.end,
-            appointment=appointment,
+        rows.append(
+            outbox_row(
+                recipient=recipient,
+                kind=Kind.VIDEO_LINK,
+                body=messages.video_link(appointment, recipient.language),
+                due_at=slot.start - VIDEO_LINK_BEFORE,
+                expires_at=slot.end,
+                appointment=appointment,
+                opted_out=opted_out,
+            )
         )
+    return rows

@@ -2,8 +2,15 @@ from datetime import date
 
 import pytest
 
-from clinics.models import Closure, District, HealthCentre
-from clinics.selectors import closed_days, distance_km, rank_centres
+from clinics.exceptions import NotFound
+from clinics.models import Closure, District, HealthCentre, Service, ServiceDose
+from clinics.selectors import (
+    closed_days,
+    distance_km,
+    rank_centres,
+    service_by_code,
+    service_doses,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +61,63 @@ def test_closed_days_join_centre_closures_city_closures_and_holidays(reference_d
         date(2026, 12, 10),
     }
     assert days[2] == days[1] - {date(2026, 12, 1), date(2026, 12, 2)}
+
+
+def test_a_service_is_read_once_and_again_after_it_is_saved(
+    reference_data, django_assert_num_queries
+):
+    service_by_code("general-checkup")
+    with django_assert_num_queries(0):
+        kept = service_by_code("general-checkup")
+    assert kept.booking_cutoff_minutes != 5
+
+    service = Service.objects.get(code="general-checkup")
+    service.booking_cutoff_minutes = 5
+    service.save()
+    assert service_by_code("general-checkup").booking_cutoff_minutes == 5
+
+    service.is_active = False
+    service.save()
+    with pytest.raises(NotFound):
+        service_by_code("general-checkup")
+
+
+def test_a_services_copy_is_the_callers_own(reference_data):
+    service_by_code("general-checkup").name_en = "changed by one caller"
+    assert service_by_code("general-checkup").name_en != "changed by one caller"
+
+
+def test_an_unknown_service_code_is_not_kept(reference_data, django_assert_num_queries):
+    with pytest.raises(NotFound):
+        service_by_code("no-such-service")
+    Service.objects.create(code="no-such-service", name_th="ใหม่", name_en="New")
+    assert service_by_code("no-such-service").name_en == "New"
+
+
+def test_a_dose_series_follows_a_changed_or_deleted_dose(reference_data, django_assert_num_queries):
+    hepatitis_b = Service.objects.get(code="vaccine-hepatitis-b")
+    numbers = [dose.number for dose in service_doses(hepatitis_b.pk)]
+    assert numbers == sorted(numbers)
+    assert len(numbers) > 1
+    with django_assert_num_queries(0):
+        service_doses(hepatitis_b.pk)
+
+    last = ServiceDose.objects.get(service=hepatitis_b, number=numbers[-1])
+    last.max_interval_days = 999
+    last.save()
+    assert service_doses(hepatitis_b.pk)[-1].max_interval_days == 999
+    last.delete()
+    assert [dose.number for dose in service_doses(hepatitis_b.pk)] == numbers[:-1]
+
+
+def test_a_change_made_elsewhere_is_seen_once_the_kept_copy_is_old(reference_data, settings):
+    """A bulk update (or another process) sends no signal here: the kept copy serves until
+    REFERENCE_CACHE_SECONDS have passed."""
+    service_by_code("general-checkup")
+    Service.objects.filter(code="general-checkup").update(name_en="Edited elsewhere")
+    assert service_by_code("general-checkup").name_en != "Edited elsewhere"
+
+    settings.REFERENCE_CACHE_SECONDS = 0  # every copy is old at once
+    service_by_code("vaccine-hpv")
+    Service.objects.filter(code="vaccine-hpv").update(name_en="Edited elsewhere")
+    assert service_by_code("vaccine-hpv").name_en == "Edited elsewhere"

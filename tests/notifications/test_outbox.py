@@ -3,7 +3,8 @@
 from datetime import date, time, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -232,6 +233,24 @@ def test_a_number_that_opted_out_gets_nothing_and_staff_see_why(patient, clock):
     confirmation = Message.objects.get(appointment=appointment, kind=Kind.CONFIRMATION)
     assert confirmation.status == Status.FAILED
     assert confirmation.error_code == "opted_out"
+
+
+def test_every_message_of_a_booking_to_an_opted_out_number_is_failed_from_one_question(
+    patient, clock
+):
+    """The opt-out is asked once for the number, however many messages a booking writes."""
+    clock.move_to(bangkok(MONDAY, time(10)))
+    OptOut.objects.create(phone=patient.phone, source="Replied STOP")
+    slot = SlotFactory(start=bangkok(MONDAY, time(10)) + timedelta(days=3))
+
+    with CaptureQueriesContext(connection) as queries:
+        appointment = booked(patient, slot)
+
+    written = Message.objects.filter(appointment=appointment)
+    assert written.count() == 3  # the confirmation and two reminders (a day and 2 hours before)
+    assert {(m.status, m.error_code) for m in written} == {(Status.FAILED, "opted_out")}
+    asked = [q for q in queries.captured_queries if "notifications_optout" in q["sql"]]
+    assert len(asked) == 1
 
 
 def test_a_booking_commits_and_its_message_waits_when_the_broker_is_down(
