@@ -61,6 +61,19 @@ MEDIA_BYTES_JS = """async () => {
 }"""
 
 
+def media_flowing(page: Any, timeout: float = STEP_MS / 1000) -> dict[str, Any]:
+    """The page's media reading once audio and video both arrive. Asked from here, since
+    wait_for_function takes the promise MEDIA_BYTES_JS returns for a true answer at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reading: dict[str, Any] | None = page.evaluate(MEDIA_BYTES_JS)
+        if reading and reading["audio"] > 0 and reading["video"] > 0:
+            return reading
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"media did not flow both ways: {reading}")
+        page.wait_for_timeout(250)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -196,12 +209,8 @@ def run_call(patient_base: str, clinician_base: str, visit: dict[str, Any]) -> d
                 )
             mark("connected")
             media: dict[str, Any] = {}
-            # Both ways, audio and video: the inbound streams' byte counts. A stream's stats can
-            # start again from zero when the browser replaces it (seen under load), so the
-            # reading kept below waits for the same condition rather than taking one sample.
-            flowing = f"() => ({MEDIA_BYTES_JS})().then(m => m && m.audio > 0 && m.video > 0)"
             for page in (patient, clinician):
-                page.wait_for_function(flowing, polling=250)
+                media_flowing(page)
                 page.wait_for_selector("#quality:not([hidden])")
             mark("media_flows")
 
@@ -210,8 +219,7 @@ def run_call(patient_base: str, clinician_base: str, visit: dict[str, Any]) -> d
             clinician.wait_for_selector("#chat-log li:has-text('สวัสดีค่ะ คุณหมอ')")
             mark("chat")
             for who, page in (("patient", patient), ("clinician", clinician)):
-                page.wait_for_function(flowing, polling=250)
-                media[who] = page.evaluate(MEDIA_BYTES_JS)
+                media[who] = media_flowing(page)
                 media[who]["quality_shown"] = page.inner_text("#quality")
 
             clinician.once("dialog", lambda dialog: dialog.accept())
