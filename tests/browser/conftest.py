@@ -97,7 +97,8 @@ class Browser:
 
     def check_accessibility(self) -> None:
         """Fail on axe-core's serious or critical violations (WCAG 2.1 A and AA, and its best
-        practices) on the page as it is now."""
+        practices) on the page as it is now, once it has loaded."""
+        self.page.wait_for_load_state("load")
         found: list[dict[str, Any]] = self.page.evaluate(
             """async () => {
                 const result = await axe.run(document, {
