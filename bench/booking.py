@@ -49,12 +49,13 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from surge import (  # also sets Django up, in a scratch VAR_DIR
-    database_url,
     free_port,
     percentile,
+    pgbench_baseline,
     sign_in_patients,
     wait_until_up,
 )
+from surge import start_server as surge_server
 
 from booking.models import Slot
 from booking.selectors import SlotSearch, best_open_slots
@@ -62,7 +63,6 @@ from clinics.models import District, HealthCentre, Service
 from clinics.selectors import forget_centre_order
 from clinics.services import load_reference_data
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVICE = "general-checkup"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The first answer of each kind other than 201, printed once at the end.
@@ -120,25 +120,17 @@ def open_slots(count: int, capacity: int) -> list[int]:
 
 
 def start_server(port: int, workers: int, count_dir: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "LOG_LEVEL": "WARNING",
-        "SMS_WAKE_WORKER": "0",
-        "BOOKINGS_PER_ADDRESS_PER_HOUR": "100000000",
-        "SEARCHES_PER_ADDRESS_PER_MINUTE": "100000000",
-        "SQL_COUNT_DIR": count_dir,
-    }
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "config.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--no-access-log", "--log-level", "warning",
-            "--timeout-keep-alive", "75", "--backlog", "8192",
-        ],
-        cwd=ROOT,
-        env=env,
-    )  # fmt: skip
+    """surge's server, counting its SQL into `count_dir`, with the per-address limits lifted:
+    every simulated patient comes from 127.0.0.1."""
+    return surge_server(
+        port,
+        workers,
+        extra_env={
+            "BOOKINGS_PER_ADDRESS_PER_HOUR": "100000000",
+            "SEARCHES_PER_ADDRESS_PER_MINUTE": "100000000",
+            "SQL_COUNT_DIR": count_dir,
+        },
+    )
 
 
 def web_processes(server: subprocess.Popen[bytes]) -> list[int]:
@@ -258,26 +250,6 @@ def check_hot_slot(slot_id: int) -> str:
         f"checked in SQL: slot counter {booked} of {capacity}, "
         f"{appointments} appointments: {verdict}"
     )
-
-
-def pgbench_tps(seconds: int) -> float:
-    """Transactions per second of `pgbench -N -c 32` on its own scratch database."""
-    db = connection.settings_dict
-    base = ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"]]
-    name = f"bma_bench_pgbench_{os.getpid()}"
-    subprocess.run(["createdb", *base, name], check=True)
-    try:
-        subprocess.run(
-            ["pgbench", *base, "-i", "-s", "10", "-q", name], check=True, capture_output=True
-        )
-        run = subprocess.run(
-            ["pgbench", *base, "-N", "-c", "32", "-j", "2", "-T", str(seconds), name],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        found = re.search(r"tps = ([0-9.]+)", run.stdout)
-        return float(found.group(1)) if found else 0.0
-    finally:
-        subprocess.run(["dropdb", *base, name], check=True)
 
 
 def report(outcome: Outcome, baseline: float) -> None:
@@ -417,7 +389,7 @@ def main() -> None:
                 outcomes.append(
                     measure("allocate", base, server, count_dir, requests, options.rate)
                 )
-            baseline = pgbench_tps(options.pgbench_seconds)
+            baseline = pgbench_baseline(options.pgbench_seconds)
             print(
                 f"Run {run + 1}: pgbench -N -c 32: {baseline:,.0f} tps; "
                 f"load average {os.getloadavg()[0]:.2f}"

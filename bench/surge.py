@@ -157,12 +157,15 @@ def sign_in_patients(count: int) -> list[tuple[int, str]]:
     ]
 
 
-def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, workers: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "LOG_LEVEL": "WARNING",
         "SMS_WAKE_WORKER": "0",
+        **(extra_env or {}),
     }
     return subprocess.Popen(
         [
@@ -245,7 +248,7 @@ async def surge(
     return results, release_at
 
 
-def pgbench_baseline() -> float:
+def pgbench_baseline(seconds: int = 20) -> float:
     """Transactions per second of `pgbench -N -c 32` (simple updates) on a scratch database."""
     db = connection.settings_dict
     host, port, user = db["HOST"] or "127.0.0.1", str(db["PORT"] or 5432), db["USER"]
@@ -257,7 +260,7 @@ def pgbench_baseline() -> float:
             ["pgbench", *base, "-i", "-s", "10", "-q", name], check=True, capture_output=True
         )
         run = subprocess.run(
-            ["pgbench", *base, "-N", "-c", "32", "-j", "2", "-T", "20", name],
+            ["pgbench", *base, "-N", "-c", "32", "-j", "2", "-T", str(seconds), name],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         found = re.search(r"tps = ([0-9.]+)", run.stdout)
