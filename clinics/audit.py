@@ -79,22 +79,50 @@ def record(
 ) -> AuditEvent:
     """Add one event: `action` ("appointment.cancelled", "queue.viewed", ...) on `target`
     at the centre, touching these patients' records."""
+    event = event_for(
+        action,
+        target,
+        target_type=target_type,
+        centre_id=centre_id,
+        patients=patients,
+        details=details,
+        actor=actor,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def event_for(
+    action: str,
+    target: Model | None = None,
+    *,
+    target_type: str = "",
+    target_id: int | None = None,
+    centre_id: int | None,
+    patients: Iterable[int] = (),
+    details: dict[str, Any] | None = None,
+    actor: User | AnonymousUser | None = None,
+    ask_if_staff: bool = True,
+) -> AuditEvent:
+    """The event `record` writes, not saved. With `ask_if_staff` False nothing is read: a
+    signed-in account whose staff membership is not known yet gets an empty actor_kind, for
+    the writer to settle (the booking function asks in the same call, see
+    booking/sql/book_slot_v1.sql)."""
     request = _current_request.get()
     event = AuditEvent(
         action=action,
         target_type=target_type or (target._meta.model_name if target is not None else "") or "",
-        target_id=target.pk if target is not None else None,
+        target_id=target.pk if target is not None else target_id,
         centre_id=centre_id,
         patients=sorted(set(patients)),
         details=details or {},
     )
-    _fill_actor(event, request, actor)
+    _fill_actor(event, request, actor, ask_if_staff=ask_if_staff)
     if request is not None:
         event.address = request.META.get("REMOTE_ADDR") or None
         event.via = f"{request.method} {path_without_secrets(request)}"[:200]
     else:
         event.via = _running_task()
-    event.save(force_insert=True)
     return event
 
 
@@ -138,7 +166,11 @@ def path_without_secrets(request: HttpRequest) -> str:
 
 
 def _fill_actor(
-    event: AuditEvent, request: HttpRequest | None, actor: User | AnonymousUser | None
+    event: AuditEvent,
+    request: HttpRequest | None,
+    actor: User | AnonymousUser | None,
+    *,
+    ask_if_staff: bool = True,
 ) -> None:
     partner_key = getattr(request, "partner_key", None) if request is not None else None
     link_patient_id = getattr(request, "audit_link_patient_id", None) if actor is None else None
@@ -153,7 +185,13 @@ def _fill_actor(
     elif isinstance(user, User) and user.is_authenticated:
         event.actor = user
         event.actor_name = user.get_username()
-        event.actor_kind = Actor.STAFF if is_staff_account(user) else Actor.PATIENT
+        known: bool | None = getattr(user, "_audit_is_staff", None)
+        if known is None and (user.is_staff or user.is_superuser):
+            known = True
+        if known is None and not ask_if_staff:
+            event.actor_kind = ""  # for the writer to settle
+        else:
+            event.actor_kind = Actor.STAFF if is_staff_account(user) else Actor.PATIENT
     elif partner_key is not None:
         event.actor_kind = Actor.PARTNER
         event.actor_name = str(partner_key.partner)[:150]

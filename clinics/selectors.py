@@ -162,6 +162,40 @@ def service_doses(service_id: int) -> tuple[ServiceDose, ...]:
     )
 
 
+def service_by_id(service_id: int) -> Service | None:
+    """A service as the booking function's caller writes texts and answers from, kept in this
+    process as service_by_code is (the function checks in SQL what may have changed)."""
+    return _remembered(
+        ("service-id", service_id), lambda: Service.objects.filter(pk=service_id).first()
+    )
+
+
+def centre_by_number(number: int) -> HealthCentre | None:
+    """A centre with its district, kept in this process as service_by_id is."""
+    return _remembered(
+        ("centre", number),
+        lambda: HealthCentre.objects.select_related("district").filter(pk=number).first(),
+    )
+
+
+def remembered(key: tuple[str, object]) -> object | None:
+    """What _remembered keeps under the key, if still good (for a caller that loads it on
+    another connection, such as an async one, and keeps it with remember)."""
+    kept = _reference.get(key)
+    return kept[1] if kept is not None and kept[0] > time.monotonic() else None
+
+
+def remember(key: tuple[str, object], value: object, *, version: int) -> None:
+    """Keep a value loaded elsewhere, unless reference data changed since `version`
+    (reference_version() read before loading it)."""
+    if value is not None and version == _reference_version:
+        _reference[key] = (time.monotonic() + settings.REFERENCE_CACHE_SECONDS, value)
+
+
+def reference_version() -> int:
+    return _reference_version
+
+
 # Reference data read on every booking, kept in this process: key -> (good until, on the
 # monotonic clock; the value). A change saved or deleted in this process forgets it all at
 # once (and again when its transaction commits); a change made in another process, or by a

@@ -194,6 +194,11 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- The booking engine -------------------------------------------------------------------------
 # How far ahead weekly schedules are turned into bookable slots.
 SLOT_HORIZON_WEEKS = env_int("SLOT_HORIZON_WEEKS", 8)
+# How a booking runs: "sql", one call to the booking function (booking/sql/book_slot_v1.sql,
+# PostgreSQL only), or "orm", the same rules through the ORM (the only choice on SQLite).
+BOOKING_ENGINE = env_str(
+    "BOOKING_ENGINE", "sql" if DATABASES["default"]["ENGINE"].endswith("postgresql") else "orm"
+)
 # How many candidate slots "book the best slot for me" tries before giving up.
 ALLOCATION_ATTEMPTS = env_int("ALLOCATION_ATTEMPTS", 25)
 # How long a process keeps the order of centres for a district before ranking them again

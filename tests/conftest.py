@@ -65,6 +65,13 @@ def cache_of_its_own(settings: Settings) -> None:
     settings.CACHES = caches
 
 
+@pytest.fixture
+def orm_engine(settings: Settings) -> None:
+    """Bookings through the ORM whatever the database: for a test that watches the ORM
+    path's own steps (the booking function runs them inside one call)."""
+    settings.BOOKING_ENGINE = "orm"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def audit_trail_emptied_between_tests() -> Iterator[None]:
     """The audit trail refuses DELETE (on SQLite, unless unsealed); a transactional test's

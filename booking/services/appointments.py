@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +29,7 @@ from booking.exceptions import (
 )
 from booking.models import Appointment, Partner, Patient, Slot
 from booking.selectors import SlotSearch, best_open_slots
+from booking.services import booking_sql
 from booking.services.audit import appointment_changed
 from booking.services.places import (
     bookable_slot,
@@ -90,7 +91,20 @@ def book_slot(
     on that row lock until commit, so the less is done while holding it the more bookings a
     busy slot takes per second (bench/hot_slot.py: 637/s against 126/s with 5 ms of work
     after it). Someone who loses the race has their other writes rolled back.
+
+    With settings.BOOKING_ENGINE "sql" (PostgreSQL) the same rules run in one call to the
+    booking function (services.booking_sql), a vaccine course of several doses excepted.
     """
+    if booking_sql.use_sql_engine():
+        return _book_in_one_call(
+            patient=patient,
+            slot_id=slot_id,
+            booked_by=booked_by,
+            channel=channel,
+            idempotency_key=idempotency_key,
+            enforce_cutoff=enforce_cutoff,
+            partner=partner,
+        )
     lock_patient(patient.pk)
     earlier = _earlier_booking(booked_by, idempotency_key)
     if earlier is not None:
@@ -196,12 +210,11 @@ def allocate_slot(
     `no_slot_available` while a place remains. Locks the patient row first, so a retry with
     the same key waits for the first attempt and returns what it booked.
     """
-    lock_patient(patient.pk)
-    earlier = _earlier_booking(booked_by, idempotency_key)
-    if earlier is not None:
-        if earlier.patient_id != patient.pk or earlier.slot.service_id != search.service.pk:
-            raise IdempotencyKeyReused()
-        return Booking(appointment=earlier, created=False)
+    in_one_call = booking_sql.use_sql_engine()
+    if not in_one_call:
+        replay = _allocated_before(patient, booked_by, idempotency_key, search)
+        if replay is not None:
+            return replay
     tried: set[int] = set()
     lost_a_race = False
     while candidates := best_open_slots(
@@ -215,6 +228,19 @@ def allocate_slot(
             candidate = candidates.pop(pick)
             tried.add(candidate.slot.pk)
             try:
+                if in_one_call:
+                    # One call a try: the function locks the patient and looks the key up
+                    # each time (an earlier booking with it, of this service, is the answer),
+                    # and writes nothing when it refuses, so no savepoint is needed.
+                    booking_sql.remember_slot(candidate.slot)
+                    return _book_in_one_call(
+                        patient=patient,
+                        slot_id=candidate.slot.pk,
+                        booked_by=booked_by,
+                        channel=channel,
+                        idempotency_key=idempotency_key,
+                        replay_service_id=search.service.pk,
+                    )
                 # The patient is locked and the key looked up once, above, for every try.
                 with transaction.atomic():
                     return _book_locked(
@@ -228,7 +254,85 @@ def allocate_slot(
                 lost_a_race = True
             except (SlotClosed, BookingClosed, AlreadyBooked, OverlappingAppointment):
                 continue
+    if in_one_call:
+        # No try reached the key: it may have booked already, as the ORM path checks first.
+        replay = _allocated_before(patient, booked_by, idempotency_key, search)
+        if replay is not None:
+            return replay
     raise NoSlotAvailable()
+
+
+def _allocated_before(
+    patient: Patient, booked_by: User, idempotency_key: str, search: SlotSearch
+) -> "Booking | None":
+    """Lock the patient; what an earlier allocate with the key booked, if any."""
+    lock_patient(patient.pk)
+    earlier = _earlier_booking(booked_by, idempotency_key)
+    if earlier is None:
+        return None
+    if earlier.patient_id != patient.pk or earlier.slot.service_id != search.service.pk:
+        raise IdempotencyKeyReused()
+    return Booking(appointment=earlier, created=False)
+
+
+def _book_in_one_call(
+    *,
+    patient: Patient,
+    slot_id: int,
+    booked_by: User,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+    enforce_cutoff: bool = True,
+    partner: Partner | None = None,
+    replay_service_id: int | None = None,
+) -> Booking:
+    """book_slot (or one try of allocate_slot) as one call to the booking function; in the
+    caller's transaction. A course of several doses goes on with the ORM path in a savepoint:
+    the function has locked the patient and found no earlier booking with the key."""
+    facts = booking_sql.slot_facts(slot_id)
+    service, centre = booking_sql.reference(facts)
+    call = booking_sql.prepare(
+        appointment_id=booking_sql.next_appointment_id(),
+        patient_id=patient.pk,
+        slot_id=slot_id,
+        facts=facts,
+        service=service,
+        centre=centre,
+        booked_by_id=booked_by.pk,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        partner_id=partner.pk if partner is not None else None,
+        enforce_cutoff=enforce_cutoff,
+        replay_service_id=replay_service_id,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(call.sql, call.params)
+        answer = cursor.fetchone()[0]
+
+    def explain(reasons: list[str]) -> None:
+        check_eligibility(patient, Slot.objects.select_related("drive").get(pk=slot_id))
+
+    done = booking_sql.outcome(answer, call, explain_ineligible=explain)
+    if done.kind == "replay":
+        assert done.appointment_id is not None
+        earlier = Appointment.objects.select_related("slot").get(pk=done.appointment_id)
+        return Booking(appointment=earlier, created=False)
+    if done.kind == "orm":
+        with transaction.atomic():
+            return _book_locked(
+                patient=patient,
+                slot_id=slot_id,
+                booked_by=booked_by,
+                channel=channel,
+                idempotency_key=idempotency_key,
+                enforce_cutoff=enforce_cutoff,
+                partner=partner,
+            )
+    appointment = booking_sql.booked_appointment(
+        call, done, patient=patient, booked_by=booked_by, partner=partner
+    )
+    transaction.on_commit(lambda: booking_sql.after_commit(call, done))
+    return Booking(appointment=appointment, created=True)
 
 
 @transaction.atomic

@@ -18,21 +18,24 @@ def queue_group(centre_id: int) -> str:
 
 def announce_queue_change(*, centre_id: int, appointment_id: int, change: str) -> None:
     """After the transaction commits, tell the centre's desks that an appointment changed."""
+    transaction.on_commit(
+        lambda: send_queue_change(centre_id=centre_id, appointment_id=appointment_id, change=change)
+    )
 
-    def send() -> None:
-        try:
-            layer = get_channel_layer()
-            if layer is None:
-                return
-            async_to_sync(layer.group_send)(
-                queue_group(centre_id),
-                {
-                    "type": "queue.changed",  # handled by CentreQueueConsumer.queue_changed
-                    "appointment_id": appointment_id,
-                    "change": change,
-                },
-            )
-        except Exception:
-            logger.warning("Could not tell centre %s's desks of a change", centre_id, exc_info=True)
 
-    transaction.on_commit(send)
+def send_queue_change(*, centre_id: int, appointment_id: int, change: str) -> None:
+    """Tell the centre's desks now (for a caller that has seen its transaction commit)."""
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        async_to_sync(layer.group_send)(
+            queue_group(centre_id),
+            {
+                "type": "queue.changed",  # handled by CentreQueueConsumer.queue_changed
+                "appointment_id": appointment_id,
+                "change": change,
+            },
+        )
+    except Exception:
+        logger.warning("Could not tell centre %s's desks of a change", centre_id, exc_info=True)

@@ -176,6 +176,12 @@ def _move_counters(drive_id: int, *, taken: int, finished: int) -> None:
         cache.incr(_bookings_key(drive_id), finished)
 
 
+def note_booking_committed(*, drive_id: int) -> None:
+    """A booking in the drive (a first dose, or no vaccine course) has committed: what the
+    Appointment post_save signal arranges, for the booking function, which sends none."""
+    _move_counters(drive_id, taken=1, finished=1)
+
+
 def _drive_of_slot(slot_id: int) -> tuple[int, int | None] | None:
     """The slot's (service id, drive id), kept in the cache: every poll in a surge asks."""
     key = f"slot-drive:{slot_id}"

@@ -37,6 +37,10 @@ REMINDER_MIN_GAP = timedelta(minutes=30)
 # The video link goes out as the room opens.
 VIDEO_LINK_BEFORE = timedelta(minutes=15)
 WAKE_KEY = "notifications:wake-worker"
+# Why a text to a number that opted out was not sent (also written by booking/sql/book_slot_v1.sql).
+OPTED_OUT_ERROR = "The number has opted out of text messages (STOP)."
+# A pending text due this soon wakes a worker when its transaction commits.
+WAKE_WITHIN = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def outbox_row(
         status, last_error = Status.CANCELLED, "Quiet hours would delay it until it is too late."
     elif opted_out if opted_out is not None else is_opted_out(recipient.phone):
         status, error_code = Status.FAILED, "opted_out"
-        last_error = "The number has opted out of text messages (STOP)."
+        last_error = OPTED_OUT_ERROR
     count = messages.count_segments(body)
     if kind == Kind.PASSCODE and status != Status.PENDING:
         body = messages.redact_codes(body)  # never sent: nothing to keep
@@ -180,7 +184,7 @@ def queue_messages(rows: list[Message]) -> list[Message]:
 
 
 def _wake_if_due(message: Message) -> None:
-    if message.status == Status.PENDING and message.due_at <= timezone.now() + timedelta(seconds=5):
+    if message.status == Status.PENDING and message.due_at <= timezone.now() + WAKE_WITHIN:
         transaction.on_commit(wake_worker)
 
 
@@ -279,6 +283,31 @@ def _announce_time(
     if recipient is None:
         return
     opted_out = is_opted_out(recipient.phone)
+    queue_messages(announcement_rows(appointment, recipient, kind, text, opted_out=opted_out))
+
+
+def booked_rows(
+    appointment: Appointment, recipient: Recipient, *, opted_out: bool
+) -> list[Message]:
+    """The rows notify_booked writes, not saved: the confirmation, then the reminders and the
+    joining link. (The booking function writes these, made in both languages beforehand.)"""
+    return announcement_rows(
+        appointment,
+        recipient,
+        Kind.CONFIRMATION,
+        messages.booking_confirmation,
+        opted_out=opted_out,
+    )
+
+
+def announcement_rows(
+    appointment: Appointment,
+    recipient: Recipient,
+    kind: Message.Kind,
+    text: Callable[[Appointment, str], str],
+    *,
+    opted_out: bool,
+) -> list[Message]:
     announcement = outbox_row(
         recipient=recipient,
         kind=kind,
@@ -287,7 +316,7 @@ def _announce_time(
         appointment=appointment,
         opted_out=opted_out,
     )
-    queue_messages([announcement, *_reminders(appointment, recipient, opted_out=opted_out)])
+    return [announcement, *_reminders(appointment, recipient, opted_out=opted_out)]
 
 
 def _reminders(appointment: Appointment, recipient: Recipient, *, opted_out: bool) -> list[Message]:

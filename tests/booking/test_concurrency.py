@@ -523,6 +523,7 @@ def test_allocations_that_lose_a_race_spread_out_rather_than_queue_for_the_next_
     assert_counters_match_appointments()
 
 
+@pytest.mark.usefixtures("orm_engine")
 def test_an_allocation_holds_no_slot_row_while_it_does_the_booking_work(
     reference_data, monkeypatch
 ):

@@ -239,6 +239,7 @@ def test_the_trail_shows_the_links_holder_in_words(client_for, admin_at_centre_1
     assert confirmed["actor"] == f"Holder of the link for patient #{visit.patient_id}"
 
 
+@pytest.mark.usefixtures("orm_engine")
 def test_a_change_that_fails_after_its_event_takes_the_event_with_it(patient, clock, monkeypatch):
     def fail(appointment: Appointment) -> None:
         raise RuntimeError("the outbox is gone")

@@ -235,6 +235,7 @@ def test_a_number_that_opted_out_gets_nothing_and_staff_see_why(patient, clock):
     assert confirmation.error_code == "opted_out"
 
 
+@pytest.mark.usefixtures("orm_engine")
 def test_every_message_of_a_booking_to_an_opted_out_number_is_failed_from_one_question(
     patient, clock
 ):
