@@ -55,7 +55,7 @@ from booking.services.series import (
     start_course,
 )
 from booking.services.stock import use_dose
-from clinics.exceptions import InvalidInput
+from clinics.exceptions import DomainError, InvalidInput
 from notifications.services.outbox import notify_booked, notify_cancelled, notify_rescheduled
 
 Status = Appointment.Status
@@ -70,7 +70,6 @@ class Booking:
     course: CourseChange = field(default_factory=CourseChange)
 
 
-@transaction.atomic
 def book_slot(
     *,
     patient: Patient,
@@ -105,6 +104,28 @@ def book_slot(
             enforce_cutoff=enforce_cutoff,
             partner=partner,
         )
+    return _book_slot_orm(
+        patient=patient,
+        slot_id=slot_id,
+        booked_by=booked_by,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        enforce_cutoff=enforce_cutoff,
+        partner=partner,
+    )
+
+
+@transaction.atomic
+def _book_slot_orm(
+    *,
+    patient: Patient,
+    slot_id: int,
+    booked_by: User,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+    enforce_cutoff: bool = True,
+    partner: Partner | None = None,
+) -> Booking:
     lock_patient(patient.pk)
     earlier = _earlier_booking(booked_by, idempotency_key)
     if earlier is not None:
@@ -190,7 +211,6 @@ def check_eligibility(patient: Patient, slot: Slot) -> None:
         )
 
 
-@transaction.atomic
 def allocate_slot(
     *,
     patient: Patient,
@@ -209,8 +229,32 @@ def allocate_slot(
     everyone ranks the same slots first: they fill one after the other and nobody is told
     `no_slot_available` while a place remains. Locks the patient row first, so a retry with
     the same key waits for the first attempt and returns what it booked.
+
+    With settings.BOOKING_ENGINE "sql" each try is one call to the booking function, which
+    locks the patient and looks the key up itself.
     """
-    in_one_call = booking_sql.use_sql_engine()
+    options: dict[str, Any] = {
+        "patient": patient,
+        "search": search,
+        "booked_by": booked_by,
+        "channel": channel,
+        "idempotency_key": idempotency_key,
+    }
+    if booking_sql.use_sql_engine():
+        return _allocate(**options, in_one_call=True)
+    with transaction.atomic():
+        return _allocate(**options, in_one_call=False)
+
+
+def _allocate(
+    *,
+    patient: Patient,
+    search: SlotSearch,
+    booked_by: User,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+    in_one_call: bool,
+) -> Booking:
     if not in_one_call:
         replay = _allocated_before(patient, booked_by, idempotency_key, search)
         if replay is not None:
@@ -264,10 +308,12 @@ def allocate_slot(
 
 def _allocated_before(
     patient: Patient, booked_by: User, idempotency_key: str, search: SlotSearch
-) -> "Booking | None":
-    """Lock the patient; what an earlier allocate with the key booked, if any."""
-    lock_patient(patient.pk)
-    earlier = _earlier_booking(booked_by, idempotency_key)
+) -> Booking | None:
+    """Lock the patient; what an earlier allocate with the key booked, if any. (A refusal is
+    raised outside the transaction: the caller's, if any, stays usable.)"""
+    with transaction.atomic(savepoint=False):
+        lock_patient(patient.pk)
+        earlier = _earlier_booking(booked_by, idempotency_key)
     if earlier is None:
         return None
     if earlier.patient_id != patient.pk or earlier.slot.service_id != search.service.pk:
@@ -305,34 +351,55 @@ def _book_in_one_call(
         enforce_cutoff=enforce_cutoff,
         replay_service_id=replay_service_id,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(call.sql, call.params)
-        answer = cursor.fetchone()[0]
-
-    def explain(reasons: list[str]) -> None:
+    # The call and what must happen in its transaction, in a block that makes no savepoint:
+    # the function writes all or nothing, and a refusal is raised once outside it, so that a
+    # caller's own transaction (allocate's next try, the API's alternatives) stays usable.
+    refused: DomainError | None = None
+    booking: Booking | None = None
+    reasons: list[str] = []
+    with transaction.atomic(savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute(call.sql, call.params)
+            answer = cursor.fetchone()[0]
+        try:
+            done = booking_sql.outcome(answer, call)
+        except NotEligible:
+            done, reasons = None, list(booking_sql.parse(answer)["reasons"])
+        except DomainError as error:
+            done, refused = None, error
+        if done is not None and done.kind == "orm":
+            try:
+                with transaction.atomic():
+                    booking = _book_locked(
+                        patient=patient,
+                        slot_id=slot_id,
+                        booked_by=booked_by,
+                        channel=channel,
+                        idempotency_key=idempotency_key,
+                        enforce_cutoff=enforce_cutoff,
+                        partner=partner,
+                    )
+            except DomainError as error:
+                refused = error
+        elif done is not None and done.kind == "booked":
+            booking = Booking(
+                appointment=booking_sql.booked_appointment(
+                    call, done, patient=patient, booked_by=booked_by, partner=partner
+                ),
+                created=True,
+            )
+            transaction.on_commit(lambda: booking_sql.after_commit(call, done))
+    if refused is not None:
+        raise refused
+    if done is None:  # not eligible: worded with every reason (a refusal may cost more)
         check_eligibility(patient, Slot.objects.select_related("drive").get(pk=slot_id))
-
-    done = booking_sql.outcome(answer, call, explain_ineligible=explain)
+        raise NotEligible(reasons=[{"code": code, "message": code} for code in reasons])
     if done.kind == "replay":
         assert done.appointment_id is not None
         earlier = Appointment.objects.select_related("slot").get(pk=done.appointment_id)
         return Booking(appointment=earlier, created=False)
-    if done.kind == "orm":
-        with transaction.atomic():
-            return _book_locked(
-                patient=patient,
-                slot_id=slot_id,
-                booked_by=booked_by,
-                channel=channel,
-                idempotency_key=idempotency_key,
-                enforce_cutoff=enforce_cutoff,
-                partner=partner,
-            )
-    appointment = booking_sql.booked_appointment(
-        call, done, patient=patient, booked_by=booked_by, partner=partner
-    )
-    transaction.on_commit(lambda: booking_sql.after_commit(call, done))
-    return Booking(appointment=appointment, created=True)
+    assert booking is not None
+    return booking
 
 
 @transaction.atomic

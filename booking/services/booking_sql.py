@@ -430,8 +430,7 @@ def outcome(
     the same refusal (same code, message and detail). For not_eligible, `explain_ineligible`
     may raise the NotEligible with every reason worded (booking.eligibility); without it, or
     if it raises nothing, the reasons carry only their codes."""
-    if isinstance(answer, (str, bytes)):
-        answer = json.loads(answer)
+    answer = parse(answer)
     kind = answer["outcome"]
     if kind == "booked":
         return Outcome("booked", int(answer["appointment_id"]), answer)
@@ -446,6 +445,14 @@ def outcome(
             explain_ineligible(reasons)
         raise NotEligible(reasons=[{"code": reason, "message": reason} for reason in reasons])
     raise _refusal(code, answer)
+
+
+def parse(answer: Any) -> dict[str, Any]:
+    """The function's answer as a dict (the Django connection hands jsonb over as text)."""
+    if isinstance(answer, (str, bytes)):
+        parsed: dict[str, Any] = json.loads(answer)
+        return parsed
+    return dict(answer)
 
 
 def _refusal(code: str, answer: dict[str, Any]) -> DomainError:

@@ -15,7 +15,6 @@ from django.core.cache import cache
 from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
-from pytest_django import Settings
 
 from booking.exceptions import NotEligible
 from booking.models import (
@@ -47,18 +46,6 @@ from tests.factories import (
     vaccine,
 )
 from tests.races import race
-
-ENGINES = ["orm", "sql"]
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest, settings: Settings) -> str:
-    """Each test once per engine; "sql" only where the database is PostgreSQL."""
-    if request.param == "sql" and connection.vendor != "postgresql":
-        pytest.skip("The booking function needs PostgreSQL.")
-    settings.BOOKING_ENGINE = request.param
-    assert booking_sql.use_sql_engine() == (request.param == "sql")
-    return str(request.param)
 
 
 def book(patient: Patient, slot: Slot, key: str = "", **options: Any) -> Booking:
