@@ -55,7 +55,7 @@ from booking.services.series import (
     start_course,
 )
 from booking.services.stock import use_dose
-from clinics.exceptions import DomainError, InvalidInput
+from clinics.exceptions import InvalidInput
 from notifications.services.outbox import notify_booked, notify_cancelled, notify_rescheduled
 
 Status = Appointment.Status
@@ -332,9 +332,9 @@ def _book_in_one_call(
     partner: Partner | None = None,
     replay_service_id: int | None = None,
 ) -> Booking:
-    """book_slot (or one try of allocate_slot) as one call to the booking function; in the
-    caller's transaction. A course of several doses goes on with the ORM path in a savepoint:
-    the function has locked the patient and found no earlier booking with the key."""
+    """book_slot (or one try of allocate_slot) as one call to the booking function, in the
+    caller's transaction if there is one. A course of several doses goes on with the ORM
+    path (booking_sql's "orm" outcome)."""
     facts = booking_sql.slot_facts(slot_id)
     service, centre = booking_sql.reference(facts)
     call = booking_sql.prepare(
@@ -351,55 +351,64 @@ def _book_in_one_call(
         enforce_cutoff=enforce_cutoff,
         replay_service_id=replay_service_id,
     )
-    # The call and what must happen in its transaction, in a block that makes no savepoint:
-    # the function writes all or nothing, and a refusal is raised once outside it, so that a
-    # caller's own transaction (allocate's next try, the API's alternatives) stays usable.
-    refused: DomainError | None = None
-    booking: Booking | None = None
-    reasons: list[str] = []
-    with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute(call.sql, call.params)
-            answer = cursor.fetchone()[0]
-        try:
-            done = booking_sql.outcome(answer, call)
-        except NotEligible:
-            done, reasons = None, list(booking_sql.parse(answer)["reasons"])
-        except DomainError as error:
-            done, refused = None, error
-        if done is not None and done.kind == "orm":
-            try:
-                with transaction.atomic():
-                    booking = _book_locked(
-                        patient=patient,
-                        slot_id=slot_id,
-                        booked_by=booked_by,
-                        channel=channel,
-                        idempotency_key=idempotency_key,
-                        enforce_cutoff=enforce_cutoff,
-                        partner=partner,
-                    )
-            except DomainError as error:
-                refused = error
-        elif done is not None and done.kind == "booked":
-            booking = Booking(
-                appointment=booking_sql.booked_appointment(
-                    call, done, patient=patient, booked_by=booked_by, partner=partner
-                ),
-                created=True,
-            )
-            transaction.on_commit(lambda: booking_sql.after_commit(call, done))
-    if refused is not None:
-        raise refused
-    if done is None:  # not eligible: worded with every reason (a refusal may cost more)
+    # Outside a transaction the call is the whole round trip: its one statement commits by
+    # itself, all or nothing (no BEGIN and COMMIT). Inside the caller's transaction it runs
+    # there, opening no savepoint: it writes nothing when it refuses, and its refusal is
+    # raised from no atomic block, so that transaction stays usable (allocate's next try,
+    # the API's alternatives).
+    in_transaction = connection.in_atomic_block
+    with connection.cursor() as cursor:
+        cursor.execute(call.sql, call.params)
+        answer = cursor.fetchone()[0]
+    try:
+        done = booking_sql.outcome(answer, call)
+    except NotEligible:
+        # Worded with every reason as booking.eligibility says them: a refusal may cost more.
         check_eligibility(patient, Slot.objects.select_related("drive").get(pk=slot_id))
-        raise NotEligible(reasons=[{"code": code, "message": code} for code in reasons])
+        raise
     if done.kind == "replay":
         assert done.appointment_id is not None
         earlier = Appointment.objects.select_related("slot").get(pk=done.appointment_id)
         return Booking(appointment=earlier, created=False)
-    assert booking is not None
-    return booking
+    if done.kind == "orm":
+        with transaction.atomic():  # a savepoint in the caller's transaction, else its own
+            if not in_transaction:
+                # The function's patient lock ended with its statement: take it again, and
+                # look the key up again under it.
+                lock_patient(patient.pk)
+                made = _earlier_booking(booked_by, idempotency_key)
+                if made is not None:
+                    return _replayed(made, patient, slot_id, replay_service_id)
+            return _book_locked(
+                patient=patient,
+                slot_id=slot_id,
+                booked_by=booked_by,
+                channel=channel,
+                idempotency_key=idempotency_key,
+                enforce_cutoff=enforce_cutoff,
+                partner=partner,
+            )
+    appointment = booking_sql.booked_appointment(
+        call, done, patient=patient, booked_by=booked_by, partner=partner
+    )
+    # Run at once when the statement committed by itself, else when the caller's commits.
+    transaction.on_commit(lambda: booking_sql.after_commit(call, done))
+    return Booking(appointment=appointment, created=True)
+
+
+def _replayed(
+    earlier: Appointment, patient: Patient, slot_id: int, replay_service_id: int | None
+) -> Booking:
+    """What an earlier booking with the key answers: itself, or IdempotencyKeyReused if it
+    was for someone else or another slot (allocate: another service)."""
+    other_target = (
+        earlier.slot_id != slot_id
+        if replay_service_id is None
+        else earlier.slot.service_id != replay_service_id
+    )
+    if earlier.patient_id != patient.pk or other_target:
+        raise IdempotencyKeyReused()
+    return Booking(appointment=earlier, created=False)
 
 
 @transaction.atomic

@@ -375,6 +375,26 @@ def test_a_vaccine_of_several_doses_books_and_holds_the_later_doses(
     assert Appointment.objects.filter(series=series).count() == 1 + len(made.course.held)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_course_of_several_doses_outside_a_transaction_replays_its_key(
+    engine, reference_data, patient
+):
+    """Outside a transaction the function's statement commits by itself, its patient lock
+    with it: the ORM path it hands a course to locks and looks the key up again."""
+    hepatitis_b = vaccine("vaccine-hepatitis-b")
+    first = SlotFactory(service=hepatitis_b)
+    other = SlotFactory(service=hepatitis_b, start=first.start + timedelta(hours=2))
+
+    made = book(patient, first, "course-key")
+    again = book(patient, first, "course-key")
+
+    assert made.created and made.appointment.dose_number == 1
+    assert not again.created
+    assert again.appointment.pk == made.appointment.pk
+    assert refusal(patient, other, "course-key").code == "idempotency_key_reused"
+    assert refusal(patient, other, "another-key").code == "outside_dose_interval"
+
+
 @pytest.fixture
 def organiser(city_admin: User) -> User:
     return city_admin
