@@ -388,7 +388,8 @@ def test_a_course_of_several_doses_outside_a_transaction_replays_its_key(
     made = book(patient, first, "course-key")
     again = book(patient, first, "course-key")
 
-    assert made.created and made.appointment.dose_number == 1
+    assert made.created
+    assert made.appointment.dose_number == 1
     assert not again.created
     assert again.appointment.pk == made.appointment.pk
     assert refusal(patient, other, "course-key").code == "idempotency_key_reused"
@@ -843,3 +844,62 @@ def test_prepare_needs_no_database(settings):
     assert call.sql.startswith("SELECT booking_book_slot_v1(")
     assert len(call.params) == call.sql.count("%s") == 15
     assert "/a/" in call.params[-1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_async_caller_books_with_the_same_blocks_on_its_own_connection(reference_data, patient):
+    """What a lean async route does: its own psycopg AsyncConnection, no Django ORM between
+    the reads it needs and the one call."""
+    if connection.vendor != "postgresql":
+        pytest.skip("The booking function needs PostgreSQL.")
+    import asyncio
+
+    import psycopg
+
+    from clinics.selectors import forget_reference_data
+
+    slot = SlotFactory()
+    forget_reference_data()
+    database = connection.settings_dict
+
+    async def book_async() -> tuple[booking_sql.BookingCall, booking_sql.Outcome]:
+        async with await psycopg.AsyncConnection.connect(
+            host=database["HOST"],
+            port=database["PORT"] or 5432,
+            user=database["USER"],
+            dbname=database["NAME"],
+            autocommit=True,
+        ) as conn:
+            facts = await booking_sql.aslot_facts(conn, slot.pk)
+            service, centre = await booking_sql.areference(conn, facts)
+            call = booking_sql.prepare(
+                appointment_id=await booking_sql.anext_appointment_id(conn),
+                patient_id=patient.pk,
+                slot_id=slot.pk,
+                facts=facts,
+                service=service,
+                centre=centre,
+                booked_by_id=patient.account_id,
+                channel="api",
+                idempotency_key="async-key",
+            )
+            cursor = await conn.execute(call.sql, call.params)
+            row = await cursor.fetchone()
+            assert row is not None
+            done = booking_sql.outcome(row[0], call)
+            await booking_sql.aafter_commit(call, done)
+            again = await conn.execute(call.sql, call.params)
+            replay = await again.fetchone()
+            assert replay is not None
+            assert booking_sql.outcome(replay[0], call).kind == "replay"
+            return call, done
+
+    call, done = asyncio.run(book_async())
+
+    assert done.kind == "booked"
+    appointment = Appointment.objects.get()
+    assert appointment.pk == call.appointment_id == done.appointment_id
+    assert Slot.objects.get(pk=slot.pk).booked == 1
+    assert Message.objects.filter(appointment=appointment).count() == 3
+    assert AuditEvent.objects.filter(action="appointment.booked", target_id=appointment.pk).exists()
+    assert booking_sql.reference(booking_sql.slot_facts(slot.pk))[1].district.code == 1001
