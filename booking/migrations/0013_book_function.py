@@ -1,5 +1,5 @@
 """booking_book_slot_v1: a booking's whole decision and all its writes in one call, on
-PostgreSQL (see booking/sql/book_slot_v1.sql and booking/services/booking_sql.py). Nothing on
+PostgreSQL (see booking/sql/book_slot_v1.sql and booking/services/booking_sql/). Nothing on
 SQLite, where bookings run through the ORM."""
 
 from pathlib import Path

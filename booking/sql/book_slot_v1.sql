@@ -1,6 +1,6 @@
 -- booking_book_slot_v1: one booking, its whole decision and all its writes, in one call.
 --
--- Loaded by migration booking/0013_book_function; booking/services/booking_sql.py calls it.
+-- Loaded by migration booking/0013_book_function; booking/services/booking_sql/ calls it.
 -- A later change is a new file (book_slot_v2.sql) with a new migration, never an edit of this
 -- one: the migration must make the same function whenever it runs.
 --

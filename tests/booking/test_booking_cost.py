@@ -147,7 +147,7 @@ def test_a_booking_through_the_function_is_one_statement(
     from booking.services import booking_sql
 
     slot = SlotFactory()
-    booking_sql._ids.clear()  # the next booking takes a fresh block, and leaves 49
+    booking_sql.forget_appointment_ids()  # the next booking takes a fresh block, leaves 49
     booked(patient, slot)
 
     with django_assert_num_queries(1):

@@ -1,45 +1,7 @@
-"""Booking in one round trip to PostgreSQL: the building blocks around booking_book_slot_v1.
+"""The call of booking_book_slot_v1: its parameters made in Python (`prepare`), its answer
+read back (`outcome`, `booked_appointment`), and what its commit sets off (`after_commit`)."""
 
-The function (booking/sql/book_slot_v1.sql, made by migration 0013_book_function) takes the
-whole decision and writes every row of a booking under the patient's row lock: the key,
-safeguards, slot, cutoff, course, drive rules, overlap, cap, the appointment, the audit event,
-the texts, and the place, last, by the conditional update. What does not change between two
-bookings, or cannot be known in SQL, is made here first, without touching the database:
-
-- the appointment's id, taken from its sequence in blocks per process (`next_appointment_id`),
-  so that the link in the texts and the audit event's target can be written before the call;
-- the texts in Thai and English with their due times, expiry and quiet hours, by the same
-  code as notifications.services.outbox (the function picks the recipient and language,
-  applies the opt-out list and writes the rows);
-- the audit event's fields, as clinics.audit.record fills them;
-- the slot's facts that never change once it exists (start, end, centre, service, drive:
-  `slot_facts`, kept per process), and the service and centre (clinics.selectors, kept for
-  REFERENCE_CACHE_SECONDS): the function checks again what can change (closed, capacity,
-  opening time, active service and centre, the centre offering the service, the cutoff, the
-  visit mode the texts were written for).
-
-A caller runs, in its transaction:
-
-    facts = slot_facts(slot_id)                    # or: await aslot_facts(conn, slot_id)
-    service, centre = reference(facts)             # or: await areference(conn, facts)
-    call = prepare(appointment_id=next_appointment_id(), facts=facts, service=service,
-                   centre=centre, ...)             # pure Python
-    cursor.execute(call.sql, call.params)          # the one round trip
-    done = outcome(cursor.fetchone()[0], call)     # Outcome, or raises the DomainError
-    ... commit ...
-    after_commit(call, done)                       # the desks, the drive's counter, the worker
-
-`done.kind` is "booked", "replay" (the key's earlier appointment, `done.appointment_id`) or
-"orm": a vaccine course of several doses (the next dose's interval, holding the later doses),
-which booking.services.appointments books with the ORM in the same transaction (the patient
-row is locked and the key looked up already). booking.services.appointments.book_slot and
-allocate_slot use exactly these when settings.BOOKING_ENGINE is "sql".
-"""
-
-import copy
 import json
-import threading
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,7 +10,6 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -67,18 +28,12 @@ from booking.exceptions import (
     TooManyActiveBookings,
 )
 from booking.models import Appointment, Partner, Patient, Slot
+from booking.services.booking_sql.reads import SlotFacts
 from booking.services.queue_events import send_queue_change
 from booking.services.waiting_room import note_booking_committed
 from clinics import audit
 from clinics.exceptions import DomainError, NotFound
-from clinics.models import AuditEvent, District, HealthCentre, Service
-from clinics.selectors import (
-    centre_by_number,
-    reference_version,
-    remember,
-    remembered,
-    service_by_id,
-)
+from clinics.models import AuditEvent, HealthCentre, Service
 from notifications.models import Message
 from notifications.services.outbox import OPTED_OUT_ERROR, Recipient, booked_rows, wake_worker
 
@@ -88,178 +43,6 @@ CALL_SQL = (
     "%s::bigint, %s::bigint, %s::boolean, %s::timestamptz, %s::text, %s::integer, %s::text, "
     "%s::jsonb, %s::jsonb)"
 )
-IDS_SQL = (
-    "SELECT nextval(pg_get_serial_sequence('booking_appointment', 'id')) "
-    "FROM generate_series(1, %s)"
-)
-SLOT_FACTS_SQL = (
-    'SELECT start, "end", centre_id, service_id, drive_id FROM booking_slot WHERE id = %s'
-)
-IDS_PER_BLOCK = 50
-SLOT_FACTS_KEPT = 50_000
-
-
-def use_sql_engine() -> bool:
-    """Whether bookings go through the function: settings.BOOKING_ENGINE, on PostgreSQL."""
-    return settings.BOOKING_ENGINE == "sql" and connection.vendor == "postgresql"
-
-
-# --- Appointment ids ------------------------------------------------------------------------------
-# Taken from the table's own sequence, IDS_PER_BLOCK at a time, per process and database. An id
-# a replay or a refusal does not use is lost, as a rolled-back insert loses one.
-
-_ids: dict[str, deque[int]] = {}
-_ids_lock = threading.Lock()
-
-
-def _take_id(database: str) -> int | None:
-    with _ids_lock:
-        block = _ids.get(database)
-        return block.popleft() if block else None
-
-
-def _keep_ids(database: str, ids: list[int]) -> int:
-    with _ids_lock:
-        block = _ids.setdefault(database, deque())
-        block.extend(ids[1:])
-    return ids[0]
-
-
-def next_appointment_id() -> int:
-    """An id for the next appointment, from this process's block (refilled in one query)."""
-    database = str(connection.settings_dict["NAME"])
-    taken = _take_id(database)
-    if taken is not None:
-        return taken
-    with connection.cursor() as cursor:
-        cursor.execute(IDS_SQL, [IDS_PER_BLOCK])
-        return _keep_ids(database, [int(row[0]) for row in cursor.fetchall()])
-
-
-async def anext_appointment_id(conn: Any) -> int:
-    """next_appointment_id on a psycopg AsyncConnection."""
-    database = str(conn.info.dbname)
-    taken = _take_id(database)
-    if taken is not None:
-        return taken
-    async with conn.cursor() as cursor:
-        await cursor.execute(IDS_SQL, [IDS_PER_BLOCK])
-        return _keep_ids(database, [int(row[0]) for row in await cursor.fetchall()])
-
-
-# --- What never changes about a slot --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SlotFacts:
-    """What a slot keeps from its creation to its end: the admin shows these read-only and no
-    service changes them (a slot is closed, resized, or opened later, never moved)."""
-
-    slot_id: int
-    start: datetime
-    end: datetime
-    centre_id: int
-    service_id: int
-    drive_id: int | None
-
-
-_slot_facts: OrderedDict[tuple[str, int], SlotFacts] = OrderedDict()
-_slot_facts_lock = threading.Lock()
-
-
-def _kept_facts(database: str, slot_id: int) -> SlotFacts | None:
-    with _slot_facts_lock:
-        facts = _slot_facts.get((database, slot_id))
-        if facts is not None:
-            _slot_facts.move_to_end((database, slot_id))
-        return facts
-
-
-def _keep_facts(database: str, facts: SlotFacts) -> SlotFacts:
-    with _slot_facts_lock:
-        _slot_facts[(database, facts.slot_id)] = facts
-        while len(_slot_facts) > SLOT_FACTS_KEPT:
-            _slot_facts.popitem(last=False)
-    return facts
-
-
-def _facts_of_row(slot_id: int, row: tuple[Any, ...]) -> SlotFacts:
-    start, end, centre_id, service_id, drive_id = row
-    return SlotFacts(slot_id, start, end, int(centre_id), int(service_id), drive_id)
-
-
-def slot_facts(slot_id: int) -> SlotFacts | None:
-    """The slot's facts, kept per process (a miss reads them by primary key); None if no
-    such slot (not kept: it may be made later)."""
-    database = str(connection.settings_dict["NAME"])
-    kept = _kept_facts(database, slot_id)
-    if kept is not None:
-        return kept
-    with connection.cursor() as cursor:
-        cursor.execute(SLOT_FACTS_SQL, [slot_id])
-        row = cursor.fetchone()
-    return None if row is None else _keep_facts(database, _facts_of_row(slot_id, row))
-
-
-async def aslot_facts(conn: Any, slot_id: int) -> SlotFacts | None:
-    """slot_facts on a psycopg AsyncConnection."""
-    database = str(conn.info.dbname)
-    kept = _kept_facts(database, slot_id)
-    if kept is not None:
-        return kept
-    async with conn.cursor() as cursor:
-        await cursor.execute(SLOT_FACTS_SQL, [slot_id])
-        row = await cursor.fetchone()
-    return None if row is None else _keep_facts(database, _facts_of_row(slot_id, row))
-
-
-def remember_slot(slot: Slot) -> None:
-    """Keep the facts of a slot read anyway (allocate's candidates)."""
-    database = str(connection.settings_dict["NAME"])
-    _keep_facts(
-        database,
-        SlotFacts(slot.pk, slot.start, slot.end, slot.centre_id, slot.service_id, slot.drive_id),
-    )
-
-
-def reference(facts: SlotFacts | None) -> tuple[Service | None, HealthCentre | None]:
-    """The slot's service and centre (with its district), as clinics.selectors keeps them."""
-    if facts is None:
-        return None, None
-    service, centre = service_by_id(facts.service_id), centre_by_number(facts.centre_id)
-    return copy.copy(service), copy.copy(centre)
-
-
-async def areference(
-    conn: Any, facts: SlotFacts | None
-) -> tuple[Service | None, HealthCentre | None]:
-    """reference on a psycopg AsyncConnection: the same kept objects, a miss read on `conn`."""
-    if facts is None:
-        return None, None
-    service = remembered(("service-id", facts.service_id))
-    centre = remembered(("centre", facts.centre_id))
-    version = reference_version()
-    if not isinstance(service, Service):
-        service = await _aload(conn, Service, facts.service_id)
-        remember(("service-id", facts.service_id), service, version=version)
-    if not isinstance(centre, HealthCentre):
-        centre = await _aload(conn, HealthCentre, facts.centre_id)
-        if centre is not None:
-            centre.district = await _aload(conn, District, centre.district_id)
-        remember(("centre", facts.centre_id), centre, version=version)
-    return copy.copy(service), copy.copy(centre)
-
-
-async def _aload(conn: Any, model: Any, pk: int) -> Any:
-    fields = model._meta.concrete_fields
-    names = ", ".join(f'"{f.column}"' for f in fields)
-    async with conn.cursor() as cursor:
-        await cursor.execute(
-            f'SELECT {names} FROM {model._meta.db_table} WHERE "{model._meta.pk.column}" = %s',
-            [pk],
-        )
-        row = await cursor.fetchone()
-    return None if row is None else model.from_db("default", [f.attname for f in fields], row)
 
 
 # --- The call ------------------------------------------------------------------------------------
