@@ -176,6 +176,26 @@ def test_the_answer_and_the_audit_event_through_the_api_are_the_same(
 
 
 @pytest.mark.django_db
+def test_the_answer_for_a_vaccine_of_one_dose_is_the_appointment_as_read_again(
+    engine, reference_data, patient, client_for
+):
+    slot = SlotFactory(service=vaccine("vaccine-influenza"))
+    client: Client = client_for(patient, language="th")
+
+    response = client.post(
+        "/api/v1/me/appointments",
+        {"patient_id": patient.pk, "slot_id": slot.pk},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="key-for-a-flu-shot",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["dose_number"] == 1
+    assert response.json()["course_id"] == VaccinationSeries.objects.get().pk
+    assert response.json() == client.get(f"/api/v1/me/appointments/{response.json()['id']}").json()
+
+
+@pytest.mark.django_db
 def test_a_member_of_staff_booking_at_the_desk_is_recorded_as_staff(
     engine, reference_data, patient, nurse_at_centre_1
 ):
