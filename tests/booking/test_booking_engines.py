@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection, connections, transaction
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from booking.exceptions import NotEligible
 from booking.models import (
@@ -57,6 +57,13 @@ def book(patient: Patient, slot: Slot, key: str = "", **options: Any) -> Booking
         idempotency_key=key,
         **options,
     )
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    """Refusals are compared with their English wording; the site's default language is Thai."""
+    with translation.override("en"):
+        yield
 
 
 def refusal(patient: Patient, slot: Slot, key: str = "", **options: Any) -> DomainError:
@@ -768,13 +775,12 @@ def test_one_person_racing_for_overlapping_slots_gets_one(engine, reference_data
     assert outcomes == Counter({"ok": 1, "overlapping_appointment": 9})
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_the_function_holds_no_slot_row_until_it_takes_the_place(reference_data, settings):
     """While the booking function writes the appointment, its event and texts, others may
     still lock the slot: its row is taken by the conditional update at the end only. (A
     table lock held elsewhere stops the function at the opt-out question, half-way.)"""
-    if connection.vendor != "postgresql":
-        pytest.skip("The booking function needs PostgreSQL.")
     settings.BOOKING_ENGINE = "sql"
     slot = SlotFactory()
     (person,) = _people(1)
@@ -865,12 +871,11 @@ def test_prepare_needs_no_database(settings):
     assert "/a/" in call.params[-1]
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_an_async_caller_books_with_the_same_blocks_on_its_own_connection(reference_data, patient):
     """What a lean async route does: its own psycopg AsyncConnection, no Django ORM between
     the reads it needs and the one call."""
-    if connection.vendor != "postgresql":
-        pytest.skip("The booking function needs PostgreSQL.")
     import asyncio
 
     import psycopg
