@@ -160,11 +160,19 @@ def has_places(drive: VaccinationDrive) -> bool:
     left = known.get(key)
     counted_at = known.get(f"{key}:counted-at", 0)
     # Whoever asks first once the count is PLACES_RECONCILE_SECONDS old counts again.
+    claim = f"{key}:counting:{counted_at}"
     stale = timezone.now().timestamp() - counted_at >= PLACES_RECONCILE_SECONDS and cache.add(
-        f"{key}:counting:{counted_at}", 1, timeout=PLACES_RECONCILE_SECONDS + 60
+        claim, 1, timeout=PLACES_RECONCILE_SECONDS + 60
     )
     if left is None or stale:
-        left = count_places_left(drive_id=drive.pk)
+        try:
+            left = count_places_left(drive_id=drive.pk)
+        except BaseException:
+            # Not counted after all (the database failed, or the lean route asked from the
+            # event loop and counts from a thread instead): the next to ask counts.
+            if stale:
+                cache.delete(claim)
+            raise
     return int(left) > 0
 
 

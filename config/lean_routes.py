@@ -1,0 +1,445 @@
+"""The lean route: `POST /api/v1/me/appointments` and `POST /api/v1/me/appointments/allocate`
+answered on the event loop, in front of Django's request stack (issue 17), with PostgreSQL and
+Redis (setting LEAN_ROUTES).
+
+Django's synchronous stack costs 7-9 ms of CPU per request before any work, and a surge is
+mostly people polling the waiting room. Here a booking request is read once and, when it is an
+ordinary one, answered without that stack:
+
+1. the session, from Redis (cached_db), and the account it names, checked as
+   django.contrib.auth.get_user checks it (booking/signed_in.py);
+2. Django's own SecurityMiddleware, LocaleMiddleware (the API speaks Accept-Language) and
+   CsrfViewMiddleware, run on a real ASGIRequest built from the scope and body, as ninja's
+   SessionAuth runs the CSRF check on writes;
+3. the body, parsed and validated with the operation's own schemas (BookIn, AllocateIn), and
+   the Idempotency-Key header's rules;
+4. the waiting room (wait_turn_for_slot / wait_turn): "in queue" and `drive_full` come from
+   Redis with no SQL at all, rendered by the API's own exception handlers;
+5. one call to the engine, `run_booking`, in a thread: the ninja view's own steps after
+   sign-in (patient_of, check_booking_rate, book_slot / allocate_slot with alternatives_if_full)
+   and its answer, made by the ninja operation itself. The audit event sees this request, its
+   account, `POST /api/v1/me/appointments` and REMOTE_ADDR (the address uvicorn's proxy-header
+   rule left in the scope, as for Django).
+
+Anything else passes through to Django unchanged, with the body already read replayed: no
+session in the cache, not signed in, a CSRF failure, a body that is not JSON or breaks a rule,
+a missing or short Idempotency-Key, a NUL character, a disallowed host, another path or method.
+Django gives those their answers, so they are the same by construction; the hot answers
+(booked, replayed, `slot_full` with alternatives, `already_booked`, "in queue", `drive_full`,
+`too_many_requests`) are given here, from the same functions, and the tests compare each with
+Django's.
+
+One difference in order: the view reads the patient before the waiting room, so that a patient
+not on the account is 404 at once; here the waiting room comes first (an "in queue" answer
+costs no SQL), so such a request is told its place in line, and 404 once let in.
+
+The ninja operations stay as they are: the OpenAPI documentation is generated from them, and
+this route is only a faster way of running them behind the same URL.
+
+Admission: the engine runs in WEB_CAPACITY threads (one pooled connection each); a burst
+waits for a turn on the event loop (up to LEAN_MAX_WAITING requests, LEAN_MAX_WAIT_SECONDS
+each) rather than being refused, and beyond that gets 429 `busy`, as from load shedding.
+"""
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.exceptions import DisallowedHost, SynchronousOnlyOperation
+from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections, connection
+from django.http import HttpRequest, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.locale import LocaleMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.utils import translation
+from ninja.operation import Operation
+from pydantic import ValidationError as PydanticValidationError
+
+from booking.api import patients
+from booking.api.public import build_search
+from booking.exceptions import DriveFull, InQueue
+from booking.models import Appointment
+from booking.schemas import AllocateIn, BookIn
+from booking.selectors import patient_of
+from booking.services.appointments import allocate_slot, book_slot
+from booking.services.limits import check_booking_rate
+from booking.services.waiting_room import wait_turn, wait_turn_for_slot
+from booking.signed_in import (
+    cached_account,
+    cached_session,
+    keep_account,
+    sessions_are_cached,
+    signed_in_account,
+    user_id_of,
+)
+from clinics.audit import serving
+from clinics.selectors import service_by_code
+from config.api import api
+from config.load_shedding import BUSY_BODY, BUSY_HEADERS
+from config.middleware import NUL_MARKERS
+
+logger = logging.getLogger(__name__)
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+BOOK_PATH = "/api/v1/me/appointments"
+ALLOCATE_PATH = "/api/v1/me/appointments/allocate"
+# A booking's body is a few dozen bytes; anything much larger is for Django to judge.
+MAX_BODY_BYTES = 16 * 1024
+IDEMPOTENCY_KEY_LENGTH = (8, 100)  # as the operations' IdempotencyKey header says
+
+
+class PassThrough(Exception):
+    """Django's stack answers this request."""
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    request: HttpRequest
+    payload: BookIn | AllocateIn
+    idempotency_key: str
+
+
+def lean_routes_apply() -> bool:
+    """Whether the lean route may answer here: asked for, PostgreSQL, Redis, sessions in it."""
+    return bool(
+        getattr(settings, "LEAN_ROUTES", False)
+        and settings.REDIS_URL
+        and connection.vendor == "postgresql"
+        and sessions_are_cached()
+    )
+
+
+@cache
+def _operation(view: Callable[..., Any]) -> Operation:
+    """The view's ninja operation, bound to the API as it is when serving its URL: it shapes
+    the answer (the response schema for the status, headers set by the view)."""
+    for path_view in patients.router.path_operations.values():
+        for operation in path_view.operations:
+            if operation.view_func is view:
+                bound = operation.clone()
+                bound.api = api
+                return bound
+    raise LookupError(f"No ninja operation for {view.__name__}")
+
+
+# --- The engine: the one call the database does the work in ------------------------------------
+
+
+def _book_now(booking: BookingRequest) -> HttpResponse:
+    """What the ninja view does once the caller is signed in and let in, and its answer, from
+    the operation itself."""
+    request, payload = booking.request, booking.payload
+    user = request.user
+    operation = _operation(patients.allocate if isinstance(payload, AllocateIn) else patients.book)
+    close_old_connections()
+    try:
+        with serving(request):
+            patient = patient_of(user, payload.patient_id)
+            check_booking_rate(
+                account_id=user.pk,
+                national_id=patient.national_id,
+                address=request.META.get("REMOTE_ADDR"),
+            )
+            if isinstance(payload, BookIn):
+                with patients.alternatives_if_full(payload.slot_id):
+                    made = book_slot(
+                        patient=patient,
+                        slot_id=payload.slot_id,
+                        booked_by=user,
+                        channel=Appointment.Channel.API,
+                        idempotency_key=booking.idempotency_key,
+                    )
+            else:
+                search = build_search(
+                    service=payload.service,
+                    date_from=payload.date_from,
+                    date_to=payload.date_to,
+                    district=patient.district,
+                    lat=payload.lat,
+                    lon=payload.lon,
+                    centres=payload.centres,
+                    order=payload.order,
+                )
+                made = allocate_slot(
+                    patient=patient,
+                    search=search,
+                    booked_by=user,
+                    channel=Appointment.Channel.API,
+                    idempotency_key=booking.idempotency_key,
+                )
+            temporal = api.create_temporal_response(request)
+            result = patients._booked(request, temporal, made)
+            return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
+    except Exception as exc:  # every error the view could raise, answered as the API does
+        return api.on_exception(request, exc)
+    finally:
+        close_old_connections()
+
+
+async def run_booking(booking: BookingRequest, *, executor: ThreadPoolExecutor) -> HttpResponse:
+    """Book (or find the booking already made with the key) and answer as the API does.
+
+    The one place the engine is called from the lean route: today the ORM engine in a thread;
+    an async call to the database can take its place without touching anything else."""
+    return await sync_to_async(_book_now, thread_sensitive=False, executor=executor)(booking)
+
+
+# --- Before the engine: all on the event loop ----------------------------------------------------
+
+
+def _wait_in_line(booking: BookingRequest) -> None:
+    payload, user_id = booking.payload, booking.request.user.pk
+    if isinstance(payload, BookIn):
+        wait_turn_for_slot(slot_id=payload.slot_id, account_id=user_id)
+    else:
+        wait_turn(service_id=service_by_code(payload.service).pk, account_id=user_id)
+
+
+def _wait_in_line_in_a_thread(booking: BookingRequest) -> None:
+    close_old_connections()
+    try:
+        _wait_in_line(booking)
+    finally:
+        close_old_connections()
+
+
+async def wait_in_line(booking: BookingRequest) -> HttpResponse | None:
+    """The waiting room: its answer ("in queue", `drive_full`), or None once let in. Asked on
+    the event loop from Redis; the rare step that needs SQL (a drive list or a count not in the
+    cache) raises SynchronousOnlyOperation before any statement, and the whole step is asked
+    again in a thread."""
+    try:
+        try:
+            _wait_in_line(booking)
+        except SynchronousOnlyOperation:
+            await sync_to_async(_wait_in_line_in_a_thread, thread_sensitive=False)(booking)
+    except (InQueue, DriveFull) as refused:
+        return api.on_exception(booking.request, refused)
+    except Exception as exc:  # an unknown service, say: the view's order of checks decides
+        raise PassThrough from exc
+    return None
+
+
+async def signed_in(request: HttpRequest) -> None:
+    """Put the session and the account on the request as Django's middleware would, from the
+    cache; PassThrough when only Django can tell."""
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        raise PassThrough
+    session = cached_session(session_key)
+    if session is None:
+        raise PassThrough
+    user_id = user_id_of(session)
+    if user_id is None:
+        raise PassThrough
+    kept = cached_account(user_id)
+    if kept is None:
+        kept = await sync_to_async(_keep_account_in_a_thread, thread_sensitive=False)(user_id)
+        if kept is None:
+            raise PassThrough
+    user = signed_in_account(session, kept)
+    if user is None:
+        raise PassThrough
+    request.session = session
+    request.user = user
+
+
+def _keep_account_in_a_thread(user_id: int) -> dict[str, Any] | None:
+    close_old_connections()
+    try:
+        return keep_account(user_id)
+    finally:
+        close_old_connections()
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
+    raise AssertionError
+
+
+class LeanRoutes:
+    """ASGI middleware: the two booking operations answered here when they are ordinary; every
+    other request, and every unusual booking request, goes to `app` (Django, behind load
+    shedding) untouched, its body replayed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.engaged = lean_routes_apply()
+        capacity = max(int(settings.WEB_CAPACITY), 1)
+        self.executor = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lean-route")
+        self.turns = capacity
+        self.max_waiting = int(settings.LEAN_MAX_WAITING)
+        self.max_wait_seconds = float(settings.LEAN_MAX_WAIT_SECONDS)
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.waiting = 0
+        self.answered = 0  # requests the lean route answered itself (the rest went to Django)
+        noop = lambda request: HttpResponse()  # noqa: E731 - only their hooks are called
+        self.security = SecurityMiddleware(noop)
+        self.sessions = SessionMiddleware(noop)
+        self.locale = LocaleMiddleware(noop)
+        self.common = CommonMiddleware(noop)
+        self.csrf = CsrfViewMiddleware(noop)
+        self.frames = XFrameOptionsMiddleware(noop)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (
+            not self.engaged
+            or scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or scope.get("path") not in (BOOK_PATH, ALLOCATE_PATH)
+        ):
+            await self.app(scope, receive, send)
+            return
+        body, complete, disconnected = await _read_body(receive)
+        if complete and not disconnected:
+            with translation.override(None):
+                try:
+                    response = await self.answer(scope, body)
+                except PassThrough:
+                    response = None
+            if response is not None:
+                self.answered += 1
+                await _send_response(response, send)
+                return
+        await self.app(scope, _replaying(body, complete, disconnected, receive), send)
+
+    async def answer(self, scope: dict[str, Any], body: bytes) -> HttpResponse:
+        request = ASGIRequest(scope, io.BytesIO(body))
+        booking = self.parse(request, body)
+        try:
+            request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
+        except DisallowedHost as exc:
+            raise PassThrough from exc
+        if self.security.process_request(request) is not None:  # e.g. to HTTPS
+            raise PassThrough
+        self.locale.process_request(request)
+        await signed_in(request)
+        # ninja's SessionAuth runs Django's CSRF check on every write; a failure is Django's.
+        request.csrf_processing_done = False  # type: ignore[attr-defined]
+        self.csrf.process_request(request)
+        if self.csrf.process_view(request, _no_view, (), {}) is not None:
+            raise PassThrough
+        response = await wait_in_line(booking)
+        if response is None:
+            response = await self.take_turn(booking)
+            if response is None:
+                return _busy()  # as load shedding answers: before any middleware
+        return self.finish(request, response)
+
+    @staticmethod
+    def parse(request: ASGIRequest, body: bytes) -> BookingRequest:
+        raw = request.get_full_path().encode() + body
+        if any(marker in raw.lower() for marker in NUL_MARKERS):
+            raise PassThrough  # RefuseNulCharacters answers it
+        if request.content_type != "application/json" or request.GET:
+            raise PassThrough
+        key = request.headers.get("Idempotency-Key")
+        shortest, longest = IDEMPOTENCY_KEY_LENGTH
+        if key is None or not shortest <= len(key) <= longest:
+            raise PassThrough
+        schema = AllocateIn if request.path == ALLOCATE_PATH else BookIn
+        try:
+            if not isinstance(json.loads(body), dict):
+                raise PassThrough
+            payload = schema.model_validate_json(body)
+        except (ValueError, PydanticValidationError) as exc:
+            raise PassThrough from exc
+        return BookingRequest(request=request, payload=payload, idempotency_key=key)
+
+    async def take_turn(self, booking: BookingRequest) -> HttpResponse | None:
+        """The engine's answer, WEB_CAPACITY bookings at a time; the rest wait their turn, up
+        to a bound (None: too many waiting, or for too long)."""
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:  # a new loop: the tests' runs
+            self._semaphore, self._loop = asyncio.Semaphore(self.turns), loop
+        semaphore = self._semaphore
+        if semaphore.locked() and self.waiting >= self.max_waiting:
+            return None
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self.max_wait_seconds):
+                await semaphore.acquire()
+        except TimeoutError:
+            return None
+        finally:
+            self.waiting -= 1
+        try:
+            return await run_booking(booking, executor=self.executor)
+        finally:
+            semaphore.release()
+
+    def finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """What Django's middleware adds to an API answer on its way out, in its order."""
+        if "Content-Security-Policy" not in response:  # config.middleware.ContentSecurityPolicy
+            response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
+        response = self.frames.process_response(request, response)
+        response = self.csrf.process_response(request, response)
+        response = self.common.process_response(request, response)
+        response = self.locale.process_response(request, response)
+        response = self.sessions.process_response(request, response)
+        return self.security.process_response(request, response)
+
+
+def _busy() -> HttpResponse:
+    response = HttpResponse(BUSY_BODY, status=429)
+    for name, value in BUSY_HEADERS:
+        response[name.decode()] = value.decode()
+    return response
+
+
+async def _read_body(receive: Any) -> tuple[bytes, bool, bool]:
+    """The body (up to MAX_BODY_BYTES), whether that is all of it, and whether the client
+    went away."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks), False, True
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True, False
+        if size > MAX_BODY_BYTES:
+            return b"".join(chunks), False, False
+
+
+def _replaying(body: bytes, complete: bool, disconnected: bool, receive: Any) -> Any:
+    """`receive` for Django: the part of the body already read, then the rest as it comes."""
+    replayed = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            if disconnected and not body:
+                return {"type": "http.disconnect"}
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        if disconnected:
+            return {"type": "http.disconnect"}
+        return dict(await receive())
+
+    return replay
+
+
+async def _send_response(response: HttpResponse, send: Any) -> None:
+    """The response as ASGIHandler sends a plain one."""
+    headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in response.items()]
+    for cookie in response.cookies.values():
+        headers.append((b"Set-Cookie", cookie.output(header="").encode("ascii").strip()))
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.content})
