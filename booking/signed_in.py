@@ -65,7 +65,7 @@ def cached_session(session_key: str) -> SessionBase | None:
     if data is None:
         return None
     store._session_cache = data
-    return store  # type: ignore[no-any-return]
+    return store
 
 
 def _account_key(user_id: int) -> str:
@@ -97,7 +97,7 @@ def keep_account(user_id: int) -> dict[str, Any] | None:
 def user_id_of(session: SessionBase) -> int | None:
     """The account a session is signed in as, when Django would take it (None otherwise)."""
     try:
-        user_id = User._meta.pk.to_python(session[SESSION_KEY])  # type: ignore[union-attr]
+        user_id = User._meta.pk.to_python(session[SESSION_KEY])
         backend = session[BACKEND_SESSION_KEY]
     except (KeyError, ValueError, TypeError):
         return None

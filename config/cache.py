@@ -104,6 +104,14 @@ class ResilientRedisCache(RedisCache):
             _unreachable("get_many")
             return {}
 
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        # Asked by the cached_db session engine before it makes a new session key.
+        try:
+            return bool(super().has_key(key, version))
+        except UNREACHABLE:
+            _unreachable("has_key")
+            return False
+
     def touch(self, key: Any, timeout: Any = None, version: int | None = None) -> bool:
         try:
             return bool(super().touch(key, timeout, version))

@@ -85,6 +85,7 @@ from booking.signed_in import (
     user_id_of,
 )
 from clinics.audit import serving
+from clinics.permissions import signed_in_user
 from clinics.selectors import service_by_code
 from config.api import api
 from config.load_shedding import BUSY_BODY, BUSY_HEADERS
@@ -142,7 +143,7 @@ def _book_now(booking: BookingRequest) -> HttpResponse:
     """What the ninja view does once the caller is signed in and let in, and its answer, from
     the operation itself."""
     request, payload = booking.request, booking.payload
-    user = request.user
+    user = signed_in_user(request)
     operation = _operation(patients.allocate if isinstance(payload, AllocateIn) else patients.book)
     close_old_connections()
     try:
@@ -201,7 +202,7 @@ async def run_booking(booking: BookingRequest, *, executor: ThreadPoolExecutor) 
 
 
 def _wait_in_line(booking: BookingRequest) -> None:
-    payload, user_id = booking.payload, booking.request.user.pk
+    payload, user_id = booking.payload, signed_in_user(booking.request).pk
     if isinstance(payload, BookIn):
         wait_turn_for_slot(slot_id=payload.slot_id, account_id=user_id)
     else:
@@ -385,12 +386,18 @@ class LeanRoutes:
         """What Django's middleware adds to an API answer on its way out, in its order."""
         if "Content-Security-Policy" not in response:  # config.middleware.ContentSecurityPolicy
             response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
-        response = self.frames.process_response(request, response)
-        response = self.csrf.process_response(request, response)
-        response = self.common.process_response(request, response)
-        response = self.locale.process_response(request, response)
-        response = self.sessions.process_response(request, response)
-        return self.security.process_response(request, response)
+        answer: Any = response  # each hook takes and gives an HttpResponse here
+        for middleware in (
+            self.frames,
+            self.csrf,
+            self.common,
+            self.locale,
+            self.sessions,
+            self.security,
+        ):
+            answer = middleware.process_response(request, answer)
+        assert isinstance(answer, HttpResponse)  # none of them makes a streaming one
+        return answer
 
 
 def _busy() -> HttpResponse:

@@ -30,6 +30,7 @@ from booking.services.partners import issue_partner_key
 from booking.services.waiting_room import admit
 from config.asgi import build_application
 from config.lean_routes import LeanRoutes
+from config.load_shedding import BUSY_BODY
 from tests.factories import PatientFactory, SlotFactory, booked, drive_fields, stock_up, vaccine
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -594,3 +595,88 @@ def partner_key() -> str:
     return issue_partner_key(
         partner=partner, scopes=list(PartnerKey.Scope.values), issued_by=None
     ).secret
+
+
+# --- Admission: a burst waits its turn, an overload is shed -------------------------------------
+
+
+async def _all_at_once(app: Any, requests: list[tuple[str, Any, Caller]]) -> list[Answer]:
+    """The requests arriving together on one event loop, as a surge reaches one process."""
+
+    def headers(who: Caller) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"accept-language", b"en"),
+            (b"cookie", f"csrftoken={who.csrf}; sessionid={who.session_key}".encode()),
+            (b"x-csrftoken", who.csrf.encode()),
+            (b"idempotency-key", uuid.uuid4().hex.encode()),
+        ]
+
+    return list(
+        await asyncio.gather(
+            *(
+                _call(app, path, json.dumps(body).encode(), headers(who))
+                for path, body, who in requests
+            )
+        )
+    )
+
+
+def people_signed_in(apps: Apps, count: int) -> list[tuple[Patient, Caller]]:
+    """`count` people, each signed in, whose accounts the lean route has read already."""
+    people = [PatientFactory() for _ in range(count)]
+    callers = [(person, caller(person)) for person in people]
+    for person, who in callers:  # a request with a broken body: only sign-in is read
+        apps.lean_call(BOOK, {"patient_id": person.pk, "slot_id": "warm-up"}, who)
+    return callers
+
+
+def test_two_hundred_people_on_one_slot_at_once_wait_their_turn_rather_than_being_refused(
+    settings: Settings, reference_data: None
+) -> None:
+    settings.WEB_CAPACITY = 4
+    settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():  # Django's own shedding answers a surge there (test_load_shedding)
+        assert not apps.route.engaged
+        return
+    hot = new_slot(capacity=5)
+    new_slot()  # somewhere to be offered instead
+    people = people_signed_in(apps, 200)
+    requests = [(BOOK, {"patient_id": p.pk, "slot_id": hot.pk}, who) for p, who in people]
+
+    answers = asyncio.run(_all_at_once(apps.lean, requests))
+
+    codes = sorted(answer.code or str(answer.status) for answer in answers)
+    assert codes.count("201") == 5
+    assert codes.count("slot_full") == 195
+    assert all(answer.body["detail"]["alternatives"] for answer in answers if answer.code)
+    hot.refresh_from_db()
+    assert hot.booked == 5 == hot.appointments.count()
+
+
+def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
+    settings: Settings, reference_data: None
+) -> None:
+    settings.WEB_CAPACITY = 1
+    settings.LEAN_MAX_WAITING = 3
+    settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():
+        assert not apps.route.engaged
+        return
+    people = people_signed_in(apps, 10)
+    requests = [(BOOK, {"patient_id": p.pk, "slot_id": new_slot().pk}, who) for p, who in people]
+
+    answers = asyncio.run(_all_at_once(apps.lean, requests))
+
+    busy = [answer for answer in answers if answer.code == "busy"]
+    assert len(busy) == 6  # one booking, three waiting: the six beyond are refused at once
+    assert all(answer.status == 429 for answer in busy)
+    assert json.dumps(busy[0].body, ensure_ascii=False).encode() == BUSY_BODY
+    assert busy[0].headers["retry-after"] == "1"
+    assert busy[0].headers["connection"] == "close"
+    assert sorted(answer.status for answer in answers if answer not in busy) == [201] * 4
