@@ -141,6 +141,7 @@ def call(
     key: str | None = "fresh",
     csrf: bool = True,
     content_type: str = "application/json",
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> Answer:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     cookies = [f"csrftoken={who.csrf}"]
@@ -158,6 +159,7 @@ def call(
         headers.append((b"idempotency-key", (uuid.uuid4().hex if key == "fresh" else key).encode()))
     if who.authorization:
         headers.append((b"authorization", who.authorization.encode()))
+    headers.extend((name.encode(), value.encode()) for name, value in extra)
     return asyncio.run(_call(app, path, raw, headers))
 
 
@@ -542,6 +544,79 @@ def test_the_audit_event_names_the_account_the_route_and_the_address(
     assert event.actor_kind == AuditEvent.Actor.PATIENT
     assert event.via == f"POST {BOOK}"
     assert event.address == "203.0.113.7"
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ((("origin", "http://evil.example"),), 403),
+        ((("origin", "http://testserver"),), 201),
+        ((("x-forwarded-proto", "https"), ("referer", "https://evil.example/")), 403),
+        ((("x-forwarded-proto", "https"),), 403),  # over HTTPS a Referer is required
+        ((("x-forwarded-proto", "https"), ("referer", "https://testserver/book")), 201),
+        ((("x-forwarded-proto", "https"), ("origin", "https://testserver")), 201),
+    ],
+)
+def test_csrf_origin_and_referer_rules_hold_over_http_and_https(
+    apps: Apps,
+    reference_data: None,
+    patient: Patient,
+    settings: Settings,
+    extra: tuple[tuple[str, str], ...],
+    status: int,
+) -> None:
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    who = caller(patient)
+    before = apps.route.answered
+
+    lean = apps.lean_call(
+        BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who, extra=extra
+    )
+    django = call(
+        apps.django, BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who, extra=extra
+    )
+
+    assert lean.status == django.status == status
+    assert lean.code == django.code
+    if status == 403:
+        assert lean.code == "csrf_failed"
+        expect_django(apps, before)
+    else:
+        expect_lean(apps, before)
+
+
+def test_signing_out_everywhere_else_ends_the_sessions_the_lean_route_reads(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    from booking.services.patients import end_other_sessions
+
+    elsewhere, here = caller(patient), caller(patient)
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, elsewhere)
+
+    end_other_sessions(account=patient.account, keep_session_key=here.session_key)
+    signed_out = apps.lean_call(
+        BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, elsewhere
+    )
+    still_in = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, here)
+
+    assert (signed_out.status, signed_out.code) == (401, "not_signed_in")
+    assert still_in.status == 201
+
+
+def test_with_redis_down_every_booking_goes_through_django(
+    apps: Apps, reference_data: None, patient: Patient, settings: Settings
+) -> None:
+    who = caller(patient)
+    caches = dict(settings.CACHES)
+    if settings.REDIS_URL:  # a port nothing listens on: every read misses, as when Redis is down
+        caches["default"] = {**caches["default"], "LOCATION": "redis://127.0.0.1:9/0"}
+        settings.CACHES = caches
+    before = apps.route.answered
+
+    answer = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    assert answer.status == 201
+    expect_django(apps, before)
 
 
 # --- Who may call it: the permission matrix's answers, through the lean route ------------------
