@@ -68,15 +68,17 @@ def cached_session(session_key: str) -> SessionBase | None:
     return store
 
 
-def _account_key(user_id: int) -> str:
+def account_key(user_id: int) -> str:
     # The session hash depends on SECRET_KEY: a new key starts a new space.
     key_tag = hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest()[:12]
     return f"signed-in-account:{user_id}:{key_tag}"
 
 
-def cached_account(user_id: int) -> dict[str, Any] | None:
-    """What is kept of the account; None when the cache has nothing."""
-    found = cache.get(_account_key(user_id))
+def cached_account(user_id: int, *, known: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """What is kept of the account; None when the cache has nothing. `known`: what one read of
+    several cache keys, the account's among them, found."""
+    key = account_key(user_id)
+    found = known.get(key) if known is not None else cache.get(key)
     return found if isinstance(found, dict) else None
 
 
@@ -90,7 +92,7 @@ def keep_account(user_id: int) -> dict[str, Any] | None:
         "session_hash": user.get_session_auth_hash(),
         "staff": is_staff_account(user),
     }
-    cache.set(_account_key(user_id), kept, timeout=ACCOUNT_CACHE_SECONDS)
+    cache.set(account_key(user_id), kept, timeout=ACCOUNT_CACHE_SECONDS)
     return kept
 
 
@@ -124,7 +126,7 @@ def forget_account(sender: Any, instance: Any, **kwargs: Any) -> None:
     """post_save / post_delete of an account or a staff membership: read it afresh next time."""
     user_id = instance.pk if isinstance(instance, User) else getattr(instance, "user_id", None)
     if user_id is not None:
-        key = _account_key(user_id)
+        key = account_key(user_id)
         cache.delete(key)
         # Again once it commits: a request that read the account before then kept the old one.
         transaction.on_commit(lambda: cache.delete(key))

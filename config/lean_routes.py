@@ -42,18 +42,19 @@ each) rather than being refused, and beyond that gets 429 `busy`, as from load s
 """
 
 import asyncio
+import functools
 import io
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.cache import cache
 from django.core.exceptions import DisallowedHost, SynchronousOnlyOperation
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections, connection
@@ -75,8 +76,9 @@ from booking.schemas import AllocateIn, BookIn
 from booking.selectors import patient_of
 from booking.services.appointments import allocate_slot, book_slot
 from booking.services.limits import check_booking_rate
-from booking.services.waiting_room import wait_turn, wait_turn_for_slot
+from booking.services.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
 from booking.signed_in import (
+    account_key,
     cached_account,
     cached_session,
     keep_account,
@@ -106,11 +108,13 @@ class PassThrough(Exception):
     """Django's stack answers this request."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class BookingRequest:
     request: HttpRequest
     payload: BookIn | AllocateIn
     idempotency_key: str
+    # What the cache held for the account and the slot's drive, read in one round trip.
+    known: dict[str, Any] = field(default_factory=dict)
 
 
 def lean_routes_apply() -> bool:
@@ -123,7 +127,7 @@ def lean_routes_apply() -> bool:
     )
 
 
-@cache
+@functools.cache
 def _operation(view: Callable[..., Any]) -> Operation:
     """The view's ninja operation, bound to the API as it is when serving its URL: it shapes
     the answer (the response schema for the status, headers set by the view)."""
@@ -204,7 +208,7 @@ async def run_booking(booking: BookingRequest, *, executor: ThreadPoolExecutor) 
 def _wait_in_line(booking: BookingRequest) -> None:
     payload, user_id = booking.payload, signed_in_user(booking.request).pk
     if isinstance(payload, BookIn):
-        wait_turn_for_slot(slot_id=payload.slot_id, account_id=user_id)
+        wait_turn_for_slot(slot_id=payload.slot_id, account_id=user_id, known=booking.known)
     else:
         wait_turn(service_id=service_by_code(payload.service).pk, account_id=user_id)
 
@@ -234,9 +238,10 @@ async def wait_in_line(booking: BookingRequest) -> HttpResponse | None:
     return None
 
 
-async def signed_in(request: HttpRequest) -> None:
+async def signed_in(booking: BookingRequest) -> None:
     """Put the session and the account on the request as Django's middleware would, from the
     cache; PassThrough when only Django can tell."""
+    request = booking.request
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if not session_key:
         raise PassThrough
@@ -246,7 +251,11 @@ async def signed_in(request: HttpRequest) -> None:
     user_id = user_id_of(session)
     if user_id is None:
         raise PassThrough
-    kept = cached_account(user_id)
+    keys = [account_key(user_id)]
+    if isinstance(booking.payload, BookIn):  # the waiting room asks next
+        keys.append(slot_drive_key(booking.payload.slot_id))
+    booking.known = cache.get_many(keys)
+    kept = cached_account(user_id, known=booking.known)
     if kept is None:
         kept = await sync_to_async(_keep_account_in_a_thread, thread_sensitive=False)(user_id)
         if kept is None:
@@ -327,7 +336,7 @@ class LeanRoutes:
         if self.security.process_request(request) is not None:  # e.g. to HTTPS
             raise PassThrough
         self.locale.process_request(request)
-        await signed_in(request)
+        await signed_in(booking)
         # ninja's SessionAuth runs Django's CSRF check on every write; a failure is Django's.
         request.csrf_processing_done = False  # type: ignore[attr-defined]
         self.csrf.process_request(request)

@@ -204,6 +204,11 @@ def apps(settings: Settings) -> Apps:
 def assert_same(django: Answer, lean: Answer) -> None:
     assert (lean.status, lean.body) == (django.status, django.body)
     assert lean.same_headers() == django.same_headers()
+    assert cookie_names(lean) == cookie_names(django)
+
+
+def cookie_names(answer: Answer) -> list[str]:
+    return sorted(cookie.split("=", 1)[0] for cookie in answer.cookies)
 
 
 def answered_by_lean_route(apps: Apps, before: int) -> bool:
