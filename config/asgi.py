@@ -23,18 +23,14 @@ def build_application() -> ProtocolTypeRouter:
     """HTTP through Django (behind load shedding), the two booking operations through the lean
     route in front of it when they can (config/lean_routes.py), WebSockets through the apps'
     consumers. The tests build a fresh one under their own settings."""
+    shedder = Shedder(
+        capacity=settings.WEB_CAPACITY,
+        ceiling=settings.WEB_MAX_IN_FLIGHT,
+        target_seconds=settings.WEB_TARGET_LATENCY_MS / 1000,
+    )
     return ProtocolTypeRouter(
         {
-            "http": LeanRoutes(
-                ShedLoad(
-                    get_asgi_application(),
-                    shedder=Shedder(
-                        capacity=settings.WEB_CAPACITY,
-                        ceiling=settings.WEB_MAX_IN_FLIGHT,
-                        target_seconds=settings.WEB_TARGET_LATENCY_MS / 1000,
-                    ),
-                )
-            ),
+            "http": LeanRoutes(ShedLoad(get_asgi_application(), shedder=shedder), shedder=shedder),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter([*video_sockets, *booking_sockets]))
             ),

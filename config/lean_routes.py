@@ -90,7 +90,7 @@ from clinics.audit import serving
 from clinics.permissions import signed_in_user
 from clinics.selectors import service_by_code
 from config.api import api
-from config.load_shedding import BUSY_BODY, BUSY_HEADERS
+from config.load_shedding import BUSY_BODY, BUSY_HEADERS, Shedder
 from config.middleware import NUL_MARKERS
 
 logger = logging.getLogger(__name__)
@@ -284,8 +284,11 @@ class LeanRoutes:
     other request, and every unusual booking request, goes to `app` (Django, behind load
     shedding) untouched, its body replayed."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, shedder: Shedder | None = None) -> None:
         self.app = app
+        # Django's load shedding counts the lean route's bookings as in flight too: both take
+        # connections from the same pool.
+        self.shedder = shedder
         self.engaged = lean_routes_apply()
         capacity = max(int(settings.WEB_CAPACITY), 1)
         self.executor = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lean-route")
@@ -386,9 +389,13 @@ class LeanRoutes:
             return None
         finally:
             self.waiting -= 1
+        if self.shedder is not None:
+            self.shedder.started()
         try:
             return await run_booking(booking, executor=self.executor)
         finally:
+            if self.shedder is not None:
+                self.shedder.finished()
             semaphore.release()
 
     def finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:

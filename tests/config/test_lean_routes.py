@@ -760,3 +760,28 @@ def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
     assert busy[0].headers["retry-after"] == "1"
     assert busy[0].headers["connection"] == "close"
     assert sorted(answer.status for answer in answers if answer not in busy) == [201] * 4
+
+
+def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import config.lean_routes
+
+    shedder = apps.route.shedder
+    assert shedder is not None
+    seen: list[int] = []
+    book_now = config.lean_routes._book_now
+
+    def counting(booking: Any) -> Any:
+        seen.append(shedder.in_flight)
+        return book_now(booking)
+
+    monkeypatch.setattr(config.lean_routes, "_book_now", counting)
+
+    answer = apps.lean_call(
+        BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient)
+    )
+
+    assert answer.status == 201
+    assert seen == ([1] if lean_applies() else [])
+    assert shedder.in_flight == 0
