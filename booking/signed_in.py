@@ -68,6 +68,18 @@ def cached_session(session_key: str) -> SessionBase | None:
     return store
 
 
+def stored_session(session_key: str) -> SessionBase | None:
+    """The session as the session engine reads it (the cache, then the database, which puts it
+    back in the cache), or None when there is none: for a session the cache has lost (Redis
+    restarted, or sessions written to the database alone)."""
+    store: Any = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    data = store.load()
+    if not data:
+        return None
+    store._session_cache = data
+    return store
+
+
 def account_key(user_id: int) -> str:
     # The session hash depends on SECRET_KEY: a new key starts a new space.
     key_tag = hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest()[:12]

@@ -6,8 +6,9 @@ Django's synchronous stack costs 7-9 ms of CPU per request before any work, and 
 mostly people polling the waiting room. Here a booking request is read once and, when it is an
 ordinary one, answered without that stack:
 
-1. the session, from Redis (cached_db), and the account it names, checked as
-   django.contrib.auth.get_user checks it (booking/signed_in.py);
+1. the session, from Redis (cached_db; from the database in a thread when Redis has lost
+   it), and the account it names, checked as django.contrib.auth.get_user checks it, from a
+   per-account cache (booking/signed_in.py);
 2. Django's own SecurityMiddleware, LocaleMiddleware (the API speaks Accept-Language) and
    CsrfViewMiddleware, run on a real ASGIRequest built from the scope and body, as ninja's
    SessionAuth runs the CSRF check on writes;
@@ -22,8 +23,9 @@ ordinary one, answered without that stack:
    rule left in the scope, as for Django).
 
 Anything else passes through to Django unchanged, with the body already read replayed: no
-session in the cache, not signed in, a CSRF failure, a body that is not JSON or breaks a rule,
-a missing or short Idempotency-Key, a NUL character, a disallowed host, another path or method.
+session, a session get_user would not take, a CSRF failure, a body that is not JSON or breaks
+a rule, a missing or short Idempotency-Key, a NUL character, a disallowed host, another path or
+method.
 Django gives those their answers, so they are the same by construction; the hot answers
 (booked, replayed, `slot_full` with alternatives, `already_booked`, "in queue", `drive_full`,
 `too_many_requests`) are given here, from the same functions, and the tests compare each with
@@ -53,6 +55,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.cache import cache
 from django.core.exceptions import DisallowedHost, SynchronousOnlyOperation
@@ -84,6 +87,7 @@ from booking.signed_in import (
     keep_account,
     sessions_are_cached,
     signed_in_account,
+    stored_session,
     user_id_of,
 )
 from clinics.audit import serving
@@ -246,8 +250,12 @@ async def signed_in(booking: BookingRequest) -> None:
     if not session_key:
         raise PassThrough
     session = cached_session(session_key)
-    if session is None:
-        raise PassThrough
+    if session is None:  # not in the cache: read where the session engine keeps it
+        session = await sync_to_async(_stored_session_in_a_thread, thread_sensitive=False)(
+            session_key
+        )
+        if session is None:
+            raise PassThrough
     user_id = user_id_of(session)
     if user_id is None:
         raise PassThrough
@@ -265,6 +273,14 @@ async def signed_in(booking: BookingRequest) -> None:
         raise PassThrough
     request.session = session
     request.user = user
+
+
+def _stored_session_in_a_thread(session_key: str) -> SessionBase | None:
+    close_old_connections()
+    try:
+        return stored_session(session_key)
+    finally:
+        close_old_connections()
 
 
 def _keep_account_in_a_thread(user_id: int) -> dict[str, Any] | None:

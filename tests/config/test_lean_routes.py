@@ -608,7 +608,7 @@ def test_signing_out_everywhere_else_ends_the_sessions_the_lean_route_reads(
     assert still_in.status == 201
 
 
-def test_with_redis_down_every_booking_goes_through_django(
+def test_with_redis_down_bookings_go_on_with_the_session_read_from_the_database(
     apps: Apps, reference_data: None, patient: Patient, settings: Settings
 ) -> None:
     who = caller(patient)
@@ -618,10 +618,26 @@ def test_with_redis_down_every_booking_goes_through_django(
         settings.CACHES = caches
     before = apps.route.answered
 
+    django = call(apps.django, BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    lean = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    assert lean.status == django.status == 201
+    expect_lean(apps, before)
+
+
+def test_a_session_the_cache_has_lost_is_read_from_the_database(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    from django.core.cache import cache
+
+    who = caller(patient)
+    cache.clear()  # Redis restarted
+    before = apps.route.answered
+
     answer = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
 
     assert answer.status == 201
-    expect_django(apps, before)
+    expect_lean(apps, before)
 
 
 # --- Who may call it: the permission matrix's answers, through the lean route ------------------
