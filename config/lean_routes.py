@@ -339,6 +339,12 @@ class LeanRoutes:
                     response = await self.answer(scope, body)
                 except PassThrough:
                     response = None
+                except Exception:
+                    # Django answers what went wrong as it would have (a database that cannot
+                    # be reached is 503). A booking the engine made is only replayed there:
+                    # its idempotency key finds it.
+                    logger.exception("The lean route failed on %s; Django answers.", scope["path"])
+                    response = None
             if response is not None:
                 self.answered += 1
                 await _send_response(response, send)

@@ -801,3 +801,33 @@ def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
     assert answer.status == 201
     assert seen == ([1] if lean_applies() else [])
     assert shedder.in_flight == 0
+
+
+def test_the_lean_route_serves_the_addresses_of_the_two_ninja_operations() -> None:
+    from django.urls import reverse
+
+    from config.lean_routes import ALLOCATE_PATH, BOOK_PATH
+
+    assert reverse("api:book") == BOOK_PATH
+    assert reverse("api:allocate") == ALLOCATE_PATH
+
+
+def test_a_database_failure_before_the_engine_is_answered_by_django(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    import config.lean_routes
+
+    def unreachable(user_id: int) -> None:
+        raise OperationalError("the server closed the connection")
+
+    who = caller(patient)
+    monkeypatch.setattr(config.lean_routes, "cached_account", lambda *a, **k: None)
+    monkeypatch.setattr(config.lean_routes, "keep_account", unreachable)
+    before = apps.route.answered
+
+    answer = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    assert answer.status == 201  # Django's own stack, with its own connection, booked it
+    expect_django(apps, before)
