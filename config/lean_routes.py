@@ -25,8 +25,8 @@ ordinary one, answered without that stack:
 Anything else passes through to Django unchanged, with the body already read replayed: no
 session, a session get_user would not take, a CSRF failure, a body that is not JSON or breaks
 a rule, a missing or short Idempotency-Key, a NUL character, a disallowed host, another path or
-method.
-Django gives those their answers, so they are the same by construction; the hot answers
+method, and anything that fails before the engine. Django gives those their answers, so they
+are the same by construction; the hot answers
 (booked, replayed, `slot_full` with alternatives, `already_booked`, "in queue", `drive_full`,
 `too_many_requests`) are given here, from the same functions, and the tests compare each with
 Django's.
@@ -41,6 +41,7 @@ this route is only a faster way of running them behind the same URL.
 Admission: the engine runs in WEB_CAPACITY threads (one pooled connection each); a burst
 waits for a turn on the event loop (up to LEAN_MAX_WAITING requests, LEAN_MAX_WAIT_SECONDS
 each) rather than being refused, and beyond that gets 429 `busy`, as from load shedding.
+Django's load shedding counts the bookings running here as in flight: both share the pool.
 """
 
 import asyncio
