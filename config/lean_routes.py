@@ -226,7 +226,9 @@ def _wait_in_line_in_a_thread(booking: BookingRequest) -> None:
         close_old_connections()
 
 
-async def wait_in_line(booking: BookingRequest) -> HttpResponse | None:
+async def wait_in_line(
+    booking: BookingRequest, *, executor: ThreadPoolExecutor
+) -> HttpResponse | None:
     """The waiting room: its answer ("in queue", `drive_full`), or None once let in. Asked on
     the event loop from Redis; the rare step that needs SQL (a drive list or a count not in the
     cache) raises SynchronousOnlyOperation before any statement, and the whole step is asked
@@ -235,7 +237,9 @@ async def wait_in_line(booking: BookingRequest) -> HttpResponse | None:
         try:
             _wait_in_line(booking)
         except SynchronousOnlyOperation:
-            await sync_to_async(_wait_in_line_in_a_thread, thread_sensitive=False)(booking)
+            await sync_to_async(
+                _wait_in_line_in_a_thread, thread_sensitive=False, executor=executor
+            )(booking)
     except (InQueue, DriveFull) as refused:
         return api.on_exception(booking.request, refused)
     except Exception as exc:  # an unknown service, say: the view's order of checks decides
@@ -243,51 +247,68 @@ async def wait_in_line(booking: BookingRequest) -> HttpResponse | None:
     return None
 
 
-async def signed_in(booking: BookingRequest) -> None:
-    """Put the session and the account on the request as Django's middleware would, from the
-    cache; PassThrough when only Django can tell."""
-    request = booking.request
-    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+class NeedsDatabase(Exception):
+    """The cache does not hold it: read it in a thread."""
+
+
+async def signed_in(booking: BookingRequest, *, executor: ThreadPoolExecutor) -> None:
+    """Put the session and the account on the request as Django's middleware would: from the
+    cache on the event loop, or, when the cache lacks either, in one thread that reads the
+    database too (and fills the cache). PassThrough when only Django can tell."""
+    session_key = booking.request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if not session_key:
         raise PassThrough
+    try:
+        found = _sign_in(booking, session_key, database=False)
+    except NeedsDatabase:
+        found = await sync_to_async(
+            _sign_in_in_a_thread, thread_sensitive=False, executor=executor
+        )(booking, session_key)
+    if found is None:
+        raise PassThrough
+    session, kept = found
+    user = signed_in_account(session, kept)
+    if user is None:
+        raise PassThrough
+    booking.request.session = session
+    booking.request.user = user
+
+
+def _sign_in(
+    booking: BookingRequest, session_key: str, *, database: bool
+) -> tuple[SessionBase, dict[str, Any]] | None:
+    """The session and what is kept of its account; None when there is no such session or
+    account. NeedsDatabase when the cache lacks either and `database` is false."""
     session = cached_session(session_key)
-    if session is None:  # not in the cache: read where the session engine keeps it
-        session = await sync_to_async(_stored_session_in_a_thread, thread_sensitive=False)(
-            session_key
-        )
+    if session is None:  # the cache has lost it: read where the session engine keeps it
+        if not database:
+            raise NeedsDatabase
+        session = stored_session(session_key)
         if session is None:
-            raise PassThrough
+            return None
     user_id = user_id_of(session)
     if user_id is None:
-        raise PassThrough
+        return None
     keys = [account_key(user_id)]
     if isinstance(booking.payload, BookIn):  # the waiting room asks next
         keys.append(slot_drive_key(booking.payload.slot_id))
     booking.known = cache.get_many(keys)
     kept = cached_account(user_id, known=booking.known)
     if kept is None:
-        kept = await sync_to_async(_keep_account_in_a_thread, thread_sensitive=False)(user_id)
+        if not database:
+            raise NeedsDatabase
+        kept = keep_account(user_id)
         if kept is None:
-            raise PassThrough
-    user = signed_in_account(session, kept)
-    if user is None:
-        raise PassThrough
-    request.session = session
-    request.user = user
+            return None
+    return session, kept
 
 
-def _stored_session_in_a_thread(session_key: str) -> SessionBase | None:
+def _sign_in_in_a_thread(
+    booking: BookingRequest, session_key: str
+) -> tuple[SessionBase, dict[str, Any]] | None:
     close_old_connections()
     try:
-        return stored_session(session_key)
-    finally:
-        close_old_connections()
-
-
-def _keep_account_in_a_thread(user_id: int) -> dict[str, Any] | None:
-    close_old_connections()
-    try:
-        return keep_account(user_id)
+        return _sign_in(booking, session_key, database=True)
     finally:
         close_old_connections()
 
@@ -309,6 +330,9 @@ class LeanRoutes:
         self.engaged = lean_routes_apply()
         capacity = max(int(settings.WEB_CAPACITY), 1)
         self.executor = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lean-route")
+        # Reads the cache lacked (a session, an account, a drive list): short, and apart from
+        # the bookings, so that a surge of people not seen yet does not wait behind them.
+        self.reads = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lean-read")
         self.turns = capacity
         self.max_waiting = int(settings.LEAN_MAX_WAITING)
         self.max_wait_seconds = float(settings.LEAN_MAX_WAIT_SECONDS)
@@ -362,13 +386,13 @@ class LeanRoutes:
         if self.security.process_request(request) is not None:  # e.g. to HTTPS
             raise PassThrough
         self.locale.process_request(request)
-        await signed_in(booking)
+        await signed_in(booking, executor=self.reads)
         # ninja's SessionAuth runs Django's CSRF check on every write; a failure is Django's.
         request.csrf_processing_done = False  # type: ignore[attr-defined]
         self.csrf.process_request(request)
         if self.csrf.process_view(request, _no_view, (), {}) is not None:
             raise PassThrough
-        response = await wait_in_line(booking)
+        response = await wait_in_line(booking, executor=self.reads)
         if response is None:
             response = await self.take_turn(booking)
             if response is None:
