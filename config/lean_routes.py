@@ -226,9 +226,10 @@ def _wait_in_line_in_a_thread(booking: BookingRequest) -> None:
         close_old_connections()
 
 
-async def wait_in_line(
-    booking: BookingRequest, *, executor: ThreadPoolExecutor
-) -> HttpResponse | None:
+Reader = Callable[..., Awaitable[Any]]
+
+
+async def wait_in_line(booking: BookingRequest, *, read: Reader) -> HttpResponse | None:
     """The waiting room: its answer ("in queue", `drive_full`), or None once let in. Asked on
     the event loop from Redis; the rare step that needs SQL (a drive list or a count not in the
     cache) raises SynchronousOnlyOperation before any statement, and the whole step is asked
@@ -237,11 +238,11 @@ async def wait_in_line(
         try:
             _wait_in_line(booking)
         except SynchronousOnlyOperation:
-            await sync_to_async(
-                _wait_in_line_in_a_thread, thread_sensitive=False, executor=executor
-            )(booking)
+            await read(_wait_in_line_in_a_thread, booking)
     except (InQueue, DriveFull) as refused:
         return api.on_exception(booking.request, refused)
+    except Busy:
+        raise
     except Exception as exc:  # an unknown service, say: the view's order of checks decides
         raise PassThrough from exc
     return None
@@ -251,7 +252,11 @@ class NeedsDatabase(Exception):
     """The cache does not hold it: read it in a thread."""
 
 
-async def signed_in(booking: BookingRequest, *, executor: ThreadPoolExecutor) -> None:
+class Busy(Exception):
+    """Too many requests are waiting already: 429 `busy`, as load shedding answers."""
+
+
+async def signed_in(booking: BookingRequest, *, read: Reader) -> None:
     """Put the session and the account on the request as Django's middleware would: from the
     cache on the event loop, or, when the cache lacks either, in one thread that reads the
     database too (and fills the cache). PassThrough when only Django can tell."""
@@ -261,9 +266,7 @@ async def signed_in(booking: BookingRequest, *, executor: ThreadPoolExecutor) ->
     try:
         found = _sign_in(booking, session_key, database=False)
     except NeedsDatabase:
-        found = await sync_to_async(
-            _sign_in_in_a_thread, thread_sensitive=False, executor=executor
-        )(booking, session_key)
+        found = await read(_sign_in_in_a_thread, booking, session_key)
     if found is None:
         raise PassThrough
     session, kept = found
@@ -339,6 +342,7 @@ class LeanRoutes:
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.waiting = 0
+        self.reading = 0
         self.answered = 0  # requests the lean route answered itself (the rest went to Django)
         noop = lambda request: HttpResponse()  # noqa: E731 - only their hooks are called
         self.security = SecurityMiddleware(noop)
@@ -364,6 +368,8 @@ class LeanRoutes:
                     response = await self.answer(scope, body)
                 except PassThrough:
                     response = None
+                except Busy:
+                    response = _busy()
                 except Exception:
                     # Django answers what went wrong as it would have (a database that cannot
                     # be reached is 503). A booking the engine made is only replayed there:
@@ -386,13 +392,13 @@ class LeanRoutes:
         if self.security.process_request(request) is not None:  # e.g. to HTTPS
             raise PassThrough
         self.locale.process_request(request)
-        await signed_in(booking, executor=self.reads)
+        await signed_in(booking, read=self.read)
         # ninja's SessionAuth runs Django's CSRF check on every write; a failure is Django's.
         request.csrf_processing_done = False  # type: ignore[attr-defined]
         self.csrf.process_request(request)
         if self.csrf.process_view(request, _no_view, (), {}) is not None:
             raise PassThrough
-        response = await wait_in_line(booking, executor=self.reads)
+        response = await wait_in_line(booking, read=self.read)
         if response is None:
             response = await self.take_turn(booking)
             if response is None:
@@ -418,6 +424,17 @@ class LeanRoutes:
         except (ValueError, PydanticValidationError) as exc:
             raise PassThrough from exc
         return BookingRequest(request=request, payload=payload, idempotency_key=key)
+
+    async def read(self, function: Callable[..., Any], *args: Any) -> Any:
+        """`function(*args)` on a reader thread (it reads the database), or Busy when
+        LEAN_MAX_WAITING reads are queued for one already."""
+        if self.reading >= self.max_waiting:
+            raise Busy
+        self.reading += 1
+        try:
+            return await sync_to_async(function, thread_sensitive=False, executor=self.reads)(*args)
+        finally:
+            self.reading -= 1
 
     async def take_turn(self, booking: BookingRequest) -> HttpResponse | None:
         """The engine's answer, WEB_CAPACITY bookings at a time; the rest wait their turn, up

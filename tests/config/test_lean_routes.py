@@ -27,7 +27,8 @@ from pytest_django import Settings
 from booking.models import Appointment, Partner, PartnerKey, Patient, Slot, VaccinationDrive
 from booking.services.drives import create_drive, release_drive
 from booking.services.partners import issue_partner_key
-from booking.services.waiting_room import admit
+from booking.services.waiting_room import admit, wait_turn_for_slot
+from booking.signed_in import keep_account
 from config.asgi import build_application
 from config.lean_routes import LeanRoutes
 from config.load_shedding import BUSY_BODY
@@ -723,8 +724,8 @@ def people_signed_in(apps: Apps, count: int) -> list[tuple[Patient, Caller]]:
     """`count` people, each signed in, whose accounts the lean route has read already."""
     people = [PatientFactory() for _ in range(count)]
     callers = [(person, caller(person)) for person in people]
-    for person, who in callers:  # a request with a broken body: only sign-in is read
-        apps.lean_call(BOOK, {"patient_id": person.pk, "slot_id": "warm-up"}, who)
+    for person in people:  # as their first request would leave it
+        keep_account(person.account_id)
     return callers
 
 
@@ -732,6 +733,7 @@ def test_two_hundred_people_on_one_slot_at_once_wait_their_turn_rather_than_bein
     settings: Settings, reference_data: None
 ) -> None:
     settings.WEB_CAPACITY = 4
+    settings.LEAN_MAX_WAIT_SECONDS = 600  # however slow the machine: this is about the count
     settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
     settings.LEAN_ROUTES = True
     apps = Apps(lean=build_application(), django=None)
@@ -758,6 +760,7 @@ def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
 ) -> None:
     settings.WEB_CAPACITY = 1
     settings.LEAN_MAX_WAITING = 3
+    settings.LEAN_MAX_WAIT_SECONDS = 600
     settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
     settings.LEAN_ROUTES = True
     apps = Apps(lean=build_application(), django=None)
@@ -765,7 +768,13 @@ def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
         assert not apps.route.engaged
         return
     people = people_signed_in(apps, 10)
-    requests = [(BOOK, {"patient_id": p.pk, "slot_id": new_slot().pk}, who) for p, who in people]
+    slots = [new_slot() for _ in people]
+    for slot in slots:  # each slot's drive (none) known already, as after its first request
+        wait_turn_for_slot(slot_id=slot.pk, account_id=0)
+    requests = [
+        (BOOK, {"patient_id": p.pk, "slot_id": slot.pk}, who)
+        for (p, who), slot in zip(people, slots, strict=True)
+    ]
 
     answers = asyncio.run(_all_at_once(apps.lean, requests))
 
@@ -831,3 +840,24 @@ def test_a_database_failure_before_the_engine_is_answered_by_django(
 
     assert answer.status == 201  # Django's own stack, with its own connection, booked it
     expect_django(apps, before)
+
+
+def test_people_not_seen_yet_beyond_the_bound_are_told_busy_rather_than_queued_without_end(
+    settings: Settings, reference_data: None
+) -> None:
+    settings.WEB_CAPACITY = 1
+    settings.LEAN_MAX_WAITING = 2
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():
+        assert not apps.route.engaged
+        return
+    people = [(person, caller(person)) for person in PatientFactory.create_batch(6)]
+    requests = [(BOOK, {"patient_id": p.pk, "slot_id": new_slot().pk}, who) for p, who in people]
+
+    # Nobody's account has been read yet: each needs the database before anything else.
+    answers = asyncio.run(_all_at_once(apps.lean, requests))
+
+    codes = sorted(answer.code or str(answer.status) for answer in answers)
+    assert codes == ["201", "201", "busy", "busy", "busy", "busy"]
+    assert apps.route.reading == 0
