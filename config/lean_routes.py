@@ -39,8 +39,9 @@ The ninja operations stay as they are: the OpenAPI documentation is generated fr
 this route is only a faster way of running them behind the same URL.
 
 Admission: the engine runs in WEB_CAPACITY threads (one pooled connection each); a burst
-waits for a turn on the event loop (up to LEAN_MAX_WAITING requests, LEAN_MAX_WAIT_SECONDS
-each) rather than being refused, and beyond that gets 429 `busy`, as from load shedding.
+waits for a turn on the event loop rather than being refused, up to LEAN_MAX_WAITING
+requests and a wait of LEAN_MAX_WAIT_SECONDS (expected from how long the engine has taken
+lately, or found); beyond that, 429 `busy` at once, as from load shedding.
 Django's load shedding counts the bookings running here as in flight: both share the pool.
 """
 
@@ -49,6 +50,7 @@ import functools
 import io
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -107,6 +109,7 @@ ALLOCATE_PATH = "/api/v1/me/appointments/allocate"
 # A booking's body is a few dozen bytes; anything much larger is for Django to judge.
 MAX_BODY_BYTES = 16 * 1024
 IDEMPOTENCY_KEY_LENGTH = (8, 100)  # as the operations' IdempotencyKey header says
+ENGINE_TIME_SMOOTHING = 0.2
 
 
 class PassThrough(Exception):
@@ -343,6 +346,7 @@ class LeanRoutes:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.waiting = 0
         self.reading = 0
+        self.engine_seconds = 0.0  # how long an engine call has taken lately
         self.answered = 0  # requests the lean route answered itself (the rest went to Django)
         noop = lambda request: HttpResponse()  # noqa: E731 - only their hooks are called
         self.security = SecurityMiddleware(noop)
@@ -438,12 +442,16 @@ class LeanRoutes:
 
     async def take_turn(self, booking: BookingRequest) -> HttpResponse | None:
         """The engine's answer, WEB_CAPACITY bookings at a time; the rest wait their turn, up
-        to a bound (None: too many waiting, or for too long)."""
+        to a bound (None: too many waiting, or a wait expected or found longer than
+        LEAN_MAX_WAIT_SECONDS, from how long the engine has taken lately)."""
         loop = asyncio.get_running_loop()
         if self._semaphore is None or self._loop is not loop:  # a new loop: the tests' runs
             self._semaphore, self._loop = asyncio.Semaphore(self.turns), loop
         semaphore = self._semaphore
-        if semaphore.locked() and self.waiting >= self.max_waiting:
+        if semaphore.locked() and (
+            self.waiting >= self.max_waiting
+            or (self.waiting + 1) * self.engine_seconds / self.turns > self.max_wait_seconds
+        ):
             return None
         self.waiting += 1
         try:
@@ -455,9 +463,13 @@ class LeanRoutes:
             self.waiting -= 1
         if self.shedder is not None:
             self.shedder.started()
+        began = time.monotonic()
         try:
             return await run_booking(booking, executor=self.executor)
         finally:
+            # A smoothed time per engine call, as load shedding smooths its latency.
+            took = time.monotonic() - began
+            self.engine_seconds += ENGINE_TIME_SMOOTHING * (took - self.engine_seconds)
             if self.shedder is not None:
                 self.shedder.finished()
             semaphore.release()

@@ -152,10 +152,11 @@ LEAN_ROUTES = env_bool(
     "LEAN_ROUTES",
     bool(REDIS_URL) and DATABASES["default"]["ENGINE"].endswith("postgresql"),
 )
-# How many lean bookings may wait for one of the WEB_CAPACITY turns at the engine, and for how
-# long; past either, 429 `busy` as from load shedding.
+# How many lean bookings may wait for one of the WEB_CAPACITY turns at the engine, and how long
+# (expected from the engine's recent times, or found); past either, 429 `busy` at once, as
+# from load shedding. A burst of a few hundred on one slot waits well within the default.
 LEAN_MAX_WAITING = env_int("LEAN_MAX_WAITING", max(400, 25 * WEB_CAPACITY))
-LEAN_MAX_WAIT_SECONDS = env_int("LEAN_MAX_WAIT_SECONDS", 10)
+LEAN_MAX_WAIT_SECONDS = env_int("LEAN_MAX_WAIT_SECONDS", 5)
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_DIR = VAR_DIR / "broker"

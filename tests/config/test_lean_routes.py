@@ -861,3 +861,31 @@ def test_people_not_seen_yet_beyond_the_bound_are_told_busy_rather_than_queued_w
     codes = sorted(answer.code or str(answer.status) for answer in answers)
     assert codes == ["201", "201", "busy", "busy", "busy", "busy"]
     assert apps.route.reading == 0
+
+
+def test_a_wait_expected_longer_than_the_limit_is_told_busy_at_once(
+    settings: Settings, reference_data: None
+) -> None:
+    settings.WEB_CAPACITY = 1
+    settings.LEAN_MAX_WAIT_SECONDS = 2
+    settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():
+        assert not apps.route.engaged
+        return
+    apps.route.engine_seconds = 1.0  # as if each booking had lately taken a second
+    people = people_signed_in(apps, 6)
+    slots = [new_slot() for _ in people]
+    for slot in slots:
+        wait_turn_for_slot(slot_id=slot.pk, account_id=0)
+    requests = [
+        (BOOK, {"patient_id": p.pk, "slot_id": slot.pk}, who)
+        for (p, who), slot in zip(people, slots, strict=True)
+    ]
+
+    answers = asyncio.run(_all_at_once(apps.lean, requests))
+
+    # One at the engine; two more expected within two seconds wait; the rest are refused.
+    codes = sorted(answer.code or str(answer.status) for answer in answers)
+    assert codes == ["201", "201", "201", "busy", "busy", "busy"]
