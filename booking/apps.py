@@ -11,6 +11,9 @@ class BookingConfig(AppConfig):
 
         from booking.models import Appointment
         from booking.services.waiting_room import note_appointment_saved
+        from booking.signed_in import connect_signals
 
         # A drive's places-left counter and its line move when bookings in it commit.
         post_save.connect(note_appointment_saved, sender=Appointment)
+        # The lean route's cached accounts are read afresh after a change to them.
+        connect_signals()

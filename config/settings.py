@@ -140,9 +140,23 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+    # A session is read from Redis (and from the database only when Redis has lost it).
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# The lean route (config/lean_routes.py): booking and "book the best for me" answered on the event
+# loop, outside Django's request stack; on by default with PostgreSQL and Redis, never without.
+LEAN_ROUTES = env_bool(
+    "LEAN_ROUTES",
+    bool(REDIS_URL) and DATABASES["default"]["ENGINE"].endswith("postgresql"),
+)
+# How many lean bookings may wait for one of the WEB_CAPACITY turns at the engine, and how long
+# (expected from the engine's recent times, or found); past either, 429 `busy` at once, as
+# from load shedding. A burst of a few hundred on one slot waits well within the default.
+LEAN_MAX_WAITING = env_int("LEAN_MAX_WAITING", max(400, 25 * WEB_CAPACITY))
+LEAN_MAX_WAIT_SECONDS = env_int("LEAN_MAX_WAIT_SECONDS", 5)
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_DIR = VAR_DIR / "broker"

@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from importlib import import_module
 
 import phonenumbers
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
@@ -242,7 +244,11 @@ def end_other_sessions(*, account: User, keep_session_key: str | None) -> int:
         .iterator()
         if session.get_decoded().get(SESSION_KEY) == str(account.pk)
     ]
-    return Session.objects.filter(session_key__in=ended).delete()[0]
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for session_key in ended:
+        # Through the session engine, so that a copy kept in the cache (cached_db) goes too.
+        store(session_key).delete()
+    return len(ended)
 
 
 def validated_person(person: PersonDetails) -> PersonDetails:

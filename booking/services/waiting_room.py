@@ -21,7 +21,7 @@ everyone is let straight through.
 
 import math
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +50,8 @@ class Admission:
     position: int  # in order of arrival, from 1; 0 when there is no line
     ahead: int  # people in front not yet let in
     retry_after: int  # seconds
+    # The drive's places-left counter as read with the line, for has_places (no second read).
+    places: dict[str, Any] | None = field(default=None, compare=False)
 
 
 def drives_in_surge(*, service_id: int, now: datetime | None = None) -> list[VaccinationDrive]:
@@ -97,8 +99,9 @@ def admit(
     key = _line_key(drive)
     mine = f"{key}:{account_id}"
     mark_key = f"{key}:mark"
-    # One round trip for all a poll needs to know.
-    known = cache.get_many([mine, _bookings_key(drive.pk), mark_key])
+    # One round trip for all a poll needs to know, the places left included.
+    places_keys = [_places_key(drive.pk), f"{_places_key(drive.pk)}:counted-at"]
+    known = cache.get_many([mine, _bookings_key(drive.pk), mark_key, *places_keys])
     position = known.get(mine)
     if position is None:
         cache.add(f"{key}:next", 0, timeout=lifetime)
@@ -131,7 +134,11 @@ def admit(
         rate = min(rate, settings.DRIVE_ADMIT_PER_SECOND)
     wait = math.ceil(ahead / max(rate, 0.001))
     return Admission(
-        admitted=False, position=position, ahead=ahead, retry_after=min(max(wait, 1), 30)
+        admitted=False,
+        position=position,
+        ahead=ahead,
+        retry_after=min(max(wait, 1), 30),
+        places={key: known[key] for key in places_keys if key in known},
     )
 
 
@@ -152,19 +159,29 @@ def count_places_left(*, drive_id: int) -> int:
     return left
 
 
-def has_places(drive: VaccinationDrive) -> bool:
-    """Whether any place in the drive is still free, from the cache's counter; counted again
-    from the slots when the counter is missing or has not been for a while."""
+def has_places(drive: VaccinationDrive, *, known: dict[str, Any] | None = None) -> bool:
+    """Whether any place in the drive is still free, from the cache's counter (as `known` has
+    it, when read already); counted again from the slots when the counter is missing or has
+    not been for a while."""
     key = _places_key(drive.pk)
-    known = cache.get_many([key, f"{key}:counted-at"])
+    if known is None:
+        known = cache.get_many([key, f"{key}:counted-at"])
     left = known.get(key)
     counted_at = known.get(f"{key}:counted-at", 0)
     # Whoever asks first once the count is PLACES_RECONCILE_SECONDS old counts again.
+    claim = f"{key}:counting:{counted_at}"
     stale = timezone.now().timestamp() - counted_at >= PLACES_RECONCILE_SECONDS and cache.add(
-        f"{key}:counting:{counted_at}", 1, timeout=PLACES_RECONCILE_SECONDS + 60
+        claim, 1, timeout=PLACES_RECONCILE_SECONDS + 60
     )
     if left is None or stale:
-        left = count_places_left(drive_id=drive.pk)
+        try:
+            left = count_places_left(drive_id=drive.pk)
+        except BaseException:
+            # Not counted after all (the database failed, or the lean route asked from the
+            # event loop and counts from a thread instead): the next to ask counts.
+            if stale:
+                cache.delete(claim)
+            raise
     return int(left) > 0
 
 
@@ -182,10 +199,18 @@ def note_booking_committed(*, drive_id: int) -> None:
     _move_counters(drive_id, taken=1, finished=1)
 
 
-def _drive_of_slot(slot_id: int) -> tuple[int, int | None] | None:
+def slot_drive_key(slot_id: int) -> str:
+    """The cache key of the slot's (service id, drive id), for a caller that reads it together
+    with other keys (the lean route)."""
+    return f"slot-drive:{slot_id}"
+
+
+def _drive_of_slot(
+    slot_id: int, *, known: dict[str, Any] | None = None
+) -> tuple[int, int | None] | None:
     """The slot's (service id, drive id), kept in the cache: every poll in a surge asks."""
-    key = f"slot-drive:{slot_id}"
-    found = cache.get(key)
+    key = slot_drive_key(slot_id)
+    found = known.get(key) if known is not None else cache.get(key)
     if found is None:
         target = Slot.objects.filter(pk=slot_id).order_by().values("service_id", "drive_id").first()
         if target is None:
@@ -234,7 +259,7 @@ def wait_turn(*, service_id: int, account_id: int | str, drive_id: int | None = 
     for drive in drives:
         admission = admit(drive, account_id)
         if not admission.admitted:
-            if not has_places(drive):
+            if not has_places(drive, known=admission.places):
                 raise DriveFull()
             raise InQueue(
                 position=admission.position,
@@ -243,8 +268,11 @@ def wait_turn(*, service_id: int, account_id: int | str, drive_id: int | None = 
             )
 
 
-def wait_turn_for_slot(*, slot_id: int, account_id: int | str) -> None:
-    """Wait in line as for `wait_turn` when the slot belongs to a drive; otherwise go ahead."""
-    target = _drive_of_slot(slot_id)
+def wait_turn_for_slot(
+    *, slot_id: int, account_id: int | str, known: dict[str, Any] | None = None
+) -> None:
+    """Wait in line as for `wait_turn` when the slot belongs to a drive; otherwise go ahead.
+    `known`: what one read of several cache keys, the slot's drive among them, found."""
+    target = _drive_of_slot(slot_id, known=known)
     if target is not None and target[1] is not None:
         wait_turn(service_id=target[0], account_id=account_id, drive_id=target[1])

@@ -1,0 +1,891 @@
+"""The lean route (config/lean_routes.py): the two booking operations answered in front of
+Django give the same answers as Django, through the real ASGI application.
+
+Each case sends the same request to an application with the lean route and to one without
+(LEAN_ROUTES off), and compares status, JSON and headers. On PostgreSQL with Redis the lean
+route answers the hot cases itself; anywhere else it must not engage at all, and every answer
+is Django's."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
+from django.middleware.csrf import _get_new_csrf_string
+from django.test import Client
+from pytest_django import Settings
+
+from booking.models import Appointment, Partner, PartnerKey, Patient, Slot, VaccinationDrive
+from booking.services.drives import create_drive, release_drive
+from booking.services.partners import issue_partner_key
+from booking.services.waiting_room import admit, wait_turn_for_slot
+from booking.signed_in import keep_account
+from config.asgi import build_application
+from config.lean_routes import LeanRoutes
+from config.load_shedding import BUSY_BODY
+from tests.factories import PatientFactory, SlotFactory, booked, drive_fields, stock_up, vaccine
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BOOK = "/api/v1/me/appointments"
+ALLOCATE = "/api/v1/me/appointments/allocate"
+# Headers every answer carries whoever gives it; those that change between two requests
+# (a fresh CSRF cookie, the length) are compared apart.
+VARYING = {"set-cookie", "content-length"}
+
+
+_hours = iter(range(1000))
+
+
+def new_slot(**fields: Any) -> Slot:
+    """A slot an hour after the last one made: no two bookings of a test overlap."""
+    made = SlotFactory(**fields)
+    made.start += timedelta(hours=next(_hours) % 8)
+    made.end = made.start + timedelta(minutes=15)
+    made.save()
+    return made
+
+
+def lean_applies() -> bool:
+    return connection.vendor == "postgresql" and bool(settings.REDIS_URL)
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+    cookies: list[str] = field(default_factory=list)
+
+    @property
+    def code(self) -> str | None:
+        return self.body.get("code") if isinstance(self.body, dict) else None
+
+    def same_headers(self) -> dict[str, str]:
+        return {name: value for name, value in self.headers.items() if name not in VARYING}
+
+
+@dataclass
+class Caller:
+    """Someone calling the API: a signed-in browser (session and CSRF cookies) or not."""
+
+    session_key: str | None
+    csrf: str = field(default_factory=_get_new_csrf_string)
+    language: str = "en"
+    authorization: str | None = None
+
+
+async def _call(app: Any, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> Answer:
+    sent: list[dict[str, Any]] = []
+    answered = asyncio.Event()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("203.0.113.7", 50000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    response_headers: dict[str, str] = {}
+    cookies = []
+    for name, value in start["headers"]:
+        name_text, value_text = name.decode().lower(), value.decode("latin1")
+        if name_text == "set-cookie":
+            cookies.append(value_text)
+        response_headers[name_text] = value_text
+    try:
+        parsed = json.loads(content) if content else None
+    except ValueError:
+        parsed = content.decode("utf-8", "replace")
+    return Answer(start["status"], response_headers, parsed, cookies)
+
+
+def call(
+    app: Any,
+    path: str,
+    body: Any,
+    who: Caller,
+    *,
+    key: str | None = "fresh",
+    csrf: bool = True,
+    content_type: str = "application/json",
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Answer:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    cookies = [f"csrftoken={who.csrf}"]
+    if who.session_key:
+        cookies.append(f"{settings.SESSION_COOKIE_NAME}={who.session_key}")
+    headers = [
+        (b"host", b"testserver"),
+        (b"content-type", content_type.encode()),
+        (b"accept-language", who.language.encode()),
+        (b"cookie", "; ".join(cookies).encode()),
+    ]
+    if csrf:
+        headers.append((b"x-csrftoken", who.csrf.encode()))
+    if key is not None:
+        headers.append((b"idempotency-key", (uuid.uuid4().hex if key == "fresh" else key).encode()))
+    if who.authorization:
+        headers.append((b"authorization", who.authorization.encode()))
+    headers.extend((name.encode(), value.encode()) for name, value in extra)
+    return asyncio.run(_call(app, path, raw, headers))
+
+
+def caller(who: User | Patient | None, language: str = "en") -> Caller:
+    if who is None:
+        return Caller(session_key=None, language=language)
+    client = Client()
+    client.force_login(who.account if isinstance(who, Patient) else who)
+    return Caller(session_key=client.cookies[settings.SESSION_COOKIE_NAME].value, language=language)
+
+
+@dataclass
+class Apps:
+    lean: Any  # with the lean route (when it applies here)
+    django: Any  # LEAN_ROUTES off: every request through Django
+
+    @property
+    def route(self) -> LeanRoutes:
+        found = self.lean.application_mapping["http"]
+        assert isinstance(found, LeanRoutes)
+        return found
+
+    def both(self, path: str, body: Any, who: Caller, **options: Any) -> tuple[Answer, Answer]:
+        """The same request answered by Django, then by the lean application."""
+        return call(self.django, path, body, who, **options), self.lean_call(
+            path, body, who, **options
+        )
+
+    def lean_call(self, path: str, body: Any, who: Caller, **options: Any) -> Answer:
+        return call(self.lean, path, body, who, **options)
+
+
+@pytest.fixture
+def apps(settings: Settings) -> Apps:
+    settings.LEAN_ROUTES = False
+    django = build_application()
+    settings.LEAN_ROUTES = True
+    lean = build_application()
+    return Apps(lean=lean, django=django)
+
+
+def assert_same(django: Answer, lean: Answer) -> None:
+    assert (lean.status, lean.body) == (django.status, django.body)
+    assert lean.same_headers() == django.same_headers()
+    assert cookie_names(lean) == cookie_names(django)
+
+
+def cookie_names(answer: Answer) -> list[str]:
+    return sorted(cookie.split("=", 1)[0] for cookie in answer.cookies)
+
+
+def answered_by_lean_route(apps: Apps, before: int) -> bool:
+    return apps.route.answered > before
+
+
+def expect_lean(apps: Apps, before: int) -> None:
+    """The lean route answered where it applies, and never elsewhere."""
+    assert answered_by_lean_route(apps, before) == lean_applies()
+
+
+def expect_django(apps: Apps, before: int) -> None:
+    assert not answered_by_lean_route(apps, before)
+
+
+# --- Where it engages ---------------------------------------------------------------------------
+
+
+def test_the_lean_route_engages_only_on_postgresql_with_redis(apps: Apps) -> None:
+    assert apps.route.engaged == lean_applies()
+    assert apps.django.application_mapping["http"].engaged is False
+
+
+# --- The hot answers: given by the lean route, the same as Django's -----------------------------
+
+
+def test_a_booking_is_201_with_the_appointment_as_django_shows_it(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    who = caller(patient)
+    before = apps.route.answered
+
+    lean = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    django = call(apps.django, BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    expect_lean(apps, before)
+    assert lean.status == django.status == 201
+    assert lean.same_headers() == django.same_headers()
+    assert lean.headers["content-type"] == "application/json; charset=utf-8"
+    shown = Client(HTTP_ACCEPT_LANGUAGE="en")
+    shown.force_login(patient.account)
+    assert lean.body == shown.get(f"{BOOK}/{lean.body['id']}").json()
+    appointment = Appointment.objects.get(pk=lean.body["id"])
+    assert appointment.channel == Appointment.Channel.API
+    assert appointment.booked_by_id == patient.account_id
+
+
+def test_a_replay_is_200_with_idempotent_replayed_as_from_django(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    who = caller(patient)
+    body = {"patient_id": patient.pk, "slot_id": new_slot().pk}
+    first = apps.lean_call(BOOK, body, who, key="replay-key-1")
+    before = apps.route.answered
+
+    django, lean = apps.both(BOOK, body, who, key="replay-key-1")
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert lean.status == 200
+    assert lean.headers["idempotent-replayed"] == "true"
+    assert lean.body["id"] == first.body["id"]
+    assert Appointment.objects.count() == 1
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_full_slot_is_slot_full_with_the_same_alternatives_in_each_language(
+    apps: Apps, reference_data: None, patient: Patient, other_patient: Patient, language: str
+) -> None:
+    lost = SlotFactory(capacity=1)
+    booked(other_patient, lost)
+    SlotFactory(start=lost.start + timedelta(hours=1))
+    SlotFactory(centre_id=2, start=lost.start)
+    before = apps.route.answered
+
+    django, lean = apps.both(
+        BOOK, {"patient_id": patient.pk, "slot_id": lost.pk}, caller(patient, language)
+    )
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert lean.status == 409
+    assert lean.code == "slot_full"
+    assert len(lean.body["detail"]["alternatives"]) == 2
+    assert lean.headers["content-language"] == language
+    thai = "เวลานี้เพิ่งมีผู้จองเต็มแล้ว กรุณาเลือกเวลาอื่น"
+    assert (lean.body["message"] == thai) == (language == "th")
+
+
+def test_a_second_place_in_the_same_slot_is_already_booked(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    slot = SlotFactory(capacity=5)
+    booked(patient, slot)
+    before = apps.route.answered
+
+    django, lean = apps.both(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (409, "already_booked")
+
+
+def test_too_many_bookings_is_too_many_requests_with_retry_after(
+    apps: Apps, reference_data: None, patient: Patient, settings: Settings
+) -> None:
+    settings.BOOKINGS_PER_ACCOUNT_PER_HOUR = 1
+    who = caller(patient)
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    before = apps.route.answered
+
+    django, lean = apps.both(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (429, "too_many_requests")
+    assert int(lean.headers["retry-after"]) > 0
+
+
+def test_a_patient_not_on_the_account_is_not_found(
+    apps: Apps, reference_data: None, patient: Patient, other_patient: Patient
+) -> None:
+    django, lean = apps.both(
+        BOOK, {"patient_id": other_patient.pk, "slot_id": new_slot().pk}, caller(patient)
+    )
+
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (404, "not_found")
+    assert not Appointment.objects.exists()
+
+
+def test_allocate_books_the_best_slot_and_replays_as_django_does(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    flu = vaccine("vaccine-influenza")
+    SlotFactory(service=flu, centre_id=40)
+    home = SlotFactory(service=flu, centre_id=9)
+    who = caller(patient)
+    body = {"patient_id": patient.pk, "service": "vaccine-influenza"}
+    before = apps.route.answered
+
+    lean = apps.lean_call(ALLOCATE, body, who, key="allocate-key")
+    django, replayed = apps.both(ALLOCATE, body, who, key="allocate-key")
+
+    expect_lean(apps, before)
+    assert (lean.status, lean.body["slot_id"]) == (201, home.pk)
+    assert_same(django, replayed)
+    assert replayed.headers["idempotent-replayed"] == "true"
+
+
+# --- The waiting room: answered from Redis, without SQL -----------------------------------------
+
+
+@pytest.fixture
+def drive_in_surge(
+    settings: Settings, city_admin: User, clock: time_machine.Traveller
+) -> VaccinationDrive:
+    """A flu drive released now, with a line that lets two people in and no more."""
+    settings.DRIVE_ADMIT_BURST = 2
+    settings.DRIVE_ADMIT_PER_SECOND = 1
+    settings.DRIVE_QUEUE_MINUTES = 10
+    for number in (1, 2):
+        stock_up(number, vaccine("vaccine-influenza"), 100)
+    drive = create_drive(fields=drive_fields(), created_by=city_admin)
+    release_drive(drive=drive)
+    drive.refresh_from_db()
+    clock.move_to(drive.release_at)
+    for account in (-1, -2, -3):
+        admit(drive, account)
+    return drive
+
+
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement run from now on, in any thread."""
+    seen: list[str] = []
+    original = CursorWrapper._execute_with_wrappers
+
+    def counting(self: CursorWrapper, sql: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append(sql)
+        return original(self, sql, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CursorWrapper, "_execute_with_wrappers", counting)
+        yield seen
+
+
+def test_someone_in_line_is_told_their_place_and_asking_again_runs_no_sql(
+    apps: Apps, drive_in_surge: VaccinationDrive, statements: list[str]
+) -> None:
+    patient = PatientFactory()
+    who = caller(patient)
+    slot = Slot.objects.filter(drive=drive_in_surge).first()
+    assert slot is not None
+    body = {"patient_id": patient.pk, "slot_id": slot.pk}
+    apps.lean_call(BOOK, body, who)  # the first poll may read what the cache lacks
+    before = apps.route.answered
+
+    django, lean = apps.both(BOOK, body, who)
+    statements.clear()
+    again = apps.lean_call(BOOK, body, who)
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (429, "in_queue")
+    assert lean.headers["retry-after"] == str(lean.body["detail"]["retry_after"])
+    assert again.body == lean.body
+    if lean_applies():
+        assert statements == []
+    assert not Appointment.objects.filter(patient=patient).exists()
+
+
+def test_someone_in_line_for_a_sold_out_drive_is_told_drive_full(
+    apps: Apps, drive_in_surge: VaccinationDrive, statements: list[str]
+) -> None:
+    Slot.objects.filter(drive=drive_in_surge).update(capacity=0)
+    patient = PatientFactory()
+    who = caller(patient)
+    slot = Slot.objects.filter(drive=drive_in_surge).first()
+    assert slot is not None
+    body = {"patient_id": patient.pk, "slot_id": slot.pk}
+    apps.lean_call(BOOK, body, who)
+    before = apps.route.answered
+
+    django, lean = apps.both(BOOK, body, who)
+    statements.clear()
+    apps.lean_call(BOOK, body, who)
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (409, "drive_full")
+    if lean_applies():
+        assert statements == []
+
+
+# --- Everything unusual: Django's answer, the body replayed intact ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("not signed in", 403),  # ninja's session auth checks CSRF first
+        ("not signed in, with a token", 401),
+        ("no CSRF token", 403),
+        ("a field breaks a rule", 422),
+        ("no Idempotency-Key", 422),
+        ("a short Idempotency-Key", 422),
+        ("not JSON", 400),
+        ("a form, not JSON", 400),
+    ],
+)
+def test_unusual_requests_are_answered_by_django_unchanged(
+    apps: Apps, reference_data: None, patient: Patient, case: str, status: int
+) -> None:
+    body: Any = {"patient_id": patient.pk, "slot_id": new_slot().pk}
+    who = caller(patient)
+    options: dict[str, Any] = {}
+    if case == "not signed in":
+        who = caller(None)
+        options["csrf"] = False
+    elif case == "not signed in, with a token":
+        who = caller(None)
+    elif case == "no CSRF token":
+        options["csrf"] = False
+    elif case == "a field breaks a rule":
+        body["slot_id"] = "soon"
+    elif case == "no Idempotency-Key":
+        options["key"] = None
+    elif case == "a short Idempotency-Key":
+        options["key"] = "short"
+    elif case == "not JSON":
+        body = b"{not json"
+    elif case == "a form, not JSON":
+        body = f"patient_id={patient.pk}".encode()
+        options["content_type"] = "application/x-www-form-urlencoded"
+    before = apps.route.answered
+
+    django, lean = apps.both(BOOK, body, who, **options)
+
+    expect_django(apps, before)
+    assert_same(django, lean)
+    assert lean.status == status
+    assert not Appointment.objects.exists()
+
+
+def test_a_signed_out_session_is_not_taken_from_the_cache(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    client = Client()
+    client.force_login(patient.account)
+    who = Caller(session_key=client.cookies[settings.SESSION_COOKIE_NAME].value)
+    client.logout()
+
+    answer = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    assert (answer.status, answer.code) == (401, "not_signed_in")
+
+
+def test_a_new_password_ends_the_sessions_the_lean_route_had_taken(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    who = caller(patient)
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    patient.account.set_password("a whole new password")
+    patient.account.save()
+
+    answer = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    assert (answer.status, answer.code) == (401, "not_signed_in")
+    assert Appointment.objects.count() == 1
+
+
+def test_a_deactivated_account_cannot_book(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    who = caller(patient)
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    patient.account.is_active = False
+    patient.account.save()
+
+    answer = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    assert answer.status == 401
+    assert Appointment.objects.count() == 1
+
+
+def test_the_audit_event_names_the_account_the_route_and_the_address(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    from clinics.models import AuditEvent
+
+    answer = apps.lean_call(
+        BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient)
+    )
+
+    event = AuditEvent.objects.get(action="appointment.booked", target_id=answer.body["id"])
+    assert event.actor_id == patient.account_id
+    assert event.actor_kind == AuditEvent.Actor.PATIENT
+    assert event.via == f"POST {BOOK}"
+    assert event.address == "203.0.113.7"
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ((("origin", "http://evil.example"),), 403),
+        ((("origin", "http://testserver"),), 201),
+        ((("x-forwarded-proto", "https"), ("referer", "https://evil.example/")), 403),
+        ((("x-forwarded-proto", "https"),), 403),  # over HTTPS a Referer is required
+        ((("x-forwarded-proto", "https"), ("referer", "https://testserver/book")), 201),
+        ((("x-forwarded-proto", "https"), ("origin", "https://testserver")), 201),
+    ],
+)
+def test_csrf_origin_and_referer_rules_hold_over_http_and_https(
+    apps: Apps,
+    reference_data: None,
+    patient: Patient,
+    settings: Settings,
+    extra: tuple[tuple[str, str], ...],
+    status: int,
+) -> None:
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    who = caller(patient)
+    before = apps.route.answered
+
+    lean = apps.lean_call(
+        BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who, extra=extra
+    )
+    django = call(
+        apps.django, BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who, extra=extra
+    )
+
+    assert lean.status == django.status == status
+    assert lean.code == django.code
+    if status == 403:
+        assert lean.code == "csrf_failed"
+        expect_django(apps, before)
+    else:
+        expect_lean(apps, before)
+
+
+def test_signing_out_everywhere_else_ends_the_sessions_the_lean_route_reads(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    from booking.services.patients import end_other_sessions
+
+    elsewhere, here = caller(patient), caller(patient)
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, elsewhere)
+
+    end_other_sessions(account=patient.account, keep_session_key=here.session_key)
+    signed_out = apps.lean_call(
+        BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, elsewhere
+    )
+    still_in = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, here)
+
+    assert (signed_out.status, signed_out.code) == (401, "not_signed_in")
+    assert still_in.status == 201
+
+
+def test_with_redis_down_bookings_go_on_with_the_session_read_from_the_database(
+    apps: Apps, reference_data: None, patient: Patient, settings: Settings
+) -> None:
+    who = caller(patient)
+    caches = dict(settings.CACHES)
+    if settings.REDIS_URL:  # a port nothing listens on: every read misses, as when Redis is down
+        caches["default"] = {**caches["default"], "LOCATION": "redis://127.0.0.1:9/0"}
+        settings.CACHES = caches
+    before = apps.route.answered
+
+    django = call(apps.django, BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    lean = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    assert lean.status == django.status == 201
+    expect_lean(apps, before)
+
+
+def test_a_session_the_cache_has_lost_is_read_from_the_database(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    from django.core.cache import cache
+
+    who = caller(patient)
+    cache.clear()  # Redis restarted
+    before = apps.route.answered
+
+    answer = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    assert answer.status == 201
+    expect_lean(apps, before)
+
+
+# --- Who may call it: the permission matrix's answers, through the lean route ------------------
+
+
+@pytest.mark.parametrize("who", ["anonymous", "patient", "other patient", "staff", "partner key"])
+@pytest.mark.parametrize("path", [BOOK, ALLOCATE])
+def test_the_lean_route_lets_in_and_keeps_out_whom_django_does(
+    apps: Apps,
+    reference_data: None,
+    patient: Patient,
+    other_patient: Patient,
+    admin_at_centre_1: User,
+    who: str,
+    path: str,
+) -> None:
+    flu = vaccine("vaccine-influenza")
+    slot = SlotFactory(service=flu, capacity=10)
+    SlotFactory(service=flu, capacity=10, centre_id=9)
+    body = (
+        {"patient_id": patient.pk, "slot_id": slot.pk}
+        if path == BOOK
+        else {"patient_id": patient.pk, "service": "vaccine-influenza"}
+    )
+    callers: dict[str, Callable[[], Caller]] = {
+        "anonymous": lambda: caller(None),
+        "patient": lambda: caller(patient),
+        "other patient": lambda: caller(other_patient),
+        "staff": lambda: caller(admin_at_centre_1),
+        "partner key": lambda: Caller(
+            session_key=None,
+            authorization=f"Bearer {partner_key()}",
+        ),
+    }
+
+    django = call(apps.django, path, body, callers[who](), key="matrix-django-key")
+    lean = apps.lean_call(path, body, callers[who](), key="matrix-lean-key")
+
+    if who == "patient":
+        assert django.status == 201
+        # The same patient with a new key: a second place in the same slot, or the next best.
+        assert lean.status in {201, 409}
+    else:
+        assert lean.status == django.status
+        assert lean.code == django.code
+        assert lean.status in {401, 403, 404}
+
+
+def partner_key() -> str:
+    partner = Partner.objects.create(name=f"App {uuid.uuid4()}", contact_email="api@example.org")
+    return issue_partner_key(
+        partner=partner, scopes=list(PartnerKey.Scope.values), issued_by=None
+    ).secret
+
+
+# --- Admission: a burst waits its turn, an overload is shed -------------------------------------
+
+
+async def _all_at_once(app: Any, requests: list[tuple[str, Any, Caller]]) -> list[Answer]:
+    """The requests arriving together on one event loop, as a surge reaches one process."""
+
+    def headers(who: Caller) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"accept-language", b"en"),
+            (b"cookie", f"csrftoken={who.csrf}; sessionid={who.session_key}".encode()),
+            (b"x-csrftoken", who.csrf.encode()),
+            (b"idempotency-key", uuid.uuid4().hex.encode()),
+        ]
+
+    return list(
+        await asyncio.gather(
+            *(
+                _call(app, path, json.dumps(body).encode(), headers(who))
+                for path, body, who in requests
+            )
+        )
+    )
+
+
+def people_signed_in(apps: Apps, count: int) -> list[tuple[Patient, Caller]]:
+    """`count` people, each signed in, whose accounts the lean route has read already."""
+    people = [PatientFactory() for _ in range(count)]
+    callers = [(person, caller(person)) for person in people]
+    for person in people:  # as their first request would leave it
+        keep_account(person.account_id)
+    return callers
+
+
+def test_two_hundred_people_on_one_slot_at_once_wait_their_turn_rather_than_being_refused(
+    settings: Settings, reference_data: None
+) -> None:
+    settings.WEB_CAPACITY = 4
+    settings.LEAN_MAX_WAIT_SECONDS = 600  # however slow the machine: this is about the count
+    settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():  # Django's own shedding answers a surge there (test_load_shedding)
+        assert not apps.route.engaged
+        return
+    hot = new_slot(capacity=5)
+    new_slot()  # somewhere to be offered instead
+    people = people_signed_in(apps, 200)
+    requests = [(BOOK, {"patient_id": p.pk, "slot_id": hot.pk}, who) for p, who in people]
+
+    answers = asyncio.run(_all_at_once(apps.lean, requests))
+
+    codes = sorted(answer.code or str(answer.status) for answer in answers)
+    assert codes.count("201") == 5
+    assert codes.count("slot_full") == 195
+    assert all(answer.body["detail"]["alternatives"] for answer in answers if answer.code)
+    hot.refresh_from_db()
+    assert hot.booked == 5 == hot.appointments.count()
+
+
+def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
+    settings: Settings, reference_data: None
+) -> None:
+    settings.WEB_CAPACITY = 1
+    settings.LEAN_MAX_WAITING = 3
+    settings.LEAN_MAX_WAIT_SECONDS = 600
+    settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():
+        assert not apps.route.engaged
+        return
+    people = people_signed_in(apps, 10)
+    slots = [new_slot() for _ in people]
+    for slot in slots:  # each slot's drive (none) known already, as after its first request
+        wait_turn_for_slot(slot_id=slot.pk, account_id=0)
+    requests = [
+        (BOOK, {"patient_id": p.pk, "slot_id": slot.pk}, who)
+        for (p, who), slot in zip(people, slots, strict=True)
+    ]
+
+    answers = asyncio.run(_all_at_once(apps.lean, requests))
+
+    busy = [answer for answer in answers if answer.code == "busy"]
+    assert len(busy) == 6  # one booking, three waiting: the six beyond are refused at once
+    assert all(answer.status == 429 for answer in busy)
+    assert json.dumps(busy[0].body, ensure_ascii=False).encode() == BUSY_BODY
+    assert busy[0].headers["retry-after"] == "1"
+    assert busy[0].headers["connection"] == "close"
+    assert sorted(answer.status for answer in answers if answer not in busy) == [201] * 4
+
+
+def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import config.lean_routes
+
+    shedder = apps.route.shedder
+    assert shedder is not None
+    seen: list[int] = []
+    book_now = config.lean_routes._book_now
+
+    def counting(booking: Any) -> Any:
+        seen.append(shedder.in_flight)
+        return book_now(booking)
+
+    monkeypatch.setattr(config.lean_routes, "_book_now", counting)
+
+    answer = apps.lean_call(
+        BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient)
+    )
+
+    assert answer.status == 201
+    assert seen == ([1] if lean_applies() else [])
+    assert shedder.in_flight == 0
+
+
+def test_the_lean_route_serves_the_addresses_of_the_two_ninja_operations() -> None:
+    from django.urls import reverse
+
+    from config.lean_routes import ALLOCATE_PATH, BOOK_PATH
+
+    assert reverse("api:book") == BOOK_PATH
+    assert reverse("api:allocate") == ALLOCATE_PATH
+
+
+def test_a_database_failure_before_the_engine_is_answered_by_django(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    import config.lean_routes
+
+    def unreachable(user_id: int) -> None:
+        raise OperationalError("the server closed the connection")
+
+    who = caller(patient)
+    monkeypatch.setattr(config.lean_routes, "cached_account", lambda *a, **k: None)
+    monkeypatch.setattr(config.lean_routes, "keep_account", unreachable)
+    before = apps.route.answered
+
+    answer = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+
+    assert answer.status == 201  # Django's own stack, with its own connection, booked it
+    expect_django(apps, before)
+
+
+def test_people_not_seen_yet_beyond_the_bound_are_told_busy_rather_than_queued_without_end(
+    settings: Settings, reference_data: None
+) -> None:
+    settings.WEB_CAPACITY = 1
+    settings.LEAN_MAX_WAITING = 2
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():
+        assert not apps.route.engaged
+        return
+    people = [(person, caller(person)) for person in PatientFactory.create_batch(6)]
+    requests = [(BOOK, {"patient_id": p.pk, "slot_id": new_slot().pk}, who) for p, who in people]
+
+    # Nobody's account has been read yet: each needs the database before anything else.
+    answers = asyncio.run(_all_at_once(apps.lean, requests))
+
+    codes = sorted(answer.code or str(answer.status) for answer in answers)
+    assert codes == ["201", "201", "busy", "busy", "busy", "busy"]
+    assert apps.route.reading == 0
+
+
+def test_a_wait_expected_longer_than_the_limit_is_told_busy_at_once(
+    settings: Settings, reference_data: None
+) -> None:
+    settings.WEB_CAPACITY = 1
+    settings.LEAN_MAX_WAIT_SECONDS = 2
+    settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():
+        assert not apps.route.engaged
+        return
+    apps.route.engine_seconds = 1.0  # as if each booking had lately taken a second
+    people = people_signed_in(apps, 6)
+    slots = [new_slot() for _ in people]
+    for slot in slots:
+        wait_turn_for_slot(slot_id=slot.pk, account_id=0)
+    requests = [
+        (BOOK, {"patient_id": p.pk, "slot_id": slot.pk}, who)
+        for (p, who), slot in zip(people, slots, strict=True)
+    ]
+
+    answers = asyncio.run(_all_at_once(apps.lean, requests))
+
+    # One at the engine; two more expected within two seconds wait; the rest are refused.
+    codes = sorted(answer.code or str(answer.status) for answer in answers)
+    assert codes == ["201", "201", "201", "busy", "busy", "busy"]
