@@ -47,14 +47,22 @@ from django.contrib.auth import (  # noqa: E402
     SESSION_KEY,
     get_user_model,
 )
+from django.contrib.sessions.backends.cached_db import KEY_PREFIX as CACHED_SESSION_PREFIX  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.contrib.sessions.models import Session  # noqa: E402
+from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from booking.models import Patient, Slot, VaccinationDrive  # noqa: E402
 from booking.services.drives import DriveFields, create_drive, release_drive  # noqa: E402
 from booking.services.stock import receive_lot  # noqa: E402
+from booking.signed_in import (  # noqa: E402
+    ACCOUNT_CACHE_SECONDS,
+    account_entry,
+    account_key,
+    sessions_are_cached,
+)
 from clinics.models import HealthCentre, Service  # noqa: E402
 from clinics.services import load_reference_data  # noqa: E402
 from tests.factories import national_id  # noqa: E402
@@ -151,6 +159,26 @@ def sign_in_patients(count: int) -> list[tuple[int, str]]:
             )
         )
     Session.objects.bulk_create(sessions, batch_size=2000)
+    if sessions_are_cached():
+        # As signing in through the site leaves them: the session in the cache beside the
+        # database (cached_db), and the account kept for the lean route (user_logged_in).
+        for user in users:
+            user._audit_is_staff = False  # type: ignore[attr-defined]  # patients, just made
+        for start in range(0, len(sessions), 2000):
+            batch = list(
+                zip(users[start : start + 2000], sessions[start : start + 2000], strict=True)
+            )
+            cache.set_many(
+                {
+                    CACHED_SESSION_PREFIX + s.session_key: store.decode(s.session_data)
+                    for _, s in batch
+                },
+                timeout=24 * 3600,
+            )
+            cache.set_many(
+                {account_key(user.pk): account_entry(user) for user, _ in batch},
+                timeout=ACCOUNT_CACHE_SECONDS,
+            )
     return [
         (patient.pk, session.session_key)
         for patient, session in zip(patients, sessions, strict=True)

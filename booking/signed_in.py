@@ -99,13 +99,28 @@ def keep_account(user_id: int) -> dict[str, Any] | None:
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return None
-    kept = {
+    kept = account_entry(user)
+    cache.set(account_key(user_id), kept, timeout=ACCOUNT_CACHE_SECONDS)
+    return kept
+
+
+def account_entry(user: User) -> dict[str, Any]:
+    """What is kept of an account to check a session as get_user does (never the password)."""
+    return {
         "fields": {name: getattr(user, name) for name in ACCOUNT_FIELDS},
         "session_hash": user.get_session_auth_hash(),
         "staff": is_staff_account(user),
     }
-    cache.set(account_key(user_id), kept, timeout=ACCOUNT_CACHE_SECONDS)
-    return kept
+
+
+def keep_signed_in_account(sender: Any, user: Any, **kwargs: Any) -> None:
+    """user_logged_in: someone who signs in is about to book; their first booking request
+    then finds the account in the cache instead of reading it in a thread. Kept once the
+    sign-in commits, so that nothing rolled back is remembered."""
+    if not (sessions_are_cached() and isinstance(user, User)):
+        return
+    user_id = user.pk
+    transaction.on_commit(lambda: keep_account(user_id))
 
 
 def user_id_of(session: SessionBase) -> int | None:
@@ -145,7 +160,10 @@ def forget_account(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def connect_signals() -> None:
+    from django.contrib.auth.signals import user_logged_in
     from django.db.models.signals import post_delete, post_save
+
+    user_logged_in.connect(keep_signed_in_account, dispatch_uid="keep-signed-in-account")
 
     for model in (User, StaffMembership):
         post_save.connect(forget_account, sender=model, dispatch_uid=f"forget-account-{model}")
