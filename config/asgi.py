@@ -14,22 +14,25 @@ from django.conf import settings  # noqa: E402
 
 from booking.routing import websocket_urlpatterns as booking_sockets  # noqa: E402
 from config.load_shedding import Shedder, ShedLoad  # noqa: E402
+from config.public_cache import cache_public_answers  # noqa: E402
 from config.sql_count import install_if_asked  # noqa: E402
 from video.routing import websocket_urlpatterns as video_sockets  # noqa: E402
 
 
 def build_application() -> ProtocolTypeRouter:
-    """HTTP through Django (behind load shedding), WebSockets through the apps' consumers. The
-    tests build a fresh one under their own settings."""
+    """HTTP through Django (behind load shedding, and the slot search's answer cache), WebSockets
+    through the apps' consumers. The tests build a fresh one under their own settings."""
     return ProtocolTypeRouter(
         {
-            "http": ShedLoad(
-                get_asgi_application(),
-                shedder=Shedder(
-                    capacity=settings.WEB_CAPACITY,
-                    ceiling=settings.WEB_MAX_IN_FLIGHT,
-                    target_seconds=settings.WEB_TARGET_LATENCY_MS / 1000,
-                ),
+            "http": cache_public_answers(
+                ShedLoad(
+                    get_asgi_application(),
+                    shedder=Shedder(
+                        capacity=settings.WEB_CAPACITY,
+                        ceiling=settings.WEB_MAX_IN_FLIGHT,
+                        target_seconds=settings.WEB_TARGET_LATENCY_MS / 1000,
+                    ),
+                )
             ),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter([*video_sockets, *booking_sockets]))

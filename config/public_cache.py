@@ -1,0 +1,278 @@
+"""A short-lived answer cache for the public slot search, in front of Django.
+
+`GET /api/v1/slots` is asked by everyone before they sign in, with the same few questions (a
+service, a district, the coming weeks), and Django's synchronous request stack alone costs
+7 to 9 ms of CPU per request on this machine. This ASGI middleware keeps each 200 answer for
+SLOT_SEARCH_CACHE_SECONDS in the process's memory and serves repeats of the same question
+without Django, so a search costs a dictionary look-up and a rate count instead.
+
+What makes a question the same: the path, the query string with its parameters in a stable
+order (by name; repeated names keep their order), and the language LocaleMiddleware would pick
+for it (the language cookie, else Accept-Language, else Thai): the answer's centre names are in
+that language. Nothing else changes the answer. The search needs no account, reads no session
+and sets no cookie, so a signed-in person's search is the same question as anyone's.
+
+What is never cached: another path (the partner search, /api/v1/partner/slots, needs a key and
+counts against that key's limits, so it always goes through Django), a method other than GET
+and HEAD, a request with an Authorization header, a query with a NUL character in it (Django
+refuses those), an answer other than 200 and an answer that sets a cookie.
+
+Why a second or two is safe: the answer says which slots had room when it was made. Booking
+does not trust it: the engine checks every place as it takes it (a conditional update guarded
+by a CHECK constraint), so someone who picks a slot that filled a second ago gets `slot_full`
+with alternatives, exactly as if they had been a second slower to click.
+
+The per-address search limit still holds: each answer served from here is counted in the same
+window as Django counts it (booking.services.limits.check_search_rate, in a thread since the
+cache client is synchronous). Once an address is past its limit, its requests go on to Django,
+which counts them and answers 429 in the request's language, as before.
+
+A burst of the same question while no answer is kept is asked of Django once per process: the
+first request asks, the others wait for its answer (and go through Django themselves if that
+answer cannot be shared). HEAD is answered as GET without the body, from the same entry.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from django.conf import settings
+from django.http.cookie import parse_cookie
+from django.utils.translation import get_language_from_request
+
+from booking.services.limits import check_search_rate
+from clinics.exceptions import TooManyRequests
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Counts one answer served from the cache against the address's limit: False when past it.
+CountAnswer = Callable[[str | None], bool]
+
+NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")  # as config.middleware.RefuseNulCharacters
+# Headers that describe one connection, not the answer.
+CONNECTION_HEADERS = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"date"})
+
+
+def count_search(address: str | None) -> bool:
+    """Count a search served from the cache, as the API counts one; False past the limit."""
+    try:
+        check_search_rate(address=address)
+    except TooManyRequests:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    stored_at: float
+    expires_at: float
+
+
+class _LanguageProbe:
+    """What get_language_from_request reads of a request: its cookies and headers."""
+
+    def __init__(self, scope: Scope) -> None:
+        cookies: list[str] = []
+        accept = ""
+        for name, value in scope.get("headers", []):
+            if name == b"cookie":
+                cookies.append(value.decode("latin1"))
+            elif name == b"accept-language":
+                accept = value.decode("latin1")
+        self.COOKIES = parse_cookie("; ".join(cookies))
+        self.META = {"HTTP_ACCEPT_LANGUAGE": accept}
+
+
+class PublicAnswerCache:
+    """ASGI middleware: 200 answers to GET (and HEAD) of `paths`, without credentials, kept for
+    `seconds` per process and served again without calling `app`; each path names how an answer
+    served from the cache is counted against the asker's rate limit."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        paths: Mapping[str, CountAnswer],
+        seconds: float,
+        max_entries: int = 1000,
+        max_body_bytes: int = 512 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.paths = dict(paths)
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self.max_body_bytes = max_body_bytes
+        self.clock = clock
+        self._answers: dict[tuple[str, str, str], CachedAnswer] = {}
+        self._asking: dict[tuple[str, str, str], asyncio.Future[CachedAnswer | None]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        count = self._count_for(scope)
+        if count is None:
+            await self.app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        key = self._key(scope)
+        answer = self._kept(key)
+        if answer is None:
+            asking = self._asking.get(key)
+            if asking is None:
+                await self._ask_and_keep(key, scope, receive, send)
+                return
+            answer = await asyncio.shield(asking)
+            if answer is None:  # the first asker's answer cannot be shared
+                await self._through(scope, receive, send)
+                return
+        if not await self._counted(count, scope):
+            await self._through(scope, receive, send)  # Django counts it and answers 429
+            return
+        await self._serve(answer, send, head=head)
+
+    def _count_for(self, scope: Scope) -> CountAnswer | None:
+        """How to count an answer to this request if it may come from the cache, else None."""
+        if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
+            return None
+        count = self.paths.get(scope.get("path", ""))
+        if count is None:
+            return None
+        if any(name == b"authorization" for name, _ in scope.get("headers", [])):
+            return None
+        query = scope.get("query_string", b"").lower()
+        if any(marker in query for marker in NUL_MARKERS):
+            return None
+        return count
+
+    def _key(self, scope: Scope) -> tuple[str, str, str]:
+        raw = scope.get("query_string", b"").decode("latin1")
+        # As Django's QueryDict reads it; a stable sort keeps repeated names' values in order.
+        pairs = sorted(parse_qsl(raw, keep_blank_values=True), key=lambda pair: pair[0])
+        language = get_language_from_request(_LanguageProbe(scope))  # type: ignore[arg-type]
+        return (scope["path"], urlencode(pairs), language)
+
+    def _kept(self, key: tuple[str, str, str]) -> CachedAnswer | None:
+        answer = self._answers.get(key)
+        if answer is None:
+            return None
+        if answer.expires_at <= self.clock():
+            del self._answers[key]
+            return None
+        return answer
+
+    def _keep(self, key: tuple[str, str, str], answer: CachedAnswer) -> None:
+        if len(self._answers) >= self.max_entries:
+            now = self.clock()
+            for old in [k for k, kept in self._answers.items() if kept.expires_at <= now]:
+                del self._answers[old]
+            while len(self._answers) >= self.max_entries:
+                del self._answers[next(iter(self._answers))]  # the oldest
+        self._answers[key] = answer
+
+    async def _ask_and_keep(
+        self, key: tuple[str, str, str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Ask the app, answering this request as it goes, and keep the answer if it may be
+        shared; whoever asked the same meanwhile gets it too."""
+        asking: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
+        self._asking[key] = asking
+        forward = _to_asker(scope, send)
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+        complete = False
+
+        async def recording(message: Message) -> None:
+            nonlocal status, headers, complete
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(bytes(name), bytes(value)) for name, value in message["headers"]]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                complete = not message.get("more_body", False)
+            await forward(message)
+
+        answer: CachedAnswer | None = None
+        try:
+            await self.app(_as_get(scope), receive, recording)
+            body = b"".join(chunks)
+            if (
+                status == 200
+                and complete
+                and len(body) <= self.max_body_bytes
+                and not any(name.lower() == b"set-cookie" for name, _ in headers)
+            ):
+                now = self.clock()
+                answer = CachedAnswer(
+                    headers=[(n, v) for n, v in headers if n.lower() not in CONNECTION_HEADERS],
+                    body=body,
+                    stored_at=now,
+                    expires_at=now + self.seconds,
+                )
+                self._keep(key, answer)
+        finally:
+            del self._asking[key]
+            asking.set_result(answer)
+
+    async def _through(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Ask the app for this request alone."""
+        await self.app(_as_get(scope), receive, _to_asker(scope, send))
+
+    async def _counted(self, count: CountAnswer, scope: Scope) -> bool:
+        client = scope.get("client")
+        address = client[0] if client else None  # Django's REMOTE_ADDR
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, count, address)
+        except Exception:  # let Django count it, and answer whatever went wrong its own way
+            return False
+
+    async def _serve(self, answer: CachedAnswer, send: Send, *, head: bool) -> None:
+        age = max(0, int(self.clock() - answer.stored_at))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*answer.headers, (b"age", str(age).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if head else answer.body})
+
+
+def _as_get(scope: Scope) -> Scope:
+    """Django answers only GET on these paths: a HEAD is asked of it as a GET."""
+    return {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
+
+
+def _to_asker(scope: Scope, send: Send) -> Send:
+    """The asker's `send`; for a HEAD, one that sends the answer without its body."""
+    if scope["method"] != "HEAD":
+        return send
+
+    async def without_body(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            if message.get("more_body", False):
+                return
+            message = {"type": "http.response.body", "body": b""}
+        await send(message)
+
+    return without_body
+
+
+def cache_public_answers(app: ASGIApp) -> ASGIApp:
+    """The public slot search cached in front of `app`, for SLOT_SEARCH_CACHE_SECONDS (0:
+    not at all)."""
+    if settings.SLOT_SEARCH_CACHE_SECONDS <= 0:
+        return app
+    return PublicAnswerCache(
+        app,
+        paths={"/api/v1/slots": count_search},
+        seconds=settings.SLOT_SEARCH_CACHE_SECONDS,
+        max_entries=settings.SLOT_SEARCH_CACHE_ENTRIES,
+    )
