@@ -19,6 +19,6 @@ class ClinicsConfig(AppConfig):
             post_save.connect(forget_centre_order, sender=model)
             post_delete.connect(forget_centre_order, sender=model)
         m2m_changed.connect(forget_centre_order, sender=HealthCentre.services.through)
-        for reference in (Service, ServiceDose):
+        for reference in (Service, ServiceDose, District):
             post_save.connect(forget_reference_data, sender=reference)
             post_delete.connect(forget_reference_data, sender=reference)
