@@ -3,8 +3,9 @@
 `GET /api/v1/slots` is asked by everyone before they sign in, with the same few questions (a
 service, a district, the coming weeks), and Django's synchronous request stack alone costs
 7 to 9 ms of CPU per request on this machine. This ASGI middleware keeps each 200 answer for
-SLOT_SEARCH_CACHE_SECONDS in the process's memory and serves repeats of the same question
-without Django, so a search costs a dictionary look-up and a rate count instead.
+SLOT_SEARCH_CACHE_SECONDS in the process's memory (and in Redis for the other processes) and
+serves repeats of the same question without Django, so a search costs a dictionary look-up and
+a rate count instead.
 
 What makes a question the same: the path, the query string with its parameters in a stable
 order (by name; repeated names keep their order), and the language LocaleMiddleware would pick
@@ -29,10 +30,15 @@ which counts them and answers 429 in the request's language, as before.
 
 A burst of the same question while no answer is kept is asked of Django once per process: the
 first request asks, the others wait for its answer (and go through Django themselves if that
-answer cannot be shared). HEAD is answered as GET without the body, from the same entry.
+answer cannot be shared). Each answer is also put in the project's cache (Redis, when
+configured) with the time it was made, so that the other web processes serve it too for what
+is left of its window instead of asking Django again. HEAD is answered as GET without the
+body, from the same entry.
 """
 
 import asyncio
+import hashlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -40,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http.cookie import parse_cookie
 from django.utils.translation import get_language_from_request
 
@@ -76,6 +83,17 @@ class CachedAnswer:
     expires_at: float
 
 
+class SharedAnswers:
+    """Answers kept in the project's cache (Redis when configured), where every process finds
+    them. Redis out of reach: nothing is found and nothing kept (config/cache.py)."""
+
+    def get(self, name: str) -> Any:
+        return cache.get(name)
+
+    def set(self, name: str, value: Any, seconds: int) -> None:
+        cache.set(name, value, timeout=seconds)
+
+
 class _LanguageProbe:
     """What get_language_from_request reads of a request: its cookies and headers."""
 
@@ -104,9 +122,13 @@ class PublicAnswerCache:
         seconds: float,
         max_entries: int = 1000,
         max_body_bytes: int = 512 * 1024,
+        shared: "SharedAnswers | None" = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
+        self.shared = shared
+        self.wall_clock = wall_clock
         self.paths = dict(paths)
         self.seconds = seconds
         self.max_entries = max_entries
@@ -126,9 +148,11 @@ class PublicAnswerCache:
         if answer is None:
             asking = self._asking.get(key)
             if asking is None:
-                await self._ask_and_keep(key, scope, receive, send)
-                return
-            answer = await asyncio.shield(asking)
+                answer, answered = await self._ask_and_keep(key, scope, receive, send)
+                if answered:
+                    return
+            else:
+                answer = await asyncio.shield(asking)
             if answer is None:  # the first asker's answer cannot be shared
                 await self._through(scope, receive, send)
                 return
@@ -178,11 +202,32 @@ class PublicAnswerCache:
 
     async def _ask_and_keep(
         self, key: tuple[str, str, str], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """Ask the app, answering this request as it goes, and keep the answer if it may be
-        shared; whoever asked the same meanwhile gets it too."""
+    ) -> tuple[CachedAnswer | None, bool]:
+        """The answer another process shared, or else ask the app, answering this request as
+        it goes, and keep its answer (here and for the other processes) if it may be shared;
+        whoever asked the same meanwhile gets it too. (The answer, and whether this request
+        has been answered.)"""
         asking: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
         self._asking[key] = asking
+        answer: CachedAnswer | None = None
+        try:
+            answer = await self._shared_answer(key)
+            if answer is not None:
+                self._keep(key, answer)
+                return answer, False
+            answer = await self._ask(key, scope, receive, send)
+        finally:
+            del self._asking[key]
+            asking.set_result(answer)
+        if answer is not None:
+            await self._share(key, answer)
+        return answer, True
+
+    async def _ask(
+        self, key: tuple[str, str, str], scope: Scope, receive: Receive, send: Send
+    ) -> CachedAnswer | None:
+        """Ask the app, answering this request as it goes; its answer, kept, if it may be
+        shared."""
         forward = _to_asker(scope, send)
         status = 0
         headers: list[tuple[bytes, bytes]] = []
@@ -199,27 +244,63 @@ class PublicAnswerCache:
                 complete = not message.get("more_body", False)
             await forward(message)
 
-        answer: CachedAnswer | None = None
+        await self.app(_as_get(scope), receive, recording)
+        body = b"".join(chunks)
+        if (
+            status != 200
+            or not complete
+            or len(body) > self.max_body_bytes
+            or any(name.lower() == b"set-cookie" for name, _ in headers)
+        ):
+            return None
+        now = self.clock()
+        answer = CachedAnswer(
+            headers=[(n, v) for n, v in headers if n.lower() not in CONNECTION_HEADERS],
+            body=body,
+            stored_at=now,
+            expires_at=now + self.seconds,
+        )
+        self._keep(key, answer)
+        return answer
+
+    def _shared_name(self, key: tuple[str, str, str]) -> str:
+        return "public-answer:" + hashlib.sha256("\n".join(key).encode()).hexdigest()
+
+    async def _shared_answer(self, key: tuple[str, str, str]) -> CachedAnswer | None:
+        """The answer another process kept for the same question, if it is young enough."""
+        if self.shared is None:
+            return None
         try:
-            await self.app(_as_get(scope), receive, recording)
-            body = b"".join(chunks)
-            if (
-                status == 200
-                and complete
-                and len(body) <= self.max_body_bytes
-                and not any(name.lower() == b"set-cookie" for name, _ in headers)
-            ):
-                now = self.clock()
-                answer = CachedAnswer(
-                    headers=[(n, v) for n, v in headers if n.lower() not in CONNECTION_HEADERS],
-                    body=body,
-                    stored_at=now,
-                    expires_at=now + self.seconds,
-                )
-                self._keep(key, answer)
-        finally:
-            del self._asking[key]
-            asking.set_result(answer)
+            found = await asyncio.get_running_loop().run_in_executor(
+                None, self.shared.get, self._shared_name(key)
+            )
+        except Exception:  # ask the app instead
+            return None
+        if not found:
+            return None
+        answered_at, headers, body = found
+        age = self.wall_clock() - answered_at
+        if not 0 <= age < self.seconds:
+            return None
+        stored_at = self.clock() - age
+        return CachedAnswer(
+            headers=headers, body=body, stored_at=stored_at, expires_at=stored_at + self.seconds
+        )
+
+    async def _share(self, key: tuple[str, str, str], answer: CachedAnswer) -> None:
+        if self.shared is None:
+            return
+        answered_at = self.wall_clock() - (self.clock() - answer.stored_at)
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None,
+                self.shared.set,
+                self._shared_name(key),
+                (answered_at, answer.headers, answer.body),
+                math.ceil(self.seconds),
+            )
+        except Exception:  # the other processes ask for themselves
+            return
 
     async def _through(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Ask the app for this request alone."""
@@ -275,4 +356,5 @@ def cache_public_answers(app: ASGIApp) -> ASGIApp:
         paths={"/api/v1/slots": count_search},
         seconds=settings.SLOT_SEARCH_CACHE_SECONDS,
         max_entries=settings.SLOT_SEARCH_CACHE_ENTRIES,
+        shared=SharedAnswers(),
     )

@@ -328,6 +328,70 @@ def test_the_oldest_answers_make_way_when_the_cache_is_full():
     asyncio.run(scenario())
 
 
+class SharedStore:
+    """The project's cache as the processes share it: a dictionary, with the timeouts asked."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, Any] = {}
+        self.timeouts: list[int] = []
+
+    def get(self, name: str) -> Any:
+        return self.kept.get(name)
+
+    def set(self, name: str, value: Any, seconds: int) -> None:
+        self.kept[name] = value
+        self.timeouts.append(seconds)
+
+
+def process(inner: StandInApp, store: SharedStore, clock: Clock) -> PublicAnswerCache:
+    return PublicAnswerCache(
+        inner,
+        paths={SEARCH: lambda _: True},
+        seconds=2,
+        shared=store,
+        clock=clock,
+        wall_clock=clock,
+    )
+
+
+def test_another_process_serves_an_answer_for_what_is_left_of_its_window():
+    async def scenario() -> None:
+        clock = Clock()
+        store = SharedStore()
+        first, second = StandInApp(), StandInApp()
+        one, other = process(first, store, clock), process(second, store, clock)
+
+        await ask(one)
+        clock.now += 1.2
+        status, headers, body = await ask(other)
+
+        assert (status, body) == (200, b'{"answer": 1}')
+        assert headers["age"] == "1"
+        assert (len(first.asked), len(second.asked)) == (1, 0)
+        assert store.timeouts == [2]
+        clock.now += 0.8  # two seconds since the first process asked
+        await ask(other)
+        assert len(second.asked) == 1
+
+    asyncio.run(scenario())
+
+
+def test_an_answer_that_cannot_be_kept_is_not_shared_either():
+    async def scenario() -> None:
+        clock = Clock()
+        store = SharedStore()
+        one = process(StandInApp(status=503), store, clock)
+        second = StandInApp()
+
+        await ask(one)
+        assert store.kept == {}
+        await ask(process(second, store, clock))
+
+        assert len(second.asked) == 1
+
+    asyncio.run(scenario())
+
+
 # --- Through the project's own application ------------------------------------------------------
 
 
