@@ -38,6 +38,7 @@ body, from the same entry.
 
 import asyncio
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -52,6 +53,8 @@ from django.utils.translation import get_language_from_request
 
 from booking.services.limits import check_search_rate
 from clinics.exceptions import TooManyRequests
+
+logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -120,6 +123,7 @@ class PublicAnswerCache:
         *,
         paths: Mapping[str, CountAnswer],
         seconds: float,
+        stale_seconds: float = 0,
         max_entries: int = 1000,
         max_body_bytes: int = 512 * 1024,
         shared: "SharedAnswers | None" = None,
@@ -131,11 +135,13 @@ class PublicAnswerCache:
         self.wall_clock = wall_clock
         self.paths = dict(paths)
         self.seconds = seconds
+        self.stale_seconds = stale_seconds
         self.max_entries = max_entries
         self.max_body_bytes = max_body_bytes
         self.clock = clock
         self._answers: dict[tuple[str, str, str], CachedAnswer] = {}
         self._asking: dict[tuple[str, str, str], asyncio.Future[CachedAnswer | None]] = {}
+        self._refreshing: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         count = self._count_for(scope)
@@ -156,6 +162,8 @@ class PublicAnswerCache:
             if answer is None:  # the first asker's answer cannot be shared
                 await self._through(scope, receive, send)
                 return
+        elif answer.expires_at <= self.clock() and key not in self._asking:
+            self._refresh(key, scope)
         if not await self._counted(count, scope):
             await self._through(scope, receive, send)  # Django counts it and answers 429
             return
@@ -183,18 +191,19 @@ class PublicAnswerCache:
         return (scope["path"], urlencode(pairs), language)
 
     def _kept(self, key: tuple[str, str, str]) -> CachedAnswer | None:
+        """The answer kept for this question, fresh or (while a new one is made) stale."""
         answer = self._answers.get(key)
         if answer is None:
             return None
-        if answer.expires_at <= self.clock():
+        if answer.expires_at + self.stale_seconds <= self.clock():
             del self._answers[key]
             return None
         return answer
 
     def _keep(self, key: tuple[str, str, str], answer: CachedAnswer) -> None:
         if len(self._answers) >= self.max_entries:
-            now = self.clock()
-            for old in [k for k, kept in self._answers.items() if kept.expires_at <= now]:
+            end = self.clock() - self.stale_seconds
+            for old in [k for k, kept in self._answers.items() if kept.expires_at <= end]:
                 del self._answers[old]
             while len(self._answers) >= self.max_entries:
                 del self._answers[next(iter(self._answers))]  # the oldest
@@ -302,6 +311,23 @@ class PublicAnswerCache:
         except Exception:  # the other processes ask for themselves
             return
 
+    def _refresh(self, key: tuple[str, str, str], scope: Scope) -> None:
+        """Make a new answer to replace a stale one, in the background. It is nobody's search:
+        asked without a client address, it counts against no one's limit (the request that
+        found the stale answer is counted as it is served)."""
+        quiet = {name: value for name, value in scope.items() if name != "client"}
+        task = asyncio.get_running_loop().create_task(
+            self._ask_and_keep(key, quiet, _request_without_body(), _nowhere)
+        )
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: "asyncio.Task[Any]") -> None:
+        self._refreshing.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            logger.warning("A slot search answer could not be made again.", exc_info=error)
+
     async def _through(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Ask the app for this request alone."""
         await self.app(_as_get(scope), receive, _to_asker(scope, send))
@@ -324,6 +350,25 @@ class PublicAnswerCache:
             }
         )
         await send({"type": "http.response.body", "body": b"" if head else answer.body})
+
+
+def _request_without_body() -> Receive:
+    """`receive` for a request made here: its empty body, then nothing until it is over."""
+    read = False
+
+    async def receive() -> Message:
+        nonlocal read
+        if not read:
+            read = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the app stops listening once it has answered
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _nowhere(message: Message) -> None:
+    """`send` for a request made here: the answer is only kept."""
 
 
 def _as_get(scope: Scope) -> Scope:
@@ -355,6 +400,7 @@ def cache_public_answers(app: ASGIApp) -> ASGIApp:
         app,
         paths={"/api/v1/slots": count_search},
         seconds=settings.SLOT_SEARCH_CACHE_SECONDS,
+        stale_seconds=settings.SLOT_SEARCH_CACHE_STALE_SECONDS,
         max_entries=settings.SLOT_SEARCH_CACHE_ENTRIES,
         shared=SharedAnswers(),
     )

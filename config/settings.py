@@ -207,6 +207,9 @@ REFERENCE_CACHE_SECONDS = env_int("REFERENCE_CACHE_SECONDS", 60)
 # A slot shown a moment after it filled is still refused by the engine (`slot_full`, with
 # alternatives) when someone tries to book it.
 SLOT_SEARCH_CACHE_SECONDS = env_int("SLOT_SEARCH_CACHE_SECONDS", 2)
+# After that, for up to this long, the old answer is still served while one request makes the
+# new one in the background, so that nobody waits for Django because an answer just expired.
+SLOT_SEARCH_CACHE_STALE_SECONDS = env_int("SLOT_SEARCH_CACHE_STALE_SECONDS", 2)
 SLOT_SEARCH_CACHE_ENTRIES = env_int("SLOT_SEARCH_CACHE_ENTRIES", 1000)
 # How often beat rewrites the SMART Scheduling Links files (/fhir/r4/$bulk-publish); also the
 # max-age clients are told to wait before polling again.

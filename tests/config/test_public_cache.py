@@ -211,6 +211,41 @@ def test_an_answer_is_kept_for_the_window_and_then_asked_again():
     asyncio.run(scenario())
 
 
+def test_an_expired_answer_is_served_while_one_new_answer_is_made_in_the_background():
+    async def scenario() -> None:
+        clock = Clock()
+        inner = StandInApp()
+        counted: list[str | None] = []
+        app = PublicAnswerCache(
+            inner,
+            paths={SEARCH: lambda address: counted.append(address) is None},
+            seconds=2,
+            stale_seconds=2,
+            clock=clock,
+        )
+        await ask(app)
+        inner.held = True
+        clock.now += 2.5
+
+        old = [await ask(app, address="203.0.113.9") for _ in range(3)]
+
+        assert {body for _, _, body in old} == {b'{"answer": 1}'}
+        assert old[0][1]["age"] == "2"
+        assert len(inner.asked) == 2  # one new answer, asked for once
+        assert "client" not in inner.asked[1]  # counted against nobody
+        assert counted == ["203.0.113.9"] * 3  # each answer served is counted
+        inner.release.set()
+        while app._asking:
+            await asyncio.sleep(0)
+        assert (await ask(app))[2] == b'{"answer": 2}'
+
+        clock.now += 4  # past the window and the time an old answer may still be served
+        inner.held = False
+        assert (await ask(app))[2] == b'{"answer": 3}'
+
+    asyncio.run(scenario())
+
+
 def test_a_burst_of_the_same_question_is_asked_of_the_app_once():
     async def scenario() -> None:
         inner = StandInApp()
@@ -487,5 +522,43 @@ def test_a_search_with_credentials_or_by_a_partner_always_goes_through_django(
             assert (await ask(site, "/api/v1/partner/slots"))[0] == 401
 
         assert len(django_requests) == 4
+
+    asyncio.run(scenario())
+
+
+def test_django_makes_the_new_answer_in_the_background(site, django_requests, clock):
+    from django.core.asgi import get_asgi_application
+
+    from config.public_cache import count_search
+
+    watch = Clock()
+    app = PublicAnswerCache(
+        get_asgi_application(),
+        paths={SEARCH: count_search},
+        seconds=2,
+        stale_seconds=2,
+        clock=watch,
+        wall_clock=watch,
+    )
+
+    def another_slot() -> None:
+        SlotFactory(
+            centre=HealthCentre.objects.get(number=1),
+            service=Service.objects.get(code="vaccine-influenza"),
+            start=bangkok(date(2026, 12, 3), time(9, 0)),
+        )
+
+    async def scenario() -> None:
+        first = await ask(app)
+        await asyncio.to_thread(another_slot)
+        watch.now += 3
+        stale = await ask(app)
+        while app._asking:
+            await asyncio.sleep(0.01)
+        fresh = await ask(app)
+
+        assert json.loads(first[2])["count"] == json.loads(stale[2])["count"] == 1
+        assert json.loads(fresh[2])["count"] == 2
+        assert len(django_requests) == 2
 
     asyncio.run(scenario())
