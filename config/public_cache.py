@@ -154,7 +154,8 @@ class PublicAnswerCache:
         if answer is None:
             asking = self._asking.get(key)
             if asking is None:
-                answer, answered = await self._ask_and_keep(key, scope, receive, send)
+                asking = self._start_asking(key)
+                answer, answered = await self._ask_and_keep(key, asking, scope, receive, send)
                 if answered:
                     return
             else:
@@ -209,15 +210,24 @@ class PublicAnswerCache:
                 del self._answers[next(iter(self._answers))]  # the oldest
         self._answers[key] = answer
 
+    def _start_asking(self, key: tuple[str, str, str]) -> "asyncio.Future[CachedAnswer | None]":
+        """Whoever asks the same question from now on waits for this answer."""
+        asking: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
+        self._asking[key] = asking
+        return asking
+
     async def _ask_and_keep(
-        self, key: tuple[str, str, str], scope: Scope, receive: Receive, send: Send
+        self,
+        key: tuple[str, str, str],
+        asking: "asyncio.Future[CachedAnswer | None]",
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> tuple[CachedAnswer | None, bool]:
         """The answer another process shared, or else ask the app, answering this request as
         it goes, and keep its answer (here and for the other processes) if it may be shared;
         whoever asked the same meanwhile gets it too. (The answer, and whether this request
         has been answered.)"""
-        asking: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
-        self._asking[key] = asking
         answer: CachedAnswer | None = None
         try:
             answer = await self._shared_answer(key)
@@ -226,8 +236,9 @@ class PublicAnswerCache:
                 return answer, False
             answer = await self._ask(key, scope, receive, send)
         finally:
-            del self._asking[key]
             asking.set_result(answer)
+            if self._asking.get(key) is asking:
+                del self._asking[key]
         if answer is not None:
             await self._share(key, answer)
         return answer, True
@@ -316,8 +327,9 @@ class PublicAnswerCache:
         asked without a client address, it counts against no one's limit (the request that
         found the stale answer is counted as it is served)."""
         quiet = {name: value for name, value in scope.items() if name != "client"}
+        asking = self._start_asking(key)
         task = asyncio.get_running_loop().create_task(
-            self._ask_and_keep(key, quiet, _request_without_body(), _nowhere)
+            self._ask_and_keep(key, asking, quiet, _request_without_body(), _nowhere)
         )
         self._refreshing.add(task)
         task.add_done_callback(self._refreshed)
