@@ -24,9 +24,9 @@ by a CHECK constraint), so someone who picks a slot that filled a second ago get
 with alternatives, exactly as if they had been a second slower to click.
 
 The per-address search limit still holds: each answer served from here is counted in the same
-window as Django counts it (booking.services.limits.check_search_rate, in a thread since the
-cache client is synchronous). Once an address is past its limit, its requests go on to Django,
-which counts them and answers 429 in the request's language, as before.
+window as Django counts it (booking.services.limits: with Redis on the event loop, in one round
+trip; with another cache, in a thread). Once an address is past its limit, its requests go on
+to Django, which counts them and answers 429 in the request's language, as before.
 
 A burst of the same question while no answer is kept is asked of Django once per process: the
 first request asks, the others wait for its answer (and go through Django themselves if that
@@ -51,8 +51,9 @@ from django.core.cache import cache
 from django.http.cookie import parse_cookie
 from django.utils.translation import get_language_from_request
 
-from booking.services.limits import check_search_rate
+from booking.services.limits import check_search_rate, search_within_rate
 from clinics.exceptions import TooManyRequests
+from config.cache import loop_redis
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +63,23 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Counts one answer served from the cache against the address's limit: False when past it.
-CountAnswer = Callable[[str | None], bool]
+CountAnswer = Callable[[str | None], Awaitable[bool]]
 
 NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")  # as config.middleware.RefuseNulCharacters
 # Headers that describe one connection, not the answer.
 CONNECTION_HEADERS = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"date"})
 
 
-def count_search(address: str | None) -> bool:
-    """Count a search served from the cache, as the API counts one; False past the limit."""
+async def count_search(address: str | None) -> bool:
+    """Count a search served from the cache, as the API counts one; False past the limit. On
+    the event loop with Redis; in a thread with any other cache."""
+    redis = loop_redis()
+    if redis is not None:
+        return await search_within_rate(address=address, redis=redis)
+    return await asyncio.get_running_loop().run_in_executor(None, _count_search_in_thread, address)
+
+
+def _count_search_in_thread(address: str | None) -> bool:
     try:
         check_search_rate(address=address)
     except TooManyRequests:
@@ -348,7 +357,7 @@ class PublicAnswerCache:
         client = scope.get("client")
         address = client[0] if client else None  # Django's REMOTE_ADDR
         try:
-            return await asyncio.get_running_loop().run_in_executor(None, count, address)
+            return await count(address)
         except Exception:  # let Django count it, and answer whatever went wrong its own way
             return False
 
