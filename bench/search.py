@@ -8,10 +8,12 @@ request, in turn), `--rate` times a second for `--duration` seconds (an open loo
 not wait for answers). Prints the achieved rate, p50/p95/p99, the answers that were not 200,
 how many came from the answer cache (config/public_cache.py; they carry an Age header) and the
 web processes' CPU per answer. The per-address search limit is lifted (every request comes
-from 127.0.0.1). A benchmark prints figures: it asserts nothing.
+from 127.0.0.1). `--warmup` sends the same load for that long first and measures only what
+follows: the steady state, once the processes have warmed and the cache holds answers. A
+benchmark prints figures: it asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
-        .venv/bin/python bench/search.py [--rate 300] [--duration 20] [--slots 20000]
+        .venv/bin/python bench/search.py [--rate 300] [--duration 20] [--warmup 5] [--slots 20000]
 """
 
 import argparse
@@ -89,6 +91,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=300, help="searches per second")
     parser.add_argument("--duration", type=float, default=20, help="seconds")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0,
+        help="seconds of the same load first, not measured (the cache and the processes warm)",
+    )
     parser.add_argument("--slots", type=int, default=20_000)
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
     options = parser.parse_args()
@@ -108,6 +116,8 @@ def main() -> None:
         asyncio.run(wait_until_up(base))
         today = timezone.localdate()
         days = (today.isoformat(), (today + timedelta(days=28)).isoformat())
+        if options.warmup > 0:
+            asyncio.run(search(base, districts, options.rate, options.warmup, days))
         load = os.getloadavg()[0]
         pids = web_processes(server)
         cpu_before = cpu_seconds(pids)
@@ -119,6 +129,7 @@ def main() -> None:
         kinds = Counter(status for status, _ in answers)
         print(
             f"Search: {options.slots:,} slots of {SERVICE}; uvicorn x{options.web_workers}; "
+            f"{f'after {options.warmup:g} s of warm-up; ' if options.warmup > 0 else ''}"
             f"load average before {load:.2f}, after {os.getloadavg()[0]:.2f}"
         )
         print(
