@@ -18,10 +18,16 @@ counts against that key's limits, so it always goes through Django), a method ot
 and HEAD, a request with an Authorization header, a query with a NUL character in it (Django
 refuses those), an answer other than 200 and an answer that sets a cookie.
 
-Why a second or two is safe: the answer says which slots had room when it was made. Booking
+Why a few seconds are safe: the answer says which slots had room when it was made. Booking
 does not trust it: the engine checks every place as it takes it (a conditional update guarded
 by a CHECK constraint), so someone who picks a slot that filled a second ago gets `slot_full`
 with alternatives, exactly as if they had been a second slower to click.
+
+An answer past its window is still served for up to SLOT_SEARCH_CACHE_STALE_SECONDS while one
+new answer is made in the background (asked of Django without a client address, so that it
+counts against nobody's limit), so that nobody waits for Django because an answer just
+expired: under steady traffic an answer is at most the window plus the time one search takes
+old. Past that too, the next request asks Django and waits, as on a first search.
 
 The per-address search limit still holds: each answer served from here is counted in the same
 window as Django counts it (booking.services.limits: with Redis on the event loop, in one round
