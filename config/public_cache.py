@@ -27,7 +27,8 @@ An answer past its window is still served for up to SLOT_SEARCH_CACHE_STALE_SECO
 new answer is made in the background (asked of Django without a client address, so that it
 counts against nobody's limit), so that nobody waits for Django because an answer just
 expired: under steady traffic an answer is at most the window plus the time one search takes
-old. Past that too, the next request asks Django and waits, as on a first search.
+old (longer only while that search is slow, under load). Past that, with no new answer being
+made (the last attempt failed), the next request asks Django and waits, as on a first search.
 
 The per-address search limit still holds: each answer served from here is counted in the same
 window as Django counts it (booking.services.limits: with Redis on the event loop, in one round
@@ -207,11 +208,15 @@ class PublicAnswerCache:
         return (scope["path"], urlencode(pairs), language)
 
     def _kept(self, key: tuple[str, str, str]) -> CachedAnswer | None:
-        """The answer kept for this question, fresh or (while a new one is made) stale."""
+        """The answer kept for this question, fresh or stale: stale for up to stale_seconds,
+        and for as long as a new answer is being made (a slow one, under load, would otherwise
+        leave every request waiting for it)."""
         answer = self._answers.get(key)
         if answer is None:
             return None
-        if answer.expires_at + self.stale_seconds <= self.clock():
+        if answer.expires_at + self.stale_seconds <= self.clock() and not (
+            self.stale_seconds > 0 and key in self._asking
+        ):
             del self._answers[key]
             return None
         return answer
