@@ -5,12 +5,15 @@ data and opens `--slots` slots of a service across the centres and the coming we
 uvicorn workers serving the project's ASGI application as production would, and asks for the
 first page of open times for the service, from a home district (a different district each
 request, in turn), `--rate` times a second for `--duration` seconds (an open loop: arrivals do
-not wait for answers). Prints the achieved rate, p50/p95/p99 and the answers that were not 200.
-The per-address search limit is lifted (every request comes from 127.0.0.1). A benchmark
-prints figures: it asserts nothing.
+not wait for answers). Prints the achieved rate, p50/p95/p99, the answers that were not 200,
+how many came from the answer cache (config/public_cache.py; they carry an Age header) and the
+web processes' CPU per answer. The per-address search limit is lifted (every request comes
+from 127.0.0.1). `--warmup` sends the same load for that long first and measures only what
+follows: the steady state, once the processes have warmed and the cache holds answers. A
+benchmark prints figures: it asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
-        .venv/bin/python bench/search.py [--rate 300] [--duration 20] [--slots 20000]
+        .venv/bin/python bench/search.py [--rate 300] [--duration 20] [--warmup 5] [--slots 20000]
 """
 
 import argparse
@@ -41,16 +44,18 @@ assert _spec.loader is not None
 booking_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(booking_bench)
 open_slots, start_server = booking_bench.open_slots, booking_bench.start_server
+web_processes, cpu_seconds = booking_bench.web_processes, booking_bench.cpu_seconds
 
 SERVICE = "general-checkup"
 
 
 async def search(
     base: str, districts: list[int], rate: float, duration: float, days: tuple[str, str]
-) -> tuple[list[tuple[str, float]], float]:
-    """(status, latency) of every search, and the seconds from the first sent to the last
-    answered."""
+) -> tuple[list[tuple[str, float]], float, int]:
+    """(status, latency) of every search, the seconds from the first sent to the last
+    answered, and how many answers came from the answer cache (they carry an Age)."""
     answers: list[tuple[str, float]] = []
+    cached = 0
     connector = aiohttp.TCPConnector(limit=2000)
     timeout = aiohttp.ClientTimeout(total=60)
     count = int(rate * duration)
@@ -65,25 +70,33 @@ async def search(
                 "date_from": days[0],
                 "date_to": days[1],
             }
+            nonlocal cached
             sent = time.time()
             try:
                 async with client.get(f"{base}/api/v1/slots", params=params) as response:
                     payload = await response.text()
                     found = re.search(r'"code":\s*"([a-z_]+)"', payload)
                     kind = f"{response.status} {found.group(1) if found else ''}".strip()
+                    cached += "Age" in response.headers
                     answers.append((kind, time.time() - sent))
             except (TimeoutError, aiohttp.ClientError) as error:
                 answers.append((f"connection error {type(error).__name__}", time.time() - sent))
 
         await asyncio.gather(*(one(n) for n in range(count)))
         ended = time.time()
-    return answers, ended - begin
+    return answers, ended - begin, cached
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=300, help="searches per second")
     parser.add_argument("--duration", type=float, default=20, help="seconds")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0,
+        help="seconds of the same load first, not measured (the cache and the processes warm)",
+    )
     parser.add_argument("--slots", type=int, default=20_000)
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
     options = parser.parse_args()
@@ -103,14 +116,20 @@ def main() -> None:
         asyncio.run(wait_until_up(base))
         today = timezone.localdate()
         days = (today.isoformat(), (today + timedelta(days=28)).isoformat())
+        if options.warmup > 0:
+            asyncio.run(search(base, districts, options.rate, options.warmup, days))
         load = os.getloadavg()[0]
-        answers, seconds = asyncio.run(
+        pids = web_processes(server)
+        cpu_before = cpu_seconds(pids)
+        answers, seconds, cached = asyncio.run(
             search(base, districts, options.rate, options.duration, days)
         )
+        web_cpu = cpu_seconds(pids) - cpu_before
         latencies = [latency for _, latency in answers]
         kinds = Counter(status for status, _ in answers)
         print(
             f"Search: {options.slots:,} slots of {SERVICE}; uvicorn x{options.web_workers}; "
+            f"{f'after {options.warmup:g} s of warm-up; ' if options.warmup > 0 else ''}"
             f"load average before {load:.2f}, after {os.getloadavg()[0]:.2f}"
         )
         print(
@@ -120,6 +139,10 @@ def main() -> None:
             f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
             f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms; "
             f"answers {dict(sorted(kinds.items()))}; errors {len(answers) - kinds['200']}"
+        )
+        print(
+            f"{cached:,} answers from the answer cache; web processes' CPU "
+            f"{web_cpu * 1000 / max(len(answers), 1):.2f} ms per answer"
         )
     finally:
         if server is not None:

@@ -83,7 +83,12 @@ def search_open_slots(
     search: SlotSearch, *, page: int, page_size: int, excluding: Collection[int] = ()
 ) -> SlotPage:
     """Open, bookable slots for a service between two days, across centres, ranked for the
-    patient (see SlotOrder). Three queries whatever the page size."""
+    patient (see SlotOrder). On PostgreSQL one query, the count and the page together (the
+    centres' order is kept per district, see ranked_centres_offering); elsewhere three."""
+    if connection.vendor == "postgresql":
+        return _search_open_slots_postgresql(
+            search, page=page, page_size=page_size, excluding=excluding
+        )
     centres = active_centres().filter(services=search.service)
     if search.centre_ids:
         centres = centres.filter(number__in=search.centre_ids)
@@ -116,6 +121,90 @@ def search_open_slots(
         page=page,
         page_size=page_size,
     )
+
+
+def _search_open_slots_postgresql(
+    search: SlotSearch, *, page: int, page_size: int, excluding: Collection[int] = ()
+) -> SlotPage:
+    """search_open_slots in one statement. The ranked centres (still active and offering the
+    service: the kept order may be a little old) are joined to the open slots twice: once to
+    count them all, along the partial index slot_open_by_centre without reading the table
+    (it carries opens_at), and once for the page. For the nearest first, the page walks the
+    centres in rank order and reads at most a page's worth of index entries from each, as
+    _open_slots_in_centre_order does, rather than sorting every open slot of the window."""
+    ranked = ranked_centres_offering(
+        search.service,
+        district=search.district,
+        latitude=search.latitude,
+        longitude=search.longitude,
+        centre_ids=search.centre_ids,
+    )
+    if not ranked:
+        return SlotPage(items=[], count=0, page=page, page_size=page_size)
+    place_of = {place.centre.number: place for place in ranked}
+    now = timezone.now()
+    earliest = now + timedelta(minutes=search.service.booking_cutoff_minutes)
+    window_start, _ = day_bounds(search.date_from)
+    _, window_end = day_bounds(search.date_to)
+    offset = (page - 1) * page_size
+    slot_table = Slot._meta.db_table
+    open_slot = """
+        slot.service_id = %(service)s AND slot.centre_id = ranked.centre_id
+        AND NOT slot.closed AND slot.booked < slot.capacity
+        AND slot.start >= %(first)s AND slot.start < %(end)s
+        AND (slot.opens_at IS NULL OR slot.opens_at <= %(now)s)
+        AND NOT (slot.id = ANY(%(excluding)s::bigint[]))
+    """
+    if search.order == SlotOrder.EARLIEST:
+        order = "start, centre_rank, id"
+        page_rows = f"""
+            SELECT slot.*, ranked.rank AS centre_rank
+            FROM ranked JOIN {slot_table} slot ON {open_slot}
+        """
+    else:
+        order = "centre_rank, start, id"
+        page_rows = f"""
+            SELECT slot.*, ranked.rank AS centre_rank FROM ranked CROSS JOIN LATERAL (
+                SELECT * FROM {slot_table} slot WHERE {open_slot}
+                ORDER BY slot.start, slot.id LIMIT %(enough)s
+            ) slot
+        """
+    sql = f"""
+        WITH ranked AS (
+            SELECT ranked.centre_id, ranked.rank
+            FROM unnest(%(centres)s::integer[]) WITH ORDINALITY AS ranked (centre_id, rank)
+            JOIN {HealthCentre._meta.db_table} centre
+              ON centre.number = ranked.centre_id AND centre.is_active
+            JOIN {HealthCentre.services.through._meta.db_table} offer
+              ON offer.healthcentre_id = ranked.centre_id AND offer.service_id = %(service)s
+        )
+        SELECT total.count AS total, page.*
+        FROM (SELECT count(*) FROM ranked JOIN {slot_table} slot ON {open_slot}) total
+        LEFT JOIN LATERAL (
+            SELECT * FROM ({page_rows}) slot ORDER BY {order} OFFSET %(offset)s LIMIT %(size)s
+        ) page ON true
+        ORDER BY {order}
+    """  # only table names and column names are formatted in; every value is a parameter
+    params = {
+        "centres": list(place_of),
+        "service": search.service.pk,
+        "first": max(window_start, earliest),
+        "end": window_end,
+        "now": now,
+        "excluding": list(excluding),
+        "enough": offset + page_size,
+        "offset": offset,
+        "size": page_size,
+    }
+    rows = list(Slot.objects.raw(sql, params))
+    count = rows[0].total if rows else 0  # type: ignore[attr-defined]  # a column of the query
+    items = []
+    for row in rows:
+        if row.pk is None:  # no slot on this page: the count's row alone
+            continue
+        row.service = search.service  # every row is for the searched service: no join needed
+        items.append(SlotOption(slot=row, place=place_of[row.centre_id]))
+    return SlotPage(items=items, count=count, page=page, page_size=page_size)
 
 
 def best_open_slots(

@@ -20,7 +20,7 @@ class ClinicsConfig(AppConfig):
             post_delete.connect(forget_centre_order, sender=model)
         m2m_changed.connect(forget_centre_order, sender=HealthCentre.services.through)
         # Centres and districts too: the booking function's caller keeps them (selectors.
-        # centre_by_number) for the texts and the answer.
+        # centre_by_number) for the texts and the answer, and the slot search its districts.
         for reference in (Service, ServiceDose, HealthCentre, District):
             post_save.connect(forget_reference_data, sender=reference)
             post_delete.connect(forget_reference_data, sender=reference)

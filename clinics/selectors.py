@@ -149,6 +149,13 @@ def service_by_code(code: str) -> Service:
     return copy.copy(service)  # a caller's changes stay its own
 
 
+def district_by_code(code: int) -> District | None:
+    """The Bangkok district with this geocode, if any, kept in this process as
+    service_by_code is."""
+    district = _remembered(("district", code), lambda: District.objects.filter(code=code).first())
+    return copy.copy(district)
+
+
 def _active_service(code: str) -> Service | None:
     return Service.objects.filter(code=code, is_active=True).order_by().first()
 
@@ -219,8 +226,8 @@ def _remembered(key: tuple[str, object], load: Callable[[], V]) -> V:
 
 
 def forget_reference_data(**_: object) -> None:
-    """Drop this process's reference data (a service or its doses changed), now and again
-    once the change commits: a read in between may have kept the old rows."""
+    """Drop this process's reference data (a service, its doses or a district changed), now
+    and again once the change commits: a read in between may have kept the old rows."""
     _forget_reference_data()
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(_forget_reference_data)

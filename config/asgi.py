@@ -15,13 +15,15 @@ from django.conf import settings  # noqa: E402
 from booking.routing import websocket_urlpatterns as booking_sockets  # noqa: E402
 from config.lean_routes import LeanRoutes  # noqa: E402
 from config.load_shedding import Shedder, ShedLoad  # noqa: E402
+from config.public_cache import cache_public_answers  # noqa: E402
 from config.sql_count import install_if_asked  # noqa: E402
 from video.routing import websocket_urlpatterns as video_sockets  # noqa: E402
 
 
 def build_application() -> ProtocolTypeRouter:
     """HTTP through Django (behind load shedding), the two booking operations through the lean
-    route in front of it when they can (config/lean_routes.py), WebSockets through the apps'
+    route in front of it when they can (config/lean_routes.py), and repeats of the public slot
+    search from its answer cache (config/public_cache.py); WebSockets through the apps'
     consumers. The tests build a fresh one under their own settings."""
     shedder = Shedder(
         capacity=settings.WEB_CAPACITY,
@@ -30,7 +32,9 @@ def build_application() -> ProtocolTypeRouter:
     )
     return ProtocolTypeRouter(
         {
-            "http": LeanRoutes(ShedLoad(get_asgi_application(), shedder=shedder), shedder=shedder),
+            "http": cache_public_answers(
+                LeanRoutes(ShedLoad(get_asgi_application(), shedder=shedder), shedder=shedder)
+            ),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter([*video_sockets, *booking_sockets]))
             ),

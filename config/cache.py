@@ -9,10 +9,14 @@ Every process shares one connection pool (and one client) per Redis server: Djan
 cache object per thread and per async context, which under ASGI means one per request, and
 Django's own client opens a pool (and so a connection) for each of them."""
 
+import asyncio
 import logging
 import threading
+import weakref
 from typing import Any
 
+import redis.asyncio
+from django.conf import settings
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -131,3 +135,23 @@ class ResilientRedisCache(RedisCache):
         except UNREACHABLE:
             _unreachable("touch")
             return False
+
+
+REDIS_BACKENDS = {"config.cache.ResilientRedisCache", "django.core.cache.backends.redis.RedisCache"}
+_loop_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def loop_redis() -> Any:
+    """An asyncio client of the cache's Redis server for the running event loop (one per loop,
+    each with its own pool), or None when the cache is not Redis."""
+    default = settings.CACHES["default"]
+    if default["BACKEND"] not in REDIS_BACKENDS:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _loop_clients.get(loop)
+    if client is None:
+        client = redis.asyncio.Redis.from_url(default["LOCATION"], **default.get("OPTIONS", {}))
+        _loop_clients[loop] = client
+    return client

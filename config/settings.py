@@ -221,6 +221,15 @@ CENTRE_ORDER_CACHE_SECONDS = env_int("CENTRE_ORDER_CACHE_SECONDS", 60)
 # How long a process keeps a service (by code) and a vaccine's dose series before reading them
 # again (a change saved in the same process forgets them at once).
 REFERENCE_CACHE_SECONDS = env_int("REFERENCE_CACHE_SECONDS", 60)
+# How long each web process keeps an answer of the public slot search (GET /api/v1/slots) and
+# serves it again without Django (config/public_cache.py; 0: never), and how many it keeps.
+# A slot shown a moment after it filled is still refused by the engine (`slot_full`, with
+# alternatives) when someone tries to book it.
+SLOT_SEARCH_CACHE_SECONDS = env_int("SLOT_SEARCH_CACHE_SECONDS", 2)
+# After that, for up to this long, the old answer is still served while one request makes the
+# new one in the background, so that nobody waits for Django because an answer just expired.
+SLOT_SEARCH_CACHE_STALE_SECONDS = env_int("SLOT_SEARCH_CACHE_STALE_SECONDS", 2)
+SLOT_SEARCH_CACHE_ENTRIES = env_int("SLOT_SEARCH_CACHE_ENTRIES", 1000)
 # How often beat rewrites the SMART Scheduling Links files (/fhir/r4/$bulk-publish); also the
 # max-age clients are told to wait before polling again.
 SCHEDULING_LINKS_REFRESH_SECONDS = env_int("SCHEDULING_LINKS_REFRESH_SECONDS", 60)

@@ -13,7 +13,7 @@ from booking.services.limits import check_search_rate
 from clinics.exceptions import InvalidInput
 from clinics.models import District
 from clinics.schemas import ErrorOut
-from clinics.selectors import service_by_code
+from clinics.selectors import district_by_code, service_by_code
 
 router = Router(tags=["Slots"])
 
@@ -45,7 +45,7 @@ def build_search(
     if (lat is None) != (lon is None):
         raise InvalidInput(_("Give both latitude and longitude, or neither."), field="lon")
     if isinstance(district, int):
-        found = District.objects.filter(code=district).first()
+        found = district_by_code(district)
         if found is None:
             raise InvalidInput(_("There is no Bangkok district with that code."), field="district")
         district = found

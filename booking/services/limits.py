@@ -3,9 +3,11 @@ windows counted in the cache (Redis when configured, shared by every process). P
 and national IDs are hashed before they become cache keys. Limits are generous per address:
 many patients share one address behind a mobile carrier's NAT."""
 
+from typing import Any
+
 from django.conf import settings
 
-from clinics.limits import check_not_refused_too_often, check_rate, count_refusal
+from clinics.limits import check_not_refused_too_often, check_rate, count_refusal, within_rate
 
 
 def check_search_rate(*, address: str | None) -> None:
@@ -15,6 +17,17 @@ def check_search_rate(*, address: str | None) -> None:
         key=address or "",
         limit=settings.SEARCHES_PER_ADDRESS_PER_MINUTE,
         window_seconds=60,
+    )
+
+
+async def search_within_rate(*, address: str | None, redis: Any) -> bool:
+    """check_search_rate on an event loop (see clinics.limits.within_rate): False past it."""
+    return await within_rate(
+        scope="search-address",
+        key=address or "",
+        limit=settings.SEARCHES_PER_ADDRESS_PER_MINUTE,
+        window_seconds=60,
+        redis=redis,
     )
 
 
