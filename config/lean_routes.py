@@ -80,6 +80,7 @@ from booking.exceptions import DriveFull, InQueue
 from booking.models import Appointment
 from booking.schemas import AllocateIn, BookIn
 from booking.selectors import patient_of
+from booking.services import queue_events
 from booking.services.appointments import allocate_slot, book_slot
 from booking.services.limits import check_booking_rate
 from booking.services.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
@@ -207,7 +208,13 @@ async def run_booking(booking: BookingRequest, *, executor: ThreadPoolExecutor) 
 
     The one place the engine is called from the lean route: today the ORM engine in a thread;
     an async call to the database can take its place without touching anything else."""
-    return await sync_to_async(_book_now, thread_sensitive=False, executor=executor)(booking)
+    changes: list[queue_events.QueueChange] = []
+    collecting = queue_events.deferred_changes.set(changes)
+    try:
+        return await sync_to_async(_book_now, thread_sensitive=False, executor=executor)(booking)
+    finally:
+        queue_events.deferred_changes.reset(collecting)
+        queue_events.send_soon(changes)  # the desks are told from here, after the commit
 
 
 # --- Before the engine: all on the event loop ----------------------------------------------------

@@ -3,13 +3,32 @@ today page (config/static/site/queue.js) listens on `centre.<number>.queue` and 
 queue. Sent only once the change has committed, and never at the cost of the change: with the
 channel layer down, the desk finds out on its next reload."""
 
+import asyncio
 import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QueueChange:
+    centre_id: int
+    appointment_id: int
+    change: str
+
+
+# Set by an async caller (the lean route) that runs a booking in a thread: the changes are
+# collected here and sent from its event loop, where the channel layer's connection lives,
+# instead of through async_to_sync in the thread (a new event loop and connection each time).
+deferred_changes: ContextVar[list[QueueChange] | None] = ContextVar(
+    "deferred_changes", default=None
+)
+_sending: set[asyncio.Task[None]] = set()
 
 
 def queue_group(centre_id: int) -> str:
@@ -25,6 +44,10 @@ def announce_queue_change(*, centre_id: int, appointment_id: int, change: str) -
 
 def send_queue_change(*, centre_id: int, appointment_id: int, change: str) -> None:
     """Tell the centre's desks now (for a caller that has seen its transaction commit)."""
+    collected = deferred_changes.get()
+    if collected is not None:
+        collected.append(QueueChange(centre_id, appointment_id, change))
+        return
     try:
         layer = get_channel_layer()
         if layer is None:
@@ -39,3 +62,31 @@ def send_queue_change(*, centre_id: int, appointment_id: int, change: str) -> No
         )
     except Exception:
         logger.warning("Could not tell centre %s's desks of a change", centre_id, exc_info=True)
+
+
+async def asend_queue_change(change: QueueChange) -> None:
+    """send_queue_change from the event loop."""
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        await layer.group_send(
+            queue_group(change.centre_id),
+            {
+                "type": "queue.changed",
+                "appointment_id": change.appointment_id,
+                "change": change.change,
+            },
+        )
+    except Exception:
+        logger.warning(
+            "Could not tell centre %s's desks of a change", change.centre_id, exc_info=True
+        )
+
+
+def send_soon(changes: list[QueueChange]) -> None:
+    """Send the collected changes from the running event loop, without waiting for them."""
+    for change in changes:
+        task = asyncio.get_running_loop().create_task(asend_queue_change(change))
+        _sending.add(task)
+        task.add_done_callback(_sending.discard)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
@@ -27,6 +28,7 @@ from pytest_django import Settings
 from booking.models import Appointment, Partner, PartnerKey, Patient, Slot, VaccinationDrive
 from booking.services.drives import create_drive, release_drive
 from booking.services.partners import issue_partner_key
+from booking.services.queue_events import queue_group
 from booking.services.waiting_room import admit, wait_turn_for_slot
 from booking.signed_in import keep_account
 from config.asgi import build_application
@@ -145,6 +147,18 @@ def call(
     extra: tuple[tuple[str, str], ...] = (),
 ) -> Answer:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = request_headers(who, key=key, csrf=csrf, content_type=content_type, extra=extra)
+    return asyncio.run(_call(app, path, raw, headers))
+
+
+def request_headers(
+    who: Caller,
+    *,
+    key: str | None = "fresh",
+    csrf: bool = True,
+    content_type: str = "application/json",
+    extra: tuple[tuple[str, str], ...] = (),
+) -> list[tuple[bytes, bytes]]:
     cookies = [f"csrftoken={who.csrf}"]
     if who.session_key:
         cookies.append(f"{settings.SESSION_COOKIE_NAME}={who.session_key}")
@@ -161,7 +175,7 @@ def call(
     if who.authorization:
         headers.append((b"authorization", who.authorization.encode()))
     headers.extend((name.encode(), value.encode()) for name, value in extra)
-    return asyncio.run(_call(app, path, raw, headers))
+    return headers
 
 
 def caller(who: User | Patient | None, language: str = "en") -> Caller:
@@ -179,9 +193,7 @@ class Apps:
 
     @property
     def route(self) -> LeanRoutes:
-        found = self.lean.application_mapping["http"]
-        assert isinstance(found, LeanRoutes)
-        return found
+        return lean_routes_of(self.lean)
 
     def both(self, path: str, body: Any, who: Caller, **options: Any) -> tuple[Answer, Answer]:
         """The same request answered by Django, then by the lean application."""
@@ -191,6 +203,14 @@ class Apps:
 
     def lean_call(self, path: str, body: Any, who: Caller, **options: Any) -> Answer:
         return call(self.lean, path, body, who, **options)
+
+
+def lean_routes_of(application: Any) -> LeanRoutes:
+    """The lean route in the application's HTTP stack (behind the slot search's cache)."""
+    found = application.application_mapping["http"]
+    while not isinstance(found, LeanRoutes):
+        found = found.app
+    return found
 
 
 @pytest.fixture
@@ -230,7 +250,7 @@ def expect_django(apps: Apps, before: int) -> None:
 
 def test_the_lean_route_engages_only_on_postgresql_with_redis(apps: Apps) -> None:
     assert apps.route.engaged == lean_applies()
-    assert apps.django.application_mapping["http"].engaged is False
+    assert lean_routes_of(apps.django).engaged is False
 
 
 # --- The hot answers: given by the lean route, the same as Django's -----------------------------
@@ -255,6 +275,37 @@ def test_a_booking_is_201_with_the_appointment_as_django_shows_it(
     appointment = Appointment.objects.get(pk=lean.body["id"])
     assert appointment.channel == Appointment.Channel.API
     assert appointment.booked_by_id == patient.account_id
+
+
+def test_a_booking_tells_the_centres_desks_from_the_event_loop(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    """The desks' queue page hears of the booking as from Django: the lean route sends the
+    change from its own event loop once the booking has committed."""
+    slot = new_slot()
+    who = caller(patient)
+    before = apps.route.answered
+
+    async def book_and_listen() -> tuple[Answer, dict[str, Any]]:
+        layer = get_channel_layer()
+        assert layer is not None
+        desk = await layer.new_channel()
+        await layer.group_add(queue_group(slot.centre_id), desk)
+        body = json.dumps({"patient_id": patient.pk, "slot_id": slot.pk}).encode()
+        answer = await _call(apps.lean, BOOK, body, request_headers(who))
+        heard = await asyncio.wait_for(layer.receive(desk), timeout=60)
+        await layer.group_discard(queue_group(slot.centre_id), desk)
+        return answer, heard
+
+    answer, heard = asyncio.run(book_and_listen())
+
+    expect_lean(apps, before)
+    assert answer.status == 201
+    assert heard == {
+        "type": "queue.changed",
+        "appointment_id": answer.body["id"],
+        "change": "booked",
+    }
 
 
 def test_a_replay_is_200_with_idempotent_replayed_as_from_django(
