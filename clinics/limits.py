@@ -7,6 +7,7 @@ may let everyone through while Redis is down."""
 import hashlib
 import math
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,45 @@ def check_rate(*, scope: str, key: str, limit: int, window_seconds: int) -> None
     cache.add(name, 0, timeout=window_seconds + 5)
     if cache.incr(name) > limit:
         raise TooManyRequests(retry_after=int(window_seconds - now % window_seconds) + 1)
+
+
+@dataclass(frozen=True)
+class Limit:
+    scope: str
+    key: str
+    limit: int
+    window_seconds: int
+
+
+def check_rates(*limits: Limit) -> None:
+    """check_rate for several limits at once: each counted once, in one round trip to Redis;
+    TooManyRequests for the first one past its limit."""
+    now = time.time()
+    counted = [limit for limit in limits if limit.limit > 0 and limit.key]
+    windows = [
+        (
+            _rate_window(
+                scope=limit.scope, key=limit.key, window_seconds=limit.window_seconds, now=now
+            ),
+            limit.window_seconds + 5,
+        )
+        for limit in counted
+    ]
+    if not windows:
+        return
+    count_windows = getattr(cache, "count_windows", None)
+    if count_windows is not None:
+        counts = count_windows(windows)
+    else:  # the in-memory cache of the embedded default
+        counts = []
+        for name, timeout in windows:
+            cache.add(name, 0, timeout=timeout)
+            counts.append(cache.incr(name))
+    for limit, count in zip(counted, counts, strict=True):
+        if count > limit.limit:
+            raise TooManyRequests(
+                retry_after=int(limit.window_seconds - now % limit.window_seconds) + 1
+            )
 
 
 async def within_rate(*, scope: str, key: str, limit: int, window_seconds: int, redis: Any) -> bool:

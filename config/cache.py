@@ -105,6 +105,25 @@ class ResilientRedisCache(RedisCache):
             _unreachable("incr")
             return delta
 
+    def count_windows(self, windows: list[tuple[str, int]]) -> list[int]:
+        """Add one to each counter (made with 0 and its timeout if new, as add then incr do)
+        and give their new values, in one round trip for them all. Counters start again while
+        Redis is down."""
+        keys = [self.make_and_validate_key(key) for key, _ in windows]
+        try:
+            client = self._cache.get_client(  # type: ignore[attr-defined]
+                keys[0] if keys else None, write=True
+            )
+            pipe = client.pipeline(transaction=False)
+            for key, (_, timeout) in zip(keys, windows, strict=True):
+                pipe.set(key, 0, nx=True, ex=timeout)
+                pipe.incr(key)
+            replies = pipe.execute()
+        except UNREACHABLE:
+            _unreachable("count_windows")
+            return [1] * len(windows)
+        return [int(count) for count in replies[1::2]]
+
     def get_or_set(
         self, key: Any, default: Any, timeout: Any = None, version: int | None = None
     ) -> Any:

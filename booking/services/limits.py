@@ -7,7 +7,14 @@ from typing import Any
 
 from django.conf import settings
 
-from clinics.limits import check_not_refused_too_often, check_rate, count_refusal, within_rate
+from clinics.limits import (
+    Limit,
+    check_not_refused_too_often,
+    check_rate,
+    check_rates,
+    count_refusal,
+    within_rate,
+)
 
 
 def check_search_rate(*, address: str | None) -> None:
@@ -32,24 +39,27 @@ async def search_within_rate(*, address: str | None, redis: Any) -> bool:
 
 
 def check_booking_rate(*, account_id: int, national_id: str, address: str | None) -> None:
-    """Bookings per account and per network address each hour, and per national ID each day."""
-    check_rate(
-        scope="book-account",
-        key=str(account_id),
-        limit=settings.BOOKINGS_PER_ACCOUNT_PER_HOUR,
-        window_seconds=3600,
-    )
-    check_rate(
-        scope="book-address",
-        key=address or "",
-        limit=settings.BOOKINGS_PER_ADDRESS_PER_HOUR,
-        window_seconds=3600,
-    )
-    check_rate(
-        scope="book-national-id",
-        key=national_id,
-        limit=settings.BOOKINGS_PER_NATIONAL_ID_PER_DAY,
-        window_seconds=86400,
+    """Bookings per account and per network address each hour, and per national ID each day
+    (counted together, in one round trip to Redis)."""
+    check_rates(
+        Limit(
+            scope="book-account",
+            key=str(account_id),
+            limit=settings.BOOKINGS_PER_ACCOUNT_PER_HOUR,
+            window_seconds=3600,
+        ),
+        Limit(
+            scope="book-address",
+            key=address or "",
+            limit=settings.BOOKINGS_PER_ADDRESS_PER_HOUR,
+            window_seconds=3600,
+        ),
+        Limit(
+            scope="book-national-id",
+            key=national_id,
+            limit=settings.BOOKINGS_PER_NATIONAL_ID_PER_DAY,
+            window_seconds=86400,
+        ),
     )
 
 

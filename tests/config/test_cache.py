@@ -119,3 +119,24 @@ def test_a_hundred_asgi_requests_share_one_redis_connection_pool(
     # Requests in turn need one connection (two at most, should one be busy as the next starts).
     assert CountingPool.made <= 2
     assert len(still_open) <= 2
+
+
+def test_several_counters_are_counted_in_one_round_trip_and_start_again_without_redis(
+    redis_url: str,
+) -> None:
+    """The booking limits' windows: made at 0 with their timeout when new, one added to each,
+    in one pipeline; with Redis gone they start again instead of failing."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    names = [f"windows-test:{uuid.uuid4().hex}:{n}" for n in range(3)]
+    windows = [(name, 60 + n) for n, name in enumerate(names)]
+
+    assert live.count_windows(windows) == [1, 1, 1]
+    assert live.count_windows(windows[:2]) == [2, 2]
+    assert live.get(names[0]) == 2
+    client = redis.Redis.from_url(redis_url)
+    assert 0 < client.ttl(live.make_key(names[2])) <= 62
+
+    gone = ResilientRedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 1}})
+    assert gone.count_windows(windows) == [1, 1, 1]
