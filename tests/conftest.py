@@ -17,6 +17,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, sync_playwright
 from pytest_django import DjangoDbBlocker, Settings
 
+from booking.api.patients import forget_alternatives
 from booking.models import Patient
 from clinics.audit import unsealed_for_flush
 from clinics.models import HealthCentre, StaffMembership
@@ -59,8 +60,10 @@ def centre_order_starts_afresh() -> None:
 
 @pytest.fixture(autouse=True)
 def reference_data_read_afresh() -> None:
-    """No service or dose series kept from another test's rolled-back rows."""
+    """No service or dose series kept from another test's rolled-back rows, nor a slot's
+    alternatives."""
     forget_reference_data()
+    forget_alternatives()
 
 
 @pytest.fixture(autouse=True)

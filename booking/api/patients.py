@@ -1,7 +1,9 @@
 """A signed-in account's own patients and appointments. Another account's are not found."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import get_language
@@ -69,6 +71,33 @@ IdempotencyKey = Header(
 )
 
 
+# A slot many people want at once is refused to most of them: its alternatives are worked out
+# once in this long per process rather than for each refusal. They are suggestions: one taken
+# meanwhile is refused in turn, with alternatives of its own.
+ALTERNATIVES_SECONDS = 1.0
+ALTERNATIVES_KEPT = 10_000
+_alternatives: dict[int, tuple[float, list[dict[str, Any]]]] = {}
+
+
+def alternatives_to(slot_id: int) -> list[dict[str, Any]]:
+    """The next-best times to a slot, as the API shows them."""
+    now = time.monotonic()
+    kept = _alternatives.get(slot_id)
+    if kept is not None and now - kept[0] < ALTERNATIVES_SECONDS:
+        return list(kept[1])
+    made = [
+        SlotOut.from_option(option).model_dump(mode="json") for option in next_best_slots(slot_id)
+    ]
+    if len(_alternatives) >= ALTERNATIVES_KEPT:
+        _alternatives.clear()
+    _alternatives[slot_id] = (now, made)
+    return list(made)
+
+
+def forget_alternatives() -> None:
+    _alternatives.clear()
+
+
 @contextmanager
 def alternatives_if_full(slot_id: int) -> Iterator[None]:
     """Someone who lost the slot's last place gets the next-best times in the 409's
@@ -76,10 +105,7 @@ def alternatives_if_full(slot_id: int) -> Iterator[None]:
     try:
         yield
     except SlotFull as lost:
-        lost.detail["alternatives"] = [
-            SlotOut.from_option(option).model_dump(mode="json")
-            for option in next_best_slots(slot_id)
-        ]
+        lost.detail["alternatives"] = alternatives_to(slot_id)
         raise
 
 

@@ -6,9 +6,12 @@ session and user, the savepoints and the answer."""
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from booking.models import Appointment, Patient
 from clinics.models import HealthCentre, Service
@@ -100,6 +103,36 @@ def test_a_refused_slot_full_booking_runs_few_statements(
 
     assert response.status_code == 409
     assert response.json()["code"] == "slot_full"
+
+
+def test_the_next_person_refused_a_full_slot_at_once_gets_its_alternatives_without_a_search(
+    engine,
+    patient,
+    child,
+    other_patient,
+    client_for: Callable[..., Client],
+    django_assert_num_queries,
+):
+    """Everyone who loses a hot slot is refused: its alternatives are searched for once a
+    second per process, not once per person."""
+    slot = SlotFactory(capacity=1)
+    SlotFactory(start=slot.start + timedelta(hours=1))
+    booked(other_patient, slot)
+    client = client_for(patient)
+    with CaptureQueriesContext(connection) as first_refusal:
+        first = post(
+            client, "/api/v1/me/appointments", {"patient_id": patient.pk, "slot_id": slot.pk}
+        )
+    with CaptureQueriesContext(connection) as second_refusal:
+        second = post(
+            client, "/api/v1/me/appointments", {"patient_id": child.pk, "slot_id": slot.pk}
+        )
+
+    assert first.status_code == second.status_code == 409
+    assert first.json()["detail"]["alternatives"], "the first refusal found other times"
+    assert second.json()["detail"]["alternatives"] == first.json()["detail"]["alternatives"]
+    # The search (the slot read again, then the open slots near it) is not run again.
+    assert len(second_refusal) <= len(first_refusal) - 2
 
 
 def test_the_answer_to_a_booking_is_the_appointment_as_read_again(
