@@ -332,7 +332,11 @@ def main() -> None:
               f"{time.perf_counter() - started:.0f} s")  # fmt: skip
         connection.close()
         port = free_port()
-        server = start_server(port, options.web_workers)
+        # Every simulated patient comes from 127.0.0.1: the per-address booking limit (2,000 an
+        # hour) would stop the surge at 2,000 places, with a Retry-After of up to an hour.
+        server = start_server(
+            port, options.web_workers, extra_env={"BOOKINGS_PER_ADDRESS_PER_HOUR": "100000000"}
+        )
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_until_up(base))
         release_at = time.time() + 2
