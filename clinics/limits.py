@@ -30,13 +30,7 @@ def _rate_window(*, scope: str, key: str, window_seconds: int, now: float) -> st
 
 def check_rate(*, scope: str, key: str, limit: int, window_seconds: int) -> None:
     """Count one more request for `key` in this window; TooManyRequests past `limit`."""
-    if limit <= 0 or not key:
-        return
-    now = time.time()
-    name = _rate_window(scope=scope, key=key, window_seconds=window_seconds, now=now)
-    cache.add(name, 0, timeout=window_seconds + 5)
-    if cache.incr(name) > limit:
-        raise TooManyRequests(retry_after=int(window_seconds - now % window_seconds) + 1)
+    check_rates(Limit(scope=scope, key=key, limit=limit, window_seconds=window_seconds))
 
 
 @dataclass(frozen=True)

@@ -75,14 +75,10 @@ from ninja.operation import Operation
 from pydantic import ValidationError as PydanticValidationError
 
 from booking.api import patients
-from booking.api.public import build_search
 from booking.exceptions import DriveFull, InQueue
-from booking.models import Appointment
 from booking.schemas import AllocateIn, BookIn
 from booking.selectors import patient_of
 from booking.services import queue_events
-from booking.services.appointments import allocate_slot, book_slot
-from booking.services.limits import check_booking_rate
 from booking.services.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
 from booking.signed_in import (
     account_key,
@@ -162,38 +158,13 @@ def _book_now(booking: BookingRequest) -> HttpResponse:
     try:
         with serving(request):
             patient = patient_of(user, payload.patient_id)
-            check_booking_rate(
-                account_id=user.pk,
-                national_id=patient.national_id,
-                address=request.META.get("REMOTE_ADDR"),
+            made = patients.book_once_let_in(
+                request,
+                user=user,
+                patient=patient,
+                payload=payload,
+                idempotency_key=booking.idempotency_key,
             )
-            if isinstance(payload, BookIn):
-                with patients.alternatives_if_full(payload.slot_id):
-                    made = book_slot(
-                        patient=patient,
-                        slot_id=payload.slot_id,
-                        booked_by=user,
-                        channel=Appointment.Channel.API,
-                        idempotency_key=booking.idempotency_key,
-                    )
-            else:
-                search = build_search(
-                    service=payload.service,
-                    date_from=payload.date_from,
-                    date_to=payload.date_to,
-                    district=patient.district,
-                    lat=payload.lat,
-                    lon=payload.lon,
-                    centres=payload.centres,
-                    order=payload.order,
-                )
-                made = allocate_slot(
-                    patient=patient,
-                    search=search,
-                    booked_by=user,
-                    channel=Appointment.Channel.API,
-                    idempotency_key=booking.idempotency_key,
-                )
             temporal = api.create_temporal_response(request)
             result = patients._booked(request, temporal, made)
             return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]

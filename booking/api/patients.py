@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import get_language
 from ninja import Header, Router, Status
@@ -234,17 +235,9 @@ def book(
     patient = patient_of(user, payload.patient_id)
     # The line first: asking again while in it is not a booking, and counts against no limit.
     wait_turn_for_slot(slot_id=payload.slot_id, account_id=user.pk)
-    check_booking_rate(
-        account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
+    booking = book_once_let_in(
+        request, user=user, patient=patient, payload=payload, idempotency_key=idempotency_key
     )
-    with alternatives_if_full(payload.slot_id):
-        booking = book_slot(
-            patient=patient,
-            slot_id=payload.slot_id,
-            booked_by=user,
-            channel=Appointment.Channel.API,
-            idempotency_key=idempotency_key,
-        )
     return _booked(request, response, booking)
 
 
@@ -266,9 +259,34 @@ def allocate(
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
     wait_turn(service_id=service_by_code(payload.service).pk, account_id=user.pk)
+    booking = book_once_let_in(
+        request, user=user, patient=patient, payload=payload, idempotency_key=idempotency_key
+    )
+    return _booked(request, response, booking)
+
+
+def book_once_let_in(
+    request: HttpRequest,
+    *,
+    user: User,
+    patient: Patient,
+    payload: BookIn | AllocateIn,
+    idempotency_key: str,
+) -> Booking:
+    """What booking a slot (BookIn) or the best open one (AllocateIn) does once the person is
+    let in by the waiting room: the limits, then the engine (the lean route calls it too)."""
     check_booking_rate(
         account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
     )
+    if isinstance(payload, BookIn):
+        with alternatives_if_full(payload.slot_id):
+            return book_slot(
+                patient=patient,
+                slot_id=payload.slot_id,
+                booked_by=user,
+                channel=Appointment.Channel.API,
+                idempotency_key=idempotency_key,
+            )
     search = build_search(
         service=payload.service,
         date_from=payload.date_from,
@@ -279,14 +297,13 @@ def allocate(
         centres=payload.centres,
         order=payload.order,
     )
-    booking = allocate_slot(
+    return allocate_slot(
         patient=patient,
         search=search,
-        booked_by=signed_in_user(request),
+        booked_by=user,
         channel=Appointment.Channel.API,
         idempotency_key=idempotency_key,
     )
-    return _booked(request, response, booking)
 
 
 @router.post("/me/appointments/{int:appointment_id}/reschedule", response=ONE_APPOINTMENT)

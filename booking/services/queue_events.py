@@ -31,6 +31,14 @@ deferred_changes: ContextVar[list[QueueChange] | None] = ContextVar(
 _sending: set[asyncio.Task[None]] = set()
 
 
+def _message(change: QueueChange) -> dict[str, object]:
+    return {
+        "type": "queue.changed",  # handled by CentreQueueConsumer.queue_changed
+        "appointment_id": change.appointment_id,
+        "change": change.change,
+    }
+
+
 def queue_group(centre_id: int) -> str:
     return f"centre.{centre_id}.queue"
 
@@ -52,14 +60,8 @@ def send_queue_change(*, centre_id: int, appointment_id: int, change: str) -> No
         layer = get_channel_layer()
         if layer is None:
             return
-        async_to_sync(layer.group_send)(
-            queue_group(centre_id),
-            {
-                "type": "queue.changed",  # handled by CentreQueueConsumer.queue_changed
-                "appointment_id": appointment_id,
-                "change": change,
-            },
-        )
+        told = QueueChange(centre_id, appointment_id, change)
+        async_to_sync(layer.group_send)(queue_group(centre_id), _message(told))
     except Exception:
         logger.warning("Could not tell centre %s's desks of a change", centre_id, exc_info=True)
 
@@ -70,14 +72,7 @@ async def asend_queue_change(change: QueueChange) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        await layer.group_send(
-            queue_group(change.centre_id),
-            {
-                "type": "queue.changed",
-                "appointment_id": change.appointment_id,
-                "change": change.change,
-            },
-        )
+        await layer.group_send(queue_group(change.centre_id), _message(change))
     except Exception:
         logger.warning(
             "Could not tell centre %s's desks of a change", change.centre_id, exc_info=True
