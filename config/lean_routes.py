@@ -16,11 +16,17 @@ ordinary one, answered without that stack:
    the Idempotency-Key header's rules;
 4. the waiting room (wait_turn_for_slot / wait_turn): "in queue" and `drive_full` come from
    Redis with no SQL at all, rendered by the API's own exception handlers;
-5. one call to the engine, `run_booking`, in a thread: the ninja view's own steps after
-   sign-in (patient_of, check_booking_rate, book_slot / allocate_slot with alternatives_if_full)
-   and its answer, made by the ninja operation itself. The audit event sees this request, its
-   account, `POST /api/v1/me/appointments` and REMOTE_ADDR (the address uvicorn's proxy-header
-   rule left in the scope, as for Django).
+5. the engine, `run_booking`. Booking a given slot is done on the event loop when the
+   booking function is the engine (BOOKING_ENGINE "sql"): the patient read, the limits, and
+   the one call of booking_book_slot_v1 on an async connection (config/async_database.py,
+   booking/services/booking_sql/aio.py), answered by the ninja operation itself. Anything
+   that needs the ORM is handed to a thread, where the ninja view's own steps after sign-in
+   run (patient_of, the limits, book_slot / allocate_slot with alternatives_if_full): "book
+   the best for me", a patient not on the account, a replay, a course of several doses, a
+   drive's rules not met. The function writes nothing in those cases and the limits are
+   counted once. The audit event sees this request, its account,
+   `POST /api/v1/me/appointments` and REMOTE_ADDR (the address uvicorn's proxy-header rule
+   left in the scope, as for Django).
 
 Anything else passes through to Django unchanged, with the body already read replayed: no
 session, a session get_user would not take, a CSRF failure, a body that is not JSON or breaks
@@ -38,7 +44,8 @@ costs no SQL), so such a request is told its place in line, and 404 once let in.
 The ninja operations stay as they are: the OpenAPI documentation is generated from them, and
 this route is only a faster way of running them behind the same URL.
 
-Admission: the engine runs in WEB_CAPACITY threads (one pooled connection each); a burst
+Admission: WEB_CAPACITY bookings run at once (on the loop, up to LEAN_DATABASE_CONNECTIONS
+of them in the database at a time, or in a thread with a pooled connection each); a burst
 waits for a turn on the event loop rather than being refused, up to LEAN_MAX_WAITING
 requests and a wait of LEAN_MAX_WAIT_SECONDS (expected from how long the engine has taken
 lately, or found); beyond that, 429 `busy` at once, as from load shedding.
@@ -75,10 +82,14 @@ from ninja.operation import Operation
 from pydantic import ValidationError as PydanticValidationError
 
 from booking.api import patients
-from booking.exceptions import DriveFull, InQueue
+from booking.exceptions import DriveFull, InQueue, SlotFull
+from booking.models import Appointment
 from booking.schemas import AllocateIn, BookIn
 from booking.selectors import patient_of
-from booking.services import queue_events
+from booking.services import booking_sql, queue_events
+from booking.services.appointments import Booking
+from booking.services.booking_sql.aio import HandOver, abook_slot, apatient_of
+from booking.services.booking_sql.reads import aslot_facts
 from booking.services.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
 from booking.signed_in import (
     account_key,
@@ -91,9 +102,11 @@ from booking.signed_in import (
     user_id_of,
 )
 from clinics.audit import serving
+from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user
 from clinics.selectors import service_by_code
 from config.api import api
+from config.async_database import AsyncConnections
 from config.load_shedding import BUSY_BODY, BUSY_HEADERS, Shedder
 from config.middleware import NUL_MARKERS
 
@@ -120,6 +133,8 @@ class BookingRequest:
     idempotency_key: str
     # What the cache held for the account and the slot's drive, read in one round trip.
     known: dict[str, Any] = field(default_factory=dict)
+    # Whether the booking limits have counted this request already (before a hand-over).
+    counted: bool = False
 
 
 def lean_routes_apply() -> bool:
@@ -147,6 +162,8 @@ def _operation(view: Callable[..., Any]) -> Operation:
 
 # --- The engine: the one call the database does the work in ------------------------------------
 
+Reader = Callable[..., Awaitable[Any]]
+
 
 def _book_now(booking: BookingRequest) -> HttpResponse:
     """What the ninja view does once the caller is signed in and let in, and its answer, from
@@ -164,6 +181,7 @@ def _book_now(booking: BookingRequest) -> HttpResponse:
                 patient=patient,
                 payload=payload,
                 idempotency_key=booking.idempotency_key,
+                counted=booking.counted,
             )
             temporal = api.create_temporal_response(request)
             result = patients._booked(request, temporal, made)
@@ -174,18 +192,78 @@ def _book_now(booking: BookingRequest) -> HttpResponse:
         close_old_connections()
 
 
-async def run_booking(booking: BookingRequest, *, executor: ThreadPoolExecutor) -> HttpResponse:
-    """Book (or find the booking already made with the key) and answer as the API does.
-
-    The one place the engine is called from the lean route: today the ORM engine in a thread;
-    an async call to the database can take its place without touching anything else."""
+async def run_booking(
+    booking: BookingRequest,
+    *,
+    executor: ThreadPoolExecutor,
+    read: Reader,
+    connections: AsyncConnections | None = None,
+) -> HttpResponse:
+    """Book (or find the booking already made with the key) and answer as the API does: on
+    the event loop when it can (`connections`, a given slot), else in a thread."""
     changes: list[queue_events.QueueChange] = []
     collecting = queue_events.deferred_changes.set(changes)
     try:
+        if connections is not None and isinstance(booking.payload, BookIn):
+            try:
+                return await _book_on_the_loop(booking, connections=connections, read=read)
+            except HandOver:
+                pass
         return await sync_to_async(_book_now, thread_sensitive=False, executor=executor)(booking)
     finally:
         queue_events.deferred_changes.reset(collecting)
         queue_events.send_soon(changes)  # the desks are told from here, after the commit
+
+
+async def _book_on_the_loop(
+    booking: BookingRequest, *, connections: AsyncConnections, read: Reader
+) -> HttpResponse:
+    """What _book_now does for a given slot, with the booking function on an async
+    connection. HandOver (before anything is written) when only the ORM can answer."""
+    request, payload = booking.request, booking.payload
+    assert isinstance(payload, BookIn)
+    user = signed_in_user(request)
+    with serving(request):
+        try:
+            async with connections.connection() as conn:
+                patient = await apatient_of(conn, account_id=user.pk, patient_id=payload.patient_id)
+                if patient is None:
+                    raise HandOver  # the view's 404, in its words
+                patients.count_booking(request, user=user, patient=patient)
+                booking.counted = True
+                appointment, call, done = await abook_slot(
+                    conn,
+                    patient=patient,
+                    slot_id=payload.slot_id,
+                    booked_by=user,
+                    channel=Appointment.Channel.API,
+                    idempotency_key=booking.idempotency_key,
+                )
+        except SlotFull as lost:  # as alternatives_if_full adds them
+            lost.detail["alternatives"] = await _alternatives(payload.slot_id, read=read)
+            return api.on_exception(request, lost)
+        except DomainError as refused:
+            return api.on_exception(request, refused)
+        booking_sql.after_commit(call, done)  # the desks' change is collected by run_booking
+        temporal = api.create_temporal_response(request)
+        result = patients._booked(request, temporal, Booking(appointment=appointment, created=True))
+        return _operation(patients.book)._result_to_response(request, result, temporal)  # type: ignore[return-value]
+
+
+async def _alternatives(slot_id: int, *, read: Reader) -> list[dict[str, Any]]:
+    """patients.alternatives_to: kept ones from the event loop, else worked out in a thread."""
+    try:
+        return patients.alternatives_to(slot_id)
+    except SynchronousOnlyOperation:
+        return list(await read(_alternatives_in_a_thread, slot_id))
+
+
+def _alternatives_in_a_thread(slot_id: int) -> list[dict[str, Any]]:
+    close_old_connections()
+    try:
+        return patients.alternatives_to(slot_id)
+    finally:
+        close_old_connections()
 
 
 # --- Before the engine: all on the event loop ----------------------------------------------------
@@ -205,9 +283,6 @@ def _wait_in_line_in_a_thread(booking: BookingRequest) -> None:
         _wait_in_line(booking)
     finally:
         close_old_connections()
-
-
-Reader = Callable[..., Awaitable[Any]]
 
 
 async def wait_in_line(booking: BookingRequest, *, read: Reader) -> HttpResponse | None:
@@ -317,6 +392,12 @@ class LeanRoutes:
         # Reads the cache lacked (a session, an account, a drive list): short, and apart from
         # the bookings, so that a surge of people not seen yet does not wait behind them.
         self.reads = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lean-read")
+        # The booking function called from the event loop, on connections of its own.
+        self.connections = (
+            AsyncConnections(int(settings.LEAN_DATABASE_CONNECTIONS))
+            if self.engaged and booking_sql.use_sql_engine()
+            else None
+        )
         self.turns = capacity
         self.max_waiting = int(settings.LEAN_MAX_WAITING)
         self.max_wait_seconds = float(settings.LEAN_MAX_WAIT_SECONDS)
@@ -380,6 +461,7 @@ class LeanRoutes:
         self.csrf.process_request(request)
         if self.csrf.process_view(request, _no_view, (), {}) is not None:
             raise PassThrough
+        await self.know_slot(booking)
         response = await wait_in_line(booking, read=self.read)
         if response is None:
             response = await self.take_turn(booking)
@@ -418,6 +500,20 @@ class LeanRoutes:
         finally:
             self.reading -= 1
 
+    async def know_slot(self, booking: BookingRequest) -> None:
+        """The slot's facts kept in this process (its drive, for the waiting room), read on
+        the event loop when neither the cache nor the process has them."""
+        payload = booking.payload
+        if (
+            self.connections is not None
+            and isinstance(payload, BookIn)
+            and slot_drive_key(payload.slot_id) not in booking.known
+        ):
+            if self.connections.waiting >= self.max_waiting:
+                raise Busy
+            async with self.connections.connection() as conn:
+                await aslot_facts(conn, payload.slot_id)
+
     async def take_turn(self, booking: BookingRequest) -> HttpResponse | None:
         """The engine's answer, WEB_CAPACITY bookings at a time; the rest wait their turn, up
         to a bound (None: too many waiting, or a wait expected or found longer than
@@ -443,7 +539,9 @@ class LeanRoutes:
             self.shedder.started()
         began = time.monotonic()
         try:
-            return await run_booking(booking, executor=self.executor)
+            return await run_booking(
+                booking, executor=self.executor, read=self.read, connections=self.connections
+            )
         finally:
             # A smoothed time per engine call, as load shedding smooths its latency.
             took = time.monotonic() - began

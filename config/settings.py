@@ -157,6 +157,9 @@ LEAN_ROUTES = env_bool(
 # from load shedding. A burst of a few hundred on one slot waits well within the default.
 LEAN_MAX_WAITING = env_int("LEAN_MAX_WAITING", max(400, 25 * WEB_CAPACITY))
 LEAN_MAX_WAIT_SECONDS = env_int("LEAN_MAX_WAIT_SECONDS", 5)
+# Connections each web process keeps for the bookings it makes on the event loop (apart from
+# DATABASE_POOL_SIZE): a booking holds one for its one call, so a few keep two cores busy.
+LEAN_DATABASE_CONNECTIONS = env_int("LEAN_DATABASE_CONNECTIONS", min(8, max(WEB_CAPACITY, 1)))
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_DIR = VAR_DIR / "broker"

@@ -26,6 +26,16 @@ def _add(kind: str, amount: int = 1) -> None:
         _totals[kind] += amount
 
 
+def counting() -> bool:
+    """Whether this process counts its SQL (connections made outside Django count by hand)."""
+    return bool(os.environ.get("SQL_COUNT_DIR"))
+
+
+def note_statement() -> None:
+    """One statement sent on a connection Django does not know (config.async_database)."""
+    _add("statements")
+
+
 def _count_statement(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
@@ -61,7 +71,7 @@ def _write_totals(signum: int, frame: FrameType | None) -> None:
 
 def install_if_asked() -> None:
     """Count this process's SQL when SQL_COUNT_DIR says where to report it."""
-    if not os.environ.get("SQL_COUNT_DIR"):
+    if not counting():
         return
     connection_created.connect(_count_connection, weak=False)
     signal.signal(signal.SIGUSR1, _write_totals)

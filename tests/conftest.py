@@ -19,10 +19,12 @@ from pytest_django import DjangoDbBlocker, Settings
 
 from booking.api.patients import forget_alternatives
 from booking.models import Patient
+from booking.services.booking_sql import forget_slot_facts
 from clinics.audit import unsealed_for_flush
 from clinics.models import HealthCentre, StaffMembership
 from clinics.selectors import forget_centre_order, forget_reference_data
 from clinics.services import grant_membership, load_reference_data
+from config.async_database import close_all as close_all_async_connections
 from tests.factories import PatientFactory, UserFactory
 
 T = TypeVar("T")
@@ -61,9 +63,17 @@ def centre_order_starts_afresh() -> None:
 @pytest.fixture(autouse=True)
 def reference_data_read_afresh() -> None:
     """No service or dose series kept from another test's rolled-back rows, nor a slot's
-    alternatives."""
+    alternatives or facts."""
     forget_reference_data()
     forget_alternatives()
+    forget_slot_facts()
+
+
+@pytest.fixture(autouse=True)
+def async_connections_closed() -> Iterator[None]:
+    """The connections a lean route opened on its event loops are closed after each test."""
+    yield
+    close_all_async_connections()
 
 
 @pytest.fixture(autouse=True)

@@ -265,6 +265,13 @@ def allocate(
     return _booked(request, response, booking)
 
 
+def count_booking(request: HttpRequest, *, user: User, patient: Patient) -> None:
+    """The limits a booking counts against, checked before the engine is asked."""
+    check_booking_rate(
+        account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
+    )
+
+
 def book_once_let_in(
     request: HttpRequest,
     *,
@@ -272,12 +279,13 @@ def book_once_let_in(
     patient: Patient,
     payload: BookIn | AllocateIn,
     idempotency_key: str,
+    counted: bool = False,
 ) -> Booking:
     """What booking a slot (BookIn) or the best open one (AllocateIn) does once the person is
-    let in by the waiting room: the limits, then the engine (the lean route calls it too)."""
-    check_booking_rate(
-        account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
-    )
+    let in by the waiting room: the limits (unless `counted` already), then the engine (the
+    lean route calls it too)."""
+    if not counted:
+        count_booking(request, user=user, patient=patient)
     if isinstance(payload, BookIn):
         with alternatives_if_full(payload.slot_id):
             return book_slot(

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from booking.exceptions import DriveFull, InQueue
 from booking.models import Appointment, Slot, VaccinationDrive
+from booking.services.booking_sql.reads import slot_facts
 
 # How long the list of drives in their surge may be reused by the people waiting.
 PLACES_CHECK_SECONDS = 2
@@ -212,10 +213,10 @@ def _drive_of_slot(
     key = slot_drive_key(slot_id)
     found = known.get(key) if known is not None else cache.get(key)
     if found is None:
-        target = Slot.objects.filter(pk=slot_id).order_by().values("service_id", "drive_id").first()
-        if target is None:
+        facts = slot_facts(slot_id)  # kept per process: one read by primary key on a miss
+        if facts is None:
             return None
-        found = (target["service_id"], target["drive_id"])
+        found = (facts.service_id, facts.drive_id)
         cache.set(key, found, timeout=SLOT_DRIVE_SECONDS)
     return (int(found[0]), found[1])
 

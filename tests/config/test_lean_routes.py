@@ -19,6 +19,7 @@ import time_machine
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 from django.middleware.csrf import _get_new_csrf_string
@@ -30,7 +31,7 @@ from booking.services.drives import create_drive, release_drive
 from booking.services.partners import issue_partner_key
 from booking.services.queue_events import queue_group
 from booking.services.waiting_room import admit, wait_turn_for_slot
-from booking.signed_in import keep_account
+from booking.signed_in import account_key, keep_account
 from config.asgi import build_application
 from config.lean_routes import LeanRoutes
 from config.load_shedding import BUSY_BODY
@@ -846,13 +847,18 @@ def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
     shedder = apps.route.shedder
     assert shedder is not None
     seen: list[int] = []
-    book_now = config.lean_routes._book_now
+    book_now, abook_slot = config.lean_routes._book_now, config.lean_routes.abook_slot
 
-    def counting(booking: Any) -> Any:
+    def counting(booking: Any) -> Any:  # the engine in a thread
         seen.append(shedder.in_flight)
         return book_now(booking)
 
+    async def acounting(*args: Any, **kwargs: Any) -> Any:  # the booking function on the loop
+        seen.append(shedder.in_flight)
+        return await abook_slot(*args, **kwargs)
+
     monkeypatch.setattr(config.lean_routes, "_book_now", counting)
+    monkeypatch.setattr(config.lean_routes, "abook_slot", acounting)
 
     answer = apps.lean_call(
         BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient)
@@ -861,6 +867,75 @@ def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
     assert answer.status == 201
     assert seen == ([1] if lean_applies() else [])
     assert shedder.in_flight == 0
+
+
+def test_booking_a_given_slot_is_done_on_the_event_loop_without_a_thread(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import config.lean_routes
+
+    def no_thread(booking: Any) -> Any:
+        raise AssertionError("the engine was run in a thread")
+
+    monkeypatch.setattr(config.lean_routes, "_book_now", no_thread)
+    before = apps.route.answered
+
+    answer = apps.lean_call(
+        BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient)
+    )
+
+    expect_lean(apps, before)
+    assert answer.status == 201
+    assert Appointment.objects.get().pk == answer.body["id"]
+
+
+def test_a_course_of_several_doses_is_handed_to_the_orm_and_answered_as_django_does(
+    apps: Apps, reference_data: None, patient: Patient, other_patient: Patient
+) -> None:
+    """The booking function leaves a course to the ORM path, having written nothing: the
+    lean route books it in a thread, once, with the later doses held, as Django does."""
+    hepatitis_b = vaccine("vaccine-hepatitis-b")
+    first, other = new_slot(service=hepatitis_b), new_slot(service=hepatitis_b)
+    for days in range(20, 60):
+        SlotFactory(service=hepatitis_b, start=first.start + timedelta(days=days))
+        SlotFactory(service=hepatitis_b, start=other.start + timedelta(days=days))
+    before = apps.route.answered
+
+    lean = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": first.pk}, caller(patient))
+    django = call(
+        apps.django,
+        BOOK,
+        {"patient_id": other_patient.pk, "slot_id": other.pk},
+        caller(other_patient),
+    )
+
+    expect_lean(apps, before)
+    assert lean.status == django.status == 201
+    assert lean.body["dose_number"] == django.body["dose_number"] == 1
+    assert Appointment.objects.filter(slot=first, patient=patient).count() == 1
+    held = Appointment.objects.filter(patient=patient).count()
+    assert held > 1  # the later doses, held with the first
+    assert held == Appointment.objects.filter(patient=other_patient).count()
+
+
+def test_a_replay_handed_to_a_thread_counts_against_the_limits_once(
+    apps: Apps, reference_data: None, patient: Patient, settings: Settings
+) -> None:
+    """A replay is read back with the ORM in a thread: the booking limits the loop counted
+    are not counted again there (two requests within a limit of two)."""
+    settings.BOOKINGS_PER_ACCOUNT_PER_HOUR = 2
+    who = caller(patient)
+    body = {"patient_id": patient.pk, "slot_id": new_slot().pk}
+    first = apps.lean_call(BOOK, body, who, key="replay-key-limits")
+    before = apps.route.answered
+
+    replay = apps.lean_call(BOOK, body, who, key="replay-key-limits")
+
+    expect_lean(apps, before)
+    assert (first.status, replay.status) == (201, 200)
+    assert replay.body["id"] == first.body["id"]
+    third = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    assert (third.status, third.code) == (429, "too_many_requests")
 
 
 def test_the_lean_route_serves_the_addresses_of_the_two_ninja_operations() -> None:
@@ -905,6 +980,7 @@ def test_people_not_seen_yet_beyond_the_bound_are_told_busy_rather_than_queued_w
         return
     people = [(person, caller(person)) for person in PatientFactory.create_batch(6)]
     requests = [(BOOK, {"patient_id": p.pk, "slot_id": new_slot().pk}, who) for p, who in people]
+    cache.delete_many([account_key(person.account_id) for person, _ in people])
 
     # Nobody's account has been read yet: each needs the database before anything else.
     answers = asyncio.run(_all_at_once(apps.lean, requests))

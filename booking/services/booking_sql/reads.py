@@ -194,3 +194,9 @@ def forget_appointment_ids() -> None:
     """Drop this process's block of ids (tests that count a booking's statements)."""
     with _ids_lock:
         _ids.clear()
+
+
+def forget_slot_facts() -> None:
+    """Drop the slot facts this process keeps (tests: a rolled-back slot's id is used again)."""
+    with _slot_facts_lock:
+        _slot_facts.clear()

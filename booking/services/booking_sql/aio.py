@@ -1,0 +1,81 @@
+"""Booking a slot with booking_book_slot_v1 on the event loop, on a psycopg AsyncConnection
+(the lean route): the same building blocks and the same call as
+booking.services.appointments._book_in_one_call, for the answers that need nothing more.
+
+`abook_slot` gives the new appointment, or raises the DomainError the ORM path raises for
+the same refusal, or HandOver when the answer needs Django's ORM: an earlier booking with the
+key (read back with its relations), a course of several doses (booked by the ORM path) or a
+drive's rules not met (worded by booking.eligibility). The function writes nothing in those
+cases, so the caller books again through book_slot in a thread, and gets the same answer.
+"""
+
+from typing import Any
+
+from django.contrib.auth.models import User
+
+from booking.exceptions import NotEligible
+from booking.models import Appointment, Patient
+from booking.services.booking_sql.call import (
+    BookingCall,
+    Outcome,
+    booked_appointment,
+    outcome,
+    prepare,
+)
+from booking.services.booking_sql.reads import anext_appointment_id, areference, aslot_facts
+
+# What an answer and the limits need of the patient; the rest is left deferred.
+PATIENT_FIELDS = ("id", "account_id", "first_name", "last_name", "national_id")
+PATIENT_SQL = (
+    f"SELECT {', '.join(PATIENT_FIELDS)} FROM booking_patient WHERE id = %s AND account_id = %s"
+)
+
+
+class HandOver(Exception):
+    """Booking through book_slot in a thread answers this one (nothing was written here)."""
+
+
+async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> Patient | None:
+    """booking.selectors.patient_of on an AsyncConnection: one of the account's patients
+    (only PATIENT_FIELDS loaded), or None."""
+    async with conn.cursor() as cursor:
+        await cursor.execute(PATIENT_SQL, [patient_id, account_id])
+        row = await cursor.fetchone()
+    return None if row is None else Patient.from_db("default", PATIENT_FIELDS, row)
+
+
+async def abook_slot(
+    conn: Any,
+    *,
+    patient: Patient,
+    slot_id: int,
+    booked_by: User,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+) -> tuple[Appointment, BookingCall, Outcome]:
+    """A place in the slot for the patient, in one call that commits by itself (`conn` is in
+    autocommit); the call and its outcome are for booking_sql.after_commit."""
+    facts = await aslot_facts(conn, slot_id)
+    service, centre = await areference(conn, facts)
+    call = prepare(
+        appointment_id=await anext_appointment_id(conn),
+        patient_id=patient.pk,
+        slot_id=slot_id,
+        facts=facts,
+        service=service,
+        centre=centre,
+        booked_by_id=booked_by.pk,
+        channel=channel,
+        idempotency_key=idempotency_key,
+    )
+    async with conn.cursor() as cursor:
+        await cursor.execute(call.sql, call.params)
+        row = await cursor.fetchone()
+    try:
+        done = outcome(row[0], call)
+    except NotEligible as refused:
+        raise HandOver from refused
+    if done.kind != "booked":  # "replay" or "orm"
+        raise HandOver
+    appointment = booked_appointment(call, done, patient=patient, booked_by=booked_by, partner=None)
+    return appointment, call, done

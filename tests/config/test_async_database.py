@@ -1,0 +1,85 @@
+"""The event loop's own PostgreSQL connections (config/async_database.py)."""
+
+import asyncio
+
+import pytest
+
+from config.async_database import AsyncConnections
+
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_connection_is_reused_on_its_loop_and_commits_each_statement() -> None:
+    connections = AsyncConnections(2)
+
+    async def twice() -> tuple[int, int, str, bool]:
+        async with connections.connection() as conn:
+            first = conn.info.backend_pid
+            async with conn.cursor() as cursor:
+                await cursor.execute("SHOW TimeZone")
+                row = await cursor.fetchone()
+        async with connections.connection() as conn:
+            return first, conn.info.backend_pid, row[0], conn.autocommit
+
+    first, second, zone, autocommit = asyncio.run(twice())
+
+    assert first == second
+    assert (zone, autocommit) == ("UTC", True)
+    connections.close()
+
+
+def test_a_connection_left_in_a_transaction_is_closed_not_handed_out_again() -> None:
+    connections = AsyncConnections(1)
+
+    async def leave_one_in_a_transaction() -> tuple[bool, int, int]:
+        async with connections.connection() as conn:
+            left = conn
+            await conn.execute("BEGIN")
+            await conn.execute("SELECT 1")
+            pid = conn.info.backend_pid
+        async with connections.connection() as conn:
+            return left.closed, pid, conn.info.backend_pid
+
+    closed, before, after = asyncio.run(leave_one_in_a_transaction())
+
+    assert closed
+    assert before != after
+    connections.close()
+
+
+def test_no_more_than_size_connections_are_used_at_once() -> None:
+    connections = AsyncConnections(2)
+    busy = 0
+    most = 0
+
+    async def use() -> None:
+        nonlocal busy, most
+        async with connections.connection() as conn:
+            busy += 1
+            most = max(most, busy)
+            await conn.execute("SELECT pg_sleep(0.05)")
+            busy -= 1
+
+    async def many() -> None:
+        await asyncio.gather(*(use() for _ in range(8)))
+
+    asyncio.run(many())
+
+    assert most == 2
+    connections.close()
+
+
+def test_a_new_event_loop_closes_the_connections_of_the_last_one() -> None:
+    connections = AsyncConnections(1)
+
+    async def one() -> object:
+        async with connections.connection() as conn:
+            return conn
+
+    old = asyncio.run(one())
+    new = asyncio.run(one())
+
+    assert old.closed  # type: ignore[attr-defined]
+    assert new is not old
+    connections.close()
+    assert new.closed  # type: ignore[attr-defined]
