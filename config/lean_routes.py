@@ -16,15 +16,16 @@ ordinary one, answered without that stack:
    the Idempotency-Key header's rules;
 4. the waiting room (wait_turn_for_slot / wait_turn): "in queue" and `drive_full` come from
    Redis with no SQL at all, rendered by the API's own exception handlers;
-5. the engine, `run_booking`. Booking a given slot is done on the event loop when the
-   booking function is the engine (BOOKING_ENGINE "sql"): the patient read, the limits, and
-   the one call of booking_book_slot_v1 on an async connection (config/async_database.py,
-   booking/services/booking_sql/aio.py), answered by the ninja operation itself. Anything
-   that needs the ORM is handed to a thread, where the ninja view's own steps after sign-in
-   run (patient_of, the limits, book_slot / allocate_slot with alternatives_if_full): "book
-   the best for me", a patient not on the account, a replay, a course of several doses, a
-   drive's rules not met. The function writes nothing in those cases and the limits are
-   counted once. The audit event sees this request, its account,
+5. the engine, `run_booking`, on the event loop when the booking function is the engine
+   (BOOKING_ENGINE "sql"): the patient read, the limits, and the call of
+   booking_book_slot_v1 on an async connection (config/async_database.py,
+   booking/services/booking_sql/aio.py) for the slot, or for each of allocate's candidates
+   in allocate's order (searched with the ORM in a reader thread), answered by the ninja
+   operation itself. Anything that needs the ORM is handed to a thread, where the ninja
+   view's own steps after sign-in run (patient_of, the limits, book_slot / allocate_slot
+   with alternatives_if_full): a patient not on the account, a replay, a course of several
+   doses, a drive's rules not met, no candidate left. The function writes nothing in those
+   cases and the limits are counted once. The audit event sees this request, its account,
    `POST /api/v1/me/appointments` and REMOTE_ADDR (the address uvicorn's proxy-header rule
    left in the scope, as for Django).
 
@@ -83,11 +84,11 @@ from pydantic import ValidationError as PydanticValidationError
 
 from booking.api import patients
 from booking.exceptions import DriveFull, InQueue, SlotFull
-from booking.models import Appointment
+from booking.models import Appointment, Patient
 from booking.schemas import AllocateIn, BookIn
-from booking.selectors import patient_of
+from booking.selectors import SlotOption, SlotSearch, best_open_slots, patient_of
 from booking.services import booking_sql, queue_events
-from booking.services.appointments import Booking
+from booking.services.appointments import Booking, Tries
 from booking.services.booking_sql.aio import HandOver, abook_slot, apatient_of
 from booking.services.booking_sql.reads import aslot_facts
 from booking.services.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
@@ -104,7 +105,7 @@ from booking.signed_in import (
 from clinics.audit import serving
 from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user
-from clinics.selectors import service_by_code
+from clinics.selectors import district_by_id, service_by_code
 from config.api import api
 from config.async_database import AsyncConnections
 from config.load_shedding import BUSY_BODY, BUSY_HEADERS, Shedder
@@ -200,11 +201,11 @@ async def run_booking(
     connections: AsyncConnections | None = None,
 ) -> HttpResponse:
     """Book (or find the booking already made with the key) and answer as the API does: on
-    the event loop when it can (`connections`, a given slot), else in a thread."""
+    the event loop when it can (`connections`), else in a thread."""
     changes: list[queue_events.QueueChange] = []
     collecting = queue_events.deferred_changes.set(changes)
     try:
-        if connections is not None and isinstance(booking.payload, BookIn):
+        if connections is not None:
             try:
                 return await _book_on_the_loop(booking, connections=connections, read=read)
             except HandOver:
@@ -215,13 +216,16 @@ async def run_booking(
         queue_events.send_soon(changes)  # the desks are told from here, after the commit
 
 
+Made = tuple[Appointment, booking_sql.BookingCall, booking_sql.Outcome]
+
+
 async def _book_on_the_loop(
     booking: BookingRequest, *, connections: AsyncConnections, read: Reader
 ) -> HttpResponse:
-    """What _book_now does for a given slot, with the booking function on an async
-    connection. HandOver (before anything is written) when only the ORM can answer."""
+    """What _book_now does, with the booking function on an async connection (allocate's
+    candidates are still searched with the ORM, in a reader thread). HandOver, before
+    anything is written, when only the ORM can answer."""
     request, payload = booking.request, booking.payload
-    assert isinstance(payload, BookIn)
     user = signed_in_user(request)
     with serving(request):
         try:
@@ -231,23 +235,75 @@ async def _book_on_the_loop(
                     raise HandOver  # the view's 404, in its words
                 patients.count_booking(request, user=user, patient=patient)
                 booking.counted = True
-                appointment, call, done = await abook_slot(
-                    conn,
-                    patient=patient,
-                    slot_id=payload.slot_id,
-                    booked_by=user,
-                    channel=Appointment.Channel.API,
-                    idempotency_key=booking.idempotency_key,
-                )
-        except SlotFull as lost:  # as alternatives_if_full adds them
+                if isinstance(payload, BookIn):
+                    made = await abook_slot(
+                        conn,
+                        patient=patient,
+                        slot_id=payload.slot_id,
+                        booked_by=user,
+                        channel=Appointment.Channel.API,
+                        idempotency_key=booking.idempotency_key,
+                    )
+                else:
+                    made = await _allocate(conn, booking, patient=patient, read=read)
+        except SlotFull as lost:  # a given slot (allocate moves on): as alternatives_if_full
+            assert isinstance(payload, BookIn)
             lost.detail["alternatives"] = await _alternatives(payload.slot_id, read=read)
             return api.on_exception(request, lost)
         except DomainError as refused:
             return api.on_exception(request, refused)
+        appointment, call, done = made
         booking_sql.after_commit(call, done)  # the desks' change is collected by run_booking
         temporal = api.create_temporal_response(request)
         result = patients._booked(request, temporal, Booking(appointment=appointment, created=True))
-        return _operation(patients.book)._result_to_response(request, result, temporal)  # type: ignore[return-value]
+        view = patients.allocate if isinstance(payload, AllocateIn) else patients.book
+        return _operation(view)._result_to_response(request, result, temporal)  # type: ignore[return-value]
+
+
+async def _allocate(conn: Any, booking: BookingRequest, *, patient: Patient, read: Reader) -> Made:
+    """allocate_slot with the booking function on `conn`: the candidates in allocate's order
+    (booking.services.appointments.Tries), searched in a reader thread. HandOver when none
+    is left: the thread path looks for an earlier booking with the key, then answers
+    no_slot_available."""
+    payload = booking.payload
+    assert isinstance(payload, AllocateIn)
+    user = signed_in_user(booking.request)
+    tries = Tries()
+    search, candidates = await read(_candidates, payload, patient, tries.tried, None)
+    while candidates:
+        while candidates:
+            candidate = tries.next_of(candidates)
+            booking_sql.remember_slot(candidate.slot)
+            try:
+                return await abook_slot(
+                    conn,
+                    patient=patient,
+                    slot_id=candidate.slot.pk,
+                    booked_by=user,
+                    channel=Appointment.Channel.API,
+                    idempotency_key=booking.idempotency_key,
+                    replay_service_id=search.service.pk,
+                )
+            except Tries.MOVE_ON as refused:
+                tries.refused(refused)
+        search, candidates = await read(_candidates, payload, patient, tries.tried, search)
+    raise HandOver
+
+
+def _candidates(
+    payload: AllocateIn, patient: Patient, tried: set[int], search: SlotSearch | None
+) -> tuple[SlotSearch, list[SlotOption]]:
+    """The search (made once, as the view makes it) and its next candidates, in a thread."""
+    close_old_connections()
+    try:
+        if search is None:
+            district = district_by_id(patient.district_id) if patient.district_id else None
+            search = patients.allocation_search(payload, district=district)
+        return search, best_open_slots(
+            search, limit=settings.ALLOCATION_ATTEMPTS, excluding=set(tried)
+        )
+    finally:
+        close_old_connections()
 
 
 async def _alternatives(slot_id: int, *, read: Reader) -> list[dict[str, Any]]:

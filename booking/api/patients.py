@@ -30,6 +30,7 @@ from booking.schemas import (
     SlotOut,
 )
 from booking.selectors import (
+    SlotSearch,
     appointment_of,
     appointments_of,
     next_best_slots,
@@ -53,6 +54,7 @@ from booking.services.phones import (
     send_phone_proof,
 )
 from booking.services.waiting_room import wait_turn, wait_turn_for_slot
+from clinics.models import District
 from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut, RowId
 from clinics.selectors import service_by_code
@@ -265,6 +267,21 @@ def allocate(
     return _booked(request, response, booking)
 
 
+def allocation_search(payload: AllocateIn, *, district: District | None) -> SlotSearch:
+    """What "book the best for me" searches: the payload's service, days, place and order,
+    near the patient's home district unless `lat`/`lon` are given."""
+    return build_search(
+        service=payload.service,
+        date_from=payload.date_from,
+        date_to=payload.date_to,
+        district=district,
+        lat=payload.lat,
+        lon=payload.lon,
+        centres=payload.centres,
+        order=payload.order,
+    )
+
+
 def count_booking(request: HttpRequest, *, user: User, patient: Patient) -> None:
     """The limits a booking counts against, checked before the engine is asked."""
     check_booking_rate(
@@ -295,16 +312,7 @@ def book_once_let_in(
                 channel=Appointment.Channel.API,
                 idempotency_key=idempotency_key,
             )
-    search = build_search(
-        service=payload.service,
-        date_from=payload.date_from,
-        date_to=payload.date_to,
-        district=patient.district,
-        lat=payload.lat,
-        lon=payload.lon,
-        centres=payload.centres,
-        order=payload.order,
-    )
+    search = allocation_search(payload, district=patient.district)
     return allocate_slot(
         patient=patient,
         search=search,

@@ -28,7 +28,7 @@ from booking.exceptions import (
     SlotFull,
 )
 from booking.models import Appointment, Partner, Patient, Slot
-from booking.selectors import SlotSearch, best_open_slots
+from booking.selectors import SlotOption, SlotSearch, best_open_slots
 from booking.services import booking_sql
 from booking.services.audit import appointment_changed
 from booking.services.places import (
@@ -259,18 +259,12 @@ def _allocate(
         replay = _allocated_before(patient, booked_by, idempotency_key, search)
         if replay is not None:
             return replay
-    tried: set[int] = set()
-    lost_a_race = False
+    tries = Tries()
     while candidates := best_open_slots(
-        search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tried
+        search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tries.tried
     ):
         while candidates:
-            # Someone who lost a place to another booking is in a surge, where everyone ranks
-            # the same slots first: from then on a random one of the rest, not the next, so
-            # the crowd spreads over the open slots instead of all racing for one at a time.
-            pick = SystemRandom().randrange(len(candidates)) if lost_a_race else 0
-            candidate = candidates.pop(pick)
-            tried.add(candidate.slot.pk)
+            candidate = tries.next_of(candidates)
             try:
                 if in_one_call:
                     # One call a try: the function locks the patient and looks the key up
@@ -294,16 +288,40 @@ def _allocate(
                         channel=channel,
                         idempotency_key=idempotency_key,
                     )
-            except SlotFull:
-                lost_a_race = True
-            except (SlotClosed, BookingClosed, AlreadyBooked, OverlappingAppointment):
-                continue
+            except Tries.MOVE_ON as refused:
+                tries.refused(refused)
     if in_one_call:
         # No try reached the key: it may have booked already, as the ORM path checks first.
         replay = _allocated_before(patient, booked_by, idempotency_key, search)
         if replay is not None:
             return replay
     raise NoSlotAvailable()
+
+
+class Tries:
+    """The order in which allocate tries its candidates, and which refusals move it on to
+    the next (shared by allocate_slot and the lean route's allocate on the event loop)."""
+
+    # A slot someone else filled or closed a moment earlier, or one the person cannot take.
+    MOVE_ON = (SlotFull, SlotClosed, BookingClosed, AlreadyBooked, OverlappingAppointment)
+
+    def __init__(self) -> None:
+        self.tried: set[int] = set()
+        self.lost_a_race = False
+
+    def next_of(self, candidates: list[SlotOption]) -> SlotOption:
+        """Take the next candidate out of `candidates`. Someone who lost a place to another
+        booking is in a surge, where everyone ranks the same slots first: from then on a
+        random one of the rest, not the next, so the crowd spreads over the open slots
+        instead of all racing for one at a time."""
+        pick = SystemRandom().randrange(len(candidates)) if self.lost_a_race else 0
+        candidate = candidates.pop(pick)
+        self.tried.add(candidate.slot.pk)
+        return candidate
+
+    def refused(self, refusal: Exception) -> None:
+        if isinstance(refusal, SlotFull):
+            self.lost_a_race = True
 
 
 def _allocated_before(

@@ -22,6 +22,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
+from django.db.models import F
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from pytest_django import Settings
@@ -410,6 +411,55 @@ def test_allocate_books_the_best_slot_and_replays_as_django_does(
     assert (lean.status, lean.body["slot_id"]) == (201, home.pk)
     assert_same(django, replayed)
     assert replayed.headers["idempotent-replayed"] == "true"
+
+
+def test_allocate_books_on_the_event_loop_and_moves_past_a_slot_filled_meanwhile(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The candidates come from a reader thread; the first is filled by someone else before
+    it is tried: allocate's order moves on to the next, on the event loop."""
+    import config.lean_routes
+
+    flu = vaccine("vaccine-influenza")
+    home = SlotFactory(service=flu, centre_id=9)
+    farther = SlotFactory(service=flu, centre_id=40)
+    search = config.lean_routes.best_open_slots
+
+    def filled_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        found = search(*args, **kwargs)
+        Slot.objects.filter(pk=home.pk).update(booked=F("capacity"))
+        return found
+
+    def no_thread(booking: Any) -> Any:
+        raise AssertionError("the engine was run in a thread")
+
+    monkeypatch.setattr(config.lean_routes, "best_open_slots", filled_meanwhile)
+    monkeypatch.setattr(config.lean_routes, "_book_now", no_thread)
+    before = apps.route.answered
+
+    answer = apps.lean_call(
+        ALLOCATE, {"patient_id": patient.pk, "service": "vaccine-influenza"}, caller(patient)
+    )
+
+    expect_lean(apps, before)
+    if lean_applies():
+        assert (answer.status, answer.body["slot_id"]) == (201, farther.pk)
+        assert Appointment.objects.get().slot_id == farther.pk
+
+
+def test_allocate_with_no_place_left_is_answered_as_django_does(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    flu = vaccine("vaccine-influenza")
+    full = SlotFactory(service=flu, centre_id=9)
+    Slot.objects.filter(pk=full.pk).update(booked=F("capacity"))
+    body = {"patient_id": patient.pk, "service": "vaccine-influenza"}
+
+    django, lean = apps.both(ALLOCATE, body, caller(patient))
+
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (409, "no_slot_available")
+    assert not Appointment.objects.exists()
 
 
 # --- The waiting room: answered from Redis, without SQL -----------------------------------------

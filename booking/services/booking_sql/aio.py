@@ -25,7 +25,7 @@ from booking.services.booking_sql.call import (
 from booking.services.booking_sql.reads import anext_appointment_id, areference, aslot_facts
 
 # What an answer and the limits need of the patient; the rest is left deferred.
-PATIENT_FIELDS = ("id", "account_id", "first_name", "last_name", "national_id")
+PATIENT_FIELDS = ("id", "account_id", "first_name", "last_name", "national_id", "district_id")
 PATIENT_SQL = (
     f"SELECT {', '.join(PATIENT_FIELDS)} FROM booking_patient WHERE id = %s AND account_id = %s"
 )
@@ -52,9 +52,12 @@ async def abook_slot(
     booked_by: User,
     channel: Appointment.Channel,
     idempotency_key: str,
+    replay_service_id: int | None = None,
 ) -> tuple[Appointment, BookingCall, Outcome]:
     """A place in the slot for the patient, in one call that commits by itself (`conn` is in
-    autocommit); the call and its outcome are for booking_sql.after_commit."""
+    autocommit); the call and its outcome are for booking_sql.after_commit. With
+    `replay_service_id` (allocate), an earlier booking with the key must be of that
+    service rather than that slot."""
     facts = await aslot_facts(conn, slot_id)
     service, centre = await areference(conn, facts)
     call = prepare(
@@ -67,6 +70,7 @@ async def abook_slot(
         booked_by_id=booked_by.pk,
         channel=channel,
         idempotency_key=idempotency_key,
+        replay_service_id=replay_service_id,
     )
     async with conn.cursor() as cursor:
         await cursor.execute(call.sql, call.params)
