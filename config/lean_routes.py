@@ -20,7 +20,7 @@ ordinary one, answered without that stack:
    (BOOKING_ENGINE "sql"): the patient read, the limits, and the call of
    booking_book_slot_v1 on an async connection (config/async_database.py,
    booking/services/booking_sql/aio.py) for the slot, or for each of allocate's candidates
-   in allocate's order (searched with the ORM in a reader thread), answered by the ninja
+   in allocate's order (searched with the ORM in an engine thread), answered by the ninja
    operation itself. Anything that needs the ORM is handed to a thread, where the ninja
    view's own steps after sign-in run (patient_of, the limits, book_slot / allocate_slot
    with alternatives_if_full): a patient not on the account, a replay, a course of several
@@ -197,20 +197,27 @@ async def run_booking(
     booking: BookingRequest,
     *,
     executor: ThreadPoolExecutor,
-    read: Reader,
     connections: AsyncConnections | None = None,
 ) -> HttpResponse:
     """Book (or find the booking already made with the key) and answer as the API does: on
-    the event loop when it can (`connections`), else in a thread."""
+    the event loop when it can (`connections`), else in a thread. Either way the booking
+    holds one of WEB_CAPACITY turns, and its ORM work runs on `executor`'s threads (as many),
+    apart from the reads of people still in line."""
+
+    async def in_a_thread(function: Callable[..., Any], *args: Any) -> Any:
+        return await sync_to_async(function, thread_sensitive=False, executor=executor)(*args)
+
     changes: list[queue_events.QueueChange] = []
     collecting = queue_events.deferred_changes.set(changes)
     try:
         if connections is not None:
             try:
-                return await _book_on_the_loop(booking, connections=connections, read=read)
+                return await _book_on_the_loop(
+                    booking, connections=connections, in_a_thread=in_a_thread
+                )
             except HandOver:
                 pass
-        return await sync_to_async(_book_now, thread_sensitive=False, executor=executor)(booking)
+        return await in_a_thread(_book_now, booking)
     finally:
         queue_events.deferred_changes.reset(collecting)
         queue_events.send_soon(changes)  # the desks are told from here, after the commit
@@ -220,7 +227,7 @@ Made = tuple[Appointment, booking_sql.BookingCall, booking_sql.Outcome]
 
 
 async def _book_on_the_loop(
-    booking: BookingRequest, *, connections: AsyncConnections, read: Reader
+    booking: BookingRequest, *, connections: AsyncConnections, in_a_thread: Reader
 ) -> HttpResponse:
     """What _book_now does, with the booking function on an async connection (allocate's
     candidates are still searched with the ORM, in a reader thread). HandOver, before
@@ -245,10 +252,11 @@ async def _book_on_the_loop(
                         idempotency_key=booking.idempotency_key,
                     )
                 else:
-                    made = await _allocate(conn, booking, patient=patient, read=read)
+                    made = await _allocate(conn, booking, patient=patient, in_a_thread=in_a_thread)
         except SlotFull as lost:  # a given slot (allocate moves on): as alternatives_if_full
             assert isinstance(payload, BookIn)
-            lost.detail["alternatives"] = await _alternatives(payload.slot_id, read=read)
+            alternatives = await _alternatives(payload.slot_id, in_a_thread=in_a_thread)
+            lost.detail["alternatives"] = alternatives
             return api.on_exception(request, lost)
         except DomainError as refused:
             return api.on_exception(request, refused)
@@ -260,16 +268,18 @@ async def _book_on_the_loop(
         return _operation(view)._result_to_response(request, result, temporal)  # type: ignore[return-value]
 
 
-async def _allocate(conn: Any, booking: BookingRequest, *, patient: Patient, read: Reader) -> Made:
+async def _allocate(
+    conn: Any, booking: BookingRequest, *, patient: Patient, in_a_thread: Reader
+) -> Made:
     """allocate_slot with the booking function on `conn`: the candidates in allocate's order
-    (booking.services.appointments.Tries), searched in a reader thread. HandOver when none
+    (booking.services.appointments.Tries), searched with the ORM in a thread. HandOver when none
     is left: the thread path looks for an earlier booking with the key, then answers
     no_slot_available."""
     payload = booking.payload
     assert isinstance(payload, AllocateIn)
     user = signed_in_user(booking.request)
     tries = Tries()
-    search, candidates = await read(_candidates, payload, patient, tries.tried, None)
+    search, candidates = await in_a_thread(_candidates, payload, patient, tries.tried, None)
     while candidates:
         while candidates:
             candidate = tries.next_of(candidates)
@@ -286,7 +296,7 @@ async def _allocate(conn: Any, booking: BookingRequest, *, patient: Patient, rea
                 )
             except Tries.MOVE_ON as refused:
                 tries.refused(refused)
-        search, candidates = await read(_candidates, payload, patient, tries.tried, search)
+        search, candidates = await in_a_thread(_candidates, payload, patient, tries.tried, search)
     raise HandOver
 
 
@@ -306,12 +316,12 @@ def _candidates(
         close_old_connections()
 
 
-async def _alternatives(slot_id: int, *, read: Reader) -> list[dict[str, Any]]:
+async def _alternatives(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, Any]]:
     """patients.alternatives_to: kept ones from the event loop, else worked out in a thread."""
     try:
         return patients.alternatives_to(slot_id)
     except SynchronousOnlyOperation:
-        return list(await read(_alternatives_in_a_thread, slot_id))
+        return list(await in_a_thread(_alternatives_in_a_thread, slot_id))
 
 
 def _alternatives_in_a_thread(slot_id: int) -> list[dict[str, Any]]:
@@ -595,9 +605,7 @@ class LeanRoutes:
             self.shedder.started()
         began = time.monotonic()
         try:
-            return await run_booking(
-                booking, executor=self.executor, read=self.read, connections=self.connections
-            )
+            return await run_booking(booking, executor=self.executor, connections=self.connections)
         finally:
             # A smoothed time per engine call, as load shedding smooths its latency.
             took = time.monotonic() - began

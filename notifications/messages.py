@@ -30,14 +30,26 @@ class SegmentCount:
     segments: int
 
 
+GSM7 = GSM7_BASIC | GSM7_EXTENSION
+
+
 def count_segments(text: str) -> SegmentCount:
     """How many SMS segments the text takes, and in which encoding."""
-    if all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text):
-        costs = [2 if char in GSM7_EXTENSION else 1 for char in text]
+    chars = set(text)
+    if chars <= GSM7:
         single, part, encoding = 160, 153, "gsm7"
+        wide = not chars.isdisjoint(GSM7_EXTENSION)  # two septets each
+    else:
+        single, part, encoding = 70, 67, "ucs2"
+        wide = max(chars) > "\uffff"  # outside the BMP: two UTF-16 code units each
+    if not wide:  # every character costs one unit
+        units = len(text)
+        segments = 1 if units <= single else -(-units // part)
+        return SegmentCount(encoding=encoding, units=units, segments=segments)
+    if encoding == "gsm7":
+        costs = [2 if char in GSM7_EXTENSION else 1 for char in text]
     else:
         costs = [len(char.encode("utf-16-le")) // 2 for char in text]
-        single, part, encoding = 70, 67, "ucs2"
     units = sum(costs)
     if units <= single:
         return SegmentCount(encoding=encoding, units=units, segments=1)

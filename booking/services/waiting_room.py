@@ -41,6 +41,9 @@ PLACES_CHECK_SECONDS = 2
 PLACES_RECONCILE_SECONDS = 5
 # How long someone let in holds their turn in the window without a booking committing.
 ADMISSION_LEASE_SECONDS = 10
+# How much faster than bookings have committed so far the line is expected to move, when no
+# DRIVE_ADMIT_PER_SECOND is set (see admit).
+ADMISSION_HEADROOM = 2
 # A slot's service and drive never change: their lookup is kept this long.
 SLOT_DRIVE_SECONDS = 24 * 3600
 
@@ -128,12 +131,21 @@ def admit(
     if position <= let_in:
         return Admission(admitted=True, position=position, ahead=0, retry_after=0)
     ahead = position - let_in
-    # Expect the line to go on moving as fast as bookings have committed so far, and by at
-    # least a window a lease.
-    rate = max(finished / max(elapsed, 1), settings.DRIVE_ADMIT_BURST / ADMISSION_LEASE_SECONDS)
+    # Expect the line to go on moving ADMISSION_HEADROOM times as fast as bookings have
+    # committed so far, and by at least a window a lease. Someone who comes back too early
+    # asks again, at the cost of a poll (no SQL); someone who comes back too late leaves the
+    # engine idle, and an estimate nobody comes back in time to beat would fulfil itself.
+    rate = max(
+        ADMISSION_HEADROOM * finished / max(elapsed, 1),
+        settings.DRIVE_ADMIT_BURST / ADMISSION_LEASE_SECONDS,
+    )
     if settings.DRIVE_ADMIT_PER_SECOND:
         rate = min(rate, settings.DRIVE_ADMIT_PER_SECOND)
     wait = math.ceil(ahead / max(rate, 0.001))
+    if not settings.DRIVE_ADMIT_PER_SECOND:
+        # In the first seconds the rate is a guess: nobody is told to wait longer than the
+        # drive has been open, so the guesses are made again as bookings show the real one.
+        wait = min(wait, max(math.ceil(elapsed), 1))
     return Admission(
         admitted=False,
         position=position,

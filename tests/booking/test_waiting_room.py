@@ -110,6 +110,37 @@ def test_a_quick_engine_lets_the_line_through_as_fast_as_it_books(
     assert [admit(drive, account).admitted for account in (30, 31, 32)] == [True, True, False]
 
 
+def test_in_the_first_seconds_nobody_is_told_to_wait_longer_than_the_drive_has_been_open(
+    adaptive_line: None, drive: VaccinationDrive, clock: time_machine.Traveller
+) -> None:
+    """With no bookings yet the line's speed is a guess (a window a lease: 0.2 a second
+    here), which would send the 40th in line away for 190 s: they are asked back within a
+    second, then within the time the drive has been open."""
+    for account in range(40):
+        admit(drive, account)
+
+    assert admit(drive, 39).retry_after == 1
+    clock.shift(timedelta(seconds=12))
+    assert admit(drive, 39).retry_after == 12
+
+
+def test_people_are_asked_back_as_if_the_line_moved_twice_as_fast_as_bookings_commit(
+    adaptive_line: None,
+    drive: VaccinationDrive,
+    clock: time_machine.Traveller,
+    django_capture_on_commit_callbacks,
+) -> None:
+    for account in range(50):
+        admit(drive, account)
+    clock.shift(timedelta(seconds=100))
+    bookings_commit(drive, 30, django_capture_on_commit_callbacks)  # 0.3 a second so far
+
+    waiting = admit(drive, 44)
+
+    assert waiting.ahead == 45 - (2 + 30)
+    assert waiting.retry_after == 22  # 13 ahead at 0.6 a second (at 0.3, 44 s)
+
+
 def test_the_ceiling_on_admissions_a_second_holds_when_set(
     adaptive_line: None,
     drive: VaccinationDrive,
