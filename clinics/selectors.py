@@ -156,12 +156,6 @@ def district_by_code(code: int) -> District | None:
     return copy.copy(district)
 
 
-def district_by_id(pk: int) -> District | None:
-    """The district with this primary key, kept in this process as district_by_code is."""
-    district = _remembered(("district-id", pk), lambda: District.objects.filter(pk=pk).first())
-    return copy.copy(district)
-
-
 def _active_service(code: str) -> Service | None:
     return Service.objects.filter(code=code, is_active=True).order_by().first()
 

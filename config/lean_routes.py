@@ -89,6 +89,7 @@ from booking.schemas import AllocateIn, BookIn
 from booking.selectors import SlotOption, SlotSearch, best_open_slots, patient_of
 from booking.services import booking_sql, queue_events
 from booking.services.appointments import Booking, Tries
+from booking.services.booking_gate import count_booking
 from booking.services.booking_sql.aio import HandOver, abook_slot, apatient_of
 from booking.services.booking_sql.reads import aslot_facts
 from booking.services.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
@@ -105,7 +106,7 @@ from booking.signed_in import (
 from clinics.audit import serving
 from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user
-from clinics.selectors import district_by_id, service_by_code
+from clinics.selectors import district_by_code, service_by_code
 from config.api import api
 from config.async_database import AsyncConnections
 from config.load_shedding import BUSY_BODY, BUSY_HEADERS, Shedder
@@ -176,12 +177,13 @@ def _book_now(booking: BookingRequest) -> HttpResponse:
     try:
         with serving(request):
             patient = patient_of(user, payload.patient_id)
-            made = patients.book_once_let_in(
+            made = patients.book_or_allocate(
                 request,
                 user=user,
                 patient=patient,
                 payload=payload,
                 idempotency_key=booking.idempotency_key,
+                let_in=True,
                 counted=booking.counted,
             )
             temporal = api.create_temporal_response(request)
@@ -240,7 +242,7 @@ async def _book_on_the_loop(
                 patient = await apatient_of(conn, account_id=user.pk, patient_id=payload.patient_id)
                 if patient is None:
                     raise HandOver  # the view's 404, in its words
-                patients.count_booking(request, user=user, patient=patient)
+                count_booking(user=user, patient=patient, address=request.META.get("REMOTE_ADDR"))
                 booking.counted = True
                 if isinstance(payload, BookIn):
                     made = await abook_slot(
@@ -307,7 +309,7 @@ def _candidates(
     close_old_connections()
     try:
         if search is None:
-            district = district_by_id(patient.district_id) if patient.district_id else None
+            district = district_by_code(patient.district_id) if patient.district_id else None
             search = patients.allocation_search(payload, district=district)
         return search, best_open_slots(
             search, limit=settings.ALLOCATION_ATTEMPTS, excluding=set(tried)

@@ -39,12 +39,10 @@ from booking.selectors import (
 )
 from booking.services.appointments import (
     Booking,
-    allocate_slot,
-    book_slot,
     cancel_appointment,
     reschedule_appointment,
 )
-from booking.services.limits import check_booking_rate
+from booking.services.booking_gate import allocate_for_account, book_for_account
 from booking.services.passcodes import CodeSent
 from booking.services.patients import add_dependant
 from booking.services.phones import (
@@ -53,11 +51,9 @@ from booking.services.phones import (
     prove_phone,
     send_phone_proof,
 )
-from booking.services.waiting_room import wait_turn, wait_turn_for_slot
 from clinics.models import District
 from clinics.permissions import signed_in_user
 from clinics.schemas import ErrorOut, RowId
-from clinics.selectors import service_by_code
 
 router = Router(tags=["My patients and appointments"])
 
@@ -235,9 +231,7 @@ def book(
     """
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
-    # The line first: asking again while in it is not a booking, and counts against no limit.
-    wait_turn_for_slot(slot_id=payload.slot_id, account_id=user.pk)
-    booking = book_once_let_in(
+    booking = book_or_allocate(
         request, user=user, patient=patient, payload=payload, idempotency_key=idempotency_key
     )
     return _booked(request, response, booking)
@@ -260,8 +254,7 @@ def allocate(
     """
     user = signed_in_user(request)
     patient = patient_of(user, payload.patient_id)
-    wait_turn(service_id=service_by_code(payload.service).pk, account_id=user.pk)
-    booking = book_once_let_in(
+    booking = book_or_allocate(
         request, user=user, patient=patient, payload=payload, idempotency_key=idempotency_key
     )
     return _booked(request, response, booking)
@@ -282,43 +275,42 @@ def allocation_search(payload: AllocateIn, *, district: District | None) -> Slot
     )
 
 
-def count_booking(request: HttpRequest, *, user: User, patient: Patient) -> None:
-    """The limits a booking counts against, checked before the engine is asked."""
-    check_booking_rate(
-        account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
-    )
-
-
-def book_once_let_in(
+def book_or_allocate(
     request: HttpRequest,
     *,
     user: User,
     patient: Patient,
     payload: BookIn | AllocateIn,
     idempotency_key: str,
+    let_in: bool = False,
     counted: bool = False,
 ) -> Booking:
-    """What booking a slot (BookIn) or the best open one (AllocateIn) does once the person is
-    let in by the waiting room: the limits (unless `counted` already), then the engine (the
-    lean route calls it too)."""
-    if not counted:
-        count_booking(request, user=user, patient=patient)
+    """What the two operations do once the person is signed in, through the booking gate
+    (the waiting room, the limits, the engine; services.booking_gate): a slot (BookIn) with
+    the next-best times if it is full, or the best open one (AllocateIn). The lean route
+    runs it too, `let_in` and maybe `counted` already."""
+    address = request.META.get("REMOTE_ADDR")
     if isinstance(payload, BookIn):
         with alternatives_if_full(payload.slot_id):
-            return book_slot(
+            return book_for_account(
+                user=user,
                 patient=patient,
                 slot_id=payload.slot_id,
-                booked_by=user,
                 channel=Appointment.Channel.API,
                 idempotency_key=idempotency_key,
+                address=address,
+                let_in=let_in,
+                counted=counted,
             )
-    search = allocation_search(payload, district=patient.district)
-    return allocate_slot(
+    return allocate_for_account(
+        user=user,
         patient=patient,
-        search=search,
-        booked_by=user,
+        search=allocation_search(payload, district=patient.district),
         channel=Appointment.Channel.API,
         idempotency_key=idempotency_key,
+        address=address,
+        let_in=let_in,
+        counted=counted,
     )
 
 

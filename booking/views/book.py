@@ -14,9 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from booking.models import Appointment, Slot
 from booking.selectors import next_best_slots, patient_of, patients_of
-from booking.services.appointments import book_slot
-from booking.services.limits import check_booking_rate
-from booking.services.waiting_room import wait_turn_for_slot
+from booking.services.booking_gate import book_for_account
 from booking.views.links import reader_language, slot_words, time_choices
 from booking.views.passcode_flow import (
     STEPS,
@@ -106,16 +104,13 @@ def _book(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
         raise InvalidInput(_("Choose who the appointment is for."), field="patient_id")
     user = signed_in_user(request)
     patient = patient_of(user, int(raw))
-    wait_turn_for_slot(slot_id=slot.pk, account_id=user.pk)  # waiting in line is not booking
-    check_booking_rate(
-        account_id=user.pk, national_id=patient.national_id, address=request.META.get("REMOTE_ADDR")
-    )
-    booking = book_slot(
+    booking = book_for_account(
+        user=user,
         patient=patient,
         slot_id=slot.pk,
-        booked_by=user,
         channel=Appointment.Channel.WEB,
         idempotency_key=request.POST.get("idempotency_key", "")[:100],
+        address=request.META.get("REMOTE_ADDR"),
     )
     forget_sign_in_steps(request)
     messages.success(request, _("Booked. We have texted you the details."))

@@ -1,0 +1,76 @@
+"""The way into the engine for a booking a person asks for, in one order: the drive's waiting
+room (asking again while in line is not a booking and counts against no limit), then the
+booking limits, then the engine. The API's book and allocate, the lean route that runs them
+faster (config/lean_routes.py) and the booking page all come through here. A partner's
+booking (services.partners) stands in the same line as the person it names and counts
+against the partner key's limits instead.
+
+`let_in` and `counted` say that the caller has done the first steps already (the lean route
+asks the waiting room on the event loop, and may count the limits there before handing a
+booking over to a thread), so that nothing is asked or counted twice.
+"""
+
+from django.contrib.auth.models import User
+
+from booking.models import Appointment, Patient
+from booking.selectors import SlotSearch
+from booking.services.appointments import Booking, allocate_slot, book_slot
+from booking.services.limits import check_booking_rate
+from booking.services.waiting_room import wait_turn, wait_turn_for_slot
+
+
+def count_booking(*, user: User, patient: Patient, address: str | None) -> None:
+    """The limits a booking counts against (the account's and the address's each hour, the
+    national ID's each day), once a person is let in and before the engine is asked."""
+    check_booking_rate(account_id=user.pk, national_id=patient.national_id, address=address)
+
+
+def book_for_account(
+    *,
+    user: User,
+    patient: Patient,
+    slot_id: int,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+    address: str | None,
+    let_in: bool = False,
+    counted: bool = False,
+) -> Booking:
+    """A place in the slot for one of the account's patients (see the module's order)."""
+    if not let_in:
+        wait_turn_for_slot(slot_id=slot_id, account_id=user.pk)
+    if not counted:
+        count_booking(user=user, patient=patient, address=address)
+    return book_slot(
+        patient=patient,
+        slot_id=slot_id,
+        booked_by=user,
+        channel=channel,
+        idempotency_key=idempotency_key,
+    )
+
+
+def allocate_for_account(
+    *,
+    user: User,
+    patient: Patient,
+    search: SlotSearch,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+    address: str | None,
+    let_in: bool = False,
+    counted: bool = False,
+) -> Booking:
+    """The best open slot of the search for one of the account's patients ("book the best
+    for me"; see the module's order)."""
+    if not let_in:
+        wait_turn(service_id=search.service.pk, account_id=user.pk)
+    if not counted:
+        count_booking(user=user, patient=patient, address=address)
+    return allocate_slot(
+        patient=patient,
+        search=search,
+        booked_by=user,
+        channel=channel,
+        idempotency_key=idempotency_key,
+    )
