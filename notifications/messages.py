@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from booking.links import appointment_link, offer_link
 from booking.models import Appointment, WaitlistOffer
 from clinics.dates import format_moment
-from clinics.models import HealthCentre
+from clinics.models import HealthCentre, for_language
 
 # GSM 03.38: the default alphabet, and the extension table whose characters take two septets.
 GSM7_BASIC = frozenset(
@@ -88,7 +88,7 @@ def _details(appointment: Appointment, language: str) -> dict[str, str]:
     slot = appointment.slot
     service = slot.service
     return {
-        "service": service.name_th if language == "th" else service.name_en,
+        "service": service.name_in(language),
         "centre": centre_label(slot.centre, language),
         "when": format_moment(slot.start, language),
         "link": appointment_link(appointment.pk),
@@ -97,7 +97,7 @@ def _details(appointment: Appointment, language: str) -> dict[str, str]:
 
 def _what_to_bring(appointment: Appointment, language: str) -> str:
     service = appointment.slot.service
-    custom = service.what_to_bring_th if language == "th" else service.what_to_bring_en
+    custom = for_language(language, service.what_to_bring_th, service.what_to_bring_en)
     return custom or _("your ID card")
 
 
@@ -143,7 +143,7 @@ def waitlist_offer(offer: WaitlistOffer, language: str) -> str:
             "BMA: a place is free for %(service)s at %(centre)s, %(when)s. Held for you until "
             "%(until)s. Book or decline: %(link)s"
         ) % {
-            "service": service.name_th if language == "th" else service.name_en,
+            "service": service.name_in(language),
             "centre": centre_label(offer.slot.centre, language),
             "when": format_moment(offer.slot.start, language),
             "until": format_moment(offer.expires_at, language),

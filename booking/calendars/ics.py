@@ -23,7 +23,7 @@ from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration, vUri
 
 from booking.links import my_appointment_link
 from booking.models import Appointment, Slot
-from clinics.models import Closure, HealthCentre, PublicHoliday, VisitMode
+from clinics.models import Closure, HealthCentre, PublicHoliday, VisitMode, for_language
 
 PRODUCT_ID = "-//Bangkok Metropolitan Administration//Health centre booking//TH"
 BANGKOK = "Asia/Bangkok"
@@ -75,7 +75,7 @@ def centre_address(centre: HealthCentre, language: str) -> str:
 
 
 def _centre_name(centre: HealthCentre, language: str) -> str:
-    return centre.name_th if language == "th" else centre.name_en
+    return centre.name_in(language)
 
 
 def _in_bangkok(moment: datetime) -> datetime:
@@ -103,7 +103,7 @@ def appointment_event(appointment: Appointment, wording: _Wording, *, link: str 
     video = appointment.visit_mode == VisitMode.VIDEO
     cancelled = appointment.status == Appointment.Status.CANCELLED
 
-    summary = service.name_th if language == "th" else service.name_en
+    summary = service.name_in(language)
     if video:
         summary = _("%(service)s (video call)") % {"service": summary}
     if wording.with_first_name:
@@ -139,7 +139,7 @@ def appointment_event(appointment: Appointment, wording: _Wording, *, link: str 
         event.add("location", _("Video call in your browser"))
     else:
         _place(event, centre, language)
-    bring = service.what_to_bring_th if language == "th" else service.what_to_bring_en
+    bring = for_language(language, service.what_to_bring_th, service.what_to_bring_en)
     if bring and not video:
         lines.append(_("Please bring: %(items)s") % {"items": bring})
     lines.append(_("See, move or cancel this appointment: %(link)s") % {"link": link})
@@ -232,7 +232,7 @@ def sessions_from_slots(slots: Iterable[Slot]) -> list[Session]:
 
 
 def _session_event(session: Session, language: str, stamp: datetime) -> Event:
-    service = session.service_name_th if language == "th" else session.service_name_en
+    service = for_language(language, session.service_name_th, session.service_name_en)
     event = Event()
     # Named by its first slot, which keeps its id while the session's length or bookings change.
     event.add("uid", f"session-{session.first_slot_id}@{_host()}")
@@ -254,7 +254,7 @@ def _session_event(session: Session, language: str, stamp: datetime) -> Event:
 
 def _clinician_appointment_event(appointment: Appointment, language: str) -> Event:
     slot = appointment.slot
-    service = slot.service.name_th if language == "th" else slot.service.name_en
+    service = slot.service.name_in(language)
     event = Event()
     event.add("uid", f"appointment-{appointment.pk}-clinician@{_host()}")
     event.add("sequence", appointment.sequence)
@@ -310,8 +310,8 @@ def closures_calendar(
             event.add("uid", f"closure-{closure.pk}@{_host()}")
             event.add("dtstamp", closure.created_at)
             _all_day(event, closure.start_date, closure.end_date)
-            reason = (
-                closure.reason_th if language == "th" else closure.reason_en or closure.reason_th
+            reason = for_language(
+                language, closure.reason_th, closure.reason_en or closure.reason_th
             )
             event.add("summary", _("Closed: %(reason)s") % {"reason": reason})
             calendar.add_component(event)
@@ -320,7 +320,7 @@ def closures_calendar(
             event.add("uid", f"holiday-{holiday.date:%Y%m%d}@{_host()}")
             event.add("dtstamp", stamp)
             _all_day(event, holiday.date, holiday.date)
-            title = holiday.name_th if language == "th" else holiday.name_en or holiday.name_th
+            title = for_language(language, holiday.name_th, holiday.name_en or holiday.name_th)
             event.add("summary", _("Closed: %(reason)s") % {"reason": title})
             calendar.add_component(event)
     return _finish(calendar)

@@ -154,7 +154,7 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
         courses.append(
             {
                 "course": course,
-                "vaccine": course.service.name_th if language == "th" else course.service.name_en,
+                "vaccine": course.service.name_in(language),
                 "doses": [
                     {
                         "number": dose.dose_number,

@@ -17,7 +17,7 @@ from booking.selectors import SlotOrder, open_times_by_centre
 from booking.services.limits import check_search_rate
 from clinics.dates import format_day, format_moment, format_time
 from clinics.exceptions import DomainError, InvalidInput
-from clinics.models import District, Service
+from clinics.models import District, Service, for_language
 from clinics.selectors import RankedCentre
 
 # How many centres the page shows, and how many open times for each.
@@ -69,7 +69,7 @@ def find_page(request: HttpRequest) -> HttpResponse:
         "nav": "find",
         "chosen": chosen,
         "services": Service.objects.filter(is_active=True).order_by("kind", "name_th"),
-        "districts": District.objects.order_by("name_th" if language == "th" else "name_en"),
+        "districts": District.objects.order_by(for_language(language, "name_th", "name_en")),
         "today": today.isoformat(),
         "find_texts": {
             "locating": _("Finding where you are…"),
@@ -104,7 +104,7 @@ def find_page(request: HttpRequest) -> HttpResponse:
     context.update(
         {
             "searched": True,
-            "service": service.name_th if language == "th" else service.name_en,
+            "service": service.name_in(language),
             "is_video": service.visit_mode == "video",
             "centres": centres,
             "best": centres[0].times[0] if centres else None,
@@ -120,8 +120,8 @@ def _centre_times(place: RankedCentre, slots: list[Slot], language: str) -> Cent
     centre = place.centre
     return CentreTimes(
         place=place,
-        name=centre.name_th if language == "th" else centre.name_en,
-        district=centre.district.name_th if language == "th" else centre.district.name_en,
+        name=centre.name_in(language),
+        district=centre.district.name_in(language),
         times=[
             {
                 "id": slot.pk,

@@ -46,9 +46,9 @@ def slot_words(slot: Slot, language: str) -> dict[str, str]:
     return {
         "language": language,
         "other_language": "en" if language == "th" else "th",
-        "service": slot.service.name_th if language == "th" else slot.service.name_en,
+        "service": slot.service.name_in(language),
         "centre": centre_label(slot.centre, language),
-        "centre_name": slot.centre.name_th if language == "th" else slot.centre.name_en,
+        "centre_name": slot.centre.name_in(language),
         "when": format_moment(slot.start, language),
         "until": format_time(slot.end, language),
     }

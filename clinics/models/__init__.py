@@ -9,6 +9,7 @@ from clinics.models.reference import (
     Service,
     ServiceDose,
     VisitMode,
+    for_language,
     in_language,
     validate_reminder_minutes,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "StaffAuthenticator",
     "StaffMembership",
     "VisitMode",
+    "for_language",
     "in_language",
     "validate_reminder_minutes",
     "weekdays_validator",

@@ -1,5 +1,7 @@
 """The city's reference data: districts, services (and their dose courses) and health centres."""
 
+from typing import Any, TypeVar
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -8,6 +10,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from clinics.text import validate_centre_name
+
+T = TypeVar("T")
 
 MAX_REMINDER_MINUTES = 14 * 24 * 60
 
@@ -23,6 +27,22 @@ def validate_reminder_minutes(value: str) -> None:
         )
 
 
+def for_language(language: str, thai: T, english: T) -> T:
+    """The Thai form for Thai, else the English one: where a caller names the language (a
+    text for its recipient, a calendar for its reader) rather than using the active one."""
+    return thai if language == "th" else english
+
+
+class NamedInBothLanguages:
+    """A model with `name_th` and `name_en`."""
+
+    name_th: Any
+    name_en: Any
+
+    def name_in(self, language: str) -> str:
+        return str(for_language(language, self.name_th, self.name_en))
+
+
 def in_language(thai: str, english: str) -> str:
     """Pick the Thai or English text for the active language, falling back to Thai."""
     if (get_language() or "th").startswith("en") and english:
@@ -30,7 +50,7 @@ def in_language(thai: str, english: str) -> str:
     return thai
 
 
-class District(models.Model):
+class District(NamedInBothLanguages, models.Model):
     """One of Bangkok's 50 districts (เขต), keyed by the Interior Ministry geocode."""
 
     code = models.PositiveSmallIntegerField(_("geocode"), primary_key=True)
@@ -58,7 +78,7 @@ class VisitMode(models.TextChoices):
     VIDEO = "video", _("Video")
 
 
-class Service(models.Model):
+class Service(NamedInBothLanguages, models.Model):
     """Something a centre offers that people book: a consultation, a check-up, a vaccine."""
 
     class Kind(models.TextChoices):
@@ -161,7 +181,7 @@ class ServiceDose(models.Model):
         return f"{self.service} #{self.number}"
 
 
-class HealthCentre(models.Model):
+class HealthCentre(NamedInBothLanguages, models.Model):
     """A BMA public health centre (ศูนย์บริการสาธารณสุข), keyed by its number."""
 
     number = models.PositiveSmallIntegerField(_("number"), primary_key=True)

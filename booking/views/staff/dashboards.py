@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from booking.dashboards import DayTotals, Totals, add_up, centre_totals, daily_totals
 from booking.views.staff.charts import grouped_bars
 from clinics.dates import ENGLISH_MONTHS, THAI_MONTHS
-from clinics.models import HealthCentre
+from clinics.models import HealthCentre, for_language
 from clinics.permissions import StaffAction, is_city_admin
 from clinics.views import refuse, staff_centre, staff_page
 
@@ -27,7 +27,7 @@ def _span(request: HttpRequest) -> int:
 
 
 def _short_day(day: object, language: str) -> str:
-    months = THAI_MONTHS if language == "th" else ENGLISH_MONTHS
+    months = for_language(language, THAI_MONTHS, ENGLISH_MONTHS)
     return f"{day.day} {months[day.month - 1]}"  # type: ignore[attr-defined]
 
 
@@ -112,7 +112,7 @@ def city_dashboard_page(request: HttpRequest) -> HttpResponse:
         (
             {
                 "number": centre.number,
-                "name": centre.name_th if language == "th" else centre.name_en,
+                "name": centre.name_in(language),
                 "totals": by_centre[centre.number],
                 "booking_rate": _percent(by_centre[centre.number].booking_rate),
                 "no_show_rate": _percent(by_centre[centre.number].no_show_rate),

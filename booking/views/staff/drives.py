@@ -117,7 +117,7 @@ def _drive_row(drive: VaccinationDrive, language: str) -> dict[str, object]:
     return {
         "drive": drive,
         "name": drive.name_en if language == "en" and drive.name_en else drive.name_th,
-        "vaccine": drive.service.name_th if language == "th" else drive.service.name_en,
+        "vaccine": drive.service.name_in(language),
         "first": format_day(drive.first_day, language),
         "last": format_day(drive.last_day, language),
         "release": format_moment(drive.release_at, language),

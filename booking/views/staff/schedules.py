@@ -114,7 +114,7 @@ def _schedule_rows(centre: HealthCentre, language: str) -> list[dict[str, Any]]:
     return [
         {
             "template": template,
-            "service": template.service.name_th if language == "th" else template.service.name_en,
+            "service": template.service.name_in(language),
             "days": ", ".join(str(names[day]) for day in template.weekdays),
             "from": format_day(template.valid_from, language),
             "until": format_day(template.valid_until, language) if template.valid_until else "",

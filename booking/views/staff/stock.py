@@ -66,7 +66,7 @@ def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         rows.append(
             {
                 **row,
-                "name": service.name_th if language == "th" else service.name_en,
+                "name": service.name_in(language),
                 "lot_rows": [
                     {"lot": lot, "expires": format_day(lot.expires_on, language)}
                     for lot in row["lots"]  # type: ignore[attr-defined]

@@ -37,7 +37,7 @@ def week_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 "slot": slot,
                 "start": format_time(slot.start, language),
                 "end": format_time(slot.end, language),
-                "service": slot.service.name_th if language == "th" else slot.service.name_en,
+                "service": slot.service.name_in(language),
                 "full": slot.booked >= slot.capacity > 0,
             }
         )
