@@ -3,9 +3,13 @@
 The one place that turns a date into words, so that every page and message agrees.
 """
 
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from clinics.exceptions import InvalidInput
 
 BUDDHIST_ERA_OFFSET = 543
 THAI_MONTHS = (
@@ -17,6 +21,25 @@ ENGLISH_MONTHS = (
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 )  # fmt: skip
 ENGLISH_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def days_between(start: date, end: date) -> Iterator[date]:
+    """Each day from `start` to `end`, both included."""
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def weekdays_code(weekdays: Iterable[int]) -> str:
+    """Weekdays as schedules and drives keep them ("135": Monday, Wednesday, Friday), from
+    1 (Monday) to 7 (Sunday), each once; InvalidInput naming `weekdays` otherwise."""
+    days = list(weekdays)
+    if len(set(days)) != len(days) or not all(1 <= day <= 7 for day in days):
+        raise InvalidInput(
+            _("Give each weekday once, as 1 (Monday) to 7 (Sunday)."), field="weekdays"
+        )
+    return "".join(str(day) for day in sorted(days))
 
 
 def format_day(day: date, language: str) -> str:

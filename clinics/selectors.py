@@ -5,14 +5,16 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import TypeVar, cast
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from clinics.dates import days_between
 from clinics.exceptions import NotFound
 from clinics.models import Closure, District, HealthCentre, PublicHoliday, Service, ServiceDose
 
@@ -112,6 +114,13 @@ def forget_centre_order(**_: object) -> None:
     _centre_order.clear()
 
 
+def upcoming_closures(centre: HealthCentre) -> QuerySet[Closure]:
+    """The centre's closures and the city-wide ones that have not ended, today included."""
+    return Closure.objects.filter(end_date__gte=timezone.localdate()).filter(
+        Q(centre__isnull=True) | Q(centre=centre)
+    )
+
+
 def closed_days(*, centre_ids: Iterable[int], start: date, end: date) -> dict[int, set[date]]:
     """The days from `start` to `end` (inclusive) on which each centre takes no appointments:
     its own closures, city-wide closures and public holidays that close centres."""
@@ -126,16 +135,12 @@ def closed_days(*, centre_ids: Iterable[int], start: date, end: date) -> dict[in
         Q(centre__isnull=True) | Q(centre_id__in=centre_ids)
     )
     for closure in closures:
-        days = _days_between(max(closure.start_date, start), min(closure.end_date, end))
+        days = set(days_between(max(closure.start_date, start), min(closure.end_date, end)))
         if closure.centre_id is None:
             city_wide.update(days)
         else:
             per_centre[closure.centre_id].update(days)
     return {centre_id: days | city_wide for centre_id, days in per_centre.items()}
-
-
-def _days_between(first: date, last: date) -> set[date]:
-    return {first + timedelta(days=offset) for offset in range((last - first).days + 1)}
 
 
 def service_by_code(code: str) -> Service:

@@ -50,6 +50,7 @@ from booking.services.stock import (
     stock_positions,
     withdraw_lot,
 )
+from clinics.dates import weekdays_code
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import District, HealthCentre, Service
 from clinics.permissions import StaffAction, centres_where, require_staff, signed_in_user
@@ -155,12 +156,7 @@ def list_my_vaccinations(
 
 def drive_fields(user: User, payload: DriveIn) -> DriveFields:
     """A drive's fields from API (or page) input, checking the user manages every centre."""
-    if len(set(payload.weekdays)) != len(payload.weekdays) or not all(
-        1 <= day <= 7 for day in payload.weekdays
-    ):
-        raise InvalidInput(
-            _("Give each weekday once, as 1 (Monday) to 7 (Sunday)."), field="weekdays"
-        )
+    weekdays = weekdays_code(payload.weekdays)
     centres = list(HealthCentre.objects.filter(number__in=payload.centres).order_by("number"))
     missing = sorted(set(payload.centres) - {centre.number for centre in centres})
     if missing:
@@ -184,7 +180,7 @@ def drive_fields(user: User, payload: DriveIn) -> DriveFields:
         centres=centres,
         first_day=payload.first_day,
         last_day=payload.last_day,
-        weekdays="".join(str(day) for day in sorted(payload.weekdays)),
+        weekdays=weekdays,
         sessions=[(session.start_time, session.end_time) for session in payload.sessions],
         slot_minutes=payload.slot_minutes,
         capacity_per_slot=payload.capacity_per_slot,

@@ -4,7 +4,6 @@ from collections.abc import Callable
 from typing import Literal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -40,6 +39,7 @@ from booking.services.schedules import (
     update_schedule_template,
 )
 from booking.services.slots import SlotSyncResult, set_slot_capacity
+from clinics.dates import weekdays_code
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
 from clinics.permissions import (
@@ -60,7 +60,7 @@ from clinics.schemas import (
     ScheduleOut,
     SlotChangesOut,
 )
-from clinics.selectors import service_by_code
+from clinics.selectors import service_by_code, upcoming_closures
 
 router = Router(tags=["Staff"])
 
@@ -89,12 +89,7 @@ def _schedule_change(change: ScheduleChange) -> dict[str, object]:
 
 
 def _schedule_fields(payload: ScheduleIn, *, is_active: bool = True) -> ScheduleFields:
-    if len(set(payload.weekdays)) != len(payload.weekdays) or not all(
-        1 <= day <= 7 for day in payload.weekdays
-    ):
-        raise InvalidInput(
-            _("Give each weekday once, as 1 (Monday) to 7 (Sunday)."), field="weekdays"
-        )
+    weekdays = weekdays_code(payload.weekdays)
     clinician = None
     if payload.clinician_id is not None:
         clinician = get_user_model().objects.filter(pk=payload.clinician_id).first()
@@ -103,7 +98,7 @@ def _schedule_fields(payload: ScheduleIn, *, is_active: bool = True) -> Schedule
     return ScheduleFields(
         service=service_by_code(payload.service),
         clinician=clinician,
-        weekdays="".join(str(day) for day in sorted(payload.weekdays)),
+        weekdays=weekdays,
         start_time=payload.start_time,
         end_time=payload.end_time,
         slot_minutes=payload.slot_minutes,
@@ -169,11 +164,7 @@ def end_schedule(request: HttpRequest, schedule_id: RowId) -> dict[str, object]:
 def list_closures(request: HttpRequest, number: CentreNumber) -> list[Closure]:
     """This centre's closures and the city-wide ones, from today on."""
     centre = staff_centre(request, number, StaffAction.VIEW_APPOINTMENTS)
-    return list(
-        Closure.objects.filter(end_date__gte=timezone.localdate()).filter(
-            Q(centre__isnull=True) | Q(centre=centre)
-        )
-    )
+    return list(upcoming_closures(centre))
 
 
 @router.post("/staff/centres/{int:number}/closures", response={201: ClosureResultOut, **ERRORS})

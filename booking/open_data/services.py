@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment, CentreDayFigures, Slot, WaitlistOffer
 from booking.selectors import day_bounds
-from booking.services.slots import days_between
+from clinics.dates import days_between
 from clinics.exceptions import InvalidInput
 
 Status = Appointment.Status

@@ -27,9 +27,10 @@ from booking.models import (
 )
 from booking.selectors import day_bounds
 from booking.services.audit import drive_changed
-from booking.services.slots import NewSlot, days_between, insert_slots, lock_centres
+from booking.services.slots import NewSlot, insert_slots, lock_centres
 from booking.services.stock import StockPosition, stock_positions
 from booking.services.waiting_room import count_places_left
+from clinics.dates import days_between
 from clinics.exceptions import InvalidInput
 from clinics.models import District, HealthCentre, Service
 from clinics.selectors import closed_days

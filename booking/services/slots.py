@@ -16,6 +16,7 @@ from booking.exceptions import CapacityBelowBooked
 from booking.models import Appointment, Slot
 from booking.selectors import day_bounds
 from booking.services.audit import slot_changed
+from clinics.dates import days_between
 from clinics.models import HealthCentre, ScheduleTemplate
 from clinics.selectors import closed_days
 from clinics.services import load_public_holidays
@@ -142,14 +143,6 @@ def _plan(
                         template, slot_start, slot_end
                     )
     return planned
-
-
-def days_between(start: date, end: date) -> Iterator[date]:
-    """Each day from `start` to `end`, both included."""
-    day = start
-    while day <= end:
-        yield day
-        day += timedelta(days=1)
 
 
 def _times(

@@ -7,7 +7,6 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
@@ -26,8 +25,9 @@ from booking.services.schedules import (
 from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
 from clinics.exceptions import DomainError
-from clinics.models import Closure, HealthCentre, Service
+from clinics.models import HealthCentre, Service
 from clinics.permissions import StaffAction
+from clinics.selectors import upcoming_closures
 from clinics.views import refuse, staff_centre, staff_page
 
 WEEKDAYS = [
@@ -251,9 +251,7 @@ def closures_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             error = first_form_error(form)
         except DomainError as refusal:
             error = str(refusal.message)
-    closures = Closure.objects.filter(end_date__gte=timezone.localdate()).filter(
-        Q(centre__isnull=True) | Q(centre=centre)
-    )
+    closures = upcoming_closures(centre)
     return render(
         request,
         "booking/staff/closures.html",
