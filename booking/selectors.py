@@ -13,14 +13,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccinationSeries
-from clinics.exceptions import NotFound
+from clinics.exceptions import InvalidInput, NotFound
 from clinics.models import District, HealthCentre, Service
 from clinics.permissions import StaffAction, centres_where, require_staff
 from clinics.selectors import (
     RankedCentre,
     active_centres,
+    district_by_code,
     rank_centres,
     ranked_centres_offering,
+    service_by_code,
 )
 
 
@@ -77,6 +79,50 @@ def _open_slots(search: SlotSearch, excluding: Collection[int] = ()) -> QuerySet
         start__lt=window_end,
     ).filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))
     return slots.exclude(pk__in=list(excluding)) if excluding else slots
+
+
+# A search or allocation may look this far ahead: the booking horizon plus some slack.
+MAX_SEARCH_DAYS = 120
+
+
+def build_search(
+    *,
+    service: str,
+    date_from: date | None,
+    date_to: date | None,
+    district: District | int | None,
+    lat: float | None,
+    lon: float | None,
+    centres: list[int] | None,
+    order: SlotOrder,
+) -> SlotSearch:
+    """A SlotSearch from API input, with the default window of four weeks from today."""
+    first = date_from or timezone.localdate()
+    last = date_to or first + timedelta(weeks=4)
+    if last < first:
+        raise InvalidInput(_("The last day is before the first day."), field="date_to")
+    if (last - first).days > MAX_SEARCH_DAYS:
+        raise InvalidInput(
+            _("Search at most %(days)d days at a time.") % {"days": MAX_SEARCH_DAYS},
+            field="date_to",
+        )
+    if (lat is None) != (lon is None):
+        raise InvalidInput(_("Give both latitude and longitude, or neither."), field="lon")
+    if isinstance(district, int):
+        found = district_by_code(district)
+        if found is None:
+            raise InvalidInput(_("There is no Bangkok district with that code."), field="district")
+        district = found
+    return SlotSearch(
+        service=service_by_code(service),
+        date_from=first,
+        date_to=last,
+        district=district,
+        latitude=lat,
+        longitude=lon,
+        centre_ids=centres,
+        order=order,
+    )
 
 
 def search_open_slots(

@@ -1,6 +1,5 @@
 """Vaccination drives, vaccine stock and a patient's vaccination courses."""
 
-from django.contrib.auth.models import User
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -35,9 +34,9 @@ from booking.selectors import (
     vaccination_courses_of,
 )
 from booking.services.drives import (
-    DriveFields,
     cancel_drive,
     create_drive,
+    drive_fields,
     plan_drive,
     release_drive,
     update_drive,
@@ -50,9 +49,8 @@ from booking.services.stock import (
     stock_positions,
     withdraw_lot,
 )
-from clinics.dates import weekdays_code
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
-from clinics.models import District, HealthCentre, Service
+from clinics.models import HealthCentre, Service
 from clinics.permissions import StaffAction, centres_where, require_staff, signed_in_user
 from clinics.schemas import CentreNumber, Day, ErrorOut, RowId
 from clinics.selectors import service_by_code
@@ -152,45 +150,6 @@ def list_my_vaccinations(
 
 
 # --- Staff: drives -------------------------------------------------------------------------------
-
-
-def drive_fields(user: User, payload: DriveIn) -> DriveFields:
-    """A drive's fields from API (or page) input, checking the user manages every centre."""
-    weekdays = weekdays_code(payload.weekdays)
-    centres = list(HealthCentre.objects.filter(number__in=payload.centres).order_by("number"))
-    missing = sorted(set(payload.centres) - {centre.number for centre in centres})
-    if missing:
-        raise InvalidInput(
-            _("There is no health centre numbered %(numbers)s.")
-            % {"numbers": ", ".join(map(str, missing))},
-            field="centres",
-        )
-    for centre in centres:
-        require_staff(user, StaffAction.MANAGE_SCHEDULE, centre.number)
-    districts = list(District.objects.filter(code__in=payload.districts))
-    if len(districts) != len(set(payload.districts)):
-        raise InvalidInput(_("There is no Bangkok district with that code."), field="districts")
-    release_at = payload.release_at
-    if timezone.is_naive(release_at):
-        release_at = timezone.make_aware(release_at)
-    return DriveFields(
-        name_th=payload.name_th,
-        name_en=payload.name_en,
-        service=service_by_code(payload.service),
-        centres=centres,
-        first_day=payload.first_day,
-        last_day=payload.last_day,
-        weekdays=weekdays,
-        sessions=[(session.start_time, session.end_time) for session in payload.sessions],
-        slot_minutes=payload.slot_minutes,
-        capacity_per_slot=payload.capacity_per_slot,
-        release_at=release_at,
-        min_age_months=payload.min_age_months,
-        max_age_months=payload.max_age_months,
-        sexes=list(payload.sexes),
-        risk_groups=list(payload.risk_groups),
-        districts=districts,
-    )
 
 
 def _staff_drive(request: HttpRequest, drive_id: int) -> VaccinationDrive:

@@ -11,7 +11,6 @@ from django.utils.translation import get_language
 from ninja import Header, Router, Status
 
 from booking.api.people import person_details
-from booking.api.public import build_search
 from booking.exceptions import SlotFull
 from booking.models import Appointment, Patient
 from booking.schemas import (
@@ -33,6 +32,7 @@ from booking.selectors import (
     SlotSearch,
     appointment_of,
     appointments_of,
+    build_search,
     next_best_slots,
     patient_of,
     patients_of,

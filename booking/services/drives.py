@@ -25,15 +25,17 @@ from booking.models import (
     Slot,
     VaccinationDrive,
 )
+from booking.schemas.vaccination import DriveIn
 from booking.selectors import day_bounds
 from booking.services.audit import drive_changed
 from booking.services.slots import NewSlot, insert_slots, lock_centres
 from booking.services.stock import StockPosition, stock_positions
 from booking.services.waiting_room import count_places_left
-from clinics.dates import days_between
+from clinics.dates import days_between, weekdays_code
 from clinics.exceptions import InvalidInput
 from clinics.models import District, HealthCentre, Service
-from clinics.selectors import closed_days
+from clinics.permissions import StaffAction, require_staff
+from clinics.selectors import closed_days, service_by_code
 
 # How far a drive may run, and how far ahead it may start.
 MAX_DRIVE_DAYS = 120
@@ -396,3 +398,43 @@ def _new_slots(drive: VaccinationDrive, plan: DrivePlan, opens_at: datetime) -> 
                     drive_id=drive.pk,
                     opens_at=opens_at,
                 )
+
+
+def drive_fields(user: User, payload: DriveIn) -> DriveFields:
+    """A drive's fields from API (or staff page) input, checking the user manages every
+    centre it names."""
+    weekdays = weekdays_code(payload.weekdays)
+    centres = list(HealthCentre.objects.filter(number__in=payload.centres).order_by("number"))
+    missing = sorted(set(payload.centres) - {centre.number for centre in centres})
+    if missing:
+        raise InvalidInput(
+            _("There is no health centre numbered %(numbers)s.")
+            % {"numbers": ", ".join(map(str, missing))},
+            field="centres",
+        )
+    for centre in centres:
+        require_staff(user, StaffAction.MANAGE_SCHEDULE, centre.number)
+    districts = list(District.objects.filter(code__in=payload.districts))
+    if len(districts) != len(set(payload.districts)):
+        raise InvalidInput(_("There is no Bangkok district with that code."), field="districts")
+    release_at = payload.release_at
+    if timezone.is_naive(release_at):
+        release_at = timezone.make_aware(release_at)
+    return DriveFields(
+        name_th=payload.name_th,
+        name_en=payload.name_en,
+        service=service_by_code(payload.service),
+        centres=centres,
+        first_day=payload.first_day,
+        last_day=payload.last_day,
+        weekdays=weekdays,
+        sessions=[(session.start_time, session.end_time) for session in payload.sessions],
+        slot_minutes=payload.slot_minutes,
+        capacity_per_slot=payload.capacity_per_slot,
+        release_at=release_at,
+        min_age_months=payload.min_age_months,
+        max_age_months=payload.max_age_months,
+        sexes=list(payload.sexes),
+        risk_groups=list(payload.risk_groups),
+        districts=districts,
+    )

@@ -11,9 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from booking.api.public import build_search
 from booking.models import Slot
-from booking.selectors import SlotOrder, open_times_by_centre
+from booking.selectors import SlotOrder, build_search, open_times_by_centre
 from booking.services.limits import check_search_rate
 from clinics.dates import format_day, format_moment, format_time
 from clinics.exceptions import DomainError, InvalidInput

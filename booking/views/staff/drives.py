@@ -15,11 +15,16 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from pydantic import ValidationError
 
-from booking.api.drives import drive_fields
 from booking.models import VaccinationDrive
 from booking.schemas.vaccination import DriveIn, SessionIn
 from booking.selectors import staff_drive, staff_drives
-from booking.services.drives import cancel_drive, create_drive, plan_drive, release_drive
+from booking.services.drives import (
+    cancel_drive,
+    create_drive,
+    drive_fields,
+    plan_drive,
+    release_drive,
+)
 from booking.views.form_errors import first_form_error
 from booking.views.staff.schedules import WEEKDAYS
 from clinics.dates import format_day, format_moment
