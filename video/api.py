@@ -5,13 +5,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema
 
-from booking.api.staff import staff_centre
 from booking.links import video_join_link
 from booking.models import Appointment
 from booking.schemas import AppointmentStatus
 from booking.selectors import appointment_of
 from clinics.audit import record_read
-from clinics.permissions import StaffAction, signed_in_user
+from clinics.permissions import StaffAction, centre_for_staff, signed_in_user
 from clinics.schemas import BangkokDateTime, CentreNumber, ErrorOut, RowId
 from video.models import ConsultationRoom
 from video.selectors import video_appointments_on
@@ -60,7 +59,7 @@ def join_my_video_call(request: HttpRequest, appointment_id: RowId) -> JoinOut:
 @router.get("/staff/centres/{int:number}/video/rooms", response={200: list[RoomRowOut], **ERRORS})
 def todays_video_rooms(request: HttpRequest, number: CentreNumber) -> list[RoomRowOut]:
     """Today's video appointments at the centre with who is waiting, for clinicians."""
-    centre = staff_centre(request, number, StaffAction.CONSULT)
+    centre = centre_for_staff(request, number, StaffAction.CONSULT)
     appointments = list(video_appointments_on(centre.number, timezone.localdate()))
     record_read(
         request,

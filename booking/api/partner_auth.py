@@ -1,5 +1,6 @@
-"""Partner API keys on a request: `Authorization: Bearer bma_…`. Checked, scoped, counted
-against the key's rate limit and, by PartnerKeyAudit, written to the audit trail."""
+"""Partner API keys for ninja (PartnerKeyAuth) and, by PartnerKeyAudit, every call made with
+one written to the audit trail. The key itself is read from the request by
+booking.partner_keys, which the FHIR endpoints use too."""
 
 from collections.abc import Callable
 from typing import Any
@@ -7,38 +8,9 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja.security import HttpBearer
 
-from booking.exceptions import PartnerKeyMissing
 from booking.models import PartnerKey
-from booking.services.partners import (
-    count_partner_call,
-    partner_key_for,
-    record_partner_call,
-    require_live,
-    require_scope,
-)
-
-
-def presented_key(request: HttpRequest) -> str | None:
-    """The key in the Authorization header, if the caller sent one."""
-    scheme, _space, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
-
-
-def partner_key_from_request(request: HttpRequest, scope: PartnerKey.Scope) -> PartnerKey:
-    """The caller's live key with `scope`, counted against its limit; a DomainError otherwise.
-
-    Once the key is known the request carries it, so that a refused call is audited too."""
-    presented = presented_key(request)
-    if presented is None:
-        raise PartnerKeyMissing()
-    key = partner_key_for(presented)
-    request.partner_key = key  # type: ignore[attr-defined]
-    require_live(key)
-    require_scope(key, scope)
-    count_partner_call(key=key)
-    return key
+from booking.partner_keys import partner_key_from_request
+from booking.services.partners import record_partner_call
 
 
 class PartnerKeyAuth(HttpBearer):

@@ -8,9 +8,9 @@ from django.contrib.auth.models import User
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 
-from booking.api.partner_auth import partner_key_from_request, presented_key
 from booking.fhir.resources import BUSY, BUSY_UNAVAILABLE, FREE, ScheduleRow
 from booking.models import Appointment, Partner, PartnerKey, Slot, VaccinationDrive
+from booking.partner_keys import partner_key_from_request, presented_key
 from clinics.models import HealthCentre, Service, ServiceDose
 from clinics.permissions import StaffAction, centres_where
 
