@@ -1,6 +1,5 @@
 """Vaccination drives, vaccine stock and a patient's vaccination courses."""
 
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -43,14 +42,13 @@ from booking.services.drives import (
 )
 from booking.services.series import next_dose_due
 from booking.services.stock import (
-    StockPosition,
     lot_for_staff,
     receive_lot,
-    stock_positions,
+    stock_row,
+    stock_rows,
     withdraw_lot,
 )
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
-from clinics.models import HealthCentre, Service
 from clinics.permissions import StaffAction, centres_where, require_staff, signed_in_user
 from clinics.schemas import CentreNumber, Day, ErrorOut, RowId
 from clinics.selectors import service_by_code
@@ -245,18 +243,6 @@ def cancel_staff_drive(request: HttpRequest, drive_id: RowId) -> dict[str, objec
 # --- Staff: stock --------------------------------------------------------------------------------
 
 
-def _stock_out(position: StockPosition, lots: list[VaccineLot]) -> dict[str, object]:
-    return {
-        "service": position.service,
-        "on_hand": position.on_hand,
-        "booked": position.booked,
-        "open_places": position.open_places,
-        "reserved_for_courses": position.reserved_for_courses,
-        "left_to_open": position.left_to_open,
-        "lots": lots,
-    }
-
-
 @router.get(
     "/staff/centres/{int:number}/stock",
     response={200: list[StockOut], **ERRORS},
@@ -267,25 +253,6 @@ def list_stock(request: HttpRequest, number: CentreNumber) -> list[dict[str, obj
     open, with its lots."""
     centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
     return stock_rows(centre)
-
-
-def stock_rows(centre: HealthCentre) -> list[dict[str, object]]:
-    """Each vaccine at the centre with its stock position and lots, soonest expiry first."""
-    lots = list(
-        VaccineLot.objects.filter(centre=centre)
-        .select_related("service")
-        .order_by("expires_on", "pk")
-    )
-    vaccines = (
-        Service.objects.filter(kind=Service.Kind.VACCINATION)
-        .filter(Q(centres=centre) | Q(lots__centre=centre))
-        .distinct()
-    )
-    result = []
-    for vaccine in vaccines.order_by("code"):
-        position = stock_positions(centre_ids=[centre.number], service=vaccine)[centre.number]
-        result.append(_stock_out(position, [lot for lot in lots if lot.service_id == vaccine.pk]))
-    return result
 
 
 @router.post(
@@ -323,7 +290,7 @@ def withdraw_stock(request: HttpRequest, lot_id: RowId, payload: WithdrawIn) -> 
     )
     return {
         "lot": withdrawn.lot,
-        "stock": _stock_out(withdrawn.position, lots),
+        "stock": stock_row(withdrawn.position, lots),
         "places_closed": withdrawn.places_closed,
         "shortfall": withdrawn.shortfall,
     }

@@ -268,3 +268,35 @@ def lot_for_staff(lot_id: int) -> VaccineLot:
     if lot is None:
         raise NotFound(_("There is no vaccine lot with that id."))
     return lot
+
+
+def stock_rows(centre: HealthCentre) -> list[dict[str, object]]:
+    """Each vaccine at the centre with its stock position and lots, soonest expiry first."""
+    lots = list(
+        VaccineLot.objects.filter(centre=centre)
+        .select_related("service")
+        .order_by("expires_on", "pk")
+    )
+    vaccines = (
+        Service.objects.filter(kind=Service.Kind.VACCINATION)
+        .filter(Q(centres=centre) | Q(lots__centre=centre))
+        .distinct()
+    )
+    result = []
+    for vaccine in vaccines.order_by("code"):
+        position = stock_positions(centre_ids=[centre.number], service=vaccine)[centre.number]
+        result.append(stock_row(position, [lot for lot in lots if lot.service_id == vaccine.pk]))
+    return result
+
+
+def stock_row(position: StockPosition, lots: list[VaccineLot]) -> dict[str, object]:
+    """A vaccine's stock position with its lots, as the API and the stock page show it."""
+    return {
+        "service": position.service,
+        "on_hand": position.on_hand,
+        "booked": position.booked,
+        "open_places": position.open_places,
+        "reserved_for_courses": position.reserved_for_courses,
+        "left_to_open": position.left_to_open,
+        "lots": lots,
+    }

@@ -9,8 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from booking.api.drives import stock_rows
-from booking.services.stock import receive_lot
+from booking.services.stock import receive_lot, stock_rows
 from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
 from clinics.exceptions import DomainError
