@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from booking.exceptions import LinkInvalid
 from booking.links import appointment_id_from_join_token
 from booking.models import Appointment
+from booking.page_words import reader_language, slot_words
 from booking.services.consent import CURRENT_VERSIONS, needs_video_consent, record_video_consent
-from booking.views.links import reader_language, slot_words
 from clinics.audit import record_read
 from clinics.dates import format_day
 from clinics.exceptions import DomainError, Forbidden, NotFound

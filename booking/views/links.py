@@ -17,41 +17,14 @@ from booking.links import (
     offer_from_link,
     video_join_token,
 )
-from booking.models import Appointment, Patient, Slot, WaitlistOffer
+from booking.models import Appointment, Slot, WaitlistOffer
+from booking.page_words import reader_language, slot_words
 from booking.selectors import alternatives_for, appointment_can_change
 from booking.services import appointments as visits
 from booking.services.waitlist import claim_offer, decline_offer
-from clinics.dates import format_moment, format_time
+from clinics.dates import format_moment
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.models import VisitMode
-from notifications.messages import centre_label
-from notifications.services.outbox import recipient_for
-
-LANGUAGES = ("th", "en")
-
-
-def reader_language(request: HttpRequest, patient: Patient | None) -> str:
-    """The reader's choice (?lang=), else the language their texts are in, else Thai."""
-    chosen = request.GET.get("lang", "")
-    if chosen in LANGUAGES:
-        return chosen
-    if patient is None:
-        return translation.get_language() or "th"
-    recipient = recipient_for(patient)
-    return recipient.language if recipient else "th"
-
-
-def slot_words(slot: Slot, language: str) -> dict[str, str]:
-    """What a page says about a slot, in the reader's language."""
-    return {
-        "language": language,
-        "other_language": "en" if language == "th" else "th",
-        "service": slot.service.name_in(language),
-        "centre": centre_label(slot.centre, language),
-        "centre_name": slot.centre.name_in(language),
-        "when": format_moment(slot.start, language),
-        "until": format_time(slot.end, language),
-    }
 
 
 def time_choices(slots: list[Slot], language: str) -> list[dict[str, object]]:

@@ -1,0 +1,36 @@
+"""What a page says in its reader's language: which language that is, and the words about a
+slot (for the booking pages and the video pages alike)."""
+
+from django.http import HttpRequest
+from django.utils import translation
+
+from booking.models import Patient, Slot
+from clinics.dates import format_moment, format_time
+from notifications.messages import centre_label
+from notifications.services.outbox import recipient_for
+
+LANGUAGES = ("th", "en")
+
+
+def reader_language(request: HttpRequest, patient: Patient | None) -> str:
+    """The reader's choice (?lang=), else the language their texts are in, else Thai."""
+    chosen = request.GET.get("lang", "")
+    if chosen in LANGUAGES:
+        return chosen
+    if patient is None:
+        return translation.get_language() or "th"
+    recipient = recipient_for(patient)
+    return recipient.language if recipient else "th"
+
+
+def slot_words(slot: Slot, language: str) -> dict[str, str]:
+    """What a page says about a slot, in the reader's language."""
+    return {
+        "language": language,
+        "other_language": "en" if language == "th" else "th",
+        "service": slot.service.name_in(language),
+        "centre": centre_label(slot.centre, language),
+        "centre_name": slot.centre.name_in(language),
+        "when": format_moment(slot.start, language),
+        "until": format_time(slot.end, language),
+    }
