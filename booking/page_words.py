@@ -6,7 +6,6 @@ from django.utils import translation
 
 from booking.models import Patient, Slot
 from clinics.dates import format_moment, format_time
-from notifications.messages import centre_label
 from notifications.services.outbox import recipient_for
 
 LANGUAGES = ("th", "en")
@@ -29,7 +28,7 @@ def slot_words(slot: Slot, language: str) -> dict[str, str]:
         "language": language,
         "other_language": "en" if language == "th" else "th",
         "service": slot.service.name_in(language),
-        "centre": centre_label(slot.centre, language),
+        "centre": slot.centre.label_in(language),
         "centre_name": slot.centre.name_in(language),
         "when": format_moment(slot.start, language),
         "until": format_time(slot.end, language),

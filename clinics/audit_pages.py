@@ -20,7 +20,6 @@ from clinics.dates import format_moment
 from clinics.models import AuditEvent, HealthCentre
 from clinics.permissions import StaffAction, is_city_admin
 from clinics.views import refuse, staff_centre, staff_page
-from notifications.messages import centre_label
 
 PAGE_SIZE = 100
 
@@ -184,6 +183,6 @@ def city_audit_page(request: HttpRequest) -> HttpResponse:
     context = _events(request, events)
     for row in context["rows"]:
         centre = row["event"].centre
-        row["centre"] = centre_label(centre, request.LANGUAGE_CODE) if centre else _("Every centre")
+        row["centre"] = centre.label_in(request.LANGUAGE_CODE) if centre else _("Every centre")
     context |= {"nav": "audit", "city": True}
     return render(request, "clinics/audit.html", context)

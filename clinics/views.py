@@ -31,7 +31,6 @@ from clinics.services import (
     needs_second_factor,
     start_authenticator,
 )
-from notifications.messages import centre_label
 
 P = ParamSpec("P")
 CentrePage = Callable[Concatenate[HttpRequest, HealthCentre, P], HttpResponse]
@@ -39,7 +38,7 @@ CentrePage = Callable[Concatenate[HttpRequest, HealthCentre, P], HttpResponse]
 
 def staff_centre(centre: HealthCentre, language: str) -> dict[str, object]:
     """What the staff layout's menu needs to know of the centre a page is about."""
-    return {"number": centre.number, "label": centre_label(centre, language)}
+    return {"number": centre.number, "label": centre.label_in(language)}
 
 
 def refuse(request: HttpRequest, message: str, status: int) -> HttpResponse:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from booking.links import appointment_link, offer_link
 from booking.models import Appointment, WaitlistOffer
 from clinics.dates import format_moment
-from clinics.models import HealthCentre, for_language
+from clinics.models import for_language
 
 # GSM 03.38: the default alphabet, and the extension table whose characters take two septets.
 GSM7_BASIC = frozenset(
@@ -78,18 +78,12 @@ def staff_view_of(text: str) -> str:
     return without_link_tokens(redact_codes(text))
 
 
-def centre_label(centre: HealthCentre, language: str) -> str:
-    if language == "th":
-        return f"{centre.abbrev_th} {centre.short_name_th}"
-    return f"Health Centre {centre.number}"
-
-
 def _details(appointment: Appointment, language: str) -> dict[str, str]:
     slot = appointment.slot
     service = slot.service
     return {
         "service": service.name_in(language),
-        "centre": centre_label(slot.centre, language),
+        "centre": slot.centre.label_in(language),
         "when": format_moment(slot.start, language),
         "link": appointment_link(appointment.pk),
     }
@@ -144,7 +138,7 @@ def waitlist_offer(offer: WaitlistOffer, language: str) -> str:
             "%(until)s. Book or decline: %(link)s"
         ) % {
             "service": service.name_in(language),
-            "centre": centre_label(offer.slot.centre, language),
+            "centre": offer.slot.centre.label_in(language),
             "when": format_moment(offer.slot.start, language),
             "until": format_moment(offer.expires_at, language),
             "link": offer_link(offer.pk),

@@ -21,7 +21,6 @@ from clinics.dates import format_day
 from clinics.exceptions import DomainError, Forbidden, NotFound
 from clinics.models import HealthCentre
 from clinics.permissions import StaffAction, can_act_at
-from notifications.messages import centre_label
 from video.models import ConsultationRoom
 from video.services import entry_window, room_for
 
@@ -97,7 +96,7 @@ def centre_rooms_page(request: HttpRequest, number: int) -> HttpResponse:
             {
                 "language": language,
                 "other_language": _other(language),
-                "centre": centre_label(centre, language),
+                "centre": centre.label_in(language),
                 "today": format_day(timezone.localdate(), language),
                 "rooms_api": f"/api/v1/staff/centres/{centre.number}/video/rooms",
                 "page_texts": _lobby_texts(),

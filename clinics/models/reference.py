@@ -221,6 +221,13 @@ class HealthCentre(NamedInBothLanguages, models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def label_in(self, language: str) -> str:
+        """How texts and pages name the centre: its Thai abbreviation and short name, or
+        "Health Centre 12" in English."""
+        if language == "th":
+            return f"{self.abbrev_th} {self.short_name_th}"
+        return f"Health Centre {self.number}"
+
     @property
     def name(self) -> str:
         return in_language(self.name_th, self.name_en)
