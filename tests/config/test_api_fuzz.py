@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 
 
 @contextmanager
-def test_connection_kept_open() -> Iterator[None]:
+def connection_kept_open() -> Iterator[None]:
     """Django closes the database connection at the end of each request, which would close
     the test's own; its test client avoids that the same way."""
     signals.request_started.disconnect(close_old_connections)
@@ -90,7 +90,7 @@ def patient_session(patient) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_a_city_admin_gets_no_server_error_and_answers_match_the_schema(case, city_admin_session):
-    with test_connection_kept_open():
+    with connection_kept_open():
         case.call_and_validate(excluded_checks=[positive_data_acceptance])
 
 
@@ -105,7 +105,7 @@ def test_a_city_admin_gets_no_server_error_and_answers_match_the_schema(case, ci
 def test_a_signed_in_patient_gets_no_server_error_and_answers_match_the_schema(
     case, patient_session
 ):
-    with test_connection_kept_open():
+    with connection_kept_open():
         case.call_and_validate(excluded_checks=[positive_data_acceptance])
 
 
@@ -131,7 +131,7 @@ def test_the_signed_in_runs_send_a_live_session_and_csrf_token(request, who, use
     for case in (me, sign_out):
         TheFixturesSession().set(case, TheFixturesSession().get(case, None), None)
 
-    with test_connection_kept_open():
+    with connection_kept_open():
         answers = [me.call(), sign_out.call()]
 
     assert [answer.status_code for answer in answers] == [200, 204]
