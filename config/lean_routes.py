@@ -88,10 +88,16 @@ from booking.models import Appointment, Patient
 from booking.schemas import AllocateIn, BookIn
 from booking.selectors import SlotOption, SlotSearch, best_open_slots, patient_of
 from booking.services import booking_sql, queue_events
-from booking.services.appointments import Booking, Tries
+from booking.services.appointments import Booking
 from booking.services.booking_gate import count_booking
-from booking.services.booking_sql.aio import HandOver, abook_slot, apatient_of
-from booking.services.booking_sql.reads import aslot_facts
+from booking.services.booking_sql.aio import (
+    Candidates,
+    HandOver,
+    aallocate_slot,
+    abook_slot,
+    apatient_of,
+)
+from booking.services.booking_sql.reads import aslot_facts, kept_slot_facts
 from booking.services.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
 from booking.signed_in import (
     account_key,
@@ -173,7 +179,6 @@ def _book_now(booking: BookingRequest) -> HttpResponse:
     request, payload = booking.request, booking.payload
     user = signed_in_user(request)
     operation = _operation(patients.allocate if isinstance(payload, AllocateIn) else patients.book)
-    close_old_connections()
     try:
         with serving(request):
             patient = patient_of(user, payload.patient_id)
@@ -191,6 +196,13 @@ def _book_now(booking: BookingRequest) -> HttpResponse:
             return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
     except Exception as exc:  # every error the view could raise, answered as the API does
         return api.on_exception(request, exc)
+
+
+def _with_fresh_connections(function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args)` on an engine thread, with Django's connections as a request has them."""
+    close_old_connections()
+    try:
+        return function(*args)
     finally:
         close_old_connections()
 
@@ -207,7 +219,8 @@ async def run_booking(
     apart from the reads of people still in line."""
 
     async def in_a_thread(function: Callable[..., Any], *args: Any) -> Any:
-        return await sync_to_async(function, thread_sensitive=False, executor=executor)(*args)
+        run = sync_to_async(_with_fresh_connections, thread_sensitive=False, executor=executor)
+        return await run(function, *args)
 
     changes: list[queue_events.QueueChange] = []
     collecting = queue_events.deferred_changes.set(changes)
@@ -225,14 +238,11 @@ async def run_booking(
         queue_events.send_soon(changes)  # the desks are told from here, after the commit
 
 
-Made = tuple[Appointment, booking_sql.BookingCall, booking_sql.Outcome]
-
-
 async def _book_on_the_loop(
     booking: BookingRequest, *, connections: AsyncConnections, in_a_thread: Reader
 ) -> HttpResponse:
     """What _book_now does, with the booking function on an async connection (allocate's
-    candidates are still searched with the ORM, in a reader thread). HandOver, before
+    candidates are still searched with the ORM, on an engine thread). HandOver, before
     anything is written, when only the ORM can answer."""
     request, payload = booking.request, booking.payload
     user = signed_in_user(request)
@@ -254,7 +264,14 @@ async def _book_on_the_loop(
                         idempotency_key=booking.idempotency_key,
                     )
                 else:
-                    made = await _allocate(conn, booking, patient=patient, in_a_thread=in_a_thread)
+                    made = await aallocate_slot(
+                        conn,
+                        patient=patient,
+                        booked_by=user,
+                        channel=Appointment.Channel.API,
+                        idempotency_key=booking.idempotency_key,
+                        candidates=_allocation_candidates(booking, patient, in_a_thread),
+                    )
         except SlotFull as lost:  # a given slot (allocate moves on): as alternatives_if_full
             assert isinstance(payload, BookIn)
             alternatives = await _alternatives(payload.slot_id, in_a_thread=in_a_thread)
@@ -270,52 +287,31 @@ async def _book_on_the_loop(
         return _operation(view)._result_to_response(request, result, temporal)  # type: ignore[return-value]
 
 
-async def _allocate(
-    conn: Any, booking: BookingRequest, *, patient: Patient, in_a_thread: Reader
-) -> Made:
-    """allocate_slot with the booking function on `conn`: the candidates in allocate's order
-    (booking.services.appointments.Tries), searched with the ORM in a thread. HandOver when none
-    is left: the thread path looks for an earlier booking with the key, then answers
-    no_slot_available."""
+def _allocation_candidates(
+    booking: BookingRequest, patient: Patient, in_a_thread: Reader
+) -> Candidates:
+    """Allocate's candidates for the request, searched on an engine thread: the search is
+    made once, as the view makes it, then asked again leaving out the slots tried."""
     payload = booking.payload
     assert isinstance(payload, AllocateIn)
-    user = signed_in_user(booking.request)
-    tries = Tries()
-    search, candidates = await in_a_thread(_candidates, payload, patient, tries.tried, None)
-    while candidates:
-        while candidates:
-            candidate = tries.next_of(candidates)
-            booking_sql.remember_slot(candidate.slot)
-            try:
-                return await abook_slot(
-                    conn,
-                    patient=patient,
-                    slot_id=candidate.slot.pk,
-                    booked_by=user,
-                    channel=Appointment.Channel.API,
-                    idempotency_key=booking.idempotency_key,
-                    replay_service_id=search.service.pk,
-                )
-            except Tries.MOVE_ON as refused:
-                tries.refused(refused)
-        search, candidates = await in_a_thread(_candidates, payload, patient, tries.tried, search)
-    raise HandOver
+    search: SlotSearch | None = None
+
+    async def candidates(tried: set[int]) -> tuple[SlotSearch, list[SlotOption]]:
+        nonlocal search
+        search, options = await in_a_thread(_candidates, payload, patient, set(tried), search)
+        return search, options
+
+    return candidates
 
 
 def _candidates(
     payload: AllocateIn, patient: Patient, tried: set[int], search: SlotSearch | None
 ) -> tuple[SlotSearch, list[SlotOption]]:
-    """The search (made once, as the view makes it) and its next candidates, in a thread."""
-    close_old_connections()
-    try:
-        if search is None:
-            district = district_by_code(patient.district_id) if patient.district_id else None
-            search = patients.allocation_search(payload, district=district)
-        return search, best_open_slots(
-            search, limit=settings.ALLOCATION_ATTEMPTS, excluding=set(tried)
-        )
-    finally:
-        close_old_connections()
+    """The search (made if not yet) and its next candidates."""
+    if search is None:
+        district = district_by_code(patient.district_id) if patient.district_id else None
+        search = patients.allocation_search(payload, district=district)
+    return search, best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tried)
 
 
 async def _alternatives(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, Any]]:
@@ -323,15 +319,7 @@ async def _alternatives(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, 
     try:
         return patients.alternatives_to(slot_id)
     except SynchronousOnlyOperation:
-        return list(await in_a_thread(_alternatives_in_a_thread, slot_id))
-
-
-def _alternatives_in_a_thread(slot_id: int) -> list[dict[str, Any]]:
-    close_old_connections()
-    try:
-        return patients.alternatives_to(slot_id)
-    finally:
-        close_old_connections()
+        return list(await in_a_thread(patients.alternatives_to, slot_id))
 
 
 # --- Before the engine: all on the event loop ----------------------------------------------------
@@ -576,6 +564,7 @@ class LeanRoutes:
             self.connections is not None
             and isinstance(payload, BookIn)
             and slot_drive_key(payload.slot_id) not in booking.known
+            and kept_slot_facts(payload.slot_id) is None
         ):
             if self.connections.waiting >= self.max_waiting:
                 raise Busy

@@ -9,12 +9,15 @@ drive's rules not met (worded by booking.eligibility). The function writes nothi
 cases, so the caller books again through book_slot in a thread, and gets the same answer.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.contrib.auth.models import User
 
 from booking.exceptions import NotEligible
 from booking.models import Appointment, Patient
+from booking.selectors import SlotOption, SlotSearch
+from booking.services.appointments import Tries
 from booking.services.booking_sql.call import (
     BookingCall,
     Outcome,
@@ -22,13 +25,24 @@ from booking.services.booking_sql.call import (
     outcome,
     prepare,
 )
-from booking.services.booking_sql.reads import anext_appointment_id, areference, aslot_facts
+from booking.services.booking_sql.reads import (
+    anext_appointment_id,
+    areference,
+    aslot_facts,
+    remember_slot,
+)
 
 # What an answer and the limits need of the patient; the rest is left deferred.
 PATIENT_FIELDS = ("id", "account_id", "first_name", "last_name", "national_id", "district_id")
 PATIENT_SQL = (
     f"SELECT {', '.join(PATIENT_FIELDS)} FROM booking_patient WHERE id = %s AND account_id = %s"
 )
+
+
+Made = tuple[Appointment, BookingCall, Outcome]
+# The search and its next candidates, leaving out the slots tried (allocate's ORM search, which
+# the caller runs in a thread).
+Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[SlotOption]]]]
 
 
 class HandOver(Exception):
@@ -53,7 +67,7 @@ async def abook_slot(
     channel: Appointment.Channel,
     idempotency_key: str,
     replay_service_id: int | None = None,
-) -> tuple[Appointment, BookingCall, Outcome]:
+) -> Made:
     """A place in the slot for the patient, in one call that commits by itself (`conn` is in
     autocommit); the call and its outcome are for booking_sql.after_commit. With
     `replay_service_id` (allocate), an earlier booking with the key must be of that
@@ -83,3 +97,38 @@ async def abook_slot(
         raise HandOver
     appointment = booked_appointment(call, done, patient=patient, booked_by=booked_by, partner=None)
     return appointment, call, done
+
+
+async def aallocate_slot(
+    conn: Any,
+    *,
+    patient: Patient,
+    booked_by: User,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+    candidates: Candidates,
+) -> Made:
+    """allocate_slot with the booking function on `conn`: the candidates tried in allocate's
+    order (booking.services.appointments.Tries), one call each. HandOver when none is left:
+    allocate_slot then looks for an earlier booking with the key, or answers
+    no_slot_available."""
+    tries = Tries()
+    search, options = await candidates(tries.tried)
+    while options:
+        while options:
+            option = tries.next_of(options)
+            remember_slot(option.slot)
+            try:
+                return await abook_slot(
+                    conn,
+                    patient=patient,
+                    slot_id=option.slot.pk,
+                    booked_by=booked_by,
+                    channel=channel,
+                    idempotency_key=idempotency_key,
+                    replay_service_id=search.service.pk,
+                )
+            except Tries.MOVE_ON as refused:
+                tries.refused(refused)
+        search, options = await candidates(tries.tried)
+    raise HandOver

@@ -116,13 +116,18 @@ def _facts_of_row(slot_id: int, row: tuple[Any, ...]) -> SlotFacts:
     return SlotFacts(slot_id, start, end, int(centre_id), int(service_id), drive_id)
 
 
+def kept_slot_facts(slot_id: int) -> SlotFacts | None:
+    """The slot's facts if this process keeps them (no query)."""
+    return _kept_facts(str(connection.settings_dict["NAME"]), slot_id)
+
+
 def slot_facts(slot_id: int) -> SlotFacts | None:
     """The slot's facts, kept per process (a miss reads them by primary key); None if no
     such slot (not kept: it may be made later)."""
-    database = str(connection.settings_dict["NAME"])
-    kept = _kept_facts(database, slot_id)
+    kept = kept_slot_facts(slot_id)
     if kept is not None:
         return kept
+    database = str(connection.settings_dict["NAME"])
     with connection.cursor() as cursor:
         cursor.execute(SLOT_FACTS_SQL, [slot_id])
         row = cursor.fetchone()
