@@ -4,6 +4,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
@@ -47,6 +48,10 @@ class SlotSearch:
 class SlotOption:
     slot: Slot
     place: RankedCentre
+
+    @property
+    def slot_id(self) -> int:
+        return int(self.slot.pk)
 
 
 @dataclass(frozen=True)
@@ -300,16 +305,33 @@ def _open_slots_in_centre_order(
     search: SlotSearch, centres: list[int], *, limit: int, excluding: Collection[int] = ()
 ) -> list[Slot]:
     """What _open_slots finds, centre by centre in the given order and earliest first within a
-    centre, as one PostgreSQL query: a lateral join of the ranked centres to the index
-    slot_open_by_centre reads a few index entries per centre and stops at `limit` rows. The
-    centre must still be active and offer the service (the order may be a little old)."""
+    centre, as one PostgreSQL query (see open_slots_in_centre_order_sql)."""
+    sql, params = open_slots_in_centre_order_sql(
+        search, centres, limit=limit, excluding=excluding, columns="s.*"
+    )
+    return list(Slot.objects.raw(sql, params))
+
+
+def open_slots_in_centre_order_sql(
+    search: SlotSearch,
+    centres: list[int],
+    *,
+    limit: int,
+    excluding: Collection[int] = (),
+    columns: str,
+) -> tuple[str, list[Any]]:
+    """The PostgreSQL query of best_open_slots, selecting `columns` of the slot `s`: a lateral
+    join of the ranked centres to the index slot_open_by_centre reads a few index entries per
+    centre and stops at `limit` rows. The centre must still be active and offer the service
+    (the order may be a little old). Also run on an async connection by allocate on the event
+    loop (booking.services.booking_sql.aio)."""
     now = timezone.now()
     earliest = now + timedelta(minutes=search.service.booking_cutoff_minutes)
     window_start, _ = day_bounds(search.date_from)
     _, window_end = day_bounds(search.date_to)
     offers = HealthCentre.services.through._meta.db_table
     sql = f"""
-        SELECT s.* FROM unnest(%s::integer[]) WITH ORDINALITY AS ranked (centre_id, rank)
+        SELECT {columns} FROM unnest(%s::integer[]) WITH ORDINALITY AS ranked (centre_id, rank)
         JOIN {HealthCentre._meta.db_table} centre
           ON centre.number = ranked.centre_id AND centre.is_active
         JOIN {offers} offer
@@ -326,8 +348,8 @@ def _open_slots_in_centre_order(
         ) s
         ORDER BY ranked.rank, s.start, s.id
         LIMIT %s
-    """  # only table names are formatted in; every value is a parameter
-    params = [
+    """  # only the callers' columns and table names are formatted in; every value is a parameter
+    params: list[Any] = [
         centres,
         search.service.pk,
         search.service.pk,
@@ -338,7 +360,7 @@ def _open_slots_in_centre_order(
         limit,
         limit,
     ]
-    return list(Slot.objects.raw(sql, params))
+    return sql, params
 
 
 def open_times_by_centre(

@@ -86,7 +86,7 @@ from booking.api import patients
 from booking.exceptions import DriveFull, InQueue, SlotFull
 from booking.models import Appointment, Patient
 from booking.schemas import AllocateIn, BookIn
-from booking.selectors import SlotOption, SlotSearch, best_open_slots, patient_of
+from booking.selectors import SlotSearch, best_open_slots, patient_of
 from booking.services import booking_sql, queue_events
 from booking.services.appointments import Booking
 from booking.services.booking_gate import count_booking
@@ -94,10 +94,16 @@ from booking.services.booking_sql.aio import (
     Candidates,
     HandOver,
     aallocate_slot,
+    abest_open_slots,
     abook_slot,
     apatient_of,
 )
-from booking.services.booking_sql.reads import aslot_facts, kept_slot_facts
+from booking.services.booking_sql.reads import (
+    SlotFacts,
+    aslot_facts,
+    kept_slot_facts,
+    remember_slot,
+)
 from booking.services.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
 from booking.signed_in import (
     account_key,
@@ -270,7 +276,7 @@ async def _book_on_the_loop(
                         booked_by=user,
                         channel=Appointment.Channel.API,
                         idempotency_key=booking.idempotency_key,
-                        candidates=_allocation_candidates(booking, patient, in_a_thread),
+                        candidates=_allocation_candidates(booking, patient, conn, in_a_thread),
                     )
         except SlotFull as lost:  # a given slot (allocate moves on): as alternatives_if_full
             assert isinstance(payload, BookIn)
@@ -288,30 +294,42 @@ async def _book_on_the_loop(
 
 
 def _allocation_candidates(
-    booking: BookingRequest, patient: Patient, in_a_thread: Reader
+    booking: BookingRequest, patient: Patient, conn: Any, in_a_thread: Reader
 ) -> Candidates:
-    """Allocate's candidates for the request, searched on an engine thread: the search is
-    made once, as the view makes it, then asked again leaving out the slots tried."""
+    """Allocate's candidates for the request: the search is made once, as the view makes it,
+    then asked again leaving out the slots tried, on `conn` (abest_open_slots) or, when
+    that needs the ORM, on an engine thread."""
     payload = booking.payload
     assert isinstance(payload, AllocateIn)
     search: SlotSearch | None = None
 
-    async def candidates(tried: set[int]) -> tuple[SlotSearch, list[SlotOption]]:
+    async def candidates(tried: set[int]) -> tuple[SlotSearch, list[SlotFacts]]:
         nonlocal search
-        search, options = await in_a_thread(_candidates, payload, patient, set(tried), search)
-        return search, options
+        try:
+            if search is None:
+                search = _allocation_search(payload, patient)
+            limit = settings.ALLOCATION_ATTEMPTS
+            return search, await abest_open_slots(conn, search, limit=limit, excluding=tried)
+        except SynchronousOnlyOperation:
+            search, options = await in_a_thread(_candidates, payload, patient, set(tried), search)
+            return search, options
 
     return candidates
 
 
+def _allocation_search(payload: AllocateIn, patient: Patient) -> SlotSearch:
+    district = district_by_code(patient.district_id) if patient.district_id else None
+    return patients.allocation_search(payload, district=district)
+
+
 def _candidates(
     payload: AllocateIn, patient: Patient, tried: set[int], search: SlotSearch | None
-) -> tuple[SlotSearch, list[SlotOption]]:
-    """The search (made if not yet) and its next candidates."""
+) -> tuple[SlotSearch, list[SlotFacts]]:
+    """The search (made if not yet) and its next candidates, with the ORM."""
     if search is None:
-        district = district_by_code(patient.district_id) if patient.district_id else None
-        search = patients.allocation_search(payload, district=district)
-    return search, best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tried)
+        search = _allocation_search(payload, patient)
+    options = best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tried)
+    return search, [remember_slot(option.slot) for option in options]
 
 
 async def _alternatives(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ past its capacity whatever runs at the same time; a CHECK constraint guards the 
 
 from dataclasses import dataclass, field
 from random import SystemRandom
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -28,7 +28,7 @@ from booking.exceptions import (
     SlotFull,
 )
 from booking.models import Appointment, Partner, Patient, Slot
-from booking.selectors import SlotOption, SlotSearch, best_open_slots
+from booking.selectors import SlotSearch, best_open_slots
 from booking.services import booking_sql
 from booking.services.audit import appointment_changed
 from booking.services.places import (
@@ -298,6 +298,16 @@ def _allocate(
     raise NoSlotAvailable()
 
 
+class Candidate(Protocol):
+    """A slot allocate may try: a SlotOption, or a slot's kept facts (the lean route)."""
+
+    @property
+    def slot_id(self) -> int: ...
+
+
+CandidateT = TypeVar("CandidateT", bound=Candidate)
+
+
 class Tries:
     """The order in which allocate tries its candidates, and which refusals move it on to
     the next (shared by allocate_slot and the lean route's allocate on the event loop)."""
@@ -309,14 +319,14 @@ class Tries:
         self.tried: set[int] = set()
         self.lost_a_race = False
 
-    def next_of(self, candidates: list[SlotOption]) -> SlotOption:
+    def next_of(self, candidates: list[CandidateT]) -> CandidateT:
         """Take the next candidate out of `candidates`. Someone who lost a place to another
         booking is in a surge, where everyone ranks the same slots first: from then on a
         random one of the rest, not the next, so the crowd spreads over the open slots
         instead of all racing for one at a time."""
         pick = SystemRandom().randrange(len(candidates)) if self.lost_a_race else 0
         candidate = candidates.pop(pick)
-        self.tried.add(candidate.slot.pk)
+        self.tried.add(candidate.slot_id)
         return candidate
 
     def refused(self, refusal: Exception) -> None:

@@ -2,8 +2,9 @@
 
 When a drive opens, everyone who asks to book joins a line in arrival order (one place in it
 per account) and is let in as fast as the bookings commit: DRIVE_ADMIT_BURST at once, then
-one more for every booking in the drive that commits, so that about DRIVE_ADMIT_BURST people
-are booking at any moment whatever the engine's speed. Someone let in who never books (they
+one more for every booking in the drive that commits, and the window grows with the line's
+speed (as many as book in ADMISSION_HEADROOM seconds at the speed so far), since someone let
+in books only when they next ask. Someone let in who never books (they
 gave up, or lost every slot they tried) holds their turn for ADMISSION_LEASE_SECONDS at most.
 DRIVE_ADMIT_PER_SECOND, when set, is a ceiling on top (0: none).
 
@@ -20,6 +21,7 @@ everyone is let straight through.
 """
 
 import math
+import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +46,8 @@ ADMISSION_LEASE_SECONDS = 10
 # How much faster than bookings have committed so far the line is expected to move, when no
 # DRIVE_ADMIT_PER_SECOND is set (see admit).
 ADMISSION_HEADROOM = 2
+# How long a process reuses the drives in their surge read from the cache.
+PROCESS_KEEPS_DRIVES_SECONDS = 1
 # A slot's service and drive never change: their lookup is kept this long.
 SLOT_DRIVE_SECONDS = 24 * 3600
 
@@ -58,16 +62,29 @@ class Admission:
     places: dict[str, Any] | None = field(default=None, compare=False)
 
 
+# The drives in their surge as this process last read them from the cache, by service:
+# (good until, as time.time() gives it, the drives).
+_drives_in_surge: dict[int, tuple[float, list[VaccinationDrive]]] = {}
+
+
 def drives_in_surge(*, service_id: int, now: datetime | None = None) -> list[VaccinationDrive]:
     """The service's drives whose waiting room is open now (reused for a moment when asked
-    about the present, since every request in the surge asks)."""
+    about the present, since every request in the surge asks: kept in the shared cache for
+    PLACES_CHECK_SECONDS, and in this process for a second of that)."""
     if now is None:
-        found = cache.get_or_set(
-            f"drives-in-surge:{service_id}",
-            lambda: drives_in_surge(service_id=service_id, now=timezone.now()),
-            PLACES_CHECK_SECONDS,
+        kept = _drives_in_surge.get(service_id)
+        if kept is not None and 0 < kept[0] - time.time() <= PROCESS_KEEPS_DRIVES_SECONDS:
+            return list(kept[1])
+        found = list(
+            cache.get_or_set(
+                f"drives-in-surge:{service_id}",
+                lambda: drives_in_surge(service_id=service_id, now=timezone.now()),
+                PLACES_CHECK_SECONDS,
+            )
+            or []
         )
-        return list(found or [])
+        _drives_in_surge[service_id] = (time.time() + PROCESS_KEEPS_DRIVES_SECONDS, found)
+        return list(found)
     return list(
         VaccinationDrive.objects.filter(
             service_id=service_id,
@@ -108,8 +125,7 @@ def admit(
     known = cache.get_many([mine, _bookings_key(drive.pk), mark_key, *places_keys])
     position = known.get(mine)
     if position is None:
-        cache.add(f"{key}:next", 0, timeout=lifetime)
-        drawn = cache.incr(f"{key}:next")
+        drawn = _count(f"{key}:next", lifetime)
         # A double tap draws twice; the first number kept is the one that counts.
         position = drawn if cache.add(mine, drawn, timeout=lifetime) else cache.get(mine, drawn)
     # The mark notes how far the line had got, and when: everyone let in by then has booked
@@ -120,7 +136,7 @@ def admit(
     if lease_over:
         floor = max(floor, marked_let_in)
     finished = max(int(known.get(_bookings_key(drive.pk)) or 0), floor)
-    let_in = settings.DRIVE_ADMIT_BURST + finished
+    let_in = _window(finished, elapsed) + finished
     if settings.DRIVE_ADMIT_PER_SECOND:
         ceiling = settings.DRIVE_ADMIT_BURST + int(elapsed * settings.DRIVE_ADMIT_PER_SECOND)
         let_in = min(let_in, ceiling)
@@ -153,6 +169,17 @@ def admit(
         retry_after=min(max(wait, 1), 30),
         places={key: known[key] for key in places_keys if key in known},
     )
+
+
+def _window(finished: int, elapsed: float) -> int:
+    """How many more than have booked are let in: DRIVE_ADMIT_BURST, or, with no ceiling a
+    second set, as many as book in ADMISSION_HEADROOM seconds at the speed so far if more.
+    Someone let in books when they next ask, a second or more later: a window of a fixed
+    size would hold the line to that size a second whatever the engine's speed."""
+    window = settings.DRIVE_ADMIT_BURST
+    if not settings.DRIVE_ADMIT_PER_SECOND:
+        window = max(window, math.ceil(ADMISSION_HEADROOM * finished / max(elapsed, 1)))
+    return window
 
 
 def places_left_in_slots(drive_id: int) -> int:
@@ -202,8 +229,22 @@ def _move_counters(drive_id: int, *, taken: int, finished: int) -> None:
     with suppress(ValueError):  # not counted yet: the next reconciliation counts it
         cache.incr(_places_key(drive_id), -taken)
     if finished:  # someone let in has booked: the line moves on by one
-        cache.add(_bookings_key(drive_id), 0, timeout=settings.DRIVE_QUEUE_MINUTES * 60 + 600)
-        cache.incr(_bookings_key(drive_id), finished)
+        _count(_bookings_key(drive_id), settings.DRIVE_QUEUE_MINUTES * 60 + 600)
+
+
+def _count(key: str, lifetime: int) -> int:
+    """Add one to a counter that starts at 0 (with its lifetime) and give its new value: one
+    round trip where the cache is Redis (clinics.limits counts the same way)."""
+    count_windows = getattr(cache, "count_windows", None)
+    if count_windows is not None:
+        return int(count_windows([(key, lifetime)])[0])
+    cache.add(key, 0, timeout=lifetime)
+    return int(cache.incr(key))
+
+
+def forget_drives_in_surge() -> None:
+    """Drop what this process keeps of the drives in their surge (tests)."""
+    _drives_in_surge.clear()
 
 
 def note_booking_committed(*, drive_id: int) -> None:

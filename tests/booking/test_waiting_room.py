@@ -100,14 +100,32 @@ def test_people_are_let_in_in_arrival_order_as_bookings_commit_not_at_a_fixed_ra
 
 
 def test_a_quick_engine_lets_the_line_through_as_fast_as_it_books(
-    adaptive_line: None, drive: VaccinationDrive, django_capture_on_commit_callbacks
+    adaptive_line: None,
+    drive: VaccinationDrive,
+    clock: time_machine.Traveller,
+    django_capture_on_commit_callbacks,
 ) -> None:
     for account in range(40):
         admit(drive, account)
+    clock.shift(timedelta(seconds=100))
 
     bookings_commit(drive, 30, django_capture_on_commit_callbacks)  # all in the same second
 
     assert [admit(drive, account).admitted for account in (30, 31, 32)] == [True, True, False]
+
+
+def test_the_window_grows_to_what_books_in_two_seconds_at_the_speed_so_far(
+    adaptive_line: None, drive: VaccinationDrive, django_capture_on_commit_callbacks
+) -> None:
+    """30 bookings in the first second: 60 more than have booked are let in, not 2, since
+    people let in book only when they next ask."""
+    for account in range(100):
+        admit(drive, account)
+
+    bookings_commit(drive, 30, django_capture_on_commit_callbacks)
+
+    assert [admit(drive, account).admitted for account in (88, 89, 90)] == [True, True, False]
+    assert admit(drive, 99).ahead == 100 - 90
 
 
 def test_in_the_first_seconds_nobody_is_told_to_wait_longer_than_the_drive_has_been_open(
@@ -241,7 +259,29 @@ def test_a_poll_in_line_costs_no_database_work_and_a_few_cache_round_trips(
         wait_turn_for_slot(slot_id=slot.pk, account_id=2)
 
     assert waiting.value.detail["position"] == 3
-    # The places left are read with the line, in the same round trip.
+    # The places left are read with the line, in the same round trip; the drives in their
+    # surge are kept in the process for a second.
+    assert counted.calls == ["get", "get_many"]
+
+
+def test_the_drives_in_their_surge_are_asked_of_the_cache_again_after_a_second(
+    adaptive_line: None,
+    drive: VaccinationDrive,
+    clock: time_machine.Traveller,
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_num_queries,
+) -> None:
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+    for account in range(3):
+        admit(drive, account)
+    with pytest.raises(InQueue):  # warm-up: the drive, the slot and the counter are looked up
+        wait_turn_for_slot(slot_id=slot.pk, account_id=2)
+    counted = CountingCache(monkeypatch)
+
+    clock.shift(timedelta(seconds=1))
+    with django_assert_num_queries(0), pytest.raises(InQueue):
+        wait_turn_for_slot(slot_id=slot.pk, account_id=2)
+
     assert counted.calls == ["get", "get_or_set", "get_many"]
 
 

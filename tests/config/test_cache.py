@@ -140,3 +140,33 @@ def test_several_counters_are_counted_in_one_round_trip_and_start_again_without_
 
     gone = ResilientRedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 1}})
     assert gone.count_windows(windows) == [1, 1, 1]
+
+
+def test_incr_is_one_round_trip_and_refuses_a_key_that_is_not_there(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Django's incr answers (a ValueError for no such key, never a key made at the
+    delta), in one command to Redis where Django's takes two."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    name = f"incr-test:{uuid.uuid4().hex}"
+    live.set(name, 5, timeout=60)
+    live.incr(name, 0)  # the script is loaded
+    sent: list[bytes] = []
+    send = redis.connection.Connection.send_packed_command
+
+    def counting(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(command if isinstance(command, bytes) else b"".join(command))
+        return send(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+
+    assert live.incr(name, -2) == 3
+    assert live.incr(name) == 4
+    with pytest.raises(ValueError, match="not found"):
+        live.incr(f"{name}:missing")
+
+    assert len(sent) == 3
+    assert all(b"EVALSHA" in command for command in sent)
+    assert live.get(f"{name}:missing") is None

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -33,6 +34,7 @@ from booking.services.partners import issue_partner_key
 from booking.services.queue_events import queue_group
 from booking.services.waiting_room import admit, wait_turn_for_slot
 from booking.signed_in import account_key, keep_account
+from clinics.selectors import district_by_code, forget_centre_order, ranked_centres_offering
 from config.asgi import build_application
 from config.lean_routes import LeanRoutes
 from config.load_shedding import BUSY_BODY
@@ -413,21 +415,26 @@ def test_allocate_books_the_best_slot_and_replays_as_django_does(
     assert replayed.headers["idempotent-replayed"] == "true"
 
 
-def test_allocate_books_on_the_event_loop_and_moves_past_a_slot_filled_meanwhile(
+def test_allocate_searches_in_a_thread_when_the_centres_order_is_not_kept_and_books_on_the_loop(
     apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The candidates come from a reader thread; the first is filled by someone else before
-    it is tried: allocate's order moves on to the next, on the event loop."""
+    """The centres' order is not kept in this process, so the candidates come from the ORM
+    on an engine thread; the first is filled by someone else before it is tried: allocate's
+    order moves on to the next, on the event loop."""
     import config.lean_routes
 
+    forget_centre_order()
     flu = vaccine("vaccine-influenza")
     home = SlotFactory(service=flu, centre_id=9)
     farther = SlotFactory(service=flu, centre_id=40)
     search = config.lean_routes.best_open_slots
+    searched_with_the_orm: list[int] = []
 
     def filled_meanwhile(*args: Any, **kwargs: Any) -> Any:
         found = search(*args, **kwargs)
-        Slot.objects.filter(pk=home.pk).update(booked=F("capacity"))
+        if not searched_with_the_orm:
+            Slot.objects.filter(pk=home.pk).update(booked=F("capacity"))
+        searched_with_the_orm.append(len(found))
         return found
 
     def no_thread(booking: Any) -> Any:
@@ -443,8 +450,60 @@ def test_allocate_books_on_the_event_loop_and_moves_past_a_slot_filled_meanwhile
 
     expect_lean(apps, before)
     if lean_applies():
+        assert searched_with_the_orm == [2]
         assert (answer.status, answer.body["slot_id"]) == (201, farther.pk)
         assert Appointment.objects.get().slot_id == farther.pk
+
+
+def test_allocate_searches_and_books_on_the_loop_once_the_centres_order_is_kept(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the order kept, no thread at all: the candidates are searched on the async
+    connection, in the ORM's order, and a slot filled between the search and the try is
+    passed over for the next."""
+    import config.lean_routes
+
+    flu = vaccine("vaccine-influenza")
+    home = SlotFactory(service=flu, centre_id=9)
+    later_at_home = SlotFactory(service=flu, centre_id=9, start=home.start + timedelta(hours=1))
+    farther = SlotFactory(service=flu, centre_id=40)
+    district = district_by_code(patient.district_id) if patient.district_id else None
+    ranked_centres_offering(flu, district=district, latitude=None, longitude=None)  # kept
+    asearch = config.lean_routes.abest_open_slots
+    found_on_the_loop: list[list[int]] = []
+
+    def fill_home() -> None:
+        try:
+            Slot.objects.filter(pk=home.pk).update(booked=F("capacity"))
+        finally:
+            connection.close()  # this thread's own connection
+
+    async def filled_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        found = await asearch(*args, **kwargs)
+        if not found_on_the_loop:
+            await sync_to_async(fill_home, thread_sensitive=False)()
+        found_on_the_loop.append([facts.slot_id for facts in found])
+        return found
+
+    def no_thread(*args: Any) -> Any:
+        raise AssertionError("a thread was used")
+
+    monkeypatch.setattr(config.lean_routes, "abest_open_slots", filled_meanwhile)
+    monkeypatch.setattr(config.lean_routes, "_candidates", no_thread)
+    monkeypatch.setattr(config.lean_routes, "_book_now", no_thread)
+    before = apps.route.answered
+
+    answer = apps.lean_call(
+        ALLOCATE, {"patient_id": patient.pk, "service": "vaccine-influenza"}, caller(patient)
+    )
+
+    expect_lean(apps, before)
+    if lean_applies():
+        assert found_on_the_loop[0] == [home.pk, later_at_home.pk, farther.pk]
+        assert (answer.status, answer.body["slot_id"]) in {
+            (201, later_at_home.pk),
+            (201, farther.pk),  # one who lost a race takes a random one of the rest
+        }
 
 
 def test_allocate_with_no_place_left_is_answered_as_django_does(

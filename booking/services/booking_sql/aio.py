@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import SynchronousOnlyOperation
 
 from booking.exceptions import NotEligible
 from booking.models import Appointment, Patient
-from booking.selectors import SlotOption, SlotSearch
+from booking.selectors import SlotOrder, SlotSearch, open_slots_in_centre_order_sql
 from booking.services.appointments import Tries
 from booking.services.booking_sql.call import (
     BookingCall,
@@ -26,11 +27,13 @@ from booking.services.booking_sql.call import (
     prepare,
 )
 from booking.services.booking_sql.reads import (
+    SlotFacts,
     anext_appointment_id,
     areference,
     aslot_facts,
-    remember_slot,
+    keep_slot_facts,
 )
+from clinics.selectors import ranked_centres_offering
 
 # What an answer and the limits need of the patient; the rest is left deferred.
 PATIENT_FIELDS = ("id", "account_id", "first_name", "last_name", "national_id", "district_id")
@@ -40,9 +43,11 @@ PATIENT_SQL = (
 
 
 Made = tuple[Appointment, BookingCall, Outcome]
-# The search and its next candidates, leaving out the slots tried (allocate's ORM search, which
-# the caller runs in a thread).
-Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[SlotOption]]]]
+# The search and its next candidates' facts, leaving out the slots tried (searched on the
+# connection with abest_open_slots, or with the ORM in a thread when that cannot answer).
+Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[SlotFacts]]]]
+# The slot's facts as abest_open_slots selects them (SLOT_FACTS_SQL's, after the id).
+CANDIDATE_COLUMNS = 's.id, s.start, s."end", s.centre_id, s.service_id, s.drive_id'
 
 
 class HandOver(Exception):
@@ -56,6 +61,42 @@ async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> Patient
         await cursor.execute(PATIENT_SQL, [patient_id, account_id])
         row = await cursor.fetchone()
     return None if row is None else Patient.from_db("default", PATIENT_FIELDS, row)
+
+
+async def abest_open_slots(
+    conn: Any, search: SlotSearch, *, limit: int, excluding: set[int]
+) -> list[SlotFacts]:
+    """booking.selectors.best_open_slots on `conn`, for allocate: the candidates' facts, in
+    the same order, from the same query, kept as slot_facts keeps them. Django raises
+    SynchronousOnlyOperation, before anything is asked, when ranking the centres needs the
+    database (an order this process does not keep, a place or a list of centres given); an
+    earliest-first search raises it here: the caller then searches with the ORM in a thread."""
+    if search.order == SlotOrder.EARLIEST:
+        raise SynchronousOnlyOperation("an earliest-first search is made with the ORM")
+    ranked = ranked_centres_offering(
+        search.service,
+        district=search.district,
+        latitude=search.latitude,
+        longitude=search.longitude,
+        centre_ids=search.centre_ids,
+    )
+    if not ranked:
+        return []
+    sql, params = open_slots_in_centre_order_sql(
+        search,
+        [place.centre.number for place in ranked],
+        limit=limit,
+        excluding=excluding,
+        columns=CANDIDATE_COLUMNS,
+    )
+    async with conn.cursor() as cursor:
+        await cursor.execute(sql, params)
+        rows = await cursor.fetchall()
+    database = str(conn.info.dbname)
+    return [
+        keep_slot_facts(database, SlotFacts(int(row[0]), row[1], row[2], row[3], row[4], row[5]))
+        for row in rows
+    ]
 
 
 async def abook_slot(
@@ -117,12 +158,11 @@ async def aallocate_slot(
     while options:
         while options:
             option = tries.next_of(options)
-            remember_slot(option.slot)
             try:
                 return await abook_slot(
                     conn,
                     patient=patient,
-                    slot_id=option.slot.pk,
+                    slot_id=option.slot_id,
                     booked_by=booked_by,
                     channel=channel,
                     idempotency_key=idempotency_key,

@@ -103,7 +103,7 @@ def _kept_facts(database: str, slot_id: int) -> SlotFacts | None:
         return facts
 
 
-def _keep_facts(database: str, facts: SlotFacts) -> SlotFacts:
+def keep_slot_facts(database: str, facts: SlotFacts) -> SlotFacts:
     with _slot_facts_lock:
         _slot_facts[(database, facts.slot_id)] = facts
         while len(_slot_facts) > SLOT_FACTS_KEPT:
@@ -131,7 +131,7 @@ def slot_facts(slot_id: int) -> SlotFacts | None:
     with connection.cursor() as cursor:
         cursor.execute(SLOT_FACTS_SQL, [slot_id])
         row = cursor.fetchone()
-    return None if row is None else _keep_facts(database, _facts_of_row(slot_id, row))
+    return None if row is None else keep_slot_facts(database, _facts_of_row(slot_id, row))
 
 
 async def aslot_facts(conn: Any, slot_id: int) -> SlotFacts | None:
@@ -143,13 +143,13 @@ async def aslot_facts(conn: Any, slot_id: int) -> SlotFacts | None:
     async with conn.cursor() as cursor:
         await cursor.execute(SLOT_FACTS_SQL, [slot_id])
         row = await cursor.fetchone()
-    return None if row is None else _keep_facts(database, _facts_of_row(slot_id, row))
+    return None if row is None else keep_slot_facts(database, _facts_of_row(slot_id, row))
 
 
-def remember_slot(slot: Slot) -> None:
+def remember_slot(slot: Slot) -> SlotFacts:
     """Keep the facts of a slot read anyway (allocate's candidates)."""
     database = str(connection.settings_dict["NAME"])
-    _keep_facts(
+    return keep_slot_facts(
         database,
         SlotFacts(slot.pk, slot.start, slot.end, slot.centre_id, slot.service_id, slot.drive_id),
     )
