@@ -3,9 +3,9 @@
 When a drive opens, everyone who asks to book joins a line in arrival order (one place in it
 per account) and is let in as fast as the bookings commit: DRIVE_ADMIT_BURST at once, then
 one more for every booking in the drive that commits, and the window grows with the line's
-speed (as many as book in ADMISSION_HEADROOM seconds at the speed so far), since someone let
-in books only when they next ask. Someone let in who never books (they
-gave up, or lost every slot they tried) holds their turn for ADMISSION_LEASE_SECONDS at most.
+speed (see _window), since someone let in books only when they next ask. Someone let in who
+never books (they gave up, or lost every slot they tried) holds their turn for
+ADMISSION_LEASE_SECONDS at most.
 DRIVE_ADMIT_PER_SECOND, when set, is a ceiling on top (0: none).
 
 Someone not yet let in gets 429 with their place in line and when to ask again, and
@@ -46,6 +46,9 @@ ADMISSION_LEASE_SECONDS = 10
 # How much faster than bookings have committed so far the line is expected to move, when no
 # DRIVE_ADMIT_PER_SECOND is set (see admit).
 ADMISSION_HEADROOM = 2
+# From being let in to booking: the wait until one asks again (a whole number of seconds, at
+# least one) and the answer's time; about two seconds in bench/surge.py.
+ADMISSION_CYCLE_SECONDS = 2
 # How long a process reuses the drives in their surge read from the cache.
 PROCESS_KEEPS_DRIVES_SECONDS = 1
 # A slot's service and drive never change: their lookup is kept this long.
@@ -173,12 +176,14 @@ def admit(
 
 def _window(finished: int, elapsed: float) -> int:
     """How many more than have booked are let in: DRIVE_ADMIT_BURST, or, with no ceiling a
-    second set, as many as book in ADMISSION_HEADROOM seconds at the speed so far if more.
-    Someone let in books when they next ask, a second or more later: a window of a fixed
-    size would hold the line to that size a second whatever the engine's speed."""
+    second set, as many as would book in ADMISSION_CYCLE_SECONDS at ADMISSION_HEADROOM times
+    the speed so far, if more. Someone let in books when they next ask, a second or more
+    later: a window of a fixed size holds the line to that size every cycle, whatever the
+    engine's speed (Little's law)."""
     window = settings.DRIVE_ADMIT_BURST
     if not settings.DRIVE_ADMIT_PER_SECOND:
-        window = max(window, math.ceil(ADMISSION_HEADROOM * finished / max(elapsed, 1)))
+        speed = ADMISSION_HEADROOM * finished / max(elapsed, 1)
+        window = max(window, math.ceil(speed * ADMISSION_CYCLE_SECONDS))
     return window
 
 
