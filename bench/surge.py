@@ -339,8 +339,11 @@ def main() -> None:
         )
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_until_up(base))
-        release_at = time.time() + 2
         release_drive(drive=drive, at=timezone.now() + timedelta(seconds=2))
+        drive.refresh_from_db()
+        # The first arrival comes at the release the server knows, not before it (nothing is
+        # open a moment earlier: someone asking then is told no_slot_available).
+        release_at = drive.release_at.timestamp()
         days = (drive.first_day.isoformat(), drive.last_day.isoformat())
         results, _ = asyncio.run(surge(base, patients, options.rate, release_at, days))
 
