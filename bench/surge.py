@@ -403,6 +403,11 @@ def main() -> None:
               f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
               f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms; "
               f"median {statistics.median(latencies) * 1000:.0f} ms")  # fmt: skip
+        for status in sorted({status for _, status, _, _ in results}):
+            of_kind = [latency for _, kind, latency, _ in results if kind == status]
+            print(f"  {status or 'connection error'}: p50 {percentile(of_kind, 0.5) * 1000:.0f} "
+                  f"ms, p99 {percentile(of_kind, 0.99) * 1000:.0f} ms "
+                  f"({len(of_kind):,} answers)")  # fmt: skip
         print(f"Checked in SQL: {appointments:,} appointments; overbooked slots: {overbooked}; "
               f"patients holding two places: {duplicates}")  # fmt: skip
         print(f"pgbench -N -c 32 on the same server: {baseline:,.0f} tps; bookings/s as a share "
