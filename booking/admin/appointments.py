@@ -10,11 +10,9 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment, Patient, Slot
-from booking.services import appointments as visits
 from booking.services.patients import PersonDetails, update_patient, validated_person
 from booking.services.schedules import (
     ScheduleFields,
@@ -27,6 +25,7 @@ from booking.services.schedules import (
     validate_schedule_template,
 )
 from booking.services.slots import SlotSyncResult, set_slot_capacity, sync_slots
+from booking.services.staff_steps import STEPS, StaffStep, take_step
 from clinics.admin import AuditedReads, CentreScopedAdmin, CityAdminOnly
 from clinics.exceptions import DomainError
 from clinics.models import (
@@ -450,28 +449,28 @@ class PatientAdmin(AuditedReads, CentreScopedAdmin):
         return False
 
 
-AppointmentChange = Callable[..., Appointment]
-
-
 def _appointment_action(
-    change: AppointmentChange, label: str | Promise, staff_action: StaffAction, **options: Any
+    step: StaffStep,
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[Appointment]], None]:
+    """The admin's action for a step of booking.services.staff_steps, on each appointment
+    chosen at a centre where the user may take it."""
+
     def run(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         done = 0
         for appointment in queryset.select_related("slot"):
-            if not model_admin._may(request, staff_action, appointment):  # type: ignore[attr-defined]
+            if not model_admin._may(request, step.needs, appointment):  # type: ignore[attr-defined]
                 messages.error(request, _("Not allowed at this centre: %s") % appointment)
                 continue
             try:
-                change(appointment=appointment, **options)
+                take_step(step, appointment=appointment, **step.admin_options)
                 done += 1
             except DomainError as error:
                 messages.error(request, f"{appointment}: {error.message}")
         if done:
             messages.success(request, _("%(count)d appointments updated.") % {"count": done})
 
-    run.__name__ = f"action_{change.__name__}"
-    run.short_description = label  # type: ignore[attr-defined]
+    run.__name__ = f"action_{step.take.__name__}"
+    run.short_description = step.admin_label  # type: ignore[attr-defined]
     return run
 
 
@@ -502,23 +501,7 @@ class AppointmentAdmin(AuditedReads, CentreScopedAdmin):
         "cancellation_reason",
     ]
     exclude = ["idempotency_key"]
-    actions = [
-        _appointment_action(visits.check_in, _("Check in"), StaffAction.RECEIVE_PATIENTS),
-        _appointment_action(
-            visits.mark_no_show, _("Mark did not attend"), StaffAction.RECEIVE_PATIENTS
-        ),
-        _appointment_action(
-            visits.start_consultation, _("Start consultation"), StaffAction.CONSULT
-        ),
-        _appointment_action(visits.complete_appointment, _("Complete"), StaffAction.CONSULT),
-        _appointment_action(
-            visits.cancel_appointment,
-            _("Cancel (no online cut-off)"),
-            StaffAction.CANCEL_APPOINTMENTS,
-            enforce_cutoff=False,
-            reason="Cancelled by staff",
-        ),
-    ]
+    actions = [_appointment_action(step) for step in STEPS.values() if step.admin_label]
 
     @admin.display(description=_("time"), ordering="slot__start")
     def slot_start(self, appointment: Appointment) -> Any:

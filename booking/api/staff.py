@@ -1,7 +1,6 @@
 """Staff endpoints, each scoped to the centres where the signed-in user holds a role."""
 
-from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
@@ -24,10 +23,8 @@ from booking.selectors import (
     centre_slots_between,
     slot_for_staff,
 )
-from booking.services import appointments as visits
 from booking.services.audit import queue_shown
 from booking.services.bulk import cancel_many, move_many
-from booking.services.identity import verify_identity_at_desk
 from booking.services.schedules import (
     ClosureAdded,
     ScheduleChange,
@@ -39,6 +36,7 @@ from booking.services.schedules import (
     update_schedule_template,
 )
 from booking.services.slots import SlotSyncResult, set_slot_capacity
+from booking.services.staff_steps import STEPS, StaffStep, take_step
 from clinics.dates import weekdays_code
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
@@ -245,15 +243,13 @@ def list_centre_appointments(
     return appointments
 
 
-def _act(
-    request: HttpRequest,
-    appointment_id: RowId,
-    action: StaffAction,
-    change: Callable[[Appointment], Appointment],
+def _take(
+    request: HttpRequest, appointment_id: RowId, step: StaffStep, **options: Any
 ) -> Appointment:
-    appointment = appointment_for_staff(signed_in_user(request), appointment_id, action)
-    change(appointment)
-    return appointment_for_staff(signed_in_user(request), appointment_id, action)
+    """One step of booking.services.staff_steps on the appointment, answered with it."""
+    user = signed_in_user(request)
+    take_step(step, appointment=appointment_for_staff(user, appointment_id, step.needs), **options)
+    return appointment_for_staff(user, appointment_id, step.needs)
 
 
 @router.post(
@@ -261,12 +257,7 @@ def _act(
     response={200: StaffAppointmentOut, **ERRORS},
 )
 def check_in(request: HttpRequest, appointment_id: RowId) -> Appointment:
-    return _act(
-        request,
-        appointment_id,
-        StaffAction.RECEIVE_PATIENTS,
-        lambda appointment: visits.check_in(appointment=appointment),
-    )
+    return _take(request, appointment_id, STEPS["check-in"])
 
 
 @router.post(
@@ -276,22 +267,12 @@ def check_in(request: HttpRequest, appointment_id: RowId) -> Appointment:
 def verify_identity(request: HttpRequest, appointment_id: RowId) -> Appointment:
     """Record that the desk saw the patient's ID card: their record is then verified, and an
     unverified claim to the same ID elsewhere never takes it. Audited."""
-
-    def verify(appointment: Appointment) -> Appointment:
-        verify_identity_at_desk(patient=appointment.patient, centre_id=appointment.slot.centre_id)
-        return appointment
-
-    return _act(request, appointment_id, StaffAction.RECEIVE_PATIENTS, verify)
+    return _take(request, appointment_id, STEPS["verify-id"])
 
 
 @router.post("/staff/appointments/{int:appointment_id}/start", response=ONE_APPOINTMENT)
 def start(request: HttpRequest, appointment_id: RowId) -> Appointment:
-    return _act(
-        request,
-        appointment_id,
-        StaffAction.CONSULT,
-        lambda appointment: visits.start_consultation(appointment=appointment),
-    )
+    return _take(request, appointment_id, STEPS["start"])
 
 
 @router.post(
@@ -304,12 +285,7 @@ def complete(
     """Record that the visit took place. For a vaccine, give `lot_id` (the lot on the vial);
     by default the dose comes from the usable lot that expires first."""
     lot_id = payload.lot_id if payload is not None else None
-    return _act(
-        request,
-        appointment_id,
-        StaffAction.CONSULT,
-        lambda appointment: visits.complete_appointment(appointment=appointment, lot_id=lot_id),
-    )
+    return _take(request, appointment_id, STEPS["complete"], lot_id=lot_id)
 
 
 @router.post(
@@ -317,24 +293,14 @@ def complete(
     response={200: StaffAppointmentOut, **ERRORS},
 )
 def no_show(request: HttpRequest, appointment_id: RowId) -> Appointment:
-    return _act(
-        request,
-        appointment_id,
-        StaffAction.RECEIVE_PATIENTS,
-        lambda appointment: visits.mark_no_show(appointment=appointment),
-    )
+    return _take(request, appointment_id, STEPS["no-show"])
 
 
 @router.post("/staff/appointments/{int:appointment_id}/cancel", response=ONE_APPOINTMENT)
 def cancel(request: HttpRequest, appointment_id: RowId, payload: CancelIn) -> Appointment:
     """Cancel on the patient's behalf (e.g. after a closure); no online cut-off applies."""
-    return _act(
-        request,
-        appointment_id,
-        StaffAction.CANCEL_APPOINTMENTS,
-        lambda appointment: visits.cancel_appointment(
-            appointment=appointment, reason=payload.reason, enforce_cutoff=False
-        ),
+    return _take(
+        request, appointment_id, STEPS["cancel"], reason=payload.reason, enforce_cutoff=False
     )
 
 

@@ -28,9 +28,9 @@ from booking.exceptions import (
     TooManyActiveBookings,
 )
 from booking.models import Appointment, Partner, Patient, Slot
+from booking.services import waiting_room  # a module: the waiting room imports booking_sql
 from booking.services.booking_sql.reads import SlotFacts
 from booking.services.queue_events import send_queue_change
-from booking.services.waiting_room import note_booking_committed
 from clinics import audit
 from clinics.exceptions import DomainError, NotFound
 from clinics.models import AuditEvent, HealthCentre, Service
@@ -332,7 +332,7 @@ def after_commit(call: BookingCall, done: Outcome) -> None:
     if done.kind != "booked" or call.facts is None:
         return
     if call.facts.drive_id is not None:
-        note_booking_committed(drive_id=call.facts.drive_id)
+        waiting_room.note_booking_committed(drive_id=call.facts.drive_id)
     if done.answer.get("wake"):
         wake_worker()
     send_queue_change(

@@ -4,23 +4,25 @@ listens on the centre's queue socket (booking.consumers) and reloads the queue s
 (`?fragment=queue`) when something changes; without JavaScript, a reload does the same."""
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import date
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from booking.models import Appointment
 from booking.selectors import appointment_for_staff, centre_appointments_on
-from booking.services import appointments as visits
 from booking.services.audit import queue_shown
-from booking.services.identity import verify_identity_at_desk
+from booking.services.staff_steps import (
+    QUEUE_STEPS,
+    STEPS,
+    STILL_TO_COME,
+    queue_steps,
+    take_step,
+)
 from clinics.dates import format_day, format_time
 from clinics.exceptions import DomainError, NotFound
 from clinics.models import HealthCentre, VisitMode
@@ -29,54 +31,6 @@ from clinics.views import staff_centre, staff_page
 from video.services import open_rooms_for
 
 Status = Appointment.Status
-
-
-def _verify_identity(appointment: Appointment) -> Appointment:
-    verify_identity_at_desk(patient=appointment.patient, centre_id=appointment.slot.centre_id)
-    return appointment
-
-
-ACTIONS: dict[str, tuple[StaffAction, Callable[[Appointment], Appointment], Promise]] = {
-    "check-in": (
-        StaffAction.RECEIVE_PATIENTS,
-        lambda appointment: visits.check_in(appointment=appointment),
-        gettext_lazy("%(name)s is checked in."),
-    ),
-    "start": (
-        StaffAction.CONSULT,
-        lambda appointment: visits.start_consultation(appointment=appointment),
-        gettext_lazy("%(name)s's visit has started."),
-    ),
-    "complete": (
-        StaffAction.CONSULT,
-        lambda appointment: visits.complete_appointment(appointment=appointment),
-        gettext_lazy("%(name)s's visit is complete."),
-    ),
-    "no-show": (
-        StaffAction.RECEIVE_PATIENTS,
-        lambda appointment: visits.mark_no_show(appointment=appointment),
-        gettext_lazy("%(name)s is marked as not attending."),
-    ),
-    # Whoever receives patients at the desk sees their ID card.
-    "verify-id": (
-        StaffAction.RECEIVE_PATIENTS,
-        _verify_identity,
-        gettext_lazy("%(name)s's ID is marked as checked against the card."),
-    ),
-}
-STEP_NAMES = {
-    "check-in": gettext_lazy("Check in"),
-    "start": gettext_lazy("Start"),
-    "complete": gettext_lazy("Complete"),
-    "no-show": gettext_lazy("Did not come"),
-    "verify-id": gettext_lazy("ID card checked"),
-}
-# Which buttons each status shows.
-NEXT_STEPS: dict[str, tuple[str, ...]] = {
-    Status.BOOKED: ("check-in", "start", "no-show"),
-    Status.CHECKED_IN: ("start", "complete"),
-    Status.IN_CONSULTATION: ("complete",),
-}
 
 
 def _day(raw: str) -> date:
@@ -93,9 +47,8 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     language = request.LANGUAGE_CODE
     day = _day(request.GET.get("day", ""))
     user = request.user
-    needs = {needed for needed, _change, _done in ACTIONS.values()}
+    needs = {step.needs for step in QUEUE_STEPS}
     allowed = {needed: can_act_at(user, needed, centre.number) for needed in needs}
-    may = {action: allowed[needed] for action, (needed, _change, _done) in ACTIONS.items()}
     appointments = list(centre_appointments_on(centre.number, day))
     queue_shown(request, centre_id=centre.pk, day=day, appointments=appointments)
     # Every video visit still to be seen gets its room now, so the desk can always open it.
@@ -103,23 +56,16 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         [
             appointment
             for appointment in appointments
-            if appointment.visit_mode == VisitMode.VIDEO and appointment.status in NEXT_STEPS
+            if appointment.visit_mode == VisitMode.VIDEO and appointment.status in STILL_TO_COME
         ]
     )
     now = timezone.now()
     rows = []
     for appointment in appointments:
         steps = [
-            {"action": step, "label": STEP_NAMES[step]}
-            for step in NEXT_STEPS.get(appointment.status, ())
-            if may[step] and (step != "no-show" or appointment.slot.start <= now)
+            {"action": step.name, "label": step.button}
+            for step in queue_steps(appointment, now=now, may=allowed.__getitem__)
         ]
-        if (
-            may["verify-id"]
-            and appointment.status in NEXT_STEPS
-            and not appointment.patient.identity_verified
-        ):
-            steps.append({"action": "verify-id", "label": STEP_NAMES["verify-id"]})
         room = rooms.get(appointment.pk)
         rows.append(
             {
@@ -132,7 +78,7 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 if appointment.checked_in_at
                 else "",
                 "steps": steps,
-                "room": room if appointment.status in NEXT_STEPS else None,
+                "room": room if appointment.status in STILL_TO_COME else None,
                 "waiting_since": format_time(room.patient_waiting_since, language)
                 if room and room.patient_waiting_since
                 else "",
@@ -179,17 +125,17 @@ def queue_action(
     back = HttpResponseRedirect(
         f"/staff/centres/{centre.number}/today?day={day.isoformat()}", status=303
     )
-    if action not in ACTIONS:
+    step = STEPS.get(action)
+    if step is None or step not in QUEUE_STEPS:
         messages.error(request, _("There is no such step."))
         return back
-    needed, change, done = ACTIONS[action]
     try:
-        appointment = appointment_for_staff(request.user, appointment_id, needed)
+        appointment = appointment_for_staff(request.user, appointment_id, step.needs)
         if appointment.slot.centre_id != centre.number:
             raise NotFound()
-        change(appointment)
+        take_step(step, appointment=appointment)
     except DomainError as error:
         messages.error(request, str(error.message))
     else:
-        messages.success(request, str(done) % {"name": appointment.patient.first_name})
+        messages.success(request, str(step.done) % {"name": appointment.patient.first_name})
     return back
