@@ -29,6 +29,8 @@ from config.async_database import close_all as close_all_async_connections
 from tests.factories import PatientFactory, UserFactory
 
 T = TypeVar("T")
+# The longest a browser test waits for a page to be ready (it goes on as soon as it is).
+READY_CEILING_MS = 120_000
 
 # CI runs the suite twice: on the embedded default (SQLite), then on PostgreSQL and Redis.
 ON_POSTGRESQL = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
@@ -227,7 +229,11 @@ def _drive_chromium(journey: Callable[[Page], T]) -> T:
             ],
         )
         try:
-            return journey(browser.new_page())
+            page = browser.new_page()
+            # Waits are for what the page shows, with a ceiling for a loaded machine (a
+            # wait ends as soon as the page is ready; only a failure waits this long).
+            page.set_default_timeout(READY_CEILING_MS)
+            return journey(page)
         finally:
             browser.close()
 

@@ -63,7 +63,7 @@ def site(transactional_db: None, reference_data: None, settings: Settings) -> It
     )
     thread = threading.Thread(target=server.run, name="site", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 120  # a ceiling for a loaded machine, not a wait
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("The test server did not start")

@@ -9,6 +9,7 @@ from playwright.sync_api import Page
 
 from booking.models import Appointment
 from clinics.models import HealthCentre, Service
+from tests.conftest import READY_CEILING_MS
 from tests.factories import SlotFactory, passcode_texted_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,7 +26,7 @@ def try_it_out(page: Page, operation: str, *, body: dict | None = None, **params
         block.locator(f"tr[data-param-name='{name}'] input").fill(value)
     block.get_by_role("button", name="Execute").click()
     shown = block.locator(".live-responses-table .response .microlight").first
-    shown.wait_for(timeout=15_000)
+    shown.wait_for(timeout=READY_CEILING_MS)
     status = block.locator(".live-responses-table .response .response-col_status").first
     return {"status": int(status.inner_text().strip()), "body": json.loads(shown.inner_text())}
 
