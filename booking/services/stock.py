@@ -57,25 +57,35 @@ def usable_lots(*, centre_id: int, service_id: int, on: date | None = None) -> Q
 
 def stock_positions(*, centre_ids: list[int], service: Service) -> dict[int, StockPosition]:
     """Where each centre stands for a vaccine. Five queries whatever the number of centres."""
+    found = positions_of_vaccines(centre_ids=centre_ids, services=[service])
+    return {number: found[(number, service.pk)] for number in centre_ids}
+
+
+def positions_of_vaccines(
+    *, centre_ids: list[int], services: list[Service]
+) -> dict[tuple[int, int], StockPosition]:
+    """Where each centre stands for each vaccine, by (centre number, service id). Five queries
+    whatever the number of centres and vaccines."""
     today = timezone.localdate()
-    on_hand = dict(
-        VaccineLot.objects.filter(
+    by_id = {service.pk: service for service in services}
+    on_hand = {
+        (row["centre_id"], row["service_id"]): row["left"]
+        for row in VaccineLot.objects.filter(
             centre_id__in=centre_ids,
-            service=service,
+            service_id__in=list(by_id),
             withdrawn_at__isnull=True,
             expires_on__gte=today,
         )
-        .values("centre_id")
+        .values("centre_id", "service_id")
         .annotate(left=Sum(F("doses_received") - F("doses_used")))
-        .values_list("centre_id", "left")
-    )
+    }
     start_of_today, _ = day_bounds(today)
     slots = Slot.objects.filter(
-        centre_id__in=centre_ids, service=service, start__gte=start_of_today
+        centre_id__in=centre_ids, service_id__in=list(by_id), start__gte=start_of_today
     )
     places = {
-        row["centre_id"]: row
-        for row in slots.values("centre_id").annotate(
+        (row["centre_id"], row["service_id"]): row
+        for row in slots.values("centre_id", "service_id").annotate(
             taken=Coalesce(Sum("booked"), 0),
             free=Coalesce(
                 Sum(
@@ -90,41 +100,44 @@ def stock_positions(*, centre_ids: list[int], service: Service) -> dict[int, Sto
         )
     }
     # Booked places that will need no dose: given already (taken from stock) or missed.
-    settled = dict(
-        Appointment.objects.filter(
+    settled = {
+        (row["slot__centre_id"], row["slot__service_id"]): row["count"]
+        for row in Appointment.objects.filter(
             slot__in=slots, status__in=[Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW]
         )
-        .values("slot__centre_id")
+        .values("slot__centre_id", "slot__service_id")
         .annotate(count=Count("pk"))
-        .values_list("slot__centre_id", "count")
-    )
-    courses = VaccinationSeries.objects.filter(
-        centre_id__in=centre_ids, service=service, status=VaccinationSeries.Status.ACTIVE
-    )
-    course_doses = dict(
-        courses.values("centre_id")
-        .annotate(doses=Sum("doses_in_series"))
-        .values_list("centre_id", "doses")
-    )
-    doses_held = dict(
-        Appointment.objects.filter(series__in=courses, status__in=Appointment.HELD_OR_GIVEN)
-        .values("series__centre_id")
-        .annotate(count=Count("pk"))
-        .values_list("series__centre_id", "count")
-    )
-    return {
-        number: StockPosition(
-            centre_id=number,
-            service=service,
-            on_hand=on_hand.get(number) or 0,
-            booked=(places.get(number, {}).get("taken") or 0) - settled.get(number, 0),
-            open_places=places.get(number, {}).get("free") or 0,
-            reserved_for_courses=max(
-                (course_doses.get(number) or 0) - doses_held.get(number, 0), 0
-            ),
-        )
-        for number in centre_ids
     }
+    courses = VaccinationSeries.objects.filter(
+        centre_id__in=centre_ids,
+        service_id__in=list(by_id),
+        status=VaccinationSeries.Status.ACTIVE,
+    )
+    course_doses = {
+        (row["centre_id"], row["service_id"]): row["doses"]
+        for row in courses.values("centre_id", "service_id").annotate(doses=Sum("doses_in_series"))
+    }
+    doses_held = {
+        (row["series__centre_id"], row["series__service_id"]): row["count"]
+        for row in Appointment.objects.filter(
+            series__in=courses, status__in=Appointment.HELD_OR_GIVEN
+        )
+        .values("series__centre_id", "series__service_id")
+        .annotate(count=Count("pk"))
+    }
+    positions = {}
+    for number in centre_ids:
+        for service_id, service in by_id.items():
+            key = (number, service_id)
+            positions[key] = StockPosition(
+                centre_id=number,
+                service=service,
+                on_hand=on_hand.get(key) or 0,
+                booked=(places.get(key, {}).get("taken") or 0) - settled.get(key, 0),
+                open_places=places.get(key, {}).get("free") or 0,
+                reserved_for_courses=max((course_doses.get(key) or 0) - doses_held.get(key, 0), 0),
+            )
+    return positions
 
 
 def use_dose(*, centre: HealthCentre, service: Service, lot_id: int | None) -> VaccineLot:
@@ -271,7 +284,8 @@ def lot_for_staff(lot_id: int) -> VaccineLot:
 
 
 def stock_rows(centre: HealthCentre) -> list[dict[str, object]]:
-    """Each vaccine at the centre with its stock position and lots, soonest expiry first."""
+    """Each vaccine at the centre with its stock position and lots, soonest expiry first: seven
+    queries however many vaccines."""
     lots = list(
         VaccineLot.objects.filter(centre=centre)
         .select_related("service")
@@ -282,11 +296,15 @@ def stock_rows(centre: HealthCentre) -> list[dict[str, object]]:
         .filter(Q(centres=centre) | Q(lots__centre=centre))
         .distinct()
     )
-    result = []
-    for vaccine in vaccines.order_by("code"):
-        position = stock_positions(centre_ids=[centre.number], service=vaccine)[centre.number]
-        result.append(stock_row(position, [lot for lot in lots if lot.service_id == vaccine.pk]))
-    return result
+    listed = list(vaccines.order_by("code"))
+    positions = positions_of_vaccines(centre_ids=[centre.number], services=listed)
+    return [
+        stock_row(
+            positions[(centre.number, vaccine.pk)],
+            [lot for lot in lots if lot.service_id == vaccine.pk],
+        )
+        for vaccine in listed
+    ]
 
 
 def stock_row(position: StockPosition, lots: list[VaccineLot]) -> dict[str, object]:
