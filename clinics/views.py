@@ -19,10 +19,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from clinics.exceptions import DomainError
 from clinics.limits import check_sign_in_rate
 from clinics.models import HealthCentre
 from clinics.permissions import StaffAction, can_act_at, centres_where
+from clinics.refusals import refusal_caught
 from clinics.services import (
     authenticator_uri,
     check_second_factor,
@@ -93,16 +93,16 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
         next_url = "/staff/"
     form = AuthenticationForm(request, data=request.POST or None)
     if request.method == "POST":
-        try:
+        with refusal_caught() as refused:
             check_sign_in_rate(
                 username=request.POST.get("username", ""), address=request.META.get("REMOTE_ADDR")
             )
-        except DomainError as refusal:
+        if refused:
             return render(
                 request,
                 "clinics/sign_in.html",
-                {"form": AuthenticationForm(request), "next": next_url, "error": refusal.message},
-                status=refusal.status,
+                {"form": AuthenticationForm(request), "next": next_url, "error": refused.message},
+                status=refused.status,
             )
     if request.method == "POST" and form.is_valid():
         user = form.get_user()
@@ -151,10 +151,10 @@ def sign_in_code_page(request: HttpRequest) -> HttpResponse:
         return _start_again(request)
     error = ""
     if request.method == "POST":
-        try:
+        with refusal_caught() as refused:
             check_second_factor(user=user, code=request.POST.get("code", ""))
-        except DomainError as refusal:
-            error = str(refusal.message)
+        if refused:
+            error = refused.message
         else:
             return _finish_sign_in(request, user)
     return render(
@@ -173,15 +173,15 @@ def sign_in_authenticator_page(request: HttpRequest) -> HttpResponse:
     if user is None:
         return _start_again(request)
     error = ""
-    try:
+    with refusal_caught() as refused:
         authenticator = start_authenticator(user=user)
-    except DomainError:
+    if refused:
         return HttpResponseRedirect("/staff/sign-in/code")
     if request.method == "POST":
-        try:
+        with refusal_caught() as refused:
             confirm_authenticator(user=user, code=request.POST.get("code", ""))
-        except DomainError as refusal:
-            error = str(refusal.message)
+        if refused:
+            error = refused.message
         else:
             messages.success(request, _("Your authenticator app is set up."))
             return _finish_sign_in(request, user)

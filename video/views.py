@@ -21,6 +21,7 @@ from clinics.dates import format_day
 from clinics.exceptions import DomainError, Forbidden, NotFound
 from clinics.models import HealthCentre
 from clinics.permissions import StaffAction, can_act_at
+from clinics.refusals import refusal_caught
 from video.models import ConsultationRoom
 from video.services import entry_window, room_for
 
@@ -29,17 +30,17 @@ from video.services import entry_window, room_for
 def patient_room_page(request: HttpRequest, token: str) -> HttpResponse:
     """The patient's room, opened from the join link: the link is the credential. Before the
     first video visit, the privacy notice and the telemedicine consent come first."""
-    try:
+    with refusal_caught() as refused:
         appointment = _appointment_of_join_token(token)
         room = room_for(appointment)
-    except DomainError as error:
+    if refused:
         language = reader_language(request, None)
         with translation.override(language):
             return render(
                 request,
                 "booking/link_page.html",
-                {"error": error.message, "language": language},
-                status=error.status,
+                {"error": refused.message, "language": language},
+                status=refused.status,
             )
     language = reader_language(request, appointment.patient)
     with translation.override(language):

@@ -27,7 +27,6 @@ from booking.services.schedules import (
 from booking.services.slots import SlotSyncResult, set_slot_capacity, sync_slots
 from booking.services.staff_steps import STEPS, StaffStep, take_step
 from clinics.admin import AuditedReads, CentreScopedAdmin, CityAdminOnly
-from clinics.exceptions import DomainError
 from clinics.models import (
     Closure,
     HealthCentre,
@@ -37,6 +36,7 @@ from clinics.models import (
     ServiceDose,
 )
 from clinics.permissions import StaffAction, is_city_admin, signed_in_user
+from clinics.refusals import Refusal, refusal_caught, refusal_flashed
 
 
 def report_slot_changes(request: HttpRequest, result: SlotSyncResult) -> None:
@@ -61,9 +61,9 @@ def report_slot_changes(request: HttpRequest, result: SlotSyncResult) -> None:
         )
 
 
-def _form_error(form: forms.ModelForm, error: DomainError) -> None:
-    field = error.detail.get("field")
-    form.add_error(field if field in form.fields else None, str(error.message))
+def _form_error(form: forms.ModelForm, refused: Refusal) -> None:
+    field = refused.error.detail.get("field") if refused.error is not None else None
+    form.add_error(field if field in form.fields else None, refused.message)
 
 
 # --- Centres and services -----------------------------------------------------------------------
@@ -164,10 +164,10 @@ class ScheduleTemplateForm(forms.ModelForm):
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # copies the cleaned data onto the instance
         if not self.errors and self.instance.is_active:
-            try:
+            with refusal_caught() as refused:
                 validate_schedule_template(self.instance)
-            except DomainError as error:
-                _form_error(self, error)
+            if refused:
+                _form_error(self, refused)
 
     def schedule_fields(self) -> ScheduleFields:
         template = self.instance
@@ -228,10 +228,10 @@ class ClosureForm(forms.ModelForm):
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]
         if not self.errors and not self.instance.pk:
-            try:
+            with refusal_caught() as refused:
                 validate_closure(self.instance)
-            except DomainError as error:
-                _form_error(self, error)
+            if refused:
+                _form_error(self, refused)
 
 
 @admin.register(Closure)
@@ -348,10 +348,9 @@ class SlotAdmin(CentreScopedAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        try:
+        # Refused if someone booked between the form check and the save.
+        with refusal_flashed(request):
             set_slot_capacity(slot=obj, capacity=obj.capacity)
-        except DomainError as error:  # someone booked between the form check and the save
-            messages.error(request, str(error.message))
 
 
 # --- Patients and appointments ------------------------------------------------------------------
@@ -379,10 +378,10 @@ class PatientForm(forms.ModelForm):
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]
         if not self.errors:
-            try:
+            with refusal_caught() as refused:
                 validated_person(self.person())
-            except DomainError as error:
-                _form_error(self, error)
+            if refused:
+                _form_error(self, refused)
 
 
 @admin.register(Patient)
@@ -431,16 +430,14 @@ class PatientAdmin(AuditedReads, CentreScopedAdmin):
         return Appointment.objects.filter(patient_id=obj.pk, slot__centre__in=centres).exists()
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        try:
-            # Staff who see the person may move their sign-in phone: the remedy the patient's
-            # own pages name when they cannot.
+        # Staff who see the person may move their sign-in phone: the remedy the patient's own
+        # pages name when they cannot. Refused e.g. if the new phone signs in another account.
+        with refusal_flashed(request):
             update_patient(
                 patient=Patient.objects.get(pk=obj.pk),
                 person=form.person(),
                 sign_in_phone_proven=True,
             )
-        except DomainError as error:  # e.g. the new phone signs in another account
-            messages.error(request, str(error.message))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # patients register themselves, or are added by their guardian
@@ -461,11 +458,11 @@ def _appointment_action(
             if not model_admin._may(request, step.needs, appointment):  # type: ignore[attr-defined]
                 messages.error(request, _("Not allowed at this centre: %s") % appointment)
                 continue
-            try:
+            with refusal_caught() as refused:
                 take_step(step, appointment=appointment, **step.admin_options)
                 done += 1
-            except DomainError as error:
-                messages.error(request, f"{appointment}: {error.message}")
+            if refused:
+                messages.error(request, f"{appointment}: {refused.message}")
         if done:
             messages.success(request, _("%(count)d appointments updated.") % {"count": done})
 

@@ -22,8 +22,8 @@ from booking.models import (
 from booking.services.drives import cancel_drive, release_drive
 from booking.services.stock import receive_lot, withdraw_lot
 from clinics.admin import AuditedReads, CentreScopedAdmin, CityAdminOnly
-from clinics.exceptions import DomainError
 from clinics.permissions import StaffAction, is_city_admin
+from clinics.refusals import refusal_caught
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -67,10 +67,10 @@ class VaccinationDriveAdmin(CityAdminOnly, ReadOnly):
             messages.error(request, _("Only city administrators release drives here."))
             return
         for drive in queryset:
-            try:
+            with refusal_caught() as refused:
                 released = release_drive(drive=drive, at=None)
-            except DomainError as error:
-                messages.error(request, f"{drive}: {error.message}")
+            if refused:
+                messages.error(request, f"{drive}: {refused.message}")
                 continue
             messages.success(
                 request,

@@ -35,8 +35,8 @@ from booking.views.passcode_flow import (
 )
 from booking.views.phone_steps import NEW_PHONE_KEY, PHONE_STEPS, take_phone_step
 from clinics.dates import format_day, format_moment
-from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user
+from clinics.refusals import refusal_caught, refusal_flashed
 
 PAGE_CANCELLATION = "Cancelled on the patient's page"
 UPCOMING = (
@@ -61,11 +61,9 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(next_url)
     if request.method == "POST":
         action = request.POST.get("action", "")
-        try:
+        with refusal_flashed(request):
             if action in STEPS:
                 take_sign_in_step(request, action, request.LANGUAGE_CODE)
-        except DomainError as error:
-            messages.error(request, str(error.message))
         if request.user.is_authenticated:
             return HttpResponseRedirect(next_url)
         return HttpResponseRedirect(f"/sign-in?next={next_url}")
@@ -97,23 +95,21 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
     language = request.LANGUAGE_CODE
     action = request.POST.get("action", "")
     if request.method == "POST" and action in PHONE_STEPS:
-        try:
+        with refusal_flashed(request):
             take_phone_step(request, action)
-        except DomainError as refusal:
-            messages.error(request, str(refusal.message))
         return HttpResponseRedirect(request.path, status=303)
     form = DependantForm(request.POST or None)
     error = ""
     if request.method == "POST":
         if form.is_valid():
-            try:
+            with refusal_caught() as refused:
                 added = add_dependant(
                     account=user,
                     relationship=Patient.Relationship(form.cleaned_data["relationship"]),
                     person=form.person(),
                 )
-            except DomainError as refusal:
-                error = str(refusal.message)
+            if refused:
+                error = refused.message
             else:
                 messages.success(
                     request,
@@ -205,21 +201,19 @@ def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpRespon
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), login_url="/sign-in")
     language = request.LANGUAGE_CODE
-    try:
+    with refusal_caught() as refused:
         appointment = appointment_of(signed_in_user(request), appointment_id)
-    except DomainError as error:
+    if refused:
         return render(
             request,
             "booking/pages/my_appointment.html",
-            {"nav": "me", "error": error.message},
-            status=error.status,
+            {"nav": "me", "error": refused.message},
+            status=refused.status,
         )
     if request.method == "POST":
-        try:
+        with refusal_flashed(request) as refused:
             done = act_on_appointment(request, appointment, reason=PAGE_CANCELLATION)
-        except DomainError as error:
-            messages.error(request, str(error.message))
-        else:
+        if not refused:
             messages.success(request, done)
         return HttpResponseRedirect(request.path)
     can_change = appointment_can_change(appointment)

@@ -22,8 +22,9 @@ from booking.views.passcode_flow import (
     sign_in_state,
     take_sign_in_step,
 )
-from clinics.exceptions import DomainError, InvalidInput
+from clinics.exceptions import InvalidInput
 from clinics.permissions import signed_in_user
+from clinics.refusals import refusal_flashed
 
 
 def _slot(slot_id: int) -> Slot | None:
@@ -88,13 +89,11 @@ def _context(request: HttpRequest, slot: Slot, language: str) -> dict[str, objec
 def _act(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
     here = f"{request.path}?lang={language}"
     action = request.POST.get("action", "")
-    try:
+    with refusal_flashed(request):
         if action in STEPS:
             take_sign_in_step(request, action, language)
         elif action == "book" and request.user.is_authenticated:
             return _book(request, slot, language)
-    except DomainError as error:
-        messages.error(request, str(error.message))
     return HttpResponseRedirect(here)
 
 

@@ -15,8 +15,9 @@ from booking.models import Slot
 from booking.selectors import SlotOrder, build_search, open_times_by_centre
 from booking.services.limits import check_search_rate
 from clinics.dates import format_day, format_moment, format_time
-from clinics.exceptions import DomainError, InvalidInput
+from clinics.exceptions import InvalidInput
 from clinics.models import District, Service, for_language
+from clinics.refusals import refusal_caught
 from clinics.selectors import RankedCentre
 
 # How many centres the page shows, and how many open times for each.
@@ -78,7 +79,7 @@ def find_page(request: HttpRequest) -> HttpResponse:
     }
     if not chosen["service"]:
         return render(request, "booking/pages/find.html", context)
-    try:
+    with refusal_caught() as refused:
         check_search_rate(address=request.META.get("REMOTE_ADDR"))
         district = int(chosen["district"]) if chosen["district"].isdigit() else None
         search = build_search(
@@ -92,10 +93,13 @@ def find_page(request: HttpRequest) -> HttpResponse:
             centres=None,
             order=SlotOrder.NEAREST,
         )
-    except DomainError as error:
-        context["error"] = str(error.message)
+    if refused:
+        context["error"] = refused.message
         return render(
-            request, "booking/pages/find.html", context, status=429 if error.status == 429 else 400
+            request,
+            "booking/pages/find.html",
+            context,
+            status=429 if refused.status == 429 else 400,
         )
     found = open_times_by_centre(search, centres=CENTRES_SHOWN, per_centre=TIMES_PER_CENTRE)
     service = search.service

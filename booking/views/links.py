@@ -23,19 +23,23 @@ from booking.selectors import alternatives_for, appointment_can_change
 from booking.services import appointments as visits
 from booking.services.waitlist import claim_offer, decline_offer
 from clinics.dates import format_moment
-from clinics.exceptions import DomainError, InvalidInput
+from clinics.exceptions import InvalidInput
 from clinics.models import VisitMode
+from clinics.refusals import Refusal, refusal_caught, refusal_flashed
 
 
 def time_choices(slots: list[Slot], language: str) -> list[dict[str, object]]:
     return [{"id": slot.pk, "label": format_moment(slot.start, language)} for slot in slots]
 
 
-def _link_error(request: HttpRequest, template: str, error: DomainError) -> HttpResponse:
+def _link_error(request: HttpRequest, template: str, refused: Refusal) -> HttpResponse:
     language = reader_language(request, None)
     with translation.override(language):
         return render(
-            request, template, {"error": error.message, "language": language}, status=error.status
+            request,
+            template,
+            {"error": refused.message, "language": language},
+            status=refused.status,
         )
 
 
@@ -43,18 +47,16 @@ def _link_error(request: HttpRequest, template: str, error: DomainError) -> Http
 def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
     """One appointment, opened from the link in a text message: in the language the text was
     written in, unless the reader switches."""
-    try:
+    with refusal_caught() as refused:
         appointment = appointment_from_link(token)
-    except DomainError as error:
-        return _link_error(request, "booking/appointment_link.html", error)
+    if refused:
+        return _link_error(request, "booking/appointment_link.html", refused)
     language = reader_language(request, appointment.patient)
     with translation.override(language):
         if request.method == "POST":
-            try:
+            with refusal_flashed(request) as refused:
                 done = act_on_appointment(request, appointment, reason=LINK_CANCELLATION)
-            except DomainError as error:
-                messages.error(request, str(error.message))
-            else:
+            if not refused:
                 messages.success(request, done)
             return HttpResponseRedirect(f"{request.path}?lang={language}")
         slot = appointment.slot
@@ -107,16 +109,16 @@ def act_on_appointment(request: HttpRequest, appointment: Appointment, *, reason
 @require_http_methods(["GET", "POST"])
 def waitlist_offer_page(request: HttpRequest, token: str) -> HttpResponse:
     """A place held for someone on the waitlist, opened from the text: book it or pass."""
-    try:
+    with refusal_caught() as refused:
         offer = offer_from_link(token)
-    except DomainError as error:
-        return _link_error(request, "booking/waitlist_offer.html", error)
+    if refused:
+        return _link_error(request, "booking/waitlist_offer.html", refused)
     patient = offer.entry.patient
     language = reader_language(request, patient)
     with translation.override(language):
         if request.method == "POST":
             action = request.POST.get("action", "")
-            try:
+            with refusal_flashed(request):
                 if action == "claim":
                     booking = claim_offer(
                         offer=offer, booked_by=patient.account, channel=Appointment.Channel.WEB
@@ -127,8 +129,6 @@ def waitlist_offer_page(request: HttpRequest, token: str) -> HttpResponse:
                 if action == "decline":
                     decline_offer(offer=offer)
                     messages.success(request, _("We will offer you another time when one is free."))
-            except DomainError as error:
-                messages.error(request, str(error.message))
             return HttpResponseRedirect(f"{request.path}?lang={language}")
         slot = offer.slot
         return render(

@@ -22,7 +22,7 @@ from booking.services.identity import (
 )
 from booking.services.passcodes import send_sign_in_code
 from booking.thaid import finish_thaid_sign_in, start_thaid_sign_in, thaid_enabled
-from clinics.exceptions import DomainError
+from clinics.refusals import Refusal, refusal_caught, refusal_flashed
 
 # Who ThaID vouched for, while they choose what to do with a phone's account; for this long.
 PENDING_KEY = "thaid-pending"
@@ -40,10 +40,9 @@ def _enabled() -> None:
 def thaid_start(request: HttpRequest) -> HttpResponse:
     """Off to ThaID, to prove who you are in the app."""
     _enabled()
-    try:
+    with refusal_caught() as refused:
         return start_thaid_sign_in(request, redirect_uri=request.build_absolute_uri(CALLBACK_PATH))
-    except DomainError as error:
-        return _failed(request, error, status=503)
+    return _failed(request, refused, status=503)  # reached only when refused
 
 
 @require_GET
@@ -51,11 +50,11 @@ def thaid_callback(request: HttpRequest) -> HttpResponse:
     """Back from ThaID: everything checked, then into the person's account."""
     _enabled()
     request.session.pop(PENDING_KEY, None)
-    try:
+    with refusal_caught() as refused:
         person, subject = finish_thaid_sign_in(request)
         match = sign_in_with_verified_identity(person=person, subject=subject)
-    except DomainError as error:
-        return _failed(request, error)
+    if refused:
+        return _failed(request, refused)
     if match.account is not None:
         return _signed_in(request, match.account)
     request.session[PENDING_KEY] = {
@@ -100,7 +99,7 @@ def thaid_connect(request: HttpRequest) -> HttpResponse:
             },
         )
     action = request.POST.get("action", "")
-    try:
+    with refusal_flashed(request):
         if action == "send_code":
             send_sign_in_code(
                 phone=pending["phone"],
@@ -126,8 +125,6 @@ def thaid_connect(request: HttpRequest) -> HttpResponse:
                 ),
             )
             return _signed_in(request, account)
-    except DomainError as error:
-        messages.error(request, str(error.message))
     return HttpResponseRedirect(CONNECT_PATH, status=303)
 
 
@@ -143,10 +140,11 @@ def _signed_in(request: HttpRequest, account: User) -> HttpResponse:
     return HttpResponseRedirect("/me/", status=303)
 
 
-def _failed(request: HttpRequest, error: DomainError, *, status: int | None = None) -> HttpResponse:
+def _failed(request: HttpRequest, refused: Refusal, *, status: int | None = None) -> HttpResponse:
+    assert refused.error is not None
     return render(
         request,
         "booking/pages/thaid_failed.html",
-        {"nav": "sign-in", "message": str(error.message), "code": error.code},
-        status=status or error.status,
+        {"nav": "sign-in", "message": refused.message, "code": refused.error.code},
+        status=status or refused.status,
     )

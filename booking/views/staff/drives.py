@@ -28,9 +28,10 @@ from booking.services.drives import (
 from booking.views.form_errors import first_form_error
 from booking.views.staff.schedules import WEEKDAYS
 from clinics.dates import format_day, format_moment
-from clinics.exceptions import DomainError, Forbidden, NotFound
+from clinics.exceptions import Forbidden, NotFound
 from clinics.models import HealthCentre, Service
 from clinics.permissions import StaffAction, centres_where
+from clinics.refusals import refusal_caught
 from clinics.views import refuse
 
 
@@ -158,18 +159,20 @@ def new_drive_page(request: HttpRequest) -> HttpResponse:
         if not form.is_valid():
             error = first_form_error(form)
         else:
-            try:
-                fields = drive_fields(request.user, form.drive_input())  # type: ignore[arg-type]
-                drive = create_drive(fields=fields, created_by=request.user)  # type: ignore[arg-type]
-            except ValidationError as invalid:
-                error = _validation_message(invalid)
-            except DomainError as refused:
-                error = str(refused.message)
-            else:
-                messages.success(
-                    request, _("The drive is saved as a draft. Check the preview, then release it.")
-                )
-                return HttpResponseRedirect(f"/staff/drives/{drive.pk}", status=303)
+            with refusal_caught() as refused:
+                try:
+                    fields = drive_fields(request.user, form.drive_input())  # type: ignore[arg-type]
+                    drive = create_drive(fields=fields, created_by=request.user)  # type: ignore[arg-type]
+                except ValidationError as invalid:
+                    error = _validation_message(invalid)
+                else:
+                    messages.success(
+                        request,
+                        _("The drive is saved as a draft. Check the preview, then release it."),
+                    )
+                    return HttpResponseRedirect(f"/staff/drives/{drive.pk}", status=303)
+            if refused:
+                error = refused.message
     return render(
         request,
         "booking/staff/drive_form.html",
@@ -184,10 +187,10 @@ def drive_page(request: HttpRequest, drive_id: int) -> HttpResponse:
     if refusal is not None:
         return refusal
     language = request.LANGUAGE_CODE
-    try:
+    with refusal_caught() as refused:
         drive = staff_drive(request.user, drive_id)  # type: ignore[arg-type]
-    except DomainError as error:
-        return refuse(request, str(error.message), error.status)
+    if refused:
+        return refuse(request, refused.message, refused.status)
     plan = plan_drive(drive) if drive.status == VaccinationDrive.Status.DRAFT else None
     return render(
         request,
@@ -227,7 +230,7 @@ def drive_action(request: HttpRequest, drive_id: int, action: str) -> HttpRespon
     if refusal is not None:
         return refusal
     back = HttpResponseRedirect(f"/staff/drives/{drive_id}", status=303)
-    try:
+    with refusal_caught() as refused:
         drive = staff_drive(request.user, drive_id)  # type: ignore[arg-type]
         if action == "release":
             released = release_drive(drive=drive)
@@ -259,8 +262,9 @@ def drive_action(request: HttpRequest, drive_id: int, action: str) -> HttpRespon
             )
         else:
             messages.error(request, _("There is no such step."))
-    except (Forbidden, NotFound) as error:  # not this member of staff's drive: nothing done
-        return refuse(request, str(error.message), error.status)
-    except DomainError as error:
-        messages.error(request, str(error.message))
+    if isinstance(refused.error, Forbidden | NotFound):
+        # Not this member of staff's drive: nothing done, and no page to go back to.
+        return refuse(request, refused.message, refused.status)
+    if refused:
+        messages.error(request, refused.message)
     return back

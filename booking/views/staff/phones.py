@@ -21,9 +21,9 @@ from booking.services.safeguards import (
 )
 from clinics.audit import record_read
 from clinics.dates import format_moment
-from clinics.exceptions import DomainError
 from clinics.models import HealthCentre
 from clinics.permissions import StaffAction, signed_in_user
+from clinics.refusals import refusal_flashed
 from clinics.views import refuse, staff_centre, staff_page
 
 
@@ -89,7 +89,7 @@ def shared_phone_action(
     if account is None or action not in ("block", "allow", "cancel"):
         return refuse(request, _("This phone has no coming appointments at this centre."), 404)
     user = signed_in_user(request)
-    try:
+    with refusal_flashed(request):
         if action == "block":
             block_booking(
                 account=account, reason=request.POST.get("reason", ""), by=user, centre_id=centre.pk
@@ -112,8 +112,6 @@ def shared_phone_action(
                 )
             else:
                 messages.error(request, _("Tick the appointments to cancel."))
-    except DomainError as error:
-        messages.error(request, str(error.message))
     return _back(centre)
 
 

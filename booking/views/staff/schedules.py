@@ -27,6 +27,7 @@ from clinics.dates import format_day
 from clinics.exceptions import DomainError
 from clinics.models import HealthCentre, Service
 from clinics.permissions import StaffAction
+from clinics.refusals import refusal_caught
 from clinics.selectors import upcoming_closures
 from clinics.views import refuse, staff_centre, staff_page
 
@@ -134,10 +135,10 @@ def schedules_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     error = ""
     if request.method == "POST":
         if form.is_valid():
-            try:
+            with refusal_caught() as refused:
                 change = create_schedule_template(centre=centre, fields=form.fields_for_service())
-            except DomainError as refusal:
-                error = str(refusal.message)
+            if refused:
+                error = refused.message
             else:
                 messages.success(
                     request,
@@ -184,7 +185,7 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
     )
     error = ""
     if request.method == "POST":
-        try:
+        with refusal_caught() as refused:
             if request.POST.get("action") == "end":
                 change = end_schedule_template(template=template)
                 messages.success(
@@ -207,8 +208,8 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
                 )
                 return HttpResponseRedirect(request.path, status=303)
             error = first_form_error(form)
-        except DomainError as refusal:
-            error = str(refusal.message)
+        if refused:
+            error = refused.message
     return render(
         request,
         "booking/staff/schedule.html",
@@ -231,7 +232,7 @@ def closures_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     form = ClosureForm(request.POST if request.POST.get("action") == "add" else None)
     error = ""
     if request.method == "POST":
-        try:
+        with refusal_caught() as refused:
             if request.POST.get("action") == "lift":
                 closure = centre.closures.filter(
                     pk=request.POST.get("closure_id", "0") or 0
@@ -249,8 +250,8 @@ def closures_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 )
                 return HttpResponseRedirect(request.path, status=303)
             error = first_form_error(form)
-        except DomainError as refusal:
-            error = str(refusal.message)
+        if refused:
+            error = refused.message
     closures = upcoming_closures(centre)
     return render(
         request,

@@ -12,9 +12,9 @@ from django.views.decorators.http import require_http_methods
 from booking.services.stock import receive_lot, stock_rows
 from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
-from clinics.exceptions import DomainError
 from clinics.models import HealthCentre, Service
 from clinics.permissions import StaffAction, can_act_at
+from clinics.refusals import refusal_caught
 from clinics.views import staff_centre, staff_page
 
 
@@ -42,7 +42,7 @@ def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             return HttpResponse(status=403)
         if form.is_valid():
             data = form.cleaned_data
-            try:
+            with refusal_caught() as refused:
                 receive_lot(
                     centre=centre,
                     service=data["service"],
@@ -51,8 +51,8 @@ def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                     doses=data["doses"],
                     received_by=request.user,  # type: ignore[arg-type]
                 )
-            except DomainError as refused:
-                error = str(refused.message)
+            if refused:
+                error = refused.message
             else:
                 messages.success(request, _("The delivery is recorded."))
                 return HttpResponseRedirect(request.path, status=303)

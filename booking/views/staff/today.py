@@ -24,9 +24,10 @@ from booking.services.staff_steps import (
     take_step,
 )
 from clinics.dates import format_day, format_time
-from clinics.exceptions import DomainError, NotFound
+from clinics.exceptions import NotFound
 from clinics.models import HealthCentre, VisitMode
 from clinics.permissions import StaffAction, can_act_at
+from clinics.refusals import refusal_flashed
 from clinics.views import staff_centre, staff_page
 from video.services import open_rooms_for
 
@@ -129,13 +130,11 @@ def queue_action(
     if step is None or step not in QUEUE_STEPS:
         messages.error(request, _("There is no such step."))
         return back
-    try:
+    with refusal_flashed(request) as refused:
         appointment = appointment_for_staff(request.user, appointment_id, step.needs)
         if appointment.slot.centre_id != centre.number:
             raise NotFound()
         take_step(step, appointment=appointment)
-    except DomainError as error:
-        messages.error(request, str(error.message))
-    else:
+    if not refused:
         messages.success(request, str(step.done) % {"name": appointment.patient.first_name})
     return back
