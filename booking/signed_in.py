@@ -65,7 +65,8 @@ def cached_session(session_key: str) -> SessionBase | None:
     if data is None:
         return None
     store._session_cache = data
-    return store
+    session: SessionBase = store
+    return session
 
 
 def stored_session(session_key: str) -> SessionBase | None:
@@ -77,7 +78,8 @@ def stored_session(session_key: str) -> SessionBase | None:
     if not data:
         return None
     store._session_cache = data
-    return store
+    session: SessionBase = store
+    return session
 
 
 def account_key(user_id: int) -> str:

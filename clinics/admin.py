@@ -14,7 +14,7 @@ from clinics.models import District, HealthCentre, StaffAuthenticator, StaffMemb
 from clinics.permissions import StaffAction, centres_where
 
 
-class CentreScopedAdmin(admin.ModelAdmin):
+class CentreScopedAdmin(admin.ModelAdmin[Any]):
     """Rows belong to a centre through `centre_path`; staff act only where their role allows."""
 
     centre_path = "centre"
@@ -68,7 +68,7 @@ class CentreScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class AuditedReads(admin.ModelAdmin):
+class AuditedReads(admin.ModelAdmin[Any]):
     """Listing or opening patients' records in the admin is a read for the audit trail: one
     event per centre, naming the patients shown there."""
 
@@ -102,7 +102,7 @@ class AuditedReads(admin.ModelAdmin):
         return response
 
 
-class CityAdminOnly(admin.ModelAdmin):
+class CityAdminOnly(admin.ModelAdmin[Any]):
     """City-wide reference data: staff may look, only superusers change."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -130,7 +130,7 @@ class StaffMembershipAdmin(CentreScopedAdmin):
 
 
 @admin.register(StaffAuthenticator)
-class StaffAuthenticatorAdmin(admin.ModelAdmin):
+class StaffAuthenticatorAdmin(admin.ModelAdmin[Any]):
     """Deleting a lost phone's authenticator lets its owner set up a new one at their next
     sign-in. The key itself is never shown."""
 

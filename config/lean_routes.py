@@ -238,7 +238,8 @@ async def run_booking(
                 )
             except HandOver:
                 pass
-        return await in_a_thread(_book_now, booking)
+        answer: HttpResponse = await in_a_thread(_book_now, booking)
+        return answer
     finally:
         queue_events.deferred_changes.reset(collecting)
         queue_events.send_soon(changes)  # the desks are told from here, after the commit

@@ -12,7 +12,7 @@ from notifications.messages import staff_view_of
 from notifications.models import InboundMessage, Message, OptOut
 
 
-class ReadOnly(admin.ModelAdmin):
+class ReadOnly(admin.ModelAdmin[Any]):
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 

@@ -61,7 +61,7 @@ def report_slot_changes(request: HttpRequest, result: SlotSyncResult) -> None:
         )
 
 
-def _form_error(form: forms.ModelForm, refused: Refusal) -> None:
+def _form_error(form: forms.ModelForm[Any], refused: Refusal) -> None:
     field = refused.error.detail.get("field") if refused.error is not None else None
     form.add_error(field if field in form.fields else None, refused.message)
 
@@ -69,7 +69,7 @@ def _form_error(form: forms.ModelForm, refused: Refusal) -> None:
 # --- Centres and services -----------------------------------------------------------------------
 
 
-class ServiceDoseInline(admin.TabularInline):
+class ServiceDoseInline(admin.TabularInline[ServiceDose, Service]):
     model = ServiceDose
     extra = 0
 
@@ -105,7 +105,8 @@ class HealthCentreAdmin(CentreScopedAdmin):
         return ["number"] if obj else []
 
     def _centre_of(self, obj: Model) -> int | None:
-        return obj.pk
+        number: int | None = obj.pk
+        return number
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return is_city_admin(request.user)
@@ -122,7 +123,7 @@ class HealthCentreAdmin(CentreScopedAdmin):
 # --- Schedules, closures, holidays --------------------------------------------------------------
 
 
-class ScheduleTemplateForm(forms.ModelForm):
+class ScheduleTemplateForm(forms.ModelForm[ScheduleTemplate]):
     weekdays = forms.MultipleChoiceField(
         label=_("weekdays"),
         choices=[
@@ -220,7 +221,7 @@ class ScheduleTemplateAdmin(CentreScopedAdmin):
         return False  # untick "active" instead, so booked slots are looked after
 
 
-class ClosureForm(forms.ModelForm):
+class ClosureForm(forms.ModelForm[Closure]):
     class Meta:
         model = Closure
         fields = ["centre", "start_date", "end_date", "reason_th", "reason_en"]
@@ -316,7 +317,7 @@ class PublicHolidayAdmin(CityAdminOnly):
 # --- Slots --------------------------------------------------------------------------------------
 
 
-class SlotForm(forms.ModelForm):
+class SlotForm(forms.ModelForm[Slot]):
     class Meta:
         model = Slot
         fields = ["capacity"]
@@ -356,7 +357,7 @@ class SlotAdmin(CentreScopedAdmin):
 # --- Patients and appointments ------------------------------------------------------------------
 
 
-class PatientForm(forms.ModelForm):
+class PatientForm(forms.ModelForm[Patient]):
     class Meta:
         model = Patient
         fields = ["first_name", "last_name", "phone", "preferred_language", "district"]
@@ -367,11 +368,11 @@ class PatientForm(forms.ModelForm):
             first_name=patient.first_name,
             last_name=patient.last_name,
             date_of_birth=patient.date_of_birth,
-            sex=patient.sex,
+            sex=Patient.Sex(patient.sex),
             phone=patient.phone,
             national_id=patient.national_id,
             passport_number=patient.passport_number,
-            preferred_language=patient.preferred_language,
+            preferred_language=Patient.Language(patient.preferred_language),
             district=patient.district,
         )
 
@@ -448,11 +449,13 @@ class PatientAdmin(AuditedReads, CentreScopedAdmin):
 
 def _appointment_action(
     step: StaffStep,
-) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[Appointment]], None]:
+) -> Callable[[admin.ModelAdmin[Appointment], HttpRequest, QuerySet[Appointment]], None]:
     """The admin's action for a step of booking.services.staff_steps, on each appointment
     chosen at a centre where the user may take it."""
 
-    def run(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    def run(
+        model_admin: admin.ModelAdmin[Appointment], request: HttpRequest, queryset: QuerySet[Any]
+    ) -> None:
         done = 0
         for appointment in queryset.select_related("slot"):
             if not model_admin._may(request, step.needs, appointment):  # type: ignore[attr-defined]

@@ -34,7 +34,7 @@ class PartnerAdmin(CityAdminChanges):
     list_filter = ["is_active"]
 
 
-class PartnerKeyForm(forms.ModelForm):
+class PartnerKeyForm(forms.ModelForm[PartnerKey]):
     scopes = forms.MultipleChoiceField(
         label=_("scopes"), choices=PartnerKey.Scope.choices, widget=forms.CheckboxSelectMultiple
     )

@@ -26,7 +26,7 @@ from clinics.permissions import StaffAction, is_city_admin
 from clinics.refusals import refusal_caught
 
 
-class ReadOnly(admin.ModelAdmin):
+class ReadOnly(admin.ModelAdmin[Any]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -37,7 +37,7 @@ class ReadOnly(admin.ModelAdmin):
         return False
 
 
-class DriveSessionInline(admin.TabularInline):
+class DriveSessionInline(admin.TabularInline[DriveSession, VaccinationDrive]):
     model = DriveSession
     extra = 0
     can_delete = False
@@ -92,7 +92,7 @@ class VaccinationDriveAdmin(CityAdminOnly, ReadOnly):
             )
 
 
-class VaccineLotForm(forms.ModelForm):
+class VaccineLotForm(forms.ModelForm[VaccineLot]):
     class Meta:
         model = VaccineLot
         fields = ["centre", "service", "lot_number", "expires_on", "doses_received"]

@@ -8,7 +8,8 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import get_language
-from ninja import Header, Router, Status
+from ninja import Router, Status
+from ninja.params.functions import Header
 
 from booking.api.people import person_details
 from booking.exceptions import SlotFull
@@ -60,7 +61,8 @@ router = Router(tags=["My patients and appointments"])
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 ONE_APPOINTMENT = {200: AppointmentOut, **ERRORS}
 
-IdempotencyKey = Header(
+# The default of an operation's `idempotency_key: str` parameter, as ninja reads it.
+IdempotencyKey: Any = Header(
     ...,
     alias="Idempotency-Key",
     min_length=8,

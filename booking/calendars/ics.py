@@ -57,7 +57,8 @@ def _calendar(name: str | None = None, *, method: str | None = None) -> Calendar
 
 def _finish(calendar: Calendar) -> bytes:
     calendar.add_missing_timezones()
-    return calendar.to_ical()
+    written: bytes = calendar.to_ical()
+    return written
 
 
 def centre_address(centre: HealthCentre, language: str) -> str:

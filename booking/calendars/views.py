@@ -20,7 +20,7 @@ from booking.links import (
     calendar_feed_from_link,
 )
 from booking.models import Appointment, CalendarFeed
-from booking.views import reader_language
+from booking.page_words import reader_language
 from clinics.exceptions import DomainError
 from clinics.models import HealthCentre
 

@@ -307,7 +307,7 @@ def insert_slots(slots: list[NewSlot]) -> int:
             values = ", ".join(["%s"] * len(columns))
             sql = f"INSERT INTO {table} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING"
             cursor.executemany(sql, rows)
-            return max(cursor.rowcount, 0)
+            return max(int(cursor.rowcount), 0)
         else:
             # PostgreSQL: COPY into a scratch table, then one INSERT that skips conflicts.
             # (Django binds parameters client-side, so a huge VALUES list is slow to build.)
@@ -321,7 +321,7 @@ def insert_slots(slots: list[NewSlot]) -> int:
                 f"INSERT INTO {table} ({names}) SELECT {names} FROM slot_load "
                 "ON CONFLICT DO NOTHING"
             )
-            inserted = cursor.rowcount
+            inserted = int(cursor.rowcount)
             cursor.execute("DROP TABLE slot_load")
     return inserted
 

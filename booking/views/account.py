@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from booking.links import appointment_link_token
 from booking.models import Appointment, Patient
+from booking.page_words import slot_words
 from booking.selectors import (
     alternatives_for,
     appointment_can_change,
@@ -26,7 +27,7 @@ from booking.services.phones import offer_phone_proof, phone_needs_proof
 from booking.services.series import next_dose_due
 from booking.thaid import thaid_enabled
 from booking.views.form_errors import first_form_error
-from booking.views.links import act_on_appointment, slot_words, time_choices, video_join_url
+from booking.views.links import act_on_appointment, time_choices, video_join_url
 from booking.views.passcode_flow import (
     STEPS,
     DependantForm,

@@ -13,9 +13,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from booking.models import Appointment, Slot
+from booking.page_words import reader_language, slot_words
 from booking.selectors import next_best_slots, patient_of, patients_of
 from booking.services.booking_gate import book_for_account
-from booking.views.links import reader_language, slot_words, time_choices
+from booking.views.links import time_choices
 from booking.views.passcode_flow import (
     STEPS,
     forget_sign_in_steps,
