@@ -268,13 +268,7 @@ def best_open_slots(
     `excluding` (already tried) are left out."""
     if search.order == SlotOrder.EARLIEST:
         return search_open_slots(search, page=1, page_size=limit, excluding=excluding).items
-    ranked = ranked_centres_offering(
-        search.service,
-        district=search.district,
-        latitude=search.latitude,
-        longitude=search.longitude,
-        centre_ids=search.centre_ids,
-    )
+    ranked = centres_to_walk(search)
     if not ranked:
         return []
     place_of = {place.centre.number: place for place in ranked}
@@ -299,6 +293,17 @@ def best_open_slots(
     for row in rows:
         row.service = search.service  # every row is for the searched service: no join needed
     return [SlotOption(slot=row, place=place_of[row.centre_id]) for row in rows]
+
+
+def centres_to_walk(search: SlotSearch) -> list[RankedCentre]:
+    """The centres best_open_slots walks, in its order (kept per district in each process)."""
+    return ranked_centres_offering(
+        search.service,
+        district=search.district,
+        latitude=search.latitude,
+        longitude=search.longitude,
+        centre_ids=search.centre_ids,
+    )
 
 
 def _open_slots_in_centre_order(

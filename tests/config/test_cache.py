@@ -2,8 +2,6 @@
 runs in an async context of its own, where Django makes a cache object of its own)."""
 
 import asyncio
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +12,7 @@ from django.core.cache import caches
 from pytest_django import Settings
 
 from config.asgi import application
-from tests.config.test_redis_down import PrivateRedis
+from tests.redis_server import redis_for_tests
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,15 +32,8 @@ class CountingPool(redis.ConnectionPool):
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """The Redis of REDIS_URL (a run against the real services), else a private redis-server."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    if shutil.which("redis-server") is None:
-        pytest.fail("This test needs redis-server: run scripts/setup.")
-    server = PrivateRedis()
-    server.start()
-    yield server.url
-    server.stop()
+    with redis_for_tests() as url:
+        yield url
 
 
 async def get(path: str, query: str) -> int:

@@ -4,9 +4,6 @@ video room says it is unavailable instead of hanging."""
 
 import json
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import date
 from datetime import time as clock_time
@@ -36,43 +33,12 @@ from tests.factories import (
     stock_up,
     vaccine,
 )
+from tests.redis_server import PrivateRedis
 from video.services import room_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MONDAY = date(2026, 11, 30)
-
-
-class PrivateRedis:
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        pytest.fail("the private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 machine and sends a committed outbox row to the fake Twilio."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,8 +16,8 @@ from kombu import Connection
 from notifications.models import Message
 from notifications.services.outbox import Recipient, queue_message
 from notifications.tasks import send_due_messages
-from tests.config.test_redis_down import PrivateRedis
 from tests.fakes.twilio_api import FakeTwilio
+from tests.redis_server import redis_for_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,17 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def broker_url() -> Iterator[str]:
     """The Redis of REDIS_URL when it is set (a run against the machine's services), else a
     redis-server of the tests' own: the README's test command needs no Redis running."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    if shutil.which("redis-server") is None:
-        pytest.fail("This test needs redis-server: run scripts/setup.")
-    server = PrivateRedis()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    with redis_for_tests() as url:
+        yield url
 
 
 def database_url() -> str:

@@ -17,7 +17,12 @@ from django.core.exceptions import SynchronousOnlyOperation
 
 from booking.exceptions import NotEligible
 from booking.models import Appointment, Patient
-from booking.selectors import SlotOrder, SlotSearch, open_slots_in_centre_order_sql
+from booking.selectors import (
+    SlotOrder,
+    SlotSearch,
+    centres_to_walk,
+    open_slots_in_centre_order_sql,
+)
 from booking.services.appointments import Tries
 from booking.services.booking_sql.call import (
     BookingCall,
@@ -33,7 +38,6 @@ from booking.services.booking_sql.reads import (
     aslot_facts,
     keep_slot_facts,
 )
-from clinics.selectors import ranked_centres_offering
 
 # What an answer and the limits need of the patient; the rest is left deferred.
 PATIENT_FIELDS = ("id", "account_id", "first_name", "last_name", "national_id", "district_id")
@@ -73,13 +77,7 @@ async def abest_open_slots(
     earliest-first search raises it here: the caller then searches with the ORM in a thread."""
     if search.order == SlotOrder.EARLIEST:
         raise SynchronousOnlyOperation("an earliest-first search is made with the ORM")
-    ranked = ranked_centres_offering(
-        search.service,
-        district=search.district,
-        latitude=search.latitude,
-        longitude=search.longitude,
-        centre_ids=search.centre_ids,
-    )
+    ranked = centres_to_walk(search)
     if not ranked:
         return []
     sql, params = open_slots_in_centre_order_sql(
