@@ -36,9 +36,33 @@ READY_CEILING_MS = 120_000
 ON_POSTGRESQL = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
+# What starts a browser, and what starts servers, workers or whole runs of its own (several
+# seconds each): marked so that `-m "not browser and not slow"` is the fast suite. CI runs all.
+BROWSER_FILES = ("tests/browser/", "tests/video/test_e2e_call.py", "tests/config/test_api_docs.py")
+SLOW_FILES = (
+    "tests/config/test_postgres_restart.py",
+    "tests/config/test_deploy.py",
+    "tests/config/test_forwarded_headers.py",
+    "tests/config/test_procfile.py",
+    "tests/config/test_redis_down.py",
+    "tests/config/test_cache.py",
+    "tests/notifications/test_worker.py",
+    "tests/booking/test_demo.py",
+    "tests/booking/test_concurrency.py",
+    "tests/config/test_load_shedding.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `postgresql` are about what only PostgreSQL has (the booking function):
-    they belong to the PostgreSQL run, and are left out of the SQLite one rather than skipped."""
+    """Marks `browser` and `slow` (above). Tests marked `postgresql` are about what only
+    PostgreSQL has (the booking function): they belong to the PostgreSQL run, and are left out
+    of the SQLite one rather than skipped."""
+    for item in items:
+        where = item.nodeid
+        if where.startswith(BROWSER_FILES) or "in_chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if where.startswith(SLOW_FILES + BROWSER_FILES):
+            item.add_marker(pytest.mark.slow)
     if ON_POSTGRESQL:
         return
     elsewhere = [item for item in items if item.get_closest_marker("postgresql")]
