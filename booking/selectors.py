@@ -335,12 +335,12 @@ def open_slots_in_centre_order_sql(
     window_start, _ = day_bounds(search.date_from)
     _, window_end = day_bounds(search.date_to)
     offers = HealthCentre.services.through._meta.db_table
+    # The centres' checks sit inside the lateral subquery, so that the only join is the lateral
+    # nested loop over the ranked centres, in rank order, and the sort on rank stops after the
+    # first centres with room. Joined outside, PostgreSQL planned a hash join for the known
+    # centres and walked every centre: 80 ms a search with 36,000 slots, against 1 ms.
     sql = f"""
         SELECT {columns} FROM unnest(%s::integer[]) WITH ORDINALITY AS ranked (centre_id, rank)
-        JOIN {HealthCentre._meta.db_table} centre
-          ON centre.number = ranked.centre_id AND centre.is_active
-        JOIN {offers} offer
-          ON offer.healthcentre_id = ranked.centre_id AND offer.service_id = %s
         CROSS JOIN LATERAL (
             SELECT * FROM {Slot._meta.db_table} slot
             WHERE slot.service_id = %s AND slot.centre_id = ranked.centre_id
@@ -348,6 +348,11 @@ def open_slots_in_centre_order_sql(
               AND slot.start >= %s AND slot.start < %s
               AND (slot.opens_at IS NULL OR slot.opens_at <= %s)
               AND NOT (slot.id = ANY(%s::bigint[]))
+              AND EXISTS (SELECT 1 FROM {HealthCentre._meta.db_table} centre
+                          WHERE centre.number = ranked.centre_id AND centre.is_active)
+              AND EXISTS (SELECT 1 FROM {offers} offer
+                          WHERE offer.healthcentre_id = ranked.centre_id
+                            AND offer.service_id = %s)
             ORDER BY slot.start, slot.id
             LIMIT %s
         ) s
@@ -357,11 +362,11 @@ def open_slots_in_centre_order_sql(
     params: list[Any] = [
         centres,
         search.service.pk,
-        search.service.pk,
         max(window_start, earliest),
         window_end,
         now,
         list(excluding),
+        search.service.pk,
         limit,
         limit,
     ]

@@ -93,13 +93,13 @@ from booking.services.booking_gate import count_booking
 from booking.services.booking_sql.aio import (
     Candidates,
     HandOver,
+    Option,
     aallocate_slot,
     abest_open_slots,
     abook_slot,
     apatient_of,
 )
 from booking.services.booking_sql.reads import (
-    SlotFacts,
     aslot_facts,
     kept_slot_facts,
     remember_slot,
@@ -304,7 +304,7 @@ def _allocation_candidates(
     assert isinstance(payload, AllocateIn)
     search: SlotSearch | None = None
 
-    async def candidates(tried: set[int]) -> tuple[SlotSearch, list[SlotFacts]]:
+    async def candidates(tried: set[int]) -> tuple[SlotSearch, list[Option]]:
         nonlocal search
         try:
             if search is None:
@@ -325,12 +325,15 @@ def _allocation_search(payload: AllocateIn, patient: Patient) -> SlotSearch:
 
 def _candidates(
     payload: AllocateIn, patient: Patient, tried: set[int], search: SlotSearch | None
-) -> tuple[SlotSearch, list[SlotFacts]]:
+) -> tuple[SlotSearch, list[Option]]:
     """The search (made if not yet) and its next candidates, with the ORM."""
     if search is None:
         search = _allocation_search(payload, patient)
     options = best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tried)
-    return search, [remember_slot(option.slot) for option in options]
+    return search, [
+        Option(remember_slot(option.slot), option.slot.capacity - option.slot.booked)
+        for option in options
+    ]
 
 
 async def _alternatives(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, Any]]:

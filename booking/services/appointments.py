@@ -4,6 +4,7 @@ Capacity is taken with one conditional UPDATE (`booked < capacity`), so no slot 
 past its capacity whatever runs at the same time; a CHECK constraint guards the same rule.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import SystemRandom
 from typing import Any, Protocol, TypeVar
@@ -319,12 +320,20 @@ class Tries:
         self.tried: set[int] = set()
         self.lost_a_race = False
 
-    def next_of(self, candidates: list[CandidateT]) -> CandidateT:
+    def next_of(
+        self,
+        candidates: list[CandidateT],
+        *,
+        crowded: Callable[[CandidateT], bool] | None = None,
+    ) -> CandidateT:
         """Take the next candidate out of `candidates`. Someone who lost a place to another
         booking is in a surge, where everyone ranks the same slots first: from then on a
         random one of the rest, not the next, so the crowd spreads over the open slots
-        instead of all racing for one at a time."""
-        pick = SystemRandom().randrange(len(candidates)) if self.lost_a_race else 0
+        instead of all racing for one at a time. Candidates `crowded` says others are
+        already about to fill are passed over while any other is left."""
+        room = [i for i, c in enumerate(candidates) if crowded is None or not crowded(c)]
+        choices = room or list(range(len(candidates)))
+        pick = SystemRandom().choice(choices) if self.lost_a_race else choices[0]
         candidate = candidates.pop(pick)
         self.tried.add(candidate.slot_id)
         return candidate

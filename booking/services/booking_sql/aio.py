@@ -9,7 +9,9 @@ drive's rules not met (worded by booking.eligibility). The function writes nothi
 cases, so the caller books again through book_slot in a thread, and gets the same answer.
 """
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -47,11 +49,29 @@ PATIENT_SQL = (
 
 
 Made = tuple[Appointment, BookingCall, Outcome]
-# The search and its next candidates' facts, leaving out the slots tried (searched on the
-# connection with abest_open_slots, or with the ORM in a thread when that cannot answer).
-Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[SlotFacts]]]]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One of allocate's candidates: the slot's facts and the places it had free when found."""
+
+    facts: SlotFacts
+    free: int
+
+    @property
+    def slot_id(self) -> int:
+        return self.facts.slot_id
+
+
+# The search and its next candidates, leaving out the slots tried (searched on the connection
+# with abest_open_slots, or with the ORM in a thread when that cannot answer).
+Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[Option]]]]
+# Allocations this process is trying now, by slot (touched on the event loop's thread alone).
+_trying: Counter[int] = Counter()
 # The slot's facts as abest_open_slots selects them (SLOT_FACTS_SQL's, after the id).
-CANDIDATE_COLUMNS = 's.id, s.start, s."end", s.centre_id, s.service_id, s.drive_id'
+CANDIDATE_COLUMNS = (
+    's.id, s.start, s."end", s.centre_id, s.service_id, s.drive_id, s.capacity - s.booked'
+)
 
 
 class HandOver(Exception):
@@ -69,7 +89,7 @@ async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> Patient
 
 async def abest_open_slots(
     conn: Any, search: SlotSearch, *, limit: int, excluding: set[int]
-) -> list[SlotFacts]:
+) -> list[Option]:
     """booking.selectors.best_open_slots on `conn`, for allocate: the candidates' facts, in
     the same order, from the same query, kept as slot_facts keeps them. Django raises
     SynchronousOnlyOperation, before anything is asked, when ranking the centres needs the
@@ -92,7 +112,12 @@ async def abest_open_slots(
         rows = await cursor.fetchall()
     database = str(conn.info.dbname)
     return [
-        keep_slot_facts(database, SlotFacts(int(row[0]), row[1], row[2], row[3], row[4], row[5]))
+        Option(
+            keep_slot_facts(
+                database, SlotFacts(int(row[0]), row[1], row[2], row[3], row[4], row[5])
+            ),
+            int(row[6]),
+        )
         for row in rows
     ]
 
@@ -150,12 +175,15 @@ async def aallocate_slot(
     """allocate_slot with the booking function on `conn`: the candidates tried in allocate's
     order (booking.services.appointments.Tries), one call each. HandOver when none is left:
     allocate_slot then looks for an earlier booking with the key, or answers
-    no_slot_available."""
+    no_slot_available. In a surge everyone ranks the same slot first: a slot this process's
+    own allocations in flight would already fill is passed over for the next, rather than
+    queued behind on its row lock."""
     tries = Tries()
     search, options = await candidates(tries.tried)
     while options:
         while options:
-            option = tries.next_of(options)
+            option = tries.next_of(options, crowded=_crowded)
+            _trying[option.slot_id] += 1
             try:
                 return await abook_slot(
                     conn,
@@ -168,5 +196,19 @@ async def aallocate_slot(
                 )
             except Tries.MOVE_ON as refused:
                 tries.refused(refused)
+            finally:
+                _trying[option.slot_id] -= 1
+                if not _trying[option.slot_id]:
+                    del _trying[option.slot_id]
         search, options = await candidates(tries.tried)
     raise HandOver
+
+
+def allocations_in_flight() -> dict[int, int]:
+    """How many of this process's allocations are trying each slot now."""
+    return dict(_trying)
+
+
+def _crowded(option: Option) -> bool:
+    """As many of this process's allocations are trying the slot as it had places free."""
+    return _trying[option.slot_id] >= option.free
