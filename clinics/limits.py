@@ -41,6 +41,19 @@ class Limit:
     window_seconds: int
 
 
+def count_windows(windows: list[tuple[str, int]]) -> list[int]:
+    """Add one to each counter (made at 0 with its timeout if new) and give the new values: in
+    one round trip where the cache is Redis (config.cache), one key at a time otherwise."""
+    in_one_trip = getattr(cache, "count_windows", None)
+    if in_one_trip is not None:
+        return [int(count) for count in in_one_trip(windows)]
+    counts = []
+    for name, timeout in windows:  # the in-memory cache of the embedded default
+        cache.add(name, 0, timeout=timeout)
+        counts.append(int(cache.incr(name)))
+    return counts
+
+
 def check_rates(*limits: Limit) -> None:
     """check_rate for several limits at once: each counted once, in one round trip to Redis;
     TooManyRequests for the first one past its limit."""
@@ -57,14 +70,7 @@ def check_rates(*limits: Limit) -> None:
     ]
     if not windows:
         return
-    count_windows = getattr(cache, "count_windows", None)
-    if count_windows is not None:
-        counts = count_windows(windows)
-    else:  # the in-memory cache of the embedded default
-        counts = []
-        for name, timeout in windows:
-            cache.add(name, 0, timeout=timeout)
-            counts.append(cache.incr(name))
+    counts = count_windows(windows)
     for limit, count in zip(counted, counts, strict=True):
         if count > limit.limit:
             raise TooManyRequests(

@@ -36,6 +36,7 @@ from django.utils import timezone
 from booking.exceptions import DriveFull, InQueue
 from booking.models import Appointment, Slot, VaccinationDrive
 from booking.services.booking_sql.reads import slot_facts
+from clinics.limits import count_windows
 
 # How long the list of drives in their surge may be reused by the people waiting.
 PLACES_CHECK_SECONDS = 2
@@ -238,13 +239,8 @@ def _move_counters(drive_id: int, *, taken: int, finished: int) -> None:
 
 
 def _count(key: str, lifetime: int) -> int:
-    """Add one to a counter that starts at 0 (with its lifetime) and give its new value: one
-    round trip where the cache is Redis (clinics.limits counts the same way)."""
-    count_windows = getattr(cache, "count_windows", None)
-    if count_windows is not None:
-        return int(count_windows([(key, lifetime)])[0])
-    cache.add(key, 0, timeout=lifetime)
-    return int(cache.incr(key))
+    """Add one to a counter that starts at 0 (with its lifetime) and give its new value."""
+    return count_windows([(key, lifetime)])[0]
 
 
 def forget_drives_in_surge() -> None:

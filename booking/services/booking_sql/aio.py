@@ -38,6 +38,7 @@ from booking.services.booking_sql.reads import (
     anext_appointment_id,
     areference,
     aslot_facts,
+    facts_of_row,
     keep_slot_facts,
 )
 
@@ -112,12 +113,7 @@ async def abest_open_slots(
         rows = await cursor.fetchall()
     database = str(conn.info.dbname)
     return [
-        Option(
-            keep_slot_facts(
-                database, SlotFacts(int(row[0]), row[1], row[2], row[3], row[4], row[5])
-            ),
-            int(row[6]),
-        )
+        Option(keep_slot_facts(database, facts_of_row(int(row[0]), row[1:6])), int(row[6]))
         for row in rows
     ]
 

@@ -111,7 +111,8 @@ def keep_slot_facts(database: str, facts: SlotFacts) -> SlotFacts:
     return facts
 
 
-def _facts_of_row(slot_id: int, row: tuple[Any, ...]) -> SlotFacts:
+def facts_of_row(slot_id: int, row: tuple[Any, ...]) -> SlotFacts:
+    """SlotFacts from a row of SLOT_FACTS_SQL's columns."""
     start, end, centre_id, service_id, drive_id = row
     return SlotFacts(slot_id, start, end, int(centre_id), int(service_id), drive_id)
 
@@ -131,7 +132,7 @@ def slot_facts(slot_id: int) -> SlotFacts | None:
     with connection.cursor() as cursor:
         cursor.execute(SLOT_FACTS_SQL, [slot_id])
         row = cursor.fetchone()
-    return None if row is None else keep_slot_facts(database, _facts_of_row(slot_id, row))
+    return None if row is None else keep_slot_facts(database, facts_of_row(slot_id, row))
 
 
 async def aslot_facts(conn: Any, slot_id: int) -> SlotFacts | None:
@@ -143,7 +144,7 @@ async def aslot_facts(conn: Any, slot_id: int) -> SlotFacts | None:
     async with conn.cursor() as cursor:
         await cursor.execute(SLOT_FACTS_SQL, [slot_id])
         row = await cursor.fetchone()
-    return None if row is None else keep_slot_facts(database, _facts_of_row(slot_id, row))
+    return None if row is None else keep_slot_facts(database, facts_of_row(slot_id, row))
 
 
 def remember_slot(slot: Slot) -> SlotFacts:
