@@ -34,7 +34,7 @@ from django.db.models import F  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from booking.fhir.publishing import MANIFEST, PREFIX, publish_scheduling_links  # noqa: E402
+from booking.interop.fhir.publishing import MANIFEST, PREFIX, publish_scheduling_links  # noqa: E402
 from booking.models import PublishedFile, Slot  # noqa: E402
 from booking.services.demo import seed_demo  # noqa: E402
 from clinics.services import load_reference_data  # noqa: E402

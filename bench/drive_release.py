@@ -30,8 +30,8 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from booking.models import Slot, VaccinationDrive  # noqa: E402
-from booking.services.drives import DriveFields, create_drive, plan_drive, release_drive  # noqa: E402
-from booking.services.stock import receive_lot  # noqa: E402
+from booking.vaccination.drives import DriveFields, create_drive, plan_drive, release_drive  # noqa: E402
+from booking.vaccination.stock import receive_lot  # noqa: E402
 from clinics.models import HealthCentre, Service  # noqa: E402
 from clinics.services import load_reference_data  # noqa: E402
 

@@ -55,14 +55,14 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from booking.models import Patient, Slot, VaccinationDrive  # noqa: E402
-from booking.services.drives import DriveFields, create_drive, release_drive  # noqa: E402
-from booking.services.stock import receive_lot  # noqa: E402
 from booking.signed_in import (  # noqa: E402
     ACCOUNT_CACHE_SECONDS,
     account_entry,
     account_key,
     sessions_are_cached,
 )
+from booking.vaccination.drives import DriveFields, create_drive, release_drive  # noqa: E402
+from booking.vaccination.stock import receive_lot  # noqa: E402
 from clinics.models import HealthCentre, Service  # noqa: E402
 from clinics.services import load_reference_data  # noqa: E402
 from tests.factories import national_id  # noqa: E402

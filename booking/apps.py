@@ -10,8 +10,8 @@ class BookingConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from booking.models import Appointment
-        from booking.services.waiting_room import note_appointment_saved
         from booking.signed_in import connect_signals
+        from booking.vaccination.waiting_room import note_appointment_saved
 
         # A drive's places-left counter and its line move when bookings in it commit.
         post_save.connect(note_appointment_saved, sender=Appointment)

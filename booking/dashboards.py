@@ -1,6 +1,6 @@
 """Figures for the staff dashboards, read from the nightly daily figures (CentreDayFigures,
-counted by booking.open_data.services.count_day): per day for one centre or the city, and per
-centre for the city's ranking. Two queries whatever the span."""
+counted by booking.interop.open_data.services.count_day): per day for one centre or the city,
+and per centre for the city's ranking. Two queries whatever the span."""
 
 from dataclasses import dataclass
 from datetime import date

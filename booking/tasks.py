@@ -2,11 +2,11 @@ import logging
 
 from celery import shared_task
 
-from booking.fhir.publishing import publish_scheduling_links as publish_links
-from booking.open_data.services import count_recent_days
+from booking.interop.fhir.publishing import publish_scheduling_links as publish_links
+from booking.interop.open_data.services import count_recent_days
 from booking.services.deletion import erase_due
 from booking.services.slots import extend_slot_horizon as extend_horizon
-from booking.services.waitlist import offer_free_places
+from booking.waitlist.services import offer_free_places
 
 logger = logging.getLogger(__name__)
 

@@ -17,17 +17,10 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.security import SessionAuth
 
-from booking.api import (
-    accounts,
-    calendars,
-    drives,
-    links,
-    partners,
-    patients,
-    public,
-    staff,
-    waitlist,
-)
+from booking.api import accounts, links, patients, public, staff
+from booking.interop.api import calendars, partners
+from booking.vaccination import api as drives
+from booking.waitlist import api as waitlist
 from clinics import api as clinics_api
 from clinics import audit_api
 from clinics.exceptions import CsrfFailed, DomainError, NotSignedIn

@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.views.defaults import server_error as django_server_error
 from psycopg_pool import PoolTimeout
 
-from booking.fhir.search import FhirError
-from booking.fhir.views import operation_outcome
+from booking.interop.fhir.search import FhirError
+from booking.interop.fhir.views import operation_outcome
 
 logger = logging.getLogger(__name__)
 

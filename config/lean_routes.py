@@ -104,7 +104,6 @@ from booking.services.booking_sql.reads import (
     kept_slot_facts,
     remember_slot,
 )
-from booking.services.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
 from booking.signed_in import (
     account_key,
     cached_account,
@@ -115,6 +114,7 @@ from booking.signed_in import (
     stored_session,
     user_id_of,
 )
+from booking.vaccination.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
 from clinics.audit import serving
 from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user

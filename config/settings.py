@@ -58,7 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinics.audit.AuditContext",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "booking.api.partner_auth.PartnerKeyAudit",
+    "booking.interop.api.partner_auth.PartnerKeyAudit",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicy",
 ]
@@ -326,12 +326,12 @@ VIDEO_SOCKETS_PER_JOIN_LINK = env_int("VIDEO_SOCKETS_PER_JOIN_LINK", 3)
 VIDEO_SOCKET_LEASE_SECONDS = env_int("VIDEO_SOCKET_LEASE_SECONDS", 60)
 VIDEO_CHATS_PER_10_SECONDS = env_int("VIDEO_CHATS_PER_10_SECONDS", 10)
 
-# --- Open data (booking/open_data/) -------------------------------------------------------------
+# --- Open data (booking/interop/open_data/) ----------------------------------------------------
 # Published counts of people from 1 to this minus one are withheld, so nobody can be singled
 # out in a small centre's day; 1 withholds nothing.
 OPEN_DATA_SUPPRESS_BELOW = env_int("OPEN_DATA_SUPPRESS_BELOW", 5)
 
-# --- Vaccination drive waiting room (booking/services/waiting_room.py) -------------------------
+# --- Vaccination drive waiting room (booking/vaccination/waiting_room.py) -------------------------
 # For this long after a drive opens, people are let in to book in arrival order: this many at
 # once, then one more for each booking that commits; at most this many a second (0: no ceiling).
 DRIVE_QUEUE_MINUTES = env_int("DRIVE_QUEUE_MINUTES", 30)

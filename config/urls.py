@@ -19,9 +19,9 @@ urlpatterns = [
     path("", include("booking.views.staff.desk_urls")),
     path("", include("booking.views.staff.planning_urls")),
     path("", include("booking.urls")),
-    path("", include("booking.calendars.urls")),
+    path("", include("booking.interop.calendars.urls")),
     path("", include("video.urls")),
-    path("fhir/r4/", include("booking.fhir.urls")),
-    path("open-data/", include("booking.open_data.urls")),
+    path("fhir/r4/", include("booking.interop.fhir.urls")),
+    path("open-data/", include("booking.interop.open_data.urls")),
     path("api/docs", RedirectView.as_view(pattern_name="api:openapi-view", permanent=False)),
 ]

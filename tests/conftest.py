@@ -20,7 +20,7 @@ from pytest_django import DjangoDbBlocker, Settings
 from booking.api.patients import forget_alternatives
 from booking.models import Patient
 from booking.services.booking_sql import forget_slot_facts
-from booking.services.waiting_room import forget_drives_in_surge
+from booking.vaccination.waiting_room import forget_drives_in_surge
 from clinics.audit import unsealed_for_flush
 from clinics.models import HealthCentre, StaffMembership
 from clinics.selectors import forget_centre_order, forget_reference_data

@@ -9,8 +9,8 @@ from stdnum.th import pin
 
 from booking.models import Appointment, Patient, Slot, VaccineLot
 from booking.services.appointments import book_slot
-from booking.services.drives import DriveFields
-from booking.services.stock import receive_lot
+from booking.vaccination.drives import DriveFields
+from booking.vaccination.stock import receive_lot
 from clinics.models import HealthCentre, ScheduleTemplate, Service
 
 _id_numbers = itertools.count(10_000_000_001)

@@ -1,5 +1,8 @@
-"""Admin for everything the booking app keeps; see the modules for each part."""
+"""Admin for everything the booking app keeps; see the modules for each part (the rooms keep
+their own: booking.vaccination.admin, booking.interop.admin)."""
 
-from booking.admin import appointments, partners, safeguards, vaccination
+from booking.admin import appointments, safeguards
+from booking.interop import admin as interop_admin
+from booking.vaccination import admin as vaccination_admin
 
-__all__ = ["appointments", "partners", "safeguards", "vaccination"]
+__all__ = ["appointments", "interop_admin", "safeguards", "vaccination_admin"]

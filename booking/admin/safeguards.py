@@ -5,8 +5,8 @@ from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
-from booking.admin.vaccination import ReadOnly
 from booking.models import BookingBlock, DeletionRequest
+from booking.vaccination.admin import ReadOnly
 from clinics.models import AuditEvent
 from clinics.permissions import is_city_admin
 

@@ -1,25 +1,24 @@
 """Booking models: people, slots and appointments; vaccination drives, stock, dose series and
 the waitlist; partners' keys and what is published for others to read."""
 
-from booking.models.appointments import Appointment, Patient, SignInCode, Slot
-from booking.models.consent import PatientConsent
-from booking.models.partners import Partner, PartnerKey, PartnerKeyUse
-from booking.models.publishing import (
+from booking.interop.models.partners import Partner, PartnerKey, PartnerKeyUse
+from booking.interop.models.publishing import (
     CalendarFeed,
     CentreDayFigures,
     PublishedFile,
     SchedulingLinksChange,
 )
+from booking.models.appointments import Appointment, Patient, SignInCode, Slot
+from booking.models.consent import PatientConsent
 from booking.models.safeguards import BookingBlock, DeletionRequest
-from booking.models.vaccination import (
+from booking.vaccination.models import (
     DriveSession,
     RiskGroup,
     VaccinationDrive,
     VaccinationSeries,
     VaccineLot,
-    WaitlistEntry,
-    WaitlistOffer,
 )
+from booking.waitlist.models import WaitlistEntry, WaitlistOffer
 
 __all__ = [
     "Appointment",

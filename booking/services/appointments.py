@@ -16,7 +16,6 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from booking.eligibility import ineligibilities
 from booking.exceptions import (
     AlreadyBooked,
     BookingClosed,
@@ -45,7 +44,8 @@ from booking.services.places import (
 )
 from booking.services.queue_events import announce_queue_change
 from booking.services.safeguards import check_may_book
-from booking.services.series import (
+from booking.vaccination.eligibility import ineligibilities
+from booking.vaccination.series import (
     CourseChange,
     check_dose_day,
     hold_later_doses,
@@ -55,7 +55,7 @@ from booking.services.series import (
     replan_later_doses,
     start_course,
 )
-from booking.services.stock import use_dose
+from booking.vaccination.stock import use_dose
 from clinics.exceptions import InvalidInput
 from notifications.services.outbox import notify_booked, notify_cancelled, notify_rescheduled
 
@@ -400,7 +400,8 @@ def _book_in_one_call(
     try:
         done = booking_sql.outcome(answer, call)
     except NotEligible:
-        # Worded with every reason as booking.eligibility says them: a refusal may cost more.
+        # Worded with every reason as booking.vaccination.eligibility says them: a refusal may
+        # cost more.
         check_eligibility(patient, Slot.objects.select_related("drive").get(pk=slot_id))
         raise
     if done.kind == "replay":

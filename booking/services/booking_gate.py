@@ -16,7 +16,7 @@ from booking.models import Appointment, Patient
 from booking.selectors import SlotSearch
 from booking.services.appointments import Booking, allocate_slot, book_slot
 from booking.services.limits import check_booking_rate
-from booking.services.waiting_room import wait_turn, wait_turn_for_slot
+from booking.vaccination.waiting_room import wait_turn, wait_turn_for_slot
 
 
 def count_booking(*, user: User, patient: Patient, address: str | None) -> None:

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from booking.models import Patient, RiskGroup, VaccinationDrive, VaccineLot
-from booking.services.drives import DriveFields, create_drive, release_drive
 from booking.services.slots import SlotSyncResult, sync_slots
-from booking.services.stock import receive_lot
+from booking.vaccination.drives import DriveFields, create_drive, release_drive
+from booking.vaccination.stock import receive_lot
 from clinics.models import (
     HealthCentre,
     ScheduleTemplate,

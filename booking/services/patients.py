@@ -19,8 +19,8 @@ from stdnum.th import pin
 
 from booking.exceptions import AlreadyRegistered
 from booking.models import Patient
-from booking.models.vaccination import DECLARED_RISK_GROUPS
 from booking.services.limits import check_national_id_lookup_rate
+from booking.vaccination.models import DECLARED_RISK_GROUPS
 from clinics import audit
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.models import District

@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment
 from booking.services.audit import schedule_changed, schedule_summary
-from booking.services.drives import sync_drive_slots
 from booking.services.slots import SlotSyncResult, horizon, lock_centres, sync_slots
+from booking.vaccination.drives import sync_drive_slots
 from clinics.exceptions import InvalidInput, ScheduleOverlap, ServiceNotOffered
 from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service, StaffMembership
 

@@ -24,8 +24,8 @@ from booking.selectors import (
 )
 from booking.services.patients import add_dependant
 from booking.services.phones import offer_phone_proof, phone_needs_proof
-from booking.services.series import next_dose_due
 from booking.thaid import thaid_enabled
+from booking.vaccination.series import next_dose_due
 from booking.views.form_errors import first_form_error
 from booking.views.links import act_on_appointment, time_choices, video_join_url
 from booking.views.passcode_flow import (

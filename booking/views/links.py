@@ -21,7 +21,7 @@ from booking.models import Appointment, Slot, WaitlistOffer
 from booking.page_words import reader_language, slot_words
 from booking.selectors import alternatives_for, appointment_can_change
 from booking.services import appointments as visits
-from booking.services.waitlist import claim_offer, decline_offer
+from booking.waitlist.services import claim_offer, decline_offer
 from clinics.dates import format_moment
 from clinics.exceptions import InvalidInput
 from clinics.models import VisitMode

@@ -5,8 +5,8 @@ from django.contrib import admin
 from django.urls import reverse
 
 from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccineLot
-from booking.services.drives import create_drive
 from booking.services.slots import sync_slots
+from booking.vaccination.drives import create_drive
 from clinics.models import Closure, HealthCentre, ScheduleTemplate
 from notifications.models import Message
 from tests.factories import (

@@ -30,8 +30,8 @@ from booking.models import (
 from booking.selectors import SlotOrder, SlotSearch
 from booking.services import booking_sql
 from booking.services.appointments import Booking, allocate_slot, book_slot
-from booking.services.drives import create_drive, release_drive
-from booking.services.waiting_room import _bookings_key, _places_key, count_places_left
+from booking.vaccination.drives import create_drive, release_drive
+from booking.vaccination.waiting_room import _bookings_key, _places_key, count_places_left
 from clinics.exceptions import DomainError
 from clinics.models import AuditEvent, HealthCentre, Service
 from notifications import messages

@@ -268,7 +268,7 @@ def test_retried_allocations_with_one_key_book_once_even_as_slots_fill(reference
 
 def test_a_drive_release_surge_never_overbooks_or_books_a_dose_twice(reference_data):
     from booking.models import VaccinationDrive
-    from booking.services.drives import create_drive, release_drive
+    from booking.vaccination.drives import create_drive, release_drive
     from clinics.models import HealthCentre
     from tests.factories import drive_fields, stock_up, vaccine
 
@@ -310,7 +310,7 @@ def test_a_drive_release_surge_never_overbooks_or_books_a_dose_twice(reference_d
 
 def test_two_waitlist_runs_at_once_never_offer_one_place_or_one_person_twice(reference_data):
     from booking.models import WaitlistEntry, WaitlistOffer
-    from booking.services.waitlist import offer_free_places
+    from booking.waitlist.services import offer_free_places
     from clinics.models import Service
 
     slots = [
@@ -416,8 +416,8 @@ def new_person() -> dict:
 def test_twenty_partner_retries_for_a_new_person_give_one_appointment_and_nineteen_replays(
     reference_data,
 ):
+    from booking.interop.partners import issue_partner_key
     from booking.models import Partner
-    from booking.services.partners import issue_partner_key
 
     partner = Partner.objects.create(name="super-app", contact_email="api@example.org")
     secret = issue_partner_key(
@@ -438,8 +438,8 @@ def test_twenty_partner_retries_for_a_new_person_give_one_appointment_and_ninete
 def test_ten_partner_bookings_of_one_new_person_with_different_keys_give_one_appointment(
     reference_data,
 ):
+    from booking.interop.partners import issue_partner_key
     from booking.models import Partner
-    from booking.services.partners import issue_partner_key
 
     partner = Partner.objects.create(name="super-app", contact_email="api@example.org")
     secret = issue_partner_key(

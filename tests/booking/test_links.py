@@ -15,7 +15,7 @@ from booking.links import (
 )
 from booking.models import Appointment, Partner, PartnerKey
 from notifications.models import Message
-from tests.booking.test_partners import book, call, key_for, person
+from tests.booking.interop.test_partners import book, call, key_for, person
 from tests.factories import SlotFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db

@@ -13,10 +13,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from booking.links import appointment_link_token, offer_link_token
 from booking.models import Appointment, Slot, VaccineLot, WaitlistOffer
 from booking.services.appointments import cancel_appointment
-from booking.services.drives import create_drive, release_drive
 from booking.services.slots import set_slot_capacity
-from booking.services.stock import withdraw_lot
-from booking.services.waitlist import join_waitlist, offer_free_places
+from booking.vaccination.drives import create_drive, release_drive
+from booking.vaccination.stock import withdraw_lot
+from booking.waitlist.services import join_waitlist, offer_free_places
 from clinics import audit
 from clinics.models import AuditEvent
 from tests.booking.test_api_staff import SCHEDULE

@@ -28,13 +28,13 @@ from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from pytest_django import Settings
 
+from booking.interop.partners import issue_partner_key
 from booking.models import Appointment, Partner, PartnerKey, Patient, Slot, VaccinationDrive
 from booking.services.booking_sql.aio import allocations_in_flight
-from booking.services.drives import create_drive, release_drive
-from booking.services.partners import issue_partner_key
 from booking.services.queue_events import queue_group
-from booking.services.waiting_room import admit, wait_turn_for_slot
 from booking.signed_in import account_key, keep_account
+from booking.vaccination.drives import create_drive, release_drive
+from booking.vaccination.waiting_room import admit, wait_turn_for_slot
 from clinics.selectors import district_by_code, forget_centre_order, ranked_centres_offering
 from config.asgi import build_application
 from config.lean_routes import LeanRoutes

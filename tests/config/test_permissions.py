@@ -30,8 +30,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from booking.calendars.services import start_calendar_feed
-from booking.fhir.publishing import PREFIX, publish_scheduling_links
+from booking.interop.calendars.services import start_calendar_feed
+from booking.interop.fhir.publishing import PREFIX, publish_scheduling_links
+from booking.interop.partners import issue_partner_key
 from booking.links import (
     appointment_calendar_token,
     appointment_link_token,
@@ -51,10 +52,9 @@ from booking.models import (
     VaccineLot,
     WaitlistOffer,
 )
-from booking.services.drives import create_drive, release_drive
-from booking.services.partners import issue_partner_key
 from booking.services.schedules import add_closure
-from booking.services.waitlist import join_waitlist, offer_free_places
+from booking.vaccination.drives import create_drive, release_drive
+from booking.waitlist.services import join_waitlist, offer_free_places
 from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service, StaffMembership
 from clinics.services import grant_membership
 from config.api import api

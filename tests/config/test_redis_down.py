@@ -18,7 +18,7 @@ from pytest_django import Settings
 
 from booking.links import video_join_token
 from booking.models import Slot
-from booking.services.drives import create_drive, release_drive
+from booking.vaccination.drives import create_drive, release_drive
 from clinics.models import Service, StaffAuthenticator
 from config.asgi import application
 from notifications.models import Message

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from booking.open_data.services import count_days
+from booking.interop.open_data.services import count_days
 from clinics.exceptions import InvalidInput
 
 

@@ -5,8 +5,8 @@ booking.services.appointments._book_in_one_call, for the answers that need nothi
 `abook_slot` gives the new appointment, or raises the DomainError the ORM path raises for
 the same refusal, or HandOver when the answer needs Django's ORM: an earlier booking with the
 key (read back with its relations), a course of several doses (booked by the ORM path) or a
-drive's rules not met (worded by booking.eligibility). The function writes nothing in those
-cases, so the caller books again through book_slot in a thread, and gets the same answer.
+drive's rules not met (worded by booking.vaccination.eligibility). The function writes nothing in
+those cases, so the caller books again through book_slot in a thread, and gets the same answer.
 """
 
 from collections import Counter

@@ -28,9 +28,9 @@ from booking.exceptions import (
     TooManyActiveBookings,
 )
 from booking.models import Appointment, Partner, Patient, Slot
-from booking.services import waiting_room  # a module: the waiting room imports booking_sql
 from booking.services.booking_sql.reads import SlotFacts
 from booking.services.queue_events import send_queue_change
+from booking.vaccination import waiting_room  # a module: the waiting room imports booking_sql
 from clinics import audit
 from clinics.exceptions import DomainError, NotFound
 from clinics.models import AuditEvent, HealthCentre, Service
@@ -211,8 +211,8 @@ def outcome(
 ) -> Outcome:
     """What the function answered: an Outcome, or the DomainError the ORM path raises for
     the same refusal (same code, message and detail). For not_eligible, `explain_ineligible`
-    may raise the NotEligible with every reason worded (booking.eligibility); without it, or
-    if it raises nothing, the reasons carry only their codes."""
+    may raise the NotEligible with every reason worded (booking.vaccination.eligibility); without
+    it, or if it raises nothing, the reasons carry only their codes."""
     answer = parse(answer)
     kind = answer["outcome"]
     if kind == "booked":

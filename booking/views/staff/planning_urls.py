@@ -1,6 +1,7 @@
 from django.urls import URLPattern, path
 
-from booking.views.staff import dashboards, drives, stock
+from booking.vaccination.views import drives, stock
+from booking.views.staff import dashboards
 
 urlpatterns: list[URLPattern] = [
     path("staff/drives", drives.drives_page, name="staff-drives"),

@@ -1,0 +1,1 @@
+"""The partner and calendar JSON API routers (mounted in config.api)."""

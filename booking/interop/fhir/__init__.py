@@ -1,0 +1,33 @@
+"""FHIR R4 read API (/fhir/r4/) and the SMART Scheduling Links files (/fhir/r4/$bulk-publish).
+
+What is published, and under which ids:
+
+- ``Location/{number}``: a health centre, by its BMA number (1-69). Identified by its MOPH
+  facility code (TH Core's ``https://terms.sil-th.org/id/th-moph-hcode``) when it has one, and
+  always by its number. The address follows TH Core: city = แขวง, district = เขต,
+  state = กรุงเทพมหานคร. There is no postal code in the reference data, so none is sent.
+- ``HealthcareService/{service id}``: a service of the catalogue, with the centres offering it.
+  The numeric id is used because a service code is a slug (it may hold ``_``, which a FHIR id
+  may not); the code is in ``identifier`` and in every ``serviceType`` coding, whose system is
+  this server's ``HealthcareService`` address, so system + code names the resource.
+- ``Schedule/centre{n}-service{id}``: the everyday calendar of one service at one centre (all
+  its weekly schedules and one-off slots). ``Schedule/drive{id}-centre{n}``: one vaccination
+  drive at one centre, so aggregators can tell a campaign's slots from the everyday ones. Its
+  actors are the Location and the HealthcareService. A drive's schedule appears once the drive
+  is released (scheduled, release time passed) and stays readable, inactive, if it is called off.
+- ``Slot/{id}``: a slot once it opens for booking (``opens_at`` empty or past). ``free``: places
+  left and before the service's booking cut-off; ``busy``: full; ``busy-unavailable``: closed, or
+  past the cut-off with places left. The SMART slot-capacity extension gives the places that can
+  still be booked (0 unless free); free slots carry the booking deep link.
+- ``Appointment/{id}``: only to a signed-in reader or a partner API key with
+  ``appointments:read`` (``Authorization: Bearer``; the partner sees what it booked), scoped
+  by ``appointments_visible_to`` (booking/interop/fhir/selectors.py). The patient is a display name
+  and a ``Patient/{id}`` reference that is a handle only: there is no Patient endpoint, so no
+  birth date, ID number or phone leaves through FHIR.
+
+The SMART Scheduling Links files are built by the same resource builders (resources.py), written
+into ``PublishedFile`` rows by a Celery task every SCHEDULING_LINKS_REFRESH_SECONDS, and served
+from one row per request (publishing.py, views.py). No CVX or other vaccine product code exists
+in the service catalogue, so no vaccine-product extension is sent; the vaccine-dose extension
+lists the doses of the vaccine's series.
+"""

@@ -1,0 +1,83 @@
+"""The CapabilityStatement, generated from the resource types so it lists exactly what works."""
+
+from datetime import datetime
+
+from django.utils.translation import gettext
+
+from booking.interop.fhir.resource_types import ResourceType
+from booking.interop.fhir.resources import FHIR_VERSION, Resource, instant
+from booking.interop.fhir.search import result_parameters
+
+
+def capability_statement(
+    types: dict[str, ResourceType], *, base_url: str, now: datetime
+) -> Resource:
+    resources = []
+    for kind in types.values():
+        parameters = [
+            {"name": p.name, "type": p.type, "documentation": str(p.documentation)}
+            for p in kind.parameters
+        ]
+        parameters += [
+            {"name": name, "type": "number", "documentation": str(documentation)}
+            for name, documentation in result_parameters().items()
+        ]
+        resources.append(
+            {
+                "type": kind.name,
+                "documentation": str(kind.documentation),
+                "interaction": [{"code": "read"}, {"code": "search-type"}],
+                "versioning": "no-version",
+                "readHistory": False,
+                "updateCreate": False,
+                "searchParam": parameters,
+            }
+        )
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": instant(now),
+        "publisher": gettext("Bangkok Metropolitan Administration health centres"),
+        "kind": "instance",
+        "software": {"name": "BMA health centre booking"},
+        "implementation": {
+            "description": gettext(
+                "Read-only FHIR R4 API of the BMA health centre booking system, and SMART "
+                "Scheduling Links files at $bulk-publish."
+            ),
+            "url": base_url,
+        },
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": gettext(
+                    "Unknown or malformed search parameters are refused with 400. Results come "
+                    "in pages: follow the Bundle's next link."
+                ),
+                "security": {
+                    "cors": False,
+                    "description": gettext(
+                        "Appointments need a signed-in session (a patient account or staff) "
+                        "or a partner API key with appointments:read sent as Authorization: "
+                        "Bearer; everything else is public."
+                    ),
+                },
+                "resource": resources,
+                "operation": [
+                    {
+                        "name": "bulk-publish",
+                        "definition": (
+                            "https://github.com/smart-on-fhir/smart-scheduling-links/blob/"
+                            "master/specification.md"
+                        ),
+                        "documentation": gettext(
+                            "SMART Scheduling Links: Locations, Schedules and the next weeks' "
+                            "Slots as NDJSON files, refreshed every minute."
+                        ),
+                    }
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,135 @@
+"""Appointment, read by the household, staff of the centre, or the partner that booked it."""
+
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from booking.interop.fhir import selectors
+from booking.interop.fhir.resource_types.base import (
+    DATE_DOCUMENTATION,
+    Context,
+    Page,
+    ResourceType,
+    _centre_ref,
+    _date,
+    _filter,
+    _ids,
+    _one,
+    _page,
+    _service_type,
+)
+from booking.interop.fhir.resources import (
+    APPOINTMENT_STATUS,
+    Resource,
+    appointment_resource,
+)
+from booking.interop.fhir.search import (
+    FhirError,
+    Parameter,
+    Search,
+    parse_number_id,
+    parse_reference,
+)
+from booking.models import Appointment
+from clinics import audit
+
+# --- Appointment --------------------------------------------------------------------------------
+
+STATUS_FROM_FHIR: dict[str, str] = {}
+for _ours, _theirs in APPOINTMENT_STATUS.items():
+    STATUS_FROM_FHIR.setdefault(_theirs, _ours)
+
+
+def _appointments(context: Context) -> QuerySet[Appointment]:
+    if context.reader is None:
+        raise FhirError(gettext("Sign in to read appointments."), status=401, code="login")
+    return selectors.appointments_visible_to(context.reader).order_by("slot__start", "pk")
+
+
+def _read(ident: str, context: Context) -> Resource:
+    appointment = _one(_appointments(context), ident, "Appointment")
+    _audit_staff_read(context, [appointment])
+    return appointment_resource(appointment)
+
+
+def _search(search: Search, context: Context) -> Page:
+    shown: list[Appointment] = []
+
+    def resource(appointment: Appointment) -> Resource:
+        shown.append(appointment)
+        return appointment_resource(appointment)
+
+    bundle = _page(search.apply(_appointments(context)), search, resource)
+    _audit_staff_read(context, shown)
+    return bundle
+
+
+def _audit_staff_read(context: Context, appointments: list[Appointment]) -> None:
+    """A member of staff reading appointments (with the patients' names) over FHIR reads their
+    records: one event per centre. A household reading its own is not a staff read."""
+    user = context.reader.user if context.reader is not None else None
+    if user is None or not audit.is_staff_account(user):
+        return
+    by_centre: dict[int, list[int]] = {}
+    for appointment in appointments:
+        by_centre.setdefault(appointment.slot.centre_id, []).append(appointment.patient_id)
+    for centre_id, patients in by_centre.items():
+        audit.record_read(None, "fhir_appointments.viewed", centre_id=centre_id, patients=patients)
+
+
+def _appointment_status(name: str, value: str) -> Q:
+    if value not in STATUS_FROM_FHIR:
+        raise FhirError(
+            gettext("status: %(value)r is not an appointment status here; use %(known)s.")
+            % {"value": value, "known": ", ".join(STATUS_FROM_FHIR)}
+        )
+    return Q(status=STATUS_FROM_FHIR[value])
+
+
+def _patient(name: str, value: str) -> Q:
+    return Q(patient_id=parse_number_id(name, parse_reference(name, value, ["Patient"])[1]))
+
+
+def _appointment_slot(name: str, value: str) -> Q:
+    return Q(slot_id=parse_number_id(name, parse_reference(name, value, ["Slot"])[1]))
+
+
+APPOINTMENT = ResourceType(
+    name="Appointment",
+    documentation=_(
+        "Signed in only: a patient account sees its household's appointments, staff those at "
+        "their centres. Patients appear as a name and a Patient id; there is no Patient endpoint."
+    ),
+    parameters=(
+        Parameter("_id", "token", _("The appointment's id."), _filter(_ids(""))),
+        Parameter(
+            "date",
+            "date",
+            DATE_DOCUMENTATION,
+            _date("slot__start"),
+        ),
+        Parameter(
+            "status",
+            "token",
+            _("booked, checked-in, arrived, fulfilled, cancelled or noshow."),
+            _filter(_appointment_status),
+        ),
+        Parameter("patient", "reference", _("Patient/5: one person."), _filter(_patient)),
+        Parameter(
+            "location",
+            "reference",
+            _("Location/12: at this centre."),
+            _filter(lambda name, value: Q(slot__centre_id=_centre_ref(name, value))),
+        ),
+        Parameter("slot", "reference", _("Slot/123: in this slot."), _filter(_appointment_slot)),
+        Parameter(
+            "service-type",
+            "token",
+            _("A service code, or HL7 service-type 57 for every vaccine."),
+            _filter(_service_type("slot__service__")),
+        ),
+    ),
+    read=lambda ident, context: _read(ident, context),
+    search=lambda search, context: _search(search, context),
+    signed_in=True,
+)

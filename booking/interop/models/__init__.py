@@ -1,0 +1,1 @@
+"""Partners' keys and what is published for others to read (registered through booking.models)."""

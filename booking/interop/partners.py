@@ -1,0 +1,284 @@
+"""Partners' API keys: issuing, checking, counting and recording each use, and booking for
+the people a partner's app has identified."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from booking.exceptions import (
+    AlreadyRegistered,
+    ContactHealthCentre,
+    PartnerKeyInvalid,
+    PartnerScopeMissing,
+    PersonDoesNotMatch,
+)
+from booking.models import Appointment, Partner, PartnerKey, PartnerKeyUse, Patient
+from booking.services.appointments import Booking, book_slot
+from booking.services.identity import VerifiedPerson, mark_verified, take_over_record
+from booking.services.limits import check_partner_refusal_rate, count_partner_refusal
+from booking.services.patients import (
+    PersonDetails,
+    add_dependant,
+    register_account,
+    validated_person,
+)
+from booking.vaccination.waiting_room import wait_turn_for_slot
+from clinics.exceptions import InvalidInput, TooManyRequests
+
+KEY_START = "bma_"
+Scope = PartnerKey.Scope
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: PartnerKey
+    # The whole key, shown once: only its hash is kept.
+    secret: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def issue_partner_key(
+    *,
+    partner: Partner,
+    scopes: list[str],
+    issued_by: User | None,
+    label: str = "",
+    requests_per_minute: int = 120,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """Make a key for the partner; the returned secret is the only time the key is seen."""
+    unknown = set(scopes) - set(Scope.values)
+    if unknown or not scopes:
+        raise ValueError(f"Choose scopes from {Scope.values}")
+    prefix = f"{KEY_START}{secrets.token_hex(4)}"
+    secret = f"{prefix}_{secrets.token_urlsafe(32)}"
+    key = PartnerKey.objects.create(
+        partner=partner,
+        label=label,
+        prefix=prefix,
+        secret_hash=_hash(secret),
+        scopes=sorted(set(scopes)),
+        requests_per_minute=requests_per_minute,
+        expires_at=expires_at,
+        created_by=issued_by,
+    )
+    return IssuedKey(key=key, secret=secret)
+
+
+def revoke_partner_keys(*, key_ids: list[int]) -> int:
+    """Stop keys working at once; returns how many were live."""
+    return PartnerKey.objects.filter(pk__in=key_ids, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def partner_key_for(presented: str) -> PartnerKey:
+    """The key a caller presented, live or not (so that using a revoked one is audited too);
+    PartnerKeyInvalid if it is not one of ours."""
+    presented = presented.strip()
+    # "bma_<8 hex digits>_<secret>": the secret part may itself contain "_".
+    prefix = "_".join(presented.split("_", 2)[:2])
+    key = (
+        PartnerKey.objects.select_related("partner").filter(prefix=prefix).first()
+        if presented.startswith(KEY_START) and len(presented) < 200
+        else None
+    )
+    if key is None or not hmac.compare_digest(key.secret_hash, _hash(presented)):
+        raise PartnerKeyInvalid()
+    return key
+
+
+def require_live(key: PartnerKey) -> None:
+    """PartnerKeyInvalid once the key is revoked or expired, or its partner suspended."""
+    expired = key.expires_at is not None and key.expires_at <= timezone.now()
+    if key.revoked_at is not None or expired or not key.partner.is_active:
+        raise PartnerKeyInvalid()
+
+
+def require_scope(key: PartnerKey, scope: PartnerKey.Scope) -> None:
+    if scope not in key.scopes:
+        raise PartnerScopeMissing(
+            _("This API key may not do this: it needs the scope %(scope)s.") % {"scope": scope},
+            scope=str(scope),
+        )
+
+
+def count_partner_call(*, key: PartnerKey) -> None:
+    """Count the call in the key's current minute; TooManyRequests past its limit.
+
+    A fixed window in the shared cache (Redis in production), so every web process counts
+    against the same limit."""
+    now = timezone.now()
+    window = f"partner-key-calls:{key.pk}:{int(now.timestamp()) // 60}"
+    cache.add(window, 0, timeout=120)
+    try:
+        calls = cache.incr(window)
+    except ValueError:  # evicted between add and incr: this call starts the window again
+        cache.set(window, 1, timeout=120)
+        calls = 1
+    if calls > key.requests_per_minute:
+        raise TooManyRequests(
+            _("This API key may make %(limit)d calls a minute. Please wait and try again.")
+            % {"limit": key.requests_per_minute},
+            retry_after=60 - now.second,
+        )
+
+
+def record_partner_call(
+    *, key: PartnerKey, method: str, path: str, status_code: int, address: str | None
+) -> None:
+    """Write one use of a key to the audit trail, answered or refused."""
+    now = timezone.now()
+    PartnerKeyUse.objects.create(
+        key=key,
+        at=now,
+        method=method[:10],
+        path=path[:300],
+        status_code=status_code,
+        address=address,
+    )
+    PartnerKey.objects.filter(pk=key.pk).update(last_used_at=now)
+
+
+def patient_for_partner(*, key: PartnerKey, person: PersonDetails, verified: bool) -> Patient:
+    """The patient a partner names, found by national ID (or passport and date of birth), or
+    registered: on the account of their phone number, which is also where texts go.
+
+    A person found in another phone's household, or a person added to a phone's household, is
+    booked there only when the partner says it verified who they are (`verified`, which needs
+    the scope people:verified): then a record nobody proved is taken into the phone's account.
+    A verified person's bookings stay in their own household whatever phone the partner gives.
+    Every refusal about the person is the same "contact a health centre", counted against the
+    key: too many in an hour and the key waits (TooManyRequests)."""
+    check_partner_refusal_rate(key_id=key.pk)
+    try:
+        return _patient_for_partner(person=person, verified=verified)
+    except ContactHealthCentre:
+        count_partner_refusal(key_id=key.pk)
+        raise
+
+
+@transaction.atomic
+def _patient_for_partner(*, person: PersonDetails, verified: bool) -> Patient:
+    details = validated_person(person)
+    if not details.phone:
+        raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
+    try:
+        with transaction.atomic():
+            return _find_or_register(details, verified=verified)
+    except AlreadyRegistered:
+        # Another request registered this phone or ID at the same moment (a partner's retries
+        # of one booking, say): its insert made ours wait until it committed. Find them now.
+        return _find_or_register(details, verified=verified)
+
+
+def _find_person(details: PersonDetails) -> Patient | None:
+    if details.national_id:
+        return Patient.objects.filter(national_id=details.national_id).first()
+    return Patient.objects.filter(
+        passport_number=details.passport_number, date_of_birth=details.date_of_birth
+    ).first()
+
+
+def _find_or_register(details: PersonDetails, *, verified: bool) -> Patient:
+    found = _find_person(details)
+    account = get_user_model().objects.filter(username=details.phone).first()
+    if found is None and account is not None:
+        # A registration committed between the two reads shows its account but not yet its
+        # person: read again (on PostgreSQL each statement sees what is committed by then).
+        found = _find_person(details)
+    if found is not None:
+        if found.identity_verified_at is not None:
+            if found.date_of_birth != details.date_of_birth:
+                raise PersonDoesNotMatch()
+            return found  # their own household, whichever phone the partner gave
+        if account is not None and found.account_id == account.pk:
+            if found.date_of_birth != details.date_of_birth:
+                raise PersonDoesNotMatch()
+            return _verified_by_partner(found) if verified else found
+        if not verified:  # booking would land in another phone's household
+            raise PersonDoesNotMatch()
+        return _take_for_phone(found, account, details)
+    if account is None:
+        patient = register_account(password=None, person=details)
+    elif not verified:
+        raise PersonDoesNotMatch()
+    else:
+        patient = add_dependant(
+            account=account, relationship=Patient.Relationship.OTHER, person=details
+        )
+    return _verified_by_partner(patient) if verified else patient
+
+
+def _verified_by_partner(patient: Patient) -> Patient:
+    return mark_verified(patient, by=Patient.IdentityCheck.PARTNER)
+
+
+def _take_for_phone(found: Patient, account: User | None, details: PersonDetails) -> Patient:
+    """Verified wins: the record nobody proved moves to the phone the partner verified."""
+    if account is None:
+        account, created = get_user_model().objects.get_or_create(
+            username=details.phone,
+            defaults={"first_name": details.first_name, "last_name": details.last_name},
+        )
+        if created:
+            account.set_unusable_password()
+            account.save(update_fields=["password"])
+    has_own = Patient.objects.filter(account=account, relationship=Patient.Relationship.SELF)
+    relationship = Patient.Relationship.OTHER if has_own.exists() else Patient.Relationship.SELF
+    return take_over_record(
+        record=found,
+        account=account,
+        relationship=relationship,
+        by=Patient.IdentityCheck.PARTNER,
+        phone=details.phone,
+        person=VerifiedPerson(
+            national_id=details.national_id,
+            first_name=details.first_name,
+            last_name=details.last_name,
+            date_of_birth=details.date_of_birth,
+        ),
+    )
+
+
+@transaction.atomic
+def book_for_partner(
+    *,
+    key: PartnerKey,
+    person: PersonDetails,
+    slot_id: int,
+    idempotency_key: str,
+    verified: bool = False,
+) -> Booking:
+    """Book a place for the person a partner names: the same engine, rules, waiting room and
+    texts as a booking made by the person, marked as the partner's so that it may read and
+    cancel it. All or nothing: a refused booking registers nobody. `verified` needs the
+    key's people:verified scope."""
+    if verified:
+        require_scope(key, Scope.PEOPLE_VERIFIED)
+    details = validated_person(person)
+    # In a drive's waiting room the person holds one place in line, however they come.
+    visitor = f"person:{details.national_id or details.passport_number}"
+    wait_turn_for_slot(slot_id=slot_id, account_id=visitor)
+    patient = patient_for_partner(key=key, person=details, verified=verified)
+    return book_slot(
+        patient=patient,
+        slot_id=slot_id,
+        booked_by=patient.account,
+        channel=Appointment.Channel.API,
+        idempotency_key=f"partner-{key.partner_id}:{idempotency_key}",
+        partner=key.partner,
+    )

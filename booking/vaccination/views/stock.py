@@ -1,0 +1,86 @@
+"""Vaccine stock at a centre: each vaccine's doses on hand, booked, free in open slots,
+reserved for courses and left to open, its lots, and recording a delivery."""
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from booking.vaccination.stock import receive_lot, stock_rows
+from booking.views.form_errors import first_form_error
+from clinics.dates import format_day
+from clinics.models import HealthCentre, Service
+from clinics.permissions import StaffAction, can_act_at
+from clinics.refusals import refusal_caught
+from clinics.views import staff_centre, staff_page
+
+
+class DeliveryForm(forms.Form):
+    service = forms.ModelChoiceField(
+        label=gettext_lazy("Vaccine"),
+        queryset=Service.objects.filter(kind=Service.Kind.VACCINATION, is_active=True),
+    )
+    lot_number = forms.CharField(label=gettext_lazy("Lot number"), max_length=40)
+    expires_on = forms.DateField(
+        label=gettext_lazy("Expires on"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    doses = forms.IntegerField(label=gettext_lazy("Doses"), min_value=1, max_value=1_000_000)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_page(StaffAction.VIEW_APPOINTMENTS)
+def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
+    language = request.LANGUAGE_CODE
+    may_receive = can_act_at(request.user, StaffAction.MANAGE_STOCK, centre.number)
+    form = DeliveryForm(request.POST or None)
+    error = ""
+    if request.method == "POST":
+        if not may_receive:
+            return HttpResponse(status=403)
+        if form.is_valid():
+            data = form.cleaned_data
+            with refusal_caught() as refused:
+                receive_lot(
+                    centre=centre,
+                    service=data["service"],
+                    lot_number=data["lot_number"].strip(),
+                    expires_on=data["expires_on"],
+                    doses=data["doses"],
+                    received_by=request.user,  # type: ignore[arg-type]
+                )
+            if refused:
+                error = refused.message
+            else:
+                messages.success(request, _("The delivery is recorded."))
+                return HttpResponseRedirect(request.path, status=303)
+        else:
+            error = first_form_error(form)
+    rows = []
+    for row in stock_rows(centre):
+        service = row["service"]
+        assert isinstance(service, Service)
+        rows.append(
+            {
+                **row,
+                "name": service.name_in(language),
+                "lot_rows": [
+                    {"lot": lot, "expires": format_day(lot.expires_on, language)}
+                    for lot in row["lots"]  # type: ignore[attr-defined]
+                ],
+            }
+        )
+    return render(
+        request,
+        "booking/staff/stock.html",
+        {
+            "nav": "stock",
+            "staff_centre": staff_centre(centre, language),
+            "rows": rows,
+            "form": form if may_receive else None,
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
