@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib import messages
+from django.forms import BaseForm
 from django.http import HttpRequest
 
 from clinics.exceptions import DomainError
@@ -43,6 +44,14 @@ class Refusal:
     def status(self) -> int:
         """The HTTP status the API answers the refusal with (200 when nothing was refused)."""
         return 200 if self.error is None else self.error.status
+
+    def add_to(self, form: BaseForm) -> None:
+        """Show the refusal on a Django form: next to the field its `field` detail names, or
+        at the top of the form when it names none the form has."""
+        if self.error is None:
+            return
+        field = self.error.detail.get("field")
+        form.add_error(field if field in form.fields else None, self.message)
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """The pages' one way of showing what a service refused."""
 
 import pytest
+from django import forms
 from django.contrib.messages import get_messages
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.contrib.sessions.backends.signed_cookies import SessionStore
@@ -47,3 +48,27 @@ def test_a_flashed_refusal_is_told_on_the_next_page() -> None:
     assert refused
     assert not fine
     assert [str(message) for message in get_messages(request)] == [refused.message]
+
+
+class _NameForm(forms.Form):
+    name = forms.CharField()
+
+
+def test_a_refusal_shows_next_to_the_field_it_names_or_at_the_top_of_the_form() -> None:
+    named = _NameForm(data={"name": "x"})
+    with refusal_caught() as refused:
+        raise InvalidInput("Too short.", field="name")
+    refused.add_to(named)
+    assert named.errors == {"name": ["Too short."]}
+
+    unnamed = _NameForm(data={"name": "x"})
+    with refusal_caught() as refused:
+        raise InvalidInput("Not today.", field="date")
+    refused.add_to(unnamed)
+    assert unnamed.non_field_errors() == ["Not today."]
+
+    untouched = _NameForm(data={"name": "x"})
+    with refusal_caught() as nothing:
+        pass
+    nothing.add_to(untouched)
+    assert untouched.is_valid()
