@@ -4,11 +4,13 @@ from datetime import date, datetime, time, timedelta
 
 import factory
 from django.contrib.auth import get_user_model
+from django.http import HttpResponse
+from django.test import Client
 from django.utils import timezone
 from stdnum.th import pin
 
 from booking.models import Appointment, Patient, Slot, VaccineLot
-from booking.services.appointments import book_slot
+from booking.services.appointments import Booking, book_slot
 from booking.vaccination.drives import DriveFields
 from booking.vaccination.stock import receive_lot
 from clinics.models import HealthCentre, ScheduleTemplate, Service
@@ -79,6 +81,27 @@ class SlotFactory(factory.django.DjangoModelFactory):
     capacity = 5
 
 
+def book(
+    patient: Patient,
+    slot: Slot,
+    key: str = "",
+    *,
+    booked_by: object = None,
+    channel: Appointment.Channel = Appointment.Channel.API,
+    **options: object,
+) -> Booking:
+    """Book through the engine, as the patient's account over the API would (another account
+    with `booked_by`), with idempotency key `key`."""
+    return book_slot(
+        patient=patient,
+        slot_id=slot.pk,
+        booked_by=booked_by or patient.account,  # type: ignore[arg-type]
+        channel=channel,
+        idempotency_key=key,
+        **options,  # type: ignore[arg-type]
+    )
+
+
 def booked(
     patient: Patient,
     slot: Slot,
@@ -86,15 +109,23 @@ def booked(
     channel: Appointment.Channel = Appointment.Channel.API,
     **options: object,
 ) -> Appointment:
-    """Book through the engine, as the patient's account over the API would."""
-    return book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=channel,
-        idempotency_key="",
-        **options,  # type: ignore[arg-type]
-    ).appointment
+    """The appointment `book` makes."""
+    return book(patient, slot, channel=channel, **options).appointment  # type: ignore[arg-type]
+
+
+def book_through_api(
+    client: Client, patient_id: int, slot_id: int, key: str, **headers: str
+) -> HttpResponse:
+    """POST /api/v1/me/appointments for one person and slot with an idempotency key, as the
+    patient pages' scripts and partner apps send it; `headers` as Django's test client takes
+    them (HTTP_ACCEPT_LANGUAGE="en")."""
+    return client.post(  # type: ignore[return-value]
+        "/api/v1/me/appointments",
+        {"patient_id": patient_id, "slot_id": slot_id},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key,
+        **headers,  # type: ignore[arg-type]
+    )
 
 
 def passcode_texted_to(phone: str) -> str:

@@ -31,23 +31,12 @@ from booking.services.appointments import (
 )
 from clinics.exceptions import InvalidInput, NotFound
 from clinics.models import HealthCentre, Service
-from tests.factories import PatientFactory, SlotFactory, bangkok
+from tests.factories import PatientFactory, SlotFactory, bangkok, book
 
 pytestmark = pytest.mark.django_db
 
 Status = Appointment.Status
 TUESDAY = date(2026, 12, 1)
-
-
-def book(patient: Patient, slot: Slot, key: str = "", **options: object) -> Booking:
-    return book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key=key,
-        **options,  # type: ignore[arg-type]
-    )
 
 
 def counter(slot: Slot) -> int:

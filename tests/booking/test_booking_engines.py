@@ -29,7 +29,7 @@ from booking.models import (
 )
 from booking.selectors import SlotOrder, SlotSearch
 from booking.services import booking_sql
-from booking.services.appointments import Booking, allocate_slot, book_slot
+from booking.services.appointments import Booking, allocate_slot
 from booking.vaccination.drives import create_drive, release_drive
 from booking.vaccination.waiting_room import _bookings_key, _places_key, count_places_left
 from clinics.exceptions import DomainError
@@ -40,23 +40,13 @@ from tests.factories import (
     PatientFactory,
     SlotFactory,
     bangkok,
+    book,
     booked,
     drive_fields,
     stock_up,
     vaccine,
 )
 from tests.races import race
-
-
-def book(patient: Patient, slot: Slot, key: str = "", **options: Any) -> Booking:
-    return book_slot(
-        patient=patient,
-        slot_id=slot.pk,
-        booked_by=options.pop("booked_by", patient.account),
-        channel=options.pop("channel", Appointment.Channel.API),
-        idempotency_key=key,
-        **options,
-    )
 
 
 @pytest.fixture(autouse=True)

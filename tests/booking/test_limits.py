@@ -8,21 +8,11 @@ from django.test import Client
 
 from booking.exceptions import TooManyActiveBookings
 from booking.models import Appointment
-from tests.factories import SlotFactory, bangkok, booked
+from tests.factories import SlotFactory, bangkok, book_through_api, booked
 
 pytestmark = pytest.mark.django_db
 
 TUESDAY = date(2026, 12, 1)
-
-
-def book(client: Client, patient_id: int, slot_id: int, key: str):
-    return client.post(
-        "/api/v1/me/appointments",
-        {"patient_id": patient_id, "slot_id": slot_id},
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=key,
-        HTTP_ACCEPT_LANGUAGE="en",
-    )
 
 
 def test_a_person_holds_at_most_the_cap_of_upcoming_appointments(
@@ -33,10 +23,10 @@ def test_a_person_holds_at_most_the_cap_of_upcoming_appointments(
     slots = [SlotFactory(start=bangkok(TUESDAY + timedelta(days=n), time(9))) for n in range(4)]
 
     answers = [
-        book(client, patient.pk, slot.pk, f"cap-test-key-{n}").status_code
+        book_through_api(client, patient.pk, slot.pk, f"cap-test-key-{n}").status_code
         for n, slot in enumerate(slots)
     ]
-    refused = book(client, patient.pk, slots[3].pk, "cap-test-key-again")
+    refused = book_through_api(client, patient.pk, slots[3].pk, "cap-test-key-again")
 
     assert answers == [201, 201, 201, 409]
     assert refused.json()["code"] == "too_many_active_bookings"
@@ -93,9 +83,11 @@ def test_searches_are_limited_per_address(reference_data, settings):
 def test_bookings_are_limited_per_national_id_each_day(client_for, patient, settings, clock):
     settings.BOOKINGS_PER_NATIONAL_ID_PER_DAY = 1
     client = client_for(patient)
-    first = book(client, patient.pk, SlotFactory(start=bangkok(TUESDAY, time(9))).pk, "nid-key-01")
+    first = book_through_api(
+        client, patient.pk, SlotFactory(start=bangkok(TUESDAY, time(9))).pk, "nid-key-01"
+    )
 
-    second = book(
+    second = book_through_api(
         client, patient.pk, SlotFactory(start=bangkok(TUESDAY, time(11))).pk, "nid-key-02"
     )
 
@@ -108,7 +100,7 @@ def test_bookings_are_limited_per_account_each_hour(client_for, patient, setting
     settings.BOOKINGS_PER_ACCOUNT_PER_HOUR = 2
     client = client_for(patient)
     answers = [
-        book(
+        book_through_api(
             client, patient.pk, SlotFactory(start=bangkok(TUESDAY, time(8 + n))).pk, f"acct-key-{n}"
         ).status_code
         for n in range(3)

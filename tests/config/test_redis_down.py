@@ -27,6 +27,7 @@ from tests.factories import (
     PatientFactory,
     SlotFactory,
     bangkok,
+    book_through_api,
     booked,
     drive_fields,
     passcode_texted_to,
@@ -65,26 +66,16 @@ def redis_server(settings: Settings) -> Iterator[PrivateRedis]:
     server.stop()
 
 
-def book_through_the_api(client: Client, patient_id: int, slot_id: int, key: str) -> int:
-    response = client.post(
-        "/api/v1/me/appointments",
-        {"patient_id": patient_id, "slot_id": slot_id},
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=key,
-    )
-    return response.status_code
-
-
 def test_booking_goes_on_while_redis_is_down_and_its_texts_go_out_when_it_is_back(
     redis_server, client_for, patient, clock
 ):
     client = client_for(patient)
     before = SlotFactory(start=bangkok(MONDAY, clock_time(9)))
     during = SlotFactory(start=bangkok(MONDAY, clock_time(11)))
-    assert book_through_the_api(client, patient.pk, before.pk, "before-the-fault") == 201
+    assert book_through_api(client, patient.pk, before.pk, "before-the-fault").status_code == 201
 
     redis_server.stop()
-    status = book_through_the_api(client, patient.pk, during.pk, "during-the-fault")
+    status = book_through_api(client, patient.pk, during.pk, "during-the-fault").status_code
     waiting = Message.objects.filter(
         appointment__slot=during, kind=Message.Kind.CONFIRMATION, status=Message.Status.PENDING
     )
@@ -139,9 +130,9 @@ def test_the_waiting_room_lets_people_through_while_redis_is_down_and_no_place_i
     people = [PatientFactory(date_of_birth=date(1950, 1, 1)) for _ in range(slot.capacity + 2)]
 
     answers = [
-        book_through_the_api(
+        book_through_api(
             client_for(person), person.pk, slot.pk, f"through-the-waiting-room-{n}"
-        )
+        ).status_code
         for n, person in enumerate(people)
     ]
 

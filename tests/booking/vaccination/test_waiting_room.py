@@ -6,7 +6,6 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 from django.core.cache import cache, caches
-from django.test import Client
 from pytest_django import Settings
 
 from booking.exceptions import DriveFull, InQueue
@@ -25,6 +24,7 @@ from booking.vaccination.waiting_room import (
 from tests.factories import (
     PatientFactory,
     SlotFactory,
+    book_through_api,
     booked,
     drive_fields,
     stock_up,
@@ -51,15 +51,6 @@ def drive(city_admin: User, clock: time_machine.Traveller) -> VaccinationDrive:
     made.refresh_from_db()
     clock.move_to(made.release_at)
     return made
-
-
-def book(client: Client, patient_id: int, slot_id: int, key: str):
-    return client.post(
-        "/api/v1/me/appointments",
-        {"patient_id": patient_id, "slot_id": slot_id},
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=key,
-    )
 
 
 def bookings_commit(drive: VaccinationDrive, count: int, capture) -> None:
@@ -339,12 +330,12 @@ def test_someone_in_line_gets_429_with_their_place_then_books_when_let_in(
     ahead = [PatientFactory(date_of_birth=date(1950, 1, 1)) for _ in range(2)]
     for n, person in enumerate(ahead):
         with django_capture_on_commit_callbacks(execute=True):
-            answer = book(client_for(person), person.pk, slot.pk, f"ahead-of-me-{n}")
+            answer = book_through_api(client_for(person), person.pk, slot.pk, f"ahead-of-me-{n}")
         assert answer.status_code == 201
     patient = PatientFactory()
     client = client_for(patient)
 
-    waiting = book(client, patient.pk, slot.pk, "in-line-key-1")
+    waiting = book_through_api(client, patient.pk, slot.pk, "in-line-key-1")
 
     assert waiting.status_code == 429
     assert waiting["Retry-After"] == "1"
@@ -355,9 +346,11 @@ def test_someone_in_line_gets_429_with_their_place_then_books_when_let_in(
     assert not Slot.objects.get(pk=slot.pk).appointments.filter(patient=patient).exists()
 
     clock.shift(timedelta(seconds=1))
-    assert book(client, patient.pk, slot.pk, "in-line-key-1").status_code == 409  # slot now full
+    assert (
+        book_through_api(client, patient.pk, slot.pk, "in-line-key-1").status_code == 409
+    )  # slot now full
     other = Slot.objects.filter(drive=drive).exclude(pk=slot.pk).earliest("start")
-    assert book(client, patient.pk, other.pk, "in-line-key-2").status_code == 201
+    assert book_through_api(client, patient.pk, other.pk, "in-line-key-2").status_code == 201
 
 
 def test_people_in_line_for_a_sold_out_drive_are_told_at_once(
@@ -368,7 +361,7 @@ def test_people_in_line_for_a_sold_out_drive_are_told_at_once(
         admit(drive, account)
     patient = PatientFactory()
 
-    answer = book(
+    answer = book_through_api(
         client_for(patient), patient.pk, Slot.objects.filter(drive=drive).first().pk, "sold-out-key"
     )
 
@@ -384,7 +377,7 @@ def test_someone_who_loses_a_slot_is_offered_the_next_best_times(
     same_centre_later = SlotFactory(start=lost.start + timedelta(hours=1))
     nearby = SlotFactory(centre_id=2, start=lost.start)
 
-    answer = book(client_for(patient), patient.pk, lost.pk, "lost-it-key")
+    answer = book_through_api(client_for(patient), patient.pk, lost.pk, "lost-it-key")
 
     assert answer.status_code == 409
     body = answer.json()
@@ -414,12 +407,12 @@ def test_polling_in_line_never_counts_against_the_booking_limits(
     patient = PatientFactory()
     client = client_for(patient)
 
-    polls = [book(client, patient.pk, slot.pk, "polling-key-1") for _ in range(12)]
+    polls = [book_through_api(client, patient.pk, slot.pk, "polling-key-1") for _ in range(12)]
 
     assert {poll.json()["code"] for poll in polls} == {"in_queue"}
     assert {poll["Retry-After"] for poll in polls} == {"20"}
     clock.shift(timedelta(seconds=20))
-    assert book(client, patient.pk, slot.pk, "polling-key-1").status_code == 201
+    assert book_through_api(client, patient.pk, slot.pk, "polling-key-1").status_code == 201
 
 
 def test_polling_in_line_to_allocate_never_counts_against_the_booking_limits(
