@@ -581,7 +581,7 @@ def drives_with_details() -> QuerySet[VaccinationDrive]:
     )
 
 
-def staff_drive(user: User, drive_id: int) -> VaccinationDrive:
+def drive_for_staff(user: User, drive_id: int) -> VaccinationDrive:
     """A drive the staff member may manage: they manage schedules at all its centres."""
     drive = drives_with_details().filter(pk=drive_id).first()
     if drive is None:
@@ -591,7 +591,7 @@ def staff_drive(user: User, drive_id: int) -> VaccinationDrive:
     return drive
 
 
-def staff_drives(user: User) -> QuerySet[VaccinationDrive]:
+def drives_for_staff(user: User) -> QuerySet[VaccinationDrive]:
     """Drives at any centre where the user manages schedules, newest first."""
     allowed = centres_where(user, StaffAction.MANAGE_SCHEDULE)
     drives = drives_with_details()

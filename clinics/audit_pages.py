@@ -19,7 +19,7 @@ from clinics.audit import actor_in_words, filter_events
 from clinics.dates import format_moment
 from clinics.models import AuditEvent, HealthCentre
 from clinics.permissions import StaffAction, is_city_admin
-from clinics.views import refuse, staff_centre, staff_page
+from clinics.views import centre_menu, refuse, staff_page
 
 PAGE_SIZE = 100
 
@@ -167,7 +167,7 @@ def centre_audit_page(request: HttpRequest, centre: HealthCentre) -> HttpRespons
     """Everything recorded at the centre: who read which patients' records, and every change
     to its appointments, slots, schedules, drives and stock."""
     context = _events(request, AuditEvent.objects.filter(centre=centre))
-    context |= {"nav": "audit", "staff_centre": staff_centre(centre, request.LANGUAGE_CODE)}
+    context |= {"nav": "audit", "staff_centre": centre_menu(centre, request.LANGUAGE_CODE)}
     return render(request, "clinics/audit.html", context)
 
 

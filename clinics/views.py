@@ -36,7 +36,7 @@ P = ParamSpec("P")
 CentrePage = Callable[Concatenate[HttpRequest, HealthCentre, P], HttpResponse]
 
 
-def staff_centre(centre: HealthCentre, language: str) -> dict[str, object]:
+def centre_menu(centre: HealthCentre, language: str) -> dict[str, object]:
     """What the staff layout's menu needs to know of the centre a page is about."""
     return {"number": centre.number, "label": centre.label_in(language)}
 
@@ -226,7 +226,7 @@ def home_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "clinics/staff_home.html",
-        {"centres": [staff_centre(centre, language) for centre in rows], "nav": "home"},
+        {"centres": [centre_menu(centre, language) for centre in rows], "nav": "home"},
         # An account on no centre's staff (a patient's, or staff not yet given a role).
         status=200 if rows else 403,
     )

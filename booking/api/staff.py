@@ -39,7 +39,7 @@ from booking.services.slots import SlotSyncResult, set_slot_capacity
 from booking.services.staff_steps import STEPS, StaffStep, take_step
 from clinics.dates import weekdays_code
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
-from clinics.models import Closure, HealthCentre, ScheduleTemplate
+from clinics.models import Closure, ScheduleTemplate
 from clinics.permissions import (
     StaffAction,
     centre_for_staff,
@@ -71,11 +71,6 @@ class ScheduleChangeOut(Schema):
     schedule: ScheduleOut
     slots: SlotChangesOut
     affected_appointment_ids: list[int]
-
-
-def staff_centre(request: HttpRequest, number: CentreNumber, action: StaffAction) -> HealthCentre:
-    """The centre, if the signed-in staff member may take `action` there."""
-    return centre_for_staff(request, number, action)
 
 
 def _schedule_change(change: ScheduleChange) -> dict[str, object]:
@@ -116,7 +111,7 @@ def _closure_result(added: ClosureAdded) -> dict[str, object]:
 
 @router.get("/staff/centres/{int:number}/schedules", response={200: list[ScheduleOut], **ERRORS})
 def list_schedules(request: HttpRequest, number: CentreNumber) -> list[ScheduleTemplate]:
-    centre = staff_centre(request, number, StaffAction.MANAGE_SCHEDULE)
+    centre = centre_for_staff(request, number, StaffAction.MANAGE_SCHEDULE)
     return list(centre.schedule_templates.select_related("service"))
 
 
@@ -125,7 +120,7 @@ def create_schedule(
     request: HttpRequest, number: CentreNumber, payload: ScheduleIn
 ) -> Status[dict[str, object]]:
     """Add a weekly schedule; its slots are generated over the booking horizon at once."""
-    centre = staff_centre(request, number, StaffAction.MANAGE_SCHEDULE)
+    centre = centre_for_staff(request, number, StaffAction.MANAGE_SCHEDULE)
     change = create_schedule_template(centre=centre, fields=_schedule_fields(payload))
     return Status(201, _schedule_change(change))
 
@@ -161,7 +156,7 @@ def end_schedule(request: HttpRequest, schedule_id: RowId) -> dict[str, object]:
 @router.get("/staff/centres/{int:number}/closures", response={200: list[ClosureOut], **ERRORS})
 def list_closures(request: HttpRequest, number: CentreNumber) -> list[Closure]:
     """This centre's closures and the city-wide ones, from today on."""
-    centre = staff_centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    centre = centre_for_staff(request, number, StaffAction.VIEW_APPOINTMENTS)
     return list(upcoming_closures(centre))
 
 
@@ -170,7 +165,7 @@ def close_centre(
     request: HttpRequest, number: CentreNumber, payload: ClosureIn
 ) -> Status[dict[str, object]]:
     """Close the centre for some days. Appointments already booked then are listed, not dropped."""
-    centre = staff_centre(request, number, StaffAction.MANAGE_SCHEDULE)
+    centre = centre_for_staff(request, number, StaffAction.MANAGE_SCHEDULE)
     added = add_closure(centre=centre, created_by=signed_in_user(request), **payload.dict())
     return Status(201, _closure_result(added))
 
@@ -208,7 +203,7 @@ def list_slots(
     date_to: Day | None = None,
 ) -> list[Slot]:
     """Slots with their capacity and bookings, for at most two weeks at a time."""
-    centre = staff_centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    centre = centre_for_staff(request, number, StaffAction.VIEW_APPOINTMENTS)
     first = date_from or timezone.localdate()
     last = date_to or first
     if last < first or (last - first).days >= MAX_SLOT_LIST_DAYS:
@@ -236,7 +231,7 @@ def list_centre_appointments(
     request: HttpRequest, number: CentreNumber, day: Day | None = None
 ) -> list[Appointment]:
     """The centre's appointments on a day (default today, Bangkok time), in time order."""
-    centre = staff_centre(request, number, StaffAction.VIEW_APPOINTMENTS)
+    centre = centre_for_staff(request, number, StaffAction.VIEW_APPOINTMENTS)
     on = day or timezone.localdate()
     appointments = list(centre_appointments_on(centre.number, on))
     queue_shown(request, centre_id=centre.pk, day=on, appointments=appointments)

@@ -5,13 +5,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Status
 
-from booking.api.staff import staff_centre as _centre
 from booking.models import VaccinationDrive, VaccineLot
 from booking.selectors import (
+    drive_for_staff,
+    drives_for_staff,
     drives_with_details,
     patient_of,
-    staff_drive,
-    staff_drives,
     vaccination_courses_of,
 )
 from booking.vaccination.drives import (
@@ -50,6 +49,7 @@ from booking.vaccination.stock import (
 )
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.permissions import StaffAction, centres_where, require_staff, signed_in_user
+from clinics.permissions import centre_for_staff as _centre
 from clinics.schemas import CentreNumber, Day, ErrorOut, RowId
 from clinics.selectors import service_by_code
 
@@ -151,7 +151,7 @@ def list_my_vaccinations(
 
 
 def _staff_drive(request: HttpRequest, drive_id: int) -> VaccinationDrive:
-    return staff_drive(signed_in_user(request), drive_id)
+    return drive_for_staff(signed_in_user(request), drive_id)
 
 
 def _reloaded(drive: VaccinationDrive) -> VaccinationDrive:
@@ -164,7 +164,7 @@ def list_staff_drives(request: HttpRequest) -> list[VaccinationDrive]:
     user = signed_in_user(request)
     if centres_where(user, StaffAction.MANAGE_SCHEDULE) == set():
         raise Forbidden(_("Only staff who manage a centre's schedules can see its drives."))
-    return list(staff_drives(user))
+    return list(drives_for_staff(user))
 
 
 @router.post("/staff/drives", response={201: DriveOut, **ERRORS})

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from pydantic import ValidationError
 
 from booking.models import VaccinationDrive
-from booking.selectors import staff_drive, staff_drives
+from booking.selectors import drive_for_staff, drives_for_staff
 from booking.vaccination.drives import (
     cancel_drive,
     create_drive,
@@ -142,7 +142,7 @@ def drives_page(request: HttpRequest) -> HttpResponse:
         "booking/staff/drives.html",
         {
             "nav": "drives",
-            "rows": [_drive_row(drive, language) for drive in staff_drives(request.user)],  # type: ignore[arg-type]
+            "rows": [_drive_row(drive, language) for drive in drives_for_staff(request.user)],  # type: ignore[arg-type]
         },
     )
 
@@ -188,7 +188,7 @@ def drive_page(request: HttpRequest, drive_id: int) -> HttpResponse:
         return refusal
     language = request.LANGUAGE_CODE
     with refusal_caught() as refused:
-        drive = staff_drive(request.user, drive_id)  # type: ignore[arg-type]
+        drive = drive_for_staff(request.user, drive_id)  # type: ignore[arg-type]
     if refused:
         return refuse(request, refused.message, refused.status)
     plan = plan_drive(drive) if drive.status == VaccinationDrive.Status.DRAFT else None
@@ -231,7 +231,7 @@ def drive_action(request: HttpRequest, drive_id: int, action: str) -> HttpRespon
         return refusal
     back = HttpResponseRedirect(f"/staff/drives/{drive_id}", status=303)
     with refusal_caught() as refused:
-        drive = staff_drive(request.user, drive_id)  # type: ignore[arg-type]
+        drive = drive_for_staff(request.user, drive_id)  # type: ignore[arg-type]
         if action == "release":
             released = release_drive(drive=drive)
             messages.success(

@@ -15,7 +15,7 @@ from clinics.dates import format_day
 from clinics.models import HealthCentre, Service
 from clinics.permissions import StaffAction, can_act_at
 from clinics.refusals import refusal_caught
-from clinics.views import staff_centre, staff_page
+from clinics.views import centre_menu, staff_page
 
 
 class DeliveryForm(forms.Form):
@@ -77,7 +77,7 @@ def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         "booking/staff/stock.html",
         {
             "nav": "stock",
-            "staff_centre": staff_centre(centre, language),
+            "staff_centre": centre_menu(centre, language),
             "rows": rows,
             "form": form if may_receive else None,
             "error": error,

@@ -16,7 +16,7 @@ from booking.views.staff.charts import grouped_bars
 from clinics.dates import ENGLISH_MONTHS, THAI_MONTHS
 from clinics.models import HealthCentre, for_language
 from clinics.permissions import StaffAction, is_city_admin
-from clinics.views import refuse, staff_centre, staff_page
+from clinics.views import centre_menu, refuse, staff_page
 
 SPANS = (7, 28, 90)
 
@@ -87,8 +87,8 @@ def centre_dashboard_page(request: HttpRequest, centre: HealthCentre) -> HttpRes
         "booking/staff/dashboard.html",
         {
             "nav": "dashboard",
-            "staff_centre": staff_centre(centre, language),
-            "title": staff_centre(centre, language)["label"],
+            "staff_centre": centre_menu(centre, language),
+            "title": centre_menu(centre, language)["label"],
             **_dashboard(days, language, span),
         },
     )

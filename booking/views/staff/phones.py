@@ -24,7 +24,7 @@ from clinics.dates import format_moment
 from clinics.models import HealthCentre
 from clinics.permissions import StaffAction, signed_in_user
 from clinics.refusals import refusal_flashed
-from clinics.views import refuse, staff_centre, staff_page
+from clinics.views import centre_menu, refuse, staff_page
 
 
 @require_GET
@@ -60,7 +60,7 @@ def shared_phones_page(request: HttpRequest, centre: HealthCentre) -> HttpRespon
         "booking/staff/shared_phones.html",
         {
             "nav": "phones",
-            "staff_centre": staff_centre(centre, language),
+            "staff_centre": centre_menu(centre, language),
             "rows": rows,
             "min_people": settings.SHARED_PHONE_MIN_PEOPLE,
         },

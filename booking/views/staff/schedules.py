@@ -29,7 +29,7 @@ from clinics.models import HealthCentre, Service
 from clinics.permissions import StaffAction
 from clinics.refusals import refusal_caught
 from clinics.selectors import upcoming_closures
-from clinics.views import refuse, staff_centre, staff_page
+from clinics.views import centre_menu, refuse, staff_page
 
 WEEKDAYS = [
     ("1", gettext_lazy("Monday")),
@@ -153,7 +153,7 @@ def schedules_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         "booking/staff/schedules.html",
         {
             "nav": "schedules",
-            "staff_centre": staff_centre(centre, language),
+            "staff_centre": centre_menu(centre, language),
             "rows": _schedule_rows(centre, language),
             "form": form,
             "error": error,
@@ -215,7 +215,7 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
         "booking/staff/schedule.html",
         {
             "nav": "schedules",
-            "staff_centre": staff_centre(centre, language),
+            "staff_centre": centre_menu(centre, language),
             "template": template,
             "form": form,
             "error": error,
@@ -258,7 +258,7 @@ def closures_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         "booking/staff/closures.html",
         {
             "nav": "closures",
-            "staff_centre": staff_centre(centre, language),
+            "staff_centre": centre_menu(centre, language),
             "closures": [
                 {
                     "closure": closure,

@@ -28,7 +28,7 @@ from clinics.exceptions import NotFound
 from clinics.models import HealthCentre, VisitMode
 from clinics.permissions import StaffAction, can_act_at
 from clinics.refusals import refusal_flashed
-from clinics.views import staff_centre, staff_page
+from clinics.views import centre_menu, staff_page
 from video.services import open_rooms_for
 
 Status = Appointment.Status
@@ -91,7 +91,7 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     counts = Counter(appointment.status for appointment in appointments)
     context = {
         "nav": "today",
-        "staff_centre": staff_centre(centre, language),
+        "staff_centre": centre_menu(centre, language),
         "day": format_day(day, language),
         "day_iso": day.isoformat(),
         "is_today": day == timezone.localdate(),

@@ -12,7 +12,7 @@ from booking.selectors import centre_slots_between
 from clinics.dates import format_day, format_time
 from clinics.models import HealthCentre
 from clinics.permissions import StaffAction
-from clinics.views import staff_centre, staff_page
+from clinics.views import centre_menu, staff_page
 
 
 def _monday(raw: str) -> date:
@@ -53,7 +53,7 @@ def week_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         "booking/staff/week.html",
         {
             "nav": "week",
-            "staff_centre": staff_centre(centre, language),
+            "staff_centre": centre_menu(centre, language),
             "days": days,
             "first": format_day(monday, language),
             "last": format_day(sunday, language),
