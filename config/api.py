@@ -26,13 +26,13 @@ from booking.api import (
     patients,
     public,
     staff,
+    text_messages,
     waitlist,
 )
 from clinics import api as clinics_api
 from clinics import audit_api
 from clinics.exceptions import CsrfFailed, DomainError, NotSignedIn
 from config.errors import database_unavailable, error_body
-from notifications import api as notifications_api
 from video import api as video_api
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ api.add_router("", waitlist.router)
 api.add_router("", links.router)
 api.add_router("", calendars.router)
 api.add_router("", partners.router)
-api.add_router("", notifications_api.router)
+api.add_router("", text_messages.router)
 api.add_router("", video_api.router)
 api.add_router("", audit_api.router)
 
