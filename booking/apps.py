@@ -10,10 +10,20 @@ class BookingConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from booking.models import Appointment
+        from booking.notices import ABOUT_THE_TIME, appointment_still_on
+        from booking.services import sms_replies
         from booking.signed_in import connect_signals
         from booking.vaccination.waiting_room import note_appointment_saved
+        from notifications.services.dispatch import register_still_wanted_check
+        from notifications.services.inbound import register_reply_handler, register_sender_finder
 
         # A drive's places-left counter and its line move when bookings in it commit.
         post_save.connect(note_appointment_saved, sender=Appointment)
         # The lean route's cached accounts are read afresh after a change to them.
         connect_signals()
+        # The outbox knows nothing of appointments: a text about one is dropped once the
+        # appointment is off, and a reply of 1 or 2 confirms or cancels the next one.
+        register_still_wanted_check(kinds=ABOUT_THE_TIME, check=appointment_still_on)
+        register_sender_finder(sms_replies.sender_of)
+        register_reply_handler(words=sms_replies.CONFIRM_WORDS, handle=sms_replies.confirm_by_text)
+        register_reply_handler(words=sms_replies.CANCEL_WORDS, handle=sms_replies.cancel_by_text)

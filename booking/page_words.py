@@ -5,8 +5,8 @@ from django.http import HttpRequest
 from django.utils import translation
 
 from booking.models import Patient, Slot
+from booking.notices import recipient_for
 from clinics.dates import format_moment, format_time
-from notifications.services.outbox import recipient_for
 
 LANGUAGES = ("th", "en")
 

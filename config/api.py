@@ -17,7 +17,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.security import SessionAuth
 
-from booking.api import accounts, links, patients, public, staff
+from booking.api import accounts, links, patients, public, staff, text_messages
 from booking.interop.api import calendars, partners
 from booking.vaccination import api as drives
 from booking.waitlist import api as waitlist
@@ -25,7 +25,6 @@ from clinics import api as clinics_api
 from clinics import audit_api
 from clinics.exceptions import CsrfFailed, DomainError, NotSignedIn
 from config.errors import database_unavailable, error_body
-from notifications import api as notifications_api
 from video import api as video_api
 
 logger = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ api.add_router("", waitlist.router)
 api.add_router("", links.router)
 api.add_router("", calendars.router)
 api.add_router("", partners.router)
-api.add_router("", notifications_api.router)
+api.add_router("", text_messages.router)
 api.add_router("", video_api.router)
 api.add_router("", audit_api.router)
 

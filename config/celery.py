@@ -11,6 +11,9 @@ from django.conf import settings
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("bma")
+# The current app in every thread, not only this one: the outbox wakes a worker through
+# celery.current_app (notifications imports nothing from config), from any request's thread.
+app.set_default()
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -1,4 +1,6 @@
-"""What each text message says, in Thai or English, and what it costs in SMS segments.
+"""What a text message costs in SMS segments, how staff may read it, and the wording of the
+texts that are about no appointment (sign-in codes, replies to STOP, START and anything
+else), in Thai or English. What a booking's texts say lives in booking.notices.
 
 Thai needs UCS-2, where one segment holds 70 characters (67 once a message is split), so
 every text is kept short: the centre's short name, the date, one link.
@@ -9,11 +11,6 @@ from dataclasses import dataclass
 
 from django.utils import translation
 from django.utils.translation import gettext as _
-
-from booking.links import appointment_link, offer_link
-from booking.models import Appointment, WaitlistOffer
-from clinics.dates import format_moment
-from clinics.models import for_language
 
 # GSM 03.38: the default alphabet, and the extension table whose characters take two septets.
 GSM7_BASIC = frozenset(
@@ -78,80 +75,6 @@ def staff_view_of(text: str) -> str:
     return without_link_tokens(redact_codes(text))
 
 
-def _details(appointment: Appointment, language: str) -> dict[str, str]:
-    slot = appointment.slot
-    service = slot.service
-    return {
-        "service": service.name_in(language),
-        "centre": slot.centre.label_in(language),
-        "when": format_moment(slot.start, language),
-        "link": appointment_link(appointment.pk),
-    }
-
-
-def _what_to_bring(appointment: Appointment, language: str) -> str:
-    service = appointment.slot.service
-    custom = for_language(language, service.what_to_bring_th, service.what_to_bring_en)
-    return custom or _("your ID card")
-
-
-def booking_confirmation(appointment: Appointment, language: str) -> str:
-    with translation.override(language):
-        details = _details(appointment, language)
-        if appointment.visit_mode == "video":
-            return (
-                _("BMA: video visit booked, %(service)s, %(when)s. Join and manage: %(link)s")
-                % details
-            )
-        return _(
-            "BMA: booked %(service)s at %(centre)s, %(when)s. Bring %(bring)s. Manage: %(link)s"
-        ) % {**details, "bring": _what_to_bring(appointment, language)}
-
-
-def reminder(appointment: Appointment, language: str) -> str:
-    with translation.override(language):
-        details = _details(appointment, language)
-        if appointment.visit_mode == "video":
-            return _("BMA reminder: video visit %(when)s. Join: %(link)s") % details
-        return _("BMA reminder: %(centre)s, %(when)s. Confirm or cancel: %(link)s") % details
-
-
-def rescheduled(appointment: Appointment, language: str) -> str:
-    with translation.override(language):
-        return _(
-            "BMA: your appointment moved to %(when)s at %(centre)s. Manage: %(link)s"
-        ) % _details(appointment, language)
-
-
-def cancellation(appointment: Appointment, language: str) -> str:
-    with translation.override(language):
-        return _("BMA: your appointment at %(centre)s on %(when)s is cancelled.") % _details(
-            appointment, language
-        )
-
-
-def waitlist_offer(offer: WaitlistOffer, language: str) -> str:
-    with translation.override(language):
-        service = offer.slot.service
-        return _(
-            "BMA: a place is free for %(service)s at %(centre)s, %(when)s. Held for you until "
-            "%(until)s. Book or decline: %(link)s"
-        ) % {
-            "service": service.name_in(language),
-            "centre": offer.slot.centre.label_in(language),
-            "when": format_moment(offer.slot.start, language),
-            "until": format_moment(offer.expires_at, language),
-            "link": offer_link(offer.pk),
-        }
-
-
-def video_link(appointment: Appointment, language: str) -> str:
-    with translation.override(language):
-        return _("BMA: your video visit starts at %(when)s. Join here: %(link)s") % _details(
-            appointment, language
-        )
-
-
 def passcode(code: str, minutes: int, language: str) -> str:
     with translation.override(language):
         return _(
@@ -183,30 +106,6 @@ def sign_in_phone_changed(language: str) -> str:
         )
 
 
-def reply_confirmed(appointment: Appointment, language: str) -> str:
-    with translation.override(language):
-        return _("BMA: thank you, see you on %(when)s.") % _details(appointment, language)
-
-
-def reply_cancelled(appointment: Appointment, language: str) -> str:
-    with translation.override(language):
-        return _("BMA: cancelled your appointment on %(when)s as you asked.") % _details(
-            appointment, language
-        )
-
-
-def reply_too_late(appointment: Appointment, language: str) -> str:
-    with translation.override(language):
-        return _("BMA: too late to cancel by text. Please call %(centre)s.") % _details(
-            appointment, language
-        )
-
-
-def reply_no_appointment(language: str) -> str:
-    with translation.override(language):
-        return _("BMA: you have no upcoming appointment to change.")
-
-
 def reply_opted_in(language: str) -> str:
     with translation.override(language):
         return _("BMA: text messages are back on. Reply STOP to stop them.")
@@ -216,12 +115,4 @@ def reply_help(language: str) -> str:
     with translation.override(language):
         return _(
             "BMA: reply 1 to confirm or 2 to cancel your next appointment, STOP to stop texts."
-        )
-
-
-def record_moved_out(language: str) -> str:
-    with translation.override(language):
-        return _(
-            "BMA: someone proved their ID and their record left your account. If this is wrong, "
-            "contact a health centre."
         )

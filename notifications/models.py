@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from booking.models import Appointment, Patient
+from clinics.models import Language
 
 
 class Message(models.Model):
@@ -38,7 +38,7 @@ class Message(models.Model):
         UCS2 = "ucs2", "UCS-2"
 
     recipient = models.CharField(_("to"), max_length=16, help_text=_("E.164, e.g. +66812345678."))
-    language = models.CharField(_("language"), max_length=2, choices=Patient.Language.choices)
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     body = models.TextField(_("text"))
     encoding = models.CharField(_("encoding"), max_length=4, choices=Encoding.choices)
@@ -61,8 +61,9 @@ class Message(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    # Named, not imported: the outbox sits below the appointments its texts are about.
     appointment = models.ForeignKey(
-        Appointment,
+        "booking.Appointment",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -70,7 +71,7 @@ class Message(models.Model):
         verbose_name=_("appointment"),
     )
     patient = models.ForeignKey(
-        Patient,
+        "booking.Patient",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -150,7 +151,7 @@ class InboundMessage(models.Model):
     body = models.TextField(_("text"))
     outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
     appointment = models.ForeignKey(
-        Appointment,
+        "booking.Appointment",
         on_delete=models.PROTECT,
         null=True,
         blank=True,

@@ -4,7 +4,7 @@ import copy
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import TypeVar
 
 import pytest
@@ -18,7 +18,7 @@ from playwright.sync_api import Page, sync_playwright
 from pytest_django import DjangoDbBlocker, Settings
 
 from booking.api.patients import forget_alternatives
-from booking.models import Patient
+from booking.models import Appointment, Patient
 from booking.services.booking_sql import forget_slot_facts
 from booking.vaccination.waiting_room import forget_drives_in_surge
 from clinics.audit import unsealed_for_flush
@@ -26,7 +26,9 @@ from clinics.models import HealthCentre, StaffMembership
 from clinics.selectors import forget_centre_order, forget_reference_data
 from clinics.services import grant_membership, load_reference_data
 from config.async_database import close_all as close_all_async_connections
-from tests.factories import PatientFactory, UserFactory
+from notifications.backends import sms_backend
+from tests.factories import PatientFactory, SlotFactory, UserFactory, bangkok, booked
+from tests.fakes.twilio_api import FakeTwilio
 
 T = TypeVar("T")
 # The longest a browser test waits for a page to be ready (it goes on as soon as it is).
@@ -159,6 +161,28 @@ def clock() -> Iterator[time_machine.Traveller]:
 
 
 @pytest.fixture
+def daytime(clock: time_machine.Traveller) -> time_machine.Traveller:
+    """Ten in the morning on NOW's Monday: outside quiet hours."""
+    clock.move_to(bangkok(NOW.date(), time(10)))
+    return clock
+
+
+@pytest.fixture
+def fake_twilio(settings: Settings) -> Iterator[FakeTwilio]:
+    """A local stand-in for api.twilio.com, with the Twilio backend pointed at it."""
+    with FakeTwilio() as fake:
+        settings.SMS_BACKEND = "twilio"
+        settings.TWILIO_ACCOUNT_SID = fake.account_sid
+        settings.TWILIO_AUTH_TOKEN = fake.auth_token
+        settings.TWILIO_MESSAGING_SERVICE_SID = fake.messaging_service_sid
+        settings.TWILIO_API_BASE_URL = fake.base_url
+        settings.PUBLIC_BASE_URL = "https://booking.example.go.th"
+        sms_backend.cache_clear()
+        yield fake
+    sms_backend.cache_clear()
+
+
+@pytest.fixture
 def reference_data(db: None, clock: time_machine.Traveller) -> None:
     """The 50 districts, 69 centres, service catalogue and 2026-27 holidays, as in production.
 
@@ -185,6 +209,13 @@ def patient(reference_data: None) -> Patient:
 @pytest.fixture
 def other_patient(reference_data: None) -> Patient:
     return PatientFactory(account=UserFactory(username="+66810000002"), phone="+66810000002")
+
+
+@pytest.fixture
+def tomorrow_visit(patient: Patient, daytime: time_machine.Traveller) -> Appointment:
+    """The patient's visit at 14:00 the day after `daytime`: one a reply by text can act on."""
+    start = bangkok(NOW.date() + timedelta(days=1), time(14))
+    return booked(patient, SlotFactory(start=start))
 
 
 def _staff(username: str, centre_number: int, role: StaffMembership.Role) -> AbstractBaseUser:

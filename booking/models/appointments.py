@@ -1,9 +1,12 @@
+from typing import TypeAlias
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from clinics.models import District, HealthCentre, ScheduleTemplate, Service, VisitMode
+from clinics.models import Language as SpokenLanguage
 
 
 class Patient(models.Model):
@@ -21,9 +24,8 @@ class Patient(models.Model):
         MALE = "male", _("Male")
         OTHER = "other", _("Other")
 
-    class Language(models.TextChoices):
-        THAI = "th", "ไทย"
-        ENGLISH = "en", "English"
+    # Defined below booking, so that the outbox's messages offer the same choices.
+    Language: TypeAlias = SpokenLanguage
 
     class IdentityCheck(models.TextChoices):
         """Who proved that this record is the person whose ID it holds."""

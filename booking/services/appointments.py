@@ -28,6 +28,7 @@ from booking.exceptions import (
     SlotFull,
 )
 from booking.models import Appointment, Partner, Patient, Slot
+from booking.notices import notify_booked, notify_cancelled, notify_rescheduled
 from booking.selectors import SlotSearch, best_open_slots
 from booking.services import booking_sql
 from booking.services.audit import appointment_changed
@@ -57,7 +58,6 @@ from booking.vaccination.series import (
 )
 from booking.vaccination.stock import use_dose
 from clinics.exceptions import InvalidInput
-from notifications.services.outbox import notify_booked, notify_cancelled, notify_rescheduled
 
 Status = Appointment.Status
 

@@ -19,15 +19,12 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.exceptions import ContactHealthCentre
 from booking.models import Appointment, Patient
+from booking.notices import notify_record_moved, notify_record_moved_out
 from booking.services.passcodes import check_sign_in_code
 from booking.services.patients import normalise_national_id
 from clinics import audit
 from clinics.exceptions import InvalidInput
-from notifications.services.outbox import (
-    Recipient,
-    notify_record_moved,
-    notify_record_moved_out,
-)
+from notifications.services.outbox import Recipient
 
 IdentityCheck = Patient.IdentityCheck
 Relationship = Patient.Relationship

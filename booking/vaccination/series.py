@@ -27,13 +27,13 @@ from booking.exceptions import (
     SlotFull,
 )
 from booking.models import Appointment, Patient, Slot, VaccinationSeries
+from booking.notices import notify_booked, notify_cancelled, notify_rescheduled
 from booking.selectors import SlotOrder, SlotSearch, best_open_slots
 from booking.services.audit import appointment_changed
 from booking.services.places import check_no_overlap, give_back_place, take_place
 from clinics.dates import format_day
 from clinics.models import Service
 from clinics.selectors import service_doses
-from notifications.services.outbox import notify_booked, notify_cancelled, notify_rescheduled
 
 Status = Appointment.Status
 HELD_OR_GIVEN = Appointment.HELD_OR_GIVEN

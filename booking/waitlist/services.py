@@ -26,6 +26,7 @@ from booking.models import (
     WaitlistEntry,
     WaitlistOffer,
 )
+from booking.notices import notify_waitlist_offer
 from booking.selectors import day_bounds
 from booking.services.appointments import Booking, book_slot, check_eligibility
 from booking.services.places import check_no_overlap, give_back_place, lock_patient, take_place
@@ -33,7 +34,7 @@ from booking.vaccination.eligibility import risk_groups_on
 from booking.vaccination.series import plan_dose
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.models import District, HealthCentre, Service
-from notifications.services.outbox import after_quiet_hours, notify_waitlist_offer
+from notifications.services.outbox import after_quiet_hours
 
 logger = logging.getLogger(__name__)
 

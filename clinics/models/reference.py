@@ -73,6 +73,13 @@ class District(NamedInBothLanguages, models.Model):
         return in_language(self.name_th, self.name_en)
 
 
+# The languages a person reads their pages and texts in (Patient.Language). No docstring:
+# it would become the description of the API schema's Language.
+class Language(models.TextChoices):
+    THAI = "th", "ไทย"
+    ENGLISH = "en", "English"
+
+
 class VisitMode(models.TextChoices):
     IN_PERSON = "in_person", _("In person")
     VIDEO = "video", _("Video")

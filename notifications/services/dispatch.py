@@ -18,7 +18,7 @@ and a claimed text past its `expires_at` is taken back at once, to be dropped.
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,12 +29,10 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from booking.models import Appointment
 from notifications.backends import SendFailed, SmsBackend, sms_backend
 from notifications.messages import redact_codes
 from notifications.models import Message, OptOut
 from notifications.services.outbox import (
-    ABOUT_THE_TIME,
     EXEMPT_FROM_QUIET_HOURS,
     after_quiet_hours,
     in_quiet_hours,
@@ -47,6 +45,18 @@ Status = Message.Status
 
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
+
+# Asked right before a message is sent whether it is still wanted: the reason to drop it, or
+# "" to send it. The apps that know what a text is about register one for its kinds.
+StillWantedCheck = Callable[[Message], str]
+_still_wanted_checks: dict[str, StillWantedCheck] = {}
+
+
+def register_still_wanted_check(*, kinds: Iterable[str], check: StillWantedCheck) -> None:
+    """Have `check` asked, right before a message of one of these kinds goes out, whether it
+    is still wanted (booking registers that the appointment is still on)."""
+    for kind in kinds:
+        _still_wanted_checks[kind] = check
 
 
 @dataclass
@@ -267,18 +277,8 @@ def send_message(*, message: Message, backend: SmsBackend, opted_out: set[str]) 
 def _reason_to_drop(message: Message, now: datetime) -> str:
     if message.expires_at is not None and now > message.expires_at:
         return "Too late to be useful."
-    if message.appointment_id is None or message.kind not in ABOUT_THE_TIME:
-        return ""
-    # A patient already checked in needs no reminder, but may still join a video visit.
-    still_on = [Appointment.Status.BOOKED]
-    if message.kind == Kind.VIDEO_LINK:
-        still_on.append(Appointment.Status.CHECKED_IN)
-    # Read now, not with the batch: it may have changed since the claim.
-    current = Appointment.objects.filter(pk=message.appointment_id).values_list("status", flat=True)
-    status = current.first()
-    if status not in still_on:
-        return f"The appointment is {status}."
-    return ""
+    check = _still_wanted_checks.get(message.kind)
+    return check(message) if check is not None else ""
 
 
 def _record_failure(message: Message, error: SendFailed, now: datetime) -> str:

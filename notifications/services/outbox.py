@@ -2,21 +2,20 @@
 
 Nothing here talks to an SMS provider: a row is written now and a worker sends it when it is
 due (notifications.services.dispatch). Quiet hours and opt-outs are applied as the row is
-written, and again when it is sent.
+written, and again when it is sent. What the texts say, and which rows (an appointment, a
+patient) they are about, is up to the apps above: booking's texts are booking.notices.
 """
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
-from booking.models import Appointment, Patient, WaitlistOffer
-from clinics.models import VisitMode
 from notifications import messages
 from notifications.models import Message, OptOut
 
@@ -28,14 +27,6 @@ Status = Message.Status
 # Answers to something the person has just done; they go out at any hour.
 # A change to the account's sign-in is told at once: it may be someone taking the account over.
 EXEMPT_FROM_QUIET_HOURS = frozenset({Kind.PASSCODE, Kind.REPLY, Kind.ACCOUNT_NOTICE})
-# Messages about an appointment's time: replaced when it moves, dropped when it is cancelled.
-ABOUT_THE_TIME = (Kind.CONFIRMATION, Kind.REMINDER, Kind.RESCHEDULED, Kind.VIDEO_LINK)
-# A reminder that cannot go out by this long before the start is not worth sending.
-REMINDER_LEAD = timedelta(minutes=15)
-# A reminder due this soon after booking adds nothing to the confirmation.
-REMINDER_MIN_GAP = timedelta(minutes=30)
-# The video link goes out as the room opens.
-VIDEO_LINK_BEFORE = timedelta(minutes=15)
 WAKE_KEY = "notifications:wake-worker"
 # Why a text to a number that opted out was not sent (also written by booking/sql/book_slot_v1.sql).
 OPTED_OUT_ERROR = "The number has opted out of text messages (STOP)."
@@ -45,30 +36,10 @@ WAKE_WITHIN = timedelta(seconds=5)
 
 @dataclass(frozen=True)
 class Recipient:
+    """Where a text goes, and the language it is written in."""
+
     phone: str
     language: str
-
-
-def recipient_for(patient: Patient) -> Recipient | None:
-    """Who receives texts about a patient: the account holder's own phone; for someone in
-    their care, that person's phone once proven with a passcode (or the holder's own number
-    written on them), else the account holder's."""
-    if patient.relationship == Patient.Relationship.SELF:
-        return Recipient(patient.phone, patient.preferred_language) if patient.phone else None
-    if patient.phone and patient.phone_verified_at is not None:
-        return Recipient(patient.phone, patient.preferred_language)
-    holder = (
-        Patient.objects.filter(
-            account_id=patient.account_id, relationship=Patient.Relationship.SELF
-        )
-        .exclude(phone="")
-        .first()
-    )
-    if holder is None:
-        return None
-    if patient.phone == holder.phone:
-        return Recipient(patient.phone, patient.preferred_language)
-    return Recipient(holder.phone, holder.preferred_language)
 
 
 def in_quiet_hours(moment: datetime) -> bool:
@@ -103,8 +74,8 @@ def queue_message(
     body: str,
     due_at: datetime | None = None,
     expires_at: datetime | None = None,
-    appointment: Appointment | None = None,
-    patient: Patient | None = None,
+    appointment: models.Model | None = None,
+    patient: models.Model | None = None,
     reminder_minutes: int | None = None,
     opted_out: bool | None = None,
 ) -> Message:
@@ -136,8 +107,8 @@ def outbox_row(
     body: str,
     due_at: datetime | None = None,
     expires_at: datetime | None = None,
-    appointment: Appointment | None = None,
-    patient: Patient | None = None,
+    appointment: models.Model | None = None,
+    patient: models.Model | None = None,
     reminder_minutes: int | None = None,
     opted_out: bool | None = None,
 ) -> Message:
@@ -169,8 +140,9 @@ def outbox_row(
         status=status,
         error_code=error_code,
         last_error=last_error,
-        appointment=appointment,
-        patient=patient if patient is not None else getattr(appointment, "patient", None),
+        # By id: the outbox knows the rows its texts are about only as rows.
+        appointment_id=appointment.pk if appointment is not None else None,
+        patient_id=patient.pk if patient is not None else getattr(appointment, "patient_id", None),
         reminder_minutes=reminder_minutes,
     )
 
@@ -197,158 +169,6 @@ def wake_worker() -> None:
         # One wake-up a second is enough however many bookings commit in it.
         if not cache.add(WAKE_KEY, 1, timeout=1):
             return
-        from config.celery import app
-
-        app.send_task("notifications.tasks.send_due_messages", retry=False)
+        current_app.send_task("notifications.tasks.send_due_messages", retry=False)
     except Exception:
         logger.warning("Could not wake a worker; the next sweep sends the message.", exc_info=True)
-
-
-# --- Messages about appointments ----------------------------------------------------------------
-
-
-def notify_booked(appointment: Appointment) -> None:
-    """Queue the confirmation, the reminders and (for a video visit) the joining link."""
-    _announce_time(appointment, Kind.CONFIRMATION, messages.booking_confirmation)
-
-
-def notify_rescheduled(appointment: Appointment) -> None:
-    """Replace the messages about the old time with a notice and reminders for the new one."""
-    cancel_pending_messages(appointment, reason="Replaced: the appointment moved.")
-    _announce_time(appointment, Kind.RESCHEDULED, messages.rescheduled)
-
-
-def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> None:
-    """Drop the pending messages about the appointment and queue the cancellation notice."""
-    cancel_pending_messages(appointment, reason="The appointment was cancelled.")
-    recipient = recipient_for(appointment.patient)
-    if recipient is None or not send_notice:
-        return
-    queue_message(
-        recipient=recipient,
-        kind=Kind.CANCELLED,
-        body=messages.cancellation(appointment, recipient.language),
-        expires_at=appointment.slot.start,
-        appointment=appointment,
-    )
-
-
-def notify_record_moved(appointment: Appointment) -> None:
-    """The person's record moved to another account: the messages still to come about the
-    appointment go to whoever receives its texts now, starting with a fresh confirmation."""
-    cancel_pending_messages(appointment, reason="Replaced: the person's record moved.")
-    _announce_time(appointment, Kind.CONFIRMATION, messages.booking_confirmation)
-
-
-def notify_record_moved_out(recipient: Recipient) -> None:
-    """Tell an account holder that a person's record left their account."""
-    queue_message(
-        recipient=recipient,
-        kind=Kind.RECORD_MOVED,
-        body=messages.record_moved_out(recipient.language),
-    )
-
-
-def notify_waitlist_offer(offer: WaitlistOffer) -> None:
-    """Tell someone on the waitlist that a place is held for them, with the link to claim it."""
-    patient = offer.entry.patient
-    recipient = recipient_for(patient)
-    if recipient is None:
-        return
-    queue_message(
-        recipient=recipient,
-        kind=Kind.WAITLIST_OFFER,
-        body=messages.waitlist_offer(offer, recipient.language),
-        expires_at=offer.expires_at,
-        patient=patient,
-    )
-
-
-def cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
-    """Cancel the appointment's messages that have not gone out yet, including any a worker
-    has just taken: it checks again right before sending."""
-    return Message.objects.filter(
-        appointment=appointment,
-        status__in=(Status.PENDING, Status.SENDING),
-        kind__in=ABOUT_THE_TIME,
-    ).update(status=Status.CANCELLED, last_error=reason)
-
-
-def _announce_time(
-    appointment: Appointment, kind: Message.Kind, text: Callable[[Appointment, str], str]
-) -> None:
-    """Say when the appointment is (useful until it ends), then queue what leads up to it:
-    the opt-out asked once for the number, the rows written in one statement."""
-    recipient = recipient_for(appointment.patient)
-    if recipient is None:
-        return
-    opted_out = is_opted_out(recipient.phone)
-    queue_messages(announcement_rows(appointment, recipient, kind, text, opted_out=opted_out))
-
-
-def booked_rows(
-    appointment: Appointment, recipient: Recipient, *, opted_out: bool
-) -> list[Message]:
-    """The rows notify_booked writes, not saved: the confirmation, then the reminders and the
-    joining link. (The booking function writes these, made in both languages beforehand.)"""
-    return announcement_rows(
-        appointment,
-        recipient,
-        Kind.CONFIRMATION,
-        messages.booking_confirmation,
-        opted_out=opted_out,
-    )
-
-
-def announcement_rows(
-    appointment: Appointment,
-    recipient: Recipient,
-    kind: Message.Kind,
-    text: Callable[[Appointment, str], str],
-    *,
-    opted_out: bool,
-) -> list[Message]:
-    announcement = outbox_row(
-        recipient=recipient,
-        kind=kind,
-        body=text(appointment, recipient.language),
-        expires_at=appointment.slot.end,
-        appointment=appointment,
-        opted_out=opted_out,
-    )
-    return [announcement, *_reminders(appointment, recipient, opted_out=opted_out)]
-
-
-def _reminders(appointment: Appointment, recipient: Recipient, *, opted_out: bool) -> list[Message]:
-    slot = appointment.slot
-    now = timezone.now()
-    rows = []
-    for minutes in slot.service.reminder_offsets:
-        due = slot.start - timedelta(minutes=minutes)
-        if due < now + REMINDER_MIN_GAP:
-            continue
-        rows.append(
-            outbox_row(
-                recipient=recipient,
-                kind=Kind.REMINDER,
-                body=messages.reminder(appointment, recipient.language),
-                due_at=due,
-                expires_at=slot.start - REMINDER_LEAD,
-                appointment=appointment,
-                reminder_minutes=minutes,
-                opted_out=opted_out,
-            )
-        )
-    if appointment.visit_mode == VisitMode.VIDEO:
-        rows.append(
-            outbox_row(
-                recipient=recipient,
-                kind=Kind.VIDEO_LINK,
-                body=messages.video_link(appointment, recipient.language),
-                due_at=slot.start - VIDEO_LINK_BEFORE,
-                expires_at=slot.end,
-                appointment=appointment,
-                opted_out=opted_out,
-            )
-        )
-    return rows

@@ -16,6 +16,7 @@ from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone, translation
 
+from booking import notices
 from booking.exceptions import NotEligible
 from booking.models import (
     Appointment,
@@ -34,7 +35,6 @@ from booking.vaccination.drives import create_drive, release_drive
 from booking.vaccination.waiting_room import _bookings_key, _places_key, count_places_left
 from clinics.exceptions import DomainError
 from clinics.models import AuditEvent, HealthCentre, Service
-from notifications import messages
 from notifications.models import Message, OptOut
 from tests.factories import (
     PatientFactory,
@@ -115,9 +115,9 @@ def test_a_booking_writes_the_appointment_its_place_its_event_and_its_texts(
     ]
     language = patient.preferred_language
     assert [t.body for t in texts] == [
-        messages.booking_confirmation(appointment, language),
-        messages.reminder(appointment, language),
-        messages.reminder(appointment, language),
+        notices.booking_confirmation(appointment, language),
+        notices.reminder(appointment, language),
+        notices.reminder(appointment, language),
     ]
     assert {(t.recipient, t.language, t.status, t.patient_id) for t in texts} == {
         (patient.phone, language, "pending", patient.pk)
@@ -607,7 +607,7 @@ def test_a_video_visit_gets_its_joining_link(engine, reference_data, patient):
     assert made.visit_mode == "video"
     link = Message.objects.get(appointment_id=made.pk, kind="video_link")
     appointment = Appointment.objects.get(pk=made.pk)
-    assert link.body == messages.video_link(appointment, patient.preferred_language)
+    assert link.body == notices.video_link(appointment, patient.preferred_language)
     assert link.due_at == slot.start - timedelta(minutes=15)
 
 

@@ -1,11 +1,10 @@
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 
 import pytest
 
 from clinics.dates import format_day, format_moment
 from notifications import messages
 from notifications.messages import count_segments
-from tests.factories import SlotFactory, bangkok, booked
 from tests.fakes.twilio_api import count_segments as fake_twilio_segments
 
 
@@ -42,35 +41,6 @@ def test_thai_dates_use_the_buddhist_era_and_bangkok_time():
     assert format_day(date(2026, 11, 22), "en") == "Sun 22 Nov 2026"
     assert format_moment(moment, "th") == "อา. 22 พ.ย. 2569 10:30 น."
     assert format_moment(moment, "en") == "Sun 22 Nov 2026, 10:30"
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("language", ["th", "en"])
-def test_appointment_messages_are_short_and_say_what_matters(patient, clock, language):
-    slot = SlotFactory(start=bangkok(date(2026, 12, 1), time(9, 30)))
-    appointment = booked(patient, slot)
-
-    confirmation = messages.booking_confirmation(appointment, language)
-    texts = [
-        confirmation,
-        messages.reminder(appointment, language),
-        messages.rescheduled(appointment, language),
-        messages.cancellation(appointment, language),
-        messages.reply_help(language),
-    ]
-
-    day = "1 ธ.ค. 2569" if language == "th" else "1 Dec 2026"
-    assert day in confirmation
-    assert ("09:30 น." if language == "th" else "09:30") in confirmation
-    assert ("ศบส.1 สะพานมอญ" if language == "th" else "Health Centre 1") in confirmation
-    assert ("บัตรประชาชน" if language == "th" else "ID card") in confirmation
-    assert "/a/" in confirmation
-    for text in texts:
-        assert count_segments(text).segments <= 3, text
-    if language == "th":
-        assert count_segments(confirmation).encoding == "ucs2"
-    else:
-        assert count_segments(messages.reply_help("en")).encoding == "gsm7"
 
 
 def test_passcode_messages_carry_the_code_in_either_language():

@@ -9,7 +9,7 @@ bookings, or cannot be known in SQL, is made here first, without touching the da
 - the appointment's id, taken from its sequence in blocks per process (`next_appointment_id`),
   so that the link in the texts and the audit event's target can be written before the call;
 - the texts in Thai and English with their due times, expiry and quiet hours, by the same
-  code as notifications.services.outbox (the function picks the recipient and language,
+  code as booking.notices (the function picks the recipient and language,
   applies the opt-out list and writes the rows);
 - the audit event's fields, as clinics.audit.record fills them;
 - the slot's facts that never change once it exists (start, end, centre, service, drive:

@@ -28,6 +28,7 @@ from booking.exceptions import (
     TooManyActiveBookings,
 )
 from booking.models import Appointment, Partner, Patient, Slot
+from booking.notices import booked_rows
 from booking.services.booking_sql.reads import SlotFacts
 from booking.services.queue_events import send_queue_change
 from booking.vaccination import waiting_room  # a module: the waiting room imports booking_sql
@@ -35,7 +36,7 @@ from clinics import audit
 from clinics.exceptions import DomainError, NotFound
 from clinics.models import AuditEvent, HealthCentre, Service
 from notifications.models import Message
-from notifications.services.outbox import OPTED_OUT_ERROR, Recipient, booked_rows, wake_worker
+from notifications.services.outbox import OPTED_OUT_ERROR, Recipient, wake_worker
 
 FUNCTION = "booking_book_slot_v1"
 CALL_SQL = (
@@ -144,7 +145,7 @@ def prepare(
 def _unsaved_appointment(
     appointment_id: int, patient_id: int, facts: SlotFacts, service: Service, centre: HealthCentre
 ) -> Appointment:
-    """The appointment as the texts see it (notifications.messages), in memory only."""
+    """The appointment as the texts see it (booking.notices), in memory only."""
     slot = Slot(
         pk=facts.slot_id,
         start=facts.start,

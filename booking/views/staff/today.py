@@ -23,13 +23,13 @@ from booking.services.staff_steps import (
     queue_steps,
     take_step,
 )
+from booking.video_rooms import open_rooms_for
 from clinics.dates import format_day, format_time
 from clinics.exceptions import NotFound
 from clinics.models import HealthCentre, VisitMode
 from clinics.permissions import StaffAction, can_act_at
 from clinics.refusals import refusal_flashed
 from clinics.views import centre_menu, staff_page
-from video.services import open_rooms_for
 
 Status = Appointment.Status
 

@@ -3,17 +3,17 @@
 from django.http import HttpRequest
 from ninja import Router
 
-from booking.selectors import appointment_for_staff
+from booking.selectors import (
+    appointment_for_staff,
+    centres_seeing,
+    messages_about_appointment,
+    messages_about_patient,
+)
 from clinics.audit import record_read
 from clinics.permissions import StaffAction, signed_in_user
 from clinics.schemas import ErrorOut, RowId
 from notifications.models import Message
 from notifications.schemas import MessageOut
-from notifications.selectors import (
-    centres_seeing,
-    messages_about_appointment,
-    messages_about_patient,
-)
 
 router = Router(tags=["Text messages"])
 
@@ -21,8 +21,12 @@ ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 MAX_MESSAGES = 200
 
 
+# The operation ids are the ones these had in notifications.api, where they were first
+# published: clients generated from the schema keep their names.
 @router.get(
-    "/staff/appointments/{int:appointment_id}/messages", response={200: list[MessageOut], **ERRORS}
+    "/staff/appointments/{int:appointment_id}/messages",
+    response={200: list[MessageOut], **ERRORS},
+    operation_id="notifications_api_appointment_messages",
 )
 def appointment_messages(request: HttpRequest, appointment_id: RowId) -> list[Message]:
     """Every text message about the appointment, newest first, with its delivery status."""
@@ -39,7 +43,11 @@ def appointment_messages(request: HttpRequest, appointment_id: RowId) -> list[Me
     return list(messages_about_appointment(appointment)[:MAX_MESSAGES])
 
 
-@router.get("/staff/patients/{int:patient_id}/messages", response={200: list[MessageOut], **ERRORS})
+@router.get(
+    "/staff/patients/{int:patient_id}/messages",
+    response={200: list[MessageOut], **ERRORS},
+    operation_id="notifications_api_patient_messages",
+)
 def patient_messages(request: HttpRequest, patient_id: RowId) -> list[Message]:
     """A patient's text messages about your centres' appointments, newest first."""
     user = signed_in_user(request)

@@ -1,0 +1,343 @@
+"""What a booking's text messages say and when they go: the confirmation, the reminders, the
+joining link of a video visit, a move, a cancellation, a waitlist offer, the answers to a
+reply that confirms or cancels, and who receives them.
+
+The outbox below (notifications) writes and sends texts and knows nothing of appointments;
+this module words them and queues them there, in the caller's transaction. Its check that an
+appointment is still on is registered with the dispatcher in BookingConfig.ready.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from booking.links import appointment_link, offer_link
+from booking.models import Appointment, Patient, WaitlistOffer
+from clinics.dates import format_moment
+from clinics.models import VisitMode, for_language
+from notifications.models import Message
+from notifications.services.outbox import (
+    Recipient,
+    is_opted_out,
+    outbox_row,
+    queue_message,
+    queue_messages,
+)
+
+Kind = Message.Kind
+Status = Message.Status
+
+# Messages about an appointment's time: replaced when it moves, dropped when it is cancelled.
+ABOUT_THE_TIME = (Kind.CONFIRMATION, Kind.REMINDER, Kind.RESCHEDULED, Kind.VIDEO_LINK)
+# A reminder that cannot go out by this long before the start is not worth sending.
+REMINDER_LEAD = timedelta(minutes=15)
+# A reminder due this soon after booking adds nothing to the confirmation.
+REMINDER_MIN_GAP = timedelta(minutes=30)
+# The video link goes out as the room opens.
+VIDEO_LINK_BEFORE = timedelta(minutes=15)
+
+
+# --- What the texts say -------------------------------------------------------------------------
+
+
+def _details(appointment: Appointment, language: str) -> dict[str, str]:
+    slot = appointment.slot
+    service = slot.service
+    return {
+        "service": service.name_in(language),
+        "centre": slot.centre.label_in(language),
+        "when": format_moment(slot.start, language),
+        "link": appointment_link(appointment.pk),
+    }
+
+
+def _what_to_bring(appointment: Appointment, language: str) -> str:
+    service = appointment.slot.service
+    custom = for_language(language, service.what_to_bring_th, service.what_to_bring_en)
+    return custom or _("your ID card")
+
+
+def booking_confirmation(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        details = _details(appointment, language)
+        if appointment.visit_mode == "video":
+            return (
+                _("BMA: video visit booked, %(service)s, %(when)s. Join and manage: %(link)s")
+                % details
+            )
+        return _(
+            "BMA: booked %(service)s at %(centre)s, %(when)s. Bring %(bring)s. Manage: %(link)s"
+        ) % {**details, "bring": _what_to_bring(appointment, language)}
+
+
+def reminder(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        details = _details(appointment, language)
+        if appointment.visit_mode == "video":
+            return _("BMA reminder: video visit %(when)s. Join: %(link)s") % details
+        return _("BMA reminder: %(centre)s, %(when)s. Confirm or cancel: %(link)s") % details
+
+
+def rescheduled(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: your appointment moved to %(when)s at %(centre)s. Manage: %(link)s"
+        ) % _details(appointment, language)
+
+
+def cancellation(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: your appointment at %(centre)s on %(when)s is cancelled.") % _details(
+            appointment, language
+        )
+
+
+def waitlist_offer(offer: WaitlistOffer, language: str) -> str:
+    with translation.override(language):
+        service = offer.slot.service
+        return _(
+            "BMA: a place is free for %(service)s at %(centre)s, %(when)s. Held for you until "
+            "%(until)s. Book or decline: %(link)s"
+        ) % {
+            "service": service.name_in(language),
+            "centre": offer.slot.centre.label_in(language),
+            "when": format_moment(offer.slot.start, language),
+            "until": format_moment(offer.expires_at, language),
+            "link": offer_link(offer.pk),
+        }
+
+
+def video_link(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: your video visit starts at %(when)s. Join here: %(link)s") % _details(
+            appointment, language
+        )
+
+
+def reply_confirmed(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: thank you, see you on %(when)s.") % _details(appointment, language)
+
+
+def reply_cancelled(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: cancelled your appointment on %(when)s as you asked.") % _details(
+            appointment, language
+        )
+
+
+def reply_too_late(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _("BMA: too late to cancel by text. Please call %(centre)s.") % _details(
+            appointment, language
+        )
+
+
+def reply_no_appointment(language: str) -> str:
+    with translation.override(language):
+        return _("BMA: you have no upcoming appointment to change.")
+
+
+def record_moved_out(language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: someone proved their ID and their record left your account. If this is wrong, "
+            "contact a health centre."
+        )
+
+
+# --- Who receives them -------------------------------------------------------------------------
+
+
+def recipient_for(patient: Patient) -> Recipient | None:
+    """Who receives texts about a patient: the account holder's own phone; for someone in
+    their care, that person's phone once proven with a passcode (or the holder's own number
+    written on them), else the account holder's."""
+    if patient.relationship == Patient.Relationship.SELF:
+        return Recipient(patient.phone, patient.preferred_language) if patient.phone else None
+    if patient.phone and patient.phone_verified_at is not None:
+        return Recipient(patient.phone, patient.preferred_language)
+    holder = (
+        Patient.objects.filter(
+            account_id=patient.account_id, relationship=Patient.Relationship.SELF
+        )
+        .exclude(phone="")
+        .first()
+    )
+    if holder is None:
+        return None
+    if patient.phone == holder.phone:
+        return Recipient(patient.phone, patient.preferred_language)
+    return Recipient(holder.phone, holder.preferred_language)
+
+
+# --- Queueing them -----------------------------------------------------------------------------
+
+
+def notify_booked(appointment: Appointment) -> None:
+    """Queue the confirmation, the reminders and (for a video visit) the joining link."""
+    _announce_time(appointment, Kind.CONFIRMATION, booking_confirmation)
+
+
+def notify_rescheduled(appointment: Appointment) -> None:
+    """Replace the messages about the old time with a notice and reminders for the new one."""
+    cancel_pending_messages(appointment, reason="Replaced: the appointment moved.")
+    _announce_time(appointment, Kind.RESCHEDULED, rescheduled)
+
+
+def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> None:
+    """Drop the pending messages about the appointment and queue the cancellation notice."""
+    cancel_pending_messages(appointment, reason="The appointment was cancelled.")
+    recipient = recipient_for(appointment.patient)
+    if recipient is None or not send_notice:
+        return
+    queue_message(
+        recipient=recipient,
+        kind=Kind.CANCELLED,
+        body=cancellation(appointment, recipient.language),
+        expires_at=appointment.slot.start,
+        appointment=appointment,
+    )
+
+
+def notify_record_moved(appointment: Appointment) -> None:
+    """The person's record moved to another account: the messages still to come about the
+    appointment go to whoever receives its texts now, starting with a fresh confirmation."""
+    cancel_pending_messages(appointment, reason="Replaced: the person's record moved.")
+    _announce_time(appointment, Kind.CONFIRMATION, booking_confirmation)
+
+
+def notify_record_moved_out(recipient: Recipient) -> None:
+    """Tell an account holder that a person's record left their account."""
+    queue_message(
+        recipient=recipient,
+        kind=Kind.RECORD_MOVED,
+        body=record_moved_out(recipient.language),
+    )
+
+
+def notify_waitlist_offer(offer: WaitlistOffer) -> None:
+    """Tell someone on the waitlist that a place is held for them, with the link to claim it."""
+    patient = offer.entry.patient
+    recipient = recipient_for(patient)
+    if recipient is None:
+        return
+    queue_message(
+        recipient=recipient,
+        kind=Kind.WAITLIST_OFFER,
+        body=waitlist_offer(offer, recipient.language),
+        expires_at=offer.expires_at,
+        patient=patient,
+    )
+
+
+def cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
+    """Cancel the appointment's messages that have not gone out yet, including any a worker
+    has just taken: it checks again right before sending."""
+    return Message.objects.filter(
+        appointment=appointment,
+        status__in=(Status.PENDING, Status.SENDING),
+        kind__in=ABOUT_THE_TIME,
+    ).update(status=Status.CANCELLED, last_error=reason)
+
+
+def _announce_time(
+    appointment: Appointment, kind: Message.Kind, text: Callable[[Appointment, str], str]
+) -> None:
+    """Say when the appointment is (useful until it ends), then queue what leads up to it:
+    the opt-out asked once for the number, the rows written in one statement."""
+    recipient = recipient_for(appointment.patient)
+    if recipient is None:
+        return
+    opted_out = is_opted_out(recipient.phone)
+    queue_messages(announcement_rows(appointment, recipient, kind, text, opted_out=opted_out))
+
+
+def booked_rows(
+    appointment: Appointment, recipient: Recipient, *, opted_out: bool
+) -> list[Message]:
+    """The rows notify_booked writes, not saved: the confirmation, then the reminders and the
+    joining link. (The booking function writes these, made in both languages beforehand.)"""
+    return announcement_rows(
+        appointment,
+        recipient,
+        Kind.CONFIRMATION,
+        booking_confirmation,
+        opted_out=opted_out,
+    )
+
+
+def announcement_rows(
+    appointment: Appointment,
+    recipient: Recipient,
+    kind: Message.Kind,
+    text: Callable[[Appointment, str], str],
+    *,
+    opted_out: bool,
+) -> list[Message]:
+    announcement = outbox_row(
+        recipient=recipient,
+        kind=kind,
+        body=text(appointment, recipient.language),
+        expires_at=appointment.slot.end,
+        appointment=appointment,
+        opted_out=opted_out,
+    )
+    return [announcement, *_reminders(appointment, recipient, opted_out=opted_out)]
+
+
+def _reminders(appointment: Appointment, recipient: Recipient, *, opted_out: bool) -> list[Message]:
+    slot = appointment.slot
+    now = timezone.now()
+    rows = []
+    for minutes in slot.service.reminder_offsets:
+        due = slot.start - timedelta(minutes=minutes)
+        if due < now + REMINDER_MIN_GAP:
+            continue
+        rows.append(
+            outbox_row(
+                recipient=recipient,
+                kind=Kind.REMINDER,
+                body=reminder(appointment, recipient.language),
+                due_at=due,
+                expires_at=slot.start - REMINDER_LEAD,
+                appointment=appointment,
+                reminder_minutes=minutes,
+                opted_out=opted_out,
+            )
+        )
+    if appointment.visit_mode == VisitMode.VIDEO:
+        rows.append(
+            outbox_row(
+                recipient=recipient,
+                kind=Kind.VIDEO_LINK,
+                body=video_link(appointment, recipient.language),
+                due_at=slot.start - VIDEO_LINK_BEFORE,
+                expires_at=slot.end,
+                appointment=appointment,
+                opted_out=opted_out,
+            )
+        )
+    return rows
+
+
+# --- Right before sending -----------------------------------------------------------------------
+
+
+def appointment_still_on(message: Message) -> str:
+    """Why a text about an appointment's time is no longer wanted ("" while it is): the
+    dispatcher asks right before sending (registered for ABOUT_THE_TIME)."""
+    if message.appointment_id is None:
+        return ""
+    # A patient already checked in needs no reminder, but may still join a video visit.
+    still_on = [Appointment.Status.BOOKED]
+    if message.kind == Kind.VIDEO_LINK:
+        still_on.append(Appointment.Status.CHECKED_IN)
+    # Read now, not with the batch: it may have changed since the claim.
+    current = Appointment.objects.filter(pk=message.appointment_id).values_list("status", flat=True)
+    status = current.first()
+    if status not in still_on:
+        return f"The appointment is {status}."
+    return ""
