@@ -60,15 +60,13 @@ def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             error = first_form_error(form)
     rows = []
     for row in stock_rows(centre):
-        service = row["service"]
-        assert isinstance(service, Service)
         rows.append(
             {
                 **row,
-                "name": service.name_in(language),
+                "name": row["service"].name_in(language),
                 "lot_rows": [
                     {"lot": lot, "expires": format_day(lot.expires_on, language)}
-                    for lot in row["lots"]  # type: ignore[attr-defined]
+                    for lot in row["lots"]
                 ],
             }
         )
