@@ -21,7 +21,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from clinics.limits import check_sign_in_rate
 from clinics.models import HealthCentre
-from clinics.permissions import StaffAction, can_act_at, centres_where
+from clinics.permissions import (
+    SignedInRequest,
+    StaffAction,
+    can_act_at,
+    centres_where,
+    is_signed_in,
+)
 from clinics.refusals import refusal_caught
 from clinics.services import (
     authenticator_uri,
@@ -33,7 +39,7 @@ from clinics.services import (
 )
 
 P = ParamSpec("P")
-CentrePage = Callable[Concatenate[HttpRequest, HealthCentre, P], HttpResponse]
+CentrePage = Callable[Concatenate[SignedInRequest, HealthCentre, P], HttpResponse]
 
 
 def centre_menu(centre: HealthCentre, language: str) -> dict[str, object]:
@@ -56,9 +62,9 @@ def staff_page(action: StaffAction) -> Callable[[CentrePage[P]], Callable[..., H
         def checked(
             request: HttpRequest, number: int, *args: P.args, **kwargs: P.kwargs
         ) -> HttpResponse:
-            user = request.user
-            if not user.is_authenticated:
+            if not is_signed_in(request):
                 return redirect_to_login(request.get_full_path())
+            user = request.user
             centre = HealthCentre.objects.select_related("district").filter(number=number).first()
             if not can_act_at(user, action, number):
                 return refuse(request, _("Your staff account cannot open this page."), 403)
