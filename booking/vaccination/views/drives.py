@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -181,7 +182,7 @@ def new_drive_page(request: SignedInRequest) -> HttpResponse:
                         request,
                         _("The drive is saved as a draft. Check the preview, then release it."),
                     )
-                    return HttpResponseRedirect(f"/staff/drives/{drive.pk}", status=303)
+                    return HttpResponseRedirect(reverse("staff-drive", args=[drive.pk]), status=303)
             if refused:
                 error = refused.message
     return render(
@@ -236,7 +237,7 @@ def drive_page(request: SignedInRequest, drive_id: int) -> HttpResponse:
 @_drive_staff_page
 def drive_action(request: SignedInRequest, drive_id: int, action: str) -> HttpResponse:
     """Release the drive (at its time, or now) or call it off."""
-    back = HttpResponseRedirect(f"/staff/drives/{drive_id}", status=303)
+    back = HttpResponseRedirect(reverse("staff-drive", args=[drive_id]), status=303)
     with refusal_caught() as refused:
         drive = drive_for_staff(request.user, drive_id)
         if action == "release":

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -193,7 +194,9 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
                     _("The schedule has ended.")
                     + _affected(len(change.slots.affected_appointment_ids)),
                 )
-                return HttpResponseRedirect(f"/staff/centres/{centre.number}/schedules", status=303)
+                return HttpResponseRedirect(
+                    reverse("staff-schedules", args=[centre.number]), status=303
+                )
             if form.is_valid():
                 change = update_schedule_template(
                     template=template,
