@@ -66,7 +66,7 @@ class AuditPageOut(Schema):
 @router.get("/staff/centres/{int:number}/audit", response={200: AuditPageOut, **ERRORS})
 def centre_audit(
     request: HttpRequest, number: CentreNumber, filters: Query[AuditFilter]
-) -> dict[str, object]:
+) -> AuditPageOut:
     """The centre's audit trail, newest first: every staff read of patients' records and every
     change to its appointments, slots, schedules, drives and stock. Centre admins only."""
     centre = centre_for_staff(request, number, StaffAction.READ_AUDIT)
@@ -83,9 +83,11 @@ def centre_audit(
     )
     pages = Paginator(events, filters.page_size)
     page = pages.page(min(filters.page, max(pages.num_pages, 1)))
-    return {
-        "items": list(page.object_list),
-        "count": pages.count,
-        "page": page.number,
-        "page_size": filters.page_size,
-    }
+    return AuditPageOut.model_validate(
+        {
+            "items": list(page.object_list),
+            "count": pages.count,
+            "page": page.number,
+            "page_size": filters.page_size,
+        }
+    )

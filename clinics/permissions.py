@@ -1,6 +1,7 @@
 """What each staff role may do, per centre. Every staff check in the API and admin asks here."""
 
 from enum import StrEnum
+from typing import TypeGuard
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
@@ -88,6 +89,17 @@ def centre_for_staff(request: HttpRequest, number: int, action: StaffAction) -> 
 def is_city_admin(user: AnyUser) -> bool:
     """City-wide changes (closures of every centre, holidays) are for superusers."""
     return bool(user.is_authenticated and getattr(user, "is_superuser", False))
+
+
+class SignedInRequest(HttpRequest):
+    """A request that sign-in let through: its user is an account, never AnonymousUser."""
+
+    user: User
+
+
+def is_signed_in(request: HttpRequest) -> TypeGuard[SignedInRequest]:
+    """Whether an account is signed in on the request (then mypy knows its user is a User)."""
+    return isinstance(request.user, User) and request.user.is_authenticated
 
 
 def signed_in_user(request: HttpRequest) -> User:

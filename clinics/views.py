@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
@@ -21,7 +22,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from clinics.limits import check_sign_in_rate
 from clinics.models import HealthCentre
-from clinics.permissions import StaffAction, can_act_at, centres_where
+from clinics.permissions import (
+    SignedInRequest,
+    StaffAction,
+    can_act_at,
+    centres_where,
+    is_signed_in,
+)
 from clinics.refusals import refusal_caught
 from clinics.services import (
     authenticator_uri,
@@ -33,7 +40,7 @@ from clinics.services import (
 )
 
 P = ParamSpec("P")
-CentrePage = Callable[Concatenate[HttpRequest, HealthCentre, P], HttpResponse]
+CentrePage = Callable[Concatenate[SignedInRequest, HealthCentre, P], HttpResponse]
 
 
 def centre_menu(centre: HealthCentre, language: str) -> dict[str, object]:
@@ -56,9 +63,9 @@ def staff_page(action: StaffAction) -> Callable[[CentrePage[P]], Callable[..., H
         def checked(
             request: HttpRequest, number: int, *args: P.args, **kwargs: P.kwargs
         ) -> HttpResponse:
-            user = request.user
-            if not user.is_authenticated:
+            if not is_signed_in(request):
                 return redirect_to_login(request.get_full_path())
+            user = request.user
             centre = HealthCentre.objects.select_related("district").filter(number=number).first()
             if not can_act_at(user, action, number):
                 return refuse(request, _("Your staff account cannot open this page."), 403)
@@ -88,9 +95,10 @@ PENDING_SECONDS = 5 * 60
 def sign_in_page(request: HttpRequest) -> HttpResponse:
     """Staff sign in with their user name and password, then a code from their authenticator
     app (set up on the first sign-in)."""
-    next_url = request.POST.get("next") or request.GET.get("next") or "/staff/"
+    home = reverse("staff-home")
+    next_url = request.POST.get("next") or request.GET.get("next") or home
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = "/staff/"
+        next_url = home
     form = AuthenticationForm(request, data=request.POST or None)
     if request.method == "POST":
         with refusal_caught() as refused:
@@ -113,7 +121,7 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
         request.session[PENDING_SINCE] = timezone.now().timestamp()
         request.session[PENDING_NEXT] = next_url
         step = "code" if has_authenticator(user) else "authenticator"
-        return HttpResponseRedirect(f"/staff/sign-in/{step}")
+        return HttpResponseRedirect(reverse(f"staff-sign-in-{step}"))
     return render(
         request,
         "clinics/sign_in.html",
@@ -131,7 +139,7 @@ def _pending_user(request: HttpRequest) -> User | None:
 
 
 def _finish_sign_in(request: HttpRequest, user: User) -> HttpResponse:
-    next_url = request.session.get(PENDING_NEXT, "/staff/")
+    next_url = request.session.get(PENDING_NEXT, reverse("staff-home"))
     for key in (PENDING_USER, PENDING_SINCE, PENDING_NEXT):
         request.session.pop(key, None)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -140,7 +148,7 @@ def _finish_sign_in(request: HttpRequest, user: User) -> HttpResponse:
 
 def _start_again(request: HttpRequest) -> HttpResponse:
     messages.info(request, _("Please sign in again."))
-    return HttpResponseRedirect("/staff/sign-in")
+    return HttpResponseRedirect(reverse("staff-sign-in"))
 
 
 @require_http_methods(["GET", "POST"])
@@ -176,7 +184,7 @@ def sign_in_authenticator_page(request: HttpRequest) -> HttpResponse:
     with refusal_caught() as refused:
         authenticator = start_authenticator(user=user)
     if refused:
-        return HttpResponseRedirect("/staff/sign-in/code")
+        return HttpResponseRedirect(reverse("staff-sign-in-code"))
     if request.method == "POST":
         with refusal_caught() as refused:
             confirm_authenticator(user=user, code=request.POST.get("code", ""))
@@ -207,7 +215,7 @@ def sign_in_authenticator_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
-    return HttpResponseRedirect("/staff/sign-in")
+    return HttpResponseRedirect(reverse("staff-sign-in"))
 
 
 def home_page(request: HttpRequest) -> HttpResponse:
@@ -221,7 +229,7 @@ def home_page(request: HttpRequest) -> HttpResponse:
         centres = centres.filter(number__in=numbers)
     rows = list(centres)
     if len(rows) == 1:
-        return HttpResponseRedirect(f"/staff/centres/{rows[0].number}/today")
+        return HttpResponseRedirect(reverse("staff-today", args=[rows[0].number]))
     language = request.LANGUAGE_CODE
     return render(
         request,

@@ -9,7 +9,7 @@ handler500 = "config.errors.server_error"
 
 urlpatterns = [
     # The admin site signs in through the staff sign-in, which asks for the second factor.
-    path("admin/login/", RedirectView.as_view(url="/staff/sign-in", query_string=True)),
+    path("admin/login/", RedirectView.as_view(pattern_name="staff-sign-in", query_string=True)),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     # Any other address under the API, even one with a newline in it, gets the API's JSON 404.

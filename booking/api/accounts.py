@@ -13,6 +13,7 @@ from ninja.utils import check_csrf
 
 from booking.api.people import person_details
 from booking.exceptions import SignInFailed
+from booking.models import Patient
 from booking.schemas import (
     AccountOut,
     PasscodeIn,
@@ -22,7 +23,12 @@ from booking.schemas import (
     RegisterIn,
     SignInIn,
 )
-from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
+from booking.services.passcodes import (
+    CodeSent,
+    register_with_code,
+    send_sign_in_code,
+    sign_in_with_code,
+)
 from booking.services.patients import normalise_phone
 from clinics.exceptions import CsrfFailed, InvalidInput
 from clinics.limits import check_sign_in_rate
@@ -67,7 +73,7 @@ def csrf_token(request: HttpRequest) -> CsrfOut:
     response={202: PasscodeSentOut, 403: ErrorOut, 422: ErrorOut, 429: ErrorOut},
     auth=None,
 )
-def send_passcode(request: HttpRequest, payload: PasscodeIn) -> Status[object]:
+def send_passcode(request: HttpRequest, payload: PasscodeIn) -> Status[CodeSent]:
     """Text a 6-digit passcode to a phone, to sign in or to register.
 
     The answer is the same whether or not the number has an account. A new code replaces the
@@ -105,7 +111,7 @@ def sign_in_with_passcode(request: HttpRequest, payload: PasscodeSignInIn) -> Ac
     response={201: PatientDetailOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     auth=None,
 )
-def register(request: HttpRequest, payload: RegisterIn) -> Status[object]:
+def register(request: HttpRequest, payload: RegisterIn) -> Status[Patient]:
     """Open an account with the phone's passcode (POST /auth/passcode first), and sign in."""
     _require_csrf(request)
     patient = register_with_code(code=payload.passcode, person=person_details(payload))

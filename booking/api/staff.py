@@ -73,12 +73,14 @@ class ScheduleChangeOut(Schema):
     affected_appointment_ids: list[int]
 
 
-def _schedule_change(change: ScheduleChange) -> dict[str, object]:
-    return {
-        "schedule": change.template,
-        "slots": change.slots,
-        "affected_appointment_ids": change.slots.affected_appointment_ids,
-    }
+def _schedule_change(change: ScheduleChange) -> ScheduleChangeOut:
+    return ScheduleChangeOut.model_validate(
+        {
+            "schedule": change.template,
+            "slots": change.slots,
+            "affected_appointment_ids": change.slots.affected_appointment_ids,
+        }
+    )
 
 
 def _schedule_fields(payload: ScheduleIn, *, is_active: bool = True) -> ScheduleFields:
@@ -102,8 +104,10 @@ def _schedule_fields(payload: ScheduleIn, *, is_active: bool = True) -> Schedule
     )
 
 
-def _closure_result(added: ClosureAdded) -> dict[str, object]:
-    return {"closure": added.closure, "affected_appointments": added.affected}
+def _closure_result(added: ClosureAdded) -> ClosureResultOut:
+    return ClosureResultOut.model_validate(
+        {"closure": added.closure, "affected_appointments": added.affected}
+    )
 
 
 # --- Weekly schedules ---------------------------------------------------------------------------
@@ -118,7 +122,7 @@ def list_schedules(request: HttpRequest, number: CentreNumber) -> list[ScheduleT
 @router.post("/staff/centres/{int:number}/schedules", response={201: ScheduleChangeOut, **ERRORS})
 def create_schedule(
     request: HttpRequest, number: CentreNumber, payload: ScheduleIn
-) -> Status[dict[str, object]]:
+) -> Status[ScheduleChangeOut]:
     """Add a weekly schedule; its slots are generated over the booking horizon at once."""
     centre = centre_for_staff(request, number, StaffAction.MANAGE_SCHEDULE)
     change = create_schedule_template(centre=centre, fields=_schedule_fields(payload))
@@ -136,7 +140,7 @@ def _template(request: HttpRequest, schedule_id: RowId) -> ScheduleTemplate:
 @router.put("/staff/schedules/{int:schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
 def update_schedule(
     request: HttpRequest, schedule_id: RowId, payload: ScheduleIn
-) -> dict[str, object]:
+) -> ScheduleChangeOut:
     """Change a weekly schedule. Booked places are kept: slots never shrink below bookings."""
     template = _template(request, schedule_id)
     fields = _schedule_fields(payload, is_active=template.is_active)  # ending is DELETE's job
@@ -144,7 +148,7 @@ def update_schedule(
 
 
 @router.delete("/staff/schedules/{int:schedule_id}", response={200: ScheduleChangeOut, **ERRORS})
-def end_schedule(request: HttpRequest, schedule_id: RowId) -> dict[str, object]:
+def end_schedule(request: HttpRequest, schedule_id: RowId) -> ScheduleChangeOut:
     """Stop a weekly schedule. Booked appointments stay and are listed for follow-up."""
     template = _template(request, schedule_id)
     return _schedule_change(end_schedule_template(template=template))
@@ -163,7 +167,7 @@ def list_closures(request: HttpRequest, number: CentreNumber) -> list[Closure]:
 @router.post("/staff/centres/{int:number}/closures", response={201: ClosureResultOut, **ERRORS})
 def close_centre(
     request: HttpRequest, number: CentreNumber, payload: ClosureIn
-) -> Status[dict[str, object]]:
+) -> Status[ClosureResultOut]:
     """Close the centre for some days. Appointments already booked then are listed, not dropped."""
     centre = centre_for_staff(request, number, StaffAction.MANAGE_SCHEDULE)
     added = add_closure(centre=centre, created_by=signed_in_user(request), **payload.dict())
@@ -171,7 +175,7 @@ def close_centre(
 
 
 @router.post("/staff/closures", response={201: ClosureResultOut, **ERRORS})
-def close_city(request: HttpRequest, payload: ClosureIn) -> Status[dict[str, object]]:
+def close_city(request: HttpRequest, payload: ClosureIn) -> Status[ClosureResultOut]:
     """Close every centre (city administrators only)."""
     if not is_city_admin(signed_in_user(request)):
         raise Forbidden()
@@ -328,7 +332,7 @@ class BulkOut(Schema):
 
 
 @router.post("/staff/appointments/bulk", response={200: BulkOut, **ERRORS})
-def bulk_change(request: HttpRequest, payload: BulkIn) -> dict[str, object]:
+def bulk_change(request: HttpRequest, payload: BulkIn) -> BulkOut:
     """Move or cancel many appointments when supply fails (a lot withdrawn, a closure, a drive
     called off). Each patient is told by text. One that cannot be moved keeps its place and is
     listed as `unchanged` with the reason; the rest go ahead."""
@@ -359,9 +363,11 @@ def bulk_change(request: HttpRequest, payload: BulkIn) -> dict[str, object]:
             date_to=payload.date_to,
             centre_ids=payload.centres,
         )
-    return {
-        "moved": sum(outcome.result == "moved" for outcome in outcomes),
-        "cancelled": sum(outcome.result == "cancelled" for outcome in outcomes),
-        "unchanged": sum(outcome.result == "unchanged" for outcome in outcomes),
-        "outcomes": outcomes,
-    }
+    return BulkOut.model_validate(
+        {
+            "moved": sum(outcome.result == "moved" for outcome in outcomes),
+            "cancelled": sum(outcome.result == "cancelled" for outcome in outcomes),
+            "unchanged": sum(outcome.result == "unchanged" for outcome in outcomes),
+            "outcomes": outcomes,
+        }
+    )

@@ -13,7 +13,7 @@ from booking.interop.partners import issue_partner_key, revoke_partner_keys
 from booking.models import Partner, PartnerKey, PartnerKeyUse
 from booking.vaccination.admin import ReadOnly
 from clinics.admin import CityAdminOnly
-from clinics.permissions import is_city_admin
+from clinics.permissions import is_city_admin, signed_in_user
 
 
 class CityAdminChanges(CityAdminOnly):
@@ -82,7 +82,7 @@ class PartnerKeyAdmin(CityAdminChanges):
             label=obj.label,
             requests_per_minute=obj.requests_per_minute,
             expires_at=obj.expires_at,
-            issued_by=request.user,  # type: ignore[arg-type]
+            issued_by=signed_in_user(request),
         )
         obj.pk, obj.prefix = issued.key.pk, issued.key.prefix
         messages.warning(

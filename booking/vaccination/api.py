@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Status
 
-from booking.models import VaccinationDrive, VaccineLot
+from booking.models import Appointment, VaccinationDrive, VaccinationSeries, VaccineLot
 from booking.selectors import (
     drive_for_staff,
     drives_for_staff,
@@ -24,6 +24,8 @@ from booking.vaccination.drives import (
 from booking.vaccination.eligibility import ineligibilities
 from booking.vaccination.schemas import (
     CentrePlanOut,
+    DoseDueOut,
+    DoseOut,
     DriveCancelledOut,
     DriveIn,
     DriveOut,
@@ -41,6 +43,7 @@ from booking.vaccination.schemas import (
 )
 from booking.vaccination.series import next_dose_due
 from booking.vaccination.stock import (
+    StockRow,
     lot_for_staff,
     receive_lot,
     stock_row,
@@ -50,7 +53,7 @@ from booking.vaccination.stock import (
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
 from clinics.permissions import StaffAction, centres_where, require_staff, signed_in_user
 from clinics.permissions import centre_for_staff as _centre
-from clinics.schemas import CentreNumber, Day, ErrorOut, RowId
+from clinics.schemas import CentreBrief, CentreNumber, Day, ErrorOut, RowId, ServiceBrief
 from clinics.selectors import service_by_code
 
 router = Router(tags=["Vaccination drives"])
@@ -88,7 +91,7 @@ def get_drive(request: HttpRequest, drive_id: RowId) -> VaccinationDrive:
 @router.get("/drives/{int:drive_id}/eligibility", response={200: EligibilityOut, **ERRORS})
 def check_drive_eligibility(
     request: HttpRequest, drive_id: RowId, patient_id: RowId, day: Day | None = None
-) -> dict[str, object]:
+) -> EligibilityOut:
     """Whether one of your patients may book the drive, and every reason if not.
 
     Age counts on the vaccination day: `day`, or by default the drive's first day still to come.
@@ -101,10 +104,24 @@ def check_drive_eligibility(
     problems = ineligibilities(
         drive, patient, on, district_codes={d.code for d in drive.districts.all()}
     )
-    return {"eligible": not problems, "day": on, "reasons": problems}
+    return EligibilityOut.model_validate({"eligible": not problems, "day": on, "reasons": problems})
 
 
 # --- A patient's courses -------------------------------------------------------------------------
+
+
+def _dose(dose: Appointment) -> DoseOut:
+    # The a_dose_belongs_to_a_course constraint gives every appointment of a course its number.
+    assert dose.dose_number is not None
+    return DoseOut(
+        number=dose.dose_number,
+        appointment_id=dose.pk,
+        status=dose.status,
+        start=dose.slot.start,
+        centre=CentreBrief.from_orm(dose.slot.centre),
+        given_at=dose.completed_at,
+        lot_number=dose.lot.lot_number if dose.lot else None,
+    )
 
 
 @router.get(
@@ -112,7 +129,7 @@ def check_drive_eligibility(
 )
 def list_my_vaccinations(
     request: HttpRequest, patient_id: RowId | None = None
-) -> list[dict[str, object]]:
+) -> list[VaccinationCourseOut]:
     """Vaccination courses of everyone on the account: doses booked and given, lots, and the
     next dose due when it is not booked yet."""
     courses = vaccination_courses_of(signed_in_user(request))
@@ -123,26 +140,15 @@ def list_my_vaccinations(
         doses = list(course.appointments.all())
         due = next_dose_due(course, doses)
         result.append(
-            {
-                "id": course.pk,
-                "patient_id": course.patient_id,
-                "vaccine": course.service,
-                "status": course.status,
-                "doses_in_series": course.doses_in_series,
-                "doses": [
-                    {
-                        "number": dose.dose_number,
-                        "appointment_id": dose.pk,
-                        "status": dose.status,
-                        "start": dose.slot.start,
-                        "centre": dose.slot.centre,
-                        "given_at": dose.completed_at,
-                        "lot_number": dose.lot.lot_number if dose.lot else None,
-                    }
-                    for dose in doses
-                ],
-                "next_dose_due": vars(due) if due is not None else None,
-            }
+            VaccinationCourseOut(
+                id=course.pk,
+                patient_id=course.patient_id,
+                vaccine=ServiceBrief.from_orm(course.service),
+                status=VaccinationSeries.Status(course.status),
+                doses_in_series=course.doses_in_series,
+                doses=[_dose(dose) for dose in doses],
+                next_dose_due=DoseDueOut.from_orm(due) if due is not None else None,
+            )
         )
     return result
 
@@ -214,30 +220,34 @@ def preview_drive(request: HttpRequest, drive_id: RowId) -> DrivePreviewOut:
 @router.post("/staff/drives/{int:drive_id}/release", response={200: DriveReleasedOut, **ERRORS})
 def release_staff_drive(
     request: HttpRequest, drive_id: RowId, payload: ReleaseIn
-) -> dict[str, object]:
+) -> DriveReleasedOut:
     """Make the drive's slots, in bulk, opening at its release time (or `at`, or now).
 
     409 `insufficient_stock` lists the centres short of doses; nothing is written then.
     """
     drive = _staff_drive(request, drive_id)
     released = release_drive(drive=drive, at=payload.at)
-    return {
-        "drive": _reloaded(drive),
-        "slots_created": released.slots_created,
-        "places": released.places,
-    }
+    return DriveReleasedOut.model_validate(
+        {
+            "drive": _reloaded(drive),
+            "slots_created": released.slots_created,
+            "places": released.places,
+        }
+    )
 
 
 @router.post("/staff/drives/{int:drive_id}/cancel", response={200: DriveCancelledOut, **ERRORS})
-def cancel_staff_drive(request: HttpRequest, drive_id: RowId) -> dict[str, object]:
+def cancel_staff_drive(request: HttpRequest, drive_id: RowId) -> DriveCancelledOut:
     """Call the drive off. Booked appointments are kept and listed for moving or cancelling."""
     drive = _staff_drive(request, drive_id)
     cancelled = cancel_drive(drive=drive)
-    return {
-        "drive": _reloaded(drive),
-        "slots_removed": cancelled.slots_removed,
-        "affected_appointments": cancelled.affected,
-    }
+    return DriveCancelledOut.model_validate(
+        {
+            "drive": _reloaded(drive),
+            "slots_removed": cancelled.slots_removed,
+            "affected_appointments": cancelled.affected,
+        }
+    )
 
 
 # --- Staff: stock --------------------------------------------------------------------------------
@@ -248,7 +258,7 @@ def cancel_staff_drive(request: HttpRequest, drive_id: RowId) -> dict[str, objec
     response={200: list[StockOut], **ERRORS},
     tags=["Vaccine stock"],
 )
-def list_stock(request: HttpRequest, number: CentreNumber) -> list[dict[str, object]]:
+def list_stock(request: HttpRequest, number: CentreNumber) -> list[StockRow]:
     """Each vaccine at the centre: doses held, promised, reserved for courses, and left to
     open, with its lots."""
     centre = _centre(request, number, StaffAction.VIEW_APPOINTMENTS)
@@ -277,7 +287,7 @@ def receive_stock(request: HttpRequest, number: CentreNumber, payload: LotIn) ->
     response={200: LotWithdrawnOut, **ERRORS},
     tags=["Vaccine stock"],
 )
-def withdraw_stock(request: HttpRequest, lot_id: RowId, payload: WithdrawIn) -> dict[str, object]:
+def withdraw_stock(request: HttpRequest, lot_id: RowId, payload: WithdrawIn) -> LotWithdrawnOut:
     """Take a lot out of use. Free places the stock left cannot give stop being offered; the
     shortfall is how many booked appointments to move or cancel (POST /staff/appointments/bulk)."""
     lot = lot_for_staff(lot_id)
@@ -288,9 +298,11 @@ def withdraw_stock(request: HttpRequest, lot_id: RowId, payload: WithdrawIn) -> 
             "service"
         )
     )
-    return {
-        "lot": withdrawn.lot,
-        "stock": stock_row(withdrawn.position, lots),
-        "places_closed": withdrawn.places_closed,
-        "shortfall": withdrawn.shortfall,
-    }
+    return LotWithdrawnOut.model_validate(
+        {
+            "lot": withdrawn.lot,
+            "stock": stock_row(withdrawn.position, lots),
+            "places_closed": withdrawn.places_closed,
+            "shortfall": withdrawn.shortfall,
+        }
+    )

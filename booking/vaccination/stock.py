@@ -8,6 +8,7 @@ not when it is booked.
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TypedDict
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -283,7 +284,19 @@ def lot_for_staff(lot_id: int) -> VaccineLot:
     return lot
 
 
-def stock_rows(centre: HealthCentre) -> list[dict[str, object]]:
+class StockRow(TypedDict):
+    """A vaccine's stock position with its lots, as the API and the stock page show it."""
+
+    service: Service
+    on_hand: int
+    booked: int
+    open_places: int
+    reserved_for_courses: int
+    left_to_open: int
+    lots: list[VaccineLot]
+
+
+def stock_rows(centre: HealthCentre) -> list[StockRow]:
     """Each vaccine at the centre with its stock position and lots, soonest expiry first: seven
     queries however many vaccines."""
     lots = list(
@@ -307,8 +320,8 @@ def stock_rows(centre: HealthCentre) -> list[dict[str, object]]:
     ]
 
 
-def stock_row(position: StockPosition, lots: list[VaccineLot]) -> dict[str, object]:
-    """A vaccine's stock position with its lots, as the API and the stock page show it."""
+def stock_row(position: StockPosition, lots: list[VaccineLot]) -> StockRow:
+    """A vaccine's stock position with its lots."""
     return {
         "service": position.service,
         "on_hand": position.on_hand,

@@ -4,8 +4,9 @@ and vaccination record, and one appointment (move, cancel, calendar file, video 
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -48,10 +49,10 @@ UPCOMING = (
 
 
 def _next_url(request: HttpRequest) -> str:
-    wanted = request.POST.get("next") or request.GET.get("next") or "/me/"
+    wanted = request.POST.get("next") or request.GET.get("next") or reverse("my-appointments")
     if url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}):
         return wanted
-    return "/me/"
+    return reverse("my-appointments")
 
 
 @require_http_methods(["GET", "POST"])
@@ -67,7 +68,9 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
                 take_sign_in_step(request, action, request.LANGUAGE_CODE)
         if request.user.is_authenticated:
             return HttpResponseRedirect(next_url)
-        return HttpResponseRedirect(f"/sign-in?next={next_url}")
+        query = QueryDict(mutable=True)
+        query["next"] = next_url
+        return HttpResponseRedirect(f"{reverse('sign-in')}?{query.urlencode(safe='/')}")
     return render(
         request,
         "booking/pages/sign_in.html",
@@ -83,7 +86,7 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
-    return HttpResponseRedirect("/")
+    return HttpResponseRedirect(reverse("find"))
 
 
 @require_http_methods(["GET", "POST"])
@@ -91,7 +94,7 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
     """The household's appointments, coming and past, their vaccination record, adding someone
     to book for, proving their phones and changing the sign-in phone."""
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), login_url="/sign-in")
+        return redirect_to_login(request.get_full_path(), login_url="sign-in")
     user = signed_in_user(request)
     language = request.LANGUAGE_CODE
     action = request.POST.get("action", "")
@@ -200,7 +203,7 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
 def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpResponse:
     """One of the household's appointments: its details, and moving or cancelling it."""
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), login_url="/sign-in")
+        return redirect_to_login(request.get_full_path(), login_url="sign-in")
     language = request.LANGUAGE_CODE
     with refusal_caught() as refused:
         appointment = appointment_of(signed_in_user(request), appointment_id)

@@ -8,6 +8,7 @@ import uuid
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -114,4 +115,6 @@ def _book(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
     )
     forget_sign_in_steps(request)
     messages.success(request, _("Booked. We have texted you the details."))
-    return HttpResponseRedirect(f"/me/appointments/{booking.appointment.pk}?booked=1")
+    return HttpResponseRedirect(
+        f"{reverse('my-appointment', args=[booking.appointment.pk])}?booked=1"
+    )

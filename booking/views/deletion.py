@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -25,7 +26,7 @@ def delete_my_data_page(request: HttpRequest) -> HttpResponse:
     """GET: each person on the account, when their data would be erased, and a confirmation
     box. POST: ask for it, for one person (or, for the account holder, everyone)."""
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), login_url="/sign-in")
+        return redirect_to_login(request.get_full_path(), login_url="sign-in")
     user = signed_in_user(request)
     language = request.LANGUAGE_CODE
     people = list(patients_of(user))
@@ -49,7 +50,7 @@ def delete_my_data_page(request: HttpRequest) -> HttpResponse:
                 )
                 % {"count": asked.cancelled},
             )
-            return HttpResponseRedirect("/me/delete")
+            return HttpResponseRedirect(reverse("delete-my-data"))
     pending = pending_requests(user)
     rows = [
         {
@@ -73,7 +74,7 @@ def delete_my_data_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def withdraw_deletion_request(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
-        return redirect_to_login("/me/delete", login_url="/sign-in")
+        return redirect_to_login(reverse("delete-my-data"), login_url="sign-in")
     user = signed_in_user(request)
     person = next(
         (each for each in patients_of(user) if str(each.pk) == request.POST.get("patient")), None
@@ -82,4 +83,4 @@ def withdraw_deletion_request(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Your request to erase data is withdrawn."))
     else:
         messages.error(request, _("There is no request to withdraw for this person."))
-    return HttpResponseRedirect("/me/delete")
+    return HttpResponseRedirect(reverse("delete-my-data"))

@@ -6,7 +6,9 @@ import re
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -123,9 +125,10 @@ def waitlist_offer_page(request: HttpRequest, token: str) -> HttpResponse:
                     booking = claim_offer(
                         offer=offer, booked_by=patient.account, channel=Appointment.Channel.WEB
                     )
-                    return HttpResponseRedirect(
-                        f"/a/{appointment_link_token(booking.appointment.pk)}?lang={language}"
+                    link = reverse(
+                        "appointment-link", args=[appointment_link_token(booking.appointment.pk)]
                     )
+                    return HttpResponseRedirect(f"{link}?{urlencode({'lang': language})}")
                 if action == "decline":
                     decline_offer(offer=offer)
                     messages.success(request, _("We will offer you another time when one is free."))

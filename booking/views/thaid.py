@@ -11,6 +11,7 @@ from django.contrib.auth import login
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -28,7 +29,6 @@ from clinics.refusals import Refusal, refusal_caught, refusal_flashed
 PENDING_KEY = "thaid-pending"
 PENDING_SECONDS = 600
 CALLBACK_PATH = "/sign-in/thaid/callback"
-CONNECT_PATH = "/sign-in/thaid/connect"
 
 
 def _enabled() -> None:
@@ -67,7 +67,7 @@ def thaid_callback(request: HttpRequest) -> HttpResponse:
         "phone": match.phone_to_prove,
         "until": time.time() + PENDING_SECONDS,
     }
-    return HttpResponseRedirect(CONNECT_PATH, status=303)
+    return HttpResponseRedirect(reverse("thaid-connect"), status=303)
 
 
 @require_http_methods(["GET", "POST"])
@@ -78,7 +78,7 @@ def thaid_connect(request: HttpRequest) -> HttpResponse:
     if not pending or pending["until"] < time.time():
         request.session.pop(PENDING_KEY, None)
         messages.error(request, _("Please sign in with ThaID again."))
-        return HttpResponseRedirect("/sign-in", status=303)
+        return HttpResponseRedirect(reverse("sign-in"), status=303)
     person = VerifiedPerson(
         national_id=pending["national_id"],
         first_name=pending["first_name"],
@@ -125,7 +125,7 @@ def thaid_connect(request: HttpRequest) -> HttpResponse:
                 ),
             )
             return _signed_in(request, account)
-    return HttpResponseRedirect(CONNECT_PATH, status=303)
+    return HttpResponseRedirect(reverse("thaid-connect"), status=303)
 
 
 def masked_phone(phone: str) -> str:
@@ -137,7 +137,7 @@ def masked_phone(phone: str) -> str:
 def _signed_in(request: HttpRequest, account: User) -> HttpResponse:
     request.session.pop(PENDING_KEY, None)
     login(request, account, backend="django.contrib.auth.backends.ModelBackend")
-    return HttpResponseRedirect("/me/", status=303)
+    return HttpResponseRedirect(reverse("my-appointments"), status=303)
 
 
 def _failed(request: HttpRequest, refused: Refusal, *, status: int | None = None) -> HttpResponse:

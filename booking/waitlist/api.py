@@ -214,7 +214,7 @@ def decline(request: HttpRequest, offer_id: RowId) -> WaitlistOffer:
 
 
 @router.get("/staff/waitlist/figures", response={200: RefillOut, **ERRORS})
-def figures(request: HttpRequest, service: str | None = None, days: int = 30) -> dict[str, object]:
+def figures(request: HttpRequest, service: str | None = None, days: int = 30) -> RefillOut:
     """How much freed capacity the waitlist filled again in the last `days` days."""
     user = signed_in_user(request)
     allowed = centres_where(user, StaffAction.VIEW_APPOINTMENTS)
@@ -228,4 +228,4 @@ def figures(request: HttpRequest, service: str | None = None, days: int = 30) ->
         tzinfo=timezone.get_default_timezone(),
     )
     found = refill_figures(service=service_by_code(service) if service else None, since=since)
-    return {**vars(found), "refill_rate": found.refill_rate}
+    return RefillOut.from_orm(found)

@@ -13,6 +13,12 @@ from booking.interop.partners import record_partner_call
 from booking.models import PartnerKey
 
 
+class PartnerRequest(HttpRequest):
+    """A request PartnerKeyAuth let through: ninja sets its auth to the caller's key."""
+
+    auth: PartnerKey
+
+
 class PartnerKeyAuth(HttpBearer):
     """ninja authentication for partner endpoints, needing one scope."""
 

@@ -12,7 +12,7 @@ from ninja import Field, Query, Router, Schema, Status
 from booking.api.patients import IdempotencyKey, alternatives_if_full
 from booking.api.people import person_details
 from booking.api.public import slot_page
-from booking.interop.api.partner_auth import PartnerKeyAuth
+from booking.interop.api.partner_auth import PartnerKeyAuth, PartnerRequest
 from booking.interop.partners import book_for_partner
 from booking.models import Appointment, PartnerKey
 from booking.schemas import (
@@ -38,11 +38,6 @@ ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: Error
 ONE = {200: AppointmentOut, **ERRORS}
 # A partner lists at most this many days of its bookings at a time.
 MAX_LIST_DAYS = 92
-
-
-def _key(request: HttpRequest) -> PartnerKey:
-    key: PartnerKey = request.auth  # type: ignore[attr-defined]
-    return key
 
 
 class PartnerBookIn(Schema):
@@ -78,7 +73,7 @@ def partner_search_slots(request: HttpRequest, query: Query[SlotSearchQuery]) ->
     auth=PartnerKeyAuth(Scope.APPOINTMENTS_WRITE),
 )
 def partner_book(
-    request: HttpRequest,
+    request: PartnerRequest,
     response: HttpResponse,
     payload: PartnerBookIn,
     idempotency_key: str = IdempotencyKey,
@@ -89,7 +84,7 @@ def partner_book(
     cannot be booked online as given (their ID is on record with other details or in another
     phone's household, or they would join a phone's household without `identity_verified`):
     the person should contact a health centre. Too many of those in an hour: 429."""
-    key = _key(request)
+    key = request.auth
     partner = key.partner
     with alternatives_if_full(payload.slot_id):
         booking = book_for_partner(
@@ -111,7 +106,7 @@ def partner_book(
     auth=PartnerKeyAuth(Scope.APPOINTMENTS_READ),
 )
 def partner_list_appointments(
-    request: HttpRequest,
+    request: PartnerRequest,
     date_from: Day | None = None,
     date_to: Day | None = None,
     status: AppointmentStatus | None = None,
@@ -120,7 +115,7 @@ def partner_list_appointments(
     first = date_from or timezone.localdate()
     last = date_to or first + timedelta(weeks=4)
     _check_days(first, last)
-    appointments = partner_appointments(_key(request).partner_id).filter(
+    appointments = partner_appointments(request.auth.partner_id).filter(
         slot__start__date__range=(first, last)
     )
     if status is not None:
@@ -143,9 +138,9 @@ def _check_days(first: date, last: date) -> None:
     response=ONE,
     auth=PartnerKeyAuth(Scope.APPOINTMENTS_READ),
 )
-def partner_get_appointment(request: HttpRequest, appointment_id: RowId) -> Appointment:
+def partner_get_appointment(request: PartnerRequest, appointment_id: RowId) -> Appointment:
     """One appointment this partner booked; any other is not found."""
-    return partner_appointment(_key(request).partner_id, appointment_id)
+    return partner_appointment(request.auth.partner_id, appointment_id)
 
 
 @router.post(
@@ -153,9 +148,11 @@ def partner_get_appointment(request: HttpRequest, appointment_id: RowId) -> Appo
     response=ONE,
     auth=PartnerKeyAuth(Scope.APPOINTMENTS_WRITE),
 )
-def partner_cancel(request: HttpRequest, appointment_id: RowId, payload: CancelIn) -> Appointment:
+def partner_cancel(
+    request: PartnerRequest, appointment_id: RowId, payload: CancelIn
+) -> Appointment:
     """Cancel an appointment this partner booked, up to the service's cut-off."""
-    partner_id = _key(request).partner_id
+    partner_id = request.auth.partner_id
     cancel_appointment(
         appointment=partner_appointment(partner_id, appointment_id),
         reason=payload.reason or str(_("Cancelled through a partner app")),

@@ -2,13 +2,18 @@
 and places per centre and day next to each centre's stock), release and calling it off. The
 same input model and services as the JSON API (booking/vaccination/api.py), so the rules agree."""
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
+from typing import Concatenate, ParamSpec
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -30,9 +35,11 @@ from booking.views.staff.schedules import WEEKDAYS
 from clinics.dates import format_day, format_moment
 from clinics.exceptions import Forbidden, NotFound
 from clinics.models import HealthCentre, Service
-from clinics.permissions import StaffAction, centres_where
+from clinics.permissions import SignedInRequest, StaffAction, centres_where, is_signed_in
 from clinics.refusals import refusal_caught
 from clinics.views import refuse
+
+P = ParamSpec("P")
 
 
 class DriveForm(forms.Form):
@@ -74,9 +81,9 @@ class DriveForm(forms.Form):
         label=gettext_lazy("Youngest age in years (optional)"), required=False, min_value=0
     )
 
-    def __init__(self, *args: object, user: object, **kwargs: object) -> None:
+    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        allowed = centres_where(user, StaffAction.MANAGE_SCHEDULE)  # type: ignore[arg-type]
+        allowed = centres_where(user, StaffAction.MANAGE_SCHEDULE)
         centres = HealthCentre.objects.order_by("number")
         if allowed is not None:
             centres = centres.filter(number__in=allowed)
@@ -111,12 +118,21 @@ def _validation_message(error: ValidationError) -> str:
     return f"{where}: {first.get('msg', '')}"
 
 
-def _signed_in(request: HttpRequest) -> HttpResponse | None:
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if centres_where(request.user, StaffAction.MANAGE_SCHEDULE) == set():
-        return refuse(request, _("Your staff account cannot open this page."), 403)
-    return None
+def _drive_staff_page(
+    view: Callable[Concatenate[SignedInRequest, P], HttpResponse],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
+    """A page for staff who manage some centre's schedules: anyone else is sent to sign in, or
+    told they cannot open it (403)."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        if not is_signed_in(request):
+            return redirect_to_login(request.get_full_path())
+        if centres_where(request.user, StaffAction.MANAGE_SCHEDULE) == set():
+            return refuse(request, _("Your staff account cannot open this page."), 403)
+        return view(request, *args, **kwargs)
+
+    return checked
 
 
 def _drive_row(drive: VaccinationDrive, language: str) -> dict[str, object]:
@@ -131,28 +147,24 @@ def _drive_row(drive: VaccinationDrive, language: str) -> dict[str, object]:
     }
 
 
-def drives_page(request: HttpRequest) -> HttpResponse:
+@_drive_staff_page
+def drives_page(request: SignedInRequest) -> HttpResponse:
     """The drives at centres where the user manages schedules, newest first."""
-    refusal = _signed_in(request)
-    if refusal is not None:
-        return refusal
     language = request.LANGUAGE_CODE
     return render(
         request,
         "booking/staff/drives.html",
         {
             "nav": "drives",
-            "rows": [_drive_row(drive, language) for drive in drives_for_staff(request.user)],  # type: ignore[arg-type]
+            "rows": [_drive_row(drive, language) for drive in drives_for_staff(request.user)],
         },
     )
 
 
 @require_http_methods(["GET", "POST"])
-def new_drive_page(request: HttpRequest) -> HttpResponse:
+@_drive_staff_page
+def new_drive_page(request: SignedInRequest) -> HttpResponse:
     """A new drive, saved as a draft to preview before it is released."""
-    refusal = _signed_in(request)
-    if refusal is not None:
-        return refusal
     form = DriveForm(request.POST or None, user=request.user)
     error = ""
     if request.method == "POST":
@@ -161,8 +173,8 @@ def new_drive_page(request: HttpRequest) -> HttpResponse:
         else:
             with refusal_caught() as refused:
                 try:
-                    fields = drive_fields(request.user, form.drive_input())  # type: ignore[arg-type]
-                    drive = create_drive(fields=fields, created_by=request.user)  # type: ignore[arg-type]
+                    fields = drive_fields(request.user, form.drive_input())
+                    drive = create_drive(fields=fields, created_by=request.user)
                 except ValidationError as invalid:
                     error = _validation_message(invalid)
                 else:
@@ -170,7 +182,7 @@ def new_drive_page(request: HttpRequest) -> HttpResponse:
                         request,
                         _("The drive is saved as a draft. Check the preview, then release it."),
                     )
-                    return HttpResponseRedirect(f"/staff/drives/{drive.pk}", status=303)
+                    return HttpResponseRedirect(reverse("staff-drive", args=[drive.pk]), status=303)
             if refused:
                 error = refused.message
     return render(
@@ -181,14 +193,12 @@ def new_drive_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-def drive_page(request: HttpRequest, drive_id: int) -> HttpResponse:
+@_drive_staff_page
+def drive_page(request: SignedInRequest, drive_id: int) -> HttpResponse:
     """One drive: its settings and, while a draft, the preview and the release buttons."""
-    refusal = _signed_in(request)
-    if refusal is not None:
-        return refusal
     language = request.LANGUAGE_CODE
     with refusal_caught() as refused:
-        drive = drive_for_staff(request.user, drive_id)  # type: ignore[arg-type]
+        drive = drive_for_staff(request.user, drive_id)
     if refused:
         return refuse(request, refused.message, refused.status)
     plan = plan_drive(drive) if drive.status == VaccinationDrive.Status.DRAFT else None
@@ -224,14 +234,12 @@ def drive_page(request: HttpRequest, drive_id: int) -> HttpResponse:
 
 
 @require_POST
-def drive_action(request: HttpRequest, drive_id: int, action: str) -> HttpResponse:
+@_drive_staff_page
+def drive_action(request: SignedInRequest, drive_id: int, action: str) -> HttpResponse:
     """Release the drive (at its time, or now) or call it off."""
-    refusal = _signed_in(request)
-    if refusal is not None:
-        return refusal
-    back = HttpResponseRedirect(f"/staff/drives/{drive_id}", status=303)
+    back = HttpResponseRedirect(reverse("staff-drive", args=[drive_id]), status=303)
     with refusal_caught() as refused:
-        drive = drive_for_staff(request.user, drive_id)  # type: ignore[arg-type]
+        drive = drive_for_staff(request.user, drive_id)
         if action == "release":
             released = release_drive(drive=drive)
             messages.success(

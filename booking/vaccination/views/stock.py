@@ -3,7 +3,7 @@ reserved for courses and left to open, its lots, and recording a delivery."""
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -13,7 +13,7 @@ from booking.vaccination.stock import receive_lot, stock_rows
 from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
 from clinics.models import HealthCentre, Service
-from clinics.permissions import StaffAction, can_act_at
+from clinics.permissions import SignedInRequest, StaffAction, can_act_at
 from clinics.refusals import refusal_caught
 from clinics.views import centre_menu, staff_page
 
@@ -32,7 +32,7 @@ class DeliveryForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 @staff_page(StaffAction.VIEW_APPOINTMENTS)
-def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
+def stock_page(request: SignedInRequest, centre: HealthCentre) -> HttpResponse:
     language = request.LANGUAGE_CODE
     may_receive = can_act_at(request.user, StaffAction.MANAGE_STOCK, centre.number)
     form = DeliveryForm(request.POST or None)
@@ -49,7 +49,7 @@ def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                     lot_number=data["lot_number"].strip(),
                     expires_on=data["expires_on"],
                     doses=data["doses"],
-                    received_by=request.user,  # type: ignore[arg-type]
+                    received_by=request.user,
                 )
             if refused:
                 error = refused.message
@@ -60,15 +60,13 @@ def stock_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             error = first_form_error(form)
     rows = []
     for row in stock_rows(centre):
-        service = row["service"]
-        assert isinstance(service, Service)
         rows.append(
             {
                 **row,
-                "name": service.name_in(language),
+                "name": row["service"].name_in(language),
                 "lot_rows": [
                     {"lot": lot, "expires": format_day(lot.expires_on, language)}
-                    for lot in row["lots"]  # type: ignore[attr-defined]
+                    for lot in row["lots"]
                 ],
             }
         )

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -74,7 +75,7 @@ def _account(centre: HealthCentre, account_id: int) -> User | None:
 
 
 def _back(centre: HealthCentre) -> HttpResponseRedirect:
-    return HttpResponseRedirect(f"/staff/centres/{centre.number}/shared-phones")
+    return HttpResponseRedirect(reverse("staff-shared-phones", args=[centre.number]))
 
 
 @require_POST

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -26,7 +27,7 @@ from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
 from clinics.exceptions import DomainError
 from clinics.models import HealthCentre, Service
-from clinics.permissions import StaffAction
+from clinics.permissions import SignedInRequest, StaffAction
 from clinics.refusals import refusal_caught
 from clinics.selectors import upcoming_closures
 from clinics.views import centre_menu, refuse, staff_page
@@ -193,7 +194,9 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
                     _("The schedule has ended.")
                     + _affected(len(change.slots.affected_appointment_ids)),
                 )
-                return HttpResponseRedirect(f"/staff/centres/{centre.number}/schedules", status=303)
+                return HttpResponseRedirect(
+                    reverse("staff-schedules", args=[centre.number]), status=303
+                )
             if form.is_valid():
                 change = update_schedule_template(
                     template=template,
@@ -226,7 +229,7 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
 
 @require_http_methods(["GET", "POST"])
 @staff_page(StaffAction.MANAGE_SCHEDULE)
-def closures_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
+def closures_page(request: SignedInRequest, centre: HealthCentre) -> HttpResponse:
     """The centre's closures from today on (and the city's), a form to add one, and lifting."""
     language = request.LANGUAGE_CODE
     form = ClosureForm(request.POST if request.POST.get("action") == "add" else None)
@@ -243,7 +246,7 @@ def closures_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 messages.success(request, _("The closure is lifted; its days are open again."))
                 return HttpResponseRedirect(request.path, status=303)
             if form.is_valid():
-                added = add_closure(centre=centre, created_by=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+                added = add_closure(centre=centre, created_by=request.user, **form.cleaned_data)
                 messages.success(
                     request,
                     _("The centre is closed on those days.") + _affected(len(added.affected)),
