@@ -6,13 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Router, Status
 
 from booking.models import Appointment, VaccinationDrive, VaccinationSeries, VaccineLot
-from booking.selectors import (
-    drive_for_staff,
-    drives_for_staff,
-    drives_with_details,
-    patient_of,
-    vaccination_courses_of,
-)
+from booking.selectors import patient_of, vaccination_courses_of
 from booking.vaccination.drives import (
     cancel_drive,
     create_drive,
@@ -41,6 +35,7 @@ from booking.vaccination.schemas import (
     VaccinationCourseOut,
     WithdrawIn,
 )
+from booking.vaccination.selectors import drive_for_staff, drives_for_staff, drives_with_details
 from booking.vaccination.series import next_dose_due
 from booking.vaccination.stock import (
     StockRow,

@@ -244,7 +244,7 @@ def test_a_change_that_fails_after_its_event_takes_the_event_with_it(patient, cl
     def fail(appointment: Appointment) -> None:
         raise RuntimeError("the outbox is gone")
 
-    monkeypatch.setattr("booking.services.appointments.notify_booked", fail)
+    monkeypatch.setattr("booking.services.appointments.booking.notify_booked", fail)
 
     with pytest.raises(RuntimeError), transaction.atomic():
         booked(patient, SlotFactory())

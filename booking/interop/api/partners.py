@@ -14,6 +14,10 @@ from booking.api.people import person_details
 from booking.api.public import slot_page
 from booking.interop.api.partner_auth import PartnerKeyAuth, PartnerRequest
 from booking.interop.partners import book_for_partner
+from booking.interop.selectors import (
+    partner_appointment,
+    partner_appointments,
+)
 from booking.models import Appointment, PartnerKey
 from booking.schemas import (
     AppointmentOut,
@@ -22,10 +26,6 @@ from booking.schemas import (
     PersonIn,
     SlotPageOut,
     SlotSearchQuery,
-)
-from booking.selectors import (
-    partner_appointment,
-    partner_appointments,
 )
 from booking.services.appointments import cancel_appointment
 from clinics.exceptions import InvalidInput

@@ -1,6 +1,6 @@
 """Booking a slot with booking_book_slot_v1 on the event loop, on a psycopg AsyncConnection
 (the lean route): the same building blocks and the same call as
-booking.services.appointments._book_in_one_call, for the answers that need nothing more.
+booking.services.appointments.booking._book_in_one_call, for the answers that need nothing more.
 
 `abook_slot` gives the new appointment, or raises the DomainError the ORM path raises for
 the same refusal, or HandOver when the answer needs Django's ORM: an earlier booking with the

@@ -21,7 +21,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from pydantic import ValidationError
 
 from booking.models import VaccinationDrive
-from booking.selectors import drive_for_staff, drives_for_staff
 from booking.vaccination.drives import (
     cancel_drive,
     create_drive,
@@ -30,6 +29,7 @@ from booking.vaccination.drives import (
     release_drive,
 )
 from booking.vaccination.schemas import DriveIn, SessionIn
+from booking.vaccination.selectors import drive_for_staff, drives_for_staff
 from booking.views.form_errors import first_form_error
 from booking.views.staff.schedules import WEEKDAYS
 from clinics.dates import format_day, format_moment

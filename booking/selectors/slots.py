@@ -1,4 +1,5 @@
-"""Reads of slots, patients and appointments that deserve a name."""
+"""Finding open slots: the slot search (pages, API, partners), the best slots for "book the
+best for me", and what a page shows of a centre's open times."""
 
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -6,17 +7,15 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
-from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When, Window
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccinationSeries
-from clinics.exceptions import InvalidInput, NotFound
+from booking.models import Slot
+from clinics.exceptions import InvalidInput
 from clinics.models import District, HealthCentre, Service
-from clinics.permissions import StaffAction, centres_where, require_staff
 from clinics.selectors import (
     RankedCentre,
     active_centres,
@@ -25,7 +24,6 @@ from clinics.selectors import (
     ranked_centres_offering,
     service_by_code,
 )
-from notifications.models import Message
 
 
 class SlotOrder(StrEnum):
@@ -406,231 +404,3 @@ def open_times_by_centre(
         row.service = search.service  # every row is for the searched service: no join needed
         times[row.centre_id].append(row)
     return [(place, times[place.centre.number]) for place in chosen]
-
-
-# --- A patient's own records --------------------------------------------------------------------
-
-AnyUser = User | AnonymousUser
-
-
-def patients_of(user: AnyUser) -> QuerySet[Patient]:
-    """The account holder and their dependants."""
-    return Patient.objects.filter(account_id=user.pk).select_related("district")
-
-
-def patient_of(user: AnyUser, patient_id: int) -> Patient:
-    """One of the account's patients; another account's patient is simply not found."""
-    patient = patients_of(user).filter(pk=patient_id).first()
-    if patient is None:
-        raise NotFound(_("We could not find that person on your account."), field="patient_id")
-    return patient
-
-
-def appointments_of(user: AnyUser) -> QuerySet[Appointment]:
-    return (
-        Appointment.objects.filter(patient__account_id=user.pk)
-        .select_related("patient", "slot__centre__district", "slot__service")
-        .order_by("slot__start", "pk")
-    )
-
-
-def vaccination_courses_of(user: AnyUser) -> QuerySet[VaccinationSeries]:
-    """The vaccination courses of everyone on the account, newest first, with their doses
-    (not cancelled ones), centres and lots: three queries however many."""
-    return (
-        VaccinationSeries.objects.filter(patient__account_id=user.pk)
-        .exclude(status=VaccinationSeries.Status.CANCELLED)
-        .select_related("service", "patient")
-        .prefetch_related(
-            Prefetch(
-                "appointments",
-                queryset=Appointment.objects.exclude(status=Appointment.Status.CANCELLED)
-                .select_related("slot__centre__district", "lot")
-                .order_by("dose_number", "pk"),
-            )
-        )
-        .order_by("-created_at", "pk")
-    )
-
-
-def appointment_can_change(appointment: Appointment) -> bool:
-    """Whether the patient may still confirm, move or cancel it online."""
-    minutes = appointment.slot.service.cancellation_cutoff_minutes
-    return appointment.status == Appointment.Status.BOOKED and timezone.now() <= (
-        appointment.slot.start - timedelta(minutes=minutes)
-    )
-
-
-# Times offered for moving an appointment from its link: the same centre, this far ahead.
-ALTERNATIVE_DAYS = 28
-
-
-def alternatives_for(appointment: Appointment, *, page: int = 1, page_size: int = 20) -> SlotPage:
-    """Open times for the same service at the same centre, from today, other than its own."""
-    today = timezone.localdate()
-    search = SlotSearch(
-        service=appointment.slot.service,
-        date_from=today,
-        date_to=today + timedelta(days=ALTERNATIVE_DAYS),
-        centre_ids=[appointment.slot.centre_id],
-        district=appointment.patient.district,
-    )
-    found = search_open_slots(search, page=page, page_size=page_size)
-    others = [option for option in found.items if option.slot.pk != appointment.slot_id]
-    return SlotPage(items=others, count=found.count, page=found.page, page_size=found.page_size)
-
-
-def next_best_slots(slot_id: int, *, count: int = 3, days: int = 7) -> list[SlotOption]:
-    """Open times to suggest to someone who just lost a slot: the same service from that day
-    on, at the same centre first, then the nearest."""
-    slot = Slot.objects.select_related("service", "centre").filter(pk=slot_id).first()
-    if slot is None:
-        return []
-    day = timezone.localdate(slot.start)
-    search = SlotSearch(
-        service=slot.service,
-        date_from=day,
-        date_to=day + timedelta(days=days),
-        latitude=slot.centre.latitude,
-        longitude=slot.centre.longitude,
-    )
-    found = best_open_slots(search, limit=count + 1)
-    return [option for option in found if option.slot.pk != slot_id][:count]
-
-
-def appointment_of(user: AnyUser, appointment_id: int) -> Appointment:
-    """One of the account's appointments; another account's is simply not found."""
-    appointment = appointments_of(user).filter(pk=appointment_id).first()
-    if appointment is None:
-        raise NotFound(_("We could not find that appointment on your account."))
-    return appointment
-
-
-# --- Staff views ---------------------------------------------------------------------------------
-
-
-def centre_appointments_on(centre_id: int, day: date) -> QuerySet[Appointment]:
-    """A centre's appointments on one Bangkok day, in time order: the day's queue."""
-    start, end = day_bounds(day)
-    return (
-        Appointment.objects.filter(
-            slot__centre_id=centre_id, slot__start__gte=start, slot__start__lt=end
-        )
-        .select_related("patient", "slot__service", "slot__centre__district")
-        .order_by("slot__start", "pk")
-    )
-
-
-def centre_slots_between(centre_id: int, first: date, last: date) -> QuerySet[Slot]:
-    start, _ = day_bounds(first)
-    _, end = day_bounds(last)
-    return (
-        Slot.objects.filter(centre_id=centre_id, start__gte=start, start__lt=end)
-        .select_related("service")
-        .order_by("start", "service__code", "pk")
-    )
-
-
-def appointment_for_staff(user: AnyUser, appointment_id: int, action: StaffAction) -> Appointment:
-    """An appointment the staff member may act on; Forbidden at another centre."""
-    appointment = (
-        Appointment.objects.select_related("patient", "slot__service", "slot__centre__district")
-        .filter(pk=appointment_id)
-        .first()
-    )
-    if appointment is None:
-        raise NotFound(_("We could not find that appointment."))
-    require_staff(user, action, appointment.slot.centre_id)
-    return appointment
-
-
-def slot_for_staff(user: AnyUser, slot_id: int, action: StaffAction) -> Slot:
-    slot = Slot.objects.select_related("service").filter(pk=slot_id).first()
-    if slot is None:
-        raise NotFound(_("That time slot does not exist."))
-    require_staff(user, action, slot.centre_id)
-    return slot
-
-
-# --- Partners ------------------------------------------------------------------------------------
-
-
-def partner_appointments(partner_id: int) -> QuerySet[Appointment]:
-    """The appointments a partner booked, in time order."""
-    return (
-        Appointment.objects.filter(partner_id=partner_id)
-        .select_related("patient", "slot__centre__district", "slot__service")
-        .order_by("slot__start", "pk")
-    )
-
-
-def partner_appointment(partner_id: int, appointment_id: int) -> Appointment:
-    """One appointment the partner booked; anyone else's is simply not found."""
-    appointment = partner_appointments(partner_id).filter(pk=appointment_id).first()
-    if appointment is None:
-        raise NotFound(_("This partner booked no appointment with that number."))
-    return appointment
-
-
-# --- Vaccination drives --------------------------------------------------------------------------
-
-
-def drives_with_details() -> QuerySet[VaccinationDrive]:
-    """Drives with their vaccine, sessions, centres and districts, a query each."""
-    return VaccinationDrive.objects.select_related("service").prefetch_related(
-        "sessions", "centres", "districts"
-    )
-
-
-def drive_for_staff(user: User, drive_id: int) -> VaccinationDrive:
-    """A drive the staff member may manage: they manage schedules at all its centres."""
-    drive = drives_with_details().filter(pk=drive_id).first()
-    if drive is None:
-        raise NotFound(_("There is no vaccination drive with that id."))
-    for centre in drive.centres.all():
-        require_staff(user, StaffAction.MANAGE_SCHEDULE, centre.number)
-    return drive
-
-
-def drives_for_staff(user: User) -> QuerySet[VaccinationDrive]:
-    """Drives at any centre where the user manages schedules, newest first."""
-    allowed = centres_where(user, StaffAction.MANAGE_SCHEDULE)
-    drives = drives_with_details()
-    if allowed is not None:
-        drives = drives.filter(centres__number__in=allowed).distinct()
-    return drives.order_by("-created_at", "-pk")
-
-
-# --- Text messages about appointments and patients (staff read them) -----------------------------
-
-
-def messages_about_patient(user: AnyUser, patient_id: int) -> QuerySet[Message]:
-    """A patient's text messages that a staff member may read: those about appointments at
-    their centres, and those about no appointment. NotFound for a patient they do not see."""
-    centres = centres_where(user, StaffAction.VIEW_APPOINTMENTS)
-    seen = Appointment.objects.filter(patient_id=patient_id)
-    if centres is not None:
-        seen = seen.filter(slot__centre_id__in=centres)
-    if not Patient.objects.filter(pk=patient_id).exists() or not seen.exists():
-        raise NotFound(_("We could not find that patient among your centres' appointments."))
-    messages = Message.objects.filter(patient_id=patient_id)
-    if centres is not None:
-        messages = messages.filter(
-            Q(appointment__isnull=True) | Q(appointment__slot__centre_id__in=centres)
-        )
-    return messages.order_by("-created_at", "-pk")
-
-
-def centres_seeing(user: AnyUser, patient_id: int) -> list[int]:
-    """The centres through which a member of staff sees the patient: where the patient has
-    appointments and the staff member may view them."""
-    centres = centres_where(user, StaffAction.VIEW_APPOINTMENTS)
-    seen = Appointment.objects.filter(patient_id=patient_id)
-    if centres is not None:
-        seen = seen.filter(slot__centre_id__in=centres)
-    return sorted(set(seen.values_list("slot__centre_id", flat=True)))
-
-
-def messages_about_appointment(appointment: Appointment) -> QuerySet[Message]:
-    """The text messages about an appointment, newest first."""
-    return Message.objects.filter(appointment=appointment).order_by("-created_at", "-pk")
