@@ -140,7 +140,7 @@ def reply_no_appointment(language: str) -> str:
         return _("BMA: you have no upcoming appointment to change.")
 
 
-def record_moved_out(language: str) -> str:
+def _record_moved_out(language: str) -> str:
     with translation.override(language):
         return _(
             "BMA: someone proved their ID and their record left your account. If this is wrong, "
@@ -183,13 +183,13 @@ def notify_booked(appointment: Appointment) -> None:
 
 def notify_rescheduled(appointment: Appointment) -> None:
     """Replace the messages about the old time with a notice and reminders for the new one."""
-    cancel_pending_messages(appointment, reason="Replaced: the appointment moved.")
+    _cancel_pending_messages(appointment, reason="Replaced: the appointment moved.")
     _announce_time(appointment, Kind.RESCHEDULED, rescheduled)
 
 
 def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> None:
     """Drop the pending messages about the appointment and queue the cancellation notice."""
-    cancel_pending_messages(appointment, reason="The appointment was cancelled.")
+    _cancel_pending_messages(appointment, reason="The appointment was cancelled.")
     recipient = recipient_for(appointment.patient)
     if recipient is None or not send_notice:
         return
@@ -205,7 +205,7 @@ def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> N
 def notify_record_moved(appointment: Appointment) -> None:
     """The person's record moved to another account: the messages still to come about the
     appointment go to whoever receives its texts now, starting with a fresh confirmation."""
-    cancel_pending_messages(appointment, reason="Replaced: the person's record moved.")
+    _cancel_pending_messages(appointment, reason="Replaced: the person's record moved.")
     _announce_time(appointment, Kind.CONFIRMATION, booking_confirmation)
 
 
@@ -214,7 +214,7 @@ def notify_record_moved_out(recipient: Recipient) -> None:
     queue_message(
         recipient=recipient,
         kind=Kind.RECORD_MOVED,
-        body=record_moved_out(recipient.language),
+        body=_record_moved_out(recipient.language),
     )
 
 
@@ -233,7 +233,7 @@ def notify_waitlist_offer(offer: WaitlistOffer) -> None:
     )
 
 
-def cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
+def _cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
     """Cancel the appointment's messages that have not gone out yet, including any a worker
     has just taken: it checks again right before sending."""
     return Message.objects.filter(
@@ -252,7 +252,7 @@ def _announce_time(
     if recipient is None:
         return
     opted_out = is_opted_out(recipient.phone)
-    queue_messages(announcement_rows(appointment, recipient, kind, text, opted_out=opted_out))
+    queue_messages(_announcement_rows(appointment, recipient, kind, text, opted_out=opted_out))
 
 
 def booked_rows(
@@ -260,7 +260,7 @@ def booked_rows(
 ) -> list[Message]:
     """The rows notify_booked writes, not saved: the confirmation, then the reminders and the
     joining link. (The booking function writes these, made in both languages beforehand.)"""
-    return announcement_rows(
+    return _announcement_rows(
         appointment,
         recipient,
         Kind.CONFIRMATION,
@@ -269,7 +269,7 @@ def booked_rows(
     )
 
 
-def announcement_rows(
+def _announcement_rows(
     appointment: Appointment,
     recipient: Recipient,
     kind: Message.Kind,

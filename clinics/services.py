@@ -42,7 +42,7 @@ class ReferenceDataLoaded:
 
 
 @transaction.atomic
-def load_districts(*, path: Path = DATA_DIR / "bangkok_districts.csv") -> int:
+def _load_districts(*, path: Path = DATA_DIR / "bangkok_districts.csv") -> int:
     """Add the districts in the CSV that are not in the database yet; return how many."""
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -64,7 +64,7 @@ def load_districts(*, path: Path = DATA_DIR / "bangkok_districts.csv") -> int:
 
 
 @transaction.atomic
-def load_health_centres(*, path: Path = DATA_DIR / "bma_health_centres.csv") -> int:
+def _load_health_centres(*, path: Path = DATA_DIR / "bma_health_centres.csv") -> int:
     """Add the centres in the CSV that are not in the database yet; return how many."""
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -97,7 +97,7 @@ def load_health_centres(*, path: Path = DATA_DIR / "bma_health_centres.csv") -> 
 
 
 @transaction.atomic
-def load_service_catalogue(*, path: Path = DATA_DIR / "service_catalogue.json") -> int:
+def _load_service_catalogue(*, path: Path = DATA_DIR / "service_catalogue.json") -> int:
     """Add missing services (with their dose series), offered at every active centre."""
     catalogue = json.loads(path.read_text(encoding="utf-8"))
     existing = set(Service.objects.values_list("code", flat=True))
@@ -141,9 +141,9 @@ def load_public_holidays(*, years: list[int]) -> int:
 def load_reference_data(*, years: list[int]) -> ReferenceDataLoaded:
     """Load districts, centres, the service catalogue and holidays; add only what is missing."""
     return ReferenceDataLoaded(
-        districts=load_districts(),
-        centres=load_health_centres(),
-        services=load_service_catalogue(),
+        districts=_load_districts(),
+        centres=_load_health_centres(),
+        services=_load_service_catalogue(),
         holidays=load_public_holidays(years=years),
     )
 

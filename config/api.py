@@ -4,6 +4,7 @@ Errors always come back as {"code", "message", "field", "errors", "detail"}: a s
 programs and a message in the request's language (Thai by default, English on request).
 """
 
+import copy
 import logging
 from typing import Any
 
@@ -41,11 +42,26 @@ COMMON_ERRORS = {
 }
 
 
+_schemas: dict[tuple[str | None, tuple[tuple[str, Any], ...]], OpenAPISchema] = {}
+
+
 class BookingAPI(NinjaAPI):
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
-        """The schema, with the errors every operation can give documented on each."""
+        """The schema, with the errors every operation can give documented on each.
+
+        Made once per process and prefix (it takes about a second of CPU, and the routes do
+        not change while the process runs); each caller gets its own copy."""
+        key = (path_prefix, tuple(sorted((path_params or {}).items())))
+        made = _schemas.get(key)
+        if made is None:
+            made = _schemas[key] = self._documented_schema(path_prefix, path_params)
+        return copy.deepcopy(made)
+
+    def _documented_schema(
+        self, path_prefix: str | None, path_params: dict[str, Any] | None
+    ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         error = {"$ref": "#/components/schemas/ErrorOut"}
         for operations in schema["paths"].values():

@@ -4,7 +4,7 @@ import copy
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 
 import pytest
@@ -22,11 +22,12 @@ from booking.models import Appointment, Patient
 from booking.services.booking_sql import forget_slot_facts
 from booking.vaccination.waiting_room import forget_drives_in_surge
 from clinics.audit import unsealed_for_flush
-from clinics.models import HealthCentre, StaffMembership
+from clinics.models import District, HealthCentre, PublicHoliday, Service, StaffMembership
 from clinics.selectors import forget_centre_order, forget_reference_data
 from clinics.services import grant_membership, load_reference_data
 from config.async_database import close_all as close_all_async_connections
 from notifications.backends import sms_backend
+from notifications.services.dispatch import send_due_messages
 from tests.factories import PatientFactory, SlotFactory, UserFactory, bangkok, booked
 from tests.fakes.twilio_api import FakeTwilio
 
@@ -39,7 +40,7 @@ ON_POSTGRESQL = django_settings.DATABASES["default"]["ENGINE"].endswith("postgre
 
 
 # What starts a browser, and what starts servers, workers or whole runs of its own (several
-# seconds each): marked so that `-m "not browser and not slow"` is the fast suite. CI runs all.
+# seconds each, or minutes for a whole file): marked so that `-m "not browser and not slow"` is the fast suite. CI runs all.
 BROWSER_FILES = ("tests/browser/", "tests/video/test_e2e_call.py", "tests/config/test_api_docs.py")
 SLOW_FILES = (
     "tests/config/test_postgres_restart.py",
@@ -52,6 +53,10 @@ SLOW_FILES = (
     "tests/booking/test_demo.py",
     "tests/booking/test_concurrency.py",
     "tests/config/test_load_shedding.py",
+    # Whole runs: every API operation fuzzed from its schema, and every route against every
+    # kind of caller, each on a fresh household, drive, partner and published files.
+    "tests/config/test_api_fuzz.py",
+    "tests/config/test_permissions.py",
 )
 
 
@@ -186,7 +191,15 @@ def fake_twilio(settings: Settings) -> Iterator[FakeTwilio]:
 def reference_data(db: None, clock: time_machine.Traveller) -> None:
     """The 50 districts, 69 centres, service catalogue and 2026-27 holidays, as in production.
 
-    Loaded once per database; this reloads it only after a transactional test emptied it."""
+    Loaded once per database; this reloads it only after a transactional test emptied it
+    (four quick counts tell, where the loader itself reads every table it fills)."""
+    if (
+        District.objects.count() >= 50
+        and HealthCentre.objects.count() >= 69
+        and Service.objects.exists()
+        and PublicHoliday.objects.filter(date__year=2027).exists()
+    ):
+        return
     load_reference_data(years=[2026, 2027])
 
 
@@ -216,6 +229,16 @@ def tomorrow_visit(patient: Patient, daytime: time_machine.Traveller) -> Appoint
     """The patient's visit at 14:00 the day after `daytime`: one a reply by text can act on."""
     start = bangkok(NOW.date() + timedelta(days=1), time(14))
     return booked(patient, SlotFactory(start=start))
+
+
+@pytest.fixture
+def texted_visit(patient: Patient, clock: time_machine.Traveller) -> Appointment:
+    """The patient's visit on Wednesday 2 December, booked on Monday morning, with the texts
+    that were due by then sent."""
+    clock.move_to(bangkok(date(2026, 11, 30), time(10)))
+    appointment = booked(patient, SlotFactory(start=bangkok(date(2026, 12, 2), time(10))))
+    send_due_messages()
+    return appointment
 
 
 def _staff(username: str, centre_number: int, role: StaffMembership.Role) -> AbstractBaseUser:

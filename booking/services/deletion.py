@@ -36,7 +36,7 @@ from notifications.models import Message
 Status = DeletionRequest.Status
 
 
-def people_covered(patient: Patient) -> list[Patient]:
+def _people_covered(patient: Patient) -> list[Patient]:
     """The account holder's request covers the whole household; a dependant's only them."""
     if patient.relationship == Patient.Relationship.SELF:
         return list(Patient.objects.filter(account_id=patient.account_id).order_by("pk"))
@@ -79,7 +79,7 @@ def request_deletion(*, patient: Patient, by: User) -> DeletionAsked:
     requests = []
     cancelled = 0
     reason = _("The person asked for their data to be erased.")
-    for person in people_covered(patient):
+    for person in _people_covered(patient):
         lock_patient(person.pk)
         request = DeletionRequest.objects.filter(patient=person, status=Status.PENDING).first()
         if request is None:
@@ -113,7 +113,7 @@ def withdraw_deletion(*, patient: Patient) -> int:
     """Take the request back (the account holder's for the household). Cancelled appointments
     stay cancelled."""
     withdrawn = 0
-    for person in people_covered(patient):
+    for person in _people_covered(patient):
         if DeletionRequest.objects.filter(patient=person, status=Status.PENDING).update(
             status=Status.WITHDRAWN, finished_at=timezone.now()
         ):

@@ -66,7 +66,7 @@ def send_queue_change(*, centre_id: int, appointment_id: int, change: str) -> No
         logger.warning("Could not tell centre %s's desks of a change", centre_id, exc_info=True)
 
 
-async def asend_queue_change(change: QueueChange) -> None:
+async def _asend_queue_change(change: QueueChange) -> None:
     """send_queue_change from the event loop."""
     try:
         layer = get_channel_layer()
@@ -82,6 +82,6 @@ async def asend_queue_change(change: QueueChange) -> None:
 def send_soon(changes: list[QueueChange]) -> None:
     """Send the collected changes from the running event loop, without waiting for them."""
     for change in changes:
-        task = asyncio.get_running_loop().create_task(asend_queue_change(change))
+        task = asyncio.get_running_loop().create_task(_asend_queue_change(change))
         _sending.add(task)
         task.add_done_callback(_sending.discard)

@@ -22,7 +22,7 @@ class Ineligibility:
     message: str
 
 
-def age_in_months(born: date, on: date) -> int:
+def _age_in_months(born: date, on: date) -> int:
     """Whole months of age on a day; a birthday on the 31st counts at the month's end."""
     months = (on.year - born.year) * 12 + on.month - born.month
     if on.day < born.day:
@@ -30,7 +30,7 @@ def age_in_months(born: date, on: date) -> int:
     return months
 
 
-def describe_age(months: int) -> str:
+def _describe_age(months: int) -> str:
     if months % 12 == 0:
         years = months // 12
         return ngettext("%(count)d year", "%(count)d years", years) % {"count": years}
@@ -40,7 +40,7 @@ def describe_age(months: int) -> str:
 def risk_groups_on(patient: Patient, day: date) -> set[str]:
     """The patient's declared risk groups and those that follow from their age on the day."""
     groups = {group for group in patient.risk_groups if group not in AGE_RISK_GROUPS}
-    months = age_in_months(patient.date_of_birth, day)
+    months = _age_in_months(patient.date_of_birth, day)
     if months >= MONTHS_AT_65:
         groups.add(RiskGroup.AGED_65_PLUS)
     if 6 <= months < 24:
@@ -56,14 +56,14 @@ def ineligibilities(
     `district_codes` are the drive's home districts (empty: any), passed in so that checking
     many patients reads them once."""
     problems = []
-    months = age_in_months(patient.date_of_birth, day)
+    months = _age_in_months(patient.date_of_birth, day)
     if drive.min_age_months is not None and months < drive.min_age_months:
         problems.append(
             Ineligibility(
                 "too_young",
                 str(
                     _("This drive is for people aged %(age)s or over on the vaccination day.")
-                    % {"age": describe_age(drive.min_age_months)}
+                    % {"age": _describe_age(drive.min_age_months)}
                 ),
             )
         )
@@ -73,7 +73,7 @@ def ineligibilities(
                 "too_old",
                 str(
                     _("This drive is for people under %(age)s on the vaccination day.")
-                    % {"age": describe_age(drive.max_age_months)}
+                    % {"age": _describe_age(drive.max_age_months)}
                 ),
             )
         )
@@ -118,18 +118,19 @@ def describe_rules(drive: VaccinationDrive, *, district_names: list[str]) -> lis
         rules.append(
             _("Aged %(youngest)s or over and under %(oldest)s on the vaccination day.")
             % {
-                "youngest": describe_age(drive.min_age_months),
-                "oldest": describe_age(drive.max_age_months),
+                "youngest": _describe_age(drive.min_age_months),
+                "oldest": _describe_age(drive.max_age_months),
             }
         )
     elif drive.min_age_months is not None:
         rules.append(
             _("Aged %(age)s or over on the vaccination day.")
-            % {"age": describe_age(drive.min_age_months)}
+            % {"age": _describe_age(drive.min_age_months)}
         )
     elif drive.max_age_months is not None:
         rules.append(
-            _("Under %(age)s on the vaccination day.") % {"age": describe_age(drive.max_age_months)}
+            _("Under %(age)s on the vaccination day.")
+            % {"age": _describe_age(drive.max_age_months)}
         )
     if drive.sexes:
         rules.append(

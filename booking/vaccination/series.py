@@ -71,14 +71,14 @@ def doses_in_series(service: Service) -> int:
     return doses[-1].number if doses else 1
 
 
-def dose_day(appointment: Appointment) -> date:
+def _dose_day(appointment: Appointment) -> date:
     """The day a dose was given, or else the day it is booked for."""
     if appointment.status == Status.COMPLETED and appointment.completed_at is not None:
         return timezone.localdate(appointment.completed_at)
     return timezone.localdate(appointment.slot.start)
 
 
-def dose_window(service: Service, number: int, previous_day: date) -> tuple[date, date] | None:
+def _dose_window(service: Service, number: int, previous_day: date) -> tuple[date, date] | None:
     """The first and last day dose `number` may be given, or None if its interval is unset."""
     rule = next((dose for dose in service_doses(service.pk) if dose.number == number), None)
     if rule is None or rule.min_interval_days is None or rule.max_interval_days is None:
@@ -118,7 +118,7 @@ def check_dose_day(
     series: VaccinationSeries, number: int, previous: Appointment, day: date
 ) -> None:
     """Raise OutsideDoseInterval unless dose `number` may be given on `day`."""
-    window = dose_window(series.service, number, dose_day(previous))
+    window = _dose_window(series.service, number, _dose_day(previous))
     if window is None or window[0] <= day <= window[1]:
         return
     language = "en" if (get_language() or "th").startswith("en") else "th"
@@ -157,7 +157,7 @@ def hold_later_doses(appointment: Appointment) -> CourseChange:
         if existing is not None:
             previous = existing
             continue
-        window = dose_window(series.service, number, dose_day(previous))
+        window = _dose_window(series.service, number, _dose_day(previous))
         if window is None:
             return change
         held = _book_in_window(series, number, previous, window)
@@ -184,14 +184,14 @@ def replan_later_doses(appointment: Appointment) -> CourseChange:
     )
     for index, dose in enumerate(sorted(later, key=lambda each: each.dose_number or 0)):
         assert dose.dose_number is not None
-        window = dose_window(series.service, dose.dose_number, dose_day(previous))
-        if window is None or window[0] <= dose_day(dose) <= window[1]:
+        window = _dose_window(series.service, dose.dose_number, _dose_day(previous))
+        if window is None or window[0] <= _dose_day(dose) <= window[1]:
             previous = dose
             continue
         moved = _move_into_window(dose, window)
         if moved is None:
             change.released.extend(
-                release_doses(later[index:], reason=str(_("No time was free in its interval.")))
+                _release_doses(later[index:], reason=str(_("No time was free in its interval.")))
             )
             return change
         change.moved.append(moved)
@@ -209,7 +209,7 @@ def release_later_doses(appointment: Appointment, *, reason: str) -> list[Appoin
             dose_number__gt=appointment.dose_number, status=Status.BOOKED
         ).select_related("slot__service", "slot__centre", "patient")
     )
-    released = release_doses(later, reason=reason)
+    released = _release_doses(later, reason=reason)
     if appointment.dose_number == 1:
         VaccinationSeries.objects.filter(pk=series.pk).update(
             status=VaccinationSeries.Status.CANCELLED
@@ -217,7 +217,7 @@ def release_later_doses(appointment: Appointment, *, reason: str) -> list[Appoin
     return released
 
 
-def release_doses(doses: list[Appointment], *, reason: str) -> list[Appointment]:
+def _release_doses(doses: list[Appointment], *, reason: str) -> list[Appointment]:
     now = timezone.now()
     for dose in doses:
         dose.status = Status.CANCELLED
@@ -336,7 +336,7 @@ def next_dose_due(series: VaccinationSeries, doses: list[Appointment]) -> DoseDu
     number = next((n for n in range(1, series.doses_in_series + 1) if n not in held), None)
     if number is None or number == 1:
         return None
-    window = dose_window(series.service, number, dose_day(held[number - 1]))
+    window = _dose_window(series.service, number, _dose_day(held[number - 1]))
     if window is None:
         return None
     return DoseDue(number=number, earliest=window[0], latest=window[1])

@@ -45,7 +45,7 @@ class StockPosition:
         return self.on_hand - self.booked - self.open_places - self.reserved_for_courses
 
 
-def usable_lots(*, centre_id: int, service_id: int, on: date | None = None) -> Q:
+def _usable_lots(*, centre_id: int, service_id: int, on: date | None = None) -> Q:
     today = on or timezone.localdate()
     return Q(
         centre_id=centre_id,
@@ -145,7 +145,7 @@ def use_dose(*, centre: HealthCentre, service: Service, lot_id: int | None) -> V
     """Take one dose from the lot given, or else from the usable lot that expires first.
 
     Locks the lot row through the conditional update of its counter."""
-    lots = VaccineLot.objects.filter(usable_lots(centre_id=centre.pk, service_id=service.pk))
+    lots = VaccineLot.objects.filter(_usable_lots(centre_id=centre.pk, service_id=service.pk))
     if lot_id is not None:
         lots = lots.filter(pk=lot_id)
     for lot in lots.order_by("expires_on", "pk"):

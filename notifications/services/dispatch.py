@@ -113,12 +113,12 @@ def _lease_ran_out(now: datetime) -> Q:
     )
 
 
-def renew_claims(ids: list[int]) -> None:
+def _renew_claims(ids: list[int]) -> None:
     """Extend this worker's lease on the messages it still holds."""
     Message.objects.filter(pk__in=ids, status=Status.SENDING).update(claimed_at=timezone.now())
 
 
-def give_up_abandoned() -> int:
+def _give_up_abandoned() -> int:
     """Fail the messages whose workers died while sending them on every attempt."""
     return Message.objects.filter(
         _lease_ran_out(timezone.now()), attempts__gte=settings.SMS_MAX_ATTEMPTS
@@ -137,14 +137,14 @@ def send_due_messages(
     backend = backend or sms_backend()
     result = DispatchResult()
     deadline = time.monotonic() + time_budget
-    give_up_abandoned()
-    with outcomes_without_waiting_for_the_disk():
+    _give_up_abandoned()
+    with _outcomes_without_waiting_for_the_disk():
         _send_batches(result, deadline=deadline, batch_size=batch_size, backend=backend)
     return result
 
 
 @contextmanager
-def outcomes_without_waiting_for_the_disk() -> Iterator[None]:
+def _outcomes_without_waiting_for_the_disk() -> Iterator[None]:
     """On PostgreSQL, let this connection's commits return before they reach the disk.
 
     Safe for the outbox: if PostgreSQL itself crashed a moment later, a message would still
@@ -183,9 +183,9 @@ def _send_batches(
                 if time.monotonic() >= deadline:
                     return
                 if timezone.now() - claimed_at >= renew_after:
-                    renew_claims([m.pk for m in batch[done:]])
+                    _renew_claims([m.pk for m in batch[done:]])
                     claimed_at = timezone.now()
-                wait_for_sending_turn()
+                _wait_for_sending_turn()
                 try:
                     outcome = send_message(message=message, backend=backend, opted_out=opted_out)
                 except Exception as error:  # one odd message must not hold up the batch
@@ -196,10 +196,10 @@ def _send_batches(
                 done += 1
         finally:
             # Hand back what this run did not get to at once, rather than after the lease.
-            release_claims([m.pk for m in batch[done:]])
+            _release_claims([m.pk for m in batch[done:]])
 
 
-def wait_for_sending_turn() -> None:
+def _wait_for_sending_turn() -> None:
     """Keep to SMS_MAX_PER_SECOND across every worker sharing the cache (Redis when
     configured, else this process): one counter per second, and a wait for the next second
     once it is full."""
@@ -224,7 +224,7 @@ def wait_for_sending_turn() -> None:
 _local_turns: dict[int, int] = {}
 
 
-def release_claims(ids: list[int]) -> None:
+def _release_claims(ids: list[int]) -> None:
     Message.objects.filter(pk__in=ids, status=Status.SENDING).update(
         status=Status.PENDING, claimed_at=None, attempts=F("attempts") - 1
     )

@@ -1,30 +1,20 @@
 """Staff read the outbox in the admin: their centres' messages only, and read-only."""
 
-from datetime import date, time
+from datetime import date
 
 import pytest
 
 from notifications.models import Message
-from notifications.services.dispatch import send_due_messages
-from tests.factories import SlotFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db
 
 MONDAY = date(2026, 11, 30)
 
 
-@pytest.fixture
-def visit(patient, clock):
-    clock.move_to(bangkok(MONDAY, time(10)))
-    appointment = booked(patient, SlotFactory(start=bangkok(date(2026, 12, 2), time(10))))
-    send_due_messages()
-    return appointment
-
-
 def test_the_admin_lists_messages_read_only_for_the_centres_staff(
-    visit, nurse_at_centre_1, staff_at_centre_2, client_for
+    texted_visit, nurse_at_centre_1, staff_at_centre_2, client_for
 ):
-    message = Message.objects.filter(appointment=visit).first()
+    message = Message.objects.filter(appointment=texted_visit).first()
     assert message is not None
 
     own = client_for(nurse_at_centre_1).get("/admin/notifications/message/")
@@ -32,7 +22,7 @@ def test_the_admin_lists_messages_read_only_for_the_centres_staff(
     other = client_for(staff_at_centre_2).get(f"/admin/notifications/message/{message.pk}/change/")
 
     assert own.status_code == 200
-    assert visit.patient.phone in own.content.decode()
+    assert texted_visit.patient.phone in own.content.decode()
     assert detail.status_code == 200
     assert 'name="_save"' not in detail.content.decode()  # read-only: no save button
     assert other.status_code in (302, 403)
