@@ -40,7 +40,8 @@ ON_POSTGRESQL = django_settings.DATABASES["default"]["ENGINE"].endswith("postgre
 
 
 # What starts a browser, and what starts servers, workers or whole runs of its own (several
-# seconds each, or minutes for a whole file): marked so that `-m "not browser and not slow"` is the fast suite. CI runs all.
+# seconds each, or minutes for a whole file): marked so that `-m "not browser and not slow"`
+# is the fast suite. CI runs all.
 BROWSER_FILES = ("tests/browser/", "tests/video/test_e2e_call.py", "tests/config/test_api_docs.py")
 SLOW_FILES = (
     "tests/config/test_postgres_restart.py",
