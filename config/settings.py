@@ -151,7 +151,7 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# The lean route (config/lean_routes.py): booking and "book the best for me" answered on the event
+# The lean route (config/lean_routes/): booking and "book the best for me" answered on the event
 # loop, outside Django's request stack; on by default with PostgreSQL and Redis, never without.
 LEAN_ROUTES = env_bool(
     "LEAN_ROUTES",
