@@ -6,7 +6,7 @@ uvicorn workers serving the project's ASGI application as production would, and 
 first page of open times for the service, from a home district (a different district each
 request, in turn), `--rate` times a second for `--duration` seconds (an open loop: arrivals do
 not wait for answers). Prints the achieved rate, p50/p95/p99, the answers that were not 200,
-how many came from the answer cache (config/public_cache.py; they carry an Age header) and the
+how many came from the answer cache (config/public_cache/; they carry an Age header) and the
 web processes' CPU per answer. The per-address search limit is lifted (every request comes
 from 127.0.0.1). `--warmup` sends the same load for that long first and measures only what
 follows: the steady state, once the processes have warmed and the cache holds answers. A

@@ -1,5 +1,5 @@
 """Who is signed in, from the cache alone: the session as the session engine keeps it in
-Redis (cached_db), and the account it names as the lean route (config/lean_routes.py) needs it.
+Redis (cached_db), and the account it names as the lean route (config/lean_routes/) needs it.
 
 The account is checked as django.contrib.auth.get_user checks it: the session names a backend
 in AUTHENTICATION_BACKENDS, the account exists and is active (ModelBackend's rule), and the

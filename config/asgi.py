@@ -22,8 +22,8 @@ from video.routing import websocket_urlpatterns as video_sockets  # noqa: E402
 
 def build_application() -> ProtocolTypeRouter:
     """HTTP through Django (behind load shedding), the two booking operations through the lean
-    route in front of it when they can (config/lean_routes.py), and repeats of the public slot
-    search from its answer cache (config/public_cache.py); WebSockets through the apps'
+    route in front of it when they can (config/lean_routes/), and repeats of the public slot
+    search from its answer cache (config/public_cache/); WebSockets through the apps'
     consumers. The tests build a fresh one under their own settings."""
     shedder = Shedder(
         capacity=settings.WEB_CAPACITY,

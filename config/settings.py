@@ -151,7 +151,7 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# The lean route (config/lean_routes.py): booking and "book the best for me" answered on the event
+# The lean route (config/lean_routes/): booking and "book the best for me" answered on the event
 # loop, outside Django's request stack; on by default with PostgreSQL and Redis, never without.
 LEAN_ROUTES = env_bool(
     "LEAN_ROUTES",
@@ -230,7 +230,7 @@ CENTRE_ORDER_CACHE_SECONDS = env_int("CENTRE_ORDER_CACHE_SECONDS", 60)
 # again (a change saved in the same process forgets them at once).
 REFERENCE_CACHE_SECONDS = env_int("REFERENCE_CACHE_SECONDS", 60)
 # How long each web process keeps an answer of the public slot search (GET /api/v1/slots) and
-# serves it again without Django (config/public_cache.py; 0: never), and how many it keeps.
+# serves it again without Django (config/public_cache/; 0: never), and how many it keeps.
 # A slot shown a moment after it filled is still refused by the engine (`slot_full`, with
 # alternatives) when someone tries to book it.
 SLOT_SEARCH_CACHE_SECONDS = env_int("SLOT_SEARCH_CACHE_SECONDS", 2)

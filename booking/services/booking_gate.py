@@ -1,7 +1,7 @@
 """The way into the engine for a booking a person asks for, in one order: the drive's waiting
 room (asking again while in line is not a booking and counts against no limit), then the
 booking limits, then the engine. The API's book and allocate, the lean route that runs them
-faster (config/lean_routes.py) and the booking page all come through here. A partner's
+faster (config/lean_routes/) and the booking page all come through here. A partner's
 booking (services.partners) stands in the same line as the person it names and counts
 against the partner key's limits instead.
 

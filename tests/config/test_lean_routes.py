@@ -1,4 +1,4 @@
-"""The lean route (config/lean_routes.py): the two booking operations answered in front of
+"""The lean route (config/lean_routes/): the two booking operations answered in front of
 Django give the same answers as Django, through the real ASGI application.
 
 Each case sends the same request to an application with the lean route and to one without
@@ -422,13 +422,13 @@ def test_allocate_searches_in_a_thread_when_the_centres_order_is_not_kept_and_bo
     """The centres' order is not kept in this process, so the candidates come from the ORM
     on an engine thread; the first is filled by someone else before it is tried: allocate's
     order moves on to the next, on the event loop."""
-    import config.lean_routes
+    import config.lean_routes.engine
 
     forget_centre_order()
     flu = vaccine("vaccine-influenza")
     home = SlotFactory(service=flu, centre_id=9)
     farther = SlotFactory(service=flu, centre_id=40)
-    search = config.lean_routes.best_open_slots
+    search = config.lean_routes.engine.best_open_slots
     searched_with_the_orm: list[int] = []
 
     def filled_meanwhile(*args: Any, **kwargs: Any) -> Any:
@@ -441,8 +441,8 @@ def test_allocate_searches_in_a_thread_when_the_centres_order_is_not_kept_and_bo
     def no_thread(booking: Any) -> Any:
         raise AssertionError("the engine was run in a thread")
 
-    monkeypatch.setattr(config.lean_routes, "best_open_slots", filled_meanwhile)
-    monkeypatch.setattr(config.lean_routes, "_book_now", no_thread)
+    monkeypatch.setattr(config.lean_routes.engine, "best_open_slots", filled_meanwhile)
+    monkeypatch.setattr(config.lean_routes.engine, "_book_now", no_thread)
     before = apps.route.answered
 
     answer = apps.lean_call(
@@ -462,7 +462,7 @@ def test_allocate_searches_and_books_on_the_loop_once_the_centres_order_is_kept(
     """With the order kept, no thread at all: the candidates are searched on the async
     connection, in the ORM's order, and a slot filled between the search and the try is
     passed over for the next."""
-    import config.lean_routes
+    import config.lean_routes.engine
 
     flu = vaccine("vaccine-influenza")
     home = SlotFactory(service=flu, centre_id=9)
@@ -470,7 +470,7 @@ def test_allocate_searches_and_books_on_the_loop_once_the_centres_order_is_kept(
     farther = SlotFactory(service=flu, centre_id=40)
     district = district_by_code(patient.district_id) if patient.district_id else None
     ranked_centres_offering(flu, district=district, latitude=None, longitude=None)  # kept
-    asearch = config.lean_routes.abest_open_slots
+    asearch = config.lean_routes.engine.abest_open_slots
     found_on_the_loop: list[list[int]] = []
 
     def fill_home() -> None:
@@ -489,9 +489,9 @@ def test_allocate_searches_and_books_on_the_loop_once_the_centres_order_is_kept(
     def no_thread(*args: Any) -> Any:
         raise AssertionError("a thread was used")
 
-    monkeypatch.setattr(config.lean_routes, "abest_open_slots", filled_meanwhile)
-    monkeypatch.setattr(config.lean_routes, "_candidates", no_thread)
-    monkeypatch.setattr(config.lean_routes, "_book_now", no_thread)
+    monkeypatch.setattr(config.lean_routes.engine, "abest_open_slots", filled_meanwhile)
+    monkeypatch.setattr(config.lean_routes.engine, "_candidates", no_thread)
+    monkeypatch.setattr(config.lean_routes.engine, "_book_now", no_thread)
     before = apps.route.answered
 
     answer = apps.lean_call(
@@ -953,12 +953,12 @@ def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
 def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
     apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import config.lean_routes
+    import config.lean_routes.engine
 
     shedder = apps.route.shedder
     assert shedder is not None
     seen: list[int] = []
-    book_now, abook_slot = config.lean_routes._book_now, config.lean_routes.abook_slot
+    book_now, abook_slot = config.lean_routes.engine._book_now, config.lean_routes.engine.abook_slot
 
     def counting(booking: Any) -> Any:  # the engine in a thread
         seen.append(shedder.in_flight)
@@ -968,8 +968,8 @@ def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
         seen.append(shedder.in_flight)
         return await abook_slot(*args, **kwargs)
 
-    monkeypatch.setattr(config.lean_routes, "_book_now", counting)
-    monkeypatch.setattr(config.lean_routes, "abook_slot", acounting)
+    monkeypatch.setattr(config.lean_routes.engine, "_book_now", counting)
+    monkeypatch.setattr(config.lean_routes.engine, "abook_slot", acounting)
 
     answer = apps.lean_call(
         BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient)
@@ -983,12 +983,12 @@ def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
 def test_booking_a_given_slot_is_done_on_the_event_loop_without_a_thread(
     apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import config.lean_routes
+    import config.lean_routes.engine
 
     def no_thread(booking: Any) -> Any:
         raise AssertionError("the engine was run in a thread")
 
-    monkeypatch.setattr(config.lean_routes, "_book_now", no_thread)
+    monkeypatch.setattr(config.lean_routes.engine, "_book_now", no_thread)
     before = apps.route.answered
 
     answer = apps.lean_call(
@@ -1063,14 +1063,14 @@ def test_a_database_failure_before_the_engine_is_answered_by_django(
 ) -> None:
     from django.db import OperationalError
 
-    import config.lean_routes
+    import config.lean_routes.before_engine
 
     def unreachable(user_id: int) -> None:
         raise OperationalError("the server closed the connection")
 
     who = caller(patient)
-    monkeypatch.setattr(config.lean_routes, "cached_account", lambda *a, **k: None)
-    monkeypatch.setattr(config.lean_routes, "keep_account", unreachable)
+    monkeypatch.setattr(config.lean_routes.before_engine, "cached_account", lambda *a, **k: None)
+    monkeypatch.setattr(config.lean_routes.before_engine, "keep_account", unreachable)
     before = apps.route.answered
 
     answer = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)

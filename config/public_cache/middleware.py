@@ -1,47 +1,6 @@
-"""A short-lived answer cache for the public slot search, in front of Django.
-
-`GET /api/v1/slots` is asked by everyone before they sign in, with the same few questions (a
-service, a district, the coming weeks), and Django's synchronous request stack alone costs
-7 to 9 ms of CPU per request on this machine. This ASGI middleware keeps each 200 answer for
-SLOT_SEARCH_CACHE_SECONDS in the process's memory (and in Redis for the other processes) and
-serves repeats of the same question without Django, so a search costs a dictionary look-up and
-a rate count instead.
-
-What makes a question the same: the path, the query string with its parameters in a stable
-order (by name; repeated names keep their order), and the language LocaleMiddleware would pick
-for it (the language cookie, else Accept-Language, else Thai): the answer's centre names are in
-that language. Nothing else changes the answer. The search needs no account, reads no session
-and sets no cookie, so a signed-in person's search is the same question as anyone's.
-
-What is never cached: another path (the partner search, /api/v1/partner/slots, needs a key and
-counts against that key's limits, so it always goes through Django), a method other than GET
-and HEAD, a request with an Authorization header, a query with a NUL character in it (Django
-refuses those), an answer other than 200 and an answer that sets a cookie.
-
-Why a few seconds are safe: the answer says which slots had room when it was made. Booking
-does not trust it: the engine checks every place as it takes it (a conditional update guarded
-by a CHECK constraint), so someone who picks a slot that filled a second ago gets `slot_full`
-with alternatives, exactly as if they had been a second slower to click.
-
-An answer past its window is still served for up to SLOT_SEARCH_CACHE_STALE_SECONDS while one
-new answer is made in the background (asked of Django without a client address, so that it
-counts against nobody's limit), so that nobody waits for Django because an answer just
-expired: under steady traffic an answer is at most the window plus the time one search takes
-old (longer only while that search is slow, under load). Past that, with no new answer being
-made (the last attempt failed), the next request asks Django and waits, as on a first search.
-
-The per-address search limit still holds: each answer served from here is counted in the same
-window as Django counts it (booking.services.limits: with Redis on the event loop, in one round
-trip; with another cache, in a thread). Once an address is past its limit, its requests go on
-to Django, which counts them and answers 429 in the request's language, as before.
-
-A burst of the same question while no answer is kept is asked of Django once per process: the
-first request asks, the others wait for its answer (and go through Django themselves if that
-answer cannot be shared). Each answer is also put in the project's cache (Redis, when
-configured) with the time it was made, so that the other web processes serve it too for what
-is left of its window instead of asking Django again. HEAD is answered as GET without the
-body, from the same entry.
-"""
+"""The ASGI middleware that keeps 200 answers to public GETs and serves repeats without the
+app: the question's key, the answers kept in the process (and shared), the one request per
+burst that asks the app, and the stale answer served while a new one is made."""
 
 import asyncio
 import hashlib
@@ -49,68 +8,33 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from django.conf import settings
-from django.core.cache import cache
 from django.http.cookie import parse_cookie
 from django.utils.translation import get_language_from_request
 
-from booking.services.limits import check_search_rate, search_within_rate
-from clinics.exceptions import TooManyRequests
-from config.cache import loop_redis
+from config.public_cache.answers import CachedAnswer, SharedAnswers
+from config.public_cache.wire import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    _as_get,
+    _nowhere,
+    _request_without_body,
+    _to_asker,
+)
 
 logger = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Counts one answer served from the cache against the address's limit: False when past it.
 CountAnswer = Callable[[str | None], Awaitable[bool]]
 
 NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")  # as config.middleware.RefuseNulCharacters
 # Headers that describe one connection, not the answer.
 CONNECTION_HEADERS = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"date"})
-
-
-async def count_search(address: str | None) -> bool:
-    """Count a search served from the cache, as the API counts one; False past the limit. On
-    the event loop with Redis; in a thread with any other cache."""
-    redis = loop_redis()
-    if redis is not None:
-        return await search_within_rate(address=address, redis=redis)
-    return await asyncio.get_running_loop().run_in_executor(None, _count_search_in_thread, address)
-
-
-def _count_search_in_thread(address: str | None) -> bool:
-    try:
-        check_search_rate(address=address)
-    except TooManyRequests:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class CachedAnswer:
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    stored_at: float
-    expires_at: float
-
-
-class SharedAnswers:
-    """Answers kept in the project's cache (Redis when configured), where every process finds
-    them. Redis out of reach: nothing is found and nothing kept (config/cache.py)."""
-
-    def get(self, name: str) -> Any:
-        return cache.get(name)
-
-    def set(self, name: str, value: Any, seconds: int) -> None:
-        cache.set(name, value, timeout=seconds)
 
 
 class _LanguageProbe:
@@ -382,57 +306,3 @@ class PublicAnswerCache:
             }
         )
         await send({"type": "http.response.body", "body": b"" if head else answer.body})
-
-
-def _request_without_body() -> Receive:
-    """`receive` for a request made here: its empty body, then nothing until it is over."""
-    read = False
-
-    async def receive() -> Message:
-        nonlocal read
-        if not read:
-            read = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the app stops listening once it has answered
-        return {"type": "http.disconnect"}
-
-    return receive
-
-
-async def _nowhere(message: Message) -> None:
-    """`send` for a request made here: the answer is only kept."""
-
-
-def _as_get(scope: Scope) -> Scope:
-    """Django answers only GET on these paths: a HEAD is asked of it as a GET."""
-    return {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
-
-
-def _to_asker(scope: Scope, send: Send) -> Send:
-    """The asker's `send`; for a HEAD, one that sends the answer without its body."""
-    if scope["method"] != "HEAD":
-        return send
-
-    async def without_body(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            if message.get("more_body", False):
-                return
-            message = {"type": "http.response.body", "body": b""}
-        await send(message)
-
-    return without_body
-
-
-def cache_public_answers(app: ASGIApp) -> ASGIApp:
-    """The public slot search cached in front of `app`, for SLOT_SEARCH_CACHE_SECONDS (0:
-    not at all)."""
-    if settings.SLOT_SEARCH_CACHE_SECONDS <= 0:
-        return app
-    return PublicAnswerCache(
-        app,
-        paths={"/api/v1/slots": count_search},
-        seconds=settings.SLOT_SEARCH_CACHE_SECONDS,
-        stale_seconds=settings.SLOT_SEARCH_CACHE_STALE_SECONDS,
-        max_entries=settings.SLOT_SEARCH_CACHE_ENTRIES,
-        shared=SharedAnswers(),
-    )

@@ -1,0 +1,128 @@
+"""Before the engine, all on the event loop: the session and the account it names
+(signed_in), then the waiting room (wait_in_line); the rare read the cache lacks is made in a
+reader thread."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.cache import cache
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import close_old_connections
+from django.http import HttpResponse
+
+from booking.exceptions import DriveFull, InQueue
+from booking.schemas import BookIn
+from booking.signed_in import (
+    account_key,
+    cached_account,
+    cached_session,
+    keep_account,
+    signed_in_account,
+    stored_session,
+    user_id_of,
+)
+from booking.vaccination.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
+from clinics.permissions import signed_in_user
+from clinics.selectors import service_by_code
+from config.api import api
+from config.lean_routes.request import BookingRequest, Busy, PassThrough, Reader
+
+
+def _wait_in_line(booking: BookingRequest) -> None:
+    payload, user_id = booking.payload, signed_in_user(booking.request).pk
+    if isinstance(payload, BookIn):
+        wait_turn_for_slot(slot_id=payload.slot_id, account_id=user_id, known=booking.known)
+    else:
+        wait_turn(service_id=service_by_code(payload.service).pk, account_id=user_id)
+
+
+def _wait_in_line_in_a_thread(booking: BookingRequest) -> None:
+    close_old_connections()
+    try:
+        _wait_in_line(booking)
+    finally:
+        close_old_connections()
+
+
+async def wait_in_line(booking: BookingRequest, *, read: Reader) -> HttpResponse | None:
+    """The waiting room: its answer ("in queue", `drive_full`), or None once let in. Asked on
+    the event loop from Redis; the rare step that needs SQL (a drive list or a count not in the
+    cache) raises SynchronousOnlyOperation before any statement, and the whole step is asked
+    again in a thread."""
+    try:
+        try:
+            _wait_in_line(booking)
+        except SynchronousOnlyOperation:
+            await read(_wait_in_line_in_a_thread, booking)
+    except (InQueue, DriveFull) as refused:
+        return api.on_exception(booking.request, refused)
+    except Busy:
+        raise
+    except Exception as exc:  # an unknown service, say: the view's order of checks decides
+        raise PassThrough from exc
+    return None
+
+
+class NeedsDatabase(Exception):
+    """The cache does not hold it: read it in a thread."""
+
+
+async def signed_in(booking: BookingRequest, *, read: Reader) -> None:
+    """Put the session and the account on the request as Django's middleware would: from the
+    cache on the event loop, or, when the cache lacks either, in one thread that reads the
+    database too (and fills the cache). PassThrough when only Django can tell."""
+    session_key = booking.request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        raise PassThrough
+    try:
+        found = _sign_in(booking, session_key, database=False)
+    except NeedsDatabase:
+        found = await read(_sign_in_in_a_thread, booking, session_key)
+    if found is None:
+        raise PassThrough
+    session, kept = found
+    user = signed_in_account(session, kept)
+    if user is None:
+        raise PassThrough
+    booking.request.session = session
+    booking.request.user = user
+
+
+def _sign_in(
+    booking: BookingRequest, session_key: str, *, database: bool
+) -> tuple[SessionBase, dict[str, Any]] | None:
+    """The session and what is kept of its account; None when there is no such session or
+    account. NeedsDatabase when the cache lacks either and `database` is false."""
+    session = cached_session(session_key)
+    if session is None:  # the cache has lost it: read where the session engine keeps it
+        if not database:
+            raise NeedsDatabase
+        session = stored_session(session_key)
+        if session is None:
+            return None
+    user_id = user_id_of(session)
+    if user_id is None:
+        return None
+    keys = [account_key(user_id)]
+    if isinstance(booking.payload, BookIn):  # the waiting room asks next
+        keys.append(slot_drive_key(booking.payload.slot_id))
+    booking.known = cache.get_many(keys)
+    kept = cached_account(user_id, known=booking.known)
+    if kept is None:
+        if not database:
+            raise NeedsDatabase
+        kept = keep_account(user_id)
+        if kept is None:
+            return None
+    return session, kept
+
+
+def _sign_in_in_a_thread(
+    booking: BookingRequest, session_key: str
+) -> tuple[SessionBase, dict[str, Any]] | None:
+    close_old_connections()
+    try:
+        return _sign_in(booking, session_key, database=True)
+    finally:
+        close_old_connections()

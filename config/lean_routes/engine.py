@@ -1,0 +1,219 @@
+"""The engine, the one call the database does the work in (run_booking): on the event loop
+with the booking function on an async connection, or in an engine thread with the ninja view's
+own steps when only the ORM can answer; answered by the ninja operation itself."""
+
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import close_old_connections
+from django.http import HttpResponse
+from ninja.operation import Operation
+
+from booking.api import patients
+from booking.exceptions import SlotFull
+from booking.models import Appointment, Patient
+from booking.schemas import AllocateIn, BookIn
+from booking.selectors import SlotSearch, best_open_slots, patient_of
+from booking.services import booking_sql, queue_events
+from booking.services.appointments import Booking
+from booking.services.booking_gate import count_booking
+from booking.services.booking_sql.aio import (
+    Candidates,
+    HandOver,
+    Option,
+    aallocate_slot,
+    abest_open_slots,
+    abook_slot,
+    apatient_of,
+)
+from booking.services.booking_sql.reads import remember_slot
+from clinics.audit import serving
+from clinics.exceptions import DomainError
+from clinics.permissions import signed_in_user
+from clinics.selectors import district_by_code
+from config.api import api
+from config.async_database import AsyncConnections
+from config.lean_routes.request import BookingRequest, Reader
+
+
+@functools.cache
+def _operation(view: Callable[..., Any]) -> Operation:
+    """The view's ninja operation, bound to the API as it is when serving its URL: it shapes
+    the answer (the response schema for the status, headers set by the view)."""
+    for path_view in patients.router.path_operations.values():
+        for operation in path_view.operations:
+            if operation.view_func is view:
+                bound = operation.clone()
+                bound.api = api
+                return bound
+    raise LookupError(f"No ninja operation for {view.__name__}")
+
+
+def _book_now(booking: BookingRequest) -> HttpResponse:
+    """What the ninja view does once the caller is signed in and let in, and its answer, from
+    the operation itself."""
+    request, payload = booking.request, booking.payload
+    user = signed_in_user(request)
+    operation = _operation(patients.allocate if isinstance(payload, AllocateIn) else patients.book)
+    try:
+        with serving(request):
+            patient = patient_of(user, payload.patient_id)
+            made = patients.book_or_allocate(
+                request,
+                user=user,
+                patient=patient,
+                payload=payload,
+                idempotency_key=booking.idempotency_key,
+                let_in=True,
+                counted=booking.counted,
+            )
+            temporal = api.create_temporal_response(request)
+            result = patients._booked(request, temporal, made)
+            return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
+    except Exception as exc:  # every error the view could raise, answered as the API does
+        return api.on_exception(request, exc)
+
+
+def _with_fresh_connections(function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args)` on an engine thread, with Django's connections as a request has them."""
+    close_old_connections()
+    try:
+        return function(*args)
+    finally:
+        close_old_connections()
+
+
+async def run_booking(
+    booking: BookingRequest,
+    *,
+    executor: ThreadPoolExecutor,
+    connections: AsyncConnections | None = None,
+) -> HttpResponse:
+    """Book (or find the booking already made with the key) and answer as the API does: on
+    the event loop when it can (`connections`), else in a thread. Either way the booking
+    holds one of WEB_CAPACITY turns, and its ORM work runs on `executor`'s threads (as many),
+    apart from the reads of people still in line."""
+
+    async def in_a_thread(function: Callable[..., Any], *args: Any) -> Any:
+        run = sync_to_async(_with_fresh_connections, thread_sensitive=False, executor=executor)
+        return await run(function, *args)
+
+    changes: list[queue_events.QueueChange] = []
+    collecting = queue_events.deferred_changes.set(changes)
+    try:
+        if connections is not None:
+            try:
+                return await _book_on_the_loop(
+                    booking, connections=connections, in_a_thread=in_a_thread
+                )
+            except HandOver:
+                pass
+        answer: HttpResponse = await in_a_thread(_book_now, booking)
+        return answer
+    finally:
+        queue_events.deferred_changes.reset(collecting)
+        queue_events.send_soon(changes)  # the desks are told from here, after the commit
+
+
+async def _book_on_the_loop(
+    booking: BookingRequest, *, connections: AsyncConnections, in_a_thread: Reader
+) -> HttpResponse:
+    """What _book_now does, with the booking function on an async connection (allocate's
+    candidates are still searched with the ORM, on an engine thread). HandOver, before
+    anything is written, when only the ORM can answer."""
+    request, payload = booking.request, booking.payload
+    user = signed_in_user(request)
+    with serving(request):
+        try:
+            async with connections.connection() as conn:
+                patient = await apatient_of(conn, account_id=user.pk, patient_id=payload.patient_id)
+                if patient is None:
+                    raise HandOver  # the view's 404, in its words
+                count_booking(user=user, patient=patient, address=request.META.get("REMOTE_ADDR"))
+                booking.counted = True
+                if isinstance(payload, BookIn):
+                    made = await abook_slot(
+                        conn,
+                        patient=patient,
+                        slot_id=payload.slot_id,
+                        booked_by=user,
+                        channel=Appointment.Channel.API,
+                        idempotency_key=booking.idempotency_key,
+                    )
+                else:
+                    made = await aallocate_slot(
+                        conn,
+                        patient=patient,
+                        booked_by=user,
+                        channel=Appointment.Channel.API,
+                        idempotency_key=booking.idempotency_key,
+                        candidates=_allocation_candidates(booking, patient, conn, in_a_thread),
+                    )
+        except SlotFull as lost:  # a given slot (allocate moves on): as alternatives_if_full
+            assert isinstance(payload, BookIn)
+            alternatives = await _alternatives(payload.slot_id, in_a_thread=in_a_thread)
+            lost.detail["alternatives"] = alternatives
+            return api.on_exception(request, lost)
+        except DomainError as refused:
+            return api.on_exception(request, refused)
+        appointment, call, done = made
+        booking_sql.after_commit(call, done)  # the desks' change is collected by run_booking
+        temporal = api.create_temporal_response(request)
+        result = patients._booked(request, temporal, Booking(appointment=appointment, created=True))
+        view = patients.allocate if isinstance(payload, AllocateIn) else patients.book
+        return _operation(view)._result_to_response(request, result, temporal)  # type: ignore[return-value]
+
+
+def _allocation_candidates(
+    booking: BookingRequest, patient: Patient, conn: Any, in_a_thread: Reader
+) -> Candidates:
+    """Allocate's candidates for the request: the search is made once, as the view makes it,
+    then asked again leaving out the slots tried, on `conn` (abest_open_slots) or, when
+    that needs the ORM, on an engine thread."""
+    payload = booking.payload
+    assert isinstance(payload, AllocateIn)
+    search: SlotSearch | None = None
+
+    async def candidates(tried: set[int]) -> tuple[SlotSearch, list[Option]]:
+        nonlocal search
+        try:
+            if search is None:
+                search = _allocation_search(payload, patient)
+            limit = settings.ALLOCATION_ATTEMPTS
+            return search, await abest_open_slots(conn, search, limit=limit, excluding=tried)
+        except SynchronousOnlyOperation:
+            search, options = await in_a_thread(_candidates, payload, patient, set(tried), search)
+            return search, options
+
+    return candidates
+
+
+def _allocation_search(payload: AllocateIn, patient: Patient) -> SlotSearch:
+    district = district_by_code(patient.district_id) if patient.district_id else None
+    return patients.allocation_search(payload, district=district)
+
+
+def _candidates(
+    payload: AllocateIn, patient: Patient, tried: set[int], search: SlotSearch | None
+) -> tuple[SlotSearch, list[Option]]:
+    """The search (made if not yet) and its next candidates, with the ORM."""
+    if search is None:
+        search = _allocation_search(payload, patient)
+    options = best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tried)
+    return search, [
+        Option(remember_slot(option.slot), option.slot.capacity - option.slot.booked)
+        for option in options
+    ]
+
+
+async def _alternatives(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, Any]]:
+    """patients.alternatives_to: kept ones from the event loop, else worked out in a thread."""
+    try:
+        return patients.alternatives_to(slot_id)
+    except SynchronousOnlyOperation:
+        return list(await in_a_thread(patients.alternatives_to, slot_id))

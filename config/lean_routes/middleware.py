@@ -1,0 +1,247 @@
+"""The ASGI middleware (LeanRoutes): which requests it answers, Django's own middleware run on
+them in and out, the reads and the WEB_CAPACITY turns at the engine it admits, and the rest
+handed to Django with the body replayed."""
+
+import asyncio
+import io
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.locale import LocaleMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.utils import translation
+from pydantic import ValidationError as PydanticValidationError
+
+from booking.schemas import AllocateIn, BookIn
+from booking.services import booking_sql
+from booking.services.booking_sql.reads import aslot_facts, kept_slot_facts
+from booking.vaccination.waiting_room import slot_drive_key
+from config.async_database import AsyncConnections
+from config.lean_routes.before_engine import signed_in, wait_in_line
+from config.lean_routes.engine import run_booking
+from config.lean_routes.request import (
+    ALLOCATE_PATH,
+    BOOK_PATH,
+    IDEMPOTENCY_KEY_LENGTH,
+    BookingRequest,
+    Busy,
+    PassThrough,
+    lean_routes_apply,
+)
+from config.lean_routes.wire import _busy, _read_body, _replaying, _send_response
+from config.load_shedding import Shedder
+from config.middleware import NUL_MARKERS
+
+logger = logging.getLogger(__name__)
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+ENGINE_TIME_SMOOTHING = 0.2
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
+    raise AssertionError
+
+
+class LeanRoutes:
+    """ASGI middleware: the two booking operations answered here when they are ordinary; every
+    other request, and every unusual booking request, goes to `app` (Django, behind load
+    shedding) untouched, its body replayed."""
+
+    def __init__(self, app: ASGIApp, *, shedder: Shedder | None = None) -> None:
+        self.app = app
+        # Django's load shedding counts the lean route's bookings as in flight too: both take
+        # connections from the same pool.
+        self.shedder = shedder
+        self.engaged = lean_routes_apply()
+        capacity = max(int(settings.WEB_CAPACITY), 1)
+        self.executor = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lean-route")
+        # Reads the cache lacked (a session, an account, a drive list): short, and apart from
+        # the bookings, so that a surge of people not seen yet does not wait behind them.
+        self.reads = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lean-read")
+        # The booking function called from the event loop, on connections of its own.
+        self.connections = (
+            AsyncConnections(int(settings.LEAN_DATABASE_CONNECTIONS))
+            if self.engaged and booking_sql.use_sql_engine()
+            else None
+        )
+        self.turns = capacity
+        self.max_waiting = int(settings.LEAN_MAX_WAITING)
+        self.max_wait_seconds = float(settings.LEAN_MAX_WAIT_SECONDS)
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.waiting = 0
+        self.reading = 0
+        self.engine_seconds = 0.0  # how long an engine call has taken lately
+        self.answered = 0  # requests the lean route answered itself (the rest went to Django)
+        noop = lambda request: HttpResponse()  # noqa: E731 - only their hooks are called
+        self.security = SecurityMiddleware(noop)
+        self.sessions = SessionMiddleware(noop)
+        self.locale = LocaleMiddleware(noop)
+        self.common = CommonMiddleware(noop)
+        self.csrf = CsrfViewMiddleware(noop)
+        self.frames = XFrameOptionsMiddleware(noop)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (
+            not self.engaged
+            or scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or scope.get("path") not in (BOOK_PATH, ALLOCATE_PATH)
+        ):
+            await self.app(scope, receive, send)
+            return
+        body, complete, disconnected = await _read_body(receive)
+        if complete and not disconnected:
+            with translation.override(None):
+                try:
+                    response = await self.answer(scope, body)
+                except PassThrough:
+                    response = None
+                except Busy:
+                    response = _busy()
+                except Exception:
+                    # Django answers what went wrong as it would have (a database that cannot
+                    # be reached is 503). A booking the engine made is only replayed there:
+                    # its idempotency key finds it.
+                    logger.exception("The lean route failed on %s; Django answers.", scope["path"])
+                    response = None
+            if response is not None:
+                self.answered += 1
+                await _send_response(response, send)
+                return
+        await self.app(scope, _replaying(body, complete, disconnected, receive), send)
+
+    async def answer(self, scope: dict[str, Any], body: bytes) -> HttpResponse:
+        request = ASGIRequest(scope, io.BytesIO(body))
+        booking = self.parse(request, body)
+        try:
+            request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
+        except DisallowedHost as exc:
+            raise PassThrough from exc
+        if self.security.process_request(request) is not None:  # e.g. to HTTPS
+            raise PassThrough
+        self.locale.process_request(request)
+        await signed_in(booking, read=self.read)
+        # ninja's SessionAuth runs Django's CSRF check on every write; a failure is Django's.
+        request.csrf_processing_done = False  # type: ignore[attr-defined]
+        self.csrf.process_request(request)
+        if self.csrf.process_view(request, _no_view, (), {}) is not None:
+            raise PassThrough
+        await self.know_slot(booking)
+        response = await wait_in_line(booking, read=self.read)
+        if response is None:
+            response = await self.take_turn(booking)
+            if response is None:
+                return _busy()  # as load shedding answers: before any middleware
+        return self.finish(request, response)
+
+    @staticmethod
+    def parse(request: ASGIRequest, body: bytes) -> BookingRequest:
+        raw = request.get_full_path().encode() + body
+        if any(marker in raw.lower() for marker in NUL_MARKERS):
+            raise PassThrough  # RefuseNulCharacters answers it
+        if request.content_type != "application/json" or request.GET:
+            raise PassThrough
+        key = request.headers.get("Idempotency-Key")
+        shortest, longest = IDEMPOTENCY_KEY_LENGTH
+        if key is None or not shortest <= len(key) <= longest:
+            raise PassThrough
+        schema = AllocateIn if request.path == ALLOCATE_PATH else BookIn
+        try:
+            if not isinstance(json.loads(body), dict):
+                raise PassThrough
+            payload = schema.model_validate_json(body)
+        except (ValueError, PydanticValidationError) as exc:
+            raise PassThrough from exc
+        return BookingRequest(request=request, payload=payload, idempotency_key=key)
+
+    async def read(self, function: Callable[..., Any], *args: Any) -> Any:
+        """`function(*args)` on a reader thread (it reads the database), or Busy when
+        LEAN_MAX_WAITING reads are queued for one already."""
+        if self.reading >= self.max_waiting:
+            raise Busy
+        self.reading += 1
+        try:
+            return await sync_to_async(function, thread_sensitive=False, executor=self.reads)(*args)
+        finally:
+            self.reading -= 1
+
+    async def know_slot(self, booking: BookingRequest) -> None:
+        """The slot's facts kept in this process (its drive, for the waiting room), read on
+        the event loop when neither the cache nor the process has them."""
+        payload = booking.payload
+        if (
+            self.connections is not None
+            and isinstance(payload, BookIn)
+            and slot_drive_key(payload.slot_id) not in booking.known
+            and kept_slot_facts(payload.slot_id) is None
+        ):
+            if self.connections.waiting >= self.max_waiting:
+                raise Busy
+            async with self.connections.connection() as conn:
+                await aslot_facts(conn, payload.slot_id)
+
+    async def take_turn(self, booking: BookingRequest) -> HttpResponse | None:
+        """The engine's answer, WEB_CAPACITY bookings at a time; the rest wait their turn, up
+        to a bound (None: too many waiting, or a wait expected or found longer than
+        LEAN_MAX_WAIT_SECONDS, from how long the engine has taken lately)."""
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:  # a new loop: the tests' runs
+            self._semaphore, self._loop = asyncio.Semaphore(self.turns), loop
+        semaphore = self._semaphore
+        if semaphore.locked() and (
+            self.waiting >= self.max_waiting
+            or (self.waiting + 1) * self.engine_seconds / self.turns > self.max_wait_seconds
+        ):
+            return None
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self.max_wait_seconds):
+                await semaphore.acquire()
+        except TimeoutError:
+            return None
+        finally:
+            self.waiting -= 1
+        if self.shedder is not None:
+            self.shedder.started()
+        began = time.monotonic()
+        try:
+            return await run_booking(booking, executor=self.executor, connections=self.connections)
+        finally:
+            # A smoothed time per engine call, as load shedding smooths its latency.
+            took = time.monotonic() - began
+            self.engine_seconds += ENGINE_TIME_SMOOTHING * (took - self.engine_seconds)
+            if self.shedder is not None:
+                self.shedder.finished()
+            semaphore.release()
+
+    def finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """What Django's middleware adds to an API answer on its way out, in its order."""
+        if "Content-Security-Policy" not in response:  # config.middleware.ContentSecurityPolicy
+            response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
+        answer: Any = response  # each hook takes and gives an HttpResponse here
+        for middleware in (
+            self.frames,
+            self.csrf,
+            self.common,
+            self.locale,
+            self.sessions,
+            self.security,
+        ):
+            answer = middleware.process_response(request, answer)
+        assert isinstance(answer, HttpResponse)  # none of them makes a streaming one
+        return answer
