@@ -131,9 +131,10 @@ async def _book_on_the_loop(
     with serving(request):
         try:
             async with connections.connection() as conn:
-                patient = await apatient_of(conn, account_id=user.pk, patient_id=payload.patient_id)
-                if patient is None:
+                found = await apatient_of(conn, account_id=user.pk, patient_id=payload.patient_id)
+                if found is None:
                     raise HandOver  # the view's 404, in its words
+                patient, texts_language = found
                 count_booking(user=user, patient=patient, address=request.META.get("REMOTE_ADDR"))
                 booking.counted = True
                 if isinstance(payload, BookIn):
@@ -144,6 +145,7 @@ async def _book_on_the_loop(
                         booked_by=user,
                         channel=Appointment.Channel.API,
                         idempotency_key=booking.idempotency_key,
+                        texts_language=texts_language,
                     )
                 else:
                     made = await aallocate_slot(
@@ -153,6 +155,7 @@ async def _book_on_the_loop(
                         channel=Appointment.Channel.API,
                         idempotency_key=booking.idempotency_key,
                         candidates=_allocation_candidates(booking, patient, conn, in_a_thread),
+                        texts_language=texts_language,
                     )
         except SlotFull as lost:  # a given slot (allocate moves on): as alternatives_if_full
             assert isinstance(payload, BookIn)

@@ -30,6 +30,7 @@ from pytest_django import Settings
 
 from booking.interop.partners import issue_partner_key
 from booking.models import Appointment, Partner, PartnerKey, Patient, Slot, VaccinationDrive
+from booking.notices import booking_confirmation
 from booking.services.booking_sql.aio import allocations_in_flight
 from booking.services.queue_events import queue_group
 from booking.signed_in import account_key, keep_account
@@ -39,6 +40,7 @@ from clinics.selectors import district_by_code, forget_centre_order, ranked_cent
 from config.asgi import build_application
 from config.lean_routes import LeanRoutes
 from config.load_shedding import BUSY_BODY
+from notifications.models import Message
 from tests.factories import PatientFactory, SlotFactory, booked, drive_fields, stock_up, vaccine
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -998,6 +1000,47 @@ def test_booking_a_given_slot_is_done_on_the_event_loop_without_a_thread(
     expect_lean(apps, before)
     assert answer.status == 201
     assert Appointment.objects.get().pk == answer.body["id"]
+
+
+def test_a_booking_makes_its_texts_once_in_the_language_they_go_in(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child without a phone of their own: the texts go to the account holder, in the
+    holder's language, and the lean route makes them in that language only."""
+    import booking.services.booking_sql.call as call_module
+
+    patient.preferred_language = "en"
+    patient.save(update_fields=["preferred_language"])
+    child = PatientFactory(
+        account=patient.account,
+        relationship=Patient.Relationship.CHILD,
+        phone="",
+        preferred_language="th",
+    )
+    made_in: list[str] = []
+    make_rows = call_module.booked_rows
+
+    def counted(appointment: Appointment, recipient: Any, **options: Any) -> Any:
+        made_in.append(recipient.language)
+        return make_rows(appointment, recipient, **options)
+
+    monkeypatch.setattr(call_module, "booked_rows", counted)
+    before = apps.route.answered
+
+    answer = apps.lean_call(
+        BOOK, {"patient_id": child.pk, "slot_id": new_slot().pk}, caller(patient)
+    )
+
+    expect_lean(apps, before)
+    assert answer.status == 201
+    appointment = Appointment.objects.select_related("slot__centre", "slot__service").get(
+        pk=answer.body["id"]
+    )
+    confirmation = Message.objects.get(appointment=appointment, kind=Message.Kind.CONFIRMATION)
+    assert (confirmation.recipient, confirmation.language) == (patient.phone, "en")
+    assert confirmation.body == booking_confirmation(appointment, "en")
+    if lean_applies():
+        assert made_in == ["en"]
 
 
 def test_a_course_of_several_doses_is_handed_to_the_orm_and_answered_as_django_does(

@@ -44,8 +44,17 @@ from booking.services.booking_sql.reads import (
 
 # What an answer and the limits need of the patient; the rest is left deferred.
 PATIENT_FIELDS = ("id", "account_id", "first_name", "last_name", "national_id", "district_id")
+# The patient, and the language their texts go in: booking.notices.recipient_for's choice, as
+# the booking function makes it (step 11): their own, for the account holder or someone in
+# their care with a proven phone (or the holder's own number); else the holder's.
 PATIENT_SQL = (
-    f"SELECT {', '.join(PATIENT_FIELDS)} FROM booking_patient WHERE id = %s AND account_id = %s"
+    f"SELECT {', '.join('p.' + name for name in PATIENT_FIELDS)}, "
+    "CASE WHEN p.relationship = 'self' OR (p.phone <> '' AND p.phone_verified_at IS NOT NULL) "
+    "THEN p.preferred_language ELSE coalesce(("
+    "SELECT CASE WHEN h.phone = p.phone THEN p.preferred_language ELSE h.preferred_language END "
+    "FROM booking_patient h WHERE h.account_id = p.account_id AND h.relationship = 'self' "
+    "AND h.phone <> '' ORDER BY h.id LIMIT 1), p.preferred_language) END "
+    "FROM booking_patient p WHERE p.id = %s AND p.account_id = %s"
 )
 
 
@@ -79,13 +88,15 @@ class HandOver(Exception):
     """Booking through book_slot in a thread answers this one (nothing was written here)."""
 
 
-async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> Patient | None:
+async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> tuple[Patient, str] | None:
     """booking.selectors.patient_of on an AsyncConnection: one of the account's patients
-    (only PATIENT_FIELDS loaded), or None."""
+    (only PATIENT_FIELDS loaded) and the language their texts go in, or None."""
     async with conn.cursor() as cursor:
         await cursor.execute(PATIENT_SQL, [patient_id, account_id])
         row = await cursor.fetchone()
-    return None if row is None else Patient.from_db("default", PATIENT_FIELDS, row)
+    if row is None:
+        return None
+    return Patient.from_db("default", PATIENT_FIELDS, row[:-1]), str(row[-1])
 
 
 async def abest_open_slots(
@@ -127,11 +138,13 @@ async def abook_slot(
     channel: Appointment.Channel,
     idempotency_key: str,
     replay_service_id: int | None = None,
+    texts_language: str | None = None,
 ) -> Made:
     """A place in the slot for the patient, in one call that commits by itself (`conn` is in
     autocommit); the call and its outcome are for booking_sql.after_commit. With
     `replay_service_id` (allocate), an earlier booking with the key must be of that
-    service rather than that slot."""
+    service rather than that slot; with `texts_language` (apatient_of's), the texts are
+    written in that language only."""
     facts = await aslot_facts(conn, slot_id)
     service, centre = await areference(conn, facts)
     call = prepare(
@@ -145,6 +158,7 @@ async def abook_slot(
         channel=channel,
         idempotency_key=idempotency_key,
         replay_service_id=replay_service_id,
+        texts_language=texts_language,
     )
     async with conn.cursor() as cursor:
         await cursor.execute(call.sql, call.params)
@@ -167,6 +181,7 @@ async def aallocate_slot(
     channel: Appointment.Channel,
     idempotency_key: str,
     candidates: Candidates,
+    texts_language: str | None = None,
 ) -> Made:
     """allocate_slot with the booking function on `conn`: the candidates tried in allocate's
     order (booking.services.appointments.Tries), one call each. HandOver when none is left:
@@ -189,6 +204,7 @@ async def aallocate_slot(
                     channel=channel,
                     idempotency_key=idempotency_key,
                     replay_service_id=search.service.pk,
+                    texts_language=texts_language,
                 )
             except Tries.MOVE_ON as refused:
                 tries.refused(refused)

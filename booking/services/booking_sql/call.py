@@ -83,6 +83,7 @@ def prepare(
     audit_event: AuditEvent | None = None,
     actor: User | AnonymousUser | None = None,
     now: datetime | None = None,
+    texts_language: str | None = None,
 ) -> BookingCall:
     """The call that books `slot_id` for the patient; pure Python, no database.
 
@@ -90,16 +91,24 @@ def prepare(
     slot_not_found after the key and safeguards, as the ORM path does). `replay_service_id`
     is allocate's: an earlier booking with the key must be of that service rather than that
     slot. `audit_event` is the event's fields as clinics.audit.event_for makes them; by
-    default it is made from the request being served (AuditContext)."""
+    default it is made from the request being served (AuditContext).
+
+    The texts are made in Thai and English, and the function writes those in the recipient's
+    language. A caller that knows that language already (`texts_language`, read with the
+    patient) has them made once, in it: the same rows stand for both, so that should the
+    recipient's language change meanwhile, they still get their texts, as they were asked
+    for."""
     now = now or timezone.now()
     texts: dict[str, Any] = {"opted_out_error": OPTED_OUT_ERROR}
     visit_mode = ""
     if facts is not None and service is not None and centre is not None:
         visit_mode = service.visit_mode
         appointment = _unsaved_appointment(appointment_id, patient_id, facts, service, centre)
-        for language in ("th", "en"):
+        for language in (texts_language,) if texts_language else ("th", "en"):
             rows = booked_rows(appointment, Recipient("", language), opted_out=False)
             texts[language] = [_text_row(row) for row in rows]
+        if texts_language:
+            texts["en" if texts_language == "th" else "th"] = texts[texts_language]
     if audit_event is None:
         audit_event = audit.event_for(
             "appointment.booked",
