@@ -10,12 +10,16 @@ class BookingConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from booking.models import Appointment
-        from booking.notices import ABOUT_THE_TIME, appointment_still_on
+        from booking.notices import ABOUT_THE_TIME, appointment_still_on, reply_help
         from booking.services import sms_replies
         from booking.signed_in import connect_signals
         from booking.vaccination.waiting_room import note_appointment_saved
         from notifications.services.dispatch import register_still_wanted_check
-        from notifications.services.inbound import register_reply_handler, register_sender_finder
+        from notifications.services.inbound import (
+            register_help,
+            register_reply_handler,
+            register_sender_finder,
+        )
 
         # A drive's places-left counter and its line move when bookings in it commit.
         post_save.connect(note_appointment_saved, sender=Appointment)
@@ -27,3 +31,4 @@ class BookingConfig(AppConfig):
         register_sender_finder(sms_replies.sender_of)
         register_reply_handler(words=sms_replies.CONFIRM_WORDS, handle=sms_replies.confirm_by_text)
         register_reply_handler(words=sms_replies.CANCEL_WORDS, handle=sms_replies.cancel_by_text)
+        register_help(reply_help)

@@ -59,6 +59,15 @@ def _what_to_bring(appointment: Appointment, language: str) -> str:
     return custom or _("your ID card")
 
 
+def reply_help(language: str) -> str:
+    """The help sent back for a reply the outbox cannot act on: the words booking's replies
+    take (booking.services.sms_replies) and STOP."""
+    with translation.override(language):
+        return _(
+            "BMA: reply 1 to confirm or 2 to cancel your next appointment, STOP to stop texts."
+        )
+
+
 def booking_confirmation(appointment: Appointment, language: str) -> str:
     with translation.override(language):
         details = _details(appointment, language)

@@ -112,7 +112,6 @@ def reply_opted_in(language: str) -> str:
 
 
 def reply_help(language: str) -> str:
+    """The help text for a reply no app registered words for (see inbound.register_help)."""
     with translation.override(language):
-        return _(
-            "BMA: reply 1 to confirm or 2 to cancel your next appointment, STOP to stop texts."
-        )
+        return _("BMA: reply STOP to stop texts.")

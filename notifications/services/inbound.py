@@ -61,6 +61,7 @@ SenderFinder = Callable[[str], Sender]
 
 _reply_handlers: dict[str, ReplyHandler] = {}
 _sender_finders: list[SenderFinder] = []
+_help_texts: list[Callable[[str], str]] = []
 
 
 def register_reply_handler(*, words: Iterable[str], handle: ReplyHandler) -> None:
@@ -78,6 +79,17 @@ def register_reply_handler(*, words: Iterable[str], handle: ReplyHandler) -> Non
 def register_sender_finder(find: SenderFinder) -> None:
     """Have `find` say who a phone number is (the last one registered is asked)."""
     _sender_finders.append(find)
+
+
+def register_help(text: Callable[[str], str]) -> None:
+    """Have `text(language)` be the help sent back for a reply that matches no word, naming
+    the words registered (the last one registered is used; else the outbox's own, which
+    names only STOP)."""
+    _help_texts.append(text)
+
+
+def _help(language: str) -> str:
+    return _help_texts[-1](language) if _help_texts else messages.reply_help(language)
 
 
 def _find_sender(phone: str) -> Sender:
@@ -113,7 +125,7 @@ def receive_text_message(*, provider_id: str, sender: str, body: str) -> Inbound
     elif word in _reply_handlers:
         answer = _reply_handlers[word](sender=who, word=word)
     else:
-        answer = ReplyAnswer(Outcome.HELP, messages.reply_help(language))
+        answer = ReplyAnswer(Outcome.HELP, _help(language))
 
     reply_message: Message | None = None
     if answer.reply:

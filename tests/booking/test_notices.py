@@ -13,7 +13,6 @@ from booking.models import Patient
 from booking.services.appointments import cancel_appointment, reschedule_appointment
 from booking.services.patients import PersonDetails, add_dependant
 from clinics.models import Service
-from notifications import messages
 from notifications.messages import count_segments
 from notifications.models import Message, OptOut
 from notifications.services.dispatch import send_due_messages
@@ -229,7 +228,7 @@ def test_appointment_messages_are_short_and_say_what_matters(patient, clock, lan
         notices.reminder(appointment, language),
         notices.rescheduled(appointment, language),
         notices.cancellation(appointment, language),
-        messages.reply_help(language),
+        notices.reply_help(language),
     ]
 
     day = "1 ธ.ค. 2569" if language == "th" else "1 Dec 2026"
@@ -243,4 +242,4 @@ def test_appointment_messages_are_short_and_say_what_matters(patient, clock, lan
     if language == "th":
         assert count_segments(confirmation).encoding == "ucs2"
     else:
-        assert count_segments(messages.reply_help("en")).encoding == "gsm7"
+        assert count_segments(notices.reply_help("en")).encoding == "gsm7"

@@ -6,7 +6,9 @@ from datetime import date, time
 
 import pytest
 
+from booking import notices
 from booking.models import Appointment
+from notifications import messages
 from notifications.models import InboundMessage, Message, OptOut
 from notifications.services import inbound
 from notifications.services.dispatch import send_due_messages
@@ -71,6 +73,7 @@ def registry_of_its_own(monkeypatch):
     """The handlers and sender finders registered at start, in copies this test may add to."""
     monkeypatch.setattr(inbound, "_reply_handlers", dict(inbound._reply_handlers))
     monkeypatch.setattr(inbound, "_sender_finders", list(inbound._sender_finders))
+    monkeypatch.setattr(inbound, "_help_texts", list(inbound._help_texts))
 
 
 def test_a_registered_word_goes_to_its_handler_and_its_answer_is_sent(
@@ -121,3 +124,18 @@ def test_a_number_nobody_knows_is_answered_in_thai_when_no_finder_is_registered(
     receive_text_message(provider_id="SMwho", sender="+66899990001", body="?")
 
     assert last_reply("+66899990001").language == "th"
+
+
+def test_the_help_names_the_registered_words_or_only_stop_when_none_are(
+    registry_of_its_own, daytime, monkeypatch
+):
+    monkeypatch.setattr(inbound, "_sender_finders", [])
+    receive_text_message(provider_id="SMapp", sender="+66899990002", body="?")
+    registered = last_reply("+66899990002").body
+    monkeypatch.setattr(inbound, "_help_texts", [])
+    receive_text_message(provider_id="SMbare", sender="+66899990003", body="?")
+    bare = last_reply("+66899990003").body
+
+    assert registered == notices.reply_help("th")  # booking's, registered at start
+    assert bare == messages.reply_help("th") != registered
+    assert "STOP" in bare
