@@ -182,6 +182,20 @@ def recipient_for(patient: Patient) -> Recipient | None:
     return Recipient(holder.phone, holder.preferred_language)
 
 
+def own_texts_language(patient: Patient) -> str | None:
+    """The language of the patient's texts when their own row settles it (recipient_for's
+    first two cases: the account holder, or someone in their care with a proven phone); None
+    when the holder's row is needed, or the row was read without those fields."""
+    needed = {"relationship", "phone", "phone_verified_at", "preferred_language"}
+    if needed & patient.get_deferred_fields():
+        return None
+    if patient.relationship == Patient.Relationship.SELF or (
+        patient.phone and patient.phone_verified_at is not None
+    ):
+        return str(patient.preferred_language)
+    return None
+
+
 # --- Queueing them -----------------------------------------------------------------------------
 
 

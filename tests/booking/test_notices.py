@@ -243,3 +243,50 @@ def test_appointment_messages_are_short_and_say_what_matters(patient, clock, lan
         assert count_segments(confirmation).encoding == "ucs2"
     else:
         assert count_segments(notices.reply_help("en")).encoding == "gsm7"
+
+
+def test_the_texts_language_follows_from_the_patients_own_row_only_when_it_settles_it(patient):
+    patient.preferred_language = "en"
+    child = PatientFactory(
+        account=patient.account, relationship=Patient.Relationship.CHILD, phone=""
+    )
+    proven = PatientFactory(
+        account=patient.account,
+        relationship=Patient.Relationship.CHILD,
+        phone="+66812220000",
+        phone_verified_at=timezone.now(),
+        preferred_language="th",
+    )
+    partly_read = Patient.objects.only("id", "account_id").get(pk=patient.pk)
+
+    assert notices.own_texts_language(patient) == "en"  # the holder
+    assert notices.own_texts_language(proven) == "th"  # their own proven phone
+    assert notices.own_texts_language(child) is None  # the holder's row decides
+    assert notices.own_texts_language(partly_read) is None  # not read: asked of no query
+    # Where it settles it, it is recipient_for's language.
+    for person in (patient, proven):
+        assert notices.recipient_for(person).language == notices.own_texts_language(person)
+
+
+@pytest.mark.postgresql
+def test_a_booking_through_the_booking_function_makes_the_texts_once_when_the_row_settles_it(
+    patient, monkeypatch
+):
+    from booking.services.booking_sql import call as call_module
+
+    made_in = []
+    make_rows = call_module.booked_rows
+
+    def counted(appointment, recipient, **options):
+        made_in.append(recipient.language)
+        return make_rows(appointment, recipient, **options)
+
+    monkeypatch.setattr(call_module, "booked_rows", counted)
+    patient.preferred_language = "en"
+    patient.save(update_fields=["preferred_language"])
+
+    appointment = booked(patient, SlotFactory(start=bangkok(date(2026, 12, 2), time(10))))
+
+    confirmation = Message.objects.get(appointment=appointment, kind=Message.Kind.CONFIRMATION)
+    assert (confirmation.language, made_in) == ("en", ["en"])
+    assert confirmation.body == notices.booking_confirmation(appointment, "en")

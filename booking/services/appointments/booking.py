@@ -18,7 +18,7 @@ from booking.exceptions import (
     SlotFull,
 )
 from booking.models import Appointment, Partner, Patient, Slot
-from booking.notices import notify_booked
+from booking.notices import notify_booked, own_texts_language
 from booking.services import booking_sql
 from booking.services.audit import appointment_changed
 from booking.services.places import (
@@ -221,6 +221,7 @@ def _book_in_one_call(
         partner_id=partner.pk if partner is not None else None,
         enforce_cutoff=enforce_cutoff,
         replay_service_id=replay_service_id,
+        texts_language=own_texts_language(patient),
     )
     # Outside a transaction the call is the whole round trip: its one statement commits by
     # itself, all or nothing (no BEGIN and COMMIT). Inside the caller's transaction it runs
