@@ -18,6 +18,7 @@ from booking.services.passcodes import register_with_code, send_sign_in_code, si
 from booking.services.patients import PersonDetails
 from booking.views.form_errors import first_form_error
 from clinics.exceptions import InvalidInput
+from clinics.forms import PickedDate
 
 # The phone a passcode was sent to, whether it has no account yet, and the code that will open
 # one, kept in the session between the steps.
@@ -32,7 +33,7 @@ class RegistrationForm(forms.Form):
     last_name = forms.CharField(label=gettext_lazy("Last name"), max_length=100)
     date_of_birth = forms.DateField(
         label=gettext_lazy("Date of birth (YYYY-MM-DD, Christian era)"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=PickedDate(),
     )
     sex = forms.ChoiceField(label=gettext_lazy("Sex"), choices=Patient.Sex.choices)
     national_id = forms.CharField(

@@ -143,6 +143,37 @@ def test_a_scheduler_adds_a_weekly_schedule(client_for, scheduler_at_centre_1, c
     assert Slot.objects.filter(centre_id=1, service=service).count() > before
 
 
+def test_a_scheduler_adds_a_weekly_schedule_from_the_thai_page(
+    client_for, scheduler_at_centre_1, clock
+):
+    """The date pickers hold ISO dates in Thai too: a Thai page showed 30/11/2026, which a
+    date picker shows as empty, so the schedule could not be saved."""
+    client = client_for(scheduler_at_centre_1, "th")
+    service = Service.objects.get(code="general-checkup")
+
+    page = client.get("/staff/centres/1/schedules?lang=th").content.decode()
+    response = client.post(
+        "/staff/centres/1/schedules?lang=th",
+        {
+            "service": service.pk,
+            "weekdays": ["6"],
+            "start_time": "08:00",
+            "end_time": "10:00",
+            "slot_minutes": "30",
+            "capacity": "2",
+            "valid_from": "2026-11-30",
+        },
+    )
+
+    assert 'type="date" name="valid_from" value="2026-11-30"' in page
+    assert response.status_code == 303
+    made = ScheduleTemplate.objects.get(centre_id=1, weekdays="6")
+    assert made.valid_from == date(2026, 11, 30)
+    edit = client.get(f"/staff/centres/1/schedules/{made.pk}?lang=th").content.decode()
+    assert 'value="2026-11-30"' in edit
+    assert 'type="time" name="start_time" value="08:00"' in edit
+
+
 def test_a_schedule_that_breaks_a_rule_comes_back_with_the_message_and_nothing_written(
     client_for, scheduler_at_centre_1, clock
 ):

@@ -34,6 +34,7 @@ from booking.views.form_errors import first_form_error
 from booking.views.staff.schedules import WEEKDAYS
 from clinics.dates import format_day, format_moment
 from clinics.exceptions import Forbidden, NotFound
+from clinics.forms import PickedDate, PickedDateTime, PickedTime
 from clinics.models import HealthCentre, Service
 from clinics.permissions import SignedInRequest, StaffAction, centres_where, is_signed_in
 from clinics.refusals import refusal_caught
@@ -55,26 +56,18 @@ class DriveForm(forms.Form):
         queryset=HealthCentre.objects.none(),
         widget=forms.SelectMultiple(attrs={"size": 8}),
     )
-    first_day = forms.DateField(
-        label=gettext_lazy("First day"), widget=forms.DateInput(attrs={"type": "date"})
-    )
-    last_day = forms.DateField(
-        label=gettext_lazy("Last day"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    first_day = forms.DateField(label=gettext_lazy("First day"), widget=PickedDate())
+    last_day = forms.DateField(label=gettext_lazy("Last day"), widget=PickedDate())
     weekdays = forms.MultipleChoiceField(
         label=gettext_lazy("Days"), choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple
     )
-    session_start = forms.TimeField(
-        label=gettext_lazy("Session starts"), widget=forms.TimeInput(attrs={"type": "time"})
-    )
-    session_end = forms.TimeField(
-        label=gettext_lazy("Session ends"), widget=forms.TimeInput(attrs={"type": "time"})
-    )
+    session_start = forms.TimeField(label=gettext_lazy("Session starts"), widget=PickedTime())
+    session_end = forms.TimeField(label=gettext_lazy("Session ends"), widget=PickedTime())
     slot_minutes = forms.IntegerField(label=gettext_lazy("Minutes per slot"), initial=15)
     capacity_per_slot = forms.IntegerField(label=gettext_lazy("People per slot"))
     release_at = forms.DateTimeField(
         label=gettext_lazy("Bookings open at (Bangkok time)"),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=PickedDateTime(),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
     min_age_years = forms.IntegerField(

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from booking.vaccination.stock import receive_lot, stock_rows
 from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
+from clinics.forms import PickedDate
 from clinics.models import HealthCentre, Service
 from clinics.permissions import SignedInRequest, StaffAction, can_act_at
 from clinics.refusals import refusal_caught
@@ -24,9 +25,7 @@ class DeliveryForm(forms.Form):
         queryset=Service.objects.filter(kind=Service.Kind.VACCINATION, is_active=True),
     )
     lot_number = forms.CharField(label=gettext_lazy("Lot number"), max_length=40)
-    expires_on = forms.DateField(
-        label=gettext_lazy("Expires on"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    expires_on = forms.DateField(label=gettext_lazy("Expires on"), widget=PickedDate())
     doses = forms.IntegerField(label=gettext_lazy("Doses"), min_value=1, max_value=1_000_000)
 
 

@@ -26,6 +26,7 @@ from booking.services.schedules import (
 from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
 from clinics.exceptions import DomainError
+from clinics.forms import PickedDate, PickedTime
 from clinics.models import HealthCentre, Service
 from clinics.permissions import SignedInRequest, StaffAction
 from clinics.refusals import refusal_caught
@@ -50,23 +51,17 @@ class ScheduleForm(forms.Form):
     weekdays = forms.MultipleChoiceField(
         label=gettext_lazy("Days"), choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple
     )
-    start_time = forms.TimeField(
-        label=gettext_lazy("First slot starts"), widget=forms.TimeInput(attrs={"type": "time"})
-    )
-    end_time = forms.TimeField(
-        label=gettext_lazy("Last slot ends by"), widget=forms.TimeInput(attrs={"type": "time"})
-    )
+    start_time = forms.TimeField(label=gettext_lazy("First slot starts"), widget=PickedTime())
+    end_time = forms.TimeField(label=gettext_lazy("Last slot ends by"), widget=PickedTime())
     slot_minutes = forms.IntegerField(
         label=gettext_lazy("Minutes per slot"), min_value=5, max_value=240
     )
     capacity = forms.IntegerField(label=gettext_lazy("People per slot"), min_value=1, max_value=500)
-    valid_from = forms.DateField(
-        label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    valid_from = forms.DateField(label=gettext_lazy("From"), widget=PickedDate())
     valid_until = forms.DateField(
         label=gettext_lazy("Until (optional)"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=PickedDate(),
     )
 
     def fields_for_service(
@@ -89,12 +84,8 @@ class ScheduleForm(forms.Form):
 
 
 class ClosureForm(forms.Form):
-    start_date = forms.DateField(
-        label=gettext_lazy("First closed day"), widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end_date = forms.DateField(
-        label=gettext_lazy("Last closed day"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    start_date = forms.DateField(label=gettext_lazy("First closed day"), widget=PickedDate())
+    end_date = forms.DateField(label=gettext_lazy("Last closed day"), widget=PickedDate())
     reason_th = forms.CharField(label=gettext_lazy("Reason (Thai)"), max_length=200)
     reason_en = forms.CharField(
         label=gettext_lazy("Reason (English)"), max_length=200, required=False
