@@ -114,6 +114,7 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
                 )
             if refused:
                 error = refused.message
+                refused.add_to(form)  # next to the field it is about, too
             else:
                 messages.success(
                     request,

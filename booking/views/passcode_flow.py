@@ -3,6 +3,7 @@ texted to it, and (for a number no account uses yet) who they are. The booking p
 sign-in page both walk these steps."""
 
 from datetime import date
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -17,7 +18,7 @@ from booking.models import Patient
 from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
 from booking.services.patients import PersonDetails
 from booking.views.form_errors import first_form_error
-from clinics.exceptions import InvalidInput
+from clinics.exceptions import DomainError, InvalidInput
 from clinics.forms import PickedDate
 
 # The phone a passcode was sent to, whether it has no account yet, and the code that will open
@@ -25,22 +26,40 @@ from clinics.forms import PickedDate
 PHONE_KEY = "book-page-phone"
 NEW_KEY = "book-page-new-account"
 CODE_KEY = "book-page-code"
+TYPED_KEY = "book-page-registration"
 STEPS = ("send_code", "change_phone", "sign_in", "register")
 
 
 class RegistrationForm(forms.Form):
-    first_name = forms.CharField(label=gettext_lazy("First name"), max_length=100)
-    last_name = forms.CharField(label=gettext_lazy("Last name"), max_length=100)
+    first_name = forms.CharField(
+        label=gettext_lazy("First name"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+    )
+    last_name = forms.CharField(
+        label=gettext_lazy("Last name"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
     date_of_birth = forms.DateField(
         label=gettext_lazy("Date of birth (YYYY-MM-DD, Christian era)"),
-        widget=PickedDate(),
+        widget=PickedDate(attrs={"autocomplete": "bday"}),
     )
-    sex = forms.ChoiceField(label=gettext_lazy("Sex"), choices=Patient.Sex.choices)
+    # Nothing chosen for them: a preset answer is too easily left as it is.
+    sex = forms.ChoiceField(
+        label=gettext_lazy("Sex"), choices=[("", gettext_lazy("Choose")), *Patient.Sex.choices]
+    )
     national_id = forms.CharField(
-        label=gettext_lazy("Thai national ID (13 digits)"), max_length=20, required=False
+        label=gettext_lazy("Thai national ID (13 digits)"),
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
     passport_number = forms.CharField(
-        label=gettext_lazy("Passport number, if you are not Thai"), max_length=20, required=False
+        label=gettext_lazy("Passport number, if you are not Thai"),
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
 
 
@@ -53,6 +72,13 @@ class DependantForm(RegistrationForm):
             if choice[0] != Patient.Relationship.SELF
         ],
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Someone else's details: the browser should not offer the account holder's own.
+        for name in ("first_name", "last_name", "date_of_birth"):
+            self.fields[name].widget.attrs["autocomplete"] = "off"
+
     phone = forms.CharField(
         label=gettext_lazy("Their own mobile phone, if texts about them should go there"),
         help_text=gettext_lazy(
@@ -78,11 +104,34 @@ class DependantForm(RegistrationForm):
 
 
 def sign_in_state(request: HttpRequest) -> dict[str, object]:
-    """What the page shows of the steps so far."""
+    """What the page shows of the steps so far: after a refused registration, the form as the
+    person filled it in, with what was wrong next to its field."""
     return {
         "phone": request.session.get(PHONE_KEY, ""),
         "new_account": request.session.get(NEW_KEY, False),
-        "registration": RegistrationForm(),
+        "registration": _registration_as_left(request),
+    }
+
+
+def _registration_as_left(request: HttpRequest) -> RegistrationForm:
+    kept = request.session.pop(TYPED_KEY, None)
+    if not isinstance(kept, dict):
+        return RegistrationForm()
+    form = RegistrationForm(kept.get("data", {}))
+    if form.is_valid() and kept.get("message"):  # the form was fine; the service refused
+        field = kept.get("field")
+        form.add_error(field if field in form.fields else None, str(kept["message"]))
+    return form
+
+
+def _keep_typed(request: HttpRequest, refused: DomainError) -> None:
+    """What the person typed into the registration form, for the page that says why it was
+    refused (the page is shown after a redirect). In the session, as the phone and code are."""
+    fields = RegistrationForm.base_fields
+    request.session[TYPED_KEY] = {
+        "data": {name: request.POST.get(name, "") for name in fields},
+        "field": refused.detail.get("field"),
+        "message": str(refused.message),
     }
 
 
@@ -105,13 +154,17 @@ def take_sign_in_step(request: HttpRequest, action: str, language: str) -> None:
         _sign_in(request)
     elif action == "register":
         form = RegistrationForm(request.POST)
-        if not form.is_valid():
-            raise InvalidInput(first_form_error(form), field=next(iter(form.errors)))
-        _register(request, form.cleaned_data)
+        try:
+            if not form.is_valid():
+                raise InvalidInput(first_form_error(form), field=next(iter(form.errors)))
+            _register(request, form.cleaned_data)
+        except DomainError as refused:
+            _keep_typed(request, refused)
+            raise
 
 
 def forget_sign_in_steps(request: HttpRequest) -> None:
-    for key in (PHONE_KEY, NEW_KEY, CODE_KEY):
+    for key in (PHONE_KEY, NEW_KEY, CODE_KEY, TYPED_KEY):
         request.session.pop(key, None)
 
 

@@ -1,6 +1,7 @@
 """The page other sites link to for one slot (/book/slots/<id>): sign in or open an account
 with a texted passcode, choose who it is for, book."""
 
+import re
 from datetime import date, time, timedelta
 
 import pytest
@@ -119,6 +120,57 @@ def test_bad_registration_details_are_named_and_nothing_is_saved(slot):
 
     assert "Date of birth" in response.content.decode()
     assert not Patient.objects.filter(phone="+66891112233").exists()
+
+
+def test_a_refused_registration_keeps_what_was_typed_and_says_what_is_wrong_by_its_field(slot):
+    client = Client()
+    page(client, slot.pk, action="send_code", phone="0891112233")
+    page(client, slot.pk, action="sign_in", code=passcode_texted_to("+66891112233"))
+    typed = {
+        "first_name": "Anong",
+        "last_name": "Suksai",
+        "date_of_birth": "1992-03-04",
+        "sex": "female",
+        "national_id": "1234567890123",  # 13 digits, a wrong check digit: the service refuses
+    }
+
+    refused = page(client, slot.pk, action="register", **typed).content.decode()
+    again = page(client, slot.pk).content.decode()
+
+    for name in ("first_name", "last_name", "date_of_birth", "national_id"):
+        assert f'name="{name}" value="{typed[name]}"' in refused
+    assert '<option value="female" selected>' in refused
+    [id_input] = re.findall(r'<input[^>]*name="national_id"[^>]*>', refused)
+    assert 'aria-invalid="true"' in id_input
+    assert 'aria-describedby="id_national_id_error"' in id_input
+    assert 'id="id_national_id_error"' in refused
+    assert 'name="first_name" value=' not in again  # shown once, then the form is empty
+    assert not Patient.objects.filter(phone="+66891112233").exists()
+
+
+def test_the_registration_form_presets_no_sex_and_says_what_each_field_is(slot):
+    client = Client()
+    page(client, slot.pk, action="send_code", phone="0891112233")
+    asked = page(
+        client, slot.pk, action="sign_in", code=passcode_texted_to("+66891112233")
+    ).content.decode()
+
+    assert '<option value="" selected>Choose</option>' in asked
+    assert 'autocomplete="given-name"' in asked
+    assert 'autocomplete="family-name"' in asked
+    assert 'autocomplete="bday"' in asked
+    assert 'name="national_id" inputmode="numeric"' in asked
+    left_empty = page(
+        client,
+        slot.pk,
+        action="register",
+        first_name="Anong",
+        last_name="Suksai",
+        date_of_birth="1992-03-04",
+        national_id=national_id(),
+    )
+    assert not Patient.objects.filter(phone="+66891112233").exists()
+    assert 'name="first_name" value="Anong"' in left_empty.content.decode()
 
 
 def test_someone_cannot_book_for_a_patient_on_another_account(
