@@ -2,21 +2,22 @@
 texted to it, and (for a number no account uses yet) who they are. The booking page and the
 sign-in page both walk these steps."""
 
-from datetime import date
+import math
+from datetime import date, datetime
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.http import HttpRequest
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from booking.exceptions import NotRegistered
 from booking.models import Patient
 from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
-from booking.services.patients import PersonDetails
+from booking.services.patients import PersonDetails, phone_as_written
 from booking.views.form_errors import first_form_error
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.forms import PickedDate
@@ -27,6 +28,7 @@ PHONE_KEY = "book-page-phone"
 NEW_KEY = "book-page-new-account"
 CODE_KEY = "book-page-code"
 TYPED_KEY = "book-page-registration"
+RESEND_KEY = "book-page-resend-after"
 STEPS = ("send_code", "change_phone", "sign_in", "register")
 
 
@@ -106,11 +108,25 @@ class DependantForm(RegistrationForm):
 def sign_in_state(request: HttpRequest) -> dict[str, object]:
     """What the page shows of the steps so far: after a refused registration, the form as the
     person filled it in, with what was wrong next to its field."""
+    phone = request.session.get(PHONE_KEY, "")
     return {
-        "phone": request.session.get(PHONE_KEY, ""),
+        "phone": phone,
+        "phone_written": phone_as_written(phone) if phone else "",
+        "resend_in": _seconds_until(request.session.get(RESEND_KEY)),
         "new_account": request.session.get(NEW_KEY, False),
         "registration": _registration_as_left(request),
     }
+
+
+def _seconds_until(moment: object) -> int:
+    """Whole seconds from now until an ISO moment kept in the session (0 once it has come)."""
+    if not isinstance(moment, str):
+        return 0
+    try:
+        wait = datetime.fromisoformat(moment) - timezone.now()
+    except ValueError:
+        return 0
+    return max(0, math.ceil(wait.total_seconds()))
 
 
 def _registration_as_left(request: HttpRequest) -> RegistrationForm:
@@ -145,8 +161,10 @@ def take_sign_in_step(request: HttpRequest, action: str, language: str) -> None:
         )
         request.session[PHONE_KEY] = sent.phone
         request.session[NEW_KEY] = False
+        request.session[RESEND_KEY] = sent.resend_after.isoformat()
         messages.success(
-            request, _("We have texted a passcode to %(phone)s.") % {"phone": sent.phone}
+            request,
+            _("We have texted a passcode to %(phone)s.") % {"phone": phone_as_written(sent.phone)},
         )
     elif action == "change_phone":
         forget_sign_in_steps(request)
@@ -164,7 +182,7 @@ def take_sign_in_step(request: HttpRequest, action: str, language: str) -> None:
 
 
 def forget_sign_in_steps(request: HttpRequest) -> None:
-    for key in (PHONE_KEY, NEW_KEY, CODE_KEY, TYPED_KEY):
+    for key in (PHONE_KEY, NEW_KEY, CODE_KEY, TYPED_KEY, RESEND_KEY):
         request.session.pop(key, None)
 
 

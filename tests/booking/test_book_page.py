@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from booking.models import Appointment, Patient
+from notifications.models import Message
 from tests.factories import (
     PatientFactory,
     SlotFactory,
@@ -171,6 +172,27 @@ def test_the_registration_form_presets_no_sex_and_says_what_each_field_is(slot):
     )
     assert not Patient.objects.filter(phone="+66891112233").exists()
     assert 'name="first_name" value="Anong"' in left_empty.content.decode()
+
+
+def test_the_passcode_step_shows_the_number_as_written_and_offers_a_new_code_after_the_wait(
+    slot, clock
+):
+    client = Client()
+    sent = page(client, slot.pk, action="send_code", phone="+66891112233").content.decode()
+
+    assert "The passcode texted to 089 111 2233" in sent
+    assert "We have texted a passcode to 089 111 2233." in sent
+    assert "You can ask for a new code in 60 seconds." in sent
+    assert 'value="send_code"' in sent
+    too_soon = page(client, slot.pk, action="send_code", phone="+66891112233")
+    clock.shift(61)
+    again = page(client, slot.pk, action="send_code", phone="+66891112233").content.decode()
+
+    assert too_soon.status_code == 200
+    assert Message.objects.filter(kind=Message.Kind.PASSCODE).count() == 2
+    assert "You can ask for a new code in 60 seconds." in again
+    clock.shift(15)
+    assert "in 45 seconds." in page(client, slot.pk).content.decode()
 
 
 def test_someone_cannot_book_for_a_patient_on_another_account(
