@@ -120,6 +120,8 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
                     request,
                     _("%(name)s is added: choose them when you book.") % {"name": added.first_name},
                 )
+                if form.conversion_note():
+                    messages.info(request, form.conversion_note())
                 sent = offer_phone_proof(
                     patient=added, address=request.META.get("REMOTE_ADDR"), language=language
                 )

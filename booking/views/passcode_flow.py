@@ -44,7 +44,10 @@ class RegistrationForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
     )
     date_of_birth = forms.DateField(
-        label=gettext_lazy("Date of birth (YYYY-MM-DD, Christian era)"),
+        label=gettext_lazy("Date of birth"),
+        help_text=gettext_lazy(
+            "A year of the Buddhist Era (such as 2528) is read as its Christian-era year (1985)."
+        ),
         widget=PickedDate(attrs={"autocomplete": "bday"}),
     )
     # Nothing chosen for them: a preset answer is too easily left as it is.
@@ -63,6 +66,29 @@ class RegistrationForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+
+    # The Buddhist Era's years run 543 ahead; no one alive was born in 2400 of ours.
+    BUDDHIST_ERA_FROM = 2400
+
+    def clean_date_of_birth(self) -> date:
+        """The date of birth, with a Buddhist-Era year read as its Christian-era one; the
+        year written is kept in `buddhist_year` for the page to say so."""
+        born: date = self.cleaned_data["date_of_birth"]
+        self.buddhist_year: int | None = None
+        if born.year >= self.BUDDHIST_ERA_FROM:
+            self.buddhist_year = born.year
+            year = born.year - 543
+            born = born.replace(year=year, day=min(born.day, 28 if born.month == 2 else 31))
+        return born
+
+    def conversion_note(self) -> str:
+        """What the page says when a Buddhist-Era year was read as its Christian-era one."""
+        if not getattr(self, "buddhist_year", None):
+            return ""
+        return _("We read the year of birth %(written)s as %(read)s (Christian era).") % {
+            "written": self.buddhist_year,
+            "read": self.cleaned_data["date_of_birth"].year,
+        }
 
 
 class DependantForm(RegistrationForm):
@@ -176,6 +202,8 @@ def take_sign_in_step(request: HttpRequest, action: str, language: str) -> None:
             if not form.is_valid():
                 raise InvalidInput(first_form_error(form), field=next(iter(form.errors)))
             _register(request, form.cleaned_data)
+            if form.conversion_note():
+                messages.info(request, form.conversion_note())
         except DomainError as refused:
             _keep_typed(request, refused)
             raise

@@ -195,6 +195,26 @@ def test_the_passcode_step_shows_the_number_as_written_and_offers_a_new_code_aft
     assert "in 45 seconds." in page(client, slot.pk).content.decode()
 
 
+def test_a_buddhist_era_year_of_birth_is_read_as_its_christian_era_year_and_said_so(slot):
+    client = Client()
+    page(client, slot.pk, action="send_code", phone="0891112233")
+    page(client, slot.pk, action="sign_in", code=passcode_texted_to("+66891112233"))
+
+    opened = page(
+        client,
+        slot.pk,
+        action="register",
+        first_name="Anong",
+        last_name="Suksai",
+        date_of_birth="2535-03-04",
+        sex="female",
+        national_id=national_id(),
+    )
+
+    assert Patient.objects.get(phone="+66891112233").date_of_birth == date(1992, 3, 4)
+    assert "We read the year of birth 2535 as 1992 (Christian era)." in opened.content.decode()
+
+
 def test_someone_cannot_book_for_a_patient_on_another_account(
     patient, other_patient, slot, client_for
 ):
