@@ -1,6 +1,8 @@
 """What a page says in its reader's language: which language that is, and the words about a
 slot (for the booking pages and the video pages alike)."""
 
+from datetime import timedelta
+
 from django.http import HttpRequest
 from django.utils import translation
 
@@ -32,4 +34,8 @@ def slot_words(slot: Slot, language: str) -> dict[str, str]:
         "centre_name": slot.centre.name_in(language),
         "when": format_moment(slot.start, language),
         "until": format_time(slot.end, language),
+        # Moving or cancelling online closes this long before the start (the service's rule).
+        "changes_close": format_moment(
+            slot.start - timedelta(minutes=slot.service.cancellation_cutoff_minutes), language
+        ),
     }

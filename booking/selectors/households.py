@@ -17,6 +17,7 @@ from booking.selectors.slots import (
     search_open_slots,
 )
 from clinics.exceptions import NotFound
+from notifications.models import Message
 
 AnyUser = User | AnonymousUser
 
@@ -112,3 +113,13 @@ def appointment_of(user: AnyUser, appointment_id: int) -> Appointment:
     if appointment is None:
         raise NotFound(_("We could not find that appointment on your account."))
     return appointment
+
+
+def confirmation_text_of(appointment: Appointment) -> Message | None:
+    """The text that confirms the booking (the latest, should there be more), or None when
+    none was written (nobody on the account has a mobile phone)."""
+    return (
+        Message.objects.filter(appointment_id=appointment.pk, kind=Message.Kind.CONFIRMATION)
+        .order_by("-pk")
+        .first()
+    )

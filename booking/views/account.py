@@ -1,6 +1,8 @@
 """A patient's own pages: signing in with a texted passcode, their household's appointments
 and vaccination record, and one appointment (move, cancel, calendar file, video link)."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
@@ -20,6 +22,7 @@ from booking.selectors import (
     appointment_can_change,
     appointment_of,
     appointments_of,
+    confirmation_text_of,
     patients_of,
     vaccination_courses_of,
 )
@@ -39,6 +42,7 @@ from booking.views.phone_steps import NEW_PHONE_KEY, PHONE_STEPS, take_phone_ste
 from clinics.dates import format_day, format_moment
 from clinics.permissions import signed_in_user
 from clinics.refusals import refusal_caught, refusal_flashed
+from notifications.models import Message
 
 PAGE_CANCELLATION = "Cancelled on the patient's page"
 UPCOMING = (
@@ -225,6 +229,9 @@ def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpRespon
         return HttpResponseRedirect(request.path)
     can_change = appointment_can_change(appointment)
     options = alternatives_for(appointment, page_size=12).items if can_change else []
+    just_booked = (
+        request.GET.get("booked") == "1" and appointment.status == Appointment.Status.BOOKED
+    )
     return render(
         request,
         "booking/pages/my_appointment.html",
@@ -232,8 +239,8 @@ def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpRespon
             "nav": "me",
             **slot_words(appointment.slot, language),
             "appointment": appointment,
-            "just_booked": request.GET.get("booked") == "1"
-            and appointment.status == Appointment.Status.BOOKED,
+            "just_booked": just_booked,
+            "texted": _what_was_texted(appointment, language) if just_booked else "",
             "can_change": can_change,
             "alternatives": time_choices([option.slot for option in options], language),
             "video_join_url": video_join_url(appointment, language),
@@ -244,3 +251,27 @@ def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpRespon
             else appointment.slot.service.what_to_bring_en,
         },
     )
+
+
+def _what_was_texted(appointment: Appointment, language: str) -> str:
+    """What the page can truly say of the confirming text: sent, held until the night's
+    quiet hours end, stopped by a STOP, or never written (no mobile phone on the account)."""
+    text = confirmation_text_of(appointment)
+    if text is None:
+        return _(
+            "No text message goes out for this appointment: nobody on the account has a "
+            "mobile phone. Keep this page, or add the appointment to your calendar."
+        )
+    if text.status == Message.Status.FAILED:
+        return _(
+            "Texts to this phone are stopped (a reply of STOP), so no confirmation was sent. "
+            "Keep this page, or add the appointment to your calendar."
+        )
+    if text.status == Message.Status.PENDING and text.due_at > timezone.now() + timedelta(
+        minutes=1
+    ):
+        return _(
+            "We will text you a confirmation at %(time)s, when the night's quiet hours end, "
+            "with a link to this appointment."
+        ) % {"time": format_moment(text.due_at, language)}
+    return _("We have texted you a confirmation, with a link to this appointment.")

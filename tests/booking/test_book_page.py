@@ -8,7 +8,8 @@ import pytest
 from django.test import Client
 
 from booking.models import Appointment, Patient
-from notifications.models import Message
+from clinics.dates import format_moment
+from notifications.models import Message, OptOut
 from tests.factories import (
     PatientFactory,
     SlotFactory,
@@ -213,6 +214,44 @@ def test_a_buddhist_era_year_of_birth_is_read_as_its_christian_era_year_and_said
 
     assert Patient.objects.get(phone="+66891112233").date_of_birth == date(1992, 3, 4)
     assert "We read the year of birth 2535 as 1992 (Christian era)." in opened.content.decode()
+
+
+def test_the_page_says_until_when_the_booking_can_be_moved_or_cancelled_online(slot):
+    closes = slot.start - timedelta(minutes=slot.service.cancellation_cutoff_minutes)
+
+    text = page(Client(), slot.pk).content.decode()
+
+    assert "Move or cancel online until" in text
+    assert format_moment(closes, "en") in text
+
+
+def _book_and_read_what_is_next(client_for, patient, slot) -> str:
+    client = client_for(patient)
+    done = page(
+        client, slot.pk, action="book", patient_id=str(patient.pk), idempotency_key="k" * 32
+    )
+    return done.content.decode()
+
+
+def test_the_confirmation_page_says_a_text_booked_at_night_comes_when_quiet_hours_end(
+    client_for, patient, slot, clock
+):
+    """NOW is 07:00 in Bangkok, inside the quiet hours (21:00 to 08:00)."""
+    text = _book_and_read_what_is_next(client_for, patient, slot)
+
+    assert "We will text you a confirmation at Mon 30 Nov 2026, 08:00" in text
+    assert "We have texted you a confirmation" not in text
+
+
+def test_the_confirmation_page_says_a_text_went_by_day_and_none_to_a_number_that_said_stop(
+    client_for, patient, other_patient, slot, daytime
+):
+    by_day = _book_and_read_what_is_next(client_for, patient, slot)
+    OptOut.objects.create(phone=other_patient.phone)
+    stopped = _book_and_read_what_is_next(client_for, other_patient, slot)
+
+    assert "We have texted you a confirmation, with a link to this appointment." in by_day
+    assert "Texts to this phone are stopped (a reply of STOP)" in stopped
 
 
 def test_someone_cannot_book_for_a_patient_on_another_account(
