@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from booking.links import appointment_link, offer_link
 from booking.models import Appointment, Patient, WaitlistOffer
 from clinics.dates import format_moment
-from clinics.models import VisitMode, for_language
+from clinics.models import Service, VisitMode, for_language
 from notifications.models import Message
 from notifications.services.outbox import (
     Recipient,
@@ -53,10 +53,15 @@ def _details(appointment: Appointment, language: str) -> dict[str, str]:
     }
 
 
-def _what_to_bring(appointment: Appointment, language: str) -> str:
-    service = appointment.slot.service
+def what_to_bring(service: Service, language: str) -> str:
+    """What to bring to a visit of the service, in the language, as one list: the service's
+    own (which names the ID card where it is needed), or else the ID card. The texts, the
+    appointment's page and its calendar file all say this."""
     custom = for_language(language, service.what_to_bring_th, service.what_to_bring_en)
-    return custom or _("your ID card")
+    if custom:
+        return custom
+    with translation.override(language):
+        return _("your ID card")
 
 
 def reply_help(language: str) -> str:
@@ -78,7 +83,7 @@ def booking_confirmation(appointment: Appointment, language: str) -> str:
             )
         return _(
             "BMA: booked %(service)s at %(centre)s, %(when)s. Bring %(bring)s. Manage: %(link)s"
-        ) % {**details, "bring": _what_to_bring(appointment, language)}
+        ) % {**details, "bring": what_to_bring(appointment.slot.service, language)}
 
 
 def reminder(appointment: Appointment, language: str) -> str:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from booking.links import appointment_link_token
 from booking.models import Appointment, Patient
+from booking.notices import what_to_bring
 from booking.page_words import slot_words
 from booking.selectors import (
     alternatives_for,
@@ -246,9 +247,7 @@ def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpRespon
             "video_join_url": video_join_url(appointment, language),
             "calendar_url": f"/a/{appointment_link_token(appointment.pk)}/calendar.ics"
             f"?lang={language}",
-            "what_to_bring": appointment.slot.service.what_to_bring_th
-            if language == "th"
-            else appointment.slot.service.what_to_bring_en,
+            "what_to_bring": what_to_bring(appointment.slot.service, language),
         },
     )
 

@@ -254,6 +254,24 @@ def test_the_confirmation_page_says_a_text_went_by_day_and_none_to_a_number_that
     assert "Texts to this phone are stopped (a reply of STOP)" in stopped
 
 
+def test_what_to_bring_is_said_once_whether_the_service_lists_it_or_not(
+    client_for, patient, other_patient, slot, daytime
+):
+    listed = _book_and_read_what_is_next(client_for, patient, slot)
+    unlisted_slot = SlotFactory(start=bangkok(TUESDAY, time(10)))
+    unlisted_slot.service.what_to_bring_en = ""
+    unlisted_slot.service.save(update_fields=["what_to_bring_en"])
+    unlisted = _book_and_read_what_is_next(client_for, other_patient, unlisted_slot)
+
+    assert (
+        "Please arrive 10 minutes early and bring ID card, appointment card and your current "
+        "medicines." in listed
+    )
+    assert listed.count("ID card") == 1
+    assert "Please arrive 10 minutes early and bring your ID card." in unlisted
+    assert unlisted.count("ID card") == 1
+
+
 def test_someone_cannot_book_for_a_patient_on_another_account(
     patient, other_patient, slot, client_for
 ):

@@ -23,6 +23,7 @@ from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration, vUri
 
 from booking.links import my_appointment_link
 from booking.models import Appointment, Slot
+from booking.notices import what_to_bring
 from clinics.models import Closure, HealthCentre, PublicHoliday, VisitMode, for_language
 
 PRODUCT_ID = "-//Bangkok Metropolitan Administration//Health centre booking//TH"
@@ -140,8 +141,8 @@ def appointment_event(appointment: Appointment, wording: _Wording, *, link: str 
         event.add("location", _("Video call in your browser"))
     else:
         _place(event, centre, language)
-    bring = for_language(language, service.what_to_bring_th, service.what_to_bring_en)
-    if bring and not video:
+    bring = what_to_bring(service, language)
+    if not video:
         lines.append(_("Please bring: %(items)s") % {"items": bring})
     lines.append(_("See, move or cancel this appointment: %(link)s") % {"link": link})
     event.add("description", "\n".join(lines))
