@@ -30,8 +30,9 @@ def slot_words(slot: Slot, language: str) -> dict[str, str]:
         "language": language,
         "other_language": "en" if language == "th" else "th",
         "service": slot.service.name_in(language),
-        "centre": slot.centre.label_in(language),
-        "centre_name": slot.centre.name_in(language),
+        # One name for the centre on every page: its full name in the reader's language (the
+        # short label, "ศบส.1 สะพานมอญ", is for texts, where room is short).
+        "centre": slot.centre.name_in(language),
         "when": format_moment(slot.start, language),
         "until": format_time(slot.end, language),
         # Moving or cancelling online closes this long before the start (the service's rule).

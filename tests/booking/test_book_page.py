@@ -272,6 +272,22 @@ def test_what_to_bring_is_said_once_whether_the_service_lists_it_or_not(
     assert unlisted.count("ID card") == 1
 
 
+def test_the_pages_name_the_centre_one_way_in_each_language(client_for, patient, slot, daytime):
+    client = client_for(patient, "th")
+    booking_page = client.get(f"/book/slots/{slot.pk}?lang=th").content.decode()
+    done = client.post(
+        f"/book/slots/{slot.pk}?lang=th",
+        {"action": "book", "patient_id": str(patient.pk), "idempotency_key": "k" * 32},
+        follow=True,
+    )
+    confirmation = done.content.decode()
+    listed = client.get("/me/?lang=th").content.decode()
+
+    for shown in (booking_page, confirmation, listed):
+        assert slot.centre.name_in("th") in shown
+        assert slot.centre.label_in("th") not in shown  # the short label is the texts'
+
+
 def test_someone_cannot_book_for_a_patient_on_another_account(
     patient, other_patient, slot, client_for
 ):
