@@ -243,6 +243,7 @@ def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpRespon
             "just_booked": just_booked,
             "texted": _what_was_texted(appointment, language) if just_booked else "",
             "can_change": can_change,
+            "asking_to_cancel": can_change and request.GET.get("cancel") == "1",
             "alternatives": time_choices([option.slot for option in options], language),
             "video_join_url": video_join_url(appointment, language),
             "calendar_url": f"/a/{appointment_link_token(appointment.pk)}/calendar.ics"

@@ -71,6 +71,7 @@ def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
                 **slot_words(slot, language),
                 "appointment": appointment,
                 "can_change": can_change,
+                "asking_to_cancel": can_change and request.GET.get("cancel") == "1",
                 "alternatives": time_choices([option.slot for option in options], language),
                 "video_join_url": video_join_url(appointment, language),
             },

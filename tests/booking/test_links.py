@@ -144,6 +144,20 @@ def test_the_page_shows_the_appointment_in_the_patients_language(visit):
     assert thai["Content-Type"].startswith("text/html")
 
 
+def test_the_link_page_asks_again_before_it_cancels(visit):
+    token = appointment_link_token(visit.pk)
+    browser = Client()
+
+    page = browser.get(f"/a/{token}?lang=th").content.decode()
+    asked = browser.get(f"/a/{token}?lang=th&cancel=1").content.decode()
+    visit.refresh_from_db()
+
+    assert 'name="action" value="cancel"' not in page
+    assert 'name="action" value="cancel"' in asked
+    assert "ยกเลิกนัดนี้ใช่ไหม" in asked
+    assert visit.status == Status.BOOKED
+
+
 def test_the_page_cancels_with_a_form_protected_by_csrf(visit):
     token = appointment_link_token(visit.pk)
     browser = Client(enforce_csrf_checks=True)

@@ -198,6 +198,27 @@ def test_moving_and_cancelling_from_the_appointment_page(client_for, patient, cl
     assert visit.status == Appointment.Status.CANCELLED
 
 
+def test_cancelling_asks_again_first_and_the_first_step_changes_nothing(client_for, patient, clock):
+    visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
+    client = client_for(patient)
+    path = f"/me/appointments/{visit.pk}?lang=en"
+
+    page = client.get(path).content.decode()
+    asked = client.get(path + "&cancel=1").content.decode()
+    visit.refresh_from_db()
+
+    assert 'name="cancel" value="1"' in page
+    assert 'name="action" value="cancel"' not in page  # no one-tap cancel
+    assert visit.status == Appointment.Status.BOOKED
+    assert "Cancel this appointment?" in asked
+    assert "Tue 1 Dec 2026, 09:00" in asked
+    assert 'name="action" value="cancel"' in asked
+    assert "No, keep it" in asked
+    client.post(path, {"action": "cancel"})
+    visit.refresh_from_db()
+    assert visit.status == Appointment.Status.CANCELLED
+
+
 def test_a_bad_new_time_is_said_plainly_and_changes_nothing(client_for, patient, clock):
     visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
 
