@@ -235,6 +235,30 @@ def test_a_closure_ending_before_it_starts_is_refused(client_for, scheduler_at_c
     assert not Closure.objects.filter(centre_id=1).exists()
 
 
+def test_did_not_come_asks_again_first_and_the_first_step_changes_nothing(
+    client_for, nurse_at_centre_1, patient, clock
+):
+    early = booked(patient, SlotFactory(start=bangkok(MONDAY, time(8))))
+    clock.move_to(bangkok(MONDAY, time(8, 30)))
+    client = client_for(nurse_at_centre_1)
+    mark = f'action="/staff/centres/1/today/appointments/{early.pk}/no-show"'
+
+    page = client.get("/staff/centres/1/today?lang=en&day=2026-11-30").content.decode()
+    asked = client.get(
+        f"/staff/centres/1/today?lang=en&day=2026-11-30&confirm={early.pk}"
+    ).content.decode()
+    odd = client.get("/staff/centres/1/today?lang=en&confirm=%C2%B2")
+    early.refresh_from_db()
+
+    assert mark not in page  # no one-tap "did not come"
+    assert f'name="confirm" value="{early.pk}"' in page
+    assert early.status == Appointment.Status.BOOKED
+    assert mark in asked
+    assert f"Mark {patient.first_name} as not come?" in asked
+    assert "Yes, did not come" in asked
+    assert odd.status_code == 200
+
+
 def test_the_counts_say_how_the_day_is_going(client_for, nurse_at_centre_1, patient, clock):
     early = booked(patient, SlotFactory(start=bangkok(MONDAY, time(8))))
     booked(PatientFactory(), SlotFactory(start=bangkok(MONDAY, time(9))))

@@ -3,6 +3,7 @@ complete and no-show, and who waits in the video lobby. Live: config/static/site
 listens on the centre's queue socket (booking.consumers) and reloads the queue section
 (`?fragment=queue`) when something changes; without JavaScript, a reload does the same."""
 
+import re
 from collections import Counter
 from datetime import date
 
@@ -61,6 +62,9 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         ]
     )
     now = timezone.now()
+    # "Did not come" asks again: ?confirm=<appointment> shows that row's second step.
+    asked = request.GET.get("confirm", "")
+    confirming = int(asked) if re.fullmatch(r"[0-9]{1,18}", asked) else None
     rows = []
     for appointment in appointments:
         steps = [
@@ -79,6 +83,7 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 if appointment.checked_in_at
                 else "",
                 "steps": steps,
+                "confirming": appointment.pk == confirming,
                 "room": room if appointment.status in STILL_TO_COME else None,
                 "waiting_since": format_time(room.patient_waiting_since, language)
                 if room and room.patient_waiting_since
