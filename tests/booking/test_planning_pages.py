@@ -83,6 +83,32 @@ def test_with_stock_the_drive_releases_and_can_be_called_off(
     assert drive.status == VaccinationDrive.Status.CANCELLED
 
 
+def test_releasing_and_calling_off_ask_again_first_and_the_first_step_changes_nothing(
+    client_for, scheduler_at_centre_1, clock
+):
+    stock_up(1, vaccine("vaccine-influenza"), 100)
+    client = client_for(scheduler_at_centre_1)
+    client.post("/staff/drives/new", FORM)
+    drive = VaccinationDrive.objects.get()
+    path = f"/staff/drives/{drive.pk}?lang=en"
+
+    page = client.get(path).content.decode()
+    asked = {
+        action: client.get(f"{path}&confirm={action}").content.decode()
+        for action in ("release", "release-now", "cancel")
+    }
+    drive.refresh_from_db()
+
+    for action in ("release", "release-now", "cancel"):
+        assert f'action="/staff/drives/{drive.pk}/{action}"' not in page  # no one-tap step
+        assert f'name="confirm" value="{action}"' in page
+        assert f'action="/staff/drives/{drive.pk}/{action}"' in asked[action]
+    assert "Release the drive?" in asked["release"]
+    assert "Call the drive off?" in asked["cancel"]
+    assert drive.status == VaccinationDrive.Status.DRAFT
+    assert not Slot.objects.filter(drive=drive).exists()
+
+
 def test_staff_of_another_centre_cannot_open_the_drive(
     client_for, scheduler_at_centre_1, staff_at_centre_2, clock
 ):

@@ -225,6 +225,26 @@ def test_closing_the_centre_and_lifting_it(client_for, scheduler_at_centre_1, pa
     assert not Closure.objects.filter(pk=closure.pk).exists()
 
 
+def test_lifting_a_closure_asks_again_first(client_for, scheduler_at_centre_1, clock):
+    client = client_for(scheduler_at_centre_1)
+    client.post(
+        "/staff/centres/1/closures?lang=en",
+        {"action": "add", "start_date": "2026-12-02", "end_date": "2026-12-02", "reason_th": "x"},
+    )
+    closure = Closure.objects.get(centre_id=1)
+
+    page = client.get("/staff/centres/1/closures?lang=en").content.decode()
+    asked = client.get(f"/staff/centres/1/closures?lang=en&lift={closure.pk}").content.decode()
+
+    assert 'name="action" value="lift"' not in page
+    assert f'name="lift" value="{closure.pk}"' in page
+    # The accessible name holds the visible words (axe: label-content-name-mismatch).
+    assert 'aria-label="Lift this closure: from Wed 2 Dec 2026">Lift this closure<' in page
+    assert 'name="action" value="lift"' in asked
+    assert "Lift this closure? Its days open for booking again." in asked
+    assert Closure.objects.filter(pk=closure.pk).exists()
+
+
 def test_a_closure_ending_before_it_starts_is_refused(client_for, scheduler_at_centre_1, clock):
     response = client_for(scheduler_at_centre_1).post(
         "/staff/centres/1/closures?lang=en",

@@ -222,6 +222,8 @@ def drive_page(request: SignedInRequest, drive_id: int) -> HttpResponse:
                 for centre_plan in (plan.centres if plan else [])
             ],
             "can_release": bool(plan and plan.slots and not any(c.shortfall for c in plan.centres)),
+            # Releasing and calling off ask again: ?confirm=<action> shows its second step.
+            "confirming": request.GET.get("confirm", ""),
         },
     )
 

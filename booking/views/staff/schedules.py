@@ -262,6 +262,8 @@ def closures_page(request: SignedInRequest, centre: HealthCentre) -> HttpRespons
                     if language == "th"
                     else closure.reason_en or closure.reason_th,
                     "citywide": closure.centre_id is None,
+                    # Lifting asks again: ?lift=<closure> shows that closure's second step.
+                    "confirming": request.GET.get("lift") == str(closure.pk),
                 }
                 for closure in closures
             ],
