@@ -67,6 +67,11 @@ def test_a_patient_finds_books_sees_and_cancels_an_appointment(in_browser, patie
         browser.check_accessibility()
         browser.screenshot("my-appointments")
         page.locator(".appointment a").first.click()
+        page.locator("button[name=cancel]").click()  # asks again first
+        page.wait_for_selector("button[value=cancel]")
+        asked = page.locator("#cancel").inner_text()
+        browser.check_accessibility()
+        browser.screenshot("cancel-asks-again")
         page.locator("button[value=cancel]").click()
         page.wait_for_selector(".notice.success")
         badge = page.locator(".badge").inner_text()
@@ -80,13 +85,16 @@ def test_a_patient_finds_books_sees_and_cancels_an_appointment(in_browser, patie
         page.locator("form button.danger").click()
         page.wait_for_selector(".notice.success")
         browser.check_accessibility()
-        return confirmation, english, listed, badge
+        return confirmation, english, listed, asked, badge
 
-    confirmation, english, listed, badge = in_browser(journey)
+    confirmation, english, listed, asked, badge = in_browser(journey)
 
     appointment = Appointment.objects.get(slot=near)
     assert "2569" in confirmation
     assert "What happens next" in english
+    # Booked at 07:00, inside the night's quiet hours: the page says when the text will come.
+    assert "We will text you a confirmation at" in english
+    assert "Cancel this appointment?" in asked
     assert listed == 1
     assert appointment.status == Appointment.Status.CANCELLED
     assert badge == "Cancelled"
