@@ -295,6 +295,25 @@ def no_show(request: HttpRequest, appointment_id: RowId) -> Appointment:
     return _take(request, appointment_id, STEPS["no-show"])
 
 
+@router.post(
+    "/staff/appointments/{int:appointment_id}/undo-check-in",
+    response={200: StaffAppointmentOut, **ERRORS},
+)
+def undo_check_in(request: HttpRequest, appointment_id: RowId) -> Appointment:
+    """Take back a check-in made by mistake, on the appointment's day: expected again."""
+    return _take(request, appointment_id, STEPS["undo-check-in"])
+
+
+@router.post(
+    "/staff/appointments/{int:appointment_id}/undo-no-show",
+    response={200: StaffAppointmentOut, **ERRORS},
+)
+def undo_no_show(request: HttpRequest, appointment_id: RowId) -> Appointment:
+    """Take back a "did not come" made by mistake, on the appointment's day: expected again
+    (the later doses of a vaccine course it gave up stay given up)."""
+    return _take(request, appointment_id, STEPS["undo-no-show"])
+
+
 @router.post("/staff/appointments/{int:appointment_id}/cancel", response=ONE_APPOINTMENT)
 def cancel(request: HttpRequest, appointment_id: RowId, payload: CancelIn) -> Appointment:
     """Cancel on the patient's behalf (e.g. after a closure); no online cut-off applies."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -41,6 +42,8 @@ class StaffStep:
     once_started: bool = False
     # Only while the patient's identity is not yet verified.
     unverified_only: bool = False
+    # Only on the appointment's own day (taking a step back).
+    on_the_day_only: bool = False
     admin_options: dict[str, Any] = field(default_factory=dict)
 
     def applies_to(self, appointment: Appointment, *, now: datetime) -> bool:
@@ -48,6 +51,10 @@ class StaffStep:
         if appointment.status not in self.after:
             return False
         if self.once_started and appointment.slot.start > now:
+            return False
+        if self.on_the_day_only and timezone.localdate(appointment.slot.start) != (
+            timezone.localdate(now)
+        ):
             return False
         return not (self.unverified_only and appointment.patient.identity_verified)
 
@@ -65,7 +72,8 @@ STEPS: dict[str, StaffStep] = {
             done=_("%(name)s is checked in."),
             button=_("Check in"),
             admin_label=_("Check in"),
-            after=(Status.BOOKED,),
+            # Someone marked as not come who turns up after all is checked in too.
+            after=(Status.BOOKED, Status.NO_SHOW),
         ),
         StaffStep(
             name="start",
@@ -94,6 +102,27 @@ STEPS: dict[str, StaffStep] = {
             admin_label=_("Mark did not attend"),
             after=(Status.BOOKED,),
             once_started=True,
+        ),
+        # A check-in or a "did not come" made by mistake is taken back on the day.
+        StaffStep(
+            name="undo-check-in",
+            needs=StaffAction.RECEIVE_PATIENTS,
+            take=visits.undo_check_in,
+            done=_("%(name)s's check-in is taken back: expected again."),
+            button=_("Undo check-in"),
+            admin_label=_("Undo check-in"),
+            after=(Status.CHECKED_IN,),
+            on_the_day_only=True,
+        ),
+        StaffStep(
+            name="undo-no-show",
+            needs=StaffAction.RECEIVE_PATIENTS,
+            take=visits.undo_no_show,
+            done=_("%(name)s is expected again."),
+            button=_("Undo 'did not come'"),
+            admin_label=_("Undo 'did not come'"),
+            after=(Status.NO_SHOW,),
+            on_the_day_only=True,
         ),
         # Whoever receives patients at the desk sees their ID card.
         StaffStep(

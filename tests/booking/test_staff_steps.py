@@ -11,6 +11,7 @@ from booking.admin.appointments import AppointmentAdmin
 from booking.exceptions import InvalidStatusChange
 from booking.models import Appointment, Patient
 from booking.services.staff_steps import STEPS, queue_steps, take_step
+from clinics.models import AuditEvent
 from clinics.permissions import StaffAction
 from tests.factories import SlotFactory, booked
 
@@ -50,10 +51,10 @@ def test_each_status_is_offered_the_steps_that_may_follow_it(
     appointment.patient.identity_verified_at = timezone.now()
     for status, expected in [
         (Status.BOOKED, ["check-in", "start"]),
-        (Status.CHECKED_IN, ["start", "complete"]),
+        (Status.CHECKED_IN, ["start", "complete", "undo-check-in"]),
         (Status.IN_CONSULTATION, ["complete"]),
         (Status.COMPLETED, []),
-        (Status.NO_SHOW, []),
+        (Status.NO_SHOW, ["check-in", "undo-no-show"]),
         (Status.CANCELLED, []),
     ]:
         appointment.status = status
@@ -85,6 +86,8 @@ def test_the_admin_offers_the_table_s_steps_under_their_old_names() -> None:
         "action_start_consultation",
         "action_complete_appointment",
         "action_mark_no_show",
+        "action_undo_check_in",
+        "action_undo_no_show",
         "action_cancel_appointment",
     ]
     assert all(
@@ -92,3 +95,31 @@ def test_the_admin_offers_the_table_s_steps_under_their_old_names() -> None:
         for step in ("check-in", "start", "complete", "no-show", "cancel")
     )
     assert STEPS["verify-id"].admin_label is None
+
+
+def test_a_step_taken_by_mistake_is_taken_back_on_the_day_only(
+    appointment: Appointment, clock: time_machine.Traveller
+) -> None:
+    checked_in = take_step(STEPS["check-in"], appointment=appointment)
+    assert checked_in.checked_in_at is not None
+
+    expected_again = take_step(STEPS["undo-check-in"], appointment=appointment)
+
+    assert (expected_again.status, expected_again.checked_in_at) == (Status.BOOKED, None)
+    assert AuditEvent.objects.filter(
+        target_id=appointment.pk, action="appointment.booked", details__previous="checked_in"
+    ).exists()
+    clock.move_to(appointment.slot.start + timedelta(minutes=5))
+    marked = take_step(STEPS["no-show"], appointment=appointment)
+    assert offered(marked, now=timezone.now())[:2] == ["check-in", "undo-no-show"]
+    take_step(STEPS["undo-no-show"], appointment=appointment)
+    appointment.refresh_from_db()
+    assert appointment.status == Status.BOOKED
+    take_step(STEPS["no-show"], appointment=appointment)
+    turned_up = take_step(STEPS["check-in"], appointment=appointment)  # came after all
+    assert turned_up.status == Status.CHECKED_IN
+
+    clock.move_to(appointment.slot.start + timedelta(days=1))
+    assert "undo-check-in" not in offered(turned_up, now=timezone.now())
+    with pytest.raises(InvalidStatusChange):
+        take_step(STEPS["undo-check-in"], appointment=turned_up)  # not the next day

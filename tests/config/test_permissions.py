@@ -753,7 +753,16 @@ ROUTES: list[Route] = [
             lambda s, c, step=step: f"{A}/staff/appointments/{s.mine.pk}/{step}",
             body=lambda s, c: {},
         )
-        for step in ("check-in", "start", "complete", "no-show", "cancel", "verify-identity")
+        for step in (
+            "check-in",
+            "start",
+            "complete",
+            "no-show",
+            "undo-check-in",
+            "undo-no-show",
+            "cancel",
+            "verify-identity",
+        )
     ],
     Route(
         "POST",

@@ -9,7 +9,8 @@ each lives in one module of the package:
 - `changes`: a patient's changes (`cancel_appointment`, `reschedule_appointment`,
   `confirm_attendance`);
 - `visits`: the visit's progress as staff record it (`check_in`, `start_consultation`,
-  `complete_appointment`, `mark_no_show`).
+  `complete_appointment`, `mark_no_show`, and taking a check-in or a "did not come" back:
+  `undo_check_in`, `undo_no_show`).
 
 Capacity is taken with one conditional UPDATE (`booked < capacity`), so no slot is ever booked
 past its capacity whatever runs at the same time; a CHECK constraint guards the same rule.
@@ -27,6 +28,8 @@ from booking.services.appointments.visits import (
     complete_appointment,
     mark_no_show,
     start_consultation,
+    undo_check_in,
+    undo_no_show,
 )
 
 __all__ = [
@@ -43,4 +46,6 @@ __all__ = [
     "mark_no_show",
     "reschedule_appointment",
     "start_consultation",
+    "undo_check_in",
+    "undo_no_show",
 ]

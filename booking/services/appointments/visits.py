@@ -6,6 +6,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from booking.exceptions import (
     InvalidStatusChange,
@@ -28,14 +29,35 @@ Status = Appointment.Status
 
 @transaction.atomic
 def check_in(*, appointment: Appointment) -> Appointment:
-    """Record that the patient has arrived. Only on the day of the appointment."""
+    """Record that the patient has arrived. Only on the day of the appointment; someone
+    marked as not come who turns up after all is checked in too."""
     appointment = lock_appointment(appointment)
+    _check_on_the_day(appointment, _("Check-in is only possible on the day of the appointment."))
+    return _move_status(appointment, to=Status.CHECKED_IN, allowed=(Status.BOOKED, Status.NO_SHOW))
+
+
+@transaction.atomic
+def undo_check_in(*, appointment: Appointment) -> Appointment:
+    """Take back a check-in made by mistake: the patient is expected again. Only on the day
+    of the appointment, and only before the visit has started. Audited as any step."""
+    appointment = lock_appointment(appointment)
+    _check_on_the_day(appointment, _("A check-in can be taken back only on its day."))
+    return _move_status(appointment, to=Status.BOOKED, allowed=(Status.CHECKED_IN,))
+
+
+@transaction.atomic
+def undo_no_show(*, appointment: Appointment) -> Appointment:
+    """Take back a "did not come" made by mistake: the patient is expected again. Only on
+    the day of the appointment. The later doses of a vaccine course it gave up stay given up
+    (book them again). Audited as any step."""
+    appointment = lock_appointment(appointment)
+    _check_on_the_day(appointment, _("A 'did not come' can be taken back only on its day."))
+    return _move_status(appointment, to=Status.BOOKED, allowed=(Status.NO_SHOW,))
+
+
+def _check_on_the_day(appointment: Appointment, refusal: StrOrPromise) -> None:
     if timezone.localdate(appointment.slot.start) != timezone.localdate():
-        raise InvalidStatusChange(
-            _("Check-in is only possible on the day of the appointment."),
-            status=appointment.status,
-        )
-    return _move_status(appointment, to=Status.CHECKED_IN, allowed=(Status.BOOKED,))
+        raise InvalidStatusChange(refusal, status=appointment.status)
 
 
 @transaction.atomic
@@ -102,10 +124,12 @@ def _move_status(
     if appointment.status not in allowed:
         raise InvalidStatusChange(status=appointment.status)
     now = timezone.now()
-    stamps: dict[str, Any] = {
+    stamps_for: dict[str, dict[str, Any]] = {
         Status.CHECKED_IN: {"checked_in_at": now},
         Status.COMPLETED: {"completed_at": now},
-    }.get(to, {})
+        Status.BOOKED: {"checked_in_at": None},  # a step taken back: expected again
+    }
+    stamps = stamps_for.get(to, {})
     previous = appointment.status
     appointment.status = to
     for name, value in stamps.items():
