@@ -16,7 +16,15 @@ from django.utils.translation import gettext_lazy as _
 
 from clinics.dates import days_between
 from clinics.exceptions import NotFound
-from clinics.models import Closure, District, HealthCentre, PublicHoliday, Service, ServiceDose
+from clinics.models import (
+    Closure,
+    District,
+    HealthCentre,
+    PublicHoliday,
+    Service,
+    ServiceDose,
+    for_language,
+)
 
 EARTH_RADIUS_KM = 6371.0
 
@@ -119,6 +127,18 @@ def upcoming_closures(centre: HealthCentre) -> QuerySet[Closure]:
     return Closure.objects.filter(end_date__gte=timezone.localdate()).filter(
         Q(centre__isnull=True) | Q(centre=centre)
     )
+
+
+def holidays_between(start: date, end: date) -> dict[date, PublicHoliday]:
+    """The public holidays from `start` to `end` (inclusive), by day: one query."""
+    return {
+        holiday.date: holiday for holiday in PublicHoliday.objects.filter(date__range=(start, end))
+    }
+
+
+def holiday_name(holiday: PublicHoliday, language: str) -> str:
+    """The holiday's name in the language (Thai where it has no English name)."""
+    return for_language(language, holiday.name_th, holiday.name_en or holiday.name_th)
 
 
 def closed_days(*, centre_ids: Iterable[int], start: date, end: date) -> dict[int, set[date]]:

@@ -245,6 +245,28 @@ def test_lifting_a_closure_asks_again_first(client_for, scheduler_at_centre_1, c
     assert Closure.objects.filter(pk=closure.pk).exists()
 
 
+def test_public_holidays_show_on_the_week_and_closures_pages(
+    client_for, scheduler_at_centre_1, clock
+):
+    client = client_for(scheduler_at_centre_1)
+
+    week = client.get("/staff/centres/1/week?lang=en&start=2026-12-07").content.decode()
+    closures = client.get("/staff/centres/1/closures?lang=en").content.decode()
+    added = client.post(
+        "/staff/centres/1/closures?lang=en",
+        {"action": "add", "start_date": "2026-12-09", "end_date": "2026-12-10", "reason_th": "x"},
+        follow=True,
+    ).content.decode()
+
+    assert "Public holiday: " in week
+    assert "No sessions: centres are closed on this public holiday." in week
+    assert "Public holidays ahead" in closures
+    assert "Mon 7 Dec 2026" in closures
+    assert "Thu 10 Dec 2026" in closures
+    assert "Already public holidays: Thu 10 Dec 2026 (" in added
+    assert "Wed 9 Dec 2026 (" not in added
+
+
 def test_a_closure_ending_before_it_starts_is_refused(client_for, scheduler_at_centre_1, clock):
     response = client_for(scheduler_at_centre_1).post(
         "/staff/centres/1/closures?lang=en",

@@ -2,6 +2,7 @@
 services as the JSON API. A form that breaks a rule comes back with the message and nothing
 written."""
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -30,7 +31,7 @@ from clinics.forms import PickedDate, PickedTime
 from clinics.models import HealthCentre, Service
 from clinics.permissions import SignedInRequest, StaffAction
 from clinics.refusals import refusal_caught
-from clinics.selectors import upcoming_closures
+from clinics.selectors import holiday_name, holidays_between, upcoming_closures
 from clinics.views import centre_menu, refuse, staff_page
 
 WEEKDAYS = [
@@ -42,6 +43,9 @@ WEEKDAYS = [
     ("6", gettext_lazy("Saturday")),
     ("7", gettext_lazy("Sunday")),
 ]
+
+# The public holidays the closures page lists (the ones that close centres).
+HOLIDAYS_AHEAD = timedelta(days=62)
 
 
 class ScheduleForm(forms.Form):
@@ -149,6 +153,13 @@ def schedules_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             "rows": _schedule_rows(centre, language),
             "form": form,
             "error": error,
+            "holidays": [
+                {"day": format_day(day, language), "name": holiday_name(holiday, language)}
+                for day, holiday in holidays_between(
+                    timezone.localdate(), timezone.localdate() + HOLIDAYS_AHEAD
+                ).items()
+                if holiday.closes_centres
+            ],
         },
         status=400 if error else 200,
     )
@@ -213,6 +224,13 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
             "template": template,
             "form": form,
             "error": error,
+            "holidays": [
+                {"day": format_day(day, language), "name": holiday_name(holiday, language)}
+                for day, holiday in holidays_between(
+                    timezone.localdate(), timezone.localdate() + HOLIDAYS_AHEAD
+                ).items()
+                if holiday.closes_centres
+            ],
         },
         status=400 if error else 200,
     )
@@ -242,6 +260,18 @@ def closures_page(request: SignedInRequest, centre: HealthCentre) -> HttpRespons
                     request,
                     _("The centre is closed on those days.") + _affected(len(added.affected)),
                 )
+                already = holidays_between(added.closure.start_date, added.closure.end_date)
+                if already:
+                    messages.info(
+                        request,
+                        _("Already public holidays: %(days)s.")
+                        % {
+                            "days": "; ".join(
+                                f"{format_day(day, language)} ({holiday_name(holiday, language)})"
+                                for day, holiday in already.items()
+                            )
+                        },
+                    )
                 return HttpResponseRedirect(request.path, status=303)
             error = first_form_error(form)
         if refused:
@@ -269,6 +299,13 @@ def closures_page(request: SignedInRequest, centre: HealthCentre) -> HttpRespons
             ],
             "form": form,
             "error": error,
+            "holidays": [
+                {"day": format_day(day, language), "name": holiday_name(holiday, language)}
+                for day, holiday in holidays_between(
+                    timezone.localdate(), timezone.localdate() + HOLIDAYS_AHEAD
+                ).items()
+                if holiday.closes_centres
+            ],
         },
         status=400 if error else 200,
     )

@@ -12,6 +12,7 @@ from booking.selectors import centre_slots_between
 from clinics.dates import format_day, format_time
 from clinics.models import HealthCentre
 from clinics.permissions import StaffAction
+from clinics.selectors import holiday_name, holidays_between
 from clinics.views import centre_menu, staff_page
 
 
@@ -41,13 +42,19 @@ def week_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 "full": slot.booked >= slot.capacity > 0,
             }
         )
-    days = [
-        {
-            "label": format_day(monday + timedelta(days=n), language),
-            "slots": by_day.get(monday + timedelta(days=n), []),
-        }
-        for n in range(7)
-    ]
+    holidays = holidays_between(monday, sunday)
+    days = []
+    for n in range(7):
+        day = monday + timedelta(days=n)
+        holiday = holidays.get(day)
+        days.append(
+            {
+                "label": format_day(day, language),
+                "slots": by_day.get(day, []),
+                "holiday": holiday_name(holiday, language) if holiday else "",
+                "holiday_closes": bool(holiday and holiday.closes_centres),
+            }
+        )
     return render(
         request,
         "booking/staff/week.html",
