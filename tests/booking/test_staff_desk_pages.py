@@ -174,6 +174,32 @@ def test_a_scheduler_adds_a_weekly_schedule_from_the_thai_page(
     assert 'type="time" name="start_time" value="08:00"' in edit
 
 
+def test_a_new_schedule_says_which_public_holidays_get_no_slots(
+    client_for, scheduler_at_centre_1, clock
+):
+    service = Service.objects.get(code="general-checkup")
+    client = client_for(scheduler_at_centre_1)
+
+    page = client.get("/staff/centres/1/schedules?lang=en").content.decode()
+    added = client.post(
+        "/staff/centres/1/schedules?lang=en",
+        {
+            "service": service.pk,
+            "weekdays": ["4"],  # Thursdays: 10 December is Constitution Day
+            "start_time": "08:00",
+            "end_time": "10:00",
+            "slot_minutes": "30",
+            "capacity": "2",
+            "valid_from": "2026-11-30",
+        },
+        follow=True,
+    ).content.decode()
+
+    assert "Public holidays ahead" in page
+    assert "No slots on these public holidays: Thu 10 Dec 2026" in added
+    assert "Mon 7 Dec 2026," not in added.split("No slots on these public holidays")[1]
+
+
 def test_a_schedule_that_breaks_a_rule_comes_back_with_the_message_and_nothing_written(
     client_for, scheduler_at_centre_1, clock
 ):

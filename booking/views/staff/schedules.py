@@ -24,11 +24,12 @@ from booking.services.schedules import (
     remove_closure,
     update_schedule_template,
 )
+from booking.services.slots import horizon
 from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
 from clinics.exceptions import DomainError
 from clinics.forms import PickedDate, PickedTime
-from clinics.models import HealthCentre, Service
+from clinics.models import HealthCentre, ScheduleTemplate, Service
 from clinics.permissions import SignedInRequest, StaffAction
 from clinics.refusals import refusal_caught
 from clinics.selectors import holiday_name, holidays_between, upcoming_closures
@@ -106,6 +107,35 @@ def _affected(count: int) -> str:
     ) % {"count": count}
 
 
+def _holidays_ahead(language: str) -> list[dict[str, str]]:
+    """The public holidays ahead that close centres: no slots are made on them."""
+    today = timezone.localdate()
+    return [
+        {"day": format_day(day, language), "name": holiday_name(holiday, language)}
+        for day, holiday in holidays_between(today, today + HOLIDAYS_AHEAD).items()
+        if holiday.closes_centres
+    ]
+
+
+def _skipped_for_holidays(template: ScheduleTemplate, language: str) -> str:
+    """What a page says after a weekly schedule is saved, when public holidays on its
+    weekdays within the booking horizon get no slots from it ("" when none do)."""
+    first, last = horizon()
+    first = max(first, template.valid_from)
+    if template.valid_until is not None:
+        last = min(last, template.valid_until)
+    days = [
+        day
+        for day, holiday in holidays_between(first, last).items()
+        if holiday.closes_centres and str(day.isoweekday()) in template.weekdays
+    ]
+    if not days:
+        return ""
+    return " " + _("No slots on these public holidays: %(days)s.") % {
+        "days": ", ".join(format_day(day, language) for day in days)
+    }
+
+
 def _schedule_rows(centre: HealthCentre, language: str) -> list[dict[str, Any]]:
     names = dict(WEEKDAYS)
     return [
@@ -139,7 +169,8 @@ def schedules_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
                 messages.success(
                     request,
                     _("The schedule is added: %(count)d new slots.")
-                    % {"count": change.slots.created},
+                    % {"count": change.slots.created}
+                    + _skipped_for_holidays(change.template, language),
                 )
                 return HttpResponseRedirect(request.path, status=303)
         else:
@@ -153,13 +184,7 @@ def schedules_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             "rows": _schedule_rows(centre, language),
             "form": form,
             "error": error,
-            "holidays": [
-                {"day": format_day(day, language), "name": holiday_name(holiday, language)}
-                for day, holiday in holidays_between(
-                    timezone.localdate(), timezone.localdate() + HOLIDAYS_AHEAD
-                ).items()
-                if holiday.closes_centres
-            ],
+            "holidays": _holidays_ahead(language),
         },
         status=400 if error else 200,
     )
@@ -224,13 +249,7 @@ def schedule_page(request: HttpRequest, centre: HealthCentre, schedule_id: int) 
             "template": template,
             "form": form,
             "error": error,
-            "holidays": [
-                {"day": format_day(day, language), "name": holiday_name(holiday, language)}
-                for day, holiday in holidays_between(
-                    timezone.localdate(), timezone.localdate() + HOLIDAYS_AHEAD
-                ).items()
-                if holiday.closes_centres
-            ],
+            "holidays": _holidays_ahead(language),
         },
         status=400 if error else 200,
     )
@@ -299,13 +318,7 @@ def closures_page(request: SignedInRequest, centre: HealthCentre) -> HttpRespons
             ],
             "form": form,
             "error": error,
-            "holidays": [
-                {"day": format_day(day, language), "name": holiday_name(holiday, language)}
-                for day, holiday in holidays_between(
-                    timezone.localdate(), timezone.localdate() + HOLIDAYS_AHEAD
-                ).items()
-                if holiday.closes_centres
-            ],
+            "holidays": _holidays_ahead(language),
         },
         status=400 if error else 200,
     )
