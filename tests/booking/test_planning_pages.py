@@ -197,6 +197,15 @@ def test_the_dashboard_is_thai_by_default(client_for, nurse_at_centre_1, clock):
     assert "พ.ย." in page
 
 
+def test_a_dashboard_with_nothing_counted_yet_says_so_rather_than_draw_empty_charts(
+    client_for, nurse_at_centre_1, clock
+):
+    page = client_for(nurse_at_centre_1).get("/staff/centres/1/dashboard?lang=en").content.decode()
+
+    assert '<svg class="chart"' not in page
+    assert page.count("no data yet. The figures are counted each night for the day before.") == 2
+
+
 def test_the_city_dashboard_is_for_city_admins(client_for, city_admin, nurse_at_centre_1, clock):
     yesterday = timezone.localdate() - timedelta(days=1)
     figures(1, yesterday, places_offered=40, booked=30, attended=24, no_shows=6)

@@ -32,6 +32,8 @@ class Chart:
     bars: list[Bar]
     ticks: list[Tick]
     top_value: int
+    # Nothing counted yet: the page says so instead of drawing empty axes.
+    empty: bool = False
     width: int = WIDTH
     height: int = HEIGHT
     baseline: float = HEIGHT - BOTTOM
@@ -68,4 +70,5 @@ def grouped_bars(
         for i, label in enumerate(labels)
         if i % every == 0
     ]
-    return Chart(bars=bars, ticks=ticks, top_value=top_value)
+    empty = not any(value for _css, _name, values in series for value in values)
+    return Chart(bars=bars, ticks=ticks, top_value=top_value, empty=empty)
