@@ -13,11 +13,13 @@ booking.interop.selectors (a partner's appointments).
 
 from booking.selectors.households import (
     AnyUser,
+    MoveChoices,
     alternatives_for,
     appointment_can_change,
     appointment_of,
     appointments_of,
     confirmation_text_of,
+    move_choices,
     next_best_slots,
     patient_of,
     patients_of,
@@ -50,6 +52,7 @@ from booking.selectors.staff import (
 __all__ = [
     "MAX_SEARCH_DAYS",
     "AnyUser",
+    "MoveChoices",
     "SlotOption",
     "SlotOrder",
     "SlotPage",
@@ -69,6 +72,7 @@ __all__ = [
     "day_bounds",
     "messages_about_appointment",
     "messages_about_patient",
+    "move_choices",
     "next_best_slots",
     "open_slots_in_centre_order_sql",
     "open_times_by_centre",

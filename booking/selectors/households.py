@@ -1,7 +1,8 @@
 """What an account holds: its patients, their appointments and vaccination courses, and the
 other times an appointment could move to."""
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
@@ -87,6 +88,63 @@ def alternatives_for(appointment: Appointment, *, page: int = 1, page_size: int 
     found = search_open_slots(search, page=page, page_size=page_size)
     others = [option for option in found.items if option.slot.pk != appointment.slot_id]
     return SlotPage(items=others, count=found.count, page=found.page, page_size=found.page_size)
+
+
+@dataclass(frozen=True)
+class MoveChoices:
+    """Where an appointment could move to, as its page offers it."""
+
+    here: list[Slot]  # at the same centre, a few a day over several days
+    nearby: list[Slot]  # at the centres nearest the patient, a few each
+
+
+def move_choices(
+    appointment: Appointment, *, per_day: int = 3, days: int = 5, per_centre: int = 2
+) -> MoveChoices:
+    """Other open times for the appointment's service: at its centre, spread over up to
+    `days` days (`per_day` each, rather than a whole day before the next), and at the other
+    centres nearest the patient's home district (`per_centre` each, up to 3 centres). Two
+    searches."""
+    today = timezone.localdate()
+    slot = appointment.slot
+    last = today + timedelta(days=ALTERNATIVE_DAYS)
+    at_centre = search_open_slots(
+        SlotSearch(
+            service=slot.service, date_from=today, date_to=last, centre_ids=[slot.centre_id]
+        ),
+        page=1,
+        page_size=per_day * days * 4,
+        excluding=[slot.pk],
+    )
+    here: list[Slot] = []
+    by_day: dict[date, int] = {}
+    for option in at_centre.items:
+        day = timezone.localdate(option.slot.start)
+        if by_day.get(day, 0) >= per_day or (day not in by_day and len(by_day) >= days):
+            continue
+        by_day[day] = by_day.get(day, 0) + 1
+        here.append(option.slot)
+    around = search_open_slots(
+        SlotSearch(
+            service=slot.service,
+            district=appointment.patient.district or slot.centre.district,
+            date_from=today,
+            date_to=last,
+        ),
+        page=1,
+        page_size=60,
+    )
+    nearby: list[Slot] = []
+    by_centre: dict[int, int] = {}
+    for option in around.items:
+        centre_id = option.slot.centre_id
+        if centre_id == slot.centre_id or by_centre.get(centre_id, 0) >= per_centre:
+            continue
+        if centre_id not in by_centre and len(by_centre) >= 3:
+            continue
+        by_centre[centre_id] = by_centre.get(centre_id, 0) + 1
+        nearby.append(option.slot)
+    return MoveChoices(here=sorted(here, key=lambda s: s.start), nearby=nearby)
 
 
 def next_best_slots(slot_id: int, *, count: int = 3, days: int = 7) -> list[SlotOption]:

@@ -19,7 +19,6 @@ from booking.models import Appointment, Patient
 from booking.notices import what_to_bring
 from booking.page_words import slot_words
 from booking.selectors import (
-    alternatives_for,
     appointment_can_change,
     appointment_of,
     appointments_of,
@@ -32,7 +31,7 @@ from booking.services.phones import offer_phone_proof, phone_needs_proof
 from booking.thaid import thaid_enabled
 from booking.vaccination.series import next_dose_due
 from booking.views.form_errors import first_form_error
-from booking.views.links import act_on_appointment, time_choices, video_join_url
+from booking.views.links import act_on_appointment, move_options, video_join_url
 from booking.views.passcode_flow import (
     STEPS,
     DependantForm,
@@ -229,7 +228,6 @@ def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpRespon
             messages.success(request, done)
         return HttpResponseRedirect(request.path)
     can_change = appointment_can_change(appointment)
-    options = alternatives_for(appointment, page_size=12).items if can_change else []
     just_booked = (
         request.GET.get("booked") == "1" and appointment.status == Appointment.Status.BOOKED
     )
@@ -244,7 +242,7 @@ def my_appointment_page(request: HttpRequest, appointment_id: int) -> HttpRespon
             "texted": _what_was_texted(appointment, language) if just_booked else "",
             "can_change": can_change,
             "asking_to_cancel": can_change and request.GET.get("cancel") == "1",
-            "alternatives": time_choices([option.slot for option in options], language),
+            **(move_options(appointment, language) if can_change else {}),
             "video_join_url": video_join_url(appointment, language),
             "calendar_url": f"/a/{appointment_link_token(appointment.pk)}/calendar.ics"
             f"?lang={language}",

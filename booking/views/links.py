@@ -21,7 +21,7 @@ from booking.links import (
 )
 from booking.models import Appointment, Slot, WaitlistOffer
 from booking.page_words import reader_language, slot_words
-from booking.selectors import alternatives_for, appointment_can_change
+from booking.selectors import appointment_can_change, move_choices
 from booking.services import appointments as visits
 from booking.waitlist.services import claim_offer, decline_offer
 from clinics.dates import format_moment
@@ -32,6 +32,22 @@ from clinics.refusals import Refusal, refusal_caught, refusal_flashed
 
 def time_choices(slots: list[Slot], language: str) -> list[dict[str, object]]:
     return [{"id": slot.pk, "label": format_moment(slot.start, language)} for slot in slots]
+
+
+def move_options(appointment: Appointment, language: str) -> dict[str, object]:
+    """What an appointment's page offers to move it to: other days at its centre, and the
+    nearest other centres (each time labelled with its centre)."""
+    choices = move_choices(appointment)
+    return {
+        "alternatives": time_choices(choices.here, language),
+        "nearby": [
+            {
+                "id": slot.pk,
+                "label": f"{format_moment(slot.start, language)} · {slot.centre.name_in(language)}",
+            }
+            for slot in choices.nearby
+        ],
+    }
 
 
 def _link_error(request: HttpRequest, template: str, refused: Refusal) -> HttpResponse:
@@ -63,7 +79,6 @@ def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
             return HttpResponseRedirect(f"{request.path}?lang={language}")
         slot = appointment.slot
         can_change = appointment_can_change(appointment)
-        options = alternatives_for(appointment, page_size=12).items if can_change else []
         return render(
             request,
             "booking/appointment_link.html",
@@ -72,7 +87,7 @@ def appointment_link_page(request: HttpRequest, token: str) -> HttpResponse:
                 "appointment": appointment,
                 "can_change": can_change,
                 "asking_to_cancel": can_change and request.GET.get("cancel") == "1",
-                "alternatives": time_choices([option.slot for option in options], language),
+                **(move_options(appointment, language) if can_change else {}),
                 "video_join_url": video_join_url(appointment, language),
             },
         )

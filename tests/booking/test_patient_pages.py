@@ -219,6 +219,37 @@ def test_cancelling_asks_again_first_and_the_first_step_changes_nothing(client_f
     assert visit.status == Appointment.Status.CANCELLED
 
 
+def test_moving_offers_other_days_here_and_the_nearest_other_centres(client_for, patient, clock):
+    visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(8))))
+    here = visit.slot.centre
+    same_day = [
+        SlotFactory(centre=here, service=visit.slot.service, start=bangkok(TUESDAY, time(9 + n)))
+        for n in range(5)
+    ]
+    next_day = SlotFactory(
+        centre=here, service=visit.slot.service, start=bangkok(TUESDAY + timedelta(days=1), time(9))
+    )
+    elsewhere = HealthCentre.objects.exclude(pk=here.pk).order_by("number").first()
+    nearby = SlotFactory(
+        centre=elsewhere, service=visit.slot.service, start=bangkok(TUESDAY, time(9))
+    )
+    client = client_for(patient)
+    path = f"/me/appointments/{visit.pk}?lang=en"
+
+    page = client.get(path).content.decode()
+    moved = client.post(path, {"action": "reschedule", "slot_id": nearby.pk}, follow=True)
+    visit.refresh_from_db()
+
+    offered_here = page.split("Move to another time here")[1].split("Or at a centre nearby")[0]
+    assert sum(f'value="{slot.pk}"' in offered_here for slot in same_day) == 3  # 3 a day
+    assert f'value="{next_day.pk}"' in offered_here  # and other days
+    offered_nearby = page.split("Or at a centre nearby")[1]
+    assert f'value="{nearby.pk}"' in offered_nearby
+    assert elsewhere.name_in("en") in offered_nearby
+    assert "Your appointment has moved" in moved.content.decode()
+    assert visit.slot_id == nearby.pk
+
+
 def test_a_bad_new_time_is_said_plainly_and_changes_nothing(client_for, patient, clock):
     visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
 
