@@ -1,6 +1,8 @@
 """A patient's own pages: signing in with a texted passcode, their household's appointments
 and vaccination record, and one appointment (move, cancel, calendar file, video link)."""
 
+import re
+from dataclasses import replace
 from datetime import timedelta
 
 from django.contrib import messages
@@ -15,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from booking.links import appointment_link_token
-from booking.models import Appointment, Patient
+from booking.models import Appointment, Patient, RiskGroup
 from booking.notices import what_to_bring
 from booking.page_words import slot_words
 from booking.selectors import (
@@ -23,12 +25,14 @@ from booking.selectors import (
     appointment_of,
     appointments_of,
     confirmation_text_of,
+    patient_of,
     patients_of,
     vaccination_courses_of,
 )
-from booking.services.patients import add_dependant
+from booking.services.patients import add_dependant, details_of, update_patient
 from booking.services.phones import offer_phone_proof, phone_needs_proof
 from booking.thaid import thaid_enabled
+from booking.vaccination.models import DECLARED_RISK_GROUPS
 from booking.vaccination.series import next_dose_due
 from booking.views.form_errors import first_form_error
 from booking.views.links import act_on_appointment, move_options, video_join_url
@@ -40,6 +44,8 @@ from booking.views.passcode_flow import (
 )
 from booking.views.phone_steps import NEW_PHONE_KEY, PHONE_STEPS, take_phone_step
 from clinics.dates import format_day, format_moment
+from clinics.exceptions import InvalidInput
+from clinics.models import District
 from clinics.permissions import signed_in_user
 from clinics.refusals import refusal_caught, refusal_flashed
 from notifications.models import Message
@@ -102,6 +108,17 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
     user = signed_in_user(request)
     language = request.LANGUAGE_CODE
     action = request.POST.get("action", "")
+    if request.method == "POST" and action == "health_details":
+        with refusal_flashed(request) as refused:
+            person = patient_of(user, _row_id(request.POST.get("patient_id", "")))
+            _save_health_details(request, person)
+        if not refused:
+            messages.success(
+                request,
+                _("%(name)s's details for vaccination drives are saved.")
+                % {"name": person.first_name},
+            )
+        return HttpResponseRedirect(request.path, status=303)
     if request.method == "POST" and action in PHONE_STEPS:
         with refusal_flashed(request):
             take_phone_step(request, action)
@@ -192,6 +209,13 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
             "coming": coming,
             "past": past,
             "courses": courses,
+            "districts": [
+                (district.code, district.name_in(language))
+                for district in District.objects.order_by("code")
+            ],
+            "declared_groups": [
+                (group.value, group.label) for group in RiskGroup if group in DECLARED_RISK_GROUPS
+            ],
             "household": [
                 {"person": person, "needs_proof": phone_needs_proof(person)} for person in household
             ],
@@ -273,3 +297,31 @@ def _what_was_texted(appointment: Appointment, language: str) -> str:
             "with a link to this appointment."
         ) % {"time": format_moment(text.due_at, language)}
     return _("We have texted you a confirmation, with a link to this appointment.")
+
+
+def _row_id(raw: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,18}", raw):
+        raise InvalidInput(_("Choose who the details are for."), field="patient_id")
+    return int(raw)
+
+
+def _save_health_details(request: HttpRequest, person: Patient) -> None:
+    """The risk groups a person declares and their home district, which vaccination drives'
+    rules read: saved with update_patient (validated, audited by field name), only once the
+    account holder confirms they are true and may be used for that."""
+    if request.POST.get("confirm") != "yes":
+        raise InvalidInput(
+            _("Tick the box to confirm the details are true and may be used for drives."),
+            field="confirm",
+        )
+    code = request.POST.get("district", "")
+    district = None
+    if code:
+        district = District.objects.filter(code=int(code) if code.isdigit() else -1).first()
+        if district is None:
+            raise InvalidInput(_("There is no Bangkok district with that code."), field="district")
+    groups = tuple(group for group in request.POST.getlist("risk_groups") if group)
+    update_patient(
+        patient=person,
+        person=replace(details_of(person), district=district, risk_groups=groups),
+    )

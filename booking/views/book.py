@@ -10,9 +10,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from booking.exceptions import NotEligible
 from booking.models import Appointment, Slot
 from booking.page_words import reader_language, slot_words
 from booking.selectors import next_best_slots, patient_of, patients_of
@@ -105,14 +107,28 @@ def _book(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
         raise InvalidInput(_("Choose who the appointment is for."), field="patient_id")
     user = signed_in_user(request)
     patient = patient_of(user, int(raw))
-    booking = book_for_account(
-        user=user,
-        patient=patient,
-        slot_id=slot.pk,
-        channel=Appointment.Channel.WEB,
-        idempotency_key=request.POST.get("idempotency_key", "")[:100],
-        address=request.META.get("REMOTE_ADDR"),
-    )
+    try:
+        booking = book_for_account(
+            user=user,
+            patient=patient,
+            slot_id=slot.pk,
+            channel=Appointment.Channel.WEB,
+            idempotency_key=request.POST.get("idempotency_key", "")[:100],
+            address=request.META.get("REMOTE_ADDR"),
+        )
+    except NotEligible:
+        # The refusal names each rule that failed; where to correct what the rules read.
+        messages.info(
+            request,
+            format_html(
+                '<a href="{}#person-{}">{}</a>',
+                reverse("my-appointments"),
+                patient.pk,
+                _("Check or correct %(name)s's details for vaccination drives")
+                % {"name": patient.first_name},
+            ),
+        )
+        raise
     forget_sign_in_steps(request)
     messages.success(request, _("Booked. We have texted you the details."))
     return HttpResponseRedirect(

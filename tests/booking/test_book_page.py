@@ -7,7 +7,7 @@ from datetime import date, time, timedelta
 import pytest
 from django.test import Client
 
-from booking.models import Appointment, Patient
+from booking.models import Appointment, Patient, RiskGroup, Slot
 from clinics.dates import format_moment
 from notifications.models import Message, OptOut
 from tests.factories import (
@@ -15,8 +15,11 @@ from tests.factories import (
     SlotFactory,
     bangkok,
     booked,
+    drive_fields,
     national_id,
     passcode_texted_to,
+    stock_up,
+    vaccine,
 )
 
 pytestmark = pytest.mark.django_db
@@ -286,6 +289,32 @@ def test_the_pages_name_the_centre_one_way_in_each_language(client_for, patient,
     for shown in (booking_page, confirmation, listed):
         assert slot.centre.name_in("th") in shown
         assert slot.centre.label_in("th") not in shown  # the short label is the texts'
+
+
+def test_a_refused_drive_booking_names_each_rule_and_links_to_the_details_to_correct(
+    client_for, patient, city_admin, clock
+):
+    from booking.vaccination.drives import create_drive, release_drive
+
+    flu = vaccine("vaccine-influenza")
+    for number in (1, 2):
+        stock_up(number, flu, 100)
+    drive = create_drive(
+        fields=drive_fields(risk_groups=[RiskGroup.PREGNANT]), created_by=city_admin
+    )
+    release_drive(drive=drive)
+    drive.refresh_from_db()
+    clock.move_to(drive.release_at)
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+
+    refused = page(
+        client_for(patient), slot.pk, action="book", patient_id=str(patient.pk),
+        idempotency_key="k" * 32,
+    ).content.decode()  # fmt: skip
+
+    assert "This drive is for people in these groups" in refused
+    assert f'<a href="/me/#person-{patient.pk}">Check or correct' in refused
+    assert not Appointment.objects.exists()
 
 
 def test_someone_cannot_book_for_a_patient_on_another_account(

@@ -10,7 +10,7 @@ from django.test import Client
 from booking.links import appointment_link_token
 from booking.models import Appointment, Slot
 from booking.services.passcodes import send_sign_in_code
-from clinics.models import HealthCentre, Service
+from clinics.models import AuditEvent, HealthCentre, Service
 from tests.factories import (
     PatientFactory,
     SlotFactory,
@@ -450,3 +450,44 @@ def test_my_appointments_has_one_heading_and_a_plain_title(client_for, patient, 
     assert "<" not in title[len("<title>") :]
     assert page.count("<h1") == 1
     assert page.count('id="data-heading"') == 1
+
+
+def test_a_holder_declares_risk_groups_and_a_home_district_on_their_own_page(
+    client_for, patient, other_patient, clock
+):
+    client = client_for(patient)
+    page = client.get("/me/?lang=en").content.decode()
+    details = {
+        "action": "health_details",
+        "patient_id": str(patient.pk),
+        "risk_groups": ["pregnant", "chronic_disease"],
+        "district": "1029",
+    }
+
+    unconfirmed = client.post("/me/?lang=en", details, follow=True).content.decode()
+    patient.refresh_from_db()
+    assert patient.risk_groups == []
+    assert "Tick the box to confirm" in unconfirmed
+
+    saved = client.post("/me/?lang=en", {**details, "confirm": "yes"}, follow=True)
+    age_group = client.post(
+        "/me/?lang=en",
+        {**details, "confirm": "yes", "risk_groups": ["aged_65_plus"]},
+        follow=True,
+    )
+    theirs = client.post(
+        "/me/?lang=en", {**details, "confirm": "yes", "patient_id": str(other_patient.pk)}
+    )
+    patient.refresh_from_db()
+    other_patient.refresh_from_db()
+
+    assert f'id="person-{patient.pk}"' in page
+    assert "Details for vaccination drives" in page
+    assert "details for vaccination drives are saved." in saved.content.decode()
+    assert sorted(patient.risk_groups) == ["chronic_disease", "pregnant"]
+    assert patient.district_id == 1029
+    assert 'role="alert"' in age_group.content.decode()  # follows from age: not declared
+    assert theirs.status_code == 303
+    assert other_patient.risk_groups == []
+    [changed] = AuditEvent.objects.filter(action="patient.changed", target_id=patient.pk)
+    assert sorted(changed.details["fields"]) == ["district", "risk_groups"]
