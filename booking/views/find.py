@@ -4,6 +4,7 @@ me" needs it (config/static/site/find.js fills in the location)."""
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -11,9 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from booking.models import Slot
-from booking.selectors import SlotOrder, build_search, open_times_by_centre
+from booking.models import Patient, Slot, VaccinationDrive
+from booking.selectors import SlotOrder, build_search, open_times_by_centre, patients_of
 from booking.services.limits import check_search_rate
+from booking.vaccination.eligibility import describe_rules, ineligibilities
 from clinics.dates import format_day, format_moment, format_time
 from clinics.exceptions import InvalidInput
 from clinics.models import District, Service, for_language
@@ -64,6 +66,7 @@ def find_page(request: HttpRequest) -> HttpResponse:
         "to": query.get("to", "") or (today + timedelta(days=DEFAULT_DAYS)).isoformat(),
         "lat": query.get("lat", ""),
         "lon": query.get("lon", ""),
+        "mine": query.get("mine", ""),
     }
     context: dict[str, object] = {
         "nav": "find",
@@ -71,6 +74,7 @@ def find_page(request: HttpRequest) -> HttpResponse:
         "services": Service.objects.filter(is_active=True).order_by("kind", "name_th"),
         "districts": District.objects.order_by(for_language(language, "name_th", "name_en")),
         "today": today.isoformat(),
+        "signed_in": request.user.is_authenticated,
         "find_texts": {
             "locating": _("Finding where you are…"),
             "located": _("Sorted by distance from where you are."),
@@ -102,8 +106,23 @@ def find_page(request: HttpRequest) -> HttpResponse:
             status=429 if refused.status == 429 else 400,
         )
     found = open_times_by_centre(search, centres=CENTRES_SHOWN, per_centre=TIMES_PER_CENTRE)
+    drives = _drives_of([slot for _place, slots in found for slot in slots], language)
+    mine = chosen["mine"] == "1" and request.user.is_authenticated
+    if mine and drives:
+        people = list(patients_of(request.user))
+        found = [
+            (place, [slot for slot in slots if _someone_may_book(slot, drives, people)])
+            for place, slots in found
+        ]
+        found = [(place, slots) for place, slots in found if slots]
     service = search.service
-    centres = [_centre_times(place, slots, language) for place, slots in found]
+    centres = [_centre_times(place, slots, language, drives) for place, slots in found]
+    shown = {
+        key
+        for centre in centres
+        for time in centre.times
+        if isinstance(key := time["drive_id"], int)
+    }
     context.update(
         {
             "searched": True,
@@ -112,6 +131,7 @@ def find_page(request: HttpRequest) -> HttpResponse:
             "centres": centres,
             "best": centres[0].times[0] if centres else None,
             "best_centre": centres[0] if centres else None,
+            "drive_notes": [drives[key] for key in sorted(shown)],
             "first_day": format_day(search.date_from, language),
             "last_day": format_day(search.date_to, language),
         }
@@ -119,7 +139,47 @@ def find_page(request: HttpRequest) -> HttpResponse:
     return render(request, "booking/pages/find.html", context)
 
 
-def _centre_times(place: RankedCentre, slots: list[Slot], language: str) -> CentreTimes:
+def _drives_of(slots: list[Slot], language: str) -> dict[int, dict[str, Any]]:
+    """The vaccination drives the slots belong to, with who each is for, in plain words (a
+    patient sees a drive's rules before choosing a time). One query, none without drives."""
+    ids = {slot.drive_id for slot in slots if slot.drive_id is not None}
+    if not ids:
+        return {}
+    found = VaccinationDrive.objects.filter(pk__in=ids).prefetch_related("districts")
+    return {
+        drive.pk: {
+            "drive": drive,
+            "name": for_language(language, drive.name_th, drive.name_en or drive.name_th),
+            "rules": [
+                str(rule)
+                for rule in describe_rules(
+                    drive,
+                    district_names=[
+                        district.name_in(language) for district in drive.districts.all()
+                    ],
+                )
+            ],
+            "district_codes": {district.pk for district in drive.districts.all()},
+        }
+        for drive in found
+    }
+
+
+def _someone_may_book(slot: Slot, drives: dict[int, dict[str, Any]], people: list[Patient]) -> bool:
+    """Whether someone on the account meets the rules of the slot's drive on its day."""
+    if slot.drive_id is None:
+        return True
+    drive = drives[slot.drive_id]
+    day = timezone.localdate(slot.start)
+    return any(
+        not ineligibilities(drive["drive"], person, day, district_codes=drive["district_codes"])
+        for person in people
+    )
+
+
+def _centre_times(
+    place: RankedCentre, slots: list[Slot], language: str, drives: dict[int, dict[str, Any]]
+) -> CentreTimes:
     centre = place.centre
     return CentreTimes(
         place=place,
@@ -132,6 +192,8 @@ def _centre_times(place: RankedCentre, slots: list[Slot], language: str) -> Cent
                 "day": format_day(timezone.localdate(slot.start), language),
                 "time": format_time(slot.start, language),
                 "places": slot.capacity - slot.booked,
+                "drive_id": slot.drive_id,
+                "drive": drives[slot.drive_id]["name"] if slot.drive_id in drives else "",
             }
             for slot in slots
         ],

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from booking.links import appointment_link_token
-from booking.models import Appointment, Slot
+from booking.models import Appointment, RiskGroup, Slot
 from booking.services.passcodes import send_sign_in_code
 from clinics.models import AuditEvent, HealthCentre, Service
 from tests.factories import (
@@ -16,8 +16,10 @@ from tests.factories import (
     SlotFactory,
     bangkok,
     booked,
+    drive_fields,
     national_id,
     passcode_texted_to,
+    stock_up,
 )
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +72,39 @@ def test_near_me_sorts_by_distance_and_shows_it(flu_slots):
     page = response.content.decode()
     assert page.index(f"/book/slots/{far.pk}") < page.index(f"/book/slots/{near.pk}")
     assert "0.0 km away" in page
+
+
+def test_drive_times_say_who_they_are_for_and_can_be_left_to_those_one_may_book(
+    flu_slots, client_for, patient, city_admin, clock
+):
+    from booking.vaccination.drives import create_drive, release_drive
+
+    flu = flu_slots[0].service
+    for number in (1, 2):
+        stock_up(number, flu, 100)
+    drive = create_drive(
+        fields=drive_fields(name_en="Flu for mothers", risk_groups=[RiskGroup.PREGNANT]),
+        created_by=city_admin,
+    )
+    release_drive(drive=drive)
+    drive.refresh_from_db()
+    clock.move_to(drive.release_at)
+    in_drive = Slot.objects.filter(drive=drive).earliest("start")
+    client = client_for(patient)
+    search = f"/?service=vaccine-influenza&lang=en&from={in_drive.start.date()}"
+
+    everything = client.get(search).content.decode()
+    mine = client.get(search + "&mine=1").content.decode()
+    patient.risk_groups = [RiskGroup.PREGNANT]
+    patient.save(update_fields=["risk_groups"])
+    now_mine = client.get(search + "&mine=1").content.decode()
+
+    assert "Times in vaccination drives, and who they are for" in everything
+    assert "Flu for mothers</strong>: In one of these groups: Pregnant" in everything
+    assert f'href="/book/slots/{in_drive.pk}"' in everything
+    assert f'href="/book/slots/{in_drive.pk}"' not in mine
+    assert f'href="/book/slots/{flu_slots[1].pk}"' in mine  # not a drive's: anyone may book
+    assert f'href="/book/slots/{in_drive.pk}"' in now_mine
 
 
 def test_the_find_page_reads_a_bounded_number_of_queries(flu_slots, django_assert_max_num_queries):
