@@ -108,6 +108,22 @@ def cancellation(appointment: Appointment, language: str) -> str:
         )
 
 
+def drive_called_off(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: the vaccination drive of your appointment at %(centre)s on %(when)s is called "
+            "off. The centre will move or cancel it; to choose yourself: %(link)s"
+        ) % _details(appointment, language)
+
+
+def centre_closed(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: %(centre)s is closed on the day of your appointment, %(when)s. Please choose "
+            "another time: %(link)s"
+        ) % _details(appointment, language)
+
+
 def waitlist_offer(offer: WaitlistOffer, language: str) -> str:
     with translation.override(language):
         service = offer.slot.service
@@ -225,6 +241,22 @@ def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> N
         recipient=recipient,
         kind=Kind.CANCELLED,
         body=cancellation(appointment, recipient.language),
+        expires_at=appointment.slot.start,
+        appointment=appointment,
+    )
+
+
+def notify_drive_change(appointment: Appointment, text: Callable[[Appointment, str], str]) -> None:
+    """Tell the patient their booked time is hit by a change staff made (a drive called off,
+    the centre closed that day), with the link to move it: `text` is drive_called_off or
+    centre_closed. The appointment itself stays until it is moved or cancelled."""
+    recipient = recipient_for(appointment.patient)
+    if recipient is None:
+        return
+    queue_message(
+        recipient=recipient,
+        kind=Kind.DRIVE_CHANGE,
+        body=text(appointment, recipient.language),
         expires_at=appointment.slot.start,
         appointment=appointment,
     )

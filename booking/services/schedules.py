@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment
+from booking.notices import centre_closed, notify_drive_change
 from booking.services.audit import schedule_changed, schedule_summary
 from booking.services.slots import SlotSyncResult, horizon, lock_centres, sync_slots
 from booking.vaccination.drives import sync_drive_slots
@@ -194,6 +195,8 @@ def add_closure(
             pk__in=slots.affected_appointment_ids, status__in=Appointment.UPCOMING
         ).select_related("patient", "slot__centre", "slot__service")
     )
+    for appointment in affected:  # each is told, with the link to choose another time
+        notify_drive_change(appointment, centre_closed)
     return ClosureAdded(closure=closure, slots=slots, affected=affected)
 
 

@@ -9,14 +9,22 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from booking import notices
-from booking.models import Patient
+from booking.models import Patient, Slot
 from booking.services.appointments import cancel_appointment, reschedule_appointment
 from booking.services.patients import PersonDetails, add_dependant
-from clinics.models import Service
+from booking.services.slots import sync_slots
+from clinics.models import HealthCentre, Service
 from notifications.messages import count_segments
 from notifications.models import Message, OptOut
 from notifications.services.dispatch import send_due_messages
-from tests.factories import PatientFactory, SlotFactory, bangkok, booked, national_id
+from tests.factories import (
+    PatientFactory,
+    ScheduleTemplateFactory,
+    SlotFactory,
+    bangkok,
+    booked,
+    national_id,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -290,3 +298,44 @@ def test_a_booking_through_the_booking_function_makes_the_texts_once_when_the_ro
     confirmation = Message.objects.get(appointment=appointment, kind=Message.Kind.CONFIRMATION)
     assert (confirmation.language, made_in) == ("en", ["en"])
     assert confirmation.body == notices.booking_confirmation(appointment, "en")
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_drive_called_off_and_a_closure_tell_each_booked_patient_with_the_link(
+    patient, city_admin, clock, language
+):
+    from booking.services.schedules import add_closure
+    from booking.vaccination.drives import cancel_drive, create_drive, release_drive
+    from tests.factories import drive_fields, stock_up, vaccine
+
+    patient.preferred_language = language
+    patient.save(update_fields=["preferred_language"])
+    flu = vaccine("vaccine-influenza")
+    for number in (1, 2):
+        stock_up(number, flu, 100)
+    drive = create_drive(fields=drive_fields(), created_by=city_admin)
+    release_drive(drive=drive)
+    drive.refresh_from_db()
+    clock.move_to(drive.release_at)
+    in_drive = booked(patient, Slot.objects.filter(drive=drive).earliest("start"))
+    template = ScheduleTemplateFactory(centre=HealthCentre.objects.get(number=1))
+    sync_slots(centre_ids=[1])
+    later = timezone.now() + timedelta(days=2)
+    scheduled = Slot.objects.filter(template=template, start__gt=later).earliest("start")
+    ordinary = booked(patient, scheduled)
+    day = timezone.localdate(scheduled.start)
+
+    cancel_drive(drive=drive)
+    add_closure(centre=scheduled.centre, start_date=day, end_date=day, reason_th="ซ่อม")
+
+    told = {
+        message.appointment_id: message
+        for message in Message.objects.filter(kind=Message.Kind.DRIVE_CHANGE)
+    }
+    assert set(told) == {in_drive.pk, ordinary.pk}
+    assert told[in_drive.pk].body == notices.drive_called_off(in_drive, language)
+    assert told[ordinary.pk].body == notices.centre_closed(ordinary, language)
+    for message in told.values():
+        assert message.recipient == patient.phone
+        assert "/a/" in message.body
+        assert count_segments(message.body).segments <= 3, message.body

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.exceptions import DriveNotDraft, InsufficientStock, InvalidStatusChange
 from booking.models import Appointment, DriveSession, Slot, VaccinationDrive
+from booking.notices import drive_called_off, notify_drive_change
 from booking.services.audit import drive_changed
 from booking.services.slots import insert_slots, lock_centres
 from booking.vaccination.drives.fields import DriveFields, validate_drive_fields
@@ -141,6 +142,8 @@ def cancel_drive(*, drive: VaccinationDrive) -> DriveCancelled:
         .select_related("patient", "slot__centre", "slot__service")
         .order_by("slot__start", "pk")
     )
+    for appointment in affected:  # each is told, with the link to choose another time
+        notify_drive_change(appointment, drive_called_off)
     return DriveCancelled(drive=drive, slots_removed=removed, affected=affected)
 
 
