@@ -24,7 +24,7 @@ from booking.selectors import (
     slot_for_staff,
 )
 from booking.services.audit import queue_shown
-from booking.services.bulk import cancel_many, move_many
+from booking.services.bulk import change_in_bulk
 from booking.services.schedules import (
     ClosureAdded,
     ScheduleChange,
@@ -355,33 +355,15 @@ def bulk_change(request: HttpRequest, payload: BulkIn) -> BulkOut:
     """Move or cancel many appointments when supply fails (a lot withdrawn, a closure, a drive
     called off). Each patient is told by text. One that cannot be moved keeps its place and is
     listed as `unchanged` with the reason; the rest go ahead."""
-    user = signed_in_user(request)
-    appointments = Appointment.objects.filter(pk__in=payload.appointment_ids)
-    found = dict(appointments.values_list("pk", "slot__centre_id"))
-    missing = sorted(set(payload.appointment_ids) - set(found))
-    if missing:
-        raise NotFound(
-            _("We could not find appointments %(ids)s.") % {"ids": ", ".join(map(str, missing))}
-        )
-    for centre_id in set(found.values()):
-        require_staff(user, StaffAction.CANCEL_APPOINTMENTS, centre_id)
-    if payload.action == "cancel":
-        if not payload.reason.strip():
-            raise InvalidInput(_("Give the reason the patients will be told."), field="reason")
-        outcomes = cancel_many(appointments=appointments, reason=payload.reason.strip())
-    else:
-        if payload.date_from is None or payload.date_to is None:
-            raise InvalidInput(_("Give the days to move the appointments to."), field="date_from")
-        if payload.date_to < payload.date_from or (payload.date_to - payload.date_from).days > 60:
-            raise InvalidInput(
-                _("Choose at most 60 days, ending on or after the first."), field="date_to"
-            )
-        outcomes = move_many(
-            appointments=appointments,
-            date_from=max(payload.date_from, timezone.localdate()),
-            date_to=payload.date_to,
-            centre_ids=payload.centres,
-        )
+    outcomes = change_in_bulk(
+        user=signed_in_user(request),
+        appointment_ids=payload.appointment_ids,
+        action=payload.action,
+        reason=payload.reason,
+        date_from=payload.date_from,
+        date_to=payload.date_to,
+        centre_ids=payload.centres,
+    )
     return BulkOut.model_validate(
         {
             "moved": sum(outcome.result == "moved" for outcome in outcomes),

@@ -47,6 +47,7 @@ from booking.selectors.staff import (
     messages_about_appointment,
     messages_about_patient,
     slot_for_staff,
+    stranded_appointments,
 )
 
 __all__ = [
@@ -80,5 +81,6 @@ __all__ = [
     "patients_of",
     "search_open_slots",
     "slot_for_staff",
+    "stranded_appointments",
     "vaccination_courses_of",
 ]

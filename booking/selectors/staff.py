@@ -4,6 +4,7 @@ text messages about an appointment or a patient."""
 from datetime import date
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import Appointment, Patient, Slot
@@ -87,3 +88,18 @@ def centres_seeing(user: AnyUser, patient_id: int) -> list[int]:
 def messages_about_appointment(appointment: Appointment) -> QuerySet[Message]:
     """The text messages about an appointment, newest first."""
     return Message.objects.filter(appointment=appointment).order_by("-created_at", "-pk")
+
+
+def stranded_appointments(centre_id: int) -> QuerySet[Appointment]:
+    """The centre's booked appointments still to come in slots that closed under them (a
+    closure, a drive called off), soonest first: for staff to move or cancel."""
+    return (
+        Appointment.objects.filter(
+            slot__centre_id=centre_id,
+            slot__closed=True,
+            slot__start__gt=timezone.now(),
+            status=Appointment.Status.BOOKED,
+        )
+        .select_related("patient", "slot__service")
+        .order_by("slot__start", "pk")
+    )

@@ -8,6 +8,7 @@ import pytest
 from booking.models import Appointment, Patient, Slot
 from booking.services.slots import sync_slots
 from clinics.models import AuditEvent, Closure, HealthCentre, ScheduleTemplate, Service
+from notifications.models import Message
 from tests.factories import PatientFactory, ScheduleTemplateFactory, SlotFactory, bangkok, booked
 from video.models import ConsultationRoom
 from video.services import room_for, wait_in_lobby
@@ -593,3 +594,31 @@ def test_staff_of_another_centre_cannot_mark_an_id_checked(client_for, staff_at_
     assert response.status_code == 403
     visit.patient.refresh_from_db()
     assert not visit.patient.identity_verified
+
+
+def test_appointments_in_closed_times_are_moved_or_cancelled_in_bulk_after_a_second_step(
+    client_for, scheduler_at_centre_1, clinician_at_centre_1, patient, clock
+):
+    visit = booked(patient, SlotFactory(start=bangkok(date(2026, 12, 2), time(9))))
+    Slot.objects.filter(pk=visit.slot_id).update(closed=True)
+    client = client_for(scheduler_at_centre_1)
+    path = "/staff/centres/1/move-or-cancel?lang=en"
+    chosen = {"appointment_ids": [str(visit.pk)], "action": "cancel", "reason": "Flooding"}
+
+    page = client.get(path).content.decode()
+    no_reason = client.post(path, {**chosen, "reason": "", "confirm": "yes"})
+    asked = client.post(path, chosen).content.decode()
+    visit.refresh_from_db()
+    assert visit.status == Appointment.Status.BOOKED  # not before the second step
+
+    done = client.post(path, {**chosen, "confirm": "yes"}).content.decode()
+    visit.refresh_from_db()
+
+    assert patient.first_name in page
+    assert no_reason.status_code == 400
+    assert "Give the reason the patients will be told." in no_reason.content.decode()
+    assert "Cancel 1 appointment?" in asked
+    assert "cancelled; the patient is told" in done
+    assert visit.status == Appointment.Status.CANCELLED
+    assert Message.objects.filter(appointment=visit, kind=Message.Kind.CANCELLED).exists()
+    assert client_for(clinician_at_centre_1).get(path).status_code == 403

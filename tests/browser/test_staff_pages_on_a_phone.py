@@ -73,6 +73,7 @@ def test_the_staff_pages_fit_a_phone(in_browser, admin_at_centre_1, clock, langu
         "/staff/centres/1/week",
         "/staff/centres/1/schedules",
         "/staff/centres/1/closures",
+        "/staff/centres/1/move-or-cancel",
         "/staff/centres/1/stock",
         "/staff/centres/1/dashboard",
         "/staff/drives",

@@ -409,6 +409,12 @@ ROUTES: list[Route] = [
     ),
     Route(
         "GET",
+        "staff/centres/<int:number>/move-or-cancel",
+        STAFF_HERE,
+        at("/staff/centres/1/move-or-cancel"),
+    ),
+    Route(
+        "GET",
         "staff/centres/<int:number>/shared-phones",
         STAFF_HERE,
         at("/staff/centres/1/shared-phones"),

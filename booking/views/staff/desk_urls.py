@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from booking.views.staff import phones, schedules, today, week
+from booking.views.staff import bulk, phones, schedules, today, week
 
 urlpatterns: list[URLPattern] = [
     path("staff/centres/<int:number>/today", today.today_page, name="staff-today"),
@@ -17,6 +17,7 @@ urlpatterns: list[URLPattern] = [
         name="staff-schedule",
     ),
     path("staff/centres/<int:number>/closures", schedules.closures_page, name="staff-closures"),
+    path("staff/centres/<int:number>/move-or-cancel", bulk.bulk_page, name="staff-bulk"),
     path(
         "staff/centres/<int:number>/shared-phones",
         phones.shared_phones_page,
