@@ -125,6 +125,9 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(request.path, status=303)
     form = DependantForm(request.POST or None)
     error = ""
+    # Added from the booking page's "who is it for" step: the slot to go back to.
+    asked_back = request.POST.get("back") or request.GET.get("back", "")
+    back_to_slot = asked_back if re.fullmatch(r"[0-9]{1,18}", asked_back) else ""
     if request.method == "POST":
         if form.is_valid():
             with refusal_caught() as refused:
@@ -155,6 +158,9 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
                         )
                         % {"phone": sent.phone, "name": added.first_name},
                     )
+                if back_to_slot:  # added while booking: back to the same time
+                    back = reverse("book-slot", args=[int(back_to_slot)])
+                    return HttpResponseRedirect(f"{back}?lang={language}", status=303)
                 return HttpResponseRedirect(request.path, status=303)
         else:
             error = first_form_error(form)
@@ -216,6 +222,7 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
             "declared_groups": [
                 (group.value, group.label) for group in RiskGroup if group in DECLARED_RISK_GROUPS
             ],
+            "back_to_slot": back_to_slot,
             "household": [
                 {"person": person, "needs_proof": phone_needs_proof(person)} for person in household
             ],

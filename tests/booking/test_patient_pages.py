@@ -339,6 +339,38 @@ def test_a_parent_adds_their_child_and_can_book_for_them(client_for, patient, cl
     assert f'value="{child.pk}"' in client.get(f"/book/slots/{slot.pk}").content.decode()
 
 
+def test_a_parent_adds_their_child_while_booking_and_comes_back_to_the_same_time(
+    client_for, patient, clock
+):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    client = client_for(patient)
+    booking_page = client.get(f"/book/slots/{slot.pk}?lang=en").content.decode()
+    form = client.get(f"/me/?back={slot.pk}&lang=en").content.decode()
+
+    back = client.post(
+        "/me/?lang=en",
+        {
+            "back": str(slot.pk),
+            "first_name": "Nong",
+            "last_name": patient.last_name,
+            "date_of_birth": "2020-05-01",
+            "sex": "female",
+            "national_id": national_id(),
+            "passport_number": "",
+            "relationship": "child",
+        },
+    )
+    odd = client.post("/me/?lang=en", {"back": "/elsewhere", "first_name": ""})
+
+    child = patient.account.patients.get(first_name="Nong")
+    assert f'href="/me/?back={slot.pk}&amp;lang=en#dependant-form"' in booking_page
+    assert f'name="back" value="{slot.pk}"' in form
+    assert back.status_code == 303
+    assert back["Location"] == f"/book/slots/{slot.pk}?lang=en"
+    assert f'value="{child.pk}"' in client.get(back["Location"]).content.decode()
+    assert odd.status_code == 400  # a refused form stays; an odd "back" is ignored
+
+
 def test_a_parent_proves_their_childs_phone_on_the_page(client_for, patient, clock):
     client = client_for(patient)
     added = client.post(
