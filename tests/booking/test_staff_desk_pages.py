@@ -1,6 +1,7 @@
 """The staff desk pages through the test client: today's queue and its buttons, the week,
 weekly schedules and closures, each only for staff of the centre with the right role."""
 
+import re
 from datetime import date, time
 
 import pytest
@@ -622,3 +623,23 @@ def test_appointments_in_closed_times_are_moved_or_cancelled_in_bulk_after_a_sec
     assert visit.status == Appointment.Status.CANCELLED
     assert Message.objects.filter(appointment=visit, kind=Message.Kind.CANCELLED).exists()
     assert client_for(clinician_at_centre_1).get(path).status_code == 403
+
+
+def test_a_form_with_problems_lists_them_all_at_the_top_linking_to_each_field(
+    client_for, scheduler_at_centre_1, clock
+):
+    page = client_for(scheduler_at_centre_1).post(
+        "/staff/centres/1/schedules?lang=en",
+        {"weekdays": ["6"], "start_time": "8 o'clock", "slot_minutes": "30", "capacity": "2"},
+    )
+
+    text = page.content.decode()
+    summary = text.split('class="notice error error-summary"')[1].split("</div>")[0]
+    assert page.status_code == 400
+    assert "There is a problem" in summary
+    for field in ("service", "start_time", "end_time", "valid_from"):
+        assert f'href="#id_{field}"' in summary, field  # every problem at once
+        assert f'id="id_{field}_error"' in text  # and next to its field
+    [start] = re.findall(r'<input[^>]*name="start_time"[^>]*>', text)
+    assert 'aria-invalid="true"' in start
+    assert 'value="8 o&#x27;clock"' in start  # what was typed is kept
