@@ -2,6 +2,7 @@
 clinician's room page and the clinician's list of today's rooms at a centre. The call itself
 is video/static/video/room.js, talking to the signalling consumer (video.consumers)."""
 
+import math
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
@@ -155,7 +156,13 @@ def _room_page(
             "appointment": appointment,
             "opens_at": f"{timezone.localtime(opens):%H:%M}",
             "lobby_url": f"/video/centres/{appointment.slot.centre_id}/?lang={language}",
-            "call_config": {"role": role, "socket": socket_path, "texts": _call_texts()},
+            "call_config": {
+                "role": role,
+                "socket": socket_path,
+                "texts": _call_texts(),
+                # Early: the page counts down to the room opening, rather than refuse a join.
+                "opens_in": max(0, math.ceil((opens - timezone.now()).total_seconds())),
+            },
         },
     )
 
@@ -224,6 +231,11 @@ def _call_texts() -> dict[str, str]:
             "This browser cannot make video calls. Please use a recent Chrome, Safari or Firefox."
         ),
         "check_again": _("Check again"),
+        "opens_in": _(
+            "The room opens in %(time)s. Check your camera and microphone meanwhile; you can "
+            "join once it opens."
+        ),
+        "room_open": _("The room is open: you can join now."),
         "connecting": _("Connecting…"),
         "waiting": _("Please wait: the clinician will let you in shortly."),
         "clinician_here": _("The clinician is here and will let you in shortly."),

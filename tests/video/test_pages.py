@@ -52,6 +52,18 @@ def test_the_join_link_opens_the_patients_room_page_without_signing_in(visit, cl
     assert config["texts"]["waiting"].startswith("Please wait")
 
 
+def test_an_early_join_counts_down_to_the_room_opening_rather_than_refuse(visit, client, clock):
+    token = video_join_token(visit.pk)
+
+    early = call_config(client.get(f"/v/{token}?lang=en"))  # 07:00; it opens at 09:45
+    clock.move_to(bangkok(MONDAY, time(9, 50)))
+    open_now = call_config(client.get(f"/v/{token}?lang=en"))
+
+    assert early["opens_in"] == (2 * 60 + 45) * 60
+    assert early["texts"]["opens_in"].startswith("The room opens in %(time)s.")
+    assert open_now["opens_in"] == 0
+
+
 def test_the_patients_page_is_in_thai_unless_english_is_asked_for(visit, client):
     response = client.get(f"/v/{video_join_token(visit.pk)}")
 

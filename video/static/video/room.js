@@ -97,15 +97,16 @@
       $("local-video").srcObject = stream;
       showMicLevel(stream);
       say(note || texts.check_ok, note ? "" : "success");
-      $("join-button").disabled = false;
+      joinable = true;
     } catch (error) {
       const refused = error.name === "NotAllowedError" || error.name === "SecurityError";
       const busy = error.name === "NotReadableError" || error.name === "AbortError";
       say(refused ? texts.check_refused : busy ? texts.check_busy : texts.check_no_device, "error");
       // Joining without a camera or microphone still gives the other side's picture and
       // sound, and the chat.
-      $("join-button").disabled = !window.RTCPeerConnection;
+      joinable = !!window.RTCPeerConnection;
     } finally {
+      updateJoin();
       $("check-button").disabled = false;
       $("check-button").textContent = texts.check_again;
       updateMediaButtons();
@@ -159,6 +160,47 @@
     const local = track(kind);
     if (local) local.enabled = !local.enabled;
     updateMediaButtons();
+  }
+
+  // ---- Before the room opens: a countdown, and Join waits for it -----------------------
+
+  let joinable = false; // the device check has run (and the browser can make calls)
+  const opensAt = Date.now() + (config.opens_in || 0) * 1000;
+  let countdown = null;
+
+  function early() {
+    return Date.now() < opensAt;
+  }
+
+  function updateJoin() {
+    $("join-button").disabled = !joinable || early();
+  }
+
+  function clock(seconds) {
+    const hours = Math.floor(seconds / 3600);
+    const minutes = Math.floor((seconds % 3600) / 60);
+    const rest = String(seconds % 60).padStart(2, "0");
+    return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+  }
+
+  function showWait() {
+    const left = Math.ceil((opensAt - Date.now()) / 1000);
+    const note = $("opens-in");
+    if (left <= 0) {
+      note.hidden = true;
+      if (countdown) clearInterval(countdown);
+      countdown = null;
+      say(texts.room_open, "success");
+      updateJoin();
+      return;
+    }
+    note.hidden = false;
+    note.textContent = texts.opens_in.replace("%(time)s", clock(left));
+  }
+
+  if (early()) {
+    showWait();
+    countdown = setInterval(showWait, 1000);
   }
 
   // ---- Signalling -----------------------------------------------------------------------
