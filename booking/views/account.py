@@ -3,10 +3,11 @@ and vaccination record, and one appointment (move, cancel, calendar file, video 
 
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
@@ -43,11 +44,14 @@ from booking.views.passcode_flow import (
     take_sign_in_step,
 )
 from booking.views.phone_steps import NEW_PHONE_KEY, PHONE_STEPS, take_phone_step
+from booking.waitlist.selectors import waitlist_of
+from booking.waitlist.services import join_waitlist, leave_waitlist
 from clinics.dates import format_day, format_moment
-from clinics.exceptions import InvalidInput
+from clinics.exceptions import InvalidInput, NotFound
 from clinics.models import District
 from clinics.permissions import signed_in_user
 from clinics.refusals import refusal_caught, refusal_flashed
+from clinics.selectors import district_by_code, service_by_code
 from notifications.models import Message
 
 PAGE_CANCELLATION = "Cancelled on the patient's page"
@@ -118,6 +122,12 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
                 _("%(name)s's details for vaccination drives are saved.")
                 % {"name": person.first_name},
             )
+        return HttpResponseRedirect(request.path, status=303)
+    if request.method == "POST" and action in ("join_waitlist", "leave_waitlist"):
+        with refusal_flashed(request) as refused:
+            done = _waitlist_step(request, user, action)
+        if not refused:
+            messages.success(request, done)
         return HttpResponseRedirect(request.path, status=303)
     if request.method == "POST" and action in PHONE_STEPS:
         with refusal_flashed(request):
@@ -223,6 +233,15 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
                 (group.value, group.label) for group in RiskGroup if group in DECLARED_RISK_GROUPS
             ],
             "back_to_slot": back_to_slot,
+            "waitlist": [
+                {
+                    "entry": entry,
+                    "service": entry.service.name_in(language),
+                    "first": format_day(entry.date_from, language),
+                    "last": format_day(entry.date_to, language),
+                }
+                for entry in waitlist_of(user)
+            ],
             "household": [
                 {"person": person, "needs_proof": phone_needs_proof(person)} for person in household
             ],
@@ -332,3 +351,37 @@ def _save_health_details(request: HttpRequest, person: Patient) -> None:
         patient=person,
         person=replace(details_of(person), district=district, risk_groups=groups),
     )
+
+
+def _waitlist_step(request: HttpRequest, user: User, action: str) -> str:
+    """Join the waitlist (from a search that found nothing) or leave it; what happened."""
+    if action == "leave_waitlist":
+        entry = waitlist_of(user).filter(pk=_row_id(request.POST.get("entry_id", ""))).first()
+        if entry is None:
+            raise NotFound(_("We could not find that waitlist place on your account."))
+        leave_waitlist(entry=entry)
+        return _("You have left the waitlist for %(service)s.") % {
+            "service": entry.service.name_in(request.LANGUAGE_CODE)
+        }
+    person = patient_of(user, _row_id(request.POST.get("patient_id", "")))
+    code = request.POST.get("district", "")
+    try:
+        first = date.fromisoformat(request.POST.get("from", ""))
+        last = date.fromisoformat(request.POST.get("to", ""))
+    except ValueError as error:
+        raise InvalidInput(
+            _("Give the dates as on a calendar, e.g. 2026-11-30."), field="from"
+        ) from error
+    entry = join_waitlist(
+        patient=person,
+        service=service_by_code(request.POST.get("service", "")),
+        centres=[],
+        district=district_by_code(int(code)) if code.isdigit() else None,
+        date_from=first,
+        date_to=last,
+        joined_by=user,
+    )
+    return _("%(name)s is on the waitlist for %(service)s: we text you when a place is held.") % {
+        "name": person.first_name,
+        "service": entry.service.name_in(request.LANGUAGE_CODE),
+    }

@@ -117,6 +117,8 @@ def find_page(request: HttpRequest) -> HttpResponse:
         found = [(place, slots) for place, slots in found if slots]
     service = search.service
     centres = [_centre_times(place, slots, language, drives) for place, slots in found]
+    if not centres and request.user.is_authenticated:  # who could wait for a place
+        context["patients"] = list(patients_of(request.user))
     shown = {
         key
         for centre in centres

@@ -558,3 +558,40 @@ def test_a_holder_declares_risk_groups_and_a_home_district_on_their_own_page(
     assert other_patient.risk_groups == []
     [changed] = AuditEvent.objects.filter(action="patient.changed", target_id=patient.pk)
     assert sorted(changed.details["fields"]) == ["district", "risk_groups"]
+
+
+def test_a_search_that_finds_nothing_offers_the_waitlist_which_the_household_page_lists(
+    client_for, patient, clock
+):
+    from booking.models import WaitlistEntry
+
+    client = client_for(patient)
+    search = "/?service=vaccine-hpv&from=2026-12-01&to=2026-12-20&lang=en"
+
+    empty = client.get(search).content.decode()
+    anonymous = Client().get(search).content.decode()
+    joined = client.post(
+        "/me/?lang=en",
+        {
+            "action": "join_waitlist",
+            "patient_id": str(patient.pk),
+            "service": "vaccine-hpv",
+            "district": "",
+            "from": "2026-12-01",
+            "to": "2026-12-20",
+        },
+        follow=True,
+    ).content.decode()
+    entry = WaitlistEntry.objects.get(patient=patient)
+    left = client.post(
+        "/me/?lang=en", {"action": "leave_waitlist", "entry_id": str(entry.pk)}, follow=True
+    ).content.decode()
+    entry.refresh_from_db()
+
+    assert 'name="action" value="join_waitlist"' in empty
+    assert "Sign in to wait for a place" in anonymous
+    assert "is on the waitlist for" in joined
+    assert "Waiting for a place" in joined
+    assert f'name="entry_id" value="{entry.pk}"' in joined
+    assert "You have left the waitlist" in left
+    assert entry.status not in (WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED)
