@@ -9,9 +9,9 @@ from django.test import Client
 from django.utils import timezone
 from stdnum.th import pin
 
-from booking.models import Appointment, Patient, Slot, VaccineLot
+from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccineLot
 from booking.services.appointments import Booking, book_slot
-from booking.vaccination.drives import DriveFields
+from booking.vaccination.drives import DriveFields, create_drive, release_drive
 from booking.vaccination.stock import receive_lot
 from clinics.models import HealthCentre, ScheduleTemplate, Service
 
@@ -173,3 +173,14 @@ def drive_fields(**overrides: object) -> DriveFields:
     }
     values.update(overrides)
     return DriveFields(**values)  # type: ignore[arg-type]
+
+
+def released_drive(created_by: object, **overrides: object) -> VaccinationDrive:
+    """drive_fields' flu drive (with `overrides`) at centres 1 and 2, stocked with 100 doses
+    each and released: it opens for booking at 10:00 today."""
+    for number in (1, 2):
+        stock_up(number, vaccine("vaccine-influenza"), 100)
+    drive = create_drive(fields=drive_fields(**overrides), created_by=created_by)  # type: ignore[arg-type]
+    release_drive(drive=drive)
+    drive.refresh_from_db()
+    return drive

@@ -15,11 +15,9 @@ from tests.factories import (
     SlotFactory,
     bangkok,
     booked,
-    drive_fields,
     national_id,
     passcode_texted_to,
-    stock_up,
-    vaccine,
+    released_drive,
 )
 
 pytestmark = pytest.mark.django_db
@@ -294,16 +292,7 @@ def test_the_pages_name_the_centre_one_way_in_each_language(client_for, patient,
 def test_a_refused_drive_booking_names_each_rule_and_links_to_the_details_to_correct(
     client_for, patient, city_admin, clock
 ):
-    from booking.vaccination.drives import create_drive, release_drive
-
-    flu = vaccine("vaccine-influenza")
-    for number in (1, 2):
-        stock_up(number, flu, 100)
-    drive = create_drive(
-        fields=drive_fields(risk_groups=[RiskGroup.PREGNANT]), created_by=city_admin
-    )
-    release_drive(drive=drive)
-    drive.refresh_from_db()
+    drive = released_drive(city_admin, risk_groups=[RiskGroup.PREGNANT])
     clock.move_to(drive.release_at)
     slot = Slot.objects.filter(drive=drive).earliest("start")
 

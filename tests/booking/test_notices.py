@@ -24,6 +24,7 @@ from tests.factories import (
     bangkok,
     booked,
     national_id,
+    released_drive,
 )
 
 pytestmark = pytest.mark.django_db
@@ -305,17 +306,11 @@ def test_a_drive_called_off_and_a_closure_tell_each_booked_patient_with_the_link
     patient, city_admin, clock, language
 ):
     from booking.services.schedules import add_closure
-    from booking.vaccination.drives import cancel_drive, create_drive, release_drive
-    from tests.factories import drive_fields, stock_up, vaccine
+    from booking.vaccination.drives import cancel_drive
 
     patient.preferred_language = language
     patient.save(update_fields=["preferred_language"])
-    flu = vaccine("vaccine-influenza")
-    for number in (1, 2):
-        stock_up(number, flu, 100)
-    drive = create_drive(fields=drive_fields(), created_by=city_admin)
-    release_drive(drive=drive)
-    drive.refresh_from_db()
+    drive = released_drive(city_admin)
     clock.move_to(drive.release_at)
     in_drive = booked(patient, Slot.objects.filter(drive=drive).earliest("start"))
     template = ScheduleTemplateFactory(centre=HealthCentre.objects.get(number=1))

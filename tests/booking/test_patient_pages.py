@@ -16,10 +16,9 @@ from tests.factories import (
     SlotFactory,
     bangkok,
     booked,
-    drive_fields,
     national_id,
     passcode_texted_to,
-    stock_up,
+    released_drive,
 )
 
 pytestmark = pytest.mark.django_db
@@ -77,17 +76,7 @@ def test_near_me_sorts_by_distance_and_shows_it(flu_slots):
 def test_drive_times_say_who_they_are_for_and_can_be_left_to_those_one_may_book(
     flu_slots, client_for, patient, city_admin, clock
 ):
-    from booking.vaccination.drives import create_drive, release_drive
-
-    flu = flu_slots[0].service
-    for number in (1, 2):
-        stock_up(number, flu, 100)
-    drive = create_drive(
-        fields=drive_fields(name_en="Flu for mothers", risk_groups=[RiskGroup.PREGNANT]),
-        created_by=city_admin,
-    )
-    release_drive(drive=drive)
-    drive.refresh_from_db()
+    drive = released_drive(city_admin, name_en="Flu for mothers", risk_groups=[RiskGroup.PREGNANT])
     clock.move_to(drive.release_at)
     in_drive = Slot.objects.filter(drive=drive).earliest("start")
     client = client_for(patient)

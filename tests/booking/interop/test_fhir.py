@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
@@ -19,17 +18,14 @@ from booking.models import (
     PartnerKeyUse,
     Patient,
     Slot,
-    VaccinationDrive,
 )
-from booking.vaccination.drives import create_drive, release_drive
 from clinics.models import AuditEvent, HealthCentre, Service
 from tests.factories import (
     PatientFactory,
     SlotFactory,
     bangkok,
     booked,
-    drive_fields,
-    stock_up,
+    released_drive,
     vaccine,
 )
 
@@ -198,16 +194,6 @@ def test_healthcare_services_list_the_centres_offering_them(
 
 
 # --- Schedule -----------------------------------------------------------------------------------
-
-
-def released_drive(city_admin: User) -> VaccinationDrive:
-    """The factories' flu drive at centres 1 and 2, opening for booking at 10:00 today."""
-    for number in (1, 2):
-        stock_up(number, vaccine("vaccine-influenza"), 100)
-    drive = create_drive(fields=drive_fields(), created_by=city_admin)
-    release_drive(drive=drive)
-    drive.refresh_from_db()
-    return drive
 
 
 def test_each_service_at_each_centre_has_a_schedule_with_both_actors(reference_data, client):

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.contrib.auth.models import User
 from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,12 +18,17 @@ from fhir.resources.R4B.fhirtypes import InstantType, UrlType
 from pydantic import TypeAdapter
 
 from booking.interop.fhir.publishing import MANIFEST, PublishRun, publish_scheduling_links
-from booking.models import PublishedFile, Slot, VaccinationDrive
+from booking.models import PublishedFile, Slot
 from booking.tasks import publish_scheduling_links as publish_task
-from booking.vaccination.drives import create_drive, release_drive
 from clinics.models import HealthCentre
 from config.celery import app
-from tests.factories import SlotFactory, bangkok, booked, drive_fields, stock_up, vaccine
+from tests.factories import (
+    SlotFactory,
+    bangkok,
+    booked,
+    released_drive,
+    vaccine,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -86,15 +90,6 @@ def flu_slot(day: date, at: time = time(10, 0), centre: int = 1, **fields: Any) 
 
 def tomorrow() -> date:
     return timezone.localdate() + timedelta(days=1)
-
-
-def released_drive(city_admin: User) -> VaccinationDrive:
-    for number in (1, 2):
-        stock_up(number, vaccine("vaccine-influenza"), 100)
-    drive = create_drive(fields=drive_fields(), created_by=city_admin)
-    release_drive(drive=drive)
-    drive.refresh_from_db()
-    return drive
 
 
 def test_the_manifest_is_written_on_first_request_and_every_line_is_valid_fhir(

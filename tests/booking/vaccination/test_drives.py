@@ -21,7 +21,7 @@ from booking.vaccination.drives import (
 from booking.vaccination.stock import stock_positions, withdraw_lot
 from clinics.exceptions import InvalidInput, NotFound
 from clinics.models import HealthCentre
-from tests.factories import bangkok, booked, drive_fields, stock_up, vaccine
+from tests.factories import bangkok, booked, drive_fields, released_drive, stock_up, vaccine
 
 pytestmark = pytest.mark.django_db
 
@@ -37,16 +37,6 @@ def today() -> date:
 @pytest.fixture
 def organiser(city_admin: User) -> User:
     return city_admin
-
-
-def released_drive(organiser: User, **overrides: object) -> VaccinationDrive:
-    flu = vaccine("vaccine-influenza")
-    for number in (1, 2):
-        stock_up(number, flu, 100)
-    drive = create_drive(fields=drive_fields(**overrides), created_by=organiser)
-    release_drive(drive=drive)
-    drive.refresh_from_db()
-    return drive
 
 
 def flu_search() -> SlotSearch:
