@@ -28,7 +28,7 @@ MEASURE = """() => {
     const wide = document.documentElement.scrollWidth;
     const small = [];
     const targets = document.querySelectorAll(
-        "main button, main .button, main td a, main li > a, main .row-actions a"
+        "main button, main .button, main td a, main li > a, main .row-actions a, main summary"
     );
     for (const target of targets) {
         const box = target.getBoundingClientRect();
