@@ -23,7 +23,6 @@ from clinics.models import (
     PublicHoliday,
     Service,
     ServiceDose,
-    for_language,
 )
 
 EARTH_RADIUS_KM = 6371.0
@@ -134,11 +133,6 @@ def holidays_between(start: date, end: date) -> dict[date, PublicHoliday]:
     return {
         holiday.date: holiday for holiday in PublicHoliday.objects.filter(date__range=(start, end))
     }
-
-
-def holiday_name(holiday: PublicHoliday, language: str) -> str:
-    """The holiday's name in the language (Thai where it has no English name)."""
-    return for_language(language, holiday.name_th, holiday.name_en or holiday.name_th)
 
 
 def closed_days(*, centre_ids: Iterable[int], start: date, end: date) -> dict[int, set[date]]:

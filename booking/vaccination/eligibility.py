@@ -145,3 +145,13 @@ def describe_rules(drive: VaccinationDrive, *, district_names: list[str]) -> lis
     if district_names:
         rules.append(_("Living in: %(districts)s.") % {"districts": ", ".join(district_names)})
     return [str(rule) for rule in rules]
+
+
+def anyone_eligible(
+    drive: VaccinationDrive, people: list[Patient], day: date, *, district_codes: set[int]
+) -> bool:
+    """Whether any of the people (an account's household) meets every rule of the drive on
+    the day: what "times someone on my account may book" keeps."""
+    return any(
+        not ineligibilities(drive, person, day, district_codes=district_codes) for person in people
+    )

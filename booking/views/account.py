@@ -1,7 +1,6 @@
 """A patient's own pages: signing in with a texted passcode, their household's appointments
 and vaccination record, and one appointment (move, cancel, calendar file, video link)."""
 
-import re
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -35,7 +34,7 @@ from booking.services.phones import offer_phone_proof, phone_needs_proof
 from booking.thaid import thaid_enabled
 from booking.vaccination.models import DECLARED_RISK_GROUPS
 from booking.vaccination.series import next_dose_due
-from booking.views.form_errors import first_form_error
+from booking.views.form_errors import first_form_error, row_id
 from booking.views.links import act_on_appointment, move_options, video_join_url
 from booking.views.passcode_flow import (
     STEPS,
@@ -114,7 +113,10 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     if request.method == "POST" and action == "health_details":
         with refusal_flashed(request) as refused:
-            person = patient_of(user, _row_id(request.POST.get("patient_id", "")))
+            person = patient_of(
+                user,
+                _posted_row(request, "patient_id", _("Choose who the details are for.")),
+            )
             _save_health_details(request, person)
         if not refused:
             messages.success(
@@ -136,8 +138,7 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
     form = DependantForm(request.POST or None)
     error = ""
     # Added from the booking page's "who is it for" step: the slot to go back to.
-    asked_back = request.POST.get("back") or request.GET.get("back", "")
-    back_to_slot = asked_back if re.fullmatch(r"[0-9]{1,18}", asked_back) else ""
+    back_to_slot = row_id(request.POST.get("back") or request.GET.get("back", ""))
     if request.method == "POST":
         if form.is_valid():
             with refusal_caught() as refused:
@@ -168,8 +169,8 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
                         )
                         % {"phone": sent.phone, "name": added.first_name},
                     )
-                if back_to_slot:  # added while booking: back to the same time
-                    back = reverse("book-slot", args=[int(back_to_slot)])
+                if back_to_slot is not None:  # added while booking: back to the same time
+                    back = reverse("book-slot", args=[back_to_slot])
                     return HttpResponseRedirect(f"{back}?lang={language}", status=303)
                 return HttpResponseRedirect(request.path, status=303)
         else:
@@ -201,9 +202,7 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
                         "status": dose.get_status_display(),
                         "given": dose.status == Appointment.Status.COMPLETED,
                         "when": format_day(timezone.localdate(dose.slot.start), language),
-                        "centre": dose.slot.centre.name_th
-                        if language == "th"
-                        else dose.slot.centre.name_en,
+                        "centre": dose.slot.centre.name_in(language),
                         "lot": dose.lot.lot_number if dose.lot else "",
                     }
                     for dose in doses
@@ -325,10 +324,22 @@ def _what_was_texted(appointment: Appointment, language: str) -> str:
     return _("We have texted you a confirmation, with a link to this appointment.")
 
 
-def _row_id(raw: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,18}", raw):
-        raise InvalidInput(_("Choose who the details are for."), field="patient_id")
-    return int(raw)
+def _posted_row(request: HttpRequest, name: str, refusal: str) -> int:
+    found = row_id(request.POST.get(name, ""))
+    if found is None:
+        raise InvalidInput(refusal, field=name)
+    return found
+
+
+def _district_posted(request: HttpRequest) -> District | None:
+    """The home district a form posted by its code ("" for none); InvalidInput if unknown."""
+    code = request.POST.get("district", "")
+    if not code:
+        return None
+    district = district_by_code(row_id(code) or -1)
+    if district is None:
+        raise InvalidInput(_("There is no Bangkok district with that code."), field="district")
+    return district
 
 
 def _save_health_details(request: HttpRequest, person: Patient) -> None:
@@ -340,31 +351,26 @@ def _save_health_details(request: HttpRequest, person: Patient) -> None:
             _("Tick the box to confirm the details are true and may be used for drives."),
             field="confirm",
         )
-    code = request.POST.get("district", "")
-    district = None
-    if code:
-        district = District.objects.filter(code=int(code) if code.isdigit() else -1).first()
-        if district is None:
-            raise InvalidInput(_("There is no Bangkok district with that code."), field="district")
     groups = tuple(group for group in request.POST.getlist("risk_groups") if group)
     update_patient(
         patient=person,
-        person=replace(details_of(person), district=district, risk_groups=groups),
+        person=replace(details_of(person), district=_district_posted(request), risk_groups=groups),
     )
 
 
 def _waitlist_step(request: HttpRequest, user: User, action: str) -> str:
     """Join the waitlist (from a search that found nothing) or leave it; what happened."""
     if action == "leave_waitlist":
-        entry = waitlist_of(user).filter(pk=_row_id(request.POST.get("entry_id", ""))).first()
+        entry = waitlist_of(user).filter(pk=row_id(request.POST.get("entry_id", "")) or 0).first()
         if entry is None:
             raise NotFound(_("We could not find that waitlist place on your account."))
         leave_waitlist(entry=entry)
         return _("You have left the waitlist for %(service)s.") % {
             "service": entry.service.name_in(request.LANGUAGE_CODE)
         }
-    person = patient_of(user, _row_id(request.POST.get("patient_id", "")))
-    code = request.POST.get("district", "")
+    person = patient_of(
+        user, _posted_row(request, "patient_id", _("Choose who the details are for."))
+    )
     try:
         first = date.fromisoformat(request.POST.get("from", ""))
         last = date.fromisoformat(request.POST.get("to", ""))
@@ -376,7 +382,7 @@ def _waitlist_step(request: HttpRequest, user: User, action: str) -> str:
         patient=person,
         service=service_by_code(request.POST.get("service", "")),
         centres=[],
-        district=district_by_code(int(code)) if code.isdigit() else None,
+        district=_district_posted(request),
         date_from=first,
         date_to=last,
         joined_by=user,

@@ -2,7 +2,6 @@
 (`/book/slots/<id>`). No JavaScript: sign in with a passcode texted to the phone (or open an
 account with it), choose who the place is for, book, and land on the appointment's page."""
 
-import re
 import uuid
 
 from django.contrib import messages
@@ -19,6 +18,7 @@ from booking.models import Appointment, Slot
 from booking.page_words import reader_language, slot_words
 from booking.selectors import next_best_slots, patient_of, patients_of
 from booking.services.booking_gate import book_for_account
+from booking.views.form_errors import row_id
 from booking.views.links import time_choices
 from booking.views.passcode_flow import (
     STEPS,
@@ -102,11 +102,11 @@ def _act(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
 
 
 def _book(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
-    raw = request.POST.get("patient_id", "")
-    if re.fullmatch(r"[0-9]{1,18}", raw) is None:
+    patient_id = row_id(request.POST.get("patient_id", ""))
+    if patient_id is None:
         raise InvalidInput(_("Choose who the appointment is for."), field="patient_id")
     user = signed_in_user(request)
-    patient = patient_of(user, int(raw))
+    patient = patient_of(user, patient_id)
     try:
         booking = book_for_account(
             user=user,

@@ -12,10 +12,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from booking.models import Patient, Slot, VaccinationDrive
+from booking.models import Patient, Slot
 from booking.selectors import SlotOrder, build_search, open_times_by_centre, patients_of
 from booking.services.limits import check_search_rate
-from booking.vaccination.eligibility import describe_rules, ineligibilities
+from booking.vaccination.eligibility import anyone_eligible, describe_rules
+from booking.vaccination.selectors import drives_with_districts
 from clinics.dates import format_day, format_moment, format_time
 from clinics.exceptions import InvalidInput
 from clinics.models import District, Service, for_language
@@ -147,7 +148,6 @@ def _drives_of(slots: list[Slot], language: str) -> dict[int, dict[str, Any]]:
     ids = {slot.drive_id for slot in slots if slot.drive_id is not None}
     if not ids:
         return {}
-    found = VaccinationDrive.objects.filter(pk__in=ids).prefetch_related("districts")
     return {
         drive.pk: {
             "drive": drive,
@@ -163,19 +163,19 @@ def _drives_of(slots: list[Slot], language: str) -> dict[int, dict[str, Any]]:
             ],
             "district_codes": {district.pk for district in drive.districts.all()},
         }
-        for drive in found
+        for drive in drives_with_districts(ids)
     }
 
 
 def _someone_may_book(slot: Slot, drives: dict[int, dict[str, Any]], people: list[Patient]) -> bool:
-    """Whether someone on the account meets the rules of the slot's drive on its day."""
     if slot.drive_id is None:
         return True
     drive = drives[slot.drive_id]
-    day = timezone.localdate(slot.start)
-    return any(
-        not ineligibilities(drive["drive"], person, day, district_codes=drive["district_codes"])
-        for person in people
+    return anyone_eligible(
+        drive["drive"],
+        people,
+        timezone.localdate(slot.start),
+        district_codes=drive["district_codes"],
     )
 
 

@@ -1,8 +1,6 @@
 """Pages that links in text messages open. The appointment page works without signing in and
 without JavaScript: plain forms, each action answered by a redirect back to the page."""
 
-import re
-
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -23,6 +21,7 @@ from booking.models import Appointment, Slot, WaitlistOffer
 from booking.page_words import reader_language, slot_words
 from booking.selectors import appointment_can_change, move_choices
 from booking.services import appointments as visits
+from booking.views.form_errors import row_id
 from booking.waitlist.services import claim_offer, decline_offer
 from clinics.dates import format_moment
 from clinics.exceptions import InvalidInput
@@ -114,10 +113,10 @@ def act_on_appointment(request: HttpRequest, appointment: Appointment, *, reason
         visits.cancel_appointment(appointment=appointment, reason=reason)
         return _("Your appointment is cancelled.")
     if action == "reschedule":
-        raw = request.POST.get("slot_id", "")
-        if not re.fullmatch(r"[0-9]{1,18}", raw):
+        new_slot_id = row_id(request.POST.get("slot_id", ""))
+        if new_slot_id is None:
             raise InvalidInput(_("Choose a new time first."), field="slot_id")
-        moved = visits.reschedule_appointment(appointment=appointment, new_slot_id=int(raw))
+        moved = visits.reschedule_appointment(appointment=appointment, new_slot_id=new_slot_id)
         return _("Your appointment has moved to %(when)s.") % {
             "when": format_moment(moved.slot.start, translation.get_language() or "th")
         }

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from clinics.models.reference import HealthCentre, Service, in_language
+from clinics.models.reference import HealthCentre, Service, for_language, in_language
 
 weekdays_validator = RegexValidator(
     r"^(?!.*(.).*\1)[1-7]{1,7}$",
@@ -167,3 +167,7 @@ class PublicHoliday(models.Model):
     @property
     def name(self) -> str:
         return in_language(self.name_th, self.name_en)
+
+    def name_in(self, language: str) -> str:
+        """Its name in the language (Thai where it has no English name)."""
+        return for_language(language, self.name_th, self.name_en or self.name_th)

@@ -584,3 +584,32 @@ def test_a_search_that_finds_nothing_offers_the_waitlist_which_the_household_pag
     assert f'name="entry_id" value="{entry.pk}"' in joined
     assert "You have left the waitlist" in left
     assert entry.status not in (WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED)
+
+
+def test_odd_ids_and_district_codes_posted_by_a_page_are_refused_not_a_server_error(
+    client_for, patient, clock
+):
+    client = client_for(patient)
+    home = patient.district_id
+
+    odd_district = client.post(
+        "/me/?lang=en",
+        {"action": "health_details", "patient_id": str(patient.pk), "district": "²",
+         "confirm": "yes"},
+        follow=True,
+    )  # fmt: skip
+    odd_person = client.post(
+        "/me/?lang=en",
+        {"action": "join_waitlist", "patient_id": "\u0661", "service": "x"},
+        follow=True,
+    )
+    odd_entry = client.post(
+        "/me/?lang=en", {"action": "leave_waitlist", "entry_id": "²"}, follow=True
+    )
+    patient.refresh_from_db()
+
+    assert odd_district.status_code == odd_person.status_code == odd_entry.status_code == 200
+    assert "There is no Bangkok district with that code." in odd_district.content.decode()
+    assert "Choose who the details are for." in odd_person.content.decode()
+    assert "We could not find that waitlist place" in odd_entry.content.decode()
+    assert patient.district_id == home

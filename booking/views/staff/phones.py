@@ -47,9 +47,7 @@ def shared_phones_page(request: HttpRequest, centre: HealthCentre) -> HttpRespon
                 {
                     "appointment": appointment,
                     "when": format_moment(appointment.slot.start, language),
-                    "service": appointment.slot.service.name_th
-                    if language == "th"
-                    else appointment.slot.service.name_en,
+                    "service": appointment.slot.service.name_in(language),
                 }
                 for appointment in phone.here
             ],

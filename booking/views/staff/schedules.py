@@ -32,7 +32,7 @@ from clinics.forms import PickedDate, PickedTime
 from clinics.models import HealthCentre, ScheduleTemplate, Service
 from clinics.permissions import SignedInRequest, StaffAction
 from clinics.refusals import refusal_caught
-from clinics.selectors import holiday_name, holidays_between, upcoming_closures
+from clinics.selectors import holidays_between, upcoming_closures
 from clinics.views import centre_menu, refuse, staff_page
 
 WEEKDAYS = [
@@ -111,7 +111,7 @@ def _holidays_ahead(language: str) -> list[dict[str, str]]:
     """The public holidays ahead that close centres: no slots are made on them."""
     today = timezone.localdate()
     return [
-        {"day": format_day(day, language), "name": holiday_name(holiday, language)}
+        {"day": format_day(day, language), "name": holiday.name_in(language)}
         for day, holiday in holidays_between(today, today + HOLIDAYS_AHEAD).items()
         if holiday.closes_centres
     ]
@@ -286,7 +286,7 @@ def closures_page(request: SignedInRequest, centre: HealthCentre) -> HttpRespons
                         _("Already public holidays: %(days)s.")
                         % {
                             "days": "; ".join(
-                                f"{format_day(day, language)} ({holiday_name(holiday, language)})"
+                                f"{format_day(day, language)} ({holiday.name_in(language)})"
                                 for day, holiday in already.items()
                             )
                         },

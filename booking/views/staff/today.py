@@ -3,7 +3,6 @@ complete and no-show, and who waits in the video lobby. Live: config/static/site
 listens on the centre's queue socket (booking.consumers) and reloads the queue section
 (`?fragment=queue`) when something changes; without JavaScript, a reload does the same."""
 
-import re
 from collections import Counter
 from datetime import date
 
@@ -25,6 +24,7 @@ from booking.services.staff_steps import (
     take_step,
 )
 from booking.video_rooms import open_rooms_for
+from booking.views.form_errors import row_id
 from clinics.dates import format_day, format_time
 from clinics.exceptions import NotFound
 from clinics.models import HealthCentre, VisitMode
@@ -63,8 +63,7 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     )
     now = timezone.now()
     # "Did not come" asks again: ?confirm=<appointment> shows that row's second step.
-    asked = request.GET.get("confirm", "")
-    confirming = int(asked) if re.fullmatch(r"[0-9]{1,18}", asked) else None
+    confirming = row_id(request.GET.get("confirm", ""))
     rows = []
     for appointment in appointments:
         steps = [
@@ -76,9 +75,7 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             {
                 "appointment": appointment,
                 "time": format_time(appointment.slot.start, language),
-                "service": appointment.slot.service.name_th
-                if language == "th"
-                else appointment.slot.service.name_en,
+                "service": appointment.slot.service.name_in(language),
                 "checked_in": format_time(appointment.checked_in_at, language)
                 if appointment.checked_in_at
                 else "",

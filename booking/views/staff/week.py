@@ -12,7 +12,7 @@ from booking.selectors import centre_slots_between
 from clinics.dates import format_day, format_time
 from clinics.models import HealthCentre
 from clinics.permissions import StaffAction
-from clinics.selectors import holiday_name, holidays_between
+from clinics.selectors import holidays_between
 from clinics.views import centre_menu, staff_page
 
 
@@ -51,7 +51,7 @@ def week_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             {
                 "label": format_day(day, language),
                 "slots": by_day.get(day, []),
-                "holiday": holiday_name(holiday, language) if holiday else "",
+                "holiday": holiday.name_in(language) if holiday else "",
                 "holiday_closes": bool(holiday and holiday.closes_centres),
             }
         )

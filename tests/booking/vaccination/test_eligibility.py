@@ -7,7 +7,12 @@ from datetime import date
 from django.utils import translation
 
 from booking.models import Patient, RiskGroup, VaccinationDrive
-from booking.vaccination.eligibility import describe_rules, ineligibilities, risk_groups_on
+from booking.vaccination.eligibility import (
+    anyone_eligible,
+    describe_rules,
+    ineligibilities,
+    risk_groups_on,
+)
 
 VACCINATION_DAY = date(2026, 12, 15)
 
@@ -116,3 +121,13 @@ def test_the_rules_in_plain_words_before_anyone_books() -> None:
         "Living in: Bang Sue.",
     ]
     assert describe_rules(VaccinationDrive(), district_names=[]) == []
+
+
+def test_a_household_may_book_a_drive_when_any_one_of_them_meets_its_rules() -> None:
+    drive = VaccinationDrive(risk_groups=[RiskGroup.PREGNANT])
+    mother = person(date(1995, 1, 1), risk_groups=[RiskGroup.PREGNANT])
+    father = person(date(1993, 1, 1))
+
+    assert anyone_eligible(drive, [father, mother], VACCINATION_DAY, district_codes=set())
+    assert not anyone_eligible(drive, [father], VACCINATION_DAY, district_codes=set())
+    assert not anyone_eligible(drive, [], VACCINATION_DAY, district_codes=set())
