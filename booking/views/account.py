@@ -171,7 +171,8 @@ def my_appointments_page(request: HttpRequest) -> HttpResponse:
                     )
                 if back_to_slot is not None:  # added while booking: back to the same time
                     back = reverse("book-slot", args=[back_to_slot])
-                    return HttpResponseRedirect(f"{back}?lang={language}", status=303)
+                    chosen = f"?lang={language}&for={added.pk}"
+                    return HttpResponseRedirect(f"{back}{chosen}", status=303)
                 return HttpResponseRedirect(request.path, status=303)
         else:
             error = first_form_error(form)

@@ -85,6 +85,8 @@ def _context(request: HttpRequest, slot: Slot, language: str) -> dict[str, objec
         ),
         "signed_in": signed_in,
         "patients": list(patients_of(request.user)) if signed_in else [],
+        # Back from adding someone while booking: they are the one chosen.
+        "chosen_patient": row_id(request.GET.get("for", "")),
         **sign_in_state(request),
         "idempotency_key": uuid.uuid4().hex,
     }
@@ -130,7 +132,8 @@ def _book(request: HttpRequest, slot: Slot, language: str) -> HttpResponse:
         )
         raise
     forget_sign_in_steps(request)
-    messages.success(request, _("Booked. We have texted you the details."))
+    # What the text does (sent, held until quiet hours end, or none) is said below it.
+    messages.success(request, _("Booked."))
     return HttpResponseRedirect(
         f"{reverse('my-appointment', args=[booking.appointment.pk])}?booked=1"
     )

@@ -242,6 +242,7 @@ def test_the_confirmation_page_says_a_text_booked_at_night_comes_when_quiet_hour
 
     assert "We will text you a confirmation at Mon 30 Nov 2026, 08:00" in text
     assert "We have texted you a confirmation" not in text
+    assert "We have texted you" not in text  # nor does the notice above it say so
 
 
 def test_the_confirmation_page_says_a_text_went_by_day_and_none_to_a_number_that_said_stop(

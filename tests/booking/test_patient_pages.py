@@ -355,8 +355,11 @@ def test_a_parent_adds_their_child_while_booking_and_comes_back_to_the_same_time
     assert f'href="/me/?back={slot.pk}&amp;lang=en#dependant-form"' in booking_page
     assert f'name="back" value="{slot.pk}"' in form
     assert back.status_code == 303
-    assert back["Location"] == f"/book/slots/{slot.pk}?lang=en"
-    assert f'value="{child.pk}"' in client.get(back["Location"]).content.decode()
+    assert back["Location"] == f"/book/slots/{slot.pk}?lang=en&for={child.pk}"
+    # The person just added is the one chosen (not the account holder, listed first).
+    chosen = client.get(back["Location"]).content.decode()
+    assert f'value="{child.pk}" required checked>' in chosen
+    assert f'value="{patient.pk}" required>' in chosen
     assert odd.status_code == 400  # a refused form stays; an odd "back" is ignored
 
 

@@ -1,0 +1,239 @@
+"""Issue 19's journeys in a real browser, on a 390 px phone, in Thai and in English: a
+newcomer opens an account while booking (the forms forgive), a parent adds a child from the
+"who is it for" step and comes back to the same time, a patient moves a visit to another
+centre, and staff undo a step taken by mistake. Every page passes axe-core, none is wider
+than the phone, and each is kept as a screenshot."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, time
+
+import pytest
+from django.utils import translation
+from django.utils.translation import gettext
+
+from booking.models import Appointment, Patient
+from clinics.models import HealthCentre, Service
+from tests.browser.test_staff_journeys import enrol, sign_in
+from tests.factories import (
+    PatientFactory,
+    SlotFactory,
+    bangkok,
+    booked,
+    national_id,
+    passcode_texted_to,
+)
+
+MONDAY = date(2026, 11, 30)  # the clock fixture's day
+TUESDAY = date(2026, 12, 1)
+WIDER_THAN_THE_PHONE = "() => document.documentElement.scrollWidth > window.innerWidth"
+
+
+def in_a_thread(work, *args):
+    """The ORM refuses to run in Playwright's thread (it has an event loop): ask another."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work, *args).result()
+
+
+def said(language: str, text: str) -> str:
+    with translation.override(language):
+        return gettext(text)
+
+
+def looked_at(browser, name: str) -> None:
+    """What every page of these journeys must pass: axe-core, and no sideways scrolling."""
+    browser.check_accessibility()
+    assert not browser.page.evaluate(WIDER_THAN_THE_PHONE), f"{name} scrolls sideways"
+    browser.screenshot(name)
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_newcomer_opens_an_account_while_booking_and_the_form_keeps_what_they_typed(
+    in_browser, reference_data, clock, language
+):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    phone = "+66891112233"
+    typed = {
+        "#id_first_name": "Anong",
+        "#id_last_name": "Suksai",
+        "#id_date_of_birth": "2535-03-04",
+    }
+
+    def journey(browser):
+        page = browser.page
+        browser.open(f"/book/slots/{slot.pk}?lang={language}")
+        cut_off = page.locator("dl.card").inner_text()
+        looked_at(browser, "book")
+        page.fill("#phone", "089 111 2233")
+        page.locator("button[value=send_code]").click()
+        page.wait_for_selector("#code")
+        code_label = page.locator("label[for=code]").inner_text()
+        resend = page.locator("#resend-wait").inner_text()
+        code_input = page.locator("#code")
+        code_attributes = (
+            code_input.get_attribute("inputmode"),
+            code_input.get_attribute("autocomplete"),
+        )
+        looked_at(browser, "passcode")
+        page.fill("#code", in_a_thread(passcode_texted_to, phone))
+        page.locator("button[value=sign_in]").click()
+        page.wait_for_selector("#id_first_name")
+        preset_sex = page.locator("#id_sex").input_value()
+        for field, value in typed.items():
+            page.fill(field, value)
+        page.select_option("#id_sex", "female")
+        page.fill("#id_national_id", "1234567890123")  # a wrong check digit
+        page.locator("button[value=register]").click()
+        page.wait_for_selector(".error-summary")
+        kept = {field: page.locator(field).input_value() for field in typed}
+        kept["#id_national_id"] = page.locator("#id_national_id").input_value()
+        invalid = page.locator("#id_national_id").get_attribute("aria-invalid")
+        looked_at(browser, "registration-refused")
+        page.locator(".error-summary a[href='#id_national_id']").click()
+        focused = page.evaluate("() => document.activeElement.id")
+        page.fill("#id_national_id", in_a_thread(national_id))
+        page.locator("button[value=register]").click()
+        page.wait_for_selector("button[value=book]")
+        opened = page.locator("main").inner_text()
+        looked_at(browser, "who-is-it-for")
+        page.locator("button[value=book]").click()
+        page.wait_for_url("**/me/appointments/*?booked=1*")
+        looked_at(browser, "booked")
+        return (
+            cut_off,
+            code_label,
+            resend,
+            code_attributes,
+            preset_sex,
+            kept,
+            invalid,
+            focused,
+            opened,
+        )
+
+    cut_off, code_label, resend, code_attributes, preset_sex, kept, invalid, focused, opened = (
+        in_browser(journey)
+    )
+
+    assert said(language, "Move or cancel online until") in cut_off
+    assert "089 111 2233" in code_label
+    assert "60" in resend
+    assert code_attributes == ("numeric", "one-time-code")
+    assert preset_sex == ""
+    assert kept == {**typed, "#id_national_id": "1234567890123"}
+    assert invalid == "true"
+    assert focused == "id_national_id"
+    assert "1992" in opened
+    assert "2535" in opened
+    newcomer = Patient.objects.get(phone=phone)
+    assert newcomer.date_of_birth == date(1992, 3, 4)
+    assert Appointment.objects.get(slot=slot).patient == newcomer
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_parent_adds_a_child_while_booking_and_comes_back_to_the_same_time(
+    in_browser, patient, clock, language
+):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(10)))
+
+    def journey(browser):
+        page = browser.page
+        browser.open(f"/book/slots/{slot.pk}?lang={language}")
+        page.fill("#phone", patient.phone)
+        page.locator("button[value=send_code]").click()
+        page.fill("#code", in_a_thread(passcode_texted_to, patient.phone))
+        page.locator("button[value=sign_in]").click()
+        page.wait_for_selector("button[value=book]")
+        page.locator(f"a[href^='/me/?back={slot.pk}']").click()
+        page.wait_for_selector("#dependant-form")
+        looked_at(browser, "add-child")
+        page.fill("#dependant-form #id_first_name", "Ploy")
+        page.fill("#dependant-form #id_last_name", patient.last_name)
+        page.fill("#dependant-form #id_date_of_birth", "2022-05-06")
+        page.select_option("#dependant-form #id_sex", "female")
+        page.select_option("#dependant-form #id_relationship", "child")
+        page.fill("#dependant-form #id_national_id", in_a_thread(national_id))
+        page.locator("#dependant-form button.primary").click()
+        page.wait_for_url(f"**/book/slots/{slot.pk}?lang={language}&for=*")
+        looked_at(browser, "back-to-the-time")
+        chosen = page.get_by_label("Ploy", exact=False).is_checked()
+        page.locator("button[value=book]").click()
+        page.wait_for_url("**/me/appointments/*?booked=1*")
+        return chosen, page.locator("main").inner_text()
+
+    chosen, confirmation = in_browser(journey)
+
+    child = Patient.objects.get(account=patient.account, first_name="Ploy")
+    assert chosen  # the person just added is the one chosen
+    assert Appointment.objects.get(slot=slot).patient == child
+    assert "Ploy" in confirmation
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_patient_moves_a_visit_to_a_nearby_centre_after_seeing_other_days_too(
+    in_browser, patient, clock, language
+):
+    checkup = Service.objects.get(code="general-checkup")
+    home = HealthCentre.objects.get(number=1)
+    visit = booked(
+        patient, SlotFactory(service=checkup, centre=home, start=bangkok(TUESDAY, time(9)))
+    )
+    SlotFactory(service=checkup, centre=home, start=bangkok(date(2026, 12, 2), time(9)))
+    nearest = HealthCentre.objects.get(number=2)
+    elsewhere = SlotFactory(service=checkup, centre=nearest, start=bangkok(TUESDAY, time(11)))
+
+    def journey(browser):
+        page = browser.page
+        browser.open(f"/sign-in?lang={language}")
+        page.fill("#phone", patient.phone)
+        page.locator("button[value=send_code]").click()
+        page.fill("#code", in_a_thread(passcode_texted_to, patient.phone))
+        page.locator("button[value=sign_in]").click()
+        page.wait_for_url("**/me/")
+        browser.open(f"/me/appointments/{visit.pk}?lang={language}")
+        choices = page.locator("main").inner_text()
+        looked_at(browser, "move-choices")
+        page.locator(f"input[name=slot_id][value='{elsewhere.pk}']").check()
+        page.locator("button[value=reschedule]").click()
+        page.wait_for_selector(".notice.success")
+        looked_at(browser, "moved")
+        return choices
+
+    choices = in_browser(journey)
+
+    visit.refresh_from_db()
+    assert visit.slot == elsewhere
+    assert nearest.name_in(language) in choices
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_the_desk_asks_before_did_not_come_and_can_take_it_back_then_check_in(
+    in_browser, nurse_at_centre_1, clock, language
+):
+    late = booked(PatientFactory(first_name="Somsri"), SlotFactory(start=bangkok(MONDAY, time(9))))
+    clock.move_to(bangkok(MONDAY, time(11)))  # two hours after the time: not come
+    key = enrol(nurse_at_centre_1)
+    queue = "/staff/centres/1/today"
+    row = f'[data-appointment-id="{late.pk}"]'
+
+    def journey(browser):
+        page = browser.page
+        sign_in(page, browser.base, "nurse1", key, queue)
+        browser.open(f"{queue}?lang={language}")
+        page.locator(f"{row} button.step-no-show").click()
+        page.wait_for_selector(f"{row} form[method=post] button.step-no-show")
+        asked = page.locator(row).inner_text()
+        looked_at(browser, "did-not-come-asks")
+        page.locator(f"{row} button.step-no-show").click()
+        page.wait_for_selector(f"{row} .badge.no_show")
+        page.locator(f"{row} button.step-undo-no-show").click()
+        page.wait_for_selector(f"{row} .badge.booked")
+        page.locator(f"{row} button.step-check-in").click()
+        page.wait_for_selector(f"{row} .badge.checked_in")
+        looked_at(browser, "checked-in-after-all")
+        return asked
+
+    asked = in_browser(journey)
+
+    late.refresh_from_db()
+    assert late.status == Appointment.Status.CHECKED_IN
+    assert "Somsri" in asked
