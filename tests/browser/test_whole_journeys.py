@@ -11,7 +11,7 @@ import pytest
 from django.utils import translation
 from django.utils.translation import gettext
 
-from booking.models import Appointment, Patient
+from booking.models import Appointment, Patient, RiskGroup, Slot, WaitlistEntry
 from clinics.models import HealthCentre, Service
 from tests.browser.test_staff_journeys import enrol, sign_in
 from tests.factories import (
@@ -21,6 +21,7 @@ from tests.factories import (
     booked,
     national_id,
     passcode_texted_to,
+    released_drive,
 )
 
 MONDAY = date(2026, 11, 30)  # the clock fixture's day
@@ -237,3 +238,86 @@ def test_the_desk_asks_before_did_not_come_and_can_take_it_back_then_check_in(
     late.refresh_from_db()
     assert late.status == Appointment.Status.CHECKED_IN
     assert "Somsri" in asked
+
+
+def sign_in_as(browser, patient, language: str) -> None:
+    page = browser.page
+    browser.open(f"/sign-in?lang={language}")
+    page.fill("#phone", patient.phone)
+    page.locator("button[value=send_code]").click()
+    page.fill("#code", in_a_thread(passcode_texted_to, patient.phone))
+    page.locator("button[value=sign_in]").click()
+    page.wait_for_url("**/me/")
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_patient_sees_a_drives_rules_first_declares_a_group_and_then_books_it(
+    in_browser, patient, city_admin, clock, language
+):
+    drive = released_drive(city_admin, name_en="Flu for mothers", risk_groups=[RiskGroup.PREGNANT])
+    clock.move_to(drive.release_at)
+    in_drive = Slot.objects.filter(drive=drive, centre_id=1).earliest("start")
+    search = f"/?service=vaccine-influenza&lang={language}&from={in_drive.start.date()}"
+
+    def journey(browser):
+        page = browser.page
+        sign_in_as(browser, patient, language)
+        browser.open(search)
+        rules = page.locator("main").inner_text()
+        looked_at(browser, "drive-rules")
+        browser.open(search + "&mine=1")
+        mine_before = page.locator(f"a[href^='/book/slots/{in_drive.pk}']").count()
+        browser.open(f"/book/slots/{in_drive.pk}?lang={language}")
+        page.locator("button[value=book]").click()
+        page.wait_for_selector(f"a[href$='#person-{patient.pk}']")
+        refused = page.locator("main").inner_text()
+        looked_at(browser, "drive-refused")
+        page.locator(f"a[href$='#person-{patient.pk}']").click()
+        page.wait_for_url("**/me/*")
+        details = page.locator(f"#person-{patient.pk}")
+        if not details.evaluate("element => element.open"):
+            details.locator("summary").click()
+        details.locator("input[value=pregnant]").check()
+        details.locator("input[name=confirm]").check()
+        looked_at(browser, "risk-groups")
+        details.locator("button[value=health_details]").click()
+        page.wait_for_selector(".notice.success")
+        browser.open(search + "&mine=1")
+        mine_after = page.locator(f"a[href^='/book/slots/{in_drive.pk}']").count()
+        browser.open(f"/book/slots/{in_drive.pk}?lang={language}")
+        page.locator("button[value=book]").click()
+        page.wait_for_url("**/me/appointments/*?booked=1*")
+        looked_at(browser, "drive-booked")
+        return rules, mine_before, refused, mine_after
+
+    rules, mine_before, refused, mine_after = in_browser(journey)
+
+    assert said(language, "Times in vaccination drives, and who they are for") in rules
+    assert mine_before == 0
+    assert mine_after >= 1
+    assert patient.first_name in refused
+    assert Appointment.objects.get(slot=in_drive).patient == patient
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_search_that_finds_nothing_lets_a_patient_wait_for_a_place_and_stop_waiting(
+    in_browser, patient, clock, language
+):
+    def journey(browser):
+        page = browser.page
+        sign_in_as(browser, patient, language)
+        browser.open(f"/?service=vaccine-hpv&from=2026-12-01&to=2026-12-20&lang={language}")
+        looked_at(browser, "nothing-found")
+        page.locator("button[value=join_waitlist]").click()
+        page.wait_for_selector("button[value=leave_waitlist]")
+        looked_at(browser, "waiting")
+        page.locator("button[value=leave_waitlist]").click()
+        page.wait_for_selector(".notice.success")
+        looked_at(browser, "stopped-waiting")
+        return page.locator("button[value=leave_waitlist]").count()
+
+    left_over = in_browser(journey)
+
+    entry = WaitlistEntry.objects.get(patient=patient)
+    assert left_over == 0
+    assert entry.status not in (WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED)
