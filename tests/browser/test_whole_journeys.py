@@ -12,10 +12,13 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from booking.models import Appointment, Patient, RiskGroup, Slot, WaitlistEntry
-from clinics.models import HealthCentre, Service
+from booking.services.slots import sync_slots
+from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service
+from notifications.models import Message
 from tests.browser.test_staff_journeys import enrol, sign_in
 from tests.factories import (
     PatientFactory,
+    ScheduleTemplateFactory,
     SlotFactory,
     bangkok,
     booked,
@@ -321,3 +324,72 @@ def test_a_search_that_finds_nothing_lets_a_patient_wait_for_a_place_and_stop_wa
     entry = WaitlistEntry.objects.get(patient=patient)
     assert left_over == 0
     assert entry.status not in (WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED)
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_scheduler_plans_in_their_language_closes_a_day_tells_and_moves_the_patients(
+    in_browser, scheduler_at_centre_1, patient, clock, language
+):
+    """A weekly schedule saved from the page in Thai (its dates are ISO whatever the
+    language), a closure over a booked day (the patient is texted), the booked visit cancelled
+    in bulk after a second step, and the closure lifted after a second step."""
+    template = ScheduleTemplateFactory(weekdays="3")  # Wednesdays
+    sync_slots(centre_ids=[1])
+    wednesday = Slot.objects.filter(
+        template=template, start__gte=bangkok(date(2026, 12, 2), time(0))
+    )
+    visit = booked(patient, wednesday.order_by("start").first())
+    key = enrol(scheduler_at_centre_1)
+    base = "/staff/centres/1"
+
+    def journey(browser):
+        page = browser.page
+        sign_in(page, browser.base, "scheduler1", key, f"{base}/schedules")
+        browser.open(f"{base}/schedules?lang={language}")
+        page.select_option(
+            "#id_service", label=page.locator("#id_service option").nth(1).inner_text()
+        )
+        page.locator("input[name=weekdays][value='6']").check()
+        page.fill("#id_start_time", "08:00")
+        page.fill("#id_end_time", "10:00")
+        page.fill("#id_slot_minutes", "30")
+        page.fill("#id_capacity", "2")
+        looked_at(browser, "schedule-form")
+        page.locator("#schedule-form button.primary").click()
+        page.wait_for_selector(".notice.success")
+        browser.open(f"{base}/closures?lang={language}")
+        page.fill("#id_start_date", "2026-12-02")
+        page.fill("#id_end_date", "2026-12-02")
+        page.fill("#id_reason_th", "น้ำท่วม")
+        page.locator("button[value=add]").click()
+        page.wait_for_selector("button[name=lift]")
+        closed = page.locator("main").inner_text()
+        looked_at(browser, "closed")
+        page.locator("a[href$='/move-or-cancel']").click()
+        page.locator(f"input[name=appointment_ids][value='{visit.pk}']").check()
+        page.locator("input[name=action][value=cancel]").check()
+        page.fill("#id_reason", "น้ำท่วม")
+        page.locator("form.card button.primary").click()
+        page.wait_for_selector("button[name=confirm]")
+        looked_at(browser, "bulk-asks")
+        page.locator("button[name=confirm]").click()
+        page.wait_for_selector("#done-heading")
+        looked_at(browser, "bulk-done")
+        browser.open(f"{base}/closures?lang={language}")
+        page.locator("button[name=lift]").click()
+        page.wait_for_selector("button[value=lift]")
+        looked_at(browser, "lift-asks")
+        page.locator("button[value=lift]").click()
+        page.wait_for_selector(".notice.success")
+        return closed, page.locator("button[name=lift]").count()
+
+    closed, still_closed = in_browser(journey)
+
+    assert ScheduleTemplate.objects.filter(centre_id=1, weekdays="6").exists()
+    assert "1" in closed
+    visit.refresh_from_db()
+    assert visit.status == Appointment.Status.CANCELLED
+    assert Message.objects.filter(appointment=visit, kind=Message.Kind.DRIVE_CHANGE).exists()
+    assert Message.objects.filter(appointment=visit, kind=Message.Kind.CANCELLED).exists()
+    assert still_closed == 0
+    assert not Closure.objects.filter(centre_id=1).exists()
