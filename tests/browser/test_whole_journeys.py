@@ -1,8 +1,10 @@
 """Issue 19's journeys in a real browser, on a 390 px phone, in Thai and in English: a
 newcomer opens an account while booking (the forms forgive), a parent adds a child from the
-"who is it for" step and comes back to the same time, a patient moves a visit to another
-centre, and staff undo a step taken by mistake. Every page passes axe-core, none is wider
-than the phone, and each is kept as a screenshot."""
+"who is it for" step and comes back to the same time, a patient moves a visit to a nearby
+centre, a patient sees a drive's rules first and fixes the details a rule reads, a search that
+finds nothing offers the waitlist, a scheduler plans, closes a day and moves its patients, the
+desk takes back a "did not come", and a video visit opened early counts down to its room.
+Every page passes axe-core, none is wider than the phone, and each is kept as a screenshot."""
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, time
@@ -11,7 +13,9 @@ import pytest
 from django.utils import translation
 from django.utils.translation import gettext
 
+from booking.links import video_join_token
 from booking.models import Appointment, Patient, RiskGroup, Slot, WaitlistEntry
+from booking.services.consent import record_video_consent
 from booking.services.slots import sync_slots
 from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service
 from notifications.models import Message
@@ -393,3 +397,31 @@ def test_a_scheduler_plans_in_their_language_closes_a_day_tells_and_moves_the_pa
     assert Message.objects.filter(appointment=visit, kind=Message.Kind.CANCELLED).exists()
     assert still_closed == 0
     assert not Closure.objects.filter(centre_id=1).exists()
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_patient_who_opens_the_video_link_early_waits_in_the_lobby_with_a_countdown(
+    in_browser, patient, clock, language
+):
+    video = Service.objects.get(code="video-general")
+    record_video_consent(patient=patient, by=None, address=None)
+    visit = booked(patient, SlotFactory(service=video, start=bangkok(MONDAY, time(10))))
+    token = video_join_token(visit.pk)  # 07:00 now: the room opens at 09:45
+
+    def journey(browser):
+        page = browser.page
+        browser.open(f"/v/{token}?lang={language}")
+        page.wait_for_selector("#opens-in:not([hidden])")
+        first = page.locator("#opens-in").inner_text()
+        page.wait_for_function(
+            "(first) => document.getElementById('opens-in').innerText !== first", arg=first
+        )
+        later = page.locator("#opens-in").inner_text()
+        looked_at(browser, "video-lobby-early")
+        return first, later, page.locator("#join-button").is_disabled()
+
+    first, later, join_disabled = in_browser(journey)
+
+    assert "2:45:00" in first or "2:44:5" in first
+    assert later != first  # it counts down
+    assert join_disabled
