@@ -7,7 +7,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Header, Query, Schema, Status
+from ninja import Field, Schema, Status
+from ninja.params.functions import Header, Query
 
 from booking.api import staff
 from booking.api.people import person_details

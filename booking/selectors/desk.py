@@ -80,6 +80,7 @@ def people_matching(query: PersonQuery) -> list[Patient]:
         on_account = Q(account=account) if account is not None else Q(pk__in=[])
         people = people.filter(on_account | Q(phone=query.phone))
     else:
+        assert query.date_of_birth is not None  # person_query asks for it with a name
         people = people.filter(date_of_birth=query.date_of_birth)
         for word in query.name_words:
             people = people.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word))

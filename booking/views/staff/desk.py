@@ -155,7 +155,7 @@ def person_page(request: SignedInRequest, centre: HealthCentre, patient_id: int)
             "time": format_time(slot.start, language),
             "until": format_time(slot.end, language),
             "service": slot.service.name_in(language),
-            "drive": slot.drive.name_in(language) if slot.drive is not None else "",
+            "drive": slot.drive.name if slot.drive is not None else "",
             "left": slot.remaining,
         }
         for slot in open_times_at(centre, day)

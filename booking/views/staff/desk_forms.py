@@ -126,14 +126,23 @@ class DeskRegistrationForm(RegistrationForm):
         return None if chosen == NOT_ADDED else Patient.Relationship(chosen)
 
 
+class NamedChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    """Services and districts by their name in the page's language."""
+
+    language = "th"
+
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.name_in(self.language))
+
+
 class BestTimeForm(forms.Form):
-    service = forms.ModelChoiceField(
+    service = NamedChoiceField(
         label=gettext_lazy("Service"),
         queryset=Service.objects.none(),
         to_field_name="code",
         empty_label=gettext_lazy("Choose"),
     )
-    district = forms.ModelChoiceField(
+    district = NamedChoiceField(
         label=gettext_lazy("Near district (optional)"),
         help_text=gettext_lazy("Without one: near their home district, or else this centre."),
         queryset=District.objects.none(),
@@ -145,9 +154,8 @@ class BestTimeForm(forms.Form):
         super().__init__(*args, **kwargs)
         service = self.fields["service"]
         district = self.fields["district"]
-        assert isinstance(service, forms.ModelChoiceField)
-        assert isinstance(district, forms.ModelChoiceField)
+        assert isinstance(service, NamedChoiceField)
+        assert isinstance(district, NamedChoiceField)
         service.queryset = Service.objects.filter(is_active=True).order_by("code")
-        service.label_from_instance = lambda item: item.name_in(language)  # type: ignore[method-assign]
         district.queryset = District.objects.order_by("code")
-        district.label_from_instance = lambda item: item.name_in(language)  # type: ignore[method-assign]
+        service.language = district.language = language
