@@ -268,7 +268,7 @@ def test_a_dependant_shows_whose_account_they_are_on(client_for, nurse_at_centre
 
     page = (
         client_for(nurse_at_centre_1)
-        .get(f"/staff/centres/1/desk/people/{mother.pk}")
+        .get(f"/staff/centres/1/desk/people/{mother.pk}?lang=en")
         .content.decode()
     )
 
