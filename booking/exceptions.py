@@ -294,3 +294,23 @@ class DeletionPending(BookingError):
         "This person asked for their data to be erased. Withdraw that request under My "
         "appointments to book again."
     )
+
+
+class PersonOnFile(BookingError):
+    """The desk tried to register someone whose national ID (or passport and date of birth)
+    is on file: `detail.patient_id` is the record to open instead. Said to staff only."""
+
+    code = "person_on_file"
+    default_message = _("This person is registered already. Open their record and book from there.")
+
+
+class PhoneHasAccount(BookingError):
+    """The desk gave a phone that signs in to an account already, and did not say to add the
+    person to that account's household: `detail.account_holder_id` is its holder's record."""
+
+    code = "phone_has_account"
+    default_message = _(
+        "This phone number already has an account. Search by the phone to see who is on it. "
+        "Add the person to that household only if they and the account holder agree, or "
+        "register them without a phone."
+    )

@@ -50,6 +50,13 @@ def format_day(day: date, language: str) -> str:
     return f"{ENGLISH_WEEKDAYS[day.weekday()]} {day.day} {ENGLISH_MONTHS[day.month - 1]} {day.year}"
 
 
+def format_date(day: date, language: str) -> str:
+    """A date without its weekday, such as a date of birth: "9 มี.ค. 2491" or "9 Mar 1948"."""
+    if language == "th":
+        return f"{day.day} {THAI_MONTHS[day.month - 1]} {day.year + BUDDHIST_ERA_OFFSET}"
+    return f"{day.day} {ENGLISH_MONTHS[day.month - 1]} {day.year}"
+
+
 def format_time(moment: datetime, language: str) -> str:
     """ "10:30 น." in Thai, "10:30" in English, in Bangkok time."""
     clock = f"{timezone.localtime(moment):%H:%M}"

@@ -22,6 +22,8 @@ class StaffAction(StrEnum):
     MANAGE_STAFF = "manage_staff"  # memberships at the centre
     MANAGE_STOCK = "manage_stock"  # vaccine deliveries and withdrawals
     READ_AUDIT = "read_audit"  # the centre's audit trail (centre admins only)
+    # The desk: find anyone in the city, register them after seeing their ID card, book for them.
+    BOOK_FOR_PATIENTS = "book_for_patients"
 
 
 ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {
@@ -33,6 +35,7 @@ ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {
             StaffAction.RECEIVE_PATIENTS,
             StaffAction.CANCEL_APPOINTMENTS,
             StaffAction.MANAGE_STOCK,
+            StaffAction.BOOK_FOR_PATIENTS,
         }
     ),
     Role.NURSE: frozenset(
@@ -42,6 +45,7 @@ ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {
             StaffAction.CONSULT,
             StaffAction.CANCEL_APPOINTMENTS,
             StaffAction.MANAGE_STOCK,
+            StaffAction.BOOK_FOR_PATIENTS,
         }
     ),
     Role.CLINICIAN: frozenset(

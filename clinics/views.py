@@ -75,6 +75,7 @@ def staff_page(action: StaffAction) -> Callable[[CentrePage[P]], Callable[..., H
             request.staff_links = {  # type: ignore[attr-defined]
                 "audit": can_act_at(user, StaffAction.READ_AUDIT, number),
                 "phones": can_act_at(user, StaffAction.CANCEL_APPOINTMENTS, number),
+                "desk": can_act_at(user, StaffAction.BOOK_FOR_PATIENTS, number),
             }
             return view(request, centre, *args, **kwargs)
 

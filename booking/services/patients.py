@@ -3,6 +3,7 @@
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from importlib import import_module
+from uuid import uuid4
 
 import phonenumbers
 from django.conf import settings
@@ -30,6 +31,10 @@ from notifications.models import Message
 from notifications.services.outbox import Recipient, queue_message
 
 OLDEST_AGE_YEARS = 130
+# Accounts opened at a health centre's desk for people with no phone: "desk-<32 hex digits>".
+# With no phone to text a passcode to and no password they cannot sign in; staff book for the
+# person, and ThaID signs them in to it once they prove their ID there.
+DESK_ACCOUNT_PREFIX = "desk-"
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,20 @@ def register_account(*, password: str | None, person: PersonDetails) -> Patient:
             user.save()
     except IntegrityError:  # the same phone registering twice at the same moment
         raise PhoneAlreadyRegistered() from None
+    return _save_patient(Patient(account=user, relationship=Patient.Relationship.SELF), details)
+
+
+@transaction.atomic
+def register_account_without_phone(*, person: PersonDetails) -> Patient:
+    """Open an account that cannot sign in, for a person with no phone, as its own patient."""
+    details = replace(validated_person(person), phone="")
+    user = get_user_model()(
+        username=f"{DESK_ACCOUNT_PREFIX}{uuid4().hex}",
+        first_name=details.first_name,
+        last_name=details.last_name,
+    )
+    user.set_unusable_password()
+    user.save()
     return _save_patient(Patient(account=user, relationship=Patient.Relationship.SELF), details)
 
 

@@ -22,6 +22,7 @@ Role = StaffMembership.Role
                 "receive_patients",
                 "cancel_appointments",
                 "manage_stock",
+                "book_for_patients",
             },
         ),
         (
@@ -32,6 +33,7 @@ Role = StaffMembership.Role
                 "consult",
                 "cancel_appointments",
                 "manage_stock",
+                "book_for_patients",
             },
         ),
         (Role.CLINICIAN, {"view_appointments", "receive_patients", "consult"}),

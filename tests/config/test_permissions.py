@@ -293,6 +293,19 @@ def person_body(s: Scenario, caller: str) -> dict[str, object]:
     }
 
 
+def desk_person_body(s: Scenario, caller: str) -> dict[str, object]:
+    """Someone new at the desk, with no phone, whose ID card staff saw."""
+    return {
+        "first_name": "บุญมี",
+        "last_name": "มีสุข",
+        "date_of_birth": "1948-03-09",
+        "sex": "female",
+        "national_id": national_id(),
+        "preferred_language": "th",
+        "id_card_seen": "on",
+    }
+
+
 def idempotency(s: Scenario, caller: str) -> dict[str, str]:
     return {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
 
@@ -424,6 +437,48 @@ ROUTES: list[Route] = [
         "staff/centres/<int:number>/shared-phones/<int:account_id>/<str:action>",
         STAFF_HERE,
         lambda s, c: f"/staff/centres/1/shared-phones/{s.patient.account_id}/allow",
+    ),
+    # Pages: the desk (find, register, book for people; the slip)
+    Route("GET", "staff/centres/<int:number>/desk", STAFF_HERE, at("/staff/centres/1/desk")),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/desk",
+        STAFF_HERE,
+        at("/staff/centres/1/desk"),
+        body=lambda s, c: {"national_id": s.patient.national_id},
+        why="a search",
+    ),
+    Route(
+        "GET",
+        "staff/centres/<int:number>/desk/register",
+        STAFF_HERE,
+        at("/staff/centres/1/desk/register"),
+    ),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/desk/register",
+        STAFF_HERE,
+        at("/staff/centres/1/desk/register"),
+        body=lambda s, c: desk_person_body(s, c),
+    ),
+    Route(
+        "GET",
+        "staff/centres/<int:number>/desk/people/<int:patient_id>",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/desk/people/{s.patient.pk}",
+    ),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/desk/people/<int:patient_id>/book",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/desk/people/{s.patient.pk}/book",
+        body=lambda s, c: {"slot_id": s.free_slot.pk, "idempotency_key": str(uuid.uuid4())},
+    ),
+    Route(
+        "GET",
+        "staff/centres/<int:number>/desk/appointments/<int:appointment_id>/slip",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/desk/appointments/{s.mine.pk}/slip",
     ),
     Route("GET", "staff/centres/<int:number>/stock", STAFF_HERE, at("/staff/centres/1/stock")),
     Route(
@@ -770,6 +825,27 @@ ROUTES: list[Route] = [
             "verify-identity",
         )
     ],
+    Route(
+        "GET",
+        f"{A}/staff/centres/{{number}}/people",
+        STAFF_HERE,
+        lambda s, c: f"{A}/staff/centres/1/people?national_id={s.patient.national_id}",
+    ),
+    Route(
+        "POST",
+        f"{A}/staff/centres/{{number}}/people",
+        STAFF_HERE,
+        at(f"{A}/staff/centres/1/people"),
+        body=lambda s, c: desk_person_body(s, c),
+    ),
+    Route(
+        "POST",
+        f"{A}/staff/centres/{{number}}/appointments",
+        STAFF_HERE,
+        at(f"{A}/staff/centres/1/appointments"),
+        body=lambda s, c: {"patient_id": s.patient.pk, "slot_id": s.free_slot.pk},
+        headers=idempotency,
+    ),
     Route(
         "POST",
         f"{A}/staff/appointments/bulk",

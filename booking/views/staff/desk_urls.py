@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from booking.views.staff import bulk, phones, schedules, today, week
+from booking.views.staff import bulk, desk, phones, schedules, today, week
 
 urlpatterns: list[URLPattern] = [
     path("staff/centres/<int:number>/today", today.today_page, name="staff-today"),
@@ -27,5 +27,26 @@ urlpatterns: list[URLPattern] = [
         "staff/centres/<int:number>/shared-phones/<int:account_id>/<str:action>",
         phones.shared_phone_action,
         name="staff-shared-phone-action",
+    ),
+    path("staff/centres/<int:number>/desk", desk.desk_page, name="staff-desk"),
+    path(
+        "staff/centres/<int:number>/desk/register",
+        desk.register_page,
+        name="staff-desk-register",
+    ),
+    path(
+        "staff/centres/<int:number>/desk/people/<int:patient_id>",
+        desk.person_page,
+        name="staff-desk-person",
+    ),
+    path(
+        "staff/centres/<int:number>/desk/people/<int:patient_id>/book",
+        desk.book_action,
+        name="staff-desk-book",
+    ),
+    path(
+        "staff/centres/<int:number>/desk/appointments/<int:appointment_id>/slip",
+        desk.slip_page,
+        name="staff-desk-slip",
     ),
 ]
