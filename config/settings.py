@@ -25,6 +25,9 @@ DEBUG = env_bool("DEBUG", False)
 # The default key is for a laptop; production sets SECRET_KEY (and `check --deploy` says so).
 # The "django-insecure-" prefix makes `check --deploy` refuse this key in production.
 SECRET_KEY = env_str("SECRET_KEY", "django-insecure-development-key-set-SECRET_KEY-in-production")
+# Keys that sign the QR codes on vaccination records, newest first: the first signs, every one
+# verifies. To rotate, put a new key first and drop the oldest once its records are reissued.
+RECORD_SIGNING_KEYS = env_list("RECORD_SIGNING_KEYS", [f"{SECRET_KEY}:vaccination-records"])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

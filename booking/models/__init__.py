@@ -13,6 +13,7 @@ from booking.models.consent import PatientConsent
 from booking.models.safeguards import BookingBlock, DeletionRequest
 from booking.vaccination.models import (
     DriveSession,
+    IssuedRecord,
     RiskGroup,
     VaccinationDrive,
     VaccinationSeries,
@@ -27,6 +28,7 @@ __all__ = [
     "CentreDayFigures",
     "DeletionRequest",
     "DriveSession",
+    "IssuedRecord",
     "Partner",
     "PartnerKey",
     "PartnerKeyUse",

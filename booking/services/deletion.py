@@ -23,6 +23,7 @@ from booking.models import (
     Appointment,
     CalendarFeed,
     DeletionRequest,
+    IssuedRecord,
     Patient,
     PatientConsent,
     SignInCode,
@@ -164,6 +165,7 @@ def erase(request_id: int) -> bool:
         recipient="", body=""
     )
     PatientConsent.objects.filter(patient=patient).update(address=None)
+    IssuedRecord.objects.filter(patient=patient).delete()  # their QR codes no longer verify
     if phone:
         SignInCode.objects.filter(phone=phone).delete()
     if patient.relationship == Patient.Relationship.SELF:

@@ -261,3 +261,29 @@ class VaccinationSeries(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient} · {self.service}"
+
+
+class IssuedRecord(models.Model):
+    """A vaccination record issued for showing: the QR code on it names this row, signed.
+
+    The row holds no dose: only a digest of the doses given when it was issued, so that a
+    check tells a current record from one the person's doses have moved past. Withdrawing it
+    (the person, or erasing their data) stops it verifying."""
+
+    patient = models.ForeignKey(
+        "booking.Patient",
+        on_delete=models.CASCADE,
+        related_name="issued_records",
+        verbose_name=_("patient"),
+    )
+    digest = models.CharField(_("digest of the doses"), max_length=64)
+    issued_at = models.DateTimeField(_("issued at"), auto_now_add=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["patient", "-issued_at"]
+        verbose_name = _("issued vaccination record")
+        verbose_name_plural = _("issued vaccination records")
+
+    def __str__(self) -> str:
+        return f"{self.patient} · {self.issued_at:%Y-%m-%d}"
