@@ -22,6 +22,7 @@ class StaffAction(StrEnum):
     MANAGE_STAFF = "manage_staff"  # memberships at the centre
     MANAGE_STOCK = "manage_stock"  # vaccine deliveries and withdrawals
     READ_AUDIT = "read_audit"  # the centre's audit trail (centre admins only)
+    MANAGE_CENTRE = "manage_centre"  # address, phone, opening hours (centre admins only)
 
 
 ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {

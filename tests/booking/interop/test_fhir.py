@@ -113,10 +113,17 @@ def test_a_centre_reads_as_a_location_with_its_moph_code_address_and_position(
     assert {"system": "https://terms.sil-th.org/id/th-moph-hcode", "value": "13646"} in location[
         "identifier"
     ]
-    assert location["address"]["city"] == "วังบูรพาภิรมย์"
-    assert location["address"]["district"] == "พระนคร"
-    assert location["address"]["state"] == "กรุงเทพมหานคร"
-    assert location["address"]["text"] == "แขวงวังบูรพาภิรมย์ เขตพระนคร กรุงเทพมหานคร"
+    # SMART Scheduling Links: a line and a postcode, the manifest's state code, and no text.
+    assert location["address"] == {
+        "use": "work",
+        "type": "physical",
+        "line": ["แขวงวังบูรพาภิรมย์"],
+        "city": "Bangkok",
+        "district": "พระนคร",
+        "state": "TH-10",
+        "postalCode": "10200",
+        "country": "TH",
+    }
     assert location["position"]["latitude"] == pytest.approx(13.747449)
 
 
