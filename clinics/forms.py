@@ -14,7 +14,12 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from clinics.centre_facts import OpeningPeriod, phone_as_written
+from clinics.centre_facts import (
+    OpeningPeriod,
+    normalise_centre_phone,
+    phone_as_written,
+    validate_postcode,
+)
 from clinics.models import HealthCentre
 from clinics.services import CentreFactsIn
 
@@ -77,6 +82,7 @@ class CentreFactsForm(forms.Form):
         label=gettext_lazy("Postcode"),
         required=False,
         max_length=5,
+        validators=[validate_postcode],
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "postal-code"}),
     )
     phone = forms.CharField(
@@ -120,6 +126,12 @@ class CentreFactsForm(forms.Form):
             (str(name), self[f"opens_{day}"], self[f"closes_{day}"])
             for day, name in enumerate(WEEKDAY_NAMES, start=1)
         ]
+
+    def clean_phone(self) -> str:
+        """Checked here too, so that every mistake shows at once (the service checks again)."""
+        phone: str = self.cleaned_data["phone"]
+        normalise_centre_phone(phone)
+        return phone
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
