@@ -2,12 +2,14 @@
 slot (for the booking pages and the video pages alike)."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils import translation
 
 from booking.models import Patient, Slot
 from booking.notices import recipient_for
+from clinics.centre_facts import facts_in
 from clinics.dates import format_moment, format_time
 
 LANGUAGES = ("th", "en")
@@ -24,8 +26,8 @@ def reader_language(request: HttpRequest, patient: Patient | None) -> str:
     return recipient.language if recipient else "th"
 
 
-def slot_words(slot: Slot, language: str) -> dict[str, str]:
-    """What a page says about a slot, in the reader's language."""
+def slot_words(slot: Slot, language: str) -> dict[str, Any]:
+    """What a page says about a slot, in the reader's language. Needs slot.centre.district."""
     return {
         "language": language,
         "other_language": "en" if language == "th" else "th",
@@ -33,6 +35,8 @@ def slot_words(slot: Slot, language: str) -> dict[str, str]:
         # One name for the centre on every page: its full name in the reader's language (the
         # short label, "ศบส.1 สะพานมอญ", is for texts, where room is short).
         "centre": slot.centre.name_in(language),
+        # Where it is and how to call it (clinics/_centre_facts.html shows them).
+        "centre_facts": facts_in(slot.centre, language),
         "when": format_moment(slot.start, language),
         "until": format_time(slot.end, language),
         # Moving or cancelling online closes this long before the start (the service's rule).

@@ -24,6 +24,7 @@ class StaffAction(StrEnum):
     READ_AUDIT = "read_audit"  # the centre's audit trail (centre admins only)
     # The desk: find anyone in the city, register them after seeing their ID card, book for them.
     BOOK_FOR_PATIENTS = "book_for_patients"
+    MANAGE_CENTRE = "manage_centre"  # address, phone, opening hours (centre admins only)
 
 
 ROLE_ACTIONS: dict[str, frozenset[StaffAction]] = {

@@ -10,16 +10,20 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import holidays
 import pyotp
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinics.exceptions import Forbidden, SecondFactorLocked, WrongSecondFactor
+from clinics import audit
+from clinics.centre_facts import OpeningPeriod, normalise_centre_phone
+from clinics.exceptions import Forbidden, InvalidInput, SecondFactorLocked, WrongSecondFactor
 from clinics.models import (
     District,
     HealthCentre,
@@ -29,6 +33,7 @@ from clinics.models import (
     StaffAuthenticator,
     StaffMembership,
 )
+from clinics.permissions import StaffAction, require_staff
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -63,17 +68,38 @@ def _load_districts(*, path: Path = DATA_DIR / "bangkok_districts.csv") -> int:
     return len(new)
 
 
+# The facts a centre's row in the CSV may give (clinics.centre_facts), by model field.
+CENTRE_FACT_COLUMNS = ("address_th", "address_en", "postcode", "phone")
+
+
+def _facts_from_row(row: dict[str, str]) -> dict[str, str]:
+    """The facts the CSV gives for a centre (empty ones left out); the phone as E.164."""
+    facts = {column: row.get(column, "").strip() for column in CENTRE_FACT_COLUMNS}
+    if facts["phone"]:
+        facts["phone"] = normalise_centre_phone(facts["phone"])
+    return {field: value for field, value in facts.items() if value}
+
+
 @transaction.atomic
 def _load_health_centres(*, path: Path = DATA_DIR / "bma_health_centres.csv") -> int:
-    """Add the centres in the CSV that are not in the database yet; return how many."""
+    """Add the centres in the CSV that are not in the database yet; return how many. A centre
+    already here gets the facts the CSV gives (address, postcode, phone) only where its own are
+    empty: what staff typed is kept."""
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    existing = set(HealthCentre.objects.values_list("number", flat=True))
+    existing = {centre.number: centre for centre in HealthCentre.objects.all()}
     districts = {district.code: district for district in District.objects.all()}
     new = []
     for row in rows:
         number = int(row["number"])
+        facts = _facts_from_row(row)
         if number in existing:
+            centre = existing[number]
+            blanks = [field for field, value in facts.items() if not getattr(centre, field)]
+            for field in blanks:
+                setattr(centre, field, facts[field])
+            if blanks:
+                centre.save(update_fields=blanks)
             continue
         district = districts[int(row["district_code"])]
         new.append(
@@ -90,6 +116,7 @@ def _load_health_centres(*, path: Path = DATA_DIR / "bma_health_centres.csv") ->
                 longitude=float(row["lon"]),
                 moph_hcode=row["moph_hcode"],
                 line_oa=row["line_oa"],
+                **facts,
             )
         )
     HealthCentre.objects.bulk_create(new)
@@ -146,6 +173,61 @@ def load_reference_data(*, years: list[int]) -> ReferenceDataLoaded:
         services=_load_service_catalogue(),
         holidays=load_public_holidays(years=years),
     )
+
+
+@dataclass(frozen=True)
+class CentreFactsIn:
+    """A centre's facts as staff give them: the phone as written, the hours by weekday."""
+
+    address_th: str = ""
+    address_en: str = ""
+    postcode: str = ""
+    phone: str = ""
+    opening_hours: tuple[OpeningPeriod, ...] = ()
+
+
+@transaction.atomic
+def update_centre_facts(*, centre: HealthCentre, by: User, facts: CentreFactsIn) -> HealthCentre:
+    """Set the centre's address, postcode, phone and opening hours (empty removes one), and
+    record what changed. Locks the centre's row. InvalidInput naming the field for a value the
+    centre's rules refuse; nothing is written then."""
+    require_staff(by, StaffAction.MANAGE_CENTRE, centre.number)
+    locked = HealthCentre.objects.select_for_update().get(number=centre.number)
+    try:
+        phone = normalise_centre_phone(facts.phone)
+    except ValidationError as problem:
+        raise InvalidInput(problem.messages[0], field="phone") from None
+    wanted: dict[str, Any] = {
+        "address_th": facts.address_th.strip(),
+        "address_en": facts.address_en.strip(),
+        "postcode": facts.postcode.strip(),
+        "phone": phone,
+        "opening_hours": [
+            period.as_json() for period in sorted(facts.opening_hours, key=lambda p: p.day)
+        ],
+    }
+    changed = {
+        field: {"from": getattr(locked, field), "to": value}
+        for field, value in wanted.items()
+        if getattr(locked, field) != value
+    }
+    if not changed:
+        return locked
+    for field in changed:
+        try:  # the model's own checks: length, postcode, one-line address, hours
+            HealthCentre._meta.get_field(field).clean(wanted[field], locked)  # type: ignore[union-attr]
+        except ValidationError as problem:
+            raise InvalidInput(problem.messages[0], field=field) from None
+        setattr(locked, field, wanted[field])
+    locked.save(update_fields=list(changed))
+    audit.record(
+        "centre.facts_changed",
+        locked,
+        centre_id=locked.number,
+        details={"changed": changed},
+        actor=by,
+    )
+    return locked
 
 
 def grant_membership(

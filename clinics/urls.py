@@ -14,6 +14,11 @@ urlpatterns: list[URLPattern] = [
     path("staff/", views.home_page, name="staff-home"),
     path("staff/audit", audit_pages.city_audit_page, name="staff-city-audit"),
     path(
+        "staff/centres/<int:number>/about",
+        views.centre_about_page,
+        name="staff-centre-about",
+    ),
+    path(
         "staff/centres/<int:number>/audit",
         audit_pages.centre_audit_page,
         name="staff-centre-audit",

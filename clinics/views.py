@@ -1,5 +1,5 @@
-"""Staff pages that belong to no one desk: signing in and out, choosing a centre, and the
-check every centre page makes (`staff_page`)."""
+"""Staff pages that belong to no one desk: signing in and out, choosing a centre, the check
+every centre page makes (`staff_page`), and the centre's own details (address, phone, hours)."""
 
 from collections.abc import Callable
 from functools import wraps
@@ -20,6 +20,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinics.centre_facts import facts_in
+from clinics.forms import CentreFactsForm
 from clinics.limits import check_sign_in_rate
 from clinics.models import HealthCentre
 from clinics.permissions import (
@@ -37,6 +39,7 @@ from clinics.services import (
     has_authenticator,
     needs_second_factor,
     start_authenticator,
+    update_centre_facts,
 )
 
 P = ParamSpec("P")
@@ -76,6 +79,7 @@ def staff_page(action: StaffAction) -> Callable[[CentrePage[P]], Callable[..., H
                 "audit": can_act_at(user, StaffAction.READ_AUDIT, number),
                 "phones": can_act_at(user, StaffAction.CANCEL_APPOINTMENTS, number),
                 "desk": can_act_at(user, StaffAction.BOOK_FOR_PATIENTS, number),
+                "about": can_act_at(user, StaffAction.MANAGE_CENTRE, number),
             }
             return view(request, centre, *args, **kwargs)
 
@@ -238,4 +242,35 @@ def home_page(request: HttpRequest) -> HttpResponse:
         {"centres": [centre_menu(centre, language) for centre in rows], "nav": "home"},
         # An account on no centre's staff (a patient's, or staff not yet given a role).
         status=200 if rows else 403,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_page(StaffAction.MANAGE_CENTRE)
+def centre_about_page(request: SignedInRequest, centre: HealthCentre) -> HttpResponse:
+    """The centre's address, phone and opening hours, as patients see them, for its admins to
+    correct. A form that breaks a rule comes back with what was typed and nothing written."""
+    language = request.LANGUAGE_CODE
+    form = CentreFactsForm(
+        request.POST if request.method == "POST" else None,
+        initial=CentreFactsForm.initial_for(centre),
+    )
+    if request.method == "POST" and form.is_valid():
+        with refusal_caught() as refused:
+            update_centre_facts(centre=centre, by=request.user, facts=form.facts())
+        if not refused:
+            messages.success(request, _("The centre's details are saved."))
+            return HttpResponseRedirect(request.path, status=303)
+        refused.add_to(form)
+    return render(
+        request,
+        "clinics/centre_about.html",
+        {
+            "nav": "about",
+            "staff_centre": centre_menu(centre, language),
+            "form": form,
+            "error": "",
+            "facts": facts_in(centre, language),
+        },
+        status=400 if form.errors else 200,
     )

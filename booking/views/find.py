@@ -17,6 +17,7 @@ from booking.selectors import SlotOrder, build_search, open_times_by_centre, pat
 from booking.services.limits import check_search_rate
 from booking.vaccination.eligibility import anyone_eligible, describe_rules
 from booking.vaccination.selectors import drives_with_districts
+from clinics.centre_facts import CentreFacts, facts_in
 from clinics.dates import format_day, format_moment, format_time
 from clinics.exceptions import InvalidInput
 from clinics.models import District, Service, for_language
@@ -35,6 +36,7 @@ class CentreTimes:
     name: str
     district: str
     times: list[dict[str, object]]
+    facts: CentreFacts
 
 
 def _day(raw: str, field: str) -> date | None:
@@ -187,6 +189,7 @@ def _centre_times(
         place=place,
         name=centre.name_in(language),
         district=centre.district.name_in(language),
+        facts=facts_in(centre, language),
         times=[
             {
                 "id": slot.pk,

@@ -9,6 +9,14 @@ from django.db.models import F, Q
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from clinics.centre_facts import (
+    OpeningPeriod,
+    opening_periods_from,
+    validate_address_line,
+    validate_centre_phone,
+    validate_opening_hours,
+    validate_postcode,
+)
 from clinics.text import validate_centre_name
 
 T = TypeVar("T")
@@ -215,6 +223,38 @@ class HealthCentre(NamedInBothLanguages, models.Model):
     )
     moph_hcode = models.CharField(_("MOPH facility code"), max_length=5, blank=True)
     line_oa = models.URLField(_("LINE official account"), blank=True)
+    # What people need to find and reach the centre (clinics.centre_facts): empty when not
+    # known, and then not shown.
+    address_th = models.CharField(
+        _("street address (Thai)"),
+        max_length=200,
+        blank=True,
+        validators=[validate_address_line],
+        help_text=_("House number, soi and road; the subdistrict and district are added."),
+    )
+    address_en = models.CharField(
+        _("street address (English)"),
+        max_length=200,
+        blank=True,
+        validators=[validate_address_line],
+    )
+    postcode = models.CharField(
+        _("postcode"), max_length=5, blank=True, validators=[validate_postcode]
+    )
+    phone = models.CharField(
+        _("phone number"),
+        max_length=20,
+        blank=True,
+        validators=[validate_centre_phone],
+        help_text=_("Kept as +66…; shown the way people write it (02 123 4567)."),
+    )
+    opening_hours = models.JSONField(
+        _("opening hours"),
+        default=list,
+        blank=True,
+        validators=[validate_opening_hours],
+        help_text=_('One period a weekday: [{"day": 1, "opens": "08:00", "closes": "16:00"}].'),
+    )
     services = models.ManyToManyField(
         Service, related_name="centres", blank=True, verbose_name=_("services offered")
     )
@@ -238,3 +278,8 @@ class HealthCentre(NamedInBothLanguages, models.Model):
     @property
     def name(self) -> str:
         return in_language(self.name_th, self.name_en)
+
+    @property
+    def opening_periods(self) -> list[OpeningPeriod]:
+        """The opening hours by weekday (none when not given)."""
+        return opening_periods_from(self.opening_hours or [])

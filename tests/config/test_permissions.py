@@ -392,6 +392,14 @@ ROUTES: list[Route] = [
     Route("GET", "staff/", ANY_STAFF, at("/staff/")),
     Route("GET", "staff/audit", CITY_ONLY, at("/staff/audit")),
     Route("GET", "staff/dashboard", CITY_ONLY, at("/staff/dashboard")),
+    Route("GET", "staff/centres/<int:number>/about", STAFF_HERE, at("/staff/centres/1/about")),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/about",
+        STAFF_HERE,
+        at("/staff/centres/1/about"),
+        body=lambda s, c: {"postcode": "10200"},
+    ),
     Route("GET", "staff/centres/<int:number>/audit", STAFF_HERE, at("/staff/centres/1/audit")),
     Route("GET", "staff/centres/<int:number>/today", STAFF_HERE, at("/staff/centres/1/today")),
     Route(

@@ -1,9 +1,10 @@
 """Calendar files written with the `icalendar` package.
 
-What goes in is what a calendar needs and no more: the service, the centre and where it is, the
-time in Bangkok, a reminder and the link to the appointment's page. No national ID, phone or date
-of birth; a household feed names the person by first name only; a clinician's feed names no
-patient at all, since calendar apps copy it onto other companies' servers.
+What goes in is what a calendar needs and no more: the service, the centre, where it is and its
+phone number, the time in Bangkok, a reminder and the link to the appointment's page. No national
+ID, patient's phone or date of birth; a household feed names the person by first name only; a
+clinician's feed names no patient at all, since calendar apps copy it onto other companies'
+servers.
 
 The page linked is the signed-in patient's, which is no key: only the file downloaded from the
 text message's own link (/a/<token>/calendar.ics) links back to that link, which its holder
@@ -24,6 +25,7 @@ from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration, vUri
 from booking.links import my_appointment_link
 from booking.models import Appointment, Slot
 from booking.notices import what_to_bring
+from clinics.centre_facts import address_in, phone_as_written
 from clinics.models import Closure, HealthCentre, PublicHoliday, VisitMode, for_language
 
 PRODUCT_ID = "-//Bangkok Metropolitan Administration//Health centre booking//TH"
@@ -62,20 +64,6 @@ def _finish(calendar: Calendar) -> bytes:
     return written
 
 
-def centre_address(centre: HealthCentre, language: str) -> str:
-    """The centre's address as one line, down to the subdistrict (what the data gives)."""
-    district = centre.district
-    if language == "th":
-        parts = [
-            f"แขวง{centre.subdistrict_th}" if centre.subdistrict_th else "",
-            f"เขต{district.name_th}",
-            "กรุงเทพมหานคร",
-        ]
-    else:
-        parts = [f"{district.name_en} District", "Bangkok"]
-    return " ".join(part for part in parts if part) if language == "th" else ", ".join(parts)
-
-
 def _centre_name(centre: HealthCentre, language: str) -> str:
     return centre.name_in(language)
 
@@ -85,7 +73,8 @@ def _in_bangkok(moment: datetime) -> datetime:
 
 
 def _place(event: Event, centre: HealthCentre, language: str) -> None:
-    event.add("location", f"{_centre_name(centre, language)}, {centre_address(centre, language)}")
+    # The street line and postcode when the centre has given them (clinics.centre_facts).
+    event.add("location", f"{_centre_name(centre, language)}, {address_in(centre, language)}")
     event.add("geo", (centre.latitude, centre.longitude))
 
 
@@ -144,6 +133,10 @@ def appointment_event(appointment: Appointment, wording: _Wording, *, link: str 
     bring = what_to_bring(service, language)
     if not video:
         lines.append(_("Please bring: %(items)s") % {"items": bring})
+    if centre.phone:
+        lines.append(
+            _("The health centre's phone: %(phone)s") % {"phone": phone_as_written(centre.phone)}
+        )
     lines.append(_("See, move or cancel this appointment: %(link)s") % {"link": link})
     event.add("description", "\n".join(lines))
 

@@ -6,7 +6,7 @@ query, so a page of any size costs the same queries."""
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from booking.models import Appointment, Slot, VaccinationDrive
+from clinics.centre_facts import OpeningPeriod
 from clinics.models import HealthCentre, Service
 
 Resource = dict[str, Any]
@@ -26,7 +27,10 @@ SMART_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/"
 SLOT_CAPACITY = SMART_EXTENSION + "slot-capacity"
 BOOKING_DEEP_LINK = SMART_EXTENSION + "booking-deep-link"
 VACCINE_DOSE = SMART_EXTENSION + "vaccine-dose"
-BANGKOK_TH = "กรุงเทพมหานคร"
+# Bangkok's ISO 3166-2 code: the manifest's "state" (publishing.JURISDICTION) and Locations'.
+BANGKOK_STATE = "TH-10"
+BANGKOK_CITY = "Bangkok"
+FHIR_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 FREE, BUSY, BUSY_UNAVAILABLE = "free", "busy", "busy-unavailable"
 
@@ -149,24 +153,53 @@ def service_type(service: Service) -> Resource:
     return {"coding": codings}
 
 
+def location_address(centre: HealthCentre) -> Resource:
+    """A centre's address as SMART Scheduling Links wants it: `line` and `postalCode` given,
+    `state` the ISO 3166-2 code the manifest uses, no `text` (its address profile forbids one).
+    The lines are Thai, as the centre writes its address: the street line when staff have given
+    one (the English one if only that), then the subdistrict; the district's name is Thai too.
+    Needs centre.district."""
+    street = centre.address_th or centre.address_en
+    lines = [street] if street else []
+    if centre.subdistrict_th:
+        lines.append(f"แขวง{centre.subdistrict_th}")
+    if not lines:  # the one part every centre has
+        lines.append(f"เขต{centre.district.name_th}")
+    address: Resource = {
+        "use": "work",
+        "type": "physical",
+        "line": lines,
+        "city": BANGKOK_CITY,
+        "district": centre.district.name_th,
+        "state": BANGKOK_STATE,
+        "country": "TH",
+    }
+    if centre.postcode:
+        address["postalCode"] = centre.postcode
+    return address
+
+
+def hours_of_operation(periods: list[OpeningPeriod]) -> list[Resource]:
+    """Opening hours as FHIR `Location.hoursOfOperation`: the days with the same hours together."""
+    by_hours: dict[tuple[time, time], list[str]] = {}
+    for period in periods:
+        by_hours.setdefault((period.opens, period.closes), []).append(FHIR_DAYS[period.day - 1])
+    return [
+        {
+            "daysOfWeek": days,
+            "openingTime": opens.isoformat(timespec="seconds"),
+            "closingTime": closes.isoformat(timespec="seconds"),
+        }
+        for (opens, closes), days in by_hours.items()
+    ]
+
+
 def location_resource(centre: HealthCentre) -> Resource:
     """A centre as a Location. Needs centre.district."""
     identifiers = []
     if centre.moph_hcode:
         identifiers.append({"system": HCODE_SYSTEM, "value": centre.moph_hcode})
     identifiers.append({"system": centre_number_system(), "value": str(centre.number)})
-    district = centre.district.name_th
-    parts = [f"แขวง{centre.subdistrict_th}"] if centre.subdistrict_th else []
-    address: Resource = {
-        "use": "work",
-        "type": "physical",
-        "text": " ".join([*parts, f"เขต{district}", BANGKOK_TH]),
-        "district": district,
-        "state": BANGKOK_TH,
-        "country": "TH",
-    }
-    if centre.subdistrict_th:
-        address["city"] = centre.subdistrict_th
     names = {centre.name_th, centre.name_en, centre.short_name_th, centre.abbrev_th}
     resource: Resource = {
         "resourceType": "Location",
@@ -176,11 +209,18 @@ def location_resource(centre: HealthCentre) -> Resource:
         "name": centre.name,
         "alias": sorted(name for name in names - {centre.name} if name),
         "mode": "instance",
-        "address": address,
+        "address": location_address(centre),
         "position": {"latitude": centre.latitude, "longitude": centre.longitude},
     }
+    telecom = []
+    if centre.phone:
+        telecom.append({"system": "phone", "value": centre.phone, "use": "work"})
     if centre.line_oa:
-        resource["telecom"] = [{"system": "url", "value": centre.line_oa}]
+        telecom.append({"system": "url", "value": centre.line_oa})
+    if telecom:
+        resource["telecom"] = telecom
+    if hours := hours_of_operation(centre.opening_periods):
+        resource["hoursOfOperation"] = hours
     return resource
 
 

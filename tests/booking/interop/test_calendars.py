@@ -333,3 +333,23 @@ def test_a_centres_closures_feed_lists_its_own_and_the_citys_closures_and_holida
 
 def test_an_unknown_centre_has_no_closures_feed(reference_data):
     assert Client().get("/centres/99/closures.ics").status_code == 404
+
+
+def test_the_file_gives_the_centres_street_and_postcode_and_its_phone(visit):
+    HealthCentre.objects.filter(number=1).update(
+        address_en="10 Chakkraphet Road", phone="+6621234567"
+    )
+
+    response = fetch(appointment_calendar_link(visit.pk) + "?lang=en")
+
+    event = both_parsers(response.content)[1].vevent
+    assert event.location.value.endswith("10 Chakkraphet Road, Phra Nakhon District, Bangkok 10200")
+    assert "The health centre's phone: 02 123 4567" in event.description.value
+
+
+def test_a_centre_without_a_phone_number_puts_none_in_the_file(visit):
+    response = fetch(appointment_calendar_link(visit.pk) + "?lang=en")
+
+    event = both_parsers(response.content)[1].vevent
+    assert "phone" not in event.description.value
+    assert event.location.value.endswith("Phra Nakhon District, Bangkok 10200")

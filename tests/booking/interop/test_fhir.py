@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 
+from booking.interop.fhir import publishing, resources
 from booking.interop.fhir.selectors import AppointmentReader, appointments_visible_to
 from booking.interop.partners import issue_partner_key
 from booking.models import (
@@ -113,10 +114,17 @@ def test_a_centre_reads_as_a_location_with_its_moph_code_address_and_position(
     assert {"system": "https://terms.sil-th.org/id/th-moph-hcode", "value": "13646"} in location[
         "identifier"
     ]
-    assert location["address"]["city"] == "วังบูรพาภิรมย์"
-    assert location["address"]["district"] == "พระนคร"
-    assert location["address"]["state"] == "กรุงเทพมหานคร"
-    assert location["address"]["text"] == "แขวงวังบูรพาภิรมย์ เขตพระนคร กรุงเทพมหานคร"
+    # SMART Scheduling Links: a line and a postcode, the manifest's state code, and no text.
+    assert location["address"] == {
+        "use": "work",
+        "type": "physical",
+        "line": ["แขวงวังบูรพาภิรมย์"],
+        "city": "Bangkok",
+        "district": "พระนคร",
+        "state": "TH-10",
+        "postalCode": "10200",
+        "country": "TH",
+    }
     assert location["position"]["latitude"] == pytest.approx(13.747449)
 
 
@@ -537,3 +545,30 @@ def test_a_partner_key_reads_the_partners_appointments_and_a_bad_key_gets_an_out
 def test_a_service_with_an_unknown_code_matches_nothing_rather_than_failing(reference_data, client):
     assert fhir_get(client, "Slot", {"service-type": "http://example.org|x"})["total"] == 0
     assert Service.objects.filter(code="x").count() == 0
+
+
+def test_a_centres_street_phone_and_hours_reach_its_location(reference_data, client):
+    HealthCentre.objects.filter(number=1).update(
+        address_th="10 ถนนจักรเพชร",
+        phone="+6621234567",
+        opening_hours=[{"day": day, "opens": "08:00", "closes": "16:00"} for day in range(1, 6)]
+        + [{"day": 6, "opens": "08:00", "closes": "12:00"}],
+    )
+
+    location = fhir_get(client, "Location/1")
+
+    assert location["address"]["line"] == ["10 ถนนจักรเพชร", "แขวงวังบูรพาภิรมย์"]
+    assert "text" not in location["address"]
+    assert location["telecom"][0] == {"system": "phone", "value": "+6621234567", "use": "work"}
+    assert location["hoursOfOperation"] == [
+        {
+            "daysOfWeek": ["mon", "tue", "wed", "thu", "fri"],
+            "openingTime": "08:00:00",
+            "closingTime": "16:00:00",
+        },
+        {"daysOfWeek": ["sat"], "openingTime": "08:00:00", "closingTime": "12:00:00"},
+    ]
+
+
+def test_the_locations_state_is_the_code_the_manifest_names():
+    assert resources.BANGKOK_STATE == publishing.JURISDICTION

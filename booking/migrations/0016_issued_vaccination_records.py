@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0014_slot_open_by_centre_carries_opens_at"),
+        ("booking", "0015_centre_change_triggers_after_centre_facts"),
     ]
 
     operations = [
