@@ -1,7 +1,7 @@
 import pytest
 
 from clinics.models import HealthCentre, StaffMembership
-from clinics.permissions import ROLE_ACTIONS, StaffAction, can_act_at, centres_where
+from clinics.permissions import ROLE_ACTIONS, StaffAction, actions_at, can_act_at, centres_where
 from clinics.services import grant_membership
 from tests.factories import UserFactory
 
@@ -67,3 +67,14 @@ def test_superusers_act_everywhere_and_patients_nowhere(reference_data, patient,
 def test_an_inactive_staff_account_has_no_rights(reference_data, nurse_at_centre_1):
     nurse_at_centre_1.is_active = False
     assert not can_act_at(nurse_at_centre_1, StaffAction.VIEW_APPOINTMENTS, 1)
+
+
+def test_everything_a_member_may_do_at_a_centre_is_read_at_once(
+    reference_data, nurse_at_centre_1, city_admin, django_assert_num_queries
+):
+    with django_assert_num_queries(1):
+        at_1 = actions_at(nurse_at_centre_1, 1)
+
+    assert at_1 == ROLE_ACTIONS[Role.NURSE]
+    assert actions_at(nurse_at_centre_1, 2) == frozenset()
+    assert actions_at(city_admin, 2) == frozenset(StaffAction)
