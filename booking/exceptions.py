@@ -294,3 +294,15 @@ class DeletionPending(BookingError):
         "This person asked for their data to be erased. Withdraw that request under My "
         "appointments to book again."
     )
+
+
+# --- Walk-ins ----------------------------------------------------------------------------------
+
+
+class AlreadyInQueue(BookingError):
+    code = "already_in_queue"
+    default_message = _("This person is already in today's queue at this centre.")
+
+
+class InvalidWalkInStep(InvalidStatusChange):
+    default_message = _("This walk-in cannot be changed in that way in its current state.")
