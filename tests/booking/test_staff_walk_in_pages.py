@@ -209,3 +209,13 @@ def test_a_slip_of_another_centre_is_not_shown_here(client_for, city_admin, pati
 
     assert response.status_code == 303
     assert response["Location"] == "/staff/centres/1/today"
+
+
+def test_a_page_that_found_the_person_links_here_with_them_chosen(desk, patient):
+    page = desk.get(f"/staff/centres/1/walk-ins?lang=en&patient={patient.pk}").content.decode()
+    odd = desk.get("/staff/centres/1/walk-ins?lang=en&patient=๑๒")
+
+    assert patient.full_name in page
+    assert f'name="patient" value="{patient.pk}"' in page
+    assert odd.status_code == 200
+    assert "Who came?" not in odd.content.decode()

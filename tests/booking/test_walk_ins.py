@@ -7,7 +7,7 @@ from datetime import date, time, timedelta
 import pytest
 import time_machine
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from booking.exceptions import AlreadyInQueue, InvalidWalkInStep
 from booking.models import Appointment, Patient, WalkIn, WalkInCounter
@@ -40,6 +40,13 @@ pytestmark = pytest.mark.django_db
 
 Status = WalkIn.Status
 MONDAY = date(2026, 11, 30)  # the clock fixture's day
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    """The refusals are read in English here, whatever an earlier test left active."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from booking.models import Patient
 from booking.selectors import patients_with, walk_in_for_staff
 from booking.services.patients import normalise_national_id, normalise_phone
 from booking.services.walk_ins import WALK_IN_STEPS, add_walk_in
+from booking.views.form_errors import row_id
 from clinics import audit
 from clinics.dates import format_day, format_time
 from clinics.exceptions import InvalidInput, NotFound
@@ -85,19 +86,22 @@ def walk_ins_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     find = FindPersonForm(request.GET if "find" in request.GET else None)
     people: list[Patient] = []
     searched = False
-    if find.is_bound and find.is_valid():
+    chosen = row_id(request.GET.get("patient", ""))
+    if chosen is not None:  # a link from a page that found the person (?patient=<id>)
+        people = list(Patient.objects.filter(pk=chosen))
+        searched = True
+    elif find.is_bound and find.is_valid():
         searched = True
         with refusal_caught() as refused:
             people = _people_found(find.cleaned_data["find"])
         if refused:
             refused.add_to(find)
-        else:
-            audit.record_read(
-                request,
-                "patient.looked_up",
-                centre_id=centre.number,
-                patients=[person.pk for person in people],
-            )
+    audit.record_read(
+        request,
+        "patient.looked_up",
+        centre_id=centre.number,
+        patients=[person.pk for person in people],
+    )
     return render(
         request,
         "booking/staff/walk_ins.html",
