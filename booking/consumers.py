@@ -1,6 +1,7 @@
 """The staff desk's live queue: a WebSocket per open today page, in the centre's group, told
 when an appointment there changes (booked, checked in, waiting in the video lobby, seen,
-cancelled…). It carries no patient data: the page reloads its queue to see what changed."""
+cancelled…) or a walk-in does (added, seen, left). It carries no patient data: the page
+reloads its queue to see what changed."""
 
 import contextlib
 import logging
@@ -19,6 +20,12 @@ logger = logging.getLogger(__name__)
 class QueueChanged(TypedDict):
     type: Literal["queue_changed"]
     appointment_id: int
+    change: str
+
+
+class WalkInChanged(TypedDict):
+    type: Literal["walk_in_changed"]
+    walk_in_id: int
     change: str
 
 
@@ -62,6 +69,14 @@ class CentreQueueConsumer(AsyncJsonWebsocketConsumer):
         event: QueueChanged = {
             "type": "queue_changed",
             "appointment_id": int(message["appointment_id"]),
+            "change": str(message["change"]),
+        }
+        await self.send_json(event)
+
+    async def walk_in_changed(self, message: dict[str, Any]) -> None:
+        event: WalkInChanged = {
+            "type": "walk_in_changed",
+            "walk_in_id": int(message["walk_in_id"]),
             "change": str(message["change"]),
         }
         await self.send_json(event)

@@ -9,7 +9,15 @@ from django.db.models import Sum
 
 from booking.models import CentreDayFigures
 
-FIGURES = ("places_offered", "booked", "attended", "no_shows", "cancellations", "waitlist_refills")
+FIGURES = (
+    "places_offered",
+    "booked",
+    "attended",
+    "no_shows",
+    "cancellations",
+    "waitlist_refills",
+    "walk_ins",
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,7 @@ class Totals:
     no_shows: int = 0
     cancellations: int = 0
     waitlist_refills: int = 0
+    walk_ins: int = 0  # people seen without an appointment: not in booked nor in the rates
 
     @property
     def booking_rate(self) -> float | None:

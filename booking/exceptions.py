@@ -314,3 +314,15 @@ class PhoneHasAccount(BookingError):
         "Add the person to that household only if they and the account holder agree, or "
         "register them without a phone."
     )
+
+
+# --- Walk-ins ----------------------------------------------------------------------------------
+
+
+class AlreadyInQueue(BookingError):
+    code = "already_in_queue"
+    default_message = _("This person is already in today's queue at this centre.")
+
+
+class InvalidWalkInStep(InvalidStatusChange):
+    default_message = _("This walk-in cannot be changed in that way in its current state.")

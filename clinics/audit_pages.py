@@ -44,6 +44,13 @@ ACTIONS: dict[str, Promise] = {
     "appointment.completed": gettext_lazy("Visit completed"),
     "appointment.no_show": gettext_lazy("Marked as not attending"),
     "appointment.dose_given": gettext_lazy("Vaccine lot recorded"),
+    "walk_in.added": gettext_lazy("Walk-in added to the queue"),
+    "walk_in.in_consultation": gettext_lazy("Walk-in being seen"),
+    "walk_in.completed": gettext_lazy("Walk-in seen"),
+    "walk_in.left": gettext_lazy("Walk-in left without being seen"),
+    "walk_in.waiting": gettext_lazy("Walk-in waiting again (a step taken back)"),
+    "walk_in.viewed": gettext_lazy("Opened a walk-in's slip"),
+    "patient.looked_up": gettext_lazy("Looked up a person at the desk"),
     "slot.capacity_set": gettext_lazy("Slot capacity changed"),
     "schedule.created": gettext_lazy("Weekly schedule added"),
     "schedule.changed": gettext_lazy("Weekly schedule changed"),
@@ -80,6 +87,7 @@ RECORDS: dict[str, Promise] = {
     "vaccinationseries": gettext_lazy("vaccination course"),
     "waitlistentry": gettext_lazy("waitlist entry"),
     "waitlistoffer": gettext_lazy("waitlist offer"),
+    "walkin": gettext_lazy("walk-in"),
 }
 KINDS = {
     "all": gettext_lazy("Everything"),

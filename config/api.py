@@ -18,7 +18,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.security import SessionAuth
 
-from booking.api import accounts, desk, links, patients, public, staff, text_messages
+from booking.api import accounts, desk, links, patients, public, staff, text_messages, walk_ins
 from booking.interop.api import calendars, partners
 from booking.vaccination import api as drives
 from booking.waitlist import api as waitlist
@@ -96,6 +96,7 @@ api.add_router("", patients.router)
 api.add_router("", staff.router)
 # The desk's operations are on the staff router (booking.api.desk says why): imported above.
 assert desk.router is staff.router
+api.add_router("", walk_ins.router)
 api.add_router("", drives.router)
 api.add_router("", waitlist.router)
 api.add_router("", links.router)

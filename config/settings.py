@@ -224,6 +224,9 @@ SLOT_HORIZON_WEEKS = env_int("SLOT_HORIZON_WEEKS", 8)
 BOOKING_ENGINE = env_str(
     "BOOKING_ENGINE", "sql" if DATABASES["default"]["ENGINE"].endswith("postgresql") else "orm"
 )
+# How the staff queue mixes walk-ins with appointments (booking.selectors.queue.QueueOrder):
+# "by_time", each at its slot's time or arrival, or "appointments_first".
+QUEUE_ORDER = env_str("QUEUE_ORDER", "by_time")
 # How many candidate slots "book the best slot for me" tries before giving up.
 ALLOCATION_ATTEMPTS = env_int("ALLOCATION_ATTEMPTS", 25)
 # How long a process keeps the order of centres for a district before ranking them again

@@ -9,8 +9,9 @@ from django.test import Client
 from django.utils import timezone
 from stdnum.th import pin
 
-from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccineLot
+from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccineLot, WalkIn
 from booking.services.appointments import Booking, book_slot
+from booking.services.walk_ins import add_walk_in
 from booking.vaccination.drives import DriveFields, create_drive, release_drive
 from booking.vaccination.stock import receive_lot
 from clinics.models import HealthCentre, ScheduleTemplate, Service
@@ -184,3 +185,19 @@ def released_drive(created_by: object, **overrides: object) -> VaccinationDrive:
     release_drive(drive=drive)
     drive.refresh_from_db()
     return drive
+
+
+def walked_in(
+    patient: Patient,
+    *,
+    centre: int = 1,
+    service: str = "general-checkup",
+    by: object = None,
+) -> WalkIn:
+    """The person added to today's queue at the centre, as the desk adds them."""
+    return add_walk_in(
+        centre_id=centre,
+        patient=patient,
+        service=Service.objects.get(code=service),
+        by=by or UserFactory(is_staff=True),  # type: ignore[arg-type]
+    )

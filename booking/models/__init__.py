@@ -11,6 +11,7 @@ from booking.interop.models.publishing import (
 from booking.models.appointments import Appointment, Patient, SignInCode, Slot
 from booking.models.consent import PatientConsent
 from booking.models.safeguards import BookingBlock, DeletionRequest
+from booking.models.walk_ins import WalkIn, WalkInCounter
 from booking.vaccination.models import (
     DriveSession,
     IssuedRecord,
@@ -44,4 +45,6 @@ __all__ = [
     "VaccineLot",
     "WaitlistEntry",
     "WaitlistOffer",
+    "WalkIn",
+    "WalkInCounter",
 ]

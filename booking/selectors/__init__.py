@@ -4,6 +4,7 @@
   a centre's open times;
 - `households`: what an account holds (its patients, appointments, vaccination courses) and
   the other times an appointment could move to;
+- `queue`: a centre's day as one queue, appointments and walk-ins in the centre's order;
 - `staff`: a centre's day and week, an appointment or slot a member of staff may act on, and
   the text messages about an appointment or a patient.
 
@@ -24,6 +25,16 @@ from booking.selectors.households import (
     patient_of,
     patients_of,
     vaccination_courses_of,
+)
+from booking.selectors.queue import (
+    QueueEntry,
+    QueueOrder,
+    centre_queue_on,
+    centre_walk_ins_on,
+    in_queue_order,
+    patients_with,
+    queue_order_for,
+    walk_in_for_staff,
 )
 from booking.selectors.slots import (
     MAX_SEARCH_DAYS,
@@ -54,6 +65,8 @@ __all__ = [
     "MAX_SEARCH_DAYS",
     "AnyUser",
     "MoveChoices",
+    "QueueEntry",
+    "QueueOrder",
     "SlotOption",
     "SlotOrder",
     "SlotPage",
@@ -66,11 +79,14 @@ __all__ = [
     "best_open_slots",
     "build_search",
     "centre_appointments_on",
+    "centre_queue_on",
     "centre_slots_between",
+    "centre_walk_ins_on",
     "centres_seeing",
     "centres_to_walk",
     "confirmation_text_of",
     "day_bounds",
+    "in_queue_order",
     "messages_about_appointment",
     "messages_about_patient",
     "move_choices",
@@ -79,8 +95,11 @@ __all__ = [
     "open_times_by_centre",
     "patient_of",
     "patients_of",
+    "patients_with",
+    "queue_order_for",
     "search_open_slots",
     "slot_for_staff",
     "stranded_appointments",
     "vaccination_courses_of",
+    "walk_in_for_staff",
 ]

@@ -1,12 +1,13 @@
 """Audit-trail events for booking's records (see clinics.audit): one line for each kind of
 record, so that every service names the same centre and patients."""
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from django.http import HttpRequest
 
-from booking.models import Appointment, Slot, VaccinationDrive, VaccineLot
+from booking.models import Appointment, Slot, VaccinationDrive, VaccineLot, WalkIn
 from clinics import audit
 from clinics.models import Closure, ScheduleTemplate
 
@@ -22,14 +23,23 @@ def appointment_changed(appointment: Appointment, action: str, **details: Any) -
 
 
 def queue_shown(
-    request: HttpRequest, *, centre_id: int, day: date, appointments: list[Appointment]
+    request: HttpRequest,
+    *,
+    centre_id: int,
+    day: date,
+    appointments: list[Appointment],
+    walk_ins: Sequence[WalkIn] = (),
 ) -> None:
-    """Staff were shown a day's appointments at a centre (the queue page, or the API)."""
+    """Staff were shown a day's appointments and walk-ins at a centre (the queue page, or
+    the API)."""
     audit.record_read(
         request,
         "queue.viewed",
         centre_id=centre_id,
-        patients=[appointment.patient_id for appointment in appointments],
+        patients=[
+            *(appointment.patient_id for appointment in appointments),
+            *(walk_in.patient_id for walk_in in walk_ins),
+        ],
         details={"day": day.isoformat()},
     )
 

@@ -28,6 +28,7 @@ from booking.models import (
     PatientConsent,
     SignInCode,
     WaitlistEntry,
+    WalkIn,
 )
 from booking.services.appointments import cancel_appointment
 from booking.services.places import lock_patient
@@ -47,12 +48,17 @@ def _people_covered(patient: Patient) -> list[Patient]:
 def erase_on_for(patient: Patient, today: date | None = None) -> date:
     today = today or timezone.localdate()
     earliest = today + timedelta(days=settings.DELETION_GRACE_DAYS)
-    last_seen = Appointment.objects.filter(
+    last_visit = Appointment.objects.filter(
         patient=patient, status=Appointment.Status.COMPLETED
     ).aggregate(last=Max("slot__start"))["last"]
-    if last_seen is None:
+    # Seen without an appointment (a walk-in) is a visit on the record too.
+    last_walk_in = WalkIn.objects.filter(patient=patient, status=WalkIn.Status.COMPLETED).aggregate(
+        last=Max("day")
+    )["last"]
+    seen_on = [day for day in (last_visit and timezone.localdate(last_visit), last_walk_in) if day]
+    if not seen_on:
         return earliest
-    kept_until = timezone.localdate(last_seen)
+    kept_until = max(seen_on)
     kept_until = kept_until.replace(year=kept_until.year + settings.MEDICAL_RECORD_YEARS)
     return max(earliest, kept_until)
 

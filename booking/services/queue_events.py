@@ -1,7 +1,8 @@
-"""Telling the staff desks of a centre that its queue changed, over the channel layer: the
-today page (config/static/site/queue.js) listens on `centre.<number>.queue` and reloads its
-queue. Sent only once the change has committed, and never at the cost of the change: with the
-channel layer down, the desk finds out on its next reload."""
+"""Telling the staff desks of a centre that its queue changed (an appointment or a walk-in),
+over the channel layer: the today page (config/static/site/queue.js) listens on
+`centre.<number>.queue` and reloads its queue. Sent only once the change has committed, and
+never at the cost of the change: with the channel layer down, the desk finds out on its next
+reload."""
 
 import asyncio
 import logging
@@ -56,12 +57,25 @@ def send_queue_change(*, centre_id: int, appointment_id: int, change: str) -> No
     if collected is not None:
         collected.append(QueueChange(centre_id, appointment_id, change))
         return
+    _send_now(centre_id, _message(QueueChange(centre_id, appointment_id, change)))
+
+
+def announce_walk_in_change(*, centre_id: int, walk_in_id: int, change: str) -> None:
+    """After the transaction commits, tell the centre's desks that a walk-in changed."""
+    message = {
+        "type": "walk_in.changed",  # handled by CentreQueueConsumer.walk_in_changed
+        "walk_in_id": walk_in_id,
+        "change": change,
+    }
+    transaction.on_commit(lambda: _send_now(centre_id, message))
+
+
+def _send_now(centre_id: int, message: dict[str, object]) -> None:
     try:
         layer = get_channel_layer()
         if layer is None:
             return
-        told = QueueChange(centre_id, appointment_id, change)
-        async_to_sync(layer.group_send)(queue_group(centre_id), _message(told))
+        async_to_sync(layer.group_send)(queue_group(centre_id), message)
     except Exception:
         logger.warning("Could not tell centre %s's desks of a change", centre_id, exc_info=True)
 

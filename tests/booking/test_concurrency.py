@@ -11,13 +11,14 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.utils import timezone
 
-from booking.models import Appointment, Patient, Slot
+from booking.models import Appointment, Patient, Slot, WalkIn, WalkInCounter
 from booking.selectors import SlotOrder, SlotSearch
 from booking.services.appointments import book_slot, reschedule_appointment
 from booking.services.identity import take_over_record
+from booking.services.walk_ins import add_walk_in
 from clinics.exceptions import DomainError
-from clinics.models import AuditEvent
-from tests.factories import SlotFactory, booked, national_id
+from clinics.models import AuditEvent, Service
+from tests.factories import SlotFactory, UserFactory, booked, national_id
 from tests.races import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -567,3 +568,33 @@ def test_an_allocation_holds_no_slot_row_while_it_does_the_booking_work(
 
     assert seen == (["free"] if connection.vendor == "postgresql" else [])
     assert_counters_match_appointments()
+
+
+def _adding(patient: Patient, service: Service, by: object) -> Callable[[], object]:
+    return lambda: add_walk_in(centre_id=1, patient=patient, service=service, by=by)  # type: ignore[arg-type]
+
+
+def test_walk_ins_added_at_many_desks_at_once_get_one_number_each_without_gaps(reference_data):
+    patients = make_patients(60)
+    nurse = UserFactory(username="desk", is_staff=True)
+    service = Service.objects.get(code="general-checkup")
+
+    outcomes = race([_adding(patient, service, nurse) for patient in patients])
+
+    assert outcomes == Counter({"ok": 60})
+    numbers = sorted(WalkIn.objects.filter(centre_id=1).values_list("number", flat=True))
+    assert numbers == list(range(1, 61))
+    assert WalkInCounter.objects.get(centre_id=1).last_number == 60
+    assert AuditEvent.objects.filter(action="walk_in.added").count() == 60
+
+
+def test_one_person_added_at_several_desks_at_once_is_queued_once(reference_data):
+    [person] = make_patients(1)
+    nurse = UserFactory(username="desk", is_staff=True)
+    service = Service.objects.get(code="general-checkup")
+
+    outcomes = race([_adding(person, service, nurse) for _ in range(10)])
+
+    assert outcomes == Counter({"ok": 1, "already_in_queue": 9})
+    assert WalkIn.objects.get().label == "A-001"
+    assert WalkInCounter.objects.get().last_number == 1

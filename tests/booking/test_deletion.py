@@ -11,10 +11,11 @@ from django.contrib.auth import get_user_model
 from booking.models import Appointment, DeletionRequest, Patient
 from booking.services.appointments import check_in, complete_appointment
 from booking.services.deletion import erase_due, request_deletion
+from booking.services.walk_ins import complete_walk_in
 from booking.tasks import erase_due_personal_data
 from clinics.models import AuditEvent
 from notifications.models import Message
-from tests.factories import PatientFactory, SlotFactory, bangkok, booked
+from tests.factories import PatientFactory, SlotFactory, bangkok, booked, walked_in
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +97,15 @@ def test_someone_who_was_seen_is_erased_when_their_record_is_no_longer_kept(pati
     clock.move_to(bangkok(MONDAY, time(8, 5)))
     check_in(appointment=visit)
     complete_appointment(appointment=visit)
+
+    [asked] = request_deletion(patient=patient, by=patient.account).requests
+
+    assert asked.erase_on == date(2031, 11, 30)
+
+
+def test_someone_seen_as_a_walk_in_is_kept_as_long_as_after_a_visit(patient, clock):
+    clock.move_to(bangkok(MONDAY, time(8, 5)))
+    complete_walk_in(walk_in=walked_in(patient))
 
     [asked] = request_deletion(patient=patient, by=patient.account).requests
 

@@ -175,8 +175,17 @@ def test_the_centre_dashboard_shows_rates_charts_and_the_numbers(
     client_for, nurse_at_centre_1, clock, django_assert_max_num_queries
 ):
     yesterday = timezone.localdate() - timedelta(days=1)
-    figures(1, yesterday, places_offered=40, booked=30, attended=24, no_shows=6, waitlist_refills=3)
-    figures(2, yesterday, places_offered=10, booked=10, attended=0, no_shows=10)
+    figures(
+        1,
+        yesterday,
+        places_offered=40,
+        booked=30,
+        attended=24,
+        no_shows=6,
+        waitlist_refills=3,
+        walk_ins=11,
+    )
+    figures(2, yesterday, places_offered=10, booked=10, attended=0, no_shows=10, walk_ins=4)
     client = client_for(nurse_at_centre_1)
 
     with django_assert_max_num_queries(8):
@@ -185,8 +194,11 @@ def test_the_centre_dashboard_shows_rates_charts_and_the_numbers(
     page = response.content.decode()
     assert "75%" in page  # 30 of 40 places booked
     assert "80%" in page  # 24 of 30 attended
-    assert "20%" in page  # 6 of 30 did not come
-    assert page.count("<rect") == 7 * 4
+    assert "20%" in page  # 6 of 30 did not come: walk-ins are in none of the rates
+    assert "<strong>11</strong> walk-ins" in page  # their own figure
+    assert ": walk-ins 11" in page  # their own bar
+    assert '<td class="number">11</td></tr>' in page  # and their own column
+    assert page.count("<rect") == 7 * 5  # offered and booked; attended, not come and walk-ins
     assert '<svg class="chart"' in page
 
 
@@ -208,12 +220,13 @@ def test_a_dashboard_with_nothing_counted_yet_says_so_rather_than_draw_empty_cha
 
 def test_the_city_dashboard_is_for_city_admins(client_for, city_admin, nurse_at_centre_1, clock):
     yesterday = timezone.localdate() - timedelta(days=1)
-    figures(1, yesterday, places_offered=40, booked=30, attended=24, no_shows=6)
-    figures(2, yesterday, places_offered=10, booked=10, attended=0, no_shows=10)
+    figures(1, yesterday, places_offered=40, booked=30, attended=24, no_shows=6, walk_ins=3)
+    figures(2, yesterday, places_offered=10, booked=10, attended=0, no_shows=10, walk_ins=4)
 
     refused = client_for(nurse_at_centre_1).get("/staff/dashboard")
     page = client_for(city_admin).get("/staff/dashboard?lang=en").content.decode()
 
     assert refused.status_code == 403
     assert "80%" in page  # 40 of 50 places booked in the city
+    assert "<strong>7</strong> walk-ins" in page
     assert page.index("/staff/centres/2/dashboard") < page.index("/staff/centres/1/dashboard")

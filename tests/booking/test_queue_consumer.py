@@ -16,7 +16,7 @@ from django.test import Client
 from booking.services.appointments import check_in
 from clinics.models import Service
 from config.asgi import application
-from tests.factories import SlotFactory, bangkok, booked
+from tests.factories import SlotFactory, bangkok, booked, walked_in
 from video.services import room_for, wait_in_lobby
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,6 +64,23 @@ def test_staff_of_the_centre_hear_of_a_check_in(nurse_at_centre_1, patient, cloc
     event = async_to_sync(listen)()
 
     assert event == {"type": "queue_changed", "appointment_id": visit.pk, "change": "checked_in"}
+
+
+def test_staff_of_the_centre_hear_of_a_walk_in_added(nurse_at_centre_1, patient, clock):
+    cookie = cookie_for(nurse_at_centre_1)
+
+    async def listen() -> tuple[dict, int]:
+        desk = socket(1, cookie)
+        connected, _ = await desk.connect(timeout=5)
+        assert connected
+        walk_in = await database_sync_to_async(walked_in)(patient)
+        event = json.loads(await desk.receive_from(timeout=5))
+        await desk.disconnect()
+        return event, walk_in.pk
+
+    event, walk_in_id = async_to_sync(listen)()
+
+    assert event == {"type": "walk_in_changed", "walk_in_id": walk_in_id, "change": "added"}
 
 
 def test_a_change_at_another_centre_is_not_heard(nurse_at_centre_1, patient, clock):

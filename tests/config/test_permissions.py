@@ -51,6 +51,7 @@ from booking.models import (
     VaccinationDrive,
     VaccineLot,
     WaitlistOffer,
+    WalkIn,
 )
 from booking.services.schedules import add_closure
 from booking.vaccination.drives import create_drive, release_drive
@@ -69,6 +70,7 @@ from tests.factories import (
     national_id,
     stock_up,
     vaccine,
+    walked_in,
 )
 from video.services import room_for
 
@@ -119,6 +121,7 @@ class Scenario:
     offers: dict[str, WaitlistOffer]
     feed: CalendarFeed
     bulk_file: str
+    walk_in: WalkIn
     users: dict[str, User] = field(default_factory=dict)
     partner_secret: str = ""
 
@@ -234,6 +237,7 @@ def scenario(reference_data, clock, settings) -> Scenario:
         .values_list("name", flat=True)[0]
         .removeprefix(PREFIX),
         partner_secret=secret,
+        walk_in=walked_in(other),
     )
     scenario.users = {
         PATIENT: patient.account,
@@ -414,6 +418,31 @@ ROUTES: list[Route] = [
         STAFF_HERE,
         lambda s, c: f"/staff/centres/1/today/appointments/{s.mine.pk}/verify-id",
         why="the desk marks an ID checked",
+    ),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/today/walk-ins/<int:walk_in_id>/<str:action>",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/today/walk-ins/{s.walk_in.pk}/left",
+    ),
+    Route(
+        "GET",
+        "staff/centres/<int:number>/walk-ins",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/walk-ins?find={s.patient.national_id}",
+    ),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/walk-ins/add",
+        STAFF_HERE,
+        at("/staff/centres/1/walk-ins/add"),
+        body=lambda s, c: {"patient": s.patient.pk, "service": "general-checkup"},
+    ),
+    Route(
+        "GET",
+        "staff/centres/<int:number>/walk-ins/<int:walk_in_id>",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/walk-ins/{s.walk_in.pk}",
     ),
     Route("GET", "staff/centres/<int:number>/week", STAFF_HERE, at("/staff/centres/1/week")),
     Route(
@@ -854,6 +883,28 @@ ROUTES: list[Route] = [
         body=lambda s, c: {"patient_id": s.patient.pk, "slot_id": s.free_slot.pk},
         headers=idempotency,
     ),
+    Route(
+        "GET",
+        f"{A}/staff/centres/{{number}}/walk-ins",
+        STAFF_HERE,
+        at(f"{A}/staff/centres/1/walk-ins?day=2026-11-30"),
+    ),
+    Route(
+        "POST",
+        f"{A}/staff/centres/{{number}}/walk-ins",
+        STAFF_HERE,
+        at(f"{A}/staff/centres/1/walk-ins"),
+        body=lambda s, c: {"patient_id": s.patient.pk, "service": "general-checkup"},
+    ),
+    *[
+        Route(
+            "POST",
+            f"{A}/staff/walk-ins/{{walk_in_id}}/{step}",
+            STAFF_HERE,
+            lambda s, c, step=step: f"{A}/staff/walk-ins/{s.walk_in.pk}/{step}",
+        )
+        for step in ("start", "complete", "left", "undo-start", "undo-left")
+    ],
     Route(
         "POST",
         f"{A}/staff/appointments/bulk",

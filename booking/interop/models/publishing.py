@@ -109,6 +109,7 @@ class CentreDayFigures(models.Model):
     waitlist_refills = models.PositiveIntegerField(
         _("places refilled from the waitlist"), default=0
     )
+    walk_ins = models.PositiveIntegerField(_("walk-ins"), default=0)
     computed_at = models.DateTimeField(_("counted at"))
 
     class Meta:

@@ -211,6 +211,17 @@ COLUMNS: tuple[Column, ...] = (
         counts_people=True,
     ),
     Column(
+        "walk_ins",
+        "integer",
+        "people",
+        _(
+            "People who came that day without an appointment and were added to the queue at "
+            "the desk, whether they were seen or left before being seen. Not included in booked."
+        ),
+        _figure("walk_ins"),
+        counts_people=True,
+    ),
+    Column(
         "counted_at",
         "datetime",
         "",
@@ -291,13 +302,14 @@ def dataset_metadata(*, suppress_below: int) -> dict[str, Any]:
         "title": _("Daily appointments at Bangkok's public health centres"),
         "description": _(
             "For each day, health centre and service: the slots and places offered, "
-            "appointments booked, attended, missed and cancelled, and places refilled from "
-            "the waitlist. Aggregated counts only, with no personal data."
+            "appointments booked, attended, missed and cancelled, places refilled from the "
+            "waitlist, and people seen without an appointment (walk-ins). Aggregated counts "
+            "only, with no personal data."
         ),
         "publisher": _("Health Department, Bangkok Metropolitan Administration"),
         "source": _(
-            "Counted from the slots, appointments and waitlist offers of the BMA health centre "
-            "booking system."
+            "Counted from the slots, appointments, waitlist offers and walk-ins of the BMA "
+            "health centre booking system."
         ),
         "update_frequency": _(
             "Daily: each night at about 00:20 Bangkok time the day before is added and the "

@@ -1,7 +1,7 @@
 """Counting the daily figures the city publishes as open data.
 
 A day is counted only once it is over, from a few grouped queries over its slots,
-appointments and claimed waitlist offers; the definitions are those of the data dictionary
+appointments, claimed waitlist offers and walk-ins; the definitions are those of the data dictionary
 (booking/interop/open_data/dataset.py). Counting a day again replaces its rows.
 """
 
@@ -13,7 +13,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from booking.models import Appointment, CentreDayFigures, Slot, WaitlistOffer
+from booking.models import Appointment, CentreDayFigures, Slot, WaitlistOffer, WalkIn
 from booking.selectors import day_bounds
 from clinics.dates import days_between
 from clinics.exceptions import InvalidInput
@@ -37,6 +37,7 @@ FIGURES = (
     "no_shows",
     "cancellations",
     "waitlist_refills",
+    "walk_ins",
 )
 
 
@@ -105,6 +106,15 @@ def count_day(*, day: date) -> int:
         figures_of(group["slot__centre_id"], group["slot__service_id"])["waitlist_refills"] = group[
             "refills"
         ]
+
+    # Walk-ins count on the day they came, whatever became of them (seen, or left unseen).
+    for group in (
+        WalkIn.objects.filter(day=day)
+        .values("centre_id", "service_id")
+        .annotate(walk_ins=Count("pk"))
+        .order_by()
+    ):
+        figures_of(group["centre_id"], group["service_id"])["walk_ins"] = group["walk_ins"]
 
     now = timezone.now()
     rows = [

@@ -18,6 +18,7 @@ PEOPLE_COUNTS = (
     "not_recorded",
     "cancellations",
     "waitlist_refills",
+    "walk_ins",
 )
 BOOKED_PARTS = ("attended", "no_shows", "not_recorded")
 BOOKED_SUM = ("booked", *BOOKED_PARTS)

@@ -1,6 +1,7 @@
 """Dashboards: a centre's, and the city's, over the last 7, 28 or 90 days (figures are
 counted each night for the day before): places offered against booked, attendance and
-no-shows, waitlist refills; and for the city, the centres side by side."""
+no-shows, walk-ins (their own column: not booked, so not in the rates), waitlist refills;
+and for the city, the centres side by side."""
 
 from datetime import timedelta
 
@@ -41,6 +42,7 @@ def _headline(totals: Totals) -> list[dict[str, str]]:
         {"label": _("attended"), "value": _percent(totals.attendance_rate)},
         {"label": _("did not come"), "value": _percent(totals.no_show_rate)},
         {"label": _("places refilled from the waitlist"), "value": str(totals.waitlist_refills)},
+        {"label": _("walk-ins"), "value": str(totals.walk_ins)},
     ]
 
 
@@ -69,6 +71,7 @@ def _dashboard(days: list[DayTotals], language: str, span: int) -> dict[str, obj
             [
                 ("attended", _("attended"), [d.totals.attended for d in days]),
                 ("no-show", _("did not come"), [d.totals.no_shows for d in days]),
+                ("walk-in", _("walk-ins"), [d.totals.walk_ins for d in days]),
             ],
             every=every,
         ),

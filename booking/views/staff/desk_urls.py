@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from booking.views.staff import bulk, desk, phones, schedules, today, week
+from booking.views.staff import bulk, desk, phones, schedules, today, walk_ins, week
 
 urlpatterns: list[URLPattern] = [
     path("staff/centres/<int:number>/today", today.today_page, name="staff-today"),
@@ -8,6 +8,22 @@ urlpatterns: list[URLPattern] = [
         "staff/centres/<int:number>/today/appointments/<int:appointment_id>/<str:action>",
         today.queue_action,
         name="staff-queue-action",
+    ),
+    path(
+        "staff/centres/<int:number>/today/walk-ins/<int:walk_in_id>/<str:action>",
+        walk_ins.walk_in_action,
+        name="staff-walk-in-action",
+    ),
+    path("staff/centres/<int:number>/walk-ins", walk_ins.walk_ins_page, name="staff-walk-ins"),
+    path(
+        "staff/centres/<int:number>/walk-ins/add",
+        walk_ins.add_walk_in_view,
+        name="staff-walk-in-add",
+    ),
+    path(
+        "staff/centres/<int:number>/walk-ins/<int:walk_in_id>",
+        walk_ins.walk_in_slip_page,
+        name="staff-walk-in-slip",
     ),
     path("staff/centres/<int:number>/week", week.week_page, name="staff-week"),
     path("staff/centres/<int:number>/schedules", schedules.schedules_page, name="staff-schedules"),

@@ -1,5 +1,6 @@
-"""Today at my centre: the queue of appointments in time order, with check-in, start,
-complete and no-show, and who waits in the video lobby. Live: config/static/site/queue.js
+"""Today at my centre: the queue of appointments and walk-ins in the centre's order
+(booking.selectors.queue), with check-in, start, complete and no-show, the walk-ins' steps,
+and who waits in the video lobby. Live: config/static/site/queue.js
 listens on the centre's queue socket (booking.consumers) and reloads the queue section
 (`?fragment=queue`) when something changes; without JavaScript, a reload does the same."""
 
@@ -13,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from booking.models import Appointment
-from booking.selectors import appointment_for_staff, centre_appointments_on
+from booking.models import Appointment, WalkIn
+from booking.selectors import appointment_for_staff, centre_queue_on
 from booking.services.audit import queue_shown
 from booking.services.staff_steps import (
     QUEUE_STEPS,
@@ -23,6 +24,7 @@ from booking.services.staff_steps import (
     queue_steps,
     take_step,
 )
+from booking.services.walk_ins import WALK_IN_STEPS, walk_in_steps
 from booking.video_rooms import open_rooms_for
 from booking.views.form_errors import row_id
 from clinics.dates import format_day, format_time
@@ -49,10 +51,12 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     language = request.LANGUAGE_CODE
     day = _day(request.GET.get("day", ""))
     user = request.user
-    needs = {step.needs for step in QUEUE_STEPS}
+    needs = {step.needs for step in QUEUE_STEPS} | {step.needs for step in WALK_IN_STEPS.values()}
     allowed = {needed: can_act_at(user, needed, centre.number) for needed in needs}
-    appointments = list(centre_appointments_on(centre.number, day))
-    queue_shown(request, centre_id=centre.pk, day=day, appointments=appointments)
+    queue = centre_queue_on(centre, day)
+    appointments = [entry for entry in queue if isinstance(entry, Appointment)]
+    walk_ins = [entry for entry in queue if isinstance(entry, WalkIn)]
+    queue_shown(request, centre_id=centre.pk, day=day, appointments=appointments, walk_ins=walk_ins)
     # Every video visit still to be seen gets its room now, so the desk can always open it.
     rooms = open_rooms_for(
         [
@@ -65,7 +69,11 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     # "Did not come" asks again: ?confirm=<appointment> shows that row's second step.
     confirming = row_id(request.GET.get("confirm", ""))
     rows = []
-    for appointment in appointments:
+    for entry in queue:
+        if isinstance(entry, WalkIn):
+            rows.append(_walk_in_row(entry, language, today=timezone.localdate(now), may=allowed))
+            continue
+        appointment = entry
         steps = [
             {"action": step.name, "label": step.button}
             for step in queue_steps(appointment, now=now, may=allowed.__getitem__)
@@ -73,6 +81,7 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
         room = rooms.get(appointment.pk)
         rows.append(
             {
+                "kind": "appointment",
                 "appointment": appointment,
                 "time": format_time(appointment.slot.start, language),
                 "service": appointment.slot.service.name_in(language),
@@ -91,6 +100,7 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             }
         )
     counts = Counter(appointment.status for appointment in appointments)
+    waiting = sum(walk_in.status in WalkIn.IN_QUEUE for walk_in in walk_ins)
     context = {
         "nav": "today",
         "staff_centre": centre_menu(centre, language),
@@ -103,7 +113,10 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
             "checked_in": counts[Status.CHECKED_IN] + counts[Status.IN_CONSULTATION],
             "done": counts[Status.COMPLETED],
             "no_show": counts[Status.NO_SHOW],
+            "walk_ins": len(walk_ins),
+            "walk_ins_waiting": waiting,
         },
+        "may_add_walk_ins": allowed[StaffAction.RECEIVE_PATIENTS],
         "queue_texts": {
             "live": _("Live: the queue updates by itself."),
             "updated": _("Updated at %(time)s."),
@@ -116,6 +129,19 @@ def today_page(request: HttpRequest, centre: HealthCentre) -> HttpResponse:
     if request.GET.get("fragment") == "queue":
         return render(request, "booking/staff/_queue.html", context)
     return render(request, "booking/staff/today.html", context)
+
+
+def _walk_in_row(
+    walk_in: WalkIn, language: str, *, today: date, may: dict[StaffAction, bool]
+) -> dict[str, object]:
+    steps = walk_in_steps(walk_in, today=today, may=may.__getitem__)
+    return {
+        "kind": "walk_in",
+        "walk_in": walk_in,
+        "arrived": format_time(walk_in.arrived_at, language),
+        "service": walk_in.service.name_in(language),
+        "steps": [{"action": step.name, "label": step.button} for step in steps],
+    }
 
 
 @require_POST

@@ -1,6 +1,6 @@
 /*
  * The staff queue (booking/templates/booking/staff/today.html): listens on the centre's queue
- * socket and, when an appointment changes, reloads the queue section from the same address
+ * socket and, when an appointment or a walk-in changes, reloads the queue section from the same address
  * with ?fragment=queue. Several changes at once make one reload. Reconnects with growing
  * waits; says when live updates pause. A reload never happens under a pressed pointer (it
  * would swallow the click on a button): it waits until the press is over. Keyboard focus on a
@@ -104,7 +104,7 @@
     socket.addEventListener("message", function (event) {
       let message;
       try { message = JSON.parse(event.data); } catch (error) { return; }
-      if (message.type === "queue_changed") reload();
+      if (message.type === "queue_changed" || message.type === "walk_in_changed") reload();
     });
     socket.addEventListener("close", function (event) {
       if (event.code === 4403) {

@@ -28,12 +28,13 @@ from booking.services.appointments import (
     reschedule_appointment,
     start_consultation,
 )
+from booking.services.walk_ins import complete_walk_in, mark_walk_in_left
 from booking.tasks import count_daily_figures
 from booking.waitlist.services import claim_offer, join_waitlist, offer_free_places
 from clinics.exceptions import InvalidInput
 from clinics.models import HealthCentre, Service
 from tests.conftest import NOW
-from tests.factories import PatientFactory, SlotFactory, bangkok, booked
+from tests.factories import PatientFactory, SlotFactory, bangkok, booked, walked_in
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +55,7 @@ def figures_of(centre: int, service: str, day: date = MONDAY) -> dict[str, int]:
             "no_shows",
             "cancellations",
             "waitlist_refills",
+            "walk_ins",
         )
     }
 
@@ -61,10 +63,11 @@ def figures_of(centre: int, service: str, day: date = MONDAY) -> dict[str, int]:
 @pytest.fixture
 def busy_monday(reference_data: None, clock: time_machine.Traveller) -> dict[str, Appointment]:
     """Monday at centre 1, general check-ups: a place freed at 11:00 and refilled from the
-    waitlist; at 10:00 two visits completed, one no-show, one cancellation and one moved to
-    Tuesday; at 10:15 one visit in consultation and one nobody recorded; at 10:30 a slot
-    closed after someone booked it, who then did not come. At centre 2 one completed visit,
-    and an antenatal slot closed with nobody in it. Then it is just after midnight."""
+        waitlist; at 10:00 two visits completed, one no-show, one cancellation and one moved to
+        Tuesday; at 10:15 one visit in consultation and one nobody recorded; at 10:30 a slot
+        closed after someone booked it, who then did not come. At centre 2 one completed visit,
+        and an antenatal slot closed with nobody in it. Two walk-ins at centre 1 for a check-up, one
+    seen and one who left. Then it is just after midnight."""
     centre_2 = HealthCentre.objects.get(number=2)
     refilled = SlotFactory(start=bangkok(MONDAY, time(11)), capacity=1)
     gave_up = booked(PatientFactory(), refilled)
@@ -123,6 +126,9 @@ def busy_monday(reference_data: None, clock: time_machine.Traveller) -> dict[str
     check_in(appointment=from_waitlist)
     mark_no_show(appointment=visits["no_show"])
     mark_no_show(appointment=visits["closed_no_show"])
+    # Two walk-ins at centre 1 for a check-up: one seen, one who left unseen.
+    complete_walk_in(walk_in=walked_in(PatientFactory()))
+    mark_walk_in_left(walk_in=walked_in(PatientFactory()))
 
     clock.move_to(bangkok(MONDAY + timedelta(days=1), time(0, 20)))
     return visits
@@ -140,6 +146,7 @@ def figures_row(
         "no_shows": 5,
         "cancellations": 6,
         "waitlist_refills": 5,
+        "walk_ins": 7,
     }
     figures.update(values)
     return CentreDayFigures.objects.create(
@@ -188,6 +195,7 @@ def test_a_day_is_counted_per_centre_and_service_from_its_slots_appointments_and
         "no_shows": 2,
         "cancellations": 2,  # the one who gave up the 11:00 place, and the 10:00 one
         "waitlist_refills": 1,
+        "walk_ins": 2,  # seen or not: both came; not in booked
     }
     assert figures_of(2, "general-checkup") == {
         "slots_offered": 1,
@@ -197,9 +205,29 @@ def test_a_day_is_counted_per_centre_and_service_from_its_slots_appointments_and
         "no_shows": 0,
         "cancellations": 0,
         "waitlist_refills": 0,
+        "walk_ins": 0,
     }
     # Centre 2's antenatal care offered nothing and nobody came: no row.
     assert not CentreDayFigures.objects.filter(service__code="antenatal").exists()
+
+
+def test_a_walk_in_alone_makes_a_row_for_its_centre_and_service(
+    reference_data: None, clock: time_machine.Traveller
+) -> None:
+    walked_in(PatientFactory(), centre=3, service="vaccine-influenza")
+    clock.move_to(bangkok(MONDAY + timedelta(days=1), time(0, 20)))
+
+    assert count_day(day=MONDAY) == 1
+    assert figures_of(3, "vaccine-influenza") == {
+        "slots_offered": 0,
+        "places_offered": 0,
+        "booked": 0,
+        "attended": 0,
+        "no_shows": 0,
+        "cancellations": 0,
+        "waitlist_refills": 0,
+        "walk_ins": 1,
+    }
 
 
 def test_counting_a_day_again_replaces_its_rows(
@@ -254,6 +282,7 @@ LARGE = {
     "not_recorded": 4,
     "cancellations": 0,
     "waitlist_refills": 9,
+    "walk_ins": 12,
 }
 
 
@@ -274,6 +303,8 @@ LARGE = {
             {"waitlist_refills": 4, "no_shows": 10, "attended": 20, "not_recorded": 0},
             {"waitlist_refills"},
         ),
+        # Walk-ins are in no sum: a small count of them goes alone.
+        ({"attended": 24, "not_recorded": 0, "walk_ins": 2}, {"walk_ins"}),
     ],
 )
 def test_small_counts_are_withheld_with_one_more_when_a_sum_would_give_them_away(
@@ -328,6 +359,7 @@ def test_the_csv_parses_with_the_dictionarys_columns_in_order(
         "not_recorded": "5",
         "cancellations": "6",
         "waitlist_refills": "5",
+        "walk_ins": "7",
         "counted_at": "2026-11-30T07:00:00+07:00",
     }
     assert [row["centre_number"] for row in rows] == ["1", "2"]
