@@ -53,8 +53,11 @@ def capability_statement(
             {
                 "mode": "server",
                 "documentation": gettext(
-                    "Unknown or malformed search parameters are refused with 400. Results come "
-                    "in pages: follow the Bundle's next link."
+                    "Search parameters this server does not know are ignored, as FHIR R4 "
+                    "recommends, and the Bundle's self link lists only those used; send "
+                    "Prefer: handling=strict to have them refused with 400 instead. A "
+                    "malformed value or an unsupported modifier is always refused with 400. "
+                    "Results come in pages: follow the Bundle's next link."
                 ),
                 "security": {
                     "cors": False,

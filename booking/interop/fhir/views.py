@@ -9,7 +9,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import get_conditional_response
@@ -21,7 +21,7 @@ from booking.interop.fhir import publishing, selectors
 from booking.interop.fhir.capability import capability_statement
 from booking.interop.fhir.resource_types import Context, ResourceType, resource_types
 from booking.interop.fhir.resources import Resource
-from booking.interop.fhir.search import FhirError, parse_search
+from booking.interop.fhir.search import FhirError, handling_preference, parse_search
 from booking.models import PublishedFile
 from clinics.exceptions import DomainError
 
@@ -121,18 +121,24 @@ def read(request: HttpRequest, kind: str, ident: str) -> HttpResponseBase:
 def search(request: HttpRequest, kind: str) -> HttpResponseBase:
     resource_type = _resource_type(kind, _context(request))
     context = _context(request, resource_type)
-    query = parse_search(request.GET, resource_type.parameters, resource_type.name)
+    handling = handling_preference(request.headers.get("Prefer", ""))
+    query = parse_search(
+        request.GET, resource_type.parameters, resource_type.name, handling=handling
+    )
     page = resource_type.search(query, context)
     base = _base_url(request)
 
-    def link(relation: str, offset: int | None = None) -> Resource:
-        params = request.GET.copy()
-        if offset is not None:
+    def link(relation: str, offset: int) -> Resource:
+        # Only the parameters used: a client sees from the self link what was ignored.
+        params = QueryDict(mutable=True)
+        for name, value in query.used:
+            params.appendlist(name, value)
+        if offset:
             params["_offset"] = str(offset)
         encoded = params.urlencode(safe="|/:,")
         return {"relation": relation, "url": f"{base}{kind}" + (f"?{encoded}" if encoded else "")}
 
-    links = [link("self")]
+    links = [link("self", query.offset)]
     if query.count and query.offset + query.count < page.total:
         links.append(link("next", query.offset + query.count))
     if query.offset > 0:
@@ -153,7 +159,10 @@ def search(request: HttpRequest, kind: str) -> HttpResponseBase:
     }
     if not bundle["entry"]:
         del bundle["entry"]  # FHIR has no empty lists
-    return fhir_response(bundle)
+    response = fhir_response(bundle)
+    if "handling=" in request.headers.get("Prefer", ""):
+        response["Preference-Applied"] = f"handling={handling}"
+    return response
 
 
 @fhir_view

@@ -349,7 +349,6 @@ def test_a_drive_slot_is_hidden_until_the_drive_opens_for_booking(
 @pytest.mark.parametrize(
     ("path", "params", "says"),
     [
-        ("Slot", {"colour": "blue"}, "colour"),
         ("Slot", {"start": "next tuesday"}, "not a date"),
         ("Slot", {"start": "2026-13-01"}, "not a date"),
         ("Slot", {"start": "ne2026-12-01"}, "ge, le, gt, lt or eq"),
@@ -375,6 +374,59 @@ def test_malformed_searches_are_a_400_saying_what_to_send(
 
     assert outcome["resourceType"] == "OperationOutcome"
     assert says in outcome["issue"][0]["diagnostics"]
+
+
+def test_unknown_parameters_are_ignored_by_default_and_left_out_of_the_self_link(
+    reference_data, client
+):
+    flu_slot()
+
+    bundle = fhir_get(client, "Slot", {"colour": "blue", "_sort": "start", "status": "free"})
+
+    assert bundle["total"] == 1
+    self_link = link(bundle, "self") or ""
+    assert self_link.endswith("/fhir/r4/Slot?status=free")
+
+
+def test_prefer_handling_lenient_ignores_and_strict_refuses_unknown_parameters(
+    reference_data, client
+):
+    def search(prefer: str, status: int) -> Any:
+        response = client.get(
+            f"{BASE}/Location",
+            {"colour": "blue", "_count": 5},
+            HTTP_PREFER=prefer,
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+        assert response.status_code == status, response.content
+        return response
+
+    lenient = search("handling=lenient", 200)
+    assert lenient["Preference-Applied"] == "handling=lenient"
+    assert link(valid(lenient.json()), "self") == "http://testserver/fhir/r4/Location?_count=5"
+    assert link(valid(lenient.json()), "next") == (
+        "http://testserver/fhir/r4/Location?_count=5&_offset=5"
+    )
+
+    strict = search("return=minimal, handling=strict", 400)
+    outcome = valid(strict.json())
+    assert outcome["issue"][0]["code"] == "not-supported"
+    assert "colour" in outcome["issue"][0]["diagnostics"]
+
+
+def test_an_unsupported_modifier_is_refused_even_when_lenient(reference_data, client):
+    response = client.get(f"{BASE}/Slot", {"start:missing": "true"}, HTTP_PREFER="handling=lenient")
+
+    assert response.status_code == 400
+    assert valid(response.json())["issue"][0]["code"] == "not-supported"
+
+
+def test_the_capability_statement_says_unknown_parameters_are_ignored_unless_strict(
+    reference_data, client
+):
+    documentation = fhir_get(client, "metadata")["rest"][0]["documentation"]
+
+    assert "handling=strict" in documentation
 
 
 def test_unknown_resource_types_and_writes_are_refused_with_an_outcome(reference_data, client):
