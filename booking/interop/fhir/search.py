@@ -134,9 +134,7 @@ def parse_search(
         if key == "_offset":
             offset = _whole_number(key, raw_values[-1])
             continue  # the paging links set their own
-        if key == "_format":
-            if any("json" not in value for value in raw_values):
-                raise FhirError(gettext("Only JSON is served: leave out _format or send json."))
+        if key == "_format":  # the view has refused anything but JSON (406)
             used.append((key, raw_values[-1]))
             continue
         name, _colon, modifier = key.partition(":")

@@ -26,6 +26,8 @@ from booking.models import PublishedFile
 from clinics.exceptions import DomainError
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
+# What a client may accept for this server's answers (application/json+fhir is DSTU2's name).
+JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
 View = Callable[..., HttpResponseBase]
 # OperationOutcome issue codes for the API's refusals, by HTTP status.
@@ -79,6 +81,37 @@ def fhir_view(view: View) -> View:
     return wrapper
 
 
+def _serves_json(request: HttpRequest) -> bool:
+    """Whether the client takes JSON: `_format` decides when given (FHIR has it override
+    Accept), else the Accept header (none: anything)."""
+    formats = request.GET.getlist("_format")
+    if formats:
+        return all("json" in value.lower() for value in formats)
+    if not request.headers.get("Accept", "").strip():
+        return True
+    return any(request.accepts(media_type) for media_type in JSON_TYPES)
+
+
+def json_only(view: View) -> View:
+    """Refuse with 406 a client that takes only a format this server does not write (XML,
+    Turtle): answering JSON with 200 would be a format it did not ask for."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not _serves_json(request):
+            raise FhirError(
+                gettext(
+                    "This server answers in JSON only (application/fhir+json). Leave out "
+                    "_format or send _format=json, and accept application/fhir+json."
+                ),
+                status=406,
+                code="not-supported",
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("fhir:metadata")).removesuffix("metadata")
 
@@ -102,6 +135,7 @@ def _resource_type(name: str, context: Context) -> ResourceType:
 
 
 @fhir_view
+@json_only
 def metadata(request: HttpRequest) -> HttpResponseBase:
     context = _context(request)
     statement = capability_statement(
@@ -111,6 +145,7 @@ def metadata(request: HttpRequest) -> HttpResponseBase:
 
 
 @fhir_view
+@json_only
 def read(request: HttpRequest, kind: str, ident: str) -> HttpResponseBase:
     resource_type = _resource_type(kind, _context(request))
     context = _context(request, resource_type)
@@ -118,6 +153,7 @@ def read(request: HttpRequest, kind: str, ident: str) -> HttpResponseBase:
 
 
 @fhir_view
+@json_only
 def search(request: HttpRequest, kind: str) -> HttpResponseBase:
     resource_type = _resource_type(kind, _context(request))
     context = _context(request, resource_type)
@@ -166,6 +202,7 @@ def search(request: HttpRequest, kind: str) -> HttpResponseBase:
 
 
 @fhir_view
+@json_only
 def unknown(request: HttpRequest, rest: str) -> HttpResponseBase:
     raise FhirError(
         gettext("There is nothing at this address. Start from %(url)s.")

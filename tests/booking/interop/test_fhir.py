@@ -429,6 +429,49 @@ def test_the_capability_statement_says_unknown_parameters_are_ignored_unless_str
     assert "handling=strict" in documentation
 
 
+@pytest.mark.parametrize(
+    ("path", "params", "accept"),
+    [
+        ("Location", {"_format": "xml"}, None),
+        ("Location/1", {"_format": "application/fhir+xml"}, None),
+        ("metadata", {"_format": "xml"}, "application/fhir+json"),
+        ("Slot", {}, "application/fhir+xml"),
+        ("Location/1", {}, "application/xml, text/xml;q=0.9, application/fhir+json;q=0"),
+    ],
+)
+def test_a_client_taking_only_xml_gets_406_with_a_json_outcome(
+    reference_data, client, path, params, accept
+):
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+
+    response = client.get(f"{BASE}/{path}", params, HTTP_ACCEPT_LANGUAGE="en", **headers)
+
+    assert response.status_code == 406
+    assert response["Content-Type"].startswith("application/fhir+json")
+    outcome = valid(response.json())
+    assert outcome["issue"][0]["code"] == "not-supported"
+    assert "JSON only" in outcome["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("params", "accept"),
+    [
+        ({"_format": "json"}, "application/fhir+xml"),  # _format overrides Accept
+        ({"_format": "application/fhir+json"}, None),
+        ({}, "application/json"),
+        ({}, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        ({}, ""),
+    ],
+)
+def test_a_client_taking_json_is_answered(reference_data, client, params, accept):
+    headers = {"HTTP_ACCEPT": accept} if accept is not None else {}
+
+    response = client.get(f"{BASE}/Location/1", params, **headers)
+
+    assert response.status_code == 200
+    valid(response.json())
+
+
 def test_unknown_resource_types_and_writes_are_refused_with_an_outcome(reference_data, client):
     assert "Location" in fhir_get(client, "Patient", status=404)["issue"][0]["diagnostics"]
     fhir_get(client, "Patient/1", status=404)
