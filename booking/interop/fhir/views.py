@@ -22,6 +22,7 @@ from booking.interop.fhir.capability import capability_statement
 from booking.interop.fhir.resource_types import Context, ResourceType, resource_types
 from booking.interop.fhir.resources import Resource
 from booking.interop.fhir.search import FhirError, handling_preference, parse_search
+from booking.interop.partner_keys import bearer_challenge, key_challenge
 from booking.models import PublishedFile
 from clinics.exceptions import DomainError
 
@@ -48,6 +49,8 @@ def operation_outcome(error: FhirError) -> HttpResponse:
     response = fhir_response(outcome, status=error.status)
     if error.status == 405:
         response["Allow"] = "GET, HEAD"
+    if error.status == 401:  # nobody signed in and no key: a key is the one HTTP scheme
+        response["WWW-Authenticate"] = key_challenge()
     return response
 
 
@@ -76,6 +79,8 @@ def fhir_view(view: View) -> View:
             )
             if "retry_after" in error.detail:
                 response["Retry-After"] = str(error.detail["retry_after"])
+            if (challenge := bearer_challenge(error)) is not None:
+                response["WWW-Authenticate"] = challenge
             return response
 
     return wrapper

@@ -507,6 +507,9 @@ def appointments(reference_data, patient, household, other_patient) -> dict[str,
 
 
 def test_appointments_need_a_signed_in_reader(appointments, client):
+    assert client.get(f"{BASE}/Appointment/1")["WWW-Authenticate"] == (
+        'Bearer realm="BMA health centre booking"'
+    )
     outcome = fhir_get(client, "Appointment", status=401)
     assert outcome["issue"][0]["code"] == "login"
     fhir_get(client, f"Appointment/{appointments['mine'].pk}", status=401)
@@ -625,7 +628,17 @@ def test_a_partner_key_reads_the_partners_appointments_and_a_bad_key_gets_an_out
     assert refused["issue"][0]["code"] == "forbidden"
     assert "appointments:read" in refused["issue"][0]["diagnostics"]
     assert as_partner("bma_0000_nope", "Appointment", status=401)["issue"][0]["code"] == "login"
-    assert PartnerKeyUse.objects.filter(status_code=403).count() == 1
+    refused_key = Client().get(f"{BASE}/Appointment", HTTP_AUTHORIZATION="Bearer bma_0000_nope")
+    assert 'error="invalid_token"' in refused_key["WWW-Authenticate"]
+    assert (
+        'error="insufficient_scope"'
+        in (
+            Client().get(f"{BASE}/Appointment", HTTP_AUTHORIZATION=f"Bearer {searcher}")[
+                "WWW-Authenticate"
+            ]
+        )
+    )
+    assert PartnerKeyUse.objects.filter(status_code=403).count() == 2
     assert PartnerKeyUse.objects.filter(status_code=200).count() == 1
 
 

@@ -105,6 +105,36 @@ def test_a_call_without_a_good_key_is_refused_with_what_to_do(super_app, present
     assert not PartnerKeyUse.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("presented", "challenge"),
+    [
+        (None, 'Bearer realm="BMA health centre booking"'),
+        (
+            "bma_00000000_wrong",
+            'Bearer realm="BMA health centre booking", error="invalid_token", '
+            'error_description="The key is not valid: mistyped, revoked or expired"',
+        ),
+    ],
+)
+def test_a_401_challenges_for_a_bearer_key_as_rfc_6750_has_it(super_app, presented, challenge):
+    response = call(presented, "get", "/partner/slots")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == challenge
+
+
+def test_a_key_without_the_scope_is_told_which_scope_in_the_challenge(super_app):
+    secret = key_for(super_app, scopes=[Scope.AVAILABILITY_READ])
+
+    response = call(secret, "get", "/partner/appointments")
+
+    assert response.status_code == 403
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="BMA health centre booking", error="insufficient_scope", '
+        'scope="appointments:read"'
+    )
+
+
 def test_a_revoked_or_expired_key_or_a_suspended_partner_stops_working(super_app, clock):
     revoked = issue_partner_key(partner=super_app, scopes=ALL_SCOPES, issued_by=None)
     expiring = key_for(super_app, expires_at=timezone.now() + timedelta(hours=1))
