@@ -60,11 +60,15 @@ def capability_statement(
                     "Results come in pages: follow the Bundle's next link."
                 ),
                 "security": {
-                    "cors": False,
+                    "cors": True,
                     "description": gettext(
                         "Appointments need a signed-in session (a patient account or staff) "
                         "or a partner API key with appointments:read sent as Authorization: "
-                        "Bearer; everything else is public."
+                        "Bearer; everything else is public. CORS: the public answers (metadata, "
+                        "Location, Schedule, Slot, HealthcareService and the $bulk-publish "
+                        "files) carry Access-Control-Allow-Origin: * and answer preflights; "
+                        "Appointment answers never do, so a browser cannot send credentials "
+                        "across origins."
                     ),
                 },
                 "resource": resources,
