@@ -3,16 +3,17 @@
 Every answer is application/fhir+json, except the SMART Scheduling Links manifest (JSON, as
 the bulk data specification has it) and its NDJSON files."""
 
+import gzip
 import json
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import get_conditional_response
+from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import http_date, quote_etag
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
@@ -220,8 +221,38 @@ def unknown(request: HttpRequest, rest: str) -> HttpResponseBase:
 # --- SMART Scheduling Links --------------------------------------------------------------------
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header (RFC 9110 section 12.5.3) takes gzip: named with a
+    quality above 0, or else covered by `*` with one."""
+    qualities: dict[str, float] = {}
+    for coding in accept_encoding.split(","):
+        name, *params = (part.strip() for part in coding.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _equals, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        qualities[name.lower()] = quality
+    for name in ("gzip", "x-gzip", "*"):
+        if name in qualities:
+            return qualities[name] > 0
+    return False
+
+
+@lru_cache(maxsize=32)
+def _gzipped(pk: int, etag: str) -> bytes:
+    """A stored file's body, compressed once per version (its etag) in this process."""
+    body = PublishedFile.objects.filter(pk=pk).values_list("body", flat=True).first() or ""
+    return gzip.compress(body.encode(), compresslevel=6, mtime=0)
+
+
 def _published(request: HttpRequest, name: str) -> HttpResponseBase:
-    """One stored file, with validators: a 304 never loads the body."""
+    """One stored file, with validators: a 304 never loads the body. Compressed with gzip when
+    the client takes it; each encoding is a representation of its own, with its own ETag
+    (RFC 9110 section 8.8.3), and caches are told the answer varies with Accept-Encoding."""
     found = (
         PublishedFile.objects.filter(name=name)
         .values("pk", "content_type", "etag", "modified_at")
@@ -234,7 +265,8 @@ def _published(request: HttpRequest, name: str) -> HttpResponseBase:
             status=404,
             code="not-found",
         )
-    etag = quote_etag(found["etag"])
+    compressed = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+    etag = quote_etag(found["etag"] + ("-gzip" if compressed else ""))
     last_modified = int(found["modified_at"].timestamp())
     headers = {
         "ETag": etag,
@@ -245,11 +277,18 @@ def _published(request: HttpRequest, name: str) -> HttpResponseBase:
     if not_modified is not None:
         for header, value in headers.items():
             not_modified[header] = value
+        patch_vary_headers(not_modified, ["Accept-Encoding"])
         return not_modified
-    body = PublishedFile.objects.filter(pk=found["pk"]).values_list("body", flat=True).first()
-    response = HttpResponse(body or "", content_type=f"{found['content_type']}; charset=utf-8")
+    content_type = f"{found['content_type']}; charset=utf-8"
+    if compressed:
+        response = HttpResponse(_gzipped(found["pk"], found["etag"]), content_type=content_type)
+        response["Content-Encoding"] = "gzip"
+    else:
+        body = PublishedFile.objects.filter(pk=found["pk"]).values_list("body", flat=True).first()
+        response = HttpResponse(body or "", content_type=content_type)
     for header, value in headers.items():
         response[header] = value
+    patch_vary_headers(response, ["Accept-Encoding"])
     return response
 
 
