@@ -55,6 +55,12 @@ def service_code_system() -> str:
     return f"{fhir_base()}/HealthcareService"
 
 
+def schedule_service_extension() -> str:
+    """This server's extension on a Schedule naming its HealthcareService: SMART Scheduling
+    Links wants the Location as a Schedule's only actor."""
+    return f"{fhir_base()}/StructureDefinition/schedule-healthcare-service"
+
+
 def booking_deep_link(slot_id: int) -> str:
     """Where a person books this slot on the patient web site."""
     return f"{settings.PUBLIC_BASE_URL}/book/slots/{slot_id}"
@@ -205,21 +211,24 @@ def healthcare_service_resource(service: Service, centre_ids: Iterable[int]) -> 
 
 
 def schedule_resource(row: ScheduleRow, dose_numbers: Iterable[int] = ()) -> Resource:
-    """A Schedule with its Location and HealthcareService as actors; a drive's carries the
-    drive's name and days."""
+    """A Schedule whose one actor is its Location, as SMART Scheduling Links requires; the
+    HealthcareService is named by the serviceType coding (system + code) and referenced in an
+    extension. A drive's carries the drive's name and days."""
+    extensions: list[Resource] = [
+        {
+            "url": schedule_service_extension(),
+            "valueReference": _reference("HealthcareService", row.service.pk, row.service.name),
+        }
+    ]
+    extensions += [{"url": VACCINE_DOSE, "valueInteger": n} for n in sorted(set(dose_numbers))]
     resource: Resource = {
         "resourceType": "Schedule",
         "id": row.key.id,
+        "extension": extensions,
         "active": row.active,
         "serviceType": [service_type(row.service)],
-        "actor": [
-            _reference("Location", row.centre.number, row.centre.name),
-            _reference("HealthcareService", row.service.pk, row.service.name),
-        ],
+        "actor": [_reference("Location", row.centre.number, row.centre.name)],
     }
-    doses = sorted(set(dose_numbers))
-    if doses:
-        resource["extension"] = [{"url": VACCINE_DOSE, "valueInteger": n} for n in doses]
     if row.drive is not None:
         resource["comment"] = row.drive.name
         resource["planningHorizon"] = {

@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 
+from booking.interop.fhir.resources import schedule_service_extension, service_code_system
 from booking.interop.fhir.selectors import AppointmentReader, appointments_visible_to
 from booking.interop.partners import issue_partner_key
 from booking.models import (
@@ -196,16 +197,23 @@ def test_healthcare_services_list_the_centres_offering_them(
 # --- Schedule -----------------------------------------------------------------------------------
 
 
-def test_each_service_at_each_centre_has_a_schedule_with_both_actors(reference_data, client):
+def test_each_service_at_each_centre_has_a_schedule_whose_one_actor_is_the_centre(
+    reference_data, client
+):
     flu = vaccine("vaccine-influenza")
 
     schedule = fhir_get(client, f"Schedule/centre12-service{flu.pk}")
 
     assert schedule["active"] is True
-    assert [a["reference"] for a in schedule["actor"]] == [
-        "Location/12",
-        f"HealthcareService/{flu.pk}",
-    ]
+    assert [a["reference"] for a in schedule["actor"]] == ["Location/12"]
+    service = extension(schedule, schedule_service_extension())
+    assert service["valueReference"]["reference"] == f"HealthcareService/{flu.pk}"
+    assert {
+        "system": service_code_system(),
+        "code": "vaccine-influenza",
+    }.items() <= schedule["serviceType"][0]["coding"][0].items()
+    by_service = fhir_get(client, "Schedule", {"actor": f"HealthcareService/{flu.pk}"})
+    assert f"centre12-service{flu.pk}" in ids(by_service)
     at_12 = fhir_get(client, "Schedule", {"actor": "Location/12", "_count": 200})
     assert f"centre12-service{flu.pk}" in ids(at_12)
     assert at_12["total"] == HealthCentre.objects.get(number=12).services.count()
