@@ -21,7 +21,9 @@ What is published, and under which ids:
 - ``Slot/{id}``: a slot once it opens for booking (``opens_at`` empty or past). ``free``: places
   left and before the service's booking cut-off; ``busy``: full; ``busy-unavailable``: closed, or
   past the cut-off with places left. The SMART slot-capacity extension gives the places that can
-  still be booked (0 unless free); free slots carry the booking deep link.
+  still be booked on a free slot, and the slot's whole capacity on a busy one (so aggregators
+  can follow capacity); free slots carry the booking deep link. The bulk files hold free and
+  busy slots (no closed ones, none past their cut-off).
 - ``Appointment/{id}``: only to a signed-in reader or a partner API key with
   ``appointments:read`` (``Authorization: Bearer``; the partner sees what it booked), scoped
   by ``appointments_visible_to`` (booking/interop/fhir/selectors.py). The patient is a display name

@@ -251,10 +251,15 @@ def slot_status(slot: Slot, *, now: datetime) -> str:
 
 
 def slot_resource(slot: Slot, *, now: datetime) -> Resource:
-    """A Slot, with the places left and, when free, the booking deep link. Needs slot.service."""
+    """A Slot, with its capacity and, when free, the booking deep link. Needs slot.service.
+
+    The SMART slot-capacity extension counts the identical places the resource stands for: a
+    free slot's places left, and a busy one's whole capacity, so that an aggregator following
+    busy slots sees the capacity a centre offered (SMART Scheduling Links: publishers SHOULD
+    include busy slots to help clients monitor total capacity)."""
     status = slot_status(slot, now=now)
     extensions: list[Resource] = [
-        {"url": SLOT_CAPACITY, "valueInteger": slot.remaining if status == FREE else 0}
+        {"url": SLOT_CAPACITY, "valueInteger": slot.remaining if status == FREE else slot.capacity}
     ]
     if status == FREE:
         extensions.append({"url": BOOKING_DEEP_LINK, "valueUrl": booking_deep_link(slot.pk)})

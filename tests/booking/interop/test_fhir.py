@@ -273,17 +273,20 @@ def test_full_closed_and_too_late_slots_are_busy_without_a_booking_link(
 ):
     full = flu_slot(capacity=1, at=time(9, 0))
     booked(patient, full)
-    closed = flu_slot(closed=True, at=time(10, 0))
+    closed = flu_slot(closed=True, capacity=4, at=time(10, 0))
     # Flu bookings close two hours before the start: 08:30 today is too late at 07:00.
-    too_late = flu_slot(day=timezone.localdate(), at=time(8, 30))
+    too_late = flu_slot(day=timezone.localdate(), capacity=3, at=time(8, 30))
 
     statuses = {slot.pk: fhir_get(client, f"Slot/{slot.pk}") for slot in (full, closed, too_late)}
 
     assert statuses[full.pk]["status"] == "busy"
     assert statuses[closed.pk]["status"] == "busy-unavailable"
     assert statuses[too_late.pk]["status"] == "busy-unavailable"
+    # A busy slot counts its whole capacity, so aggregators can follow what was offered.
+    assert extension(statuses[full.pk], SLOT_CAPACITY)["valueInteger"] == 1
+    assert extension(statuses[closed.pk], SLOT_CAPACITY)["valueInteger"] == 4
+    assert extension(statuses[too_late.pk], SLOT_CAPACITY)["valueInteger"] == 3
     for resource in statuses.values():
-        assert extension(resource, SLOT_CAPACITY)["valueInteger"] == 0
         assert extension(resource, DEEP_LINK) is None
     free = fhir_get(client, "Slot", {"status": "free"})
     assert ids(free) == []

@@ -211,7 +211,8 @@ def test_a_booking_that_fills_a_slot_shows_busy_after_the_next_refresh(
     assert run.written == ["scheduling-links/slots-2026-W49.ndjson", MANIFEST]
     [resource] = published(client, "Slot")
     assert resource["status"] == "busy"
-    assert extension(resource, "slot-capacity")[0]["valueInteger"] == 0
+    # Its whole capacity: busy slots let aggregators follow what a centre offers.
+    assert extension(resource, "slot-capacity")[0]["valueInteger"] == 1
     assert extension(resource, "booking-deep-link") == []
     assert client.get(local(url))["ETag"] != etag
     assert manifest(client)["transactionTime"] > before["transactionTime"]
