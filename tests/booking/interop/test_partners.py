@@ -271,6 +271,33 @@ def test_a_known_person_is_found_by_national_id_and_a_mismatch_changes_nothing(s
     assert Patient.objects.filter(national_id=patient.national_id).count() == 1
 
 
+def test_a_birth_date_mismatch_answers_as_any_person_the_partner_may_not_book_and_is_audited(
+    super_app, patient
+):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    secret = key_for(super_app)
+    on_file = person(national_id=patient.national_id, date_of_birth="2001-01-01")
+    # Someone the partner may not book for another reason: not on file, on a known phone,
+    # and not verified by the partner.
+    not_theirs = person(phone=patient.phone)
+
+    mismatch = book(secret, slot.pk, on_file, key="booking-0003")
+    other = book(secret, slot.pk, not_theirs, key="booking-0004")
+
+    assert mismatch.status_code == other.status_code == 409
+    assert mismatch.json() == other.json()  # nothing says an ID is on file
+    assert "date_of_birth" not in mismatch.content.decode()
+    refusals = AuditEvent.objects.filter(action="partner.person_refused").order_by("pk")
+    assert [event.details["reason"] for event in refusals] == [
+        "birth_date_differs",
+        "unverified_on_a_known_phone",
+    ]
+    assert refusals[0].patients == [patient.pk]
+    assert refusals[0].actor_kind == "partner"
+    assert refusals[1].patients == []
+    assert not Appointment.objects.exists()
+
+
 def test_someone_else_on_a_known_phone_is_added_to_that_account_when_the_partner_verified_them(
     super_app, patient
 ):
