@@ -258,7 +258,15 @@ class PartnerScopeMissing(DomainError):
 
 class PersonDoesNotMatch(ContactHealthCentre):
     """A partner named someone whose ID is on file with other details, or in another phone's
-    household: answered as any other refusal staff must resolve, and nothing is changed."""
+    household: answered as any other refusal staff must resolve, and nothing is changed.
+
+    Why, and whose record, are kept for the audit trail only (`reason`, `patient_id`): never
+    in the answer's detail, which would tell the partner an ID is on file."""
+
+    def __init__(self, *, reason: str, patient_id: int | None = None) -> None:
+        super().__init__()
+        self.reason = reason
+        self.patient_id = patient_id
 
 
 class TooManyActiveBookings(BookingError):

@@ -73,6 +73,7 @@ ACTIONS: dict[str, Promise] = {
     "patient.erased": gettext_lazy("Personal data erased"),
     "patient.identity_verified": gettext_lazy("Identity verified"),
     "patient.identity_claimed": gettext_lazy("Record moved to the person who proved the ID"),
+    "partner.person_refused": gettext_lazy("Partner's booking refused: the person did not match"),
 }
 RECORDS: dict[str, Promise] = {
     "appointment": gettext_lazy("appointment"),

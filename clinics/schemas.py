@@ -13,7 +13,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from clinics.models import HealthCentre, ScheduleTemplate, Service, ServiceDose, VisitMode
+from clinics.models import (
+    HealthCentre,
+    ScheduleTemplate,
+    Service,
+    ServiceDose,
+    StaffMembership,
+    VisitMode,
+)
 
 
 def _bangkok_iso(value: datetime) -> str:
@@ -194,6 +201,19 @@ class ScheduleIn(Schema):
     capacity: int = Field(ge=1, le=500, examples=[4])
     valid_from: Day
     valid_until: Day | None = None
+
+
+class ClinicianOut(Schema):
+    """Someone who may run a centre's sessions: `id` is what a schedule's clinician_id takes."""
+
+    id: int = Field(alias="user_id")
+    name: str
+    role: str
+
+    @staticmethod
+    def resolve_name(membership: StaffMembership) -> str:
+        user = membership.user
+        return user.get_full_name() or user.get_username()
 
 
 class ScheduleOut(Schema):

@@ -23,6 +23,7 @@ from clinics.models import (
     PublicHoliday,
     Service,
     ServiceDose,
+    StaffMembership,
 )
 
 EARTH_RADIUS_KM = 6371.0
@@ -256,3 +257,17 @@ def _forget_reference_data() -> None:
     global _reference_version
     _reference_version += 1
     _reference.clear()
+
+
+# The roles that may run a weekly schedule's sessions (a schedule's clinician).
+SESSION_ROLES = (StaffMembership.Role.CLINICIAN, StaffMembership.Role.NURSE)
+
+
+def centre_clinicians(centre: HealthCentre) -> QuerySet[StaffMembership]:
+    """The staff who may run a centre's sessions, by name: what a weekly schedule's
+    clinician_id may be."""
+    return (
+        StaffMembership.objects.filter(centre=centre, role__in=SESSION_ROLES)
+        .select_related("user")
+        .order_by("user__first_name", "user__last_name", "user__username", "pk")
+    )

@@ -20,6 +20,7 @@ from ninja.security import SessionAuth
 
 from booking.api import accounts, desk, links, patients, public, staff, text_messages, walk_ins
 from booking.interop.api import calendars, partners
+from booking.interop.partner_keys import bearer_challenge
 from booking.vaccination import api as drives
 from booking.waitlist import api as waitlist
 from clinics import api as clinics_api
@@ -128,6 +129,8 @@ def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     )
     if "retry_after" in detail:
         response["Retry-After"] = str(detail["retry_after"])
+    if (challenge := bearer_challenge(exc)) is not None:
+        response["WWW-Authenticate"] = challenge
     return response
 
 

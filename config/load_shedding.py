@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from booking.interop.cors import is_public, public_headers
+
 BUSY_BODY = json.dumps(
     {
         "code": "busy",
@@ -117,7 +119,11 @@ class ShedLoad:
             return
         shedder = self.shedder
         if not shedder.admits():
-            await send({"type": "http.response.start", "status": 429, "headers": BUSY_HEADERS})
+            headers = BUSY_HEADERS
+            if is_public(scope.get("path", "")):  # a browser on another site may read it too
+                opened = [(n.lower().encode(), v.encode()) for n, v in public_headers()]
+                headers = [*BUSY_HEADERS, *opened]
+            await send({"type": "http.response.start", "status": 429, "headers": headers})
             await send({"type": "http.response.body", "body": BUSY_BODY})
             return
         began = shedder.clock()

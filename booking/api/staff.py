@@ -39,7 +39,7 @@ from booking.services.slots import SlotSyncResult, set_slot_capacity
 from booking.services.staff_steps import STEPS, StaffStep, take_step
 from clinics.dates import weekdays_code
 from clinics.exceptions import Forbidden, InvalidInput, NotFound
-from clinics.models import Closure, ScheduleTemplate
+from clinics.models import Closure, ScheduleTemplate, StaffMembership
 from clinics.permissions import (
     StaffAction,
     centre_for_staff,
@@ -49,6 +49,7 @@ from clinics.permissions import (
 )
 from clinics.schemas import (
     CentreNumber,
+    ClinicianOut,
     ClosureIn,
     ClosureOut,
     Day,
@@ -58,7 +59,7 @@ from clinics.schemas import (
     ScheduleOut,
     SlotChangesOut,
 )
-from clinics.selectors import service_by_code, upcoming_closures
+from clinics.selectors import centre_clinicians, service_by_code, upcoming_closures
 
 router = Router(tags=["Staff"])
 
@@ -117,6 +118,13 @@ def _closure_result(added: ClosureAdded) -> ClosureResultOut:
 def list_schedules(request: HttpRequest, number: CentreNumber) -> list[ScheduleTemplate]:
     centre = centre_for_staff(request, number, StaffAction.MANAGE_SCHEDULE)
     return list(centre.schedule_templates.select_related("service"))
+
+
+@router.get("/staff/centres/{int:number}/clinicians", response={200: list[ClinicianOut], **ERRORS})
+def list_clinicians(request: HttpRequest, number: CentreNumber) -> list[StaffMembership]:
+    """The clinicians and nurses of a centre, whose ids a weekly schedule's clinician_id takes."""
+    centre = centre_for_staff(request, number, StaffAction.MANAGE_SCHEDULE)
+    return list(centre_clinicians(centre))
 
 
 @router.post("/staff/centres/{int:number}/schedules", response={201: ScheduleChangeOut, **ERRORS})

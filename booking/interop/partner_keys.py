@@ -4,7 +4,7 @@ endpoints alike."""
 
 from django.http import HttpRequest
 
-from booking.exceptions import PartnerKeyMissing
+from booking.exceptions import PartnerKeyInvalid, PartnerKeyMissing, PartnerScopeMissing
 from booking.interop.partners import (
     count_partner_call,
     partner_key_for,
@@ -12,6 +12,10 @@ from booking.interop.partners import (
     require_scope,
 )
 from booking.models import PartnerKey
+from clinics.exceptions import DomainError
+
+# The protection space a key belongs to, named in every challenge (RFC 7235 section 2.2).
+REALM = "BMA health centre booking"
 
 
 def presented_key(request: HttpRequest) -> str | None:
@@ -35,3 +39,28 @@ def partner_key_from_request(request: HttpRequest, scope: PartnerKey.Scope) -> P
     require_scope(key, scope)
     count_partner_call(key=key)
     return key
+
+
+def key_challenge() -> str:
+    """The WWW-Authenticate header of a 401 to a request that sent no key."""
+    return f'Bearer realm="{REALM}"'
+
+
+def bearer_challenge(error: DomainError) -> str | None:
+    """The WWW-Authenticate header for a refusal, as RFC 6750 section 3 has it, or None when the
+    refusal is not about the key: no key sent names only the scheme and realm; a key we do not
+    take (mistyped, revoked, expired) says invalid_token; a key without the scope (a 403) says
+    insufficient_scope and which scope. The descriptions are ASCII English, as the RFC asks;
+    the body says it in the reader's language."""
+    challenge = key_challenge()
+    if isinstance(error, PartnerKeyMissing):
+        return challenge
+    if isinstance(error, PartnerKeyInvalid):
+        return (
+            f'{challenge}, error="invalid_token", error_description="The key is not valid: '
+            'mistyped, revoked or expired"'
+        )
+    if isinstance(error, PartnerScopeMissing):
+        scope = str(error.detail.get("scope", ""))
+        return f'{challenge}, error="insufficient_scope", scope="{scope}"'
+    return None

@@ -32,6 +32,7 @@ from booking.services.patients import (
     validated_person,
 )
 from booking.vaccination.waiting_room import wait_turn_for_slot
+from clinics import audit
 from clinics.exceptions import InvalidInput, TooManyRequests
 
 KEY_START = "bma_"
@@ -203,19 +204,23 @@ def _find_or_register(details: PersonDetails, *, verified: bool) -> Patient:
     if found is not None:
         if found.identity_verified_at is not None:
             if found.date_of_birth != details.date_of_birth:
-                raise PersonDoesNotMatch()
+                raise PersonDoesNotMatch(reason="birth_date_differs", patient_id=found.pk)
             return found  # their own household, whichever phone the partner gave
         if account is not None and found.account_id == account.pk:
             if found.date_of_birth != details.date_of_birth:
-                raise PersonDoesNotMatch()
+                raise PersonDoesNotMatch(reason="birth_date_differs", patient_id=found.pk)
             return _verified_by_partner(found) if verified else found
         if not verified:  # booking would land in another phone's household
-            raise PersonDoesNotMatch()
+            differs = found.date_of_birth != details.date_of_birth
+            raise PersonDoesNotMatch(
+                reason="birth_date_differs" if differs else "in_another_household",
+                patient_id=found.pk,
+            )
         return _take_for_phone(found, account, details)
     if account is None:
         patient = register_account(password=None, person=details)
     elif not verified:
-        raise PersonDoesNotMatch()
+        raise PersonDoesNotMatch(reason="unverified_on_a_known_phone")
     else:
         patient = add_dependant(
             account=account, relationship=Patient.Relationship.OTHER, person=details
@@ -254,7 +259,6 @@ def _take_for_phone(found: Patient, account: User | None, details: PersonDetails
     )
 
 
-@transaction.atomic
 def book_for_partner(
     *,
     key: PartnerKey,
@@ -266,7 +270,35 @@ def book_for_partner(
     """Book a place for the person a partner names: the same engine, rules, waiting room and
     texts as a booking made by the person, marked as the partner's so that it may read and
     cancel it. All or nothing: a refused booking registers nobody. `verified` needs the
-    key's people:verified scope."""
+    key's people:verified scope. A person who does not match is refused as any person the
+    partner may not book, and the refusal is audited once the booking is undone."""
+    try:
+        return _book_for_partner(
+            key=key,
+            person=person,
+            slot_id=slot_id,
+            idempotency_key=idempotency_key,
+            verified=verified,
+        )
+    except PersonDoesNotMatch as refusal:
+        audit.record(
+            "partner.person_refused",
+            centre_id=None,
+            patients=[refusal.patient_id] if refusal.patient_id else [],
+            details={"reason": refusal.reason, "partner": key.partner_id},
+        )
+        raise
+
+
+@transaction.atomic
+def _book_for_partner(
+    *,
+    key: PartnerKey,
+    person: PersonDetails,
+    slot_id: int,
+    idempotency_key: str,
+    verified: bool,
+) -> Booking:
     if verified:
         require_scope(key, Scope.PEOPLE_VERIFIED)
     details = validated_person(person)

@@ -17,6 +17,7 @@ from booking.services.slots import SlotSyncResult, horizon, lock_centres, sync_s
 from booking.vaccination.drives import sync_drive_slots
 from clinics.exceptions import InvalidInput, ScheduleOverlap, ServiceNotOffered
 from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service, StaffMembership
+from clinics.selectors import SESSION_ROLES
 
 # How far ahead a closure may be entered; further is almost certainly a typo in the year.
 CLOSURE_MAX_DAYS_AHEAD = 2 * 366
@@ -115,7 +116,7 @@ def validate_schedule_template(template: ScheduleTemplate) -> None:
         and not StaffMembership.objects.filter(
             user_id=template.clinician_id,
             centre=template.centre,
-            role__in=[StaffMembership.Role.CLINICIAN, StaffMembership.Role.NURSE],
+            role__in=SESSION_ROLES,
         ).exists()
     ):
         raise InvalidInput(

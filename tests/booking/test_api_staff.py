@@ -398,3 +398,35 @@ def test_the_desk_marks_an_id_checked_over_the_api_and_other_centres_cannot(
     assert answer.status_code == 200
     assert answer.json()["patient"]["identity_verified_by"] == "desk"
     assert AuditEvent.objects.filter(action="patient.identity_verified", centre_id=1).count() == 1
+
+
+def test_a_scheduler_lists_the_clinicians_and_nurses_a_schedule_may_name(
+    client_for,
+    scheduler_at_centre_1,
+    clinician_at_centre_1,
+    nurse_at_centre_1,
+    staff_at_centre_2,
+    django_assert_max_num_queries,
+):
+    clinician_at_centre_1.first_name, clinician_at_centre_1.last_name = "Anong", "Srisuk"
+    clinician_at_centre_1.save()
+    client = client_for(scheduler_at_centre_1)
+
+    with django_assert_max_num_queries(6):
+        listed = client.get("/api/v1/staff/centres/1/clinicians").json()
+
+    assert sorted(listed, key=lambda person: person["role"]) == [
+        {"id": clinician_at_centre_1.pk, "name": "Anong Srisuk", "role": "clinician"},
+        {"id": nurse_at_centre_1.pk, "name": "nurse1", "role": "nurse"},
+    ]
+    schedule = post(
+        client,
+        "/api/v1/staff/centres/1/schedules",
+        {**SCHEDULE, "clinician_id": clinician_at_centre_1.pk},
+    )
+    assert schedule.status_code == 201, schedule.content
+    assert client.get("/api/v1/staff/centres/2/clinicians").status_code == 403
+    assert (
+        client_for(clinician_at_centre_1).get("/api/v1/staff/centres/1/clinicians").status_code
+        == 403
+    )

@@ -782,6 +782,12 @@ ROUTES: list[Route] = [
         at(f"{A}/staff/centres/1/schedules"),
     ),
     Route(
+        "GET",
+        f"{A}/staff/centres/{{number}}/clinicians",
+        STAFF_HERE,
+        at(f"{A}/staff/centres/1/clinicians"),
+    ),
+    Route(
         "POST",
         f"{A}/staff/centres/{{number}}/schedules",
         STAFF_HERE,

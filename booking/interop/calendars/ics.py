@@ -14,13 +14,13 @@ the link that confirms, moves and cancels.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration, vUri
+from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress, vDuration, vUri
 
 from booking.links import my_appointment_link
 from booking.models import Appointment, Slot
@@ -60,6 +60,10 @@ def _calendar(name: str | None = None, *, method: str | None = None) -> Calendar
 
 def _finish(calendar: Calendar) -> bytes:
     calendar.add_missing_timezones()
+    if not calendar.subcomponents:
+        # RFC 5545 wants at least one component: an empty feed holds Bangkok's time zone,
+        # which every parser takes and no calendar shows.
+        calendar.add_component(Timezone.from_tzid(BANGKOK))
     written: bytes = calendar.to_ical()
     return written
 
@@ -90,6 +94,7 @@ def appointment_event(appointment: Appointment, wording: _Wording, *, link: str 
     slot = appointment.slot
     service, centre = slot.service, slot.centre
     language = wording.language
+    acting = bool(link)
     link = link or my_appointment_link(appointment.pk)
     video = appointment.visit_mode == VisitMode.VIDEO
     cancelled = appointment.status == Appointment.Status.CANCELLED
@@ -137,7 +142,12 @@ def appointment_event(appointment: Appointment, wording: _Wording, *, link: str 
         lines.append(
             _("The health centre's phone: %(phone)s") % {"phone": phone_as_written(centre.phone)}
         )
-    lines.append(_("See, move or cancel this appointment: %(link)s") % {"link": link})
+    if acting:
+        lines.append(_("See, move or cancel this appointment: %(link)s") % {"link": link})
+    else:  # a feed or file others' servers may hold: the page that needs signing in
+        lines.append(
+            _("See this appointment (sign in to move or cancel it): %(link)s") % {"link": link}
+        )
     event.add("description", "\n".join(lines))
 
     if not cancelled:
@@ -156,7 +166,14 @@ def appointment_calendar(appointment: Appointment, *, language: str, link: str =
     cancelled = appointment.status == Appointment.Status.CANCELLED
     with translation.override(language):
         calendar = _calendar(method="CANCEL" if cancelled else "PUBLISH")
-        calendar.add_component(appointment_event(appointment, _Wording(language), link=link))
+        event = appointment_event(appointment, _Wording(language), link=link)
+        if cancelled:
+            # RFC 5546 section 3.2.5: a CANCEL of the whole event names its attendees. The
+            # address is the appointment's own at this host, so it holds nobody's details.
+            attendee = vCalAddress(f"mailto:appointment-{appointment.pk}@{_host()}")
+            attendee.params["role"] = "REQ-PARTICIPANT"
+            event.add("attendee", attendee)
+        calendar.add_component(event)
     return _finish(calendar)
 
 
@@ -184,20 +201,28 @@ class Session:
     end: datetime
     places: int
     booked: int
-    first_slot_id: int
+    # What names the session whichever of its slots come and go: its clinician, centre,
+    # service and drive, and its Bangkok day (see session_uids).
+    key: tuple[int | None, int, int, int | None, date]
+    # When one of its slots was added, or an appointment in it made, moved or cancelled.
+    last_modified: datetime
+
+
+def _slot_changed(slot: Slot) -> datetime:
+    """When a slot last changed as a session shows it: added, or an appointment in it changed
+    (clinician_slots annotates `changed_at`)."""
+    changed: datetime | None = getattr(slot, "changed_at", None)
+    return max(slot.created_at, changed) if changed else slot.created_at
 
 
 def sessions_from_slots(slots: Iterable[Slot]) -> list[Session]:
     """Join slots that follow on from each other (same centre and service) into sessions."""
     sessions: list[Session] = []
-    for slot in sorted(slots, key=lambda s: (s.centre_id, s.service_id, s.start)):
+    for slot in sorted(slots, key=lambda s: (s.centre_id, s.service_id, s.drive_id or 0, s.start)):
         last = sessions[-1] if sessions else None
-        if (
-            last is not None
-            and last.centre.pk == slot.centre_id
-            and last.service_name_en == slot.service.name_en
-            and last.end == slot.start
-        ):
+        day = _in_bangkok(slot.start).date()
+        key = (slot.clinician_id, slot.centre_id, slot.service_id, slot.drive_id, day)
+        if last is not None and last.key == key and last.end == slot.start:
             sessions[-1] = Session(
                 centre=last.centre,
                 service_name_th=last.service_name_th,
@@ -207,7 +232,8 @@ def sessions_from_slots(slots: Iterable[Slot]) -> list[Session]:
                 end=slot.end,
                 places=last.places + slot.capacity,
                 booked=last.booked + slot.booked,
-                first_slot_id=last.first_slot_id,
+                key=key,
+                last_modified=max(last.last_modified, _slot_changed(slot)),
             )
         else:
             sessions.append(
@@ -220,18 +246,45 @@ def sessions_from_slots(slots: Iterable[Slot]) -> list[Session]:
                     end=slot.end,
                     places=slot.capacity,
                     booked=slot.booked,
-                    first_slot_id=slot.pk,
+                    key=key,
+                    last_modified=_slot_changed(slot),
                 )
             )
     return sorted(sessions, key=lambda s: s.start)
 
 
-def _session_event(session: Session, language: str, stamp: datetime) -> Event:
+def session_uids(sessions: Iterable[Session]) -> dict[Session, str]:
+    """Each session's UID: its clinician, centre, service, drive and day, and, for the second
+    session of these on one day, its place in the day. Not its first slot's id, so that closing
+    or adding a slot at either end keeps the event a calendar already holds."""
+    uids: dict[Session, str] = {}
+    seen: dict[tuple[int | None, int, int, int | None, date], int] = {}
+    for session in sorted(sessions, key=lambda s: s.start):
+        clinician, centre, service, drive, day = session.key
+        seen[session.key] = seen.get(session.key, 0) + 1
+        parts = [f"session-{clinician}", f"c{centre}", f"s{service}"]
+        if drive is not None:
+            parts.append(f"d{drive}")
+        parts.append(f"{day:%Y%m%d}")
+        if seen[session.key] > 1:
+            parts.append(str(seen[session.key]))
+        uids[session] = "-".join(parts) + f"@{_host()}"
+    return uids
+
+
+# SEQUENCE counts minutes since this moment: it rises whenever the session changes.
+SEQUENCE_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _session_event(session: Session, uid: str, language: str, stamp: datetime) -> Event:
     service = for_language(language, session.service_name_th, session.service_name_en)
     event = Event()
-    # Named by its first slot, which keeps its id while the session's length or bookings change.
-    event.add("uid", f"session-{session.first_slot_id}@{_host()}")
+    event.add("uid", uid)
+    event.add(
+        "sequence", max(0, int((session.last_modified - SEQUENCE_EPOCH).total_seconds() // 60))
+    )
     event.add("dtstamp", stamp)
+    event.add("last-modified", session.last_modified)
     event.add("dtstart", _in_bangkok(session.start))
     event.add("dtend", _in_bangkok(session.end))
     event.add(
@@ -275,8 +328,9 @@ def clinician_calendar(
     """A clinician's sessions and the appointments in them, as a subscribed feed."""
     with translation.override(language):
         calendar = _calendar(_("My clinic sessions"))
-        for session in sessions_from_slots(slots):
-            calendar.add_component(_session_event(session, language, stamp))
+        sessions = sessions_from_slots(slots)
+        for session, uid in session_uids(sessions).items():
+            calendar.add_component(_session_event(session, uid, language, stamp))
         for appointment in appointments:
             calendar.add_component(_clinician_appointment_event(appointment, language))
     return _finish(calendar)

@@ -3,7 +3,7 @@
 from datetime import date, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from booking.models import Appointment, Patient, Slot
@@ -58,13 +58,15 @@ def works_at_a_centre(user: AbstractBaseUser) -> bool:
 
 
 def clinician_slots(clinician: AbstractBaseUser) -> QuerySet[Slot]:
-    """The slots a clinician runs, from a month ago on, that are not closed."""
+    """The slots a clinician runs, from a month ago on, that are not closed, each with when an
+    appointment in it last changed (`changed_at`: booked, moved in, cancelled)."""
     return (
         Slot.objects.filter(
             clinician_id=clinician.pk,
             closed=False,
             start__gte=timezone.now() - FEED_PAST,
         )
+        .annotate(changed_at=Max("appointments__updated_at"))
         .select_related("service", "centre__district")
         .order_by("start", "pk")
     )

@@ -13,12 +13,17 @@ What is published, and under which ids:
 - ``Schedule/centre{n}-service{id}``: the everyday calendar of one service at one centre (all
   its weekly schedules and one-off slots). ``Schedule/drive{id}-centre{n}``: one vaccination
   drive at one centre, so aggregators can tell a campaign's slots from the everyday ones. Its
-  actors are the Location and the HealthcareService. A drive's schedule appears once the drive
-  is released (scheduled, release time passed) and stays readable, inactive, if it is called off.
+  one actor is the Location, as SMART Scheduling Links requires; the HealthcareService is named
+  by the serviceType coding (this server's HealthcareService address + the service code) and
+  referenced in the extension ``{base}/StructureDefinition/schedule-healthcare-service``. A
+  drive's schedule appears once the drive is released (scheduled, release time passed) and
+  stays readable, inactive, if it is called off.
 - ``Slot/{id}``: a slot once it opens for booking (``opens_at`` empty or past). ``free``: places
   left and before the service's booking cut-off; ``busy``: full; ``busy-unavailable``: closed, or
   past the cut-off with places left. The SMART slot-capacity extension gives the places that can
-  still be booked (0 unless free); free slots carry the booking deep link.
+  still be booked on a free slot, and the slot's whole capacity on a busy one (so aggregators
+  can follow capacity); free slots carry the booking deep link. The bulk files hold free and
+  busy slots (no closed ones, none past their cut-off).
 - ``Appointment/{id}``: only to a signed-in reader or a partner API key with
   ``appointments:read`` (``Authorization: Bearer``; the partner sees what it booked), scoped
   by ``appointments_visible_to`` (booking/interop/fhir/selectors.py). The patient is a display name

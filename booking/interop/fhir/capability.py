@@ -53,15 +53,22 @@ def capability_statement(
             {
                 "mode": "server",
                 "documentation": gettext(
-                    "Unknown or malformed search parameters are refused with 400. Results come "
-                    "in pages: follow the Bundle's next link."
+                    "Search parameters this server does not know are ignored, as FHIR R4 "
+                    "recommends, and the Bundle's self link lists only those used; send "
+                    "Prefer: handling=strict to have them refused with 400 instead. A "
+                    "malformed value or an unsupported modifier is always refused with 400. "
+                    "Results come in pages: follow the Bundle's next link."
                 ),
                 "security": {
-                    "cors": False,
+                    "cors": True,
                     "description": gettext(
                         "Appointments need a signed-in session (a patient account or staff) "
                         "or a partner API key with appointments:read sent as Authorization: "
-                        "Bearer; everything else is public."
+                        "Bearer; everything else is public. CORS: the public answers (metadata, "
+                        "Location, Schedule, Slot, HealthcareService and the $bulk-publish "
+                        "files) carry Access-Control-Allow-Origin: * and answer preflights; "
+                        "Appointment answers never do, so a browser cannot send credentials "
+                        "across origins."
                     ),
                 },
                 "resource": resources,

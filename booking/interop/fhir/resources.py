@@ -59,6 +59,12 @@ def service_code_system() -> str:
     return f"{fhir_base()}/HealthcareService"
 
 
+def schedule_service_extension() -> str:
+    """This server's extension on a Schedule naming its HealthcareService: SMART Scheduling
+    Links wants the Location as a Schedule's only actor."""
+    return f"{fhir_base()}/StructureDefinition/schedule-healthcare-service"
+
+
 def booking_deep_link(slot_id: int) -> str:
     """Where a person books this slot on the patient web site."""
     return f"{settings.PUBLIC_BASE_URL}/book/slots/{slot_id}"
@@ -245,21 +251,24 @@ def healthcare_service_resource(service: Service, centre_ids: Iterable[int]) -> 
 
 
 def schedule_resource(row: ScheduleRow, dose_numbers: Iterable[int] = ()) -> Resource:
-    """A Schedule with its Location and HealthcareService as actors; a drive's carries the
-    drive's name and days."""
+    """A Schedule whose one actor is its Location, as SMART Scheduling Links requires; the
+    HealthcareService is named by the serviceType coding (system + code) and referenced in an
+    extension. A drive's carries the drive's name and days."""
+    extensions: list[Resource] = [
+        {
+            "url": schedule_service_extension(),
+            "valueReference": _reference("HealthcareService", row.service.pk, row.service.name),
+        }
+    ]
+    extensions += [{"url": VACCINE_DOSE, "valueInteger": n} for n in sorted(set(dose_numbers))]
     resource: Resource = {
         "resourceType": "Schedule",
         "id": row.key.id,
+        "extension": extensions,
         "active": row.active,
         "serviceType": [service_type(row.service)],
-        "actor": [
-            _reference("Location", row.centre.number, row.centre.name),
-            _reference("HealthcareService", row.service.pk, row.service.name),
-        ],
+        "actor": [_reference("Location", row.centre.number, row.centre.name)],
     }
-    doses = sorted(set(dose_numbers))
-    if doses:
-        resource["extension"] = [{"url": VACCINE_DOSE, "valueInteger": n} for n in doses]
     if row.drive is not None:
         resource["comment"] = row.drive.name
         resource["planningHorizon"] = {
@@ -282,10 +291,15 @@ def slot_status(slot: Slot, *, now: datetime) -> str:
 
 
 def slot_resource(slot: Slot, *, now: datetime) -> Resource:
-    """A Slot, with the places left and, when free, the booking deep link. Needs slot.service."""
+    """A Slot, with its capacity and, when free, the booking deep link. Needs slot.service.
+
+    The SMART slot-capacity extension counts the identical places the resource stands for: a
+    free slot's places left, and a busy one's whole capacity, so that an aggregator following
+    busy slots sees the capacity a centre offered (SMART Scheduling Links: publishers SHOULD
+    include busy slots to help clients monitor total capacity)."""
     status = slot_status(slot, now=now)
     extensions: list[Resource] = [
-        {"url": SLOT_CAPACITY, "valueInteger": slot.remaining if status == FREE else 0}
+        {"url": SLOT_CAPACITY, "valueInteger": slot.remaining if status == FREE else slot.capacity}
     ]
     if status == FREE:
         extensions.append({"url": BOOKING_DEEP_LINK, "valueUrl": booking_deep_link(slot.pk)})

@@ -1,5 +1,12 @@
 """Search parameters: their definitions (also listed by the CapabilityStatement) and the parsing
-of their values. Anything not understood is refused with a message saying what to send."""
+of their values.
+
+A parameter this server does not know is ignored, as FHIR R4 recommends (search.html, "Unknown
+and unsupported parameters": servers SHOULD ignore them, and the client sees which were used in
+the Bundle's self link), unless the client sends `Prefer: handling=strict`, which refuses it with
+a 400 saying what to send. A modifier the server does not support on a parameter it knows, and a
+value it cannot read, are refused either way: R4 says a server SHALL reject an unsupported
+modifier, and ignoring a malformed value would answer a question nobody asked."""
 
 import re
 from collections.abc import Callable, Sequence
@@ -15,6 +22,7 @@ from django.utils.translation import gettext
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 DATE_PREFIXES = ("eq", "ge", "le", "gt", "lt")
+LENIENT, STRICT = "lenient", "strict"
 
 
 class FhirError(Exception):
@@ -70,6 +78,10 @@ class Search:
     criteria: list[tuple[Parameter, Criterion]] = field(default_factory=list)
     count: int = DEFAULT_PAGE_SIZE
     offset: int = 0
+    # The parameters used, as sent (name, value), in their order: the self link lists these.
+    used: list[tuple[str, str]] = field(default_factory=list)
+    # The parameters left out under lenient handling, by name.
+    ignored: list[str] = field(default_factory=list)
 
     def apply(self, rows: Any) -> Any:
         for parameter, criterion in self.criteria:
@@ -95,25 +107,42 @@ def _whole_number(name: str, raw: str) -> int:
     return int(raw)
 
 
-def parse_search(query: QueryDict, parameters: Sequence[Parameter], resource: str) -> Search:
-    """The criteria and paging of a search; FhirError on anything unknown or malformed."""
+def handling_preference(prefer: str) -> str:
+    """The handling a Prefer header (RFC 7240) asks for: strict, or else lenient, the default."""
+    for preference in prefer.split(","):
+        name, _equals, value = preference.split(";")[0].partition("=")
+        if name.strip().lower() == "handling" and value.strip().strip('"').lower() == STRICT:
+            return STRICT
+    return LENIENT
+
+
+def parse_search(
+    query: QueryDict, parameters: Sequence[Parameter], resource: str, *, handling: str = LENIENT
+) -> Search:
+    """The criteria and paging of a search; FhirError on a malformed value or an unsupported
+    modifier, and on an unknown parameter when handling is strict (ignored when lenient)."""
     known = {parameter.name: parameter for parameter in parameters}
     criteria: list[tuple[Parameter, Criterion]] = []
+    used: list[tuple[str, str]] = []
+    ignored: list[str] = []
     count, offset = DEFAULT_PAGE_SIZE, 0
     for key, raw_values in query.lists():
         if key == "_count":
             count = min(_whole_number(key, raw_values[-1]), MAX_PAGE_SIZE)
+            used.append((key, str(count)))
             continue
         if key == "_offset":
             offset = _whole_number(key, raw_values[-1])
-            continue
-        if key == "_format":
-            if any("json" not in value for value in raw_values):
-                raise FhirError(gettext("Only JSON is served: leave out _format or send json."))
+            continue  # the paging links set their own
+        if key == "_format":  # the view has refused anything but JSON (406)
+            used.append((key, raw_values[-1]))
             continue
         name, _colon, modifier = key.partition(":")
         parameter = known.get(name)
         if parameter is None:
+            if handling == LENIENT:
+                ignored.append(key)
+                continue
             raise FhirError(
                 gettext(
                     "Unknown search parameter %(name)r for %(resource)s. Use one of: %(known)s."
@@ -132,7 +161,8 @@ def parse_search(query: QueryDict, parameters: Sequence[Parameter], resource: st
             if not all(values):
                 raise FhirError(gettext("%(name)s needs a value.") % {"name": name})
             criteria.append((parameter, Criterion(name=name, modifier=modifier, values=values)))
-    return Search(criteria=criteria, count=count, offset=offset)
+            used.append((key, raw))
+    return Search(criteria=criteria, count=count, offset=offset, used=used, ignored=ignored)
 
 
 # --- Values -------------------------------------------------------------------------------------

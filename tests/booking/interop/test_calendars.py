@@ -116,6 +116,17 @@ def test_a_cancelled_appointment_downloads_as_a_cancellation(visit):
     assert int(card.vevent.sequence.value) > booked_sequence
     assert card.vevent.uid.value == f"appointment-{visit.pk}@localhost"
     assert not hasattr(card.vevent, "valarm")
+    # RFC 5546: a CANCEL names the attendees it removes; this one holds nobody's details.
+    attendee = calendar.walk("VEVENT")[0]["ATTENDEE"]
+    assert str(attendee) == f"mailto:appointment-{visit.pk}@localhost"
+    assert card.vevent.attendee.value == f"mailto:appointment-{visit.pk}@localhost"
+
+
+def test_a_file_that_is_not_cancelled_names_no_attendee(visit):
+    calendar, _card = both_parsers(fetch(appointment_calendar_link(visit.pk)).content)
+
+    assert calendar["METHOD"] == "PUBLISH"  # RFC 5546 PUBLISH: no ATTENDEE
+    assert "ATTENDEE" not in calendar.walk("VEVENT")[0]
 
 
 def test_a_video_visit_carries_the_page_to_join_from_instead_of_an_address(patient, clock):
@@ -212,6 +223,31 @@ def test_a_household_feed_links_the_signed_in_pages_and_hands_on_no_text_message
 
     assert vobject.readOne(text).vevent.url.value == my_appointment_link(own.pk)
     assert appointment_link_token(own.pk) not in text
+    # Read-only in words too: moving or cancelling takes signing in.
+    in_english = fetch(feed["url"] + "?lang=en").content.decode()
+    description = vobject.readOne(in_english).vevent.description.value
+    assert "sign in to move or cancel it" in description
+    assert "See, move or cancel" not in description
+
+
+def test_the_text_messages_file_keeps_the_link_that_moves_or_cancels(visit):
+    token = appointment_link_token(visit.pk)
+
+    _, card = both_parsers(Client().get(f"/a/{token}/calendar.ics?lang=en").content)
+
+    assert f"See, move or cancel this appointment: {appointment_link(visit.pk)}" in (
+        card.vevent.description.value
+    )
+
+
+def test_an_empty_feed_still_holds_a_component_both_parsers_read(patient, client_for):
+    feed = start_feed(client_for(patient), "/api/v1/me/calendar-feed")
+
+    calendar, card = both_parsers(fetch(feed["url"]).content)
+
+    assert [component.name for component in calendar.subcomponents] == ["VTIMEZONE"]
+    assert card.vtimezone.tzid.value == "Asia/Bangkok"
+    assert not hasattr(card, "vevent")
 
 
 def test_starting_a_new_feed_or_revoking_it_ends_the_old_address(patient, client_for):
@@ -249,18 +285,48 @@ def test_a_clinician_feed_shows_sessions_and_appointments_without_patient_names(
 
     _, card = both_parsers(response.content)
     events = {event.uid.value: event for event in card.vevent_list}
+    day = f"session-{clinician_at_centre_1.pk}-c1-s{slots[0].service_id}-20261201"
     assert set(events) == {
-        f"session-{slots[0].pk}@localhost",
-        f"session-{afternoon.pk}@localhost",
+        f"{day}@localhost",
+        f"{day}-2@localhost",
         f"appointment-{appointment.pk}-clinician@localhost",
     }
-    morning = events[f"session-{slots[0].pk}@localhost"]
+    morning = events[f"{day}@localhost"]
+    assert events[f"{day}-2@localhost"].dtstart.value == afternoon.start
     assert morning.dtstart.value == bangkok(TUESDAY, time(9))
     assert morning.dtend.value == bangkok(TUESDAY, time(9, 45))
     assert morning.summary.value == "General outpatient visit: 1 of 15 booked"
     text = response.content.decode()
     assert patient.first_name not in text
     assert patient.last_name not in text
+
+
+def test_a_session_keeps_its_uid_when_its_first_slot_goes_and_its_sequence_rises_on_change(
+    clinician_at_centre_1, patient, client_for, clock
+):
+    slots = [
+        SlotFactory(clinician=clinician_at_centre_1, start=bangkok(TUESDAY, time(9, minute)))
+        for minute in (0, 15, 30)
+    ]
+    feed = start_feed(client_for(clinician_at_centre_1), "/api/v1/staff/calendar-feed")
+
+    def session() -> vobject.base.Component:
+        events = vobject.readOne(fetch(feed["url"]).content.decode()).vevent_list
+        [event] = [event for event in events if event.uid.value.startswith("session-")]
+        return event
+
+    before = session()
+    clock.shift(timedelta(minutes=5))
+    booked(patient, slots[1])
+    after_booking = session()
+    slots[0].closed = True
+    slots[0].save(update_fields=["closed"])
+    without_first = session()
+
+    assert after_booking.uid.value == before.uid.value == without_first.uid.value
+    assert int(after_booking.sequence.value) > int(before.sequence.value)
+    assert after_booking.last_modified.value > before.last_modified.value
+    assert without_first.dtstart.value == bangkok(TUESDAY, time(9, 15))
 
 
 def test_a_sessions_feed_stops_when_the_last_staff_role_goes_and_can_still_be_revoked(

@@ -10,6 +10,7 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 
 from booking.interop.fhir import publishing, resources
+from booking.interop.fhir.resources import schedule_service_extension, service_code_system
 from booking.interop.fhir.selectors import AppointmentReader, appointments_visible_to
 from booking.interop.partners import issue_partner_key
 from booking.models import (
@@ -204,16 +205,23 @@ def test_healthcare_services_list_the_centres_offering_them(
 # --- Schedule -----------------------------------------------------------------------------------
 
 
-def test_each_service_at_each_centre_has_a_schedule_with_both_actors(reference_data, client):
+def test_each_service_at_each_centre_has_a_schedule_whose_one_actor_is_the_centre(
+    reference_data, client
+):
     flu = vaccine("vaccine-influenza")
 
     schedule = fhir_get(client, f"Schedule/centre12-service{flu.pk}")
 
     assert schedule["active"] is True
-    assert [a["reference"] for a in schedule["actor"]] == [
-        "Location/12",
-        f"HealthcareService/{flu.pk}",
-    ]
+    assert [a["reference"] for a in schedule["actor"]] == ["Location/12"]
+    service = extension(schedule, schedule_service_extension())
+    assert service["valueReference"]["reference"] == f"HealthcareService/{flu.pk}"
+    assert {
+        "system": service_code_system(),
+        "code": "vaccine-influenza",
+    }.items() <= schedule["serviceType"][0]["coding"][0].items()
+    by_service = fhir_get(client, "Schedule", {"actor": f"HealthcareService/{flu.pk}"})
+    assert f"centre12-service{flu.pk}" in ids(by_service)
     at_12 = fhir_get(client, "Schedule", {"actor": "Location/12", "_count": 200})
     assert f"centre12-service{flu.pk}" in ids(at_12)
     assert at_12["total"] == HealthCentre.objects.get(number=12).services.count()
@@ -273,17 +281,20 @@ def test_full_closed_and_too_late_slots_are_busy_without_a_booking_link(
 ):
     full = flu_slot(capacity=1, at=time(9, 0))
     booked(patient, full)
-    closed = flu_slot(closed=True, at=time(10, 0))
+    closed = flu_slot(closed=True, capacity=4, at=time(10, 0))
     # Flu bookings close two hours before the start: 08:30 today is too late at 07:00.
-    too_late = flu_slot(day=timezone.localdate(), at=time(8, 30))
+    too_late = flu_slot(day=timezone.localdate(), capacity=3, at=time(8, 30))
 
     statuses = {slot.pk: fhir_get(client, f"Slot/{slot.pk}") for slot in (full, closed, too_late)}
 
     assert statuses[full.pk]["status"] == "busy"
     assert statuses[closed.pk]["status"] == "busy-unavailable"
     assert statuses[too_late.pk]["status"] == "busy-unavailable"
+    # A busy slot counts its whole capacity, so aggregators can follow what was offered.
+    assert extension(statuses[full.pk], SLOT_CAPACITY)["valueInteger"] == 1
+    assert extension(statuses[closed.pk], SLOT_CAPACITY)["valueInteger"] == 4
+    assert extension(statuses[too_late.pk], SLOT_CAPACITY)["valueInteger"] == 3
     for resource in statuses.values():
-        assert extension(resource, SLOT_CAPACITY)["valueInteger"] == 0
         assert extension(resource, DEEP_LINK) is None
     free = fhir_get(client, "Slot", {"status": "free"})
     assert ids(free) == []
@@ -357,7 +368,6 @@ def test_a_drive_slot_is_hidden_until_the_drive_opens_for_booking(
 @pytest.mark.parametrize(
     ("path", "params", "says"),
     [
-        ("Slot", {"colour": "blue"}, "colour"),
         ("Slot", {"start": "next tuesday"}, "not a date"),
         ("Slot", {"start": "2026-13-01"}, "not a date"),
         ("Slot", {"start": "ne2026-12-01"}, "ge, le, gt, lt or eq"),
@@ -383,6 +393,102 @@ def test_malformed_searches_are_a_400_saying_what_to_send(
 
     assert outcome["resourceType"] == "OperationOutcome"
     assert says in outcome["issue"][0]["diagnostics"]
+
+
+def test_unknown_parameters_are_ignored_by_default_and_left_out_of_the_self_link(
+    reference_data, client
+):
+    flu_slot()
+
+    bundle = fhir_get(client, "Slot", {"colour": "blue", "_sort": "start", "status": "free"})
+
+    assert bundle["total"] == 1
+    self_link = link(bundle, "self") or ""
+    assert self_link.endswith("/fhir/r4/Slot?status=free")
+
+
+def test_prefer_handling_lenient_ignores_and_strict_refuses_unknown_parameters(
+    reference_data, client
+):
+    def search(prefer: str, status: int) -> Any:
+        response = client.get(
+            f"{BASE}/Location",
+            {"colour": "blue", "_count": 5},
+            HTTP_PREFER=prefer,
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+        assert response.status_code == status, response.content
+        return response
+
+    lenient = search("handling=lenient", 200)
+    assert lenient["Preference-Applied"] == "handling=lenient"
+    assert link(valid(lenient.json()), "self") == "http://testserver/fhir/r4/Location?_count=5"
+    assert link(valid(lenient.json()), "next") == (
+        "http://testserver/fhir/r4/Location?_count=5&_offset=5"
+    )
+
+    strict = search("return=minimal, handling=strict", 400)
+    outcome = valid(strict.json())
+    assert outcome["issue"][0]["code"] == "not-supported"
+    assert "colour" in outcome["issue"][0]["diagnostics"]
+
+
+def test_an_unsupported_modifier_is_refused_even_when_lenient(reference_data, client):
+    response = client.get(f"{BASE}/Slot", {"start:missing": "true"}, HTTP_PREFER="handling=lenient")
+
+    assert response.status_code == 400
+    assert valid(response.json())["issue"][0]["code"] == "not-supported"
+
+
+def test_the_capability_statement_says_unknown_parameters_are_ignored_unless_strict(
+    reference_data, client
+):
+    documentation = fhir_get(client, "metadata")["rest"][0]["documentation"]
+
+    assert "handling=strict" in documentation
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "accept"),
+    [
+        ("Location", {"_format": "xml"}, None),
+        ("Location/1", {"_format": "application/fhir+xml"}, None),
+        ("metadata", {"_format": "xml"}, "application/fhir+json"),
+        ("Slot", {}, "application/fhir+xml"),
+        ("Location/1", {}, "application/xml, text/xml;q=0.9, application/fhir+json;q=0"),
+    ],
+)
+def test_a_client_taking_only_xml_gets_406_with_a_json_outcome(
+    reference_data, client, path, params, accept
+):
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+
+    response = client.get(f"{BASE}/{path}", params, HTTP_ACCEPT_LANGUAGE="en", **headers)
+
+    assert response.status_code == 406
+    assert response["Content-Type"].startswith("application/fhir+json")
+    outcome = valid(response.json())
+    assert outcome["issue"][0]["code"] == "not-supported"
+    assert "JSON only" in outcome["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("params", "accept"),
+    [
+        ({"_format": "json"}, "application/fhir+xml"),  # _format overrides Accept
+        ({"_format": "application/fhir+json"}, None),
+        ({}, "application/json"),
+        ({}, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        ({}, ""),
+    ],
+)
+def test_a_client_taking_json_is_answered(reference_data, client, params, accept):
+    headers = {"HTTP_ACCEPT": accept} if accept is not None else {}
+
+    response = client.get(f"{BASE}/Location/1", params, **headers)
+
+    assert response.status_code == 200
+    valid(response.json())
 
 
 def test_unknown_resource_types_and_writes_are_refused_with_an_outcome(reference_data, client):
@@ -420,6 +526,9 @@ def appointments(reference_data, patient, household, other_patient) -> dict[str,
 
 
 def test_appointments_need_a_signed_in_reader(appointments, client):
+    assert client.get(f"{BASE}/Appointment/1")["WWW-Authenticate"] == (
+        'Bearer realm="BMA health centre booking"'
+    )
     outcome = fhir_get(client, "Appointment", status=401)
     assert outcome["issue"][0]["code"] == "login"
     fhir_get(client, f"Appointment/{appointments['mine'].pk}", status=401)
@@ -538,7 +647,17 @@ def test_a_partner_key_reads_the_partners_appointments_and_a_bad_key_gets_an_out
     assert refused["issue"][0]["code"] == "forbidden"
     assert "appointments:read" in refused["issue"][0]["diagnostics"]
     assert as_partner("bma_0000_nope", "Appointment", status=401)["issue"][0]["code"] == "login"
-    assert PartnerKeyUse.objects.filter(status_code=403).count() == 1
+    refused_key = Client().get(f"{BASE}/Appointment", HTTP_AUTHORIZATION="Bearer bma_0000_nope")
+    assert 'error="invalid_token"' in refused_key["WWW-Authenticate"]
+    assert (
+        'error="insufficient_scope"'
+        in (
+            Client().get(f"{BASE}/Appointment", HTTP_AUTHORIZATION=f"Bearer {searcher}")[
+                "WWW-Authenticate"
+            ]
+        )
+    )
+    assert PartnerKeyUse.objects.filter(status_code=403).count() == 2
     assert PartnerKeyUse.objects.filter(status_code=200).count() == 1
 
 

@@ -105,6 +105,36 @@ def test_a_call_without_a_good_key_is_refused_with_what_to_do(super_app, present
     assert not PartnerKeyUse.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("presented", "challenge"),
+    [
+        (None, 'Bearer realm="BMA health centre booking"'),
+        (
+            "bma_00000000_wrong",
+            'Bearer realm="BMA health centre booking", error="invalid_token", '
+            'error_description="The key is not valid: mistyped, revoked or expired"',
+        ),
+    ],
+)
+def test_a_401_challenges_for_a_bearer_key_as_rfc_6750_has_it(super_app, presented, challenge):
+    response = call(presented, "get", "/partner/slots")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == challenge
+
+
+def test_a_key_without_the_scope_is_told_which_scope_in_the_challenge(super_app):
+    secret = key_for(super_app, scopes=[Scope.AVAILABILITY_READ])
+
+    response = call(secret, "get", "/partner/appointments")
+
+    assert response.status_code == 403
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="BMA health centre booking", error="insufficient_scope", '
+        'scope="appointments:read"'
+    )
+
+
 def test_a_revoked_or_expired_key_or_a_suspended_partner_stops_working(super_app, clock):
     revoked = issue_partner_key(partner=super_app, scopes=ALL_SCOPES, issued_by=None)
     expiring = key_for(super_app, expires_at=timezone.now() + timedelta(hours=1))
@@ -239,6 +269,33 @@ def test_a_known_person_is_found_by_national_id_and_a_mismatch_changes_nothing(s
     assert accepted.status_code == 201
     assert Appointment.objects.get().patient == patient
     assert Patient.objects.filter(national_id=patient.national_id).count() == 1
+
+
+def test_a_birth_date_mismatch_answers_as_any_person_the_partner_may_not_book_and_is_audited(
+    super_app, patient
+):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    secret = key_for(super_app)
+    on_file = person(national_id=patient.national_id, date_of_birth="2001-01-01")
+    # Someone the partner may not book for another reason: not on file, on a known phone,
+    # and not verified by the partner.
+    not_theirs = person(phone=patient.phone)
+
+    mismatch = book(secret, slot.pk, on_file, key="booking-0003")
+    other = book(secret, slot.pk, not_theirs, key="booking-0004")
+
+    assert mismatch.status_code == other.status_code == 409
+    assert mismatch.json() == other.json()  # nothing says an ID is on file
+    assert "date_of_birth" not in mismatch.content.decode()
+    refusals = AuditEvent.objects.filter(action="partner.person_refused").order_by("pk")
+    assert [event.details["reason"] for event in refusals] == [
+        "birth_date_differs",
+        "unverified_on_a_known_phone",
+    ]
+    assert refusals[0].patients == [patient.pk]
+    assert refusals[0].actor_kind == "partner"
+    assert refusals[1].patients == []
+    assert not Appointment.objects.exists()
 
 
 def test_someone_else_on_a_known_phone_is_added_to_that_account_when_the_partner_verified_them(

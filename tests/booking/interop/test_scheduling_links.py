@@ -1,6 +1,7 @@
 """SMART Scheduling Links: the manifest and NDJSON files, written in the background, served
 from one row, checked against the FHIR R4B models."""
 
+import gzip
 import json
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from fhir.resources.R4B.fhirtypes import InstantType, UrlType
 from pydantic import TypeAdapter
 
 from booking.interop.fhir.publishing import MANIFEST, PublishRun, publish_scheduling_links
+from booking.interop.fhir.views import accepts_gzip
 from booking.models import PublishedFile, Slot
 from booking.tasks import publish_scheduling_links as publish_task
 from clinics.models import HealthCentre
@@ -209,7 +211,8 @@ def test_a_booking_that_fills_a_slot_shows_busy_after_the_next_refresh(
     assert run.written == ["scheduling-links/slots-2026-W49.ndjson", MANIFEST]
     [resource] = published(client, "Slot")
     assert resource["status"] == "busy"
-    assert extension(resource, "slot-capacity")[0]["valueInteger"] == 0
+    # Its whole capacity: busy slots let aggregators follow what a centre offers.
+    assert extension(resource, "slot-capacity")[0]["valueInteger"] == 1
     assert extension(resource, "booking-deep-link") == []
     assert client.get(local(url))["ETag"] != etag
     assert manifest(client)["transactionTime"] > before["transactionTime"]
@@ -424,3 +427,51 @@ def test_files_built_for_another_address_are_all_rebuilt(
     ]
     body = client.get(MANIFEST_PATH).json()
     assert body["output"][2]["url"].startswith("https://booking.bangkok.go.th/fhir/r4/bulk/")
+
+
+@pytest.mark.parametrize("path", ["manifest", "file"])
+def test_files_come_gzip_compressed_when_asked_with_their_own_etag(reference_data, client, path):
+    url = MANIFEST_PATH
+    if path == "file":
+        url = client.get(MANIFEST_PATH).json()["output"][0]["url"].removeprefix("http://testserver")
+    plain = client.get(url)
+
+    packed = client.get(url, HTTP_ACCEPT_ENCODING="br;q=1.0, gzip;q=0.8, *;q=0.1")
+
+    assert packed.status_code == 200
+    assert packed["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.content) == plain.content
+    assert "Accept-Encoding" in packed["Vary"]
+    assert "Accept-Encoding" in plain["Vary"]
+    assert "Content-Encoding" not in plain
+    assert packed["ETag"] != plain["ETag"]
+    again = client.get(url, HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=packed["ETag"])
+    assert again.status_code == 304
+    assert again["ETag"] == packed["ETag"]
+    assert "Accept-Encoding" in again["Vary"]
+    # The plain copy's ETag does not validate the compressed one, nor the other way round.
+    assert (
+        client.get(url, HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=plain["ETag"]).status_code
+        == 200
+    )
+    assert client.get(url, HTTP_IF_NONE_MATCH=packed["ETag"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "takes_gzip"),
+    [
+        ("gzip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("GZIP", True),
+        ("x-gzip", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("gzip;q=0, *", False),
+        ("br, *;q=0", False),
+        ("identity", False),
+        ("", False),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accept_encoding_is_read_with_its_qualities(header, takes_gzip):
+    assert accepts_gzip(header) is takes_gzip

@@ -122,7 +122,10 @@ SCHEDULE = ResourceType(
         Parameter(
             "actor",
             "reference",
-            _("Location/12 or HealthcareService/3."),
+            _(
+                "Location/12 (a Schedule's one actor), or HealthcareService/3 for the service "
+                "its serviceType and extension name."
+            ),
             _schedule_filter(_schedule_actor),
         ),
         Parameter(
