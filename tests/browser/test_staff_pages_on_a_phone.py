@@ -70,6 +70,10 @@ def test_the_staff_pages_fit_a_phone(in_browser, admin_at_centre_1, clock, langu
     key = enrol(admin_at_centre_1)
     pages = [
         "/staff/centres/1/today",
+        "/staff/centres/1/desk",
+        "/staff/centres/1/desk/register",
+        "/staff/centres/1/walk-ins",
+        "/staff/centres/1/about",
         "/staff/centres/1/week",
         "/staff/centres/1/schedules",
         "/staff/centres/1/closures",

@@ -425,3 +425,65 @@ def test_a_patient_who_opens_the_video_link_early_waits_in_the_lobby_with_a_coun
     assert "2:45:00" in first or "2:44:5" in first
     assert later != first  # it counts down
     assert join_disabled
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_the_desk_registers_someone_without_a_phone_books_them_prints_a_slip_and_queues_a_walk_in(
+    in_browser, nurse_at_centre_1, clock, language
+):
+    """An elderly man with no phone: the nurse registers him from his ID card, books him a
+    time today, prints his slip (with the appointment's QR code), and, as he is here now for
+    something else too, adds him to today's queue as a walk-in with a number."""
+    checkup = Service.objects.get(code="general-checkup")
+    slot = SlotFactory(service=checkup, start=bangkok(MONDAY, time(10)))
+    key = enrol(nurse_at_centre_1)
+    base = "/staff/centres/1"
+    card = in_a_thread(national_id)
+
+    def journey(browser):
+        page = browser.page
+        sign_in(page, browser.base, "nurse1", key, f"{base}/desk")
+        browser.open(f"{base}/desk?lang={language}")
+        looked_at(browser, "desk")
+        page.locator(f"a[href='{base}/desk/register']").click()
+        page.fill("#id_first_name", "Boonmee")
+        page.fill("#id_last_name", "Sukjai")
+        page.fill("#id_date_of_birth", "1948-03-09")
+        page.select_option("#id_sex", "male")
+        page.fill("#id_national_id", card)
+        page.check("#id_id_card_seen")
+        looked_at(browser, "desk-register")
+        page.locator("form.card button.primary").click()
+        page.wait_for_url(f"**{base}/desk/people/*")
+        looked_at(browser, "desk-person")
+        page.locator(f"button[name=slot_id][value='{slot.pk}']").click()
+        page.wait_for_url(f"**{base}/desk/appointments/*/slip*")
+        slip = page.locator("main").inner_text()
+        has_qr = page.locator(".qr svg").count() == 1
+        looked_at(browser, "desk-slip")
+        page.go_back()
+        page.wait_for_url(f"**{base}/desk/people/*")
+        page.locator(f"a[href^='{base}/walk-ins?patient=']").click()
+        page.select_option("select[name=service]", "general-checkup")
+        looked_at(browser, "walk-in-add")
+        page.locator("form[action$='/walk-ins/add'] button.primary").click()
+        page.wait_for_selector(".queue-label")
+        label = page.locator(".queue-label").inner_text()
+        looked_at(browser, "walk-in-slip")
+        browser.open(f"{base}/today?lang={language}")
+        queue = page.locator("#queue").inner_text()
+        looked_at(browser, "queue-with-walk-in")
+        return slip, has_qr, label, queue
+
+    slip, has_qr, label, queue = in_browser(journey)
+
+    boonmee = Patient.objects.get(national_id=card)
+    appointment = Appointment.objects.get(slot=slot)
+    assert appointment.patient == boonmee
+    assert appointment.channel == Appointment.Channel.STAFF
+    assert boonmee.phone == ""
+    assert "Boonmee" in slip
+    assert has_qr
+    assert label == "A-001"
+    assert label in queue
+    assert "Boonmee" in queue
