@@ -78,7 +78,9 @@ def validate_centre_phone(value: str) -> None:
 
 
 def phone_as_written(phone: str) -> str:
-    """A stored number as people write it: "02 123 4567" for Thai numbers."""
+    """A stored number as people write it: Thai numbers the local way ("02 123 4567",
+    "089 111 2233"), others the international way ("+44 7700 900123"); anything that is not
+    a valid number as it is. The one home for centres' and people's numbers alike."""
     number = _parsed_phone(phone)
     if number is None:
         return phone

@@ -89,23 +89,6 @@ def normalise_phone(raw: str, *, field: str = "phone") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def phone_as_written(phone: str) -> str:
-    """A stored number as people write it: Thai numbers the local way (089 111 2233), others
-    in the international way (+44 7700 900123); anything else as it is."""
-    try:
-        number = phonenumbers.parse(phone, "TH")
-    except phonenumbers.NumberParseException:
-        return phone
-    if not phonenumbers.is_valid_number(number):
-        return phone
-    way = (
-        phonenumbers.PhoneNumberFormat.NATIONAL
-        if phonenumbers.region_code_for_number(number) == "TH"
-        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    )
-    return phonenumbers.format_number(number, way)
-
-
 def normalise_national_id(raw: str) -> str:
     """Thirteen digits with a valid check digit, without dashes or spaces."""
     try:

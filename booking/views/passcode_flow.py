@@ -17,8 +17,9 @@ from django.utils.translation import gettext_lazy
 from booking.exceptions import NotRegistered
 from booking.models import Patient
 from booking.services.passcodes import register_with_code, send_sign_in_code, sign_in_with_code
-from booking.services.patients import PersonDetails, phone_as_written
+from booking.services.patients import PersonDetails
 from booking.views.form_errors import first_form_error
+from clinics.centre_facts import phone_as_written
 from clinics.exceptions import DomainError, InvalidInput
 from clinics.forms import PickedDate
 

@@ -104,7 +104,10 @@ class Browser:
                 const result = await axe.run(document, {
                     runOnly: {
                         type: "tag",
-                        values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"],
+                        values: [
+                            "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa",
+                            "best-practice",
+                        ],
                     },
                     resultTypes: ["violations"],
                 });

@@ -32,10 +32,10 @@ from booking.selectors.desk import (
     person_for_desk,
 )
 from booking.services.desk import book_at_desk, book_best_at_desk, register_at_desk, search_people
-from booking.services.patients import phone_as_written
 from booking.views.form_errors import row_id
 from booking.views.staff.desk_forms import BestTimeForm, DeskRegistrationForm, PersonSearchForm
 from clinics.audit import record_read
+from clinics.centre_facts import phone_as_written
 from clinics.dates import format_date, format_day, format_moment, format_time
 from clinics.exceptions import NotFound
 from clinics.models import HealthCentre
