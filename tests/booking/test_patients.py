@@ -10,7 +10,6 @@ from booking.services.patients import (
     SignInPhoneNeedsPasscode,
     add_dependant,
     normalise_phone,
-    phone_as_written,
     register_account,
     update_patient,
 )
@@ -235,10 +234,3 @@ def test_a_dependant_or_a_correction_with_an_invisible_name_is_refused(reference
             patient=patient,
             person=person(last_name="\u2060", national_id=patient.national_id, phone=patient.phone),
         )
-
-
-def test_a_stored_number_is_shown_as_people_write_it() -> None:
-    assert phone_as_written("+66891112233") == "089 111 2233"
-    assert phone_as_written("+33612345678") == "+33 6 12 34 56 78"
-    assert phone_as_written("not a number") == "not a number"
-    assert phone_as_written("+6612") == "+6612"

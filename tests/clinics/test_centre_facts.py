@@ -242,3 +242,10 @@ def test_staff_who_are_not_the_centres_admins_cannot_open_the_about_page(
 ):
     for someone in (scheduler_at_centre_1, staff_at_centre_2):
         assert client_for(someone).get("/staff/centres/1/about").status_code == 403
+
+
+def test_a_persons_number_is_shown_as_people_write_it() -> None:
+    assert phone_as_written("+66891112233") == "089 111 2233"
+    assert phone_as_written("+33612345678") == "+33 6 12 34 56 78"
+    assert phone_as_written("not a number") == "not a number"
+    assert phone_as_written("+6612") == "+6612"
