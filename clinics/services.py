@@ -125,13 +125,19 @@ def _load_health_centres(*, path: Path = DATA_DIR / "bma_health_centres.csv") ->
 
 @transaction.atomic
 def _load_service_catalogue(*, path: Path = DATA_DIR / "service_catalogue.json") -> int:
-    """Add missing services (with their dose series), offered at every active centre."""
+    """Add missing services (with their dose series), offered at every active centre. A
+    service already here gets the catalogue's CVX code only where its own is empty: what staff
+    typed is kept."""
     catalogue = json.loads(path.read_text(encoding="utf-8"))
-    existing = set(Service.objects.values_list("code", flat=True))
+    existing = {service.code: service for service in Service.objects.all()}
     centres = list(HealthCentre.objects.filter(is_active=True))
     created = 0
     for entry in catalogue["services"]:
         if entry["code"] in existing:
+            service = existing[entry["code"]]
+            if entry.get("cvx_code") and not service.cvx_code:
+                service.cvx_code = entry["cvx_code"]
+                service.save(update_fields=["cvx_code"])
             continue
         fields = {key: value for key, value in entry.items() if key != "doses"}
         service = Service.objects.create(**fields)

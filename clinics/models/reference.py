@@ -1,5 +1,6 @@
 """The city's reference data: districts, services (and their dose courses) and health centres."""
 
+import re
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
@@ -93,6 +94,15 @@ class VisitMode(models.TextChoices):
     VIDEO = "video", _("Video")
 
 
+def validate_cvx_code(value: str) -> None:
+    """A CVX code: one to three digits, as the CDC writes them (03, 45, 213)."""
+    if not re.fullmatch(r"[0-9]{1,3}", value):
+        raise ValidationError(
+            _("Enter the CVX code as the CDC writes it: one to three digits, e.g. 03 or 213."),
+            code="cvx_code",
+        )
+
+
 class Service(NamedInBothLanguages, models.Model):
     """Something a centre offers that people book: a consultation, a check-up, a vaccine."""
 
@@ -131,6 +141,16 @@ class Service(NamedInBothLanguages, models.Model):
             "When to send text reminders, in minutes before the start, separated by commas: "
             "1440,120 is 24 hours and 2 hours before. Empty sends none."
         ),
+    )
+    # The CDC's CVX code of the vaccine (https://www2a.cdc.gov/vaccines/iis/iisstandards/
+    # vaccines.asp?rpt=cvx), which partners read in FHIR's vaccine-product extension; empty for
+    # services that are no vaccine. See clinics/data/SOURCES.md for how each was chosen.
+    cvx_code = models.CharField(
+        _("CVX code"),
+        max_length=4,
+        blank=True,
+        validators=[validate_cvx_code],
+        help_text=_("The CDC's vaccine code (CVX), e.g. 03 for MMR. Empty if it is no vaccine."),
     )
     is_active = models.BooleanField(_("active"), default=True)
 

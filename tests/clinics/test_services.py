@@ -71,3 +71,32 @@ def test_a_dose_series_row_must_have_sane_intervals(reference_data):
         ServiceDose.objects.create(
             service=service, number=2, min_interval_days=30, max_interval_days=10
         )
+
+
+def test_every_vaccine_in_the_catalogue_has_its_cvx_code_and_nothing_else_has_one(reference_data):
+    codes = dict(Service.objects.values_list("code", "cvx_code"))
+
+    assert codes["vaccine-mmr"] == "03"
+    assert codes["vaccine-dtp-hb-hib"] == "102"
+    assert all(codes[s.code] for s in Service.objects.filter(kind=Service.Kind.VACCINATION))
+    assert not any(codes[s.code] for s in Service.objects.exclude(kind=Service.Kind.VACCINATION))
+
+
+def test_loading_again_gives_a_service_its_cvx_code_only_where_it_has_none(reference_data):
+    Service.objects.filter(code="vaccine-influenza").update(cvx_code="")
+    Service.objects.filter(code="vaccine-hpv").update(cvx_code="165")  # staff chose 9-valent
+
+    load_reference_data(years=[2026, 2027])
+
+    assert Service.objects.get(code="vaccine-influenza").cvx_code == "88"
+    assert Service.objects.get(code="vaccine-hpv").cvx_code == "165"
+
+
+@pytest.mark.parametrize("code", ["3a", "1234", "", " 03"])
+def test_a_cvx_code_is_one_to_three_digits(code):
+    from django.core.exceptions import ValidationError
+
+    from clinics.models.reference import validate_cvx_code
+
+    with pytest.raises(ValidationError):
+        validate_cvx_code(code)

@@ -253,12 +253,15 @@ def _build(*, now: datetime, plan: _Plan) -> _Built:
     )
     # A dozen services: joined here rather than instantiated again for each of 70,000 slots.
     services = {service.pk: service for service in Service.objects.all()}
+    # Likewise the 69 centres, whose phone a free slot carries.
+    centres_by_number = {centre.pk: centre for centre in HealthCentre.objects.all()}
     weeks: dict[str, list[Resource]] = defaultdict(list)
     for slot in slots.iterator(chunk_size=5000):
         # A slot of a service its centre no longer lists would point at no published Schedule.
         if ScheduleKey.of_slot(slot).id not in published:
             continue
         slot.service = services[slot.service_id]
+        slot.centre = centres_by_number[slot.centre_id]
         name = _week_file(_monday(slot.start))
         weeks[name].append(slot_resource(slot, now=now))
         # It leaves the file at its booking cut-off.

@@ -27,6 +27,20 @@ SMART_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/"
 SLOT_CAPACITY = SMART_EXTENSION + "slot-capacity"
 BOOKING_DEEP_LINK = SMART_EXTENSION + "booking-deep-link"
 VACCINE_DOSE = SMART_EXTENSION + "vaccine-dose"
+VACCINE_PRODUCT = SMART_EXTENSION + "vaccine-product"
+BOOKING_PHONE = SMART_EXTENSION + "booking-phone"
+CVX_SYSTEM = "http://hl7.org/fhir/sid/cvx"
+# The CDC's short descriptions of the CVX codes in the service catalogue (clinics/data/SOURCES.md),
+# as the vaccine-product coding's display; a code staff enter outside these goes without one.
+CVX_DISPLAY = {
+    "03": "MMR",
+    "45": "Hep B, unspecified formulation",
+    "88": "influenza, unspecified formulation",
+    "90": "rabies, unspecified formulation",
+    "102": "DTP-Hib-Hep B",
+    "137": "HPV, unspecified formulation",
+    "213": "SARS-COV-2 (COVID-19) vaccine, UNSPECIFIED",
+}
 # Bangkok's ISO 3166-2 code: the manifest's "state" (publishing.JURISDICTION) and Locations'.
 BANGKOK_STATE = "TH-10"
 BANGKOK_CITY = "Bangkok"
@@ -159,6 +173,16 @@ def service_type(service: Service) -> Resource:
     return {"coding": codings}
 
 
+def vaccine_product(service: Service) -> Resource | None:
+    """The SMART vaccine-product extension of a vaccine with a CVX code, else None."""
+    if service.kind != Service.Kind.VACCINATION or not service.cvx_code:
+        return None
+    coding = {"system": CVX_SYSTEM, "code": service.cvx_code}
+    if display := CVX_DISPLAY.get(service.cvx_code):
+        coding["display"] = display
+    return {"url": VACCINE_PRODUCT, "valueCoding": coding}
+
+
 def location_address(centre: HealthCentre) -> Resource:
     """A centre's address as SMART Scheduling Links wants it: `line` and `postalCode` given,
     `state` the ISO 3166-2 code the manifest uses, no `text` (its address profile forbids one).
@@ -260,6 +284,10 @@ def schedule_resource(row: ScheduleRow, dose_numbers: Iterable[int] = ()) -> Res
             "valueReference": _reference("HealthcareService", row.service.pk, row.service.name),
         }
     ]
+    # One product a Schedule (SMART Scheduling Links, Schedule File: the extension "SHOULD NOT
+    # repeat"): each Schedule is one service, and each vaccine service one CVX code.
+    if product := vaccine_product(row.service):
+        extensions.append(product)
     extensions += [{"url": VACCINE_DOSE, "valueInteger": n} for n in sorted(set(dose_numbers))]
     resource: Resource = {
         "resourceType": "Schedule",
@@ -291,18 +319,24 @@ def slot_status(slot: Slot, *, now: datetime) -> str:
 
 
 def slot_resource(slot: Slot, *, now: datetime) -> Resource:
-    """A Slot, with its capacity and, when free, the booking deep link. Needs slot.service.
+    """A Slot, with its capacity, its vaccine's product code, and, when free, the booking deep
+    link and the centre's phone. Needs slot.service and slot.centre.
 
     The SMART slot-capacity extension counts the identical places the resource stands for: a
     free slot's places left, and a busy one's whole capacity, so that an aggregator following
     busy slots sees the capacity a centre offered (SMART Scheduling Links: publishers SHOULD
-    include busy slots to help clients monitor total capacity)."""
+    include busy slots to help clients monitor total capacity). The phone goes as stored, E.164,
+    as in the Location's telecom: a number any aggregator, in Thailand or not, can dial."""
     status = slot_status(slot, now=now)
     extensions: list[Resource] = [
         {"url": SLOT_CAPACITY, "valueInteger": slot.remaining if status == FREE else slot.capacity}
     ]
     if status == FREE:
         extensions.append({"url": BOOKING_DEEP_LINK, "valueUrl": booking_deep_link(slot.pk)})
+        if slot.centre.phone:
+            extensions.append({"url": BOOKING_PHONE, "valueString": slot.centre.phone})
+    if product := vaccine_product(slot.service):
+        extensions.append(product)
     return {
         "resourceType": "Slot",
         "id": str(slot.pk),

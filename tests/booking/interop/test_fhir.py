@@ -276,6 +276,20 @@ def test_a_slot_shows_places_left_and_the_booking_link_when_free(reference_data,
     )
 
 
+def test_a_slot_read_through_the_api_carries_the_centres_phone_and_the_vaccines_cvx_code(
+    reference_data, client
+):
+    HealthCentre.objects.filter(number=1).update(phone="+6622453260")
+    slot = flu_slot()
+
+    resource = fhir_get(client, f"Slot/{slot.pk}")
+    [found] = fhir_get(client, "Slot", {"_id": slot.pk})["entry"]
+
+    assert extension(resource, resources.BOOKING_PHONE)["valueString"] == "+6622453260"
+    assert extension(resource, resources.VACCINE_PRODUCT)["valueCoding"]["code"] == "88"
+    assert found["resource"] == resource
+
+
 def test_full_closed_and_too_late_slots_are_busy_without_a_booking_link(
     reference_data, client, patient
 ):

@@ -135,7 +135,8 @@ def test_slots_carry_capacity_and_the_booking_link_and_vaccines_their_doses(
     )
     doses = extension(schedules[f"centre1-service{hepatitis_b.pk}"], "vaccine-dose")
     assert [ext["valueInteger"] for ext in doses] == [1, 2, 3]
-    assert extension(schedules[f"centre1-service{hepatitis_b.pk}"], "vaccine-product") == []
+    [product] = extension(schedules[f"centre1-service{hepatitis_b.pk}"], "vaccine-product")
+    assert product["valueCoding"]["code"] == "45"
 
 
 def test_only_released_open_bookable_slots_in_the_next_four_weeks_are_published(

@@ -145,7 +145,11 @@ SCHEDULE = ResourceType(
 
 
 def _slots(context: Context) -> QuerySet[Slot]:
-    return selectors.released_slots(context.now).select_related("service").order_by("start", "pk")
+    return (
+        selectors.released_slots(context.now)
+        .select_related("service", "centre")
+        .order_by("start", "pk")
+    )
 
 
 def _slot_schedule(name: str, value: str) -> Q:
