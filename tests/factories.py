@@ -210,18 +210,20 @@ def given_dose(
     *,
     centre: int = 1,
     code: str = "vaccine-hepatitis-b",
+    at: time = time(10),
     **options: object,
 ) -> Appointment:
     """A dose of the vaccine booked (through the engine, with `options` as `book` takes them)
-    for 10:00 on `day` at the centre, and given there at 10:05 from the centre's stock (stock
-    it first); the clock is back where it was afterwards."""
+    for `at` (10:00) on `day` at the centre, and given there five minutes later from the
+    centre's stock (stock it first); the clock is back where it was afterwards."""
+    start = bangkok(day, at)
     slot = SlotFactory(
         centre=HealthCentre.objects.get(number=centre),
         service=Service.objects.get(code=code),
-        start=bangkok(day, time(10)),
+        start=start,
         capacity=5,
     )
     dose = booked(patient, slot, **options)
-    with travel(bangkok(day, time(10, 5)), tick=False):
+    with travel(start + timedelta(minutes=5), tick=False):
         check_in(appointment=dose)
         return complete_appointment(appointment=dose)
