@@ -217,13 +217,13 @@ def given_dose(
     for `at` (10:00) on `day` at the centre, and given there five minutes later from the
     centre's stock (stock it first); the clock is back where it was afterwards."""
     start = bangkok(day, at)
-    slot = SlotFactory(
+    slot: Slot = SlotFactory(  # type: ignore[assignment]
         centre=HealthCentre.objects.get(number=centre),
         service=Service.objects.get(code=code),
         start=start,
         capacity=5,
     )
-    dose = booked(patient, slot, **options)
+    dose = booked(patient, slot, **options)  # type: ignore[arg-type]
     with travel(start + timedelta(minutes=5), tick=False):
         check_in(appointment=dose)
         return complete_appointment(appointment=dose)
