@@ -85,7 +85,9 @@ def link_expires_at(appointment: Appointment) -> datetime:
 
 def _appointment(token: str, salt: str) -> Appointment:
     appointment = (
-        Appointment.objects.select_related("patient", "slot__service", "slot__centre__district")
+        Appointment.objects.select_related(
+            "patient", "series", "slot__service", "slot__centre__district"
+        )
         .filter(pk=_row_id(token, salt))
         .first()
     )

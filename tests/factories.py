@@ -8,9 +8,10 @@ from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
 from stdnum.th import pin
+from time_machine import travel
 
 from booking.models import Appointment, Patient, Slot, VaccinationDrive, VaccineLot, WalkIn
-from booking.services.appointments import Booking, book_slot
+from booking.services.appointments import Booking, book_slot, check_in, complete_appointment
 from booking.services.walk_ins import add_walk_in
 from booking.vaccination.drives import DriveFields, create_drive, release_drive
 from booking.vaccination.stock import receive_lot
@@ -201,3 +202,28 @@ def walked_in(
         service=Service.objects.get(code=service),
         by=by or UserFactory(is_staff=True),  # type: ignore[arg-type]
     )
+
+
+def given_dose(
+    patient: Patient,
+    day: date,
+    *,
+    centre: int = 1,
+    code: str = "vaccine-hepatitis-b",
+    at: time = time(10),
+    **options: object,
+) -> Appointment:
+    """A dose of the vaccine booked (through the engine, with `options` as `book` takes them)
+    for `at` (10:00) on `day` at the centre, and given there five minutes later from the
+    centre's stock (stock it first); the clock is back where it was afterwards."""
+    start = bangkok(day, at)
+    slot: Slot = SlotFactory(  # type: ignore[assignment]
+        centre=HealthCentre.objects.get(number=centre),
+        service=Service.objects.get(code=code),
+        start=start,
+        capacity=5,
+    )
+    dose = booked(patient, slot, **options)  # type: ignore[arg-type]
+    with travel(start + timedelta(minutes=5), tick=False):
+        check_in(appointment=dose)
+        return complete_appointment(appointment=dose)

@@ -4,9 +4,9 @@ partner key ever says so.
 
 Public: the FHIR CapabilityStatement, the SMART Scheduling Links manifest and its NDJSON files,
 the FHIR reads and searches of Location, Schedule, Slot and HealthcareService, a centre's
-closures calendar, and open data. Not public: FHIR Appointment (a session or a key), the
-partner API, the private calendar feeds and appointment files (a secret link), and everything
-else.
+closures calendar, and open data. Not public: FHIR Appointment and Immunization (a session or
+a key), the partner API, the private calendar feeds and appointment files (a secret link), and
+everything else.
 
 A Django middleware (PublicCors), so that every answer on a public path carries the headers
 whichever layer gives it (a view, an OperationOutcome, the middleware that turns away NUL

@@ -67,6 +67,7 @@ from tests.factories import (
     bangkok,
     booked,
     drive_fields,
+    given_dose,
     national_id,
     stock_up,
     vaccine,
@@ -122,11 +123,16 @@ class Scenario:
     feed: CalendarFeed
     bulk_file: str
     walk_in: WalkIn
+    # A vaccine dose given to the patient, the child and someone the partner booked.
+    doses: dict[str, Appointment]
     users: dict[str, User] = field(default_factory=dict)
     partner_secret: str = ""
 
     def appointment(self, caller: str) -> Appointment:
         return {GUARDIAN: self.childs, PARTNER: self.partnered}.get(caller, self.mine)
+
+    def dose(self, caller: str) -> Appointment:
+        return self.doses.get(caller, self.doses[PATIENT])
 
     def person(self, caller: str) -> Patient:
         return self.child if caller == GUARDIAN else self.patient
@@ -188,6 +194,15 @@ def scenario(reference_data, clock, settings) -> Scenario:
     )
     flu = vaccine("vaccine-influenza")
     lot = stock_up(1, flu, 500)
+    stock_up(1, vaccine(), 10, lot="HEPB-1")
+    doses = {
+        caller: given_dose(person, TUESDAY, at=time(8), **options)
+        for caller, person, options in (
+            (PATIENT, patient, {}),
+            (GUARDIAN, child, {}),
+            (PARTNER, PatientFactory(), {"partner": partner}),
+        )
+    }
     drive = create_drive(
         fields=drive_fields(centres=[centre], release_at=timezone.now()),
         created_by=UserFactory(),
@@ -238,6 +253,7 @@ def scenario(reference_data, clock, settings) -> Scenario:
         .removeprefix(PREFIX),
         partner_secret=secret,
         walk_in=walked_in(other),
+        doses=doses,
     )
     scenario.users = {
         PATIENT: patient.account,
@@ -562,6 +578,19 @@ ROUTES: list[Route] = [
         "fhir/r4/<str:kind>/<str:ident>",
         OWNERS | STAFF_HERE | PARTNER_ONLY,
         own("/fhir/r4/Appointment/{id}"),
+    ),
+    Route(
+        "GET",
+        "fhir/r4/<str:kind>",
+        SIGNED_IN | PARTNER_ONLY,
+        at("/fhir/r4/Immunization"),
+        why="doses given: signed in or a partner key, each seeing only their own",
+    ),
+    Route(
+        "GET",
+        "fhir/r4/<str:kind>/<str:ident>",
+        OWNERS | STAFF_HERE | PARTNER_ONLY,
+        lambda s, c: f"/fhir/r4/Immunization/{s.dose(c).pk}",
     ),
     Route("GET", "fhir/r4/<path:rest>", ANY_ANSWER, at("/fhir/r4/Nothing/here/at/all")),
     Route("GET", "open-data/", EVERYONE, at("/open-data/")),

@@ -88,6 +88,16 @@ class _Wording:
     with_first_name: bool = False
 
 
+def dose_in_course(appointment: Appointment) -> str:
+    """ "dose 2 of 3" for a vaccine dose in a course, else "". Needs appointment.series."""
+    if appointment.series is None or appointment.dose_number is None:
+        return ""
+    return _("dose %(number)d of %(of)d") % {
+        "number": appointment.dose_number,
+        "of": appointment.series.doses_in_series,
+    }
+
+
 def appointment_event(appointment: Appointment, wording: _Wording, *, link: str = "") -> Event:
     """One appointment as a VEVENT; the same UID however often it is moved or downloaded.
     It links to `link`, else to the signed-in patient's page."""
@@ -102,6 +112,9 @@ def appointment_event(appointment: Appointment, wording: _Wording, *, link: str 
     summary = service.name_in(language)
     if video:
         summary = _("%(service)s (video call)") % {"service": summary}
+    dose = dose_in_course(appointment)
+    if dose:
+        summary = f"{summary} · {dose}"
     if wording.with_first_name:
         summary = f"{summary} · {appointment.patient.first_name}"
 
@@ -123,6 +136,11 @@ def appointment_event(appointment: Appointment, wording: _Wording, *, link: str 
     event.add("organizer", organizer)
 
     lines = []
+    if dose:
+        lines.append(
+            _("This is %(dose)s of the %(vaccine)s course.")
+            % {"dose": dose, "vaccine": service.name_in(language)}
+        )
     if video:
         lines.append(
             _("Join the video call from this page when it is time: %(link)s") % {"link": link}
@@ -310,11 +328,14 @@ def _clinician_appointment_event(appointment: Appointment, language: str) -> Eve
     event.add("dtstart", _in_bangkok(slot.start))
     event.add("dtend", _in_bangkok(slot.end))
     mode = _("video call") if appointment.visit_mode == VisitMode.VIDEO else _("in person")
-    event.add(
-        "summary",
-        _("Appointment %(number)d · %(service)s (%(mode)s)")
-        % {"number": appointment.pk, "service": service, "mode": mode},
-    )
+    summary = _("Appointment %(number)d · %(service)s (%(mode)s)") % {
+        "number": appointment.pk,
+        "service": service,
+        "mode": mode,
+    }
+    if dose := dose_in_course(appointment):
+        summary = f"{summary} · {dose}"
+    event.add("summary", summary)
     # Sessions already block the time; appointments inside them show as free so that a
     # calendar does not count the hour twice.
     event.add("transp", "TRANSPARENT")

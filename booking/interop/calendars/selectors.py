@@ -14,7 +14,7 @@ FEED_PAST = timedelta(days=30)
 # Closures are published a year back and as far ahead as they are known.
 CLOSURES_PAST = timedelta(days=365)
 
-_APPOINTMENT_RELATIONS = ("patient", "slot__service", "slot__centre__district")
+_APPOINTMENT_RELATIONS = ("patient", "series", "slot__service", "slot__centre__district")
 
 
 def appointment_for_calendar(appointment_id: int) -> Appointment:
@@ -80,7 +80,7 @@ def clinician_appointments(clinician: AbstractBaseUser) -> QuerySet[Appointment]
             slot__start__gte=timezone.now() - FEED_PAST,
         )
         .exclude(status=Appointment.Status.CANCELLED)
-        .select_related("slot__service")
+        .select_related("series", "slot__service")
         .order_by("slot__start", "pk")
     )
 

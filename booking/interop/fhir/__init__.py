@@ -31,6 +31,12 @@ What is published, and under which ids:
   by ``appointments_visible_to`` (booking/interop/fhir/selectors.py). The patient is a display name
   and a ``Patient/{id}`` reference that is a handle only: there is no Patient endpoint, so no
   birth date, ID number or phone leaves through FHIR.
+- ``Immunization/{id}``: a vaccine dose given (a completed appointment for a vaccination service,
+  under the appointment's id), read as appointments are, except that a partner key needs
+  ``immunizations:read`` (resource_types/immunizations.py). The vaccine is coded in this
+  server's service CodeSystem (plus CVX once the catalogue holds CVX codes); the centre is the
+  ``location`` and, by its MOPH code, the performing organisation (there is no Organization
+  endpoint); ``protocolApplied`` gives the dose number and the doses in the course.
 
 The SMART Scheduling Links files are built by the same resource builders (resources.py), written
 into ``PublishedFile`` rows by a Celery task every SCHEDULING_LINKS_REFRESH_SECONDS, and served

@@ -62,12 +62,14 @@ def capability_statement(
                 "security": {
                     "cors": True,
                     "description": gettext(
-                        "Appointments need a signed-in session (a patient account or staff) "
-                        "or a partner API key with appointments:read sent as Authorization: "
-                        "Bearer; everything else is public. CORS: the public answers (metadata, "
-                        "Location, Schedule, Slot, HealthcareService and the $bulk-publish "
-                        "files) carry Access-Control-Allow-Origin: * and answer preflights; "
-                        "Appointment answers never do, so a browser cannot send credentials "
+                        "Appointments and Immunizations need a signed-in session (a patient "
+                        "account or staff) or a partner API key sent as Authorization: Bearer, "
+                        "with appointments:read or immunizations:read; everything else is "
+                        "public. A record the reader may not see answers 404, as an unknown id "
+                        "does. CORS: the public answers (metadata, Location, Schedule, Slot, "
+                        "HealthcareService and the $bulk-publish files) carry "
+                        "Access-Control-Allow-Origin: * and answer preflights; Appointment and "
+                        "Immunization answers never do, so a browser cannot send credentials "
                         "across origins."
                     ),
                 },

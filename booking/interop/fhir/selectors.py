@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from booking.interop.fhir.resources import BUSY, BUSY_UNAVAILABLE, FREE, ScheduleRow
@@ -108,12 +109,14 @@ class AppointmentReader:
     partner: Partner | None = None
 
 
-def appointment_reader(request: HttpRequest) -> AppointmentReader | None:
+def appointment_reader(
+    request: HttpRequest, scope: PartnerKey.Scope = PartnerKey.Scope.APPOINTMENTS_READ
+) -> AppointmentReader | None:
     """The reader behind a request, or None when nobody signed in. A request carrying a
-    partner API key reads as that partner (the key needs appointments:read; a bad key is
-    refused with its DomainError rather than read as anonymous)."""
+    partner API key reads as that partner (the key needs `scope`; a bad key is refused with
+    its DomainError rather than read as anonymous)."""
     if presented_key(request) is not None:
-        key = partner_key_from_request(request, PartnerKey.Scope.APPOINTMENTS_READ)
+        key = partner_key_from_request(request, scope)
         return AppointmentReader(partner=key.partner)
     user = request.user
     if isinstance(user, User) and user.is_authenticated and user.is_active:
@@ -136,4 +139,16 @@ def appointments_visible_to(reader: AppointmentReader) -> QuerySet[Appointment]:
             visible |= Q(slot__centre_id__in=centres)
     return Appointment.objects.filter(visible).select_related(
         "patient", "slot__centre", "slot__service"
+    )
+
+
+def immunizations_visible_to(reader: AppointmentReader) -> QuerySet[Appointment]:
+    """The vaccine doses given that this reader may see, as appointments_visible_to decides
+    (the household's, those at the reader's centres, those the partner booked), each with when
+    the dose was given (`given_at`: when the visit was completed, else the slot's start)."""
+    return (
+        appointments_visible_to(reader)
+        .filter(status=Appointment.Status.COMPLETED, slot__service__kind=Service.Kind.VACCINATION)
+        .annotate(given_at=Coalesce("completed_at", "slot__start"))
+        .select_related("series", "lot")
     )

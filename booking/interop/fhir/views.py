@@ -123,8 +123,13 @@ def _base_url(request: HttpRequest) -> str:
 
 
 def _context(request: HttpRequest, kind: ResourceType | None = None) -> Context:
-    # Only appointments ask who is reading: other answers never touch the session.
-    reader = selectors.appointment_reader(request) if kind and kind.signed_in else None
+    # Only appointments and immunizations ask who is reading: other answers never touch the
+    # session.
+    reader = (
+        selectors.appointment_reader(request, kind.partner_scope)
+        if kind and kind.signed_in
+        else None
+    )
     return Context(now=timezone.now(), reader=reader)
 
 

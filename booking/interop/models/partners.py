@@ -30,6 +30,10 @@ class PartnerKey(models.Model):
         AVAILABILITY_READ = "availability:read", _("Read centres, services and open times")
         APPOINTMENTS_READ = "appointments:read", _("Read the appointments the partner booked")
         APPOINTMENTS_WRITE = "appointments:write", _("Book and cancel appointments for people")
+        IMMUNIZATIONS_READ = (
+            "immunizations:read",
+            _("Read the vaccine doses given to people the partner booked"),
+        )
         PEOPLE_VERIFIED = (
             "people:verified",
             _("Say that the partner verified a person, to book them into a phone's household"),

@@ -13,7 +13,7 @@ from booking.links import (
     appointment_link_token,
     my_appointment_link,
 )
-from booking.models import CalendarFeed
+from booking.models import CalendarFeed, Slot
 from booking.services.appointments import cancel_appointment, reschedule_appointment
 from clinics.models import Closure, HealthCentre, PublicHoliday, Service, StaffMembership
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked
@@ -419,3 +419,56 @@ def test_a_centre_without_a_phone_number_puts_none_in_the_file(visit):
     event = both_parsers(response.content)[1].vevent
     assert "phone" not in event.description.value
     assert event.location.value.endswith("Phra Nakhon District, Bangkok 10200")
+
+
+@pytest.fixture
+def course(patient, clock):
+    """Hepatitis B: dose 1 of 3 on Tuesday, which holds dose 2 forty days later; dose 3 has no
+    time in its interval yet."""
+    hepatitis_b = Service.objects.get(code="vaccine-hepatitis-b")
+    for day in (TUESDAY, TUESDAY + timedelta(days=40)):
+        SlotFactory(service=hepatitis_b, start=bangkok(day, time(10)))
+    dose_1 = booked(
+        patient, Slot.objects.get(service=hepatitis_b, start=bangkok(TUESDAY, time(10)))
+    )
+    return dose_1, dose_1.series.appointments.get(dose_number=2)
+
+
+def test_a_dose_in_a_course_says_which_dose_it_is_in_english_and_thai(course):
+    _, dose_2 = course
+
+    english = vobject.readOne(fetch(appointment_calendar_link(dose_2.pk) + "?lang=en").text)
+    thai = vobject.readOne(fetch(appointment_calendar_link(dose_2.pk) + "?lang=th").text)
+
+    assert english.vevent.summary.value == "Hepatitis B vaccine · dose 2 of 3"
+    assert "This is dose 2 of 3 of the Hepatitis B vaccine course." in (
+        english.vevent.description.value
+    )
+    assert thai.vevent.summary.value.endswith("· เข็มที่ 2 จาก 3 เข็ม")
+    assert "เข็มที่ 2 จาก 3 เข็ม" in thai.vevent.description.value
+
+
+def test_a_household_feed_numbers_each_dose_of_a_course(course, patient, client_for):
+    feed = start_feed(client_for(patient), "/api/v1/me/calendar-feed")
+
+    card = vobject.readOne(fetch(feed["url"] + "?lang=en").content.decode())
+
+    assert [event.summary.value for event in card.vevent_list] == [
+        "Hepatitis B vaccine · dose 1 of 3",
+        "Hepatitis B vaccine · dose 2 of 3",
+    ]
+
+
+def test_a_clinician_feed_numbers_the_doses_in_its_sessions(
+    course, clinician_at_centre_1, client_for
+):
+    dose_1, _ = course
+    Slot.objects.filter(pk=dose_1.slot_id).update(clinician=clinician_at_centre_1)
+
+    feed = start_feed(client_for(clinician_at_centre_1), "/api/v1/staff/calendar-feed")
+    card = vobject.readOne(fetch(feed["url"] + "?lang=en").content.decode())
+
+    [appointment] = [event for event in card.vevent_list if "clinician" in event.uid.value]
+    assert appointment.summary.value == (
+        f"Appointment {dose_1.pk} · Hepatitis B vaccine (in person) · dose 1 of 3"
+    )

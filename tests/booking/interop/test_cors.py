@@ -73,6 +73,8 @@ def test_a_preflight_on_a_public_path_is_answered_without_credentials(reference_
     [
         "/fhir/r4/Appointment",
         "/fhir/r4/Appointment/1",
+        "/fhir/r4/Immunization",
+        "/fhir/r4/Immunization/1",
         "/api/v1/partner/slots",
         "/api/v1/slots",
         "/api/v1/me/appointments",

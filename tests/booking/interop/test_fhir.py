@@ -87,7 +87,14 @@ def test_metadata_lists_exactly_the_resources_interactions_and_parameters(refere
 
     assert statement["fhirVersion"] == "4.0.1"
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(resources) == {"Location", "HealthcareService", "Schedule", "Slot", "Appointment"}
+    assert set(resources) == {
+        "Location",
+        "HealthcareService",
+        "Schedule",
+        "Slot",
+        "Appointment",
+        "Immunization",
+    }
     assert {i["code"] for i in resources["Slot"]["interaction"]} == {"read", "search-type"}
     slot_params = {p["name"] for p in resources["Slot"]["searchParam"]}
     assert {

@@ -17,6 +17,7 @@ from booking.interop.fhir.resource_types.base import (
     _one,
     _page,
     _service_type,
+    audit_staff_read,
 )
 from booking.interop.fhir.resources import (
     APPOINTMENT_STATUS,
@@ -31,9 +32,10 @@ from booking.interop.fhir.search import (
     parse_reference,
 )
 from booking.models import Appointment
-from clinics import audit
 
 # --- Appointment --------------------------------------------------------------------------------
+
+AUDIT_ACTION = "fhir_appointments.viewed"
 
 STATUS_FROM_FHIR: dict[str, str] = {}
 for _ours, _theirs in APPOINTMENT_STATUS.items():
@@ -48,7 +50,7 @@ def _appointments(context: Context) -> QuerySet[Appointment]:
 
 def _read(ident: str, context: Context) -> Resource:
     appointment = _one(_appointments(context), ident, "Appointment")
-    _audit_staff_read(context, [appointment])
+    audit_staff_read(context, [appointment], action=AUDIT_ACTION)
     return appointment_resource(appointment)
 
 
@@ -60,21 +62,8 @@ def _search(search: Search, context: Context) -> Page:
         return appointment_resource(appointment)
 
     bundle = _page(search.apply(_appointments(context)), search, resource)
-    _audit_staff_read(context, shown)
+    audit_staff_read(context, shown, action=AUDIT_ACTION)
     return bundle
-
-
-def _audit_staff_read(context: Context, appointments: list[Appointment]) -> None:
-    """A member of staff reading appointments (with the patients' names) over FHIR reads their
-    records: one event per centre. A household reading its own is not a staff read."""
-    user = context.reader.user if context.reader is not None else None
-    if user is None or not audit.is_staff_account(user):
-        return
-    by_centre: dict[int, list[int]] = {}
-    for appointment in appointments:
-        by_centre.setdefault(appointment.slot.centre_id, []).append(appointment.patient_id)
-    for centre_id, patients in by_centre.items():
-        audit.record_read(None, "fhir_appointments.viewed", centre_id=centre_id, patients=patients)
 
 
 def _appointment_status(name: str, value: str) -> Q:

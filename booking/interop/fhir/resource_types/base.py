@@ -29,6 +29,8 @@ from booking.interop.fhir.search import (
     parse_reference,
     parse_token,
 )
+from booking.models import Appointment, PartnerKey
+from clinics import audit
 from clinics.models import Service
 
 NOTHING = Q(pk__in=[])
@@ -59,6 +61,8 @@ class ResourceType:
     read: Callable[[str, Context], Resource]
     search: Callable[[Search, Context], Page]
     signed_in: bool = False
+    # The scope a partner key needs to read this type (when signed_in).
+    partner_scope: PartnerKey.Scope = PartnerKey.Scope.APPOINTMENTS_READ
 
 
 def _any_of(criterion: Criterion, parse: Callable[[str], Q]) -> Q:
@@ -128,3 +132,17 @@ def _one(rows: QuerySet[Any], ident: str, kind: str) -> Any:
 
 def _centre_ref(name: str, value: str) -> int:
     return parse_number_id(name, parse_reference(name, value, ["Location"])[1])
+
+
+def audit_staff_read(context: Context, appointments: list[Appointment], *, action: str) -> None:
+    """A member of staff reading appointments or doses (with the patients' names) over FHIR
+    reads their records: one event per centre. A household reading its own is not a staff read;
+    a partner's reads are logged with its key's calls."""
+    user = context.reader.user if context.reader is not None else None
+    if user is None or not audit.is_staff_account(user):
+        return
+    by_centre: dict[int, list[int]] = {}
+    for appointment in appointments:
+        by_centre.setdefault(appointment.slot.centre_id, []).append(appointment.patient_id)
+    for centre_id, patients in by_centre.items():
+        audit.record_read(None, action, centre_id=centre_id, patients=patients)
