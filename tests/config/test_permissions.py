@@ -55,6 +55,7 @@ from booking.models import (
 )
 from booking.services.schedules import add_closure
 from booking.vaccination.drives import create_drive, release_drive
+from booking.vaccination.records import issue_record, token_for
 from booking.waitlist.services import join_waitlist, offer_free_places
 from clinics.models import Closure, HealthCentre, ScheduleTemplate, Service, StaffMembership
 from clinics.services import grant_membership
@@ -373,6 +374,26 @@ ROUTES: list[Route] = [
     Route("GET", "me/delete", SIGNED_IN, at("/me/delete")),
     Route("POST", "me/delete/withdraw", SIGNED_IN, at("/me/delete/withdraw")),
     Route("GET", "me/appointments/<int:appointment_id>", OWNERS, own("/me/appointments/{id}")),
+    Route(
+        "GET",
+        "me/people/<int:patient_id>/vaccinations",
+        OWNERS,
+        lambda s, c: f"/me/people/{s.person(c).pk}/vaccinations",
+    ),
+    Route(
+        "POST",
+        "me/people/<int:patient_id>/vaccinations",
+        OWNERS,
+        lambda s, c: f"/me/people/{s.person(c).pk}/vaccinations",
+        body=lambda s, c: {"action": "withdraw"},
+    ),
+    Route(
+        "GET",
+        "verify/<str:token>",
+        EVERYONE,
+        lambda s, c: f"/verify/{token_for(issue_record(patient=s.patient))}",
+        why="a vaccination record's public check: the signed token is the key",
+    ),
     # Pages: links in text messages and calendar files (the token is the key)
     Route("GET", "a/<str:token>", EVERYONE, lambda s, c: f"/a/{appointment_link_token(s.mine.pk)}"),
     Route(
@@ -1165,6 +1186,8 @@ CALENDAR_FILE = "c/<str:token>.ics"
 
 
 def _with_token(path: str, token: str) -> str:
+    if path.startswith("/verify/"):  # a record's check: its token is signed, of another form
+        return f"/verify/{token}"
     assert TOKEN.search(path), path
     return TOKEN.sub(token, path, count=1)
 
