@@ -124,6 +124,14 @@ def centre_closed(appointment: Appointment, language: str) -> str:
         ) % _details(appointment, language)
 
 
+def dose_not_covered(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: a vaccine lot was withdrawn at %(centre)s; the dose for your appointment on "
+            "%(when)s may not be available. To choose another time: %(link)s"
+        ) % _details(appointment, language)
+
+
 def waitlist_offer(offer: WaitlistOffer, language: str) -> str:
     with translation.override(language):
         service = offer.slot.service
@@ -246,14 +254,18 @@ def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> N
     )
 
 
-def notify_drive_change(appointment: Appointment, text: Callable[[Appointment, str], str]) -> None:
+def notify_drive_change(
+    appointment: Appointment, text: Callable[[Appointment, str], str]
+) -> Message | None:
     """Tell the patient their booked time is hit by a change staff made (a drive called off,
-    the centre closed that day), with the link to move it: `text` is drive_called_off or
-    centre_closed. The appointment itself stays until it is moved or cancelled."""
+    the centre closed that day, a vaccine lot withdrawn), with the link to move it: `text` is
+    drive_called_off, centre_closed or dose_not_covered. The appointment itself stays until it
+    is moved or cancelled. The message written, or None when nobody receives the patient's
+    texts."""
     recipient = recipient_for(appointment.patient)
     if recipient is None:
-        return
-    queue_message(
+        return None
+    return queue_message(
         recipient=recipient,
         kind=Kind.DRIVE_CHANGE,
         body=text(appointment, recipient.language),

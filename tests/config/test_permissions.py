@@ -519,6 +519,19 @@ ROUTES: list[Route] = [
     ),
     Route("GET", "staff/centres/<int:number>/stock", STAFF_HERE, at("/staff/centres/1/stock")),
     Route(
+        "GET",
+        "staff/centres/<int:number>/stock/lots/<int:lot_id>/withdraw",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/stock/lots/{s.lot.pk}/withdraw",
+    ),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/stock/lots/<int:lot_id>/withdraw",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/stock/lots/{s.lot.pk}/withdraw",
+        body=lambda s, c: {"reason": "Cold chain broken"},
+    ),
+    Route(
         "GET", "staff/centres/<int:number>/dashboard", STAFF_HERE, at("/staff/centres/1/dashboard")
     ),
     Route("GET", "staff/drives", ANY_STAFF, at("/staff/drives")),
