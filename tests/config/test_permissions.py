@@ -788,6 +788,14 @@ ROUTES: list[Route] = [
         lambda s, c: f"{A}/links/{appointment_link_token(s.mine.pk)}/cancel",
     ),
     # API: staff of a centre
+    Route("GET", f"{A}/staff/centres/{{number}}", STAFF_HERE, at(f"{A}/staff/centres/1")),
+    Route(
+        "PATCH",
+        f"{A}/staff/centres/{{number}}",
+        STAFF_HERE,
+        at(f"{A}/staff/centres/1"),
+        body=lambda s, c: {"postcode": "10200"},
+    ),
     Route(
         "GET",
         f"{A}/staff/centres/{{number}}/schedules",
