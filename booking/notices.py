@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from booking.links import appointment_link, offer_link
 from booking.models import Appointment, Patient, WaitlistOffer
+from clinics.centre_facts import phone_as_written
 from clinics.dates import format_moment
 from clinics.models import Service, VisitMode, for_language
 from notifications.models import Message
@@ -168,9 +169,14 @@ def reply_cancelled(appointment: Appointment, language: str) -> str:
 
 def reply_too_late(appointment: Appointment, language: str) -> str:
     with translation.override(language):
-        return _("BMA: too late to cancel by text. Please call %(centre)s.") % _details(
-            appointment, language
-        )
+        details = _details(appointment, language)
+        phone = appointment.slot.centre.phone
+        if phone:
+            return _("BMA: too late to cancel by text. Please call %(centre)s on %(phone)s.") % {
+                **details,
+                "phone": phone_as_written(phone),
+            }
+        return _("BMA: too late to cancel by text. Please call %(centre)s.") % details
 
 
 def reply_no_appointment(language: str) -> str:
