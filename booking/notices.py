@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from booking.links import appointment_link, offer_link
 from booking.models import Appointment, Patient, WaitlistOffer
+from clinics.centre_facts import phone_as_written
 from clinics.dates import format_moment
 from clinics.models import Service, VisitMode, for_language
 from notifications.models import Message
@@ -124,6 +125,14 @@ def centre_closed(appointment: Appointment, language: str) -> str:
         ) % _details(appointment, language)
 
 
+def dose_not_covered(appointment: Appointment, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "BMA: a vaccine lot was withdrawn at %(centre)s; the dose for your appointment on "
+            "%(when)s may not be available. To choose another time: %(link)s"
+        ) % _details(appointment, language)
+
+
 def waitlist_offer(offer: WaitlistOffer, language: str) -> str:
     with translation.override(language):
         service = offer.slot.service
@@ -160,9 +169,14 @@ def reply_cancelled(appointment: Appointment, language: str) -> str:
 
 def reply_too_late(appointment: Appointment, language: str) -> str:
     with translation.override(language):
-        return _("BMA: too late to cancel by text. Please call %(centre)s.") % _details(
-            appointment, language
-        )
+        details = _details(appointment, language)
+        phone = appointment.slot.centre.phone
+        if phone:
+            return _("BMA: too late to cancel by text. Please call %(centre)s on %(phone)s.") % {
+                **details,
+                "phone": phone_as_written(phone),
+            }
+        return _("BMA: too late to cancel by text. Please call %(centre)s.") % details
 
 
 def reply_no_appointment(language: str) -> str:
@@ -246,14 +260,18 @@ def notify_cancelled(appointment: Appointment, *, send_notice: bool = True) -> N
     )
 
 
-def notify_drive_change(appointment: Appointment, text: Callable[[Appointment, str], str]) -> None:
+def notify_drive_change(
+    appointment: Appointment, text: Callable[[Appointment, str], str]
+) -> Message | None:
     """Tell the patient their booked time is hit by a change staff made (a drive called off,
-    the centre closed that day), with the link to move it: `text` is drive_called_off or
-    centre_closed. The appointment itself stays until it is moved or cancelled."""
+    the centre closed that day, a vaccine lot withdrawn), with the link to move it: `text` is
+    drive_called_off, centre_closed or dose_not_covered. The appointment itself stays until it
+    is moved or cancelled. The message written, or None when nobody receives the patient's
+    texts."""
     recipient = recipient_for(appointment.patient)
     if recipient is None:
-        return
-    queue_message(
+        return None
+    return queue_message(
         recipient=recipient,
         kind=Kind.DRIVE_CHANGE,
         body=text(appointment, recipient.language),

@@ -13,6 +13,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from clinics.centre_facts import phone_as_written
 from clinics.models import (
     HealthCentre,
     ScheduleTemplate,
@@ -145,7 +146,28 @@ class CentreBrief(Schema):
     longitude: float
 
 
-class CentreOut(CentreBrief):
+class OpeningPeriodOut(Schema):
+    day: int = Field(description="1 Monday … 7 Sunday.")
+    opens: WallClockOut
+    closes: WallClockOut
+
+
+class CentreFactsFields(Schema):
+    """What people need to find and reach a centre; each empty when the centre has not given
+    it."""
+
+    address_th: str = Field(description="The street line in Thai (house number, soi, road).")
+    address_en: str = Field(description="The street line in English.")
+    postcode: str = Field(description="Five digits, e.g. 10200.")
+    phone: str = Field(description="E.164, e.g. +6621234567.", examples=["+6621234567"])
+    opening_hours: list[OpeningPeriodOut] = Field(description="One period a weekday, by day.")
+
+    @staticmethod
+    def resolve_opening_hours(centre: HealthCentre) -> list[Any]:
+        return list(centre.opening_periods)
+
+
+class CentreOut(CentreBrief, CentreFactsFields):
     name_th: str
     name_en: str
     short_name_th: str
@@ -157,6 +179,36 @@ class CentreOut(CentreBrief):
     @staticmethod
     def resolve_services(centre: HealthCentre) -> list[str]:
         return [service.code for service in centre.services.all()]
+
+
+class CentreFactsOut(CentreBrief, CentreFactsFields):
+    """A centre's facts as its admins keep them."""
+
+    phone_as_written: str = Field(description="The phone as people write it: 02 123 4567.")
+
+    @staticmethod
+    def resolve_phone_as_written(centre: HealthCentre) -> str:
+        return phone_as_written(centre.phone) if centre.phone else ""
+
+
+class OpeningPeriodIn(BodyIn):
+    day: int = Field(ge=1, le=7, description="1 Monday … 7 Sunday.")
+    opens: ClockTime = Field(examples=["08:00"])
+    closes: ClockTime = Field(examples=["16:00"])
+
+
+class CentreFactsPatch(BodyIn):
+    """The facts to change; a field left out stays as it is, an empty one is removed."""
+
+    address_th: str | None = Field(None, max_length=200)
+    address_en: str | None = Field(None, max_length=200)
+    postcode: str | None = Field(None, max_length=5, examples=["10200"])
+    phone: str | None = Field(
+        None, max_length=30, description="As written: 02 123 4567, +66 2 123 4567."
+    )
+    opening_hours: list[OpeningPeriodIn] | None = Field(
+        None, max_length=7, description="Every period the centre opens; [] for none known."
+    )
 
 
 class ServiceDoseOut(Schema):

@@ -284,7 +284,8 @@ def receive_stock(request: HttpRequest, number: CentreNumber, payload: LotIn) ->
 )
 def withdraw_stock(request: HttpRequest, lot_id: RowId, payload: WithdrawIn) -> LotWithdrawnOut:
     """Take a lot out of use. Free places the stock left cannot give stop being offered; the
-    shortfall is how many booked appointments to move or cancel (POST /staff/appointments/bulk)."""
+    patients whose dose the stock left no longer covers are told by text, and their
+    appointments listed to move or cancel (POST /staff/appointments/bulk)."""
     lot = lot_for_staff(lot_id)
     require_staff(signed_in_user(request), StaffAction.MANAGE_STOCK, lot.centre_id)
     withdrawn = withdraw_lot(lot=lot, reason=payload.reason)
@@ -299,5 +300,7 @@ def withdraw_stock(request: HttpRequest, lot_id: RowId, payload: WithdrawIn) -> 
             "stock": stock_row(withdrawn.position, lots),
             "places_closed": withdrawn.places_closed,
             "shortfall": withdrawn.shortfall,
+            "appointments_beyond_stock": [appointment.pk for appointment in withdrawn.affected],
+            "patients_told": withdrawn.patients_told,
         }
     )

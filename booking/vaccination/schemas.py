@@ -222,6 +222,14 @@ class LotWithdrawnOut(Schema):
     shortfall: int = Field(
         description="Booked doses beyond the stock left: move or cancel this many appointments."
     )
+    appointments_beyond_stock: list[int] = Field(
+        description="The booked appointments whose dose the stock left no longer covers, "
+        "soonest first: move or cancel them (POST /staff/appointments/bulk)."
+    )
+    patients_told: int = Field(
+        description="How many of their patients were sent a text (none when the lot was "
+        "already withdrawn)."
+    )
 
 
 # --- A patient's courses -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.exceptions import NoDoseInStock
 from booking.models import Appointment, Slot, VaccinationSeries, VaccineLot
+from booking.notices import dose_not_covered, notify_drive_change
 from booking.selectors import day_bounds
 from booking.services.audit import stock_changed
 from clinics.exceptions import InvalidInput, NotFound
@@ -217,36 +218,97 @@ class LotWithdrawn:
     places_closed: int
     # Booked doses beyond the stock left: staff move or cancel these appointments.
     shortfall: int
+    # The booked appointments whose dose the stock left no longer covers, soonest first.
+    affected: list[Appointment]
+    # How many of their patients were sent a text (none for a lot already withdrawn).
+    patients_told: int
 
 
 @transaction.atomic
 def withdraw_lot(*, lot: VaccineLot, reason: str) -> LotWithdrawn:
     """Take a lot out of use (a recall, a cold-chain failure), and stop offering places that
     the remaining stock cannot give, latest first. Booked places are never taken away here:
-    the shortfall is reported for staff to move or cancel in bulk.
+    the patients whose dose the stock left no longer covers are told by text, and listed for
+    staff to move or cancel in bulk.
 
     Locks the centre row, then the lot row, then the slots it shrinks in id order."""
     HealthCentre.objects.select_for_update().filter(pk=lot.centre_id).first()
     lot = (
         VaccineLot.objects.select_for_update(of=("self",)).select_related("service").get(pk=lot.pk)
     )
-    if lot.withdrawn_at is None:
+    newly_withdrawn = lot.withdrawn_at is None
+    if newly_withdrawn:
         lot.withdrawn_at = timezone.now()
         lot.withdrawal_reason = reason[:200]
         lot.save(update_fields=["withdrawn_at", "withdrawal_reason"])
-        stock_changed(lot, "withdrawn", reason=lot.withdrawal_reason)
     position = stock_positions(centre_ids=[lot.centre_id], service=lot.service)[lot.centre_id]
     excess = -position.left_to_open
     closed = _close_free_places(lot.centre_id, lot.service, excess) if excess > 0 else 0
+    position = stock_positions(centre_ids=[lot.centre_id], service=lot.service)[lot.centre_id]
+    affected = _beyond_stock(lot.centre_id, position)
+    told = 0
+    if newly_withdrawn:  # asking again changes nothing and tells nobody twice
+        for appointment in affected:
+            if notify_drive_change(appointment, dose_not_covered) is not None:
+                told += 1
+        stock_changed(
+            lot,
+            "withdrawn",
+            reason=lot.withdrawal_reason,
+            appointments_beyond_stock=len(affected),
+            patients_told=told,
+        )
     if closed:
         stock_changed(lot, "places_closed", places=closed)
-    position = stock_positions(centre_ids=[lot.centre_id], service=lot.service)[lot.centre_id]
     return LotWithdrawn(
         lot=lot,
         position=position,
         places_closed=closed,
         shortfall=max(-position.left_to_open, 0),
+        affected=affected,
+        patients_told=told,
     )
+
+
+def appointments_beyond_stock(centre_id: int) -> list[Appointment]:
+    """The centre's booked appointments whose vaccine dose the stock left no longer covers,
+    for each vaccine of which a lot was withdrawn there, soonest first: for staff to move or
+    cancel. Doses go to the soonest visits, so these are the latest ones beyond the doses held
+    (later doses of courses not booked yet come after booked places). One query when no lot
+    was withdrawn at the centre."""
+    withdrawn = list(
+        Service.objects.filter(lots__centre_id=centre_id, lots__withdrawn_at__isnull=False)
+        .distinct()
+        .order_by("pk")
+    )
+    if not withdrawn:
+        return []
+    positions = positions_of_vaccines(centre_ids=[centre_id], services=withdrawn)
+    found = [
+        appointment
+        for position in positions.values()
+        for appointment in _beyond_stock(centre_id, position)
+    ]
+    return sorted(found, key=lambda appointment: (appointment.slot.start, appointment.pk))
+
+
+def _beyond_stock(centre_id: int, position: StockPosition) -> list[Appointment]:
+    """The latest booked appointments of the vaccine at the centre that the doses on hand do
+    not reach, soonest first."""
+    uncovered = position.booked - position.on_hand
+    if uncovered <= 0:
+        return []
+    latest = (
+        Appointment.objects.filter(
+            slot__centre_id=centre_id,
+            slot__service=position.service,
+            slot__start__gt=timezone.now(),
+            status=Appointment.Status.BOOKED,
+        )
+        .select_related("patient", "slot__centre", "slot__service")
+        .order_by("-slot__start", "-pk")[:uncovered]
+    )
+    return sorted(latest, key=lambda appointment: (appointment.slot.start, appointment.pk))
 
 
 def _close_free_places(centre_id: int, service: Service, count: int) -> int:

@@ -240,6 +240,29 @@ def test_the_slip_is_in_thai_with_the_buddhist_era(client_for, nurse_at_centre_1
     assert AuditEvent.objects.filter(action="desk.slip_viewed", target_id=appointment.pk).exists()
 
 
+def test_the_slip_gives_the_centre_s_address_phone_and_hours(
+    client_for, nurse_at_centre_1, patient, slot
+):
+    HealthCentre.objects.filter(number=1).update(
+        address_en="10 Chakkraphet Road",
+        postcode="10200",
+        phone="+6621234567",
+        opening_hours=[{"day": 1, "opens": "08:00", "closes": "16:00"}],
+    )
+    appointment = booked(patient, slot, channel=Appointment.Channel.STAFF)
+
+    page = (
+        client_for(nurse_at_centre_1)
+        .get(f"/staff/centres/1/desk/appointments/{appointment.pk}/slip?lang=en")
+        .content.decode()
+    )
+
+    assert "10 Chakkraphet Road" in page
+    assert "10200" in page
+    assert '<a href="tel:+66-2-123-4567">02 123 4567</a>' in page
+    assert "Mon 08:00" in page
+
+
 def test_another_centres_staff_and_patients_are_refused(
     client_for, staff_at_centre_2, patient, slot
 ):

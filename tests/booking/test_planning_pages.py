@@ -2,14 +2,15 @@
 form, its preview against stock, release, calling off), the stock page and its deliveries,
 and the dashboards of a centre and of the city."""
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from django.utils import timezone
 
 from booking.models import CentreDayFigures, Slot, VaccinationDrive, VaccineLot
 from clinics.models import HealthCentre, Service
-from tests.factories import stock_up, vaccine
+from notifications.models import Message
+from tests.factories import SlotFactory, bangkok, booked, stock_up, vaccine
 
 pytestmark = pytest.mark.django_db
 
@@ -158,6 +159,77 @@ def test_a_delivery_with_a_bad_number_of_doses_is_refused(client_for, nurse_at_c
 
     assert response.status_code == 400
     assert not VaccineLot.objects.exists()
+
+
+def test_withdrawing_a_lot_from_the_stock_page_says_how_many_were_told_and_lists_them(
+    client_for, nurse_at_centre_1, clinician_at_centre_1, patient, other_patient, clock
+):
+    flu = vaccine("vaccine-influenza")
+    recalled = stock_up(1, flu, 2, lot="FLU-RECALLED")
+    stock_up(1, flu, 1, lot="FLU-SPARE")
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    covered = booked(patient, SlotFactory(service=flu, start=bangkok(tomorrow, time(9))))
+    beyond = booked(other_patient, SlotFactory(service=flu, start=bangkok(tomorrow, time(11))))
+    client = client_for(nurse_at_centre_1)
+    path = f"/staff/centres/1/stock/lots/{recalled.pk}/withdraw?lang=en"
+
+    stock = client.get("/staff/centres/1/stock?lang=en").content.decode()
+    asked = client.get(path).content.decode()
+    recalled.refresh_from_db()
+    assert recalled.withdrawn_at is None  # not before the second step
+    done = client.post(path, {"reason": "Recall notice 12/2569"}).content.decode()
+    listed = client.get("/staff/centres/1/move-or-cancel?lang=en").content.decode()
+
+    assert f"/staff/centres/1/stock/lots/{recalled.pk}/withdraw" in stock
+    assert "Withdraw the lot" in asked
+    assert "1 patient was told by text." in done
+    assert "/staff/centres/1/move-or-cancel" in done
+    recalled.refresh_from_db()
+    assert recalled.withdrawal_reason == "Recall notice 12/2569"
+    assert f'value="{beyond.pk}"' in listed
+    assert f'value="{covered.pk}"' not in listed
+    told = Message.objects.filter(kind=Message.Kind.DRIVE_CHANGE)
+    assert [message.appointment_id for message in told] == [beyond.pk]
+    assert client_for(clinician_at_centre_1).get(path).status_code == 403
+
+
+def test_a_withdrawal_without_a_reason_is_refused_and_withdraws_nothing(
+    client_for, nurse_at_centre_1, clock
+):
+    lot = stock_up(1, vaccine("vaccine-influenza"), 5)
+
+    response = client_for(nurse_at_centre_1).post(
+        f"/staff/centres/1/stock/lots/{lot.pk}/withdraw?lang=en", {"reason": " "}
+    )
+
+    assert response.status_code == 400
+    assert "There is a problem" in response.content.decode()
+    lot.refresh_from_db()
+    assert lot.withdrawn_at is None
+
+
+def test_nobody_is_texted_when_the_stock_left_covers_every_booking(
+    client_for, nurse_at_centre_1, patient, clock
+):
+    flu = vaccine("vaccine-influenza")
+    lot = stock_up(1, flu, 5, lot="FLU-RECALLED")
+    stock_up(1, flu, 5, lot="FLU-SPARE")
+    booked(patient, SlotFactory(service=flu))
+
+    done = client_for(nurse_at_centre_1).post(
+        f"/staff/centres/1/stock/lots/{lot.pk}/withdraw?lang=en", {"reason": "Recall"}
+    )
+
+    assert "still covers every booked appointment: nobody was texted" in done.content.decode()
+    assert not Message.objects.filter(kind=Message.Kind.DRIVE_CHANGE).exists()
+
+
+def test_a_lot_of_another_centre_is_not_found_here(client_for, nurse_at_centre_1, clock):
+    lot = stock_up(2, vaccine("vaccine-influenza"), 5)
+
+    response = client_for(nurse_at_centre_1).get(f"/staff/centres/1/stock/lots/{lot.pk}/withdraw")
+
+    assert response.status_code == 404
 
 
 def figures(centre: int, day: date, **counts: int) -> None:

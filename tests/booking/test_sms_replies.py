@@ -6,6 +6,7 @@ from datetime import date, time, timedelta
 import pytest
 
 from booking.models import Appointment
+from clinics.models import HealthCentre
 from notifications.models import InboundMessage, Message
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked
 from tests.twilio_webhooks import last_reply, reply
@@ -49,6 +50,20 @@ def test_replying_2_too_close_to_the_visit_cancels_nothing(fake_twilio, tomorrow
     assert tomorrow_visit.status == Appointment.Status.BOOKED
     assert InboundMessage.objects.get().outcome == InboundMessage.Outcome.TOO_LATE
     assert "สะพานมอญ" in last_reply().body
+
+
+def test_too_late_to_cancel_gives_the_centre_s_phone_as_people_write_it(
+    fake_twilio, tomorrow_visit, daytime
+):
+    HealthCentre.objects.filter(pk=tomorrow_visit.slot.centre_id).update(phone="+6621234567")
+    daytime.move_to(tomorrow_visit.slot.start - timedelta(minutes=60))
+
+    reply(fake_twilio, "2")
+
+    answer = last_reply().body
+    assert "02 123 4567" in answer
+    assert "สะพานมอญ" in answer
+    assert "+66" not in answer
 
 
 def test_a_reply_acts_on_the_dependants_next_appointment_for_the_guardian(

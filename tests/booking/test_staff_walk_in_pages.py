@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from booking.models import WalkIn
-from clinics.models import AuditEvent
+from clinics.models import AuditEvent, HealthCentre
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked, walked_in
 
 pytestmark = pytest.mark.django_db
@@ -151,6 +151,25 @@ def test_adding_leads_to_a_printable_slip(desk, clock, patient):
     assert "is in the queue as A-001" in slip
     css = (Path(django_settings.BASE_DIR) / "config/static/site/site.css").read_text()
     assert "@media print" in css
+
+
+def test_the_slip_gives_the_centre_s_phone_and_hours_and_leaves_out_what_it_has_not_given(
+    desk, clock, patient
+):
+    HealthCentre.objects.filter(number=1).update(
+        phone="+6621234567",
+        opening_hours=[{"day": 1, "opens": "08:00", "closes": "16:00"}],
+        address_th="",
+        address_en="",
+        postcode="",
+    )
+    walk_in = walked_in(patient)
+
+    slip = desk.get(f"/staff/centres/1/walk-ins/{walk_in.pk}?lang=en").content.decode()
+
+    assert '<a href="tel:+66-2-123-4567">02 123 4567</a>' in slip
+    assert "Mon 08:00" in slip
+    assert "centre-address" not in slip  # no street line or postcode: no address, not a blank
 
 
 def test_a_refused_addition_says_why_and_keeps_the_person_chosen(desk, clock, patient):

@@ -556,6 +556,19 @@ ROUTES: list[Route] = [
     ),
     Route("GET", "staff/centres/<int:number>/stock", STAFF_HERE, at("/staff/centres/1/stock")),
     Route(
+        "GET",
+        "staff/centres/<int:number>/stock/lots/<int:lot_id>/withdraw",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/stock/lots/{s.lot.pk}/withdraw",
+    ),
+    Route(
+        "POST",
+        "staff/centres/<int:number>/stock/lots/<int:lot_id>/withdraw",
+        STAFF_HERE,
+        lambda s, c: f"/staff/centres/1/stock/lots/{s.lot.pk}/withdraw",
+        body=lambda s, c: {"reason": "Cold chain broken"},
+    ),
+    Route(
         "GET", "staff/centres/<int:number>/dashboard", STAFF_HERE, at("/staff/centres/1/dashboard")
     ),
     Route("GET", "staff/drives", ANY_STAFF, at("/staff/drives")),
@@ -825,6 +838,14 @@ ROUTES: list[Route] = [
         lambda s, c: f"{A}/links/{appointment_link_token(s.mine.pk)}/cancel",
     ),
     # API: staff of a centre
+    Route("GET", f"{A}/staff/centres/{{number}}", STAFF_HERE, at(f"{A}/staff/centres/1")),
+    Route(
+        "PATCH",
+        f"{A}/staff/centres/{{number}}",
+        STAFF_HERE,
+        at(f"{A}/staff/centres/1"),
+        body=lambda s, c: {"postcode": "10200"},
+    ),
     Route(
         "GET",
         f"{A}/staff/centres/{{number}}/schedules",

@@ -1,15 +1,16 @@
 """Vaccine stock at a centre: each vaccine's doses on hand, booked, free in open slots,
-reserved for courses and left to open, its lots, and recording a delivery."""
+reserved for courses and left to open, its lots, recording a delivery and withdrawing a lot."""
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from booking.vaccination.stock import receive_lot, stock_rows
+from booking.models import VaccineLot
+from booking.vaccination.stock import receive_lot, stock_rows, withdraw_lot
 from booking.views.form_errors import first_form_error
 from clinics.dates import format_day
 from clinics.forms import PickedDate
@@ -27,6 +28,13 @@ class DeliveryForm(forms.Form):
     lot_number = forms.CharField(label=gettext_lazy("Lot number"), max_length=40)
     expires_on = forms.DateField(label=gettext_lazy("Expires on"), widget=PickedDate())
     doses = forms.IntegerField(label=gettext_lazy("Doses"), min_value=1, max_value=1_000_000)
+
+
+class WithdrawalForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Why the lot is withdrawn"),
+        max_length=200,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -77,7 +85,42 @@ def stock_page(request: SignedInRequest, centre: HealthCentre) -> HttpResponse:
             "staff_centre": centre_menu(centre, language),
             "rows": rows,
             "form": form if may_receive else None,
+            "may_withdraw": may_receive,
             "error": error,
         },
         status=400 if error else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_page(StaffAction.MANAGE_STOCK)
+def withdraw_lot_page(request: SignedInRequest, centre: HealthCentre, lot_id: int) -> HttpResponse:
+    """Withdraw one of the centre's lots after a second look (the page is the confirmation
+    step); the answer says how many patients were told and links to moving or cancelling
+    their appointments."""
+    language = request.LANGUAGE_CODE
+    lot = VaccineLot.objects.select_related("service").filter(pk=lot_id, centre=centre).first()
+    if lot is None:
+        raise Http404
+    form = WithdrawalForm(request.POST or None)
+    context = {
+        "nav": "stock",
+        "staff_centre": centre_menu(centre, language),
+        "lot": lot,
+        "vaccine": lot.service.name_in(language),
+        "expires": format_day(lot.expires_on, language),
+        "form": form,
+        "error": "",
+    }
+    if request.method == "POST":
+        if form.is_valid():
+            withdrawn = withdraw_lot(lot=lot, reason=form.cleaned_data["reason"].strip())
+            context["withdrawn"] = withdrawn
+        else:
+            context["error"] = first_form_error(form)
+    return render(
+        request,
+        "booking/staff/withdraw_lot.html",
+        context,
+        status=400 if context["error"] else 200,
     )

@@ -1,6 +1,7 @@
 """Moving or cancelling, many at once, the appointments left in slots that closed under them
-(a closure, a drive called off): choose them and what to do, see what will happen, confirm.
-The rules and the work are booking.services.bulk's, as for the staff API's bulk operation."""
+(a closure, a drive called off) or whose vaccine dose a withdrawn lot left uncovered: choose
+them and what to do, see what will happen, confirm. The rules and the work are
+booking.services.bulk's, as for the staff API's bulk operation."""
 
 from typing import Any
 
@@ -10,8 +11,10 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from booking.models import Appointment
 from booking.selectors import stranded_appointments
 from booking.services.bulk import change_in_bulk
+from booking.vaccination.stock import appointments_beyond_stock
 from booking.views.form_errors import first_form_error
 from clinics.dates import format_moment
 from clinics.forms import PickedDate
@@ -19,6 +22,15 @@ from clinics.models import HealthCentre
 from clinics.permissions import SignedInRequest, StaffAction
 from clinics.refusals import refusal_caught
 from clinics.views import centre_menu, staff_page
+
+
+def _to_move_or_cancel(centre_id: int) -> list[Appointment]:
+    """Those in closed slots, then those whose dose the stock left does not cover, soonest
+    first, each once."""
+    found = {appointment.pk: appointment for appointment in stranded_appointments(centre_id)}
+    for appointment in appointments_beyond_stock(centre_id):
+        found.setdefault(appointment.pk, appointment)
+    return sorted(found.values(), key=lambda appointment: (appointment.slot.start, appointment.pk))
 
 
 class BulkForm(forms.Form):
@@ -52,10 +64,11 @@ class BulkForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @staff_page(StaffAction.CANCEL_APPOINTMENTS)
 def bulk_page(request: SignedInRequest, centre: HealthCentre) -> HttpResponse:
-    """The centre's appointments in closed slots; moving or cancelling the chosen ones asks
-    again first (a second step that repeats the choice, without JavaScript)."""
+    """The centre's appointments in closed slots or beyond its vaccine stock; moving or
+    cancelling the chosen ones asks again first (a second step that repeats the choice,
+    without JavaScript)."""
     language = request.LANGUAGE_CODE
-    stranded = list(stranded_appointments(centre.number))
+    stranded = _to_move_or_cancel(centre.number)
     labels = {
         appointment.pk: f"{format_moment(appointment.slot.start, language)} · "
         f"{appointment.patient.first_name} {appointment.patient.last_name} · "
@@ -97,7 +110,7 @@ def bulk_page(request: SignedInRequest, centre: HealthCentre) -> HttpResponse:
                 context["form"] = BulkForm(
                     choices=[
                         (a.pk, labels[a.pk])
-                        for a in stranded_appointments(centre.number)
+                        for a in _to_move_or_cancel(centre.number)
                         if a.pk in labels
                     ]
                 )

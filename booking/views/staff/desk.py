@@ -35,7 +35,7 @@ from booking.services.desk import book_at_desk, book_best_at_desk, register_at_d
 from booking.views.form_errors import row_id
 from booking.views.staff.desk_forms import BestTimeForm, DeskRegistrationForm, PersonSearchForm
 from clinics.audit import record_read
-from clinics.centre_facts import phone_as_written
+from clinics.centre_facts import facts_in, phone_as_written
 from clinics.dates import format_date, format_day, format_moment, format_time
 from clinics.exceptions import NotFound
 from clinics.models import HealthCentre
@@ -278,6 +278,8 @@ def slip_page(request: SignedInRequest, centre: HealthCentre, appointment_id: in
             "appointment": appointment,
             "patient": person_row(appointment.patient, language),
             "what_to_bring": what_to_bring(appointment.slot.service, language),
+            # The slot's centre: a best time may be at another centre than the desk's.
+            "centre_facts": facts_in(appointment.slot.centre, language),
             "link": link,
             "qr_code": mark_safe(  # segno's own SVG of our own link
                 segno.make(link, error="m").svg_inline(

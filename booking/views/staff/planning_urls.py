@@ -12,6 +12,11 @@ urlpatterns: list[URLPattern] = [
     ),
     path("staff/centres/<int:number>/stock", stock.stock_page, name="staff-stock"),
     path(
+        "staff/centres/<int:number>/stock/lots/<int:lot_id>/withdraw",
+        stock.withdraw_lot_page,
+        name="staff-withdraw-lot",
+    ),
+    path(
         "staff/centres/<int:number>/dashboard",
         dashboards.centre_dashboard_page,
         name="staff-dashboard",

@@ -20,6 +20,7 @@ from booking.services.patients import normalise_national_id, normalise_phone
 from booking.services.walk_ins import WALK_IN_STEPS, add_walk_in
 from booking.views.form_errors import row_id
 from clinics import audit
+from clinics.centre_facts import facts_in
 from clinics.dates import format_day, format_time
 from clinics.exceptions import InvalidInput, NotFound
 from clinics.models import HealthCentre, Service, VisitMode
@@ -214,6 +215,7 @@ def walk_in_slip_page(request: HttpRequest, centre: HealthCentre, walk_in_id: in
             "staff_centre": centre_menu(centre, language),
             "walk_in": walk_in,
             "centre_name": centre.name_in(language),
+            "centre_facts": facts_in(centre, language),
             "service": walk_in.service.name_in(language),
             "day": format_day(walk_in.day, language),
             "arrived": format_time(walk_in.arrived_at, language),

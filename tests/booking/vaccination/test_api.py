@@ -204,7 +204,7 @@ def test_withdrawing_a_lot_reports_what_staff_must_move(
 ):
     lot = stock_up(1, vaccine("vaccine-influenza"), 10)
     slot = SlotFactory(service=vaccine("vaccine-influenza"), capacity=4)
-    booked(patient, slot)
+    appointment = booked(patient, slot)
 
     response = post(
         client_for(nurse_at_centre_1),
@@ -217,6 +217,8 @@ def test_withdrawing_a_lot_reports_what_staff_must_move(
     assert body["lot"]["withdrawn_at"] is not None
     assert (body["places_closed"], body["shortfall"]) == (3, 1)
     assert body["stock"]["on_hand"] == 0
+    assert body["appointments_beyond_stock"] == [appointment.pk]
+    assert body["patients_told"] == 1
 
 
 def test_the_vaccination_record_shows_doses_given_and_the_next_dose_due(
