@@ -219,6 +219,12 @@ def update_centre_facts(*, centre: HealthCentre, by: User, facts: CentreFactsIn)
     }
     if not changed:
         return locked
+    if "postcode" in changed and not wanted["postcode"]:
+        # Scheduling Links publishers must give one (the Location's address.postalCode).
+        raise InvalidInput(
+            _("A centre's postcode can be corrected but not removed: partners' files need it."),
+            field="postcode",
+        )
     for field in changed:
         try:  # the model's own checks: length, postcode, one-line address, hours
             HealthCentre._meta.get_field(field).clean(wanted[field], locked)  # type: ignore[union-attr]

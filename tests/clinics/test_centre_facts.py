@@ -172,6 +172,7 @@ def test_saving_the_same_facts_again_records_nothing(centre_1, admin_at_centre_1
         (CentreFactsIn(postcode="10200", phone="12"), "phone"),
         (CentreFactsIn(postcode="102", phone="02 123 4567"), "postcode"),
         (CentreFactsIn(postcode="10200", address_en="a\tb"), "address_en"),
+        (CentreFactsIn(postcode="", phone="02 123 4567"), "postcode"),  # SMART needs one
     ],
 )
 def test_a_fact_that_breaks_a_rule_is_refused_naming_it_and_nothing_is_written(
