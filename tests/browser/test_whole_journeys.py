@@ -3,7 +3,9 @@ newcomer opens an account while booking (the forms forgive), a parent adds a chi
 "who is it for" step and comes back to the same time, a patient moves a visit to a nearby
 centre, a patient sees a drive's rules first and fixes the details a rule reads, a search that
 finds nothing offers the waitlist, a scheduler plans, closes a day and moves its patients, the
-desk takes back a "did not come", and a video visit opened early counts down to its room.
+desk takes back a "did not come", a video visit opened early counts down to its room, the desk
+registers, books and queues a walk-in, a centre admin gives the centre's phone and hours that
+patients then see, and withdrawing a vaccine lot texts the patient it no longer covers.
 Every page passes axe-core, none is wider than the phone, and each is kept as a screenshot."""
 
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +31,7 @@ from tests.factories import (
     national_id,
     passcode_texted_to,
     released_drive,
+    stock_up,
 )
 
 MONDAY = date(2026, 11, 30)  # the clock fixture's day
@@ -487,3 +490,77 @@ def test_the_desk_registers_someone_without_a_phone_books_them_prints_a_slip_and
     assert label == "A-001"
     assert label in queue
     assert "Boonmee" in queue
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_a_centre_admin_gives_the_centres_phone_and_hours_and_patients_see_them(
+    in_browser, admin_at_centre_1, clock, language
+):
+    slot = SlotFactory(start=bangkok(TUESDAY, time(9)))
+    key = enrol(admin_at_centre_1)
+    about = "/staff/centres/1/about"
+
+    def journey(browser):
+        page = browser.page
+        sign_in(page, browser.base, "admin1", key, about)
+        browser.open(f"{about}?lang={language}")
+        page.fill("#id_phone", "02 123 4567")
+        page.fill("#id_opens_1", "08:00")
+        page.fill("#id_closes_1", "16:00")
+        page.fill("#id_phone", "12")  # a mistake first: said, and kept to correct
+        page.locator("form.card button.primary").click()
+        page.wait_for_selector(".error-summary")
+        kept = page.locator("#id_phone").input_value()
+        looked_at(browser, "about-refused")
+        page.fill("#id_phone", "02 123 4567")
+        page.locator("form.card button.primary").click()
+        page.wait_for_selector("#shown-heading")
+        looked_at(browser, "about-saved")
+        page.context.clear_cookies()  # now as a patient, not signed in
+        browser.open(f"/?service=general-checkup&lang={language}&from={TUESDAY}")
+        found = page.locator("main").inner_text()
+        looked_at(browser, "find-with-phone")
+        browser.open(f"/book/slots/{slot.pk}?lang={language}")
+        call = page.locator("a[href^='tel:']").first.get_attribute("href")
+        looked_at(browser, "book-with-phone")
+        return kept, found, call
+
+    kept, found, call = in_browser(journey)
+
+    assert kept == "12"
+    assert "02 123 4567" in found
+    assert call == "tel:+66-2-123-4567"
+    assert HealthCentre.objects.get(number=1).phone == "+6621234567"
+
+
+@pytest.mark.parametrize("language", ["th", "en"])
+def test_withdrawing_a_lot_asks_first_then_texts_the_patient_it_no_longer_covers(
+    in_browser, nurse_at_centre_1, patient, clock, language
+):
+    flu = Service.objects.get(code="vaccine-influenza")
+    lot = stock_up(1, flu, 1, lot="FLU-1")
+    visit = booked(patient, SlotFactory(service=flu, start=bangkok(TUESDAY, time(9))))
+    key = enrol(nurse_at_centre_1)
+    stock = "/staff/centres/1/stock"
+
+    def journey(browser):
+        page = browser.page
+        sign_in(page, browser.base, "nurse1", key, stock)
+        browser.open(f"{stock}?lang={language}")
+        page.locator(f"a[href$='/stock/lots/{lot.pk}/withdraw']").click()
+        page.fill("#id_reason", "Cold chain broken")
+        looked_at(browser, "withdraw-asks")
+        page.locator("form.card button.danger").click()
+        page.wait_for_selector("#done-heading")
+        done = page.locator("main").inner_text()
+        looked_at(browser, "withdrawn")
+        page.locator("a.button.primary[href$='/move-or-cancel']").click()
+        listed = page.locator(f"input[name=appointment_ids][value='{visit.pk}']").count()
+        looked_at(browser, "move-or-cancel-after-withdrawal")
+        return done, listed
+
+    done, listed = in_browser(journey)
+
+    assert "1" in done
+    assert listed == 1
+    assert Message.objects.filter(appointment=visit, kind=Message.Kind.DRIVE_CHANGE).exists()
