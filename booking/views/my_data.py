@@ -1,5 +1,6 @@
 """A patient's own data, as one JSON file to keep (Thailand's PDPA, section 30): the account,
-everyone on it, their appointments, vaccine doses, consents and the text messages sent about
+everyone on it, their appointments, walk-ins, vaccine doses, the vaccination records issued,
+consents and the text messages sent about
 them. A text belongs to the household by its appointment or its person, never by the number
 it went to: a number written on someone says nothing of whose it is. Passcodes belong to
 nobody and are never shown."""
@@ -12,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from booking.models import DeletionRequest, PatientConsent
+from booking.models import DeletionRequest, IssuedRecord, PatientConsent, WalkIn
 from booking.selectors import appointments_of, patients_of
 from clinics.permissions import signed_in_user
 from notifications.models import Message
@@ -64,6 +65,29 @@ def my_data_download(request: HttpRequest) -> HttpResponse:
                 "cancelled_at": _when(appointment.cancelled_at),
             }
             for appointment in appointments_of(user)
+        ],
+        "walk_ins": [
+            {
+                "person_id": walk_in.patient_id,
+                "centre": walk_in.centre.name_en,
+                "service": walk_in.service.name_en,
+                "day": walk_in.day.isoformat(),
+                "queue_number": walk_in.label,
+                "status": walk_in.status,
+                "arrived_at": _when(walk_in.arrived_at),
+                "finished_at": _when(walk_in.finished_at),
+            }
+            for walk_in in WalkIn.objects.filter(patient__in=patients)
+            .select_related("centre", "service")
+            .order_by("pk")
+        ],
+        "vaccination_records_issued": [
+            {
+                "person_id": issued.patient_id,
+                "issued_at": _when(issued.issued_at),
+                "withdrawn_at": _when(issued.withdrawn_at),
+            }
+            for issued in IssuedRecord.objects.filter(patient__in=patients).order_by("pk")
         ],
         "consents": [
             {

@@ -19,6 +19,7 @@ from tests.factories import (
     national_id,
     passcode_texted_to,
     released_drive,
+    walked_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -454,6 +455,8 @@ def test_adding_someone_with_a_missing_name_writes_nothing(client_for, patient, 
 def test_a_patient_downloads_their_households_data(client_for, patient, other_patient, clock):
     visit = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(9))))
     booked(other_patient, SlotFactory(start=bangkok(TUESDAY, time(10))))
+    walked_in(patient)
+    walked_in(other_patient)
 
     response = client_for(patient).get("/me/data.json")
 
@@ -463,6 +466,8 @@ def test_a_patient_downloads_their_households_data(client_for, patient, other_pa
     assert [appointment["id"] for appointment in data["appointments"]] == [visit.pk]
     assert data["people"][0]["national_id"] == patient.national_id
     assert any(message["kind"] == "confirmation" for message in data["text_messages"])
+    assert [walk_in["queue_number"] for walk_in in data["walk_ins"]] == ["A-001"]
+    assert data["walk_ins"][0]["person_id"] == patient.pk
 
 
 def test_the_data_download_never_holds_a_strangers_texts_to_a_number_written_on_a_dependant(
