@@ -92,9 +92,13 @@ class HealthCentreAdmin(CentreScopedAdmin):
     list_select_related = ["district"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
+    # What patients read of a centre has one home where changes are checked and audited: the
+    # staff page /staff/centres/<n>/about and its API (clinics.services.update_centre_facts).
+    FACTS = ["address_th", "address_en", "postcode", "phone", "opening_hours"]
+
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         # The number is the centre's key: changing it would overwrite another centre.
-        return ["number"] if obj else []
+        return ["number", *self.FACTS] if obj else []
 
     def _centre_of(self, obj: Model) -> int | None:
         number: int | None = obj.pk

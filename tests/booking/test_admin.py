@@ -241,6 +241,34 @@ def test_a_centre_admin_cannot_renumber_a_centre_onto_another(reference_data, cl
     assert HealthCentre.objects.get(number=1).name_th == "HIJACKED"  # it edited its own centre
 
 
+def test_the_admin_shows_a_centres_details_but_leaves_them_to_the_audited_page(
+    reference_data, client_for, city_admin
+):
+    centre_1 = HealthCentre.objects.get(number=1)
+    url = reverse("admin:clinics_healthcentre_change", args=[1])
+
+    page = client_for(city_admin).get(url).content.decode()
+    client_for(city_admin).post(
+        url,
+        {
+            "name_th": centre_1.name_th,
+            "name_en": centre_1.name_en,
+            "short_name_th": centre_1.short_name_th,
+            "abbrev_th": centre_1.abbrev_th,
+            "district": centre_1.district_id,
+            "latitude": centre_1.latitude,
+            "longitude": centre_1.longitude,
+            "services": [],
+            "phone": "021234567",
+            "postcode": "",
+        },
+    )
+
+    centre_1.refresh_from_db()
+    assert 'name="phone"' not in page
+    assert (centre_1.phone, centre_1.postcode) == ("", "10200")
+
+
 def test_staff_who_receive_a_patient_correct_them_through_the_engine(
     reference_data, staff_at_centre_2, scheduler_at_centre_1, patient, client_for
 ):
