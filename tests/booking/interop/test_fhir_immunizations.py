@@ -66,7 +66,8 @@ def test_a_dose_given_reads_as_an_immunization_with_vaccine_date_lot_place_and_d
             "system": service_code_system(),
             "code": "vaccine-hepatitis-b",
             "display": "Hepatitis B vaccine",
-        }
+        },
+        {"system": "http://hl7.org/fhir/sid/cvx", "code": "45"},  # from the catalogue
     ]
     assert immunization["patient"] == {
         "reference": f"Patient/{patient.pk}",
@@ -179,18 +180,17 @@ def test_doses_are_searched_by_patient_date_location_vaccine_lot_and_status(
     assert fhir_get(client, "Immunization", {"patient": "Location/1"}, status=400)
 
 
-def test_a_cvx_code_in_the_catalogue_becomes_a_cvx_coding(doses):
+def test_a_vaccine_without_a_cvx_code_in_the_catalogue_gets_no_cvx_coding(doses):
     dose = immunizations_visible_to(AppointmentReader(user=doses["mine"].patient.account)).get(
         pk=doses["mine"].pk
     )
-    dose.slot.service.cvx_code = "45"  # type: ignore[attr-defined]
+    dose.slot.service.cvx_code = ""
 
     immunization = valid(immunization_resource(dose))
 
-    assert immunization["vaccineCode"]["coding"][1] == {
-        "system": "http://hl7.org/fhir/sid/cvx",
-        "code": "45",
-    }
+    assert [coding["system"] for coding in immunization["vaccineCode"]["coding"]] == [
+        service_code_system()
+    ]
 
 
 def test_a_dose_without_a_course_or_lot_leaves_out_what_is_not_known(doses):
