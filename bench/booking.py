@@ -157,6 +157,12 @@ def sql_totals(pids: list[int], count_dir: str) -> tuple[int, int]:
     for old in folder.glob("*.json"):
         old.unlink()
     workers = pids[1:]
+    # A worker still loading the app would be ended by SIGUSR1: wait until each says it counts.
+    deadline = time.time() + 120
+    while not all((folder / f"{pid}.ready").exists() for pid in workers):
+        if time.time() > deadline:
+            raise RuntimeError("the web workers never started counting their SQL")
+        time.sleep(0.05)
     for pid in workers:
         os.kill(pid, signal.SIGUSR1)
     deadline = time.time() + 10
