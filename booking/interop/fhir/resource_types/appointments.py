@@ -8,26 +8,21 @@ from booking.interop.fhir import selectors
 from booking.interop.fhir.resource_types.base import (
     DATE_DOCUMENTATION,
     Context,
-    Page,
     ResourceType,
     _centre_ref,
     _date,
     _filter,
     _ids,
-    _one,
-    _page,
     _service_type,
-    audit_staff_read,
+    audited_reads,
 )
 from booking.interop.fhir.resources import (
     APPOINTMENT_STATUS,
-    Resource,
     appointment_resource,
 )
 from booking.interop.fhir.search import (
     FhirError,
     Parameter,
-    Search,
     parse_number_id,
     parse_reference,
 )
@@ -48,22 +43,9 @@ def _appointments(context: Context) -> QuerySet[Appointment]:
     return selectors.appointments_visible_to(context.reader).order_by("slot__start", "pk")
 
 
-def _read(ident: str, context: Context) -> Resource:
-    appointment = _one(_appointments(context), ident, "Appointment")
-    audit_staff_read(context, [appointment], action=AUDIT_ACTION)
-    return appointment_resource(appointment)
-
-
-def _search(search: Search, context: Context) -> Page:
-    shown: list[Appointment] = []
-
-    def resource(appointment: Appointment) -> Resource:
-        shown.append(appointment)
-        return appointment_resource(appointment)
-
-    bundle = _page(search.apply(_appointments(context)), search, resource)
-    audit_staff_read(context, shown, action=AUDIT_ACTION)
-    return bundle
+_read, _search = audited_reads(
+    _appointments, appointment_resource, kind="Appointment", action=AUDIT_ACTION
+)
 
 
 def _appointment_status(name: str, value: str) -> Q:
@@ -118,7 +100,7 @@ APPOINTMENT = ResourceType(
             _filter(_service_type("slot__service__")),
         ),
     ),
-    read=lambda ident, context: _read(ident, context),
-    search=lambda search, context: _search(search, context),
+    read=_read,
+    search=_search,
     signed_in=True,
 )

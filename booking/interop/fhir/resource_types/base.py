@@ -146,3 +146,32 @@ def audit_staff_read(context: Context, appointments: list[Appointment], *, actio
         by_centre.setdefault(appointment.slot.centre_id, []).append(appointment.patient_id)
     for centre_id, patients in by_centre.items():
         audit.record_read(None, action, centre_id=centre_id, patients=patients)
+
+
+def audited_reads(
+    rows: Callable[[Context], QuerySet[Appointment]],
+    build: Callable[[Appointment], Resource],
+    *,
+    kind: str,
+    action: str,
+) -> tuple[Callable[[str, Context], Resource], Callable[[Search, Context], Page]]:
+    """The read and the search of a resource made from the appointments `rows` lets the reader
+    see (Appointment, Immunization): what staff are shown goes in the audit trail."""
+
+    def read(ident: str, context: Context) -> Resource:
+        appointment = _one(rows(context), ident, kind)
+        audit_staff_read(context, [appointment], action=action)
+        return build(appointment)
+
+    def search(query: Search, context: Context) -> Page:
+        shown: list[Appointment] = []
+
+        def resource(appointment: Appointment) -> Resource:
+            shown.append(appointment)
+            return build(appointment)
+
+        page = _page(query.apply(rows(context)), query, resource)
+        audit_staff_read(context, shown, action=action)
+        return page
+
+    return read, search

@@ -13,15 +13,12 @@ from booking.interop.fhir.resource_types.base import (
     DATE_DOCUMENTATION,
     NOTHING,
     Context,
-    Page,
     ResourceType,
     _centre_ref,
     _date,
     _filter,
     _ids,
-    _one,
-    _page,
-    audit_staff_read,
+    audited_reads,
 )
 from booking.interop.fhir.resources import (
     HCODE_SYSTEM,
@@ -34,7 +31,6 @@ from booking.interop.fhir.resources import (
 from booking.interop.fhir.search import (
     FhirError,
     Parameter,
-    Search,
     parse_number_id,
     parse_reference,
     parse_token,
@@ -129,22 +125,9 @@ def _doses(context: Context) -> QuerySet[Appointment]:
     return selectors.immunizations_visible_to(context.reader).order_by("given_at", "pk")
 
 
-def _read(ident: str, context: Context) -> Resource:
-    dose = _one(_doses(context), ident, "Immunization")
-    audit_staff_read(context, [dose], action=AUDIT_ACTION)
-    return immunization_resource(dose)
-
-
-def _search(search: Search, context: Context) -> Page:
-    shown: list[Appointment] = []
-
-    def resource(dose: Appointment) -> Resource:
-        shown.append(dose)
-        return immunization_resource(dose)
-
-    page = _page(search.apply(_doses(context)), search, resource)
-    audit_staff_read(context, shown, action=AUDIT_ACTION)
-    return page
+_read, _search = audited_reads(
+    _doses, immunization_resource, kind="Immunization", action=AUDIT_ACTION
+)
 
 
 def _status(name: str, value: str) -> Q:
@@ -208,8 +191,8 @@ IMMUNIZATION = ResourceType(
             _filter(_status),
         ),
     ),
-    read=lambda ident, context: _read(ident, context),
-    search=lambda search, context: _search(search, context),
+    read=_read,
+    search=_search,
     signed_in=True,
     partner_scope=PartnerKey.Scope.IMMUNIZATIONS_READ,
 )
