@@ -1,5 +1,6 @@
 """ASGI entry point: Django for HTTP, Channels for WebSockets."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -44,3 +45,9 @@ def build_application() -> ProtocolTypeRouter:
 
 install_if_asked()
 application = build_application()
+# What start-up made (Django, the apps, the URL patterns, translations: most of the heap) lives
+# as long as the process: moved out of the collector's generations, so that a full collection
+# walks only what requests made. Measured in bench/booking.py at 300 bookings a second: the
+# p95 fell from about 100 ms to 10-15 ms and the p99 from about 300 ms to 80 ms (the tail was
+# full collections over the whole heap, on the event loop).
+gc.freeze()

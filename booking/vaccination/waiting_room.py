@@ -263,7 +263,10 @@ def slot_drive_key(slot_id: int) -> str:
 def _drive_of_slot(
     slot_id: int, *, known: dict[str, Any] | None = None
 ) -> tuple[int, int | None] | None:
-    """The slot's (service id, drive id), kept in the cache: every poll in a surge asks."""
+    """The slot's (service id, drive id), kept in the cache for a drive's slots: every poll in
+    a surge asks. A slot of no drive is not written there: nobody polls for it, and the
+    process that books it keeps its facts anyway (a cache write on every such booking saved
+    nothing)."""
     key = slot_drive_key(slot_id)
     found = known.get(key) if known is not None else cache.get(key)
     if found is None:
@@ -271,7 +274,8 @@ def _drive_of_slot(
         if facts is None:
             return None
         found = (facts.service_id, facts.drive_id)
-        cache.set(key, found, timeout=SLOT_DRIVE_SECONDS)
+        if facts.drive_id is not None:
+            cache.set(key, found, timeout=SLOT_DRIVE_SECONDS)
     return (int(found[0]), found[1])
 
 

@@ -27,8 +27,10 @@ from pydantic import ValidationError as PydanticValidationError
 
 from booking.schemas import AllocateIn, BookIn
 from booking.services import booking_sql
-from booking.services.booking_sql.reads import aslot_facts, kept_slot_facts
+from booking.services.booking_sql.aio import aslot_facts_and_patient
+from booking.services.booking_sql.reads import kept_slot_facts
 from booking.vaccination.waiting_room import slot_drive_key
+from clinics.permissions import signed_in_user
 from config.async_database import AsyncConnections
 from config.lean_routes.before_engine import signed_in, wait_in_line
 from config.lean_routes.engine import run_booking
@@ -182,7 +184,8 @@ class LeanRoutes:
 
     async def know_slot(self, booking: BookingRequest) -> None:
         """The slot's facts kept in this process (its drive, for the waiting room), read on
-        the event loop when neither the cache nor the process has them."""
+        the event loop when neither the cache nor the process has them; the patient is read
+        in the same statement then, for the engine (BookingRequest.patient)."""
         payload = booking.payload
         if (
             self.connections is not None
@@ -192,8 +195,15 @@ class LeanRoutes:
         ):
             if self.connections.waiting >= self.max_waiting:
                 raise Busy
-            async with self.connections.connection() as conn:
-                await aslot_facts(conn, payload.slot_id)
+            async with self.connections.connection() as conn:  # the patient with it, once
+                found = await aslot_facts_and_patient(
+                    conn,
+                    slot_id=payload.slot_id,
+                    account_id=signed_in_user(booking.request).pk,
+                    patient_id=payload.patient_id,
+                )
+            if found is not None:
+                booking.patient, booking.patient_read = found[1], True
 
     async def take_turn(self, booking: BookingRequest) -> HttpResponse | None:
         """The engine's answer, WEB_CAPACITY bookings at a time; the rest wait their turn, up

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
 
+from booking.models import Patient
 from booking.schemas import AllocateIn, BookIn
 from booking.signed_in import sessions_are_cached
 
@@ -37,6 +38,10 @@ class BookingRequest:
     known: dict[str, Any] = field(default_factory=dict)
     # Whether the booking limits have counted this request already (before a hand-over).
     counted: bool = False
+    # The patient and their texts' language (apatient_of's answer), when read already with
+    # the slot (LeanRoutes.know_slot): `patient_read` says whether `patient` is that answer.
+    patient: tuple[Patient, str] | None = None
+    patient_read: bool = False
 
 
 def lean_routes_apply() -> bool:

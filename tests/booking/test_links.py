@@ -324,3 +324,16 @@ def test_the_calendar_link_expires_with_the_text_messages_link(visit, clock):
 
     assert still.status_code == 200
     assert over.status_code == 410
+
+
+def test_a_new_secret_key_signs_anew_and_the_old_links_stop_opening(visit, settings):
+    """Signatures are kept per process for speed, by the key that made them: a rotated
+    SECRET_KEY is never answered from what the old one signed."""
+    before = appointment_link_token(visit.pk)
+
+    settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789"
+    after = appointment_link_token(visit.pk)
+
+    assert after != before
+    assert Client().get(f"/a/{before}").status_code == 404
+    assert Client().get(f"/a/{after}").status_code == 200

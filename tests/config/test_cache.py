@@ -116,7 +116,7 @@ def test_several_counters_are_counted_in_one_round_trip_and_start_again_without_
     redis_url: str,
 ) -> None:
     """The booking limits' windows: made at 0 with their timeout when new, one added to each,
-    in one pipeline; with Redis gone they start again instead of failing."""
+    in one command (a script); with Redis gone they start again instead of failing."""
     from config.cache import ResilientRedisCache
 
     live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})

@@ -1002,6 +1002,40 @@ def test_booking_a_given_slot_is_done_on_the_event_loop_without_a_thread(
     assert Appointment.objects.get().pk == answer.body["id"]
 
 
+def test_a_slot_new_to_the_process_is_read_with_the_patient_then_booked_in_one_call(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two statements on the event loop's connection for an ordinary booking: the slot's facts
+    (the waiting room asks for its drive first) with the patient, then the booking function;
+    the patient is not read a second time."""
+    import psycopg
+
+    from booking.services.booking_sql.aio import SLOT_AND_PATIENT_SQL
+    from booking.services.booking_sql.call import CALL_SQL
+
+    seen: list[str] = []
+    execute = psycopg.AsyncCursor.execute
+
+    async def counting(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(query))
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counting)
+    # The first booking reads the service and centre, which the process then keeps.
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient))
+    seen.clear()
+    before = apps.route.answered
+
+    answer = apps.lean_call(
+        BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient)
+    )
+
+    expect_lean(apps, before)
+    assert answer.status == 201
+    if lean_applies():
+        assert [sql for sql in seen if "nextval" not in sql] == [SLOT_AND_PATIENT_SQL, CALL_SQL]
+
+
 def test_a_booking_makes_its_texts_once_in_the_language_they_go_in(
     apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,6 +56,13 @@ PATIENT_SQL = (
     "AND h.phone <> '' ORDER BY h.id LIMIT 1), p.preferred_language) END "
     "FROM booking_patient p WHERE p.id = %s AND p.account_id = %s"
 )
+# A slot's facts (SLOT_FACTS_SQL's columns) and PATIENT_SQL's row, in one statement: for a
+# booking of a slot this process has not seen yet, which would read both, one after the other.
+SLOT_AND_PATIENT_SQL = (
+    's.start, s."end", s.centre_id, s.service_id, s.drive_id, pp.* '
+    f"FROM booking_slot s LEFT JOIN LATERAL ({PATIENT_SQL}) pp ON true WHERE s.id = %s"
+)
+SLOT_AND_PATIENT_SQL = f"SELECT {SLOT_AND_PATIENT_SQL}"
 
 
 Made = tuple[Appointment, BookingCall, Outcome]
@@ -97,6 +104,25 @@ async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> tuple[P
     if row is None:
         return None
     return Patient.from_db("default", PATIENT_FIELDS, row[:-1]), str(row[-1])
+
+
+async def aslot_facts_and_patient(
+    conn: Any, *, slot_id: int, account_id: int, patient_id: int
+) -> tuple[SlotFacts, tuple[Patient, str] | None] | None:
+    """aslot_facts and apatient_of in one round trip: the slot's facts (kept, as aslot_facts
+    keeps them) and what apatient_of gives; None when there is no such slot (then nothing is
+    known of the patient either)."""
+    async with conn.cursor() as cursor:
+        await cursor.execute(SLOT_AND_PATIENT_SQL, [patient_id, account_id, slot_id])
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    facts = keep_slot_facts(str(conn.info.dbname), facts_of_row(slot_id, row[:5]))
+    patient_row = row[5:]
+    if patient_row[0] is None:
+        return facts, None
+    patient = Patient.from_db("default", PATIENT_FIELDS, patient_row[:-1])
+    return facts, (patient, str(patient_row[-1]))
 
 
 async def abest_open_slots(

@@ -19,6 +19,7 @@ from booking.vaccination.waiting_room import (
     count_places_left,
     has_places,
     places_left_in_slots,
+    slot_drive_key,
     wait_turn_for_slot,
 )
 from tests.factories import (
@@ -254,6 +255,21 @@ def test_a_poll_in_line_costs_no_database_work_and_a_few_cache_round_trips(
     # The places left are read with the line, in the same round trip; the drives in their
     # surge are kept in the process for a second.
     assert counted.calls == ["get", "get_many"]
+
+
+def test_a_drive_slot_is_kept_in_the_cache_for_the_polls_and_a_slot_of_no_drive_is_not(
+    drive: VaccinationDrive,
+) -> None:
+    """Every poll in a surge asks for its slot's drive; nobody polls for a slot of no drive,
+    so writing that one to the cache on each booking would save nothing."""
+    drive_slot = Slot.objects.filter(drive=drive).earliest("start")
+    plain = SlotFactory()
+
+    wait_turn_for_slot(slot_id=plain.pk, account_id=2)  # no drive: straight through
+    wait_turn_for_slot(slot_id=drive_slot.pk, account_id=2)  # one of the first: let in
+
+    assert cache.get(slot_drive_key(plain.pk)) is None
+    assert cache.get(slot_drive_key(drive_slot.pk)) == (drive_slot.service_id, drive.pk)
 
 
 def test_the_drives_in_their_surge_are_asked_of_the_cache_again_after_a_second(
