@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -79,6 +80,7 @@ class Outcome:
     statements: int = 0
     transactions: int = 0
     cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -233,7 +235,9 @@ def measure(
     statements, transactions = sql_totals(pids, count_dir)
     cpu = cpu_seconds(pids)
     outcome = Outcome(name=name)
-    outcome.answers = asyncio.run(send_all(base, requests, rate))
+    client = time.process_time()
+    outcome.answers = uvloop.run(send_all(base, requests, rate))
+    outcome.client_cpu_seconds = time.process_time() - client
     outcome.cpu_seconds = cpu_seconds(pids) - cpu
     after = sql_totals(pids, count_dir)
     outcome.statements, outcome.transactions = after[0] - statements, after[1] - transactions
@@ -276,9 +280,11 @@ def report(outcome: Outcome, baseline: float) -> None:
     print(
         f"    per booking: {outcome.statements / booked:.1f} SQL statements, "
         f"{(outcome.statements + 2 * outcome.transactions) / booked:.1f} round trips, "
-        f"{outcome.cpu_seconds * 1000 / booked:.1f} CPU ms in the web processes; per answer: "
+        f"{outcome.cpu_seconds * 1000 / booked:.2f} CPU ms in the web processes; per answer: "
         f"{outcome.statements / max(len(outcome.answers), 1):.1f} SQL statements, "
-        f"{outcome.cpu_seconds * 1000 / max(len(outcome.answers), 1):.1f} CPU ms"
+        f"{outcome.cpu_seconds * 1000 / max(len(outcome.answers), 1):.2f} CPU ms "
+        f"(the bench's own client: "
+        f"{outcome.client_cpu_seconds * 1000 / max(len(outcome.answers), 1):.2f} CPU ms)"
     )
     for note in outcome.notes:
         print(f"    {note}")

@@ -28,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
+import uvloop
 from django.db import connection
 from django.utils import timezone
 from surge import free_port, percentile, wait_until_up  # also sets Django up
@@ -117,11 +118,11 @@ def main() -> None:
         today = timezone.localdate()
         days = (today.isoformat(), (today + timedelta(days=28)).isoformat())
         if options.warmup > 0:
-            asyncio.run(search(base, districts, options.rate, options.warmup, days))
+            uvloop.run(search(base, districts, options.rate, options.warmup, days))
         load = os.getloadavg()[0]
         pids = web_processes(server)
         cpu_before = cpu_seconds(pids)
-        answers, seconds, cached = asyncio.run(
+        answers, seconds, cached = uvloop.run(
             search(base, districts, options.rate, options.duration, days)
         )
         web_cpu = cpu_seconds(pids) - cpu_before

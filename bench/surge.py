@@ -40,6 +40,7 @@ import django  # noqa: E402
 django.setup()
 
 import aiohttp  # noqa: E402
+import uvloop  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import (  # noqa: E402
     BACKEND_SESSION_KEY,
@@ -345,7 +346,7 @@ def main() -> None:
         # open a moment earlier: someone asking then is told no_slot_available).
         release_at = drive.release_at.timestamp()
         days = (drive.first_day.isoformat(), drive.last_day.isoformat())
-        results, _ = asyncio.run(surge(base, patients, options.rate, release_at, days))
+        results, _ = uvloop.run(surge(base, patients, options.rate, release_at, days))
 
         booked = sorted(sent + latency for sent, status, latency, _ in results if status == 201)
         kinds = Counter(

@@ -185,7 +185,9 @@ class LeanRoutes:
     async def know_slot(self, booking: BookingRequest) -> None:
         """The slot's facts kept in this process (its drive, for the waiting room), read on
         the event loop when neither the cache nor the process has them; the patient is read
-        in the same statement then, for the engine (BookingRequest.patient)."""
+        in the same statement then, for the engine (BookingRequest.patient). Busy instead
+        when the engine would turn the request away anyway: an overloaded process spends
+        nothing more on it."""
         payload = booking.payload
         if (
             self.connections is not None
@@ -193,8 +195,8 @@ class LeanRoutes:
             and slot_drive_key(payload.slot_id) not in booking.known
             and kept_slot_facts(payload.slot_id) is None
         ):
-            if self.connections.waiting >= self.max_waiting:
-                raise Busy
+            if self.connections.waiting >= self.max_waiting or self.no_turn_soon():
+                raise Busy  # the engine would turn it away: spare the read
             async with self.connections.connection() as conn:  # the patient with it, once
                 found = await aslot_facts_and_patient(
                     conn,
@@ -205,6 +207,20 @@ class LeanRoutes:
             if found is not None:
                 booking.patient, booking.patient_read = found[1], True
 
+    def no_turn_soon(self) -> bool:
+        """Every turn is taken and too many wait already, or the wait expected (from how long
+        the engine has taken lately) is longer than LEAN_MAX_WAIT_SECONDS."""
+        semaphore = self._semaphore
+        return (
+            semaphore is not None
+            and self._loop is asyncio.get_running_loop()
+            and semaphore.locked()
+            and (
+                self.waiting >= self.max_waiting
+                or (self.waiting + 1) * self.engine_seconds / self.turns > self.max_wait_seconds
+            )
+        )
+
     async def take_turn(self, booking: BookingRequest) -> HttpResponse | None:
         """The engine's answer, WEB_CAPACITY bookings at a time; the rest wait their turn, up
         to a bound (None: too many waiting, or a wait expected or found longer than
@@ -213,10 +229,7 @@ class LeanRoutes:
         if self._semaphore is None or self._loop is not loop:  # a new loop: the tests' runs
             self._semaphore, self._loop = asyncio.Semaphore(self.turns), loop
         semaphore = self._semaphore
-        if semaphore.locked() and (
-            self.waiting >= self.max_waiting
-            or (self.waiting + 1) * self.engine_seconds / self.turns > self.max_wait_seconds
-        ):
+        if self.no_turn_soon():
             return None
         self.waiting += 1
         try:

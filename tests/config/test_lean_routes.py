@@ -952,6 +952,56 @@ def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
     assert sorted(answer.status for answer in answers if answer not in busy) == [201] * 4
 
 
+def test_a_slot_not_known_yet_is_told_busy_without_a_read_when_the_engine_would_refuse(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An overloaded process spends nothing more on a request the engine would turn away:
+    the slot (and patient) read before the waiting room is spared."""
+    import psycopg
+    from django.test import RequestFactory
+
+    from booking.schemas import BookIn
+    from config.lean_routes import BookingRequest, Busy
+
+    route = apps.route
+    if not lean_applies():
+        assert not route.engaged
+        return
+    seen: list[str] = []
+    execute = psycopg.AsyncCursor.execute
+
+    async def counting(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(query))
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counting)
+    slot = new_slot()
+
+    async def ask(every_turn_taken: bool) -> bool:
+        route._semaphore = asyncio.Semaphore(0 if every_turn_taken else 1)
+        route._loop = asyncio.get_running_loop()
+        route.waiting = route.max_waiting if every_turn_taken else 0
+        request = RequestFactory().post(BOOK)
+        request.user = patient.account
+        booking = BookingRequest(
+            request=request,
+            payload=BookIn(patient_id=patient.pk, slot_id=slot.pk),
+            idempotency_key="busy-test-key",
+        )
+        try:
+            await route.know_slot(booking)
+        except Busy:
+            return True
+        finally:
+            route.waiting = 0
+        return False
+
+    assert asyncio.run(ask(every_turn_taken=True))
+    assert seen == []
+    assert not asyncio.run(ask(every_turn_taken=False))
+    assert len(seen) == 1
+
+
 def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
     apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

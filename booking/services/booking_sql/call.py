@@ -64,6 +64,9 @@ class BookingCall:
     channel: str
     idempotency_key: str
     now: datetime
+    # The appointment the texts were made from, in memory: booked_appointment completes it
+    # from the function's answer rather than making another.
+    unsaved: Appointment | None = None
 
 
 def prepare(
@@ -101,6 +104,7 @@ def prepare(
     now = now or timezone.now()
     texts: dict[str, Any] = {"opted_out_error": OPTED_OUT_ERROR}
     visit_mode = ""
+    appointment = None
     if facts is not None and service is not None and centre is not None:
         visit_mode = service.visit_mode
         appointment = _unsaved_appointment(appointment_id, patient_id, facts, service, centre)
@@ -148,13 +152,15 @@ def prepare(
         channel=str(channel),
         idempotency_key=idempotency_key,
         now=now,
+        unsaved=appointment,
     )
 
 
 def _unsaved_appointment(
     appointment_id: int, patient_id: int, facts: SlotFacts, service: Service, centre: HealthCentre
 ) -> Appointment:
-    """The appointment as the texts see it (booking.notices), in memory only."""
+    """The appointment as the texts see it (booking.notices), in memory only; the rest of it
+    is filled in from the function's answer once it has booked (booked_appointment)."""
     slot = Slot(
         pk=facts.slot_id,
         start=facts.start,
@@ -166,7 +172,7 @@ def _unsaved_appointment(
     return Appointment(
         pk=appointment_id,
         slot=slot,
-        patient=Patient(pk=patient_id),
+        patient_id=patient_id,
         visit_mode=service.visit_mode,
         status=Appointment.Status.BOOKED,
     )
@@ -289,44 +295,36 @@ def booked_appointment(
 ) -> Appointment:
     """The appointment the function wrote, in memory, with its slot, centre (and district)
     and service: what the ORM path's Appointment holds, for the answer to be made without
-    reading it again."""
-    if call.facts is None or call.service is None or call.centre is None:
+    reading it again. The call's own unsaved appointment, completed (one booking, one
+    answer: a call is not answered twice)."""
+    appointment = call.unsaved
+    if call.facts is None or appointment is None:
         raise ValueError("A booked outcome comes from a call made with the slot's facts.")
     row = done.answer["slot"]
-    slot = Slot(
-        pk=call.slot_id,
-        centre=call.centre,
-        service=call.service,
-        template_id=row["template_id"],
-        clinician_id=row["clinician_id"],
-        start=call.facts.start,
-        end=call.facts.end,
-        capacity=row["capacity"],
-        booked=row["booked"],
-        closed=row["closed"],
-        capacity_set_by_staff=row["capacity_set_by_staff"],
-        drive_id=row["drive_id"],
-        opens_at=parse_datetime(row["opens_at"]) if row["opens_at"] else None,
-        created_at=parse_datetime(row["created_at"]) or call.now,
-    )
+    slot = appointment.slot
+    slot.template_id = row["template_id"]
+    slot.clinician_id = row["clinician_id"]
+    slot.capacity = row["capacity"]
+    slot.booked = row["booked"]
+    slot.closed = row["closed"]
+    slot.capacity_set_by_staff = row["capacity_set_by_staff"]
+    slot.drive_id = row["drive_id"]
+    slot.opens_at = parse_datetime(row["opens_at"]) if row["opens_at"] else None
+    slot.created_at = parse_datetime(row["created_at"]) or call.now
     slot._state.adding, slot._state.db = False, "default"
-    appointment = Appointment(
-        pk=call.appointment_id,
-        patient=patient,
-        slot=slot,
-        status=Appointment.Status.BOOKED,
-        visit_mode=done.answer["visit_mode"],
-        channel=call.channel,
-        booked_by=booked_by,
-        idempotency_key=call.idempotency_key,
-        sequence=0,
-        cancellation_reason="",
-        created_at=call.now,
-        updated_at=call.now,
-        series_id=done.answer["series_id"],
-        dose_number=done.answer["dose_number"],
-        partner=partner,
-    )
+    appointment.patient = patient
+    appointment.status = Appointment.Status.BOOKED
+    appointment.visit_mode = done.answer["visit_mode"]
+    appointment.channel = call.channel
+    appointment.booked_by = booked_by
+    appointment.idempotency_key = call.idempotency_key
+    appointment.sequence = 0
+    appointment.cancellation_reason = ""
+    appointment.created_at = call.now
+    appointment.updated_at = call.now
+    appointment.series_id = done.answer["series_id"]
+    appointment.dose_number = done.answer["dose_number"]
+    appointment.partner = partner
     appointment._state.adding, appointment._state.db = False, "default"
     return appointment
 
