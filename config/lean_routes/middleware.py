@@ -58,6 +58,16 @@ def _no_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never 
     raise AssertionError
 
 
+def _in_a_drive(booking: BookingRequest) -> bool:
+    """Whether the request may be for a drive's waiting room, as far as this process knows
+    without asking anyone: allocate, or a slot it keeps the facts of that is a drive's."""
+    payload = booking.payload
+    if not isinstance(payload, BookIn):
+        return True
+    facts = kept_slot_facts(payload.slot_id)
+    return facts is not None and facts.drive_id is not None
+
+
 class LeanRoutes:
     """ASGI middleware: the two booking operations answered here when they are ordinary; every
     other request, and every unusual booking request, goes to `app` (Django, behind load
@@ -130,6 +140,13 @@ class LeanRoutes:
     async def answer(self, scope: dict[str, Any], body: bytes) -> HttpResponse:
         request = ASGIRequest(scope, io.BytesIO(body))
         booking = self.parse(request, body)
+        if self.no_turn_soon() and not _in_a_drive(booking):
+            # The engine would turn it away: 429 `busy` now, as load shedding answers before
+            # any middleware, rather than after the session, the account and the slot are
+            # read for nothing (an overloaded process spent as much on a refusal as on a
+            # booking). A slot this process knows to be a drive's goes on to the waiting
+            # room, which tells people in line their place from Redis.
+            raise Busy
         try:
             request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
         except DisallowedHost as exc:
@@ -185,9 +202,7 @@ class LeanRoutes:
     async def know_slot(self, booking: BookingRequest) -> None:
         """The slot's facts kept in this process (its drive, for the waiting room), read on
         the event loop when neither the cache nor the process has them; the patient is read
-        in the same statement then, for the engine (BookingRequest.patient). Busy instead
-        when the engine would turn the request away anyway: an overloaded process spends
-        nothing more on it."""
+        in the same statement then, for the engine (BookingRequest.patient)."""
         payload = booking.payload
         if (
             self.connections is not None
@@ -195,8 +210,8 @@ class LeanRoutes:
             and slot_drive_key(payload.slot_id) not in booking.known
             and kept_slot_facts(payload.slot_id) is None
         ):
-            if self.connections.waiting >= self.max_waiting or self.no_turn_soon():
-                raise Busy  # the engine would turn it away: spare the read
+            if self.connections.waiting >= self.max_waiting:
+                raise Busy
             async with self.connections.connection() as conn:  # the patient with it, once
                 found = await aslot_facts_and_patient(
                     conn,

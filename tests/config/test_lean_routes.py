@@ -28,6 +28,7 @@ from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from pytest_django import Settings
 
+import config.lean_routes.middleware
 from booking.interop.partners import issue_partner_key
 from booking.models import Appointment, Partner, PartnerKey, Patient, Slot, VaccinationDrive
 from booking.notices import booking_confirmation
@@ -952,54 +953,87 @@ def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
     assert sorted(answer.status for answer in answers if answer not in busy) == [201] * 4
 
 
-def test_a_slot_not_known_yet_is_told_busy_without_a_read_when_the_engine_would_refuse(
+def test_a_booking_the_engine_would_turn_away_is_told_busy_before_anything_is_read(
     apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An overloaded process spends nothing more on a request the engine would turn away:
-    the slot (and patient) read before the waiting room is spared."""
+    """An overloaded process spends nothing more on a request the engine would refuse: no
+    session, account or slot is read, as Django's load shedding answers before any
+    middleware. Once a turn is free, the same request books."""
     import psycopg
-    from django.test import RequestFactory
-
-    from booking.schemas import BookIn
-    from config.lean_routes import BookingRequest, Busy
 
     route = apps.route
     if not lean_applies():
         assert not route.engaged
         return
-    seen: list[str] = []
+    reads: list[str] = []
     execute = psycopg.AsyncCursor.execute
 
     async def counting(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(str(query))
+        reads.append(str(query))
         return await execute(self, query, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.AsyncCursor, "execute", counting)
-    slot = new_slot()
+    monkeypatch.setattr(
+        "config.lean_routes.middleware.signed_in",
+        _counted(reads, "session", config.lean_routes.middleware.signed_in),
+    )
+    headers = request_headers(caller(patient))
+    body = json.dumps({"patient_id": patient.pk, "slot_id": new_slot().pk}).encode()
 
-    async def ask(every_turn_taken: bool) -> bool:
+    async def ask(every_turn_taken: bool) -> Answer:
         route._semaphore = asyncio.Semaphore(0 if every_turn_taken else 1)
         route._loop = asyncio.get_running_loop()
         route.waiting = route.max_waiting if every_turn_taken else 0
-        request = RequestFactory().post(BOOK)
-        request.user = patient.account
-        booking = BookingRequest(
-            request=request,
-            payload=BookIn(patient_id=patient.pk, slot_id=slot.pk),
-            idempotency_key="busy-test-key",
-        )
         try:
-            await route.know_slot(booking)
-        except Busy:
-            return True
+            return await _call(apps.lean, BOOK, body, headers)
         finally:
             route.waiting = 0
-        return False
 
-    assert asyncio.run(ask(every_turn_taken=True))
-    assert seen == []
-    assert not asyncio.run(ask(every_turn_taken=False))
-    assert len(seen) == 1
+    refused = asyncio.run(ask(every_turn_taken=True))
+
+    assert (refused.status, refused.code) == (429, "busy")
+    assert json.dumps(refused.body, ensure_ascii=False).encode() == BUSY_BODY
+    assert reads == []
+    booked = asyncio.run(ask(every_turn_taken=False))
+    assert booked.status == 201
+    assert "session" in reads
+
+
+def test_someone_in_line_is_told_their_place_even_while_the_engine_is_full(
+    apps: Apps, drive_in_surge: VaccinationDrive
+) -> None:
+    """The early busy is for bookings only: a poll for a drive's slot this process knows goes
+    on to the waiting room, which tells the person their place from Redis."""
+    route = apps.route
+    if not lean_applies():
+        assert not route.engaged
+        return
+    patient = PatientFactory()
+    who = caller(patient)
+    slot = Slot.objects.filter(drive=drive_in_surge).first()
+    assert slot is not None
+    body = json.dumps({"patient_id": patient.pk, "slot_id": slot.pk}).encode()
+    apps.lean_call(BOOK, json.loads(body), who)  # the first poll learns the slot's drive
+
+    async def ask() -> Answer:
+        route._semaphore, route._loop = asyncio.Semaphore(0), asyncio.get_running_loop()
+        route.waiting = route.max_waiting
+        try:
+            return await _call(apps.lean, BOOK, body, request_headers(who))
+        finally:
+            route.waiting = 0
+
+    answer = asyncio.run(ask())
+
+    assert (answer.status, answer.code) == (429, "in_queue")
+
+
+def _counted(seen: list[str], name: str, function: Any) -> Any:
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        seen.append(name)
+        return await function(*args, **kwargs)
+
+    return counted
 
 
 def test_django_load_shedding_counts_the_lean_routes_bookings_in_flight(
