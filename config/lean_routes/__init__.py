@@ -18,7 +18,7 @@ ordinary one, answered without that stack:
    Redis with no SQL at all, rendered by the API's own exception handlers;
 5. the engine, `run_booking`, on the event loop when the booking function is the engine
    (BOOKING_ENGINE "sql"): the patient read, the limits, and the call of
-   booking_book_slot_v1 on an async connection (config/async_database.py,
+   booking_book_slot_v2 on an async connection (config/async_database.py,
    booking/services/booking_sql/aio.py) for the slot, or for each of allocate's candidates
    in allocate's order (searched with the ORM in an engine thread), answered by the ninja
    operation itself. Anything that needs the ORM is handed to a thread, where the ninja

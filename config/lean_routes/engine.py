@@ -29,6 +29,7 @@ from booking.services.booking_sql.aio import (
     aallocate_slot,
     abest_open_slots,
     abook_slot,
+    apatient_and_room,
     apatient_of,
 )
 from booking.services.booking_sql.reads import remember_slot
@@ -132,13 +133,11 @@ async def _book_on_the_loop(
         try:
             async with connections.connection() as conn:
                 found = (
-                    booking.patient
-                    if booking.patient_read
-                    else await apatient_of(conn, account_id=user.pk, patient_id=payload.patient_id)
+                    booking.patient if booking.patient_read else await _read_patient(booking, conn)
                 )
                 if found is None:
                     raise HandOver  # the view's 404, in its words
-                patient, texts_language = found
+                patient, texts_language, full_as_read = found
                 count_booking(user=user, patient=patient, address=request.META.get("REMOTE_ADDR"))
                 booking.counted = True
                 if isinstance(payload, BookIn):
@@ -150,6 +149,7 @@ async def _book_on_the_loop(
                         channel=Appointment.Channel.API,
                         idempotency_key=booking.idempotency_key,
                         texts_language=texts_language,
+                        full_as_read=full_as_read,
                     )
                 else:
                     made = await aallocate_slot(
@@ -174,6 +174,18 @@ async def _book_on_the_loop(
         result = patients._booked(request, temporal, Booking(appointment=appointment, created=True))
         view = patients.allocate if isinstance(payload, AllocateIn) else patients.book
         return _operation(view)._result_to_response(request, result, temporal)  # type: ignore[return-value]
+
+
+async def _read_patient(booking: BookingRequest, conn: Any) -> tuple[Patient, str, bool] | None:
+    """The patient on the signed-in account, their texts' language, and (for a given slot)
+    whether the slot is full or closed as read now."""
+    payload, account_id = booking.payload, signed_in_user(booking.request).pk
+    if isinstance(payload, BookIn):
+        return await apatient_and_room(
+            conn, account_id=account_id, patient_id=payload.patient_id, slot_id=payload.slot_id
+        )
+    found = await apatient_of(conn, account_id=account_id, patient_id=payload.patient_id)
+    return None if found is None else (*found, False)
 
 
 def _allocation_candidates(

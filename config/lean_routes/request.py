@@ -38,9 +38,10 @@ class BookingRequest:
     known: dict[str, Any] = field(default_factory=dict)
     # Whether the booking limits have counted this request already (before a hand-over).
     counted: bool = False
-    # The patient and their texts' language (apatient_of's answer), when read already with
-    # the slot (LeanRoutes.know_slot): `patient_read` says whether `patient` is that answer.
-    patient: tuple[Patient, str] | None = None
+    # The patient, their texts' language and whether the slot was full as read
+    # (apatient_and_room's answer), when read already with the slot (LeanRoutes.know_slot):
+    # `patient_read` says whether `patient` is that answer.
+    patient: tuple[Patient, str, bool] | None = None
     patient_read: bool = False
 
 

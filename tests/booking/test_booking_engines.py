@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from booking import notices
-from booking.exceptions import NotEligible
+from booking.exceptions import NotEligible, SlotFull
 from booking.models import (
     Appointment,
     BookingBlock,
@@ -856,7 +856,7 @@ def test_prepare_needs_no_database(settings):
         idempotency_key=str(uuid.uuid4()),
     )
 
-    assert call.sql.startswith("SELECT booking_book_slot_v1(")
+    assert call.sql.startswith("SELECT booking_book_slot_v2(")
     assert len(call.params) == call.sql.count("%s") == 15
     assert "/a/" in call.params[-1]
 
@@ -917,3 +917,48 @@ def test_an_async_caller_books_with_the_same_blocks_on_its_own_connection(refere
     assert Message.objects.filter(appointment=appointment).count() == 3
     assert AuditEvent.objects.filter(action="appointment.booked", target_id=appointment.pk).exists()
     assert booking_sql.reference(booking_sql.slot_facts(slot.pk))[1].district.code == 1001
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_call_without_texts_is_refused_for_a_full_slot_and_asks_for_them_when_a_place_is_free(
+    reference_data, patient
+):
+    """A caller that read the slot full leaves the texts out. Full: slot_full, as with them.
+    A place free after all (a cancellation since the read): nothing is written, and the
+    answer asks for the texts; with them, the booking is made with its texts."""
+    full = SlotFactory(capacity=1, booked=1)
+    free = SlotFactory()
+
+    def call_for(slot, *, texts):
+        facts = booking_sql.slot_facts(slot.pk)
+        service, centre = booking_sql.reference(facts)
+        return booking_sql.prepare(
+            appointment_id=booking_sql.next_appointment_id(),
+            patient_id=patient.pk,
+            slot_id=slot.pk,
+            facts=facts,
+            service=service,
+            centre=centre,
+            booked_by_id=patient.account_id,
+            channel="api",
+            idempotency_key=f"no-texts-{slot.pk}-{texts}",
+            texts=texts,
+        )
+
+    def run(call):
+        with connection.cursor() as cursor:
+            cursor.execute(call.sql, call.params)
+            return booking_sql.outcome(cursor.fetchone()[0], call)
+
+    with pytest.raises(SlotFull):
+        run(call_for(full, texts=False))
+    asked = run(call_for(free, texts=False))
+    assert asked.kind == "texts"
+    assert not Appointment.objects.exists()
+    assert Slot.objects.get(pk=free.pk).booked == 0
+
+    done = run(call_for(free, texts=True))
+
+    assert done.kind == "booked"
+    assert Message.objects.filter(appointment_id=done.appointment_id).count() == 3

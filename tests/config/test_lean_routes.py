@@ -1120,6 +1120,63 @@ def test_a_slot_new_to_the_process_is_read_with_the_patient_then_booked_in_one_c
         assert [sql for sql in seen if "nextval" not in sql] == [SLOT_AND_PATIENT_SQL, CALL_SQL]
 
 
+def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_books_with_them(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most of what a hot slot's refusal cost was making texts that were never written: a
+    slot read full has none made. Read full but free by the call (a cancellation in between),
+    the booking is made with its texts all the same."""
+    import booking.services.booking_sql.call as calls
+    import config.lean_routes.engine as engine
+    import config.lean_routes.middleware as middleware
+
+    made: list[int] = []
+    make = calls.booked_rows
+
+    def counting(appointment: Any, *args: Any, **kwargs: Any) -> Any:
+        made.append(appointment.pk)
+        return make(appointment, *args, **kwargs)
+
+    monkeypatch.setattr(calls, "booked_rows", counting)
+    slot = new_slot(capacity=1)
+    first = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
+    assert first.status == 201
+    other = PatientFactory()
+    made.clear()
+    before = apps.route.answered
+
+    refused = apps.lean_call(BOOK, {"patient_id": other.pk, "slot_id": slot.pk}, caller(other))
+
+    expect_lean(apps, before)
+    assert (refused.status, refused.code) == (409, "slot_full")
+    if lean_applies():
+        assert made == []
+    read, read_with_slot = engine.apatient_and_room, middleware.aslot_facts_and_patient
+
+    async def read_full(*args: Any, **kwargs: Any) -> Any:
+        found = await read(*args, **kwargs)
+        return None if found is None else (*found[:2], True)
+
+    async def read_with_slot_full(*args: Any, **kwargs: Any) -> Any:
+        found = await read_with_slot(*args, **kwargs)
+        if found is None or found[1] is None:
+            return found
+        return found[0], (*found[1][:2], True)
+
+    monkeypatch.setattr(engine, "apatient_and_room", read_full)
+    monkeypatch.setattr(middleware, "aslot_facts_and_patient", read_with_slot_full)
+
+    handed_over: list[Any] = []
+    monkeypatch.setattr(engine, "_book_now", handed_over.append)
+    free = new_slot()
+
+    booked = apps.lean_call(BOOK, {"patient_id": other.pk, "slot_id": free.pk}, caller(other))
+
+    assert booked.status == 201
+    assert handed_over == []  # asked again with the texts, on the loop
+    assert Message.objects.filter(appointment_id=booked.body["id"]).count() == 3
+
+
 def test_a_booking_makes_its_texts_once_in_the_language_they_go_in(
     apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

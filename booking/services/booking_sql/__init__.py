@@ -1,4 +1,4 @@
-"""Booking in one round trip to PostgreSQL: the building blocks around booking_book_slot_v1.
+"""Booking in one round trip to PostgreSQL: the building blocks around booking_book_slot_v2.
 
 The function (booking/sql/book_slot_v1.sql, made by migration 0013_book_function) takes the
 whole decision and writes every row of a booking under the patient's row lock: the key,
@@ -32,7 +32,9 @@ A caller runs, in its transaction:
 `done.kind` is "booked", "replay" (the key's earlier appointment, `done.appointment_id`) or
 "orm": a vaccine course of several doses (the next dose's interval, holding the later doses),
 which booking.services.appointments books with the ORM in the same transaction (the patient
-row is locked and the key looked up already). booking.services.appointments.book_slot and
+row is locked and the key looked up already). A call prepared without its texts (the lean
+route, for a slot it read full) may also answer "texts": there is a place after all, and the
+call is made again with them. booking.services.appointments.book_slot and
 allocate_slot use exactly these when settings.BOOKING_ENGINE is "sql".
 """
 

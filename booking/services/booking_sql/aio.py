@@ -1,4 +1,4 @@
-"""Booking a slot with booking_book_slot_v1 on the event loop, on a psycopg AsyncConnection
+"""Booking a slot with booking_book_slot_v2 on the event loop, on a psycopg AsyncConnection
 (the lean route): the same building blocks and the same call as
 booking.services.appointments.booking._book_in_one_call, for the answers that need nothing more.
 
@@ -56,13 +56,19 @@ PATIENT_SQL = (
     "AND h.phone <> '' ORDER BY h.id LIMIT 1), p.preferred_language) END "
     "FROM booking_patient p WHERE p.id = %s AND p.account_id = %s"
 )
-# A slot's facts (SLOT_FACTS_SQL's columns) and PATIENT_SQL's row, in one statement: for a
-# booking of a slot this process has not seen yet, which would read both, one after the other.
+# Whether the slot is full or closed as read now: the texts of a refusal are not made.
+FULL_SQL = "s.closed OR s.booked >= s.capacity"
+# A slot's facts (SLOT_FACTS_SQL's columns), FULL_SQL and PATIENT_SQL's row, in one statement:
+# for a booking of a slot this process has not seen yet, which would read both.
 SLOT_AND_PATIENT_SQL = (
-    's.start, s."end", s.centre_id, s.service_id, s.drive_id, pp.* '
+    f'SELECT s.start, s."end", s.centre_id, s.service_id, s.drive_id, {FULL_SQL}, pp.* '
     f"FROM booking_slot s LEFT JOIN LATERAL ({PATIENT_SQL}) pp ON true WHERE s.id = %s"
 )
-SLOT_AND_PATIENT_SQL = f"SELECT {SLOT_AND_PATIENT_SQL}"
+# PATIENT_SQL's row and FULL_SQL, for a booking of a slot whose facts this process keeps.
+PATIENT_AND_ROOM_SQL = PATIENT_SQL.replace(
+    " FROM booking_patient p WHERE",
+    f", (SELECT {FULL_SQL} FROM booking_slot s WHERE s.id = %s) FROM booking_patient p WHERE",
+)
 
 
 Made = tuple[Appointment, BookingCall, Outcome]
@@ -106,23 +112,36 @@ async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> tuple[P
     return Patient.from_db("default", PATIENT_FIELDS, row[:-1]), str(row[-1])
 
 
+async def apatient_and_room(
+    conn: Any, *, account_id: int, patient_id: int, slot_id: int
+) -> tuple[Patient, str, bool] | None:
+    """apatient_of, and whether the slot is full or closed as read now, in one statement."""
+    async with conn.cursor() as cursor:
+        await cursor.execute(PATIENT_AND_ROOM_SQL, [slot_id, patient_id, account_id])
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    patient = Patient.from_db("default", PATIENT_FIELDS, row[: len(PATIENT_FIELDS)])
+    return patient, str(row[-2]), bool(row[-1])
+
+
 async def aslot_facts_and_patient(
     conn: Any, *, slot_id: int, account_id: int, patient_id: int
-) -> tuple[SlotFacts, tuple[Patient, str] | None] | None:
-    """aslot_facts and apatient_of in one round trip: the slot's facts (kept, as aslot_facts
-    keeps them) and what apatient_of gives; None when there is no such slot (then nothing is
-    known of the patient either)."""
+) -> tuple[SlotFacts, tuple[Patient, str, bool] | None] | None:
+    """aslot_facts and apatient_and_room in one round trip: the slot's facts (kept, as
+    aslot_facts keeps them) and what apatient_and_room gives; None when there is no such slot
+    (then nothing is known of the patient either)."""
     async with conn.cursor() as cursor:
         await cursor.execute(SLOT_AND_PATIENT_SQL, [patient_id, account_id, slot_id])
         row = await cursor.fetchone()
     if row is None:
         return None
     facts = keep_slot_facts(str(conn.info.dbname), facts_of_row(slot_id, row[:5]))
-    patient_row = row[5:]
+    full, patient_row = bool(row[5]), row[6:]
     if patient_row[0] is None:
         return facts, None
     patient = Patient.from_db("default", PATIENT_FIELDS, patient_row[:-1])
-    return facts, (patient, str(patient_row[-1]))
+    return facts, (patient, str(patient_row[-1]), full)
 
 
 async def abest_open_slots(
@@ -165,34 +184,45 @@ async def abook_slot(
     idempotency_key: str,
     replay_service_id: int | None = None,
     texts_language: str | None = None,
+    full_as_read: bool = False,
 ) -> Made:
     """A place in the slot for the patient, in one call that commits by itself (`conn` is in
     autocommit); the call and its outcome are for booking_sql.after_commit. With
     `replay_service_id` (allocate), an earlier booking with the key must be of that
     service rather than that slot; with `texts_language` (apatient_of's), the texts are
-    written in that language only."""
+    written in that language only. With `full_as_read` (the slot was read full or closed
+    just now), the texts are not made for a refusal: should the function find a place after
+    all, it says so before writing anything, and the call is made again with them."""
     facts = await aslot_facts(conn, slot_id)
     service, centre = await areference(conn, facts)
-    call = prepare(
-        appointment_id=await anext_appointment_id(conn),
-        patient_id=patient.pk,
-        slot_id=slot_id,
-        facts=facts,
-        service=service,
-        centre=centre,
-        booked_by_id=booked_by.pk,
-        channel=channel,
-        idempotency_key=idempotency_key,
-        replay_service_id=replay_service_id,
-        texts_language=texts_language,
-    )
-    async with conn.cursor() as cursor:
-        await cursor.execute(call.sql, call.params)
-        row = await cursor.fetchone()
-    try:
-        done = outcome(row[0], call)
-    except NotEligible as refused:
-        raise HandOver from refused
+    appointment_id = await anext_appointment_id(conn)
+
+    async def book(texts: bool) -> tuple[BookingCall, Outcome]:
+        call = prepare(
+            appointment_id=appointment_id,
+            patient_id=patient.pk,
+            slot_id=slot_id,
+            facts=facts,
+            service=service,
+            centre=centre,
+            booked_by_id=booked_by.pk,
+            channel=channel,
+            idempotency_key=idempotency_key,
+            replay_service_id=replay_service_id,
+            texts_language=texts_language,
+            texts=texts,
+        )
+        async with conn.cursor() as cursor:
+            await cursor.execute(call.sql, call.params)
+            row = await cursor.fetchone()
+        try:
+            return call, outcome(row[0], call)
+        except NotEligible as refused:
+            raise HandOver from refused
+
+    call, done = await book(texts=not full_as_read)
+    if done.kind == "texts":  # a place freed since it was read full
+        call, done = await book(texts=True)
     if done.kind != "booked":  # "replay" or "orm"
         raise HandOver
     appointment = booked_appointment(call, done, patient=patient, booked_by=booked_by, partner=None)

@@ -1,4 +1,4 @@
-"""The call of booking_book_slot_v1: its parameters made in Python (`prepare`), its answer
+"""The call of booking_book_slot_v2: its parameters made in Python (`prepare`), its answer
 read back (`outcome`, `booked_appointment`), and what its commit sets off (`after_commit`)."""
 
 import json
@@ -38,7 +38,7 @@ from clinics.models import AuditEvent, HealthCentre, Service
 from notifications.models import Message
 from notifications.services.outbox import OPTED_OUT_ERROR, Recipient, wake_worker
 
-FUNCTION = "booking_book_slot_v1"
+FUNCTION = "booking_book_slot_v2"
 CALL_SQL = (
     f"SELECT {FUNCTION}(%s::bigint, %s::bigint, %s::bigint, %s::integer, %s::text, %s::text, "
     "%s::bigint, %s::bigint, %s::boolean, %s::timestamptz, %s::text, %s::integer, %s::text, "
@@ -87,6 +87,7 @@ def prepare(
     actor: User | AnonymousUser | None = None,
     now: datetime | None = None,
     texts_language: str | None = None,
+    texts: bool = True,
 ) -> BookingCall:
     """The call that books `slot_id` for the patient; pure Python, no database.
 
@@ -100,19 +101,22 @@ def prepare(
     language. A caller that knows that language already (`texts_language`, read with the
     patient) has them made once, in it: the same rows stand for both, so that should the
     recipient's language change meanwhile, they still get their texts, as they were asked
-    for."""
+    for. Without `texts` (a caller that read the slot full) they are not made at all: the
+    function answers "texts" rather than book without them."""
     now = now or timezone.now()
-    texts: dict[str, Any] = {"opted_out_error": OPTED_OUT_ERROR}
+    made: dict[str, Any] | None = {"opted_out_error": OPTED_OUT_ERROR} if texts else None
     visit_mode = ""
     appointment = None
     if facts is not None and service is not None and centre is not None:
         visit_mode = service.visit_mode
         appointment = _unsaved_appointment(appointment_id, patient_id, facts, service, centre)
         for language in (texts_language,) if texts_language else ("th", "en"):
+            if made is None:
+                break
             rows = booked_rows(appointment, Recipient("", language), opted_out=False)
-            texts[language] = [_text_row(row) for row in rows]
-        if texts_language:
-            texts["en" if texts_language == "th" else "th"] = texts[texts_language]
+            made[language] = [_text_row(row) for row in rows]
+        if texts_language and made is not None:
+            made["en" if texts_language == "th" else "th"] = made[texts_language]
     if audit_event is None:
         audit_event = audit.event_for(
             "appointment.booked",
@@ -139,7 +143,7 @@ def prepare(
         settings.MAX_ACTIVE_BOOKINGS_PER_PATIENT,
         visit_mode,
         json.dumps(_audit_fields(audit_event)),
-        json.dumps(texts),
+        None if made is None else json.dumps(made),
     )
     return BookingCall(
         sql=CALL_SQL,
@@ -214,7 +218,7 @@ def _audit_fields(event: AuditEvent) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # booked, replay or orm
+    kind: str  # booked, replay, orm, or texts (called without them, and there is a place)
     appointment_id: int | None = None
     answer: dict[str, Any] = field(default_factory=dict)
 
@@ -235,8 +239,8 @@ def outcome(
         return Outcome("booked", int(answer["appointment_id"]), answer)
     if kind == "replay":
         return Outcome("replay", int(answer["appointment_id"]), answer)
-    if kind == "orm":
-        return Outcome("orm", None, answer)
+    if kind in ("orm", "texts"):
+        return Outcome(kind, None, answer)
     code = answer["code"]
     if code == "not_eligible":
         reasons = list(answer["reasons"])
@@ -298,7 +302,7 @@ def booked_appointment(
     reading it again. The call's own unsaved appointment, completed (one booking, one
     answer: a call is not answered twice)."""
     appointment = call.unsaved
-    if call.facts is None or appointment is None:
+    if done.kind != "booked" or call.facts is None or appointment is None:
         raise ValueError("A booked outcome comes from a call made with the slot's facts.")
     row = done.answer["slot"]
     slot = appointment.slot

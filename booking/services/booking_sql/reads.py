@@ -1,4 +1,4 @@
-"""What booking_book_slot_v1's caller reads before the call, and keeps per process: a block
+"""What booking_book_slot_v2's caller reads before the call, and keeps per process: a block
 of appointment ids, the facts of a slot that never change, the slot's service and centre.
 Each has a sync form (Django's connection) and an async one (a psycopg AsyncConnection)."""
 
