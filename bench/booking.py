@@ -95,13 +95,13 @@ class Outcome:
         return percentile([latency for _, _, latency, _ in self.answers], share) * 1000
 
 
-def open_slots(count: int, capacity: int) -> list[int]:
-    """`count` slots of the service spread over centres, days and times, from the day after
-    tomorrow; ids in order."""
+def open_slots(count: int, capacity: int, *, from_day: int = 2) -> list[int]:
+    """`count` slots of the service spread over centres, days and times, from `from_day` days
+    from today (the day after tomorrow); ids in order."""
     service = Service.objects.get(code=SERVICE)
     centres = list(HealthCentre.objects.filter(services=service).order_by("number"))
     first = timezone.localtime().replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(
-        days=2
+        days=from_day
     )
     per_day = len(centres) * 36  # 08:00 to 17:00, 15-minute slots
     slots = []
@@ -119,6 +119,12 @@ def open_slots(count: int, capacity: int) -> list[int]:
             )
         )
     return [slot.pk for slot in Slot.objects.bulk_create(slots, batch_size=2000)]
+
+
+def per_day_of() -> int:
+    """How many slots open_slots puts on one day (08:00 to 17:00 in 15 minutes, every centre
+    offering the service)."""
+    return HealthCentre.objects.filter(services__code=SERVICE).count() * 36
 
 
 def start_server(port: int, workers: int, count_dir: str) -> subprocess.Popen[bytes]:
@@ -347,6 +353,12 @@ def main() -> None:
         people = sign_in_patients(per_run * options.runs)
         slots = open_slots(steady * options.runs, capacity=5)
         hot = open_slots(options.runs, capacity=options.hot_capacity)
+        # "Book the best for me" books the best places it finds: its own, from a day after
+        # every other scenario's slots, so that it never fills a later run's (which would
+        # answer those slot_full).
+        allocate_from = 3 + len(slots) // per_day_of() if options.allocate else 0
+        if options.allocate:
+            open_slots(steady * options.runs, capacity=5, from_day=allocate_from)
         print(
             f"Set up {len(people):,} signed-in patients and {len(slots) + len(hot):,} slots "
             f"in {time.perf_counter() - started:.0f} s; load average before: "
@@ -359,8 +371,8 @@ def main() -> None:
         server = start_server(port, options.web_workers, count_dir)
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_until_up(base))
-        after = (timezone.localdate() + timedelta(days=1)).isoformat()
-        until = (timezone.localdate() + timedelta(days=60)).isoformat()
+        after = (timezone.localdate() + timedelta(days=allocate_from)).isoformat()
+        until = (timezone.localdate() + timedelta(days=allocate_from + 60)).isoformat()
         for run in range(options.runs):
             mine = iter(people[run * per_run : (run + 1) * per_run])
             outcomes: list[Outcome] = []

@@ -71,14 +71,23 @@ class Admission:
 _drives_in_surge: dict[int, tuple[float, list[VaccinationDrive]]] = {}
 
 
+def kept_drives_in_surge(service_id: int) -> list[VaccinationDrive] | None:
+    """The service's drives in their surge as this process keeps them now, without asking
+    anyone; None when it keeps nothing fresh for the service."""
+    kept = _drives_in_surge.get(service_id)
+    if kept is not None and 0 < kept[0] - time.time() <= PROCESS_KEEPS_DRIVES_SECONDS:
+        return list(kept[1])
+    return None
+
+
 def drives_in_surge(*, service_id: int, now: datetime | None = None) -> list[VaccinationDrive]:
     """The service's drives whose waiting room is open now (reused for a moment when asked
     about the present, since every request in the surge asks: kept in the shared cache for
     PLACES_CHECK_SECONDS, and in this process for a second of that)."""
     if now is None:
-        kept = _drives_in_surge.get(service_id)
-        if kept is not None and 0 < kept[0] - time.time() <= PROCESS_KEEPS_DRIVES_SECONDS:
-            return list(kept[1])
+        kept = kept_drives_in_surge(service_id)
+        if kept is not None:
+            return kept
         found = list(
             cache.get_or_set(
                 f"drives-in-surge:{service_id}",

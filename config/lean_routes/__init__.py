@@ -50,9 +50,10 @@ of them in the database at a time, or in a thread with a pooled connection each)
 waits for a turn on the event loop rather than being refused, up to LEAN_MAX_WAITING
 requests and a wait of LEAN_MAX_WAIT_SECONDS (expected from how long the engine has taken
 lately, or found); beyond that, 429 `busy` at once, as from load shedding. While that holds, a
-booking of a slot not known to be a drive's is told `busy` as soon as it is parsed, before the
-session, account or slot is read (an overloaded process had spent as much on each refusal as
-on a booking); a drive's polls still reach the waiting room.
+booking of a slot not known to be a drive's (or allocate for a service with no drive in its
+surge, as this process keeps them) is told `busy` as soon as it is parsed, before the session,
+account or slot is read (an overloaded process had spent as much on each refusal as on a
+booking); a drive's polls still reach the waiting room.
 Django's load shedding counts the bookings running here as in flight: both share the pool.
 
 The package, one module each:

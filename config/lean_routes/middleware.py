@@ -29,8 +29,9 @@ from booking.schemas import AllocateIn, BookIn
 from booking.services import booking_sql
 from booking.services.booking_sql.aio import aslot_facts_and_patient
 from booking.services.booking_sql.reads import kept_slot_facts
-from booking.vaccination.waiting_room import slot_drive_key
+from booking.vaccination.waiting_room import kept_drives_in_surge, slot_drive_key
 from clinics.permissions import signed_in_user
+from clinics.selectors import service_by_code
 from config.async_database import AsyncConnections
 from config.lean_routes.before_engine import signed_in, wait_in_line
 from config.lean_routes.engine import run_booking
@@ -60,12 +61,18 @@ def _no_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never 
 
 def _in_a_drive(booking: BookingRequest) -> bool:
     """Whether the request may be for a drive's waiting room, as far as this process knows
-    without asking anyone: allocate, or a slot it keeps the facts of that is a drive's."""
+    without asking anyone: a slot it keeps the facts of that is a drive's, or allocate for a
+    service unless it keeps the service's drives in their surge, and there are none."""
     payload = booking.payload
-    if not isinstance(payload, BookIn):
+    if isinstance(payload, BookIn):
+        facts = kept_slot_facts(payload.slot_id)
+        return facts is not None and facts.drive_id is not None
+    try:
+        service = service_by_code(payload.service)
+    except Exception:  # not kept here (SynchronousOnlyOperation), or no such service
         return True
-    facts = kept_slot_facts(payload.slot_id)
-    return facts is not None and facts.drive_id is not None
+    kept = kept_drives_in_surge(service.pk)
+    return kept is None or bool(kept)
 
 
 class LeanRoutes:
@@ -144,8 +151,8 @@ class LeanRoutes:
             # The engine would turn it away: 429 `busy` now, as load shedding answers before
             # any middleware, rather than after the session, the account and the slot are
             # read for nothing (an overloaded process spent as much on a refusal as on a
-            # booking). A slot this process knows to be a drive's goes on to the waiting
-            # room, which tells people in line their place from Redis.
+            # booking). A request this process knows (or cannot tell) to be for a drive goes
+            # on to the waiting room, which tells people in line their place from Redis.
             raise Busy
         try:
             request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it

@@ -1028,6 +1028,68 @@ def test_someone_in_line_is_told_their_place_even_while_the_engine_is_full(
     assert (answer.status, answer.code) == (429, "in_queue")
 
 
+def test_allocate_is_told_busy_early_only_once_the_process_knows_no_drive_is_in_its_surge(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Book the best for me" may be for a drive's waiting room: it is told busy before
+    anything is read only for a service whose drives in their surge this process keeps, and
+    there are none."""
+    from booking.vaccination.waiting_room import forget_drives_in_surge
+
+    route = apps.route
+    if not lean_applies():
+        assert not route.engaged
+        return
+    who = caller(patient)
+    body = json.dumps({"patient_id": patient.pk, "service": "general-checkup"}).encode()
+
+    async def ask() -> Answer:
+        route._semaphore, route._loop = asyncio.Semaphore(0), asyncio.get_running_loop()
+        route.waiting = route.max_waiting
+        try:
+            return await _call(apps.lean, ALLOCATE, body, request_headers(who))
+        finally:
+            route.waiting = 0
+
+    reads: list[str] = []
+    monkeypatch.setattr(
+        "config.lean_routes.middleware.signed_in",
+        _counted(reads, "session", config.lean_routes.middleware.signed_in),
+    )
+    forget_drives_in_surge()
+
+    not_known = asyncio.run(ask())  # read through to the waiting room, which finds no drive
+    assert (not_known.status, not_known.code, reads) == (429, "busy", ["session"])
+    known = asyncio.run(ask())
+
+    assert (known.status, known.code, reads) == (429, "busy", ["session"])
+
+
+def test_allocate_for_a_drive_in_its_surge_is_told_its_place_while_the_engine_is_full(
+    apps: Apps, drive_in_surge: VaccinationDrive
+) -> None:
+    route = apps.route
+    if not lean_applies():
+        assert not route.engaged
+        return
+    patient = PatientFactory()
+    who = caller(patient)
+    body = json.dumps({"patient_id": patient.pk, "service": "vaccine-influenza"}).encode()
+
+    async def ask() -> Answer:
+        route._semaphore, route._loop = asyncio.Semaphore(0), asyncio.get_running_loop()
+        route.waiting = route.max_waiting
+        try:
+            return await _call(apps.lean, ALLOCATE, body, request_headers(who))
+        finally:
+            route.waiting = 0
+
+    asyncio.run(ask())  # the process learns the drives in their surge
+    answer = asyncio.run(ask())
+
+    assert (answer.status, answer.code) == (429, "in_queue")
+
+
 def _counted(seen: list[str], name: str, function: Any) -> Any:
     async def counted(*args: Any, **kwargs: Any) -> Any:
         seen.append(name)
