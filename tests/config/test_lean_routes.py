@@ -980,21 +980,15 @@ def test_a_booking_the_engine_would_turn_away_is_told_busy_before_anything_is_re
     headers = request_headers(caller(patient))
     body = json.dumps({"patient_id": patient.pk, "slot_id": new_slot().pk}).encode()
 
-    async def ask(every_turn_taken: bool) -> Answer:
-        route._semaphore = asyncio.Semaphore(0 if every_turn_taken else 1)
-        route._loop = asyncio.get_running_loop()
-        route.waiting = route.max_waiting if every_turn_taken else 0
-        try:
-            return await _call(apps.lean, BOOK, body, headers)
-        finally:
-            route.waiting = 0
+    def ask(every_turn_taken: bool) -> Answer:
+        return asking(apps, BOOK, body, headers, every_turn_taken=every_turn_taken)
 
-    refused = asyncio.run(ask(every_turn_taken=True))
+    refused = ask(every_turn_taken=True)
 
     assert (refused.status, refused.code) == (429, "busy")
     assert json.dumps(refused.body, ensure_ascii=False).encode() == BUSY_BODY
     assert reads == []
-    booked = asyncio.run(ask(every_turn_taken=False))
+    booked = ask(every_turn_taken=False)
     assert booked.status == 201
     assert "session" in reads
 
@@ -1015,15 +1009,7 @@ def test_someone_in_line_is_told_their_place_even_while_the_engine_is_full(
     body = json.dumps({"patient_id": patient.pk, "slot_id": slot.pk}).encode()
     apps.lean_call(BOOK, json.loads(body), who)  # the first poll learns the slot's drive
 
-    async def ask() -> Answer:
-        route._semaphore, route._loop = asyncio.Semaphore(0), asyncio.get_running_loop()
-        route.waiting = route.max_waiting
-        try:
-            return await _call(apps.lean, BOOK, body, request_headers(who))
-        finally:
-            route.waiting = 0
-
-    answer = asyncio.run(ask())
+    answer = asking(apps, BOOK, body, request_headers(who), every_turn_taken=True)
 
     assert (answer.status, answer.code) == (429, "in_queue")
 
@@ -1043,13 +1029,8 @@ def test_allocate_is_told_busy_early_only_once_the_process_knows_no_drive_is_in_
     who = caller(patient)
     body = json.dumps({"patient_id": patient.pk, "service": "general-checkup"}).encode()
 
-    async def ask() -> Answer:
-        route._semaphore, route._loop = asyncio.Semaphore(0), asyncio.get_running_loop()
-        route.waiting = route.max_waiting
-        try:
-            return await _call(apps.lean, ALLOCATE, body, request_headers(who))
-        finally:
-            route.waiting = 0
+    def ask() -> Answer:
+        return asking(apps, ALLOCATE, body, request_headers(who), every_turn_taken=True)
 
     reads: list[str] = []
     monkeypatch.setattr(
@@ -1058,9 +1039,9 @@ def test_allocate_is_told_busy_early_only_once_the_process_knows_no_drive_is_in_
     )
     forget_drives_in_surge()
 
-    not_known = asyncio.run(ask())  # read through to the waiting room, which finds no drive
+    not_known = ask()  # read through to the waiting room, which finds no drive
     assert (not_known.status, not_known.code, reads) == (429, "busy", ["session"])
-    known = asyncio.run(ask())
+    known = ask()
 
     assert (known.status, known.code, reads) == (429, "busy", ["session"])
 
@@ -1076,18 +1057,37 @@ def test_allocate_for_a_drive_in_its_surge_is_told_its_place_while_the_engine_is
     who = caller(patient)
     body = json.dumps({"patient_id": patient.pk, "service": "vaccine-influenza"}).encode()
 
+    def ask() -> Answer:
+        return asking(apps, ALLOCATE, body, request_headers(who), every_turn_taken=True)
+
+    ask()  # the process learns the drives in their surge
+    answer = ask()
+
+    assert (answer.status, answer.code) == (429, "in_queue")
+
+
+def asking(
+    apps: Apps,
+    path: str,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    every_turn_taken: bool,
+) -> Answer:
+    """The lean application's answer with every engine turn taken and as many waiting as
+    may (or with a turn free)."""
+    route = apps.route
+
     async def ask() -> Answer:
-        route._semaphore, route._loop = asyncio.Semaphore(0), asyncio.get_running_loop()
-        route.waiting = route.max_waiting
+        route._semaphore = asyncio.Semaphore(0 if every_turn_taken else 1)
+        route._loop = asyncio.get_running_loop()
+        route.waiting = route.max_waiting if every_turn_taken else 0
         try:
-            return await _call(apps.lean, ALLOCATE, body, request_headers(who))
+            return await _call(apps.lean, path, body, headers)
         finally:
             route.waiting = 0
 
-    asyncio.run(ask())  # the process learns the drives in their surge
-    answer = asyncio.run(ask())
-
-    assert (answer.status, answer.code) == (429, "in_queue")
+    return asyncio.run(ask())
 
 
 def _counted(seen: list[str], name: str, function: Any) -> Any:
