@@ -370,15 +370,17 @@ def _reminders(appointment: Appointment, recipient: Recipient, *, opted_out: boo
     slot = appointment.slot
     now = timezone.now()
     rows = []
+    body = ""  # every reminder says the same: written once, when one is due
     for minutes in slot.service.reminder_offsets:
         due = slot.start - timedelta(minutes=minutes)
         if due < now + REMINDER_MIN_GAP:
             continue
+        body = body or reminder(appointment, recipient.language)
         rows.append(
             outbox_row(
                 recipient=recipient,
                 kind=Kind.REMINDER,
-                body=reminder(appointment, recipient.language),
+                body=body,
                 due_at=due,
                 expires_at=slot.start - REMINDER_LEAD,
                 appointment=appointment,

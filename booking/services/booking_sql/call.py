@@ -101,23 +101,23 @@ def prepare(
     language. A caller that knows that language already (`texts_language`, read with the
     patient) has them made once, in it: the same rows stand for both, so that should the
     recipient's language change meanwhile, they still get their texts, as they were asked
-    for. Without `texts` (a caller that read the slot full) they are not made at all: the
-    function answers "texts" rather than book without them."""
+    for. Without `texts` (a caller that read the slot full) neither they nor the rest of
+    what only a booking writes (the appointment in memory, the audit event) are made: the
+    function answers "texts" before writing anything rather than book without them."""
     now = now or timezone.now()
     made: dict[str, Any] | None = {"opted_out_error": OPTED_OUT_ERROR} if texts else None
     visit_mode = ""
     appointment = None
     if facts is not None and service is not None and centre is not None:
         visit_mode = service.visit_mode
+    if made is not None and facts is not None and service is not None and centre is not None:
         appointment = _unsaved_appointment(appointment_id, patient_id, facts, service, centre)
         for language in (texts_language,) if texts_language else ("th", "en"):
-            if made is None:
-                break
             rows = booked_rows(appointment, Recipient("", language), opted_out=False)
             made[language] = [_text_row(row) for row in rows]
-        if texts_language and made is not None:
+        if texts_language:
             made["en" if texts_language == "th" else "th"] = made[texts_language]
-    if audit_event is None:
+    if audit_event is None and texts:
         audit_event = audit.event_for(
             "appointment.booked",
             target_type="appointment",
@@ -142,7 +142,7 @@ def prepare(
         settings.TIME_ZONE,
         settings.MAX_ACTIVE_BOOKINGS_PER_PATIENT,
         visit_mode,
-        json.dumps(_audit_fields(audit_event)),
+        "{}" if audit_event is None else json.dumps(_audit_fields(audit_event)),
         None if made is None else json.dumps(made),
     )
     return BookingCall(
