@@ -13,7 +13,9 @@ and runs, per run:
             (POST /api/v1/me/appointments/allocate)
 
 and `pgbench -N -c 32` on its own scratch database, for the machine's baseline in the same
-run. It prints, per run and scenario: bookings/s and their share of pgbench, p50/p95/p99 of
+run. Before the first run, `--warmup` seconds of bookings at up to 300 a second warm the web
+processes (not measured); before each run PostgreSQL is vacuumed and checkpointed. It
+prints, per run and scenario: bookings/s and their share of pgbench, p50/p95/p99 of
 every answer, answers by kind (status and code), SQL statements and round trips per
 successful booking (counted in the web processes: config/sql_count.py, on only here), CPU ms
 per booking in the web processes (from /proc), and for the hot slot what SQL says was booked.
@@ -27,6 +29,7 @@ nothing.
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -252,6 +255,15 @@ def measure(
     return outcome
 
 
+def settle() -> None:
+    """Let PostgreSQL catch up before a scenario: statistics for the rows just written, and
+    their pages (and pgbench's WAL) flushed, so that neither autovacuum nor a checkpoint falls
+    in the middle of the measurement (the first run after set-up had been the slowest)."""
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
+
+
 def check_hot_slot(slot_id: int) -> str:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -337,12 +349,21 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--pgbench-seconds", type=int, default=20)
     parser.add_argument("--explain", action="store_true", help="print the best-places plan")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5,
+        help="seconds of bookings at up to 300/s before the first run, not measured (a web "
+        "process's first requests fill its caches and prepare its statements)",
+    )
     options = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL server: bookings are measured there.")
 
     steady = int(options.rate * options.duration)
     per_run = steady * (2 if options.allocate else 1) + options.hot_people
+    warm_rate = min(options.rate, 300)
+    warm = int(warm_rate * options.warmup)
     test_db = connection.creation.create_test_db(verbosity=0, keepdb=False)
     server = None
     count_dir = tempfile.mkdtemp(prefix="bench-booking-sql-")
@@ -350,8 +371,8 @@ def main() -> None:
     try:
         started = time.perf_counter()
         load_reference_data(years=[timezone.localdate().year, timezone.localdate().year + 1])
-        people = sign_in_patients(per_run * options.runs)
-        slots = open_slots(steady * options.runs, capacity=5)
+        people = sign_in_patients(per_run * options.runs + warm)
+        slots = open_slots(steady * options.runs + warm, capacity=5)
         hot = open_slots(options.runs, capacity=options.hot_capacity)
         # "Book the best for me" books the best places it finds: its own, from a day after
         # every other scenario's slots, so that it never fills a later run's (which would
@@ -366,11 +387,31 @@ def main() -> None:
         )
         if options.explain:
             explain_best_open_slots()
+        settle()
         connection.close()
+        # The client's own heap (every patient's session, the requests): out of its collector's
+        # walks, so that the load generator does not pause and then send in bursts.
+        gc.collect()
+        gc.freeze()
         port = free_port()
         server = start_server(port, options.web_workers, count_dir)
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_until_up(base))
+        if warm:
+            warming = [
+                (
+                    "/api/v1/me/appointments",
+                    session,
+                    f"bench-warm-{patient_id}",
+                    f'{{"patient_id": {patient_id}, "slot_id": {slot_id}}}',
+                )
+                for slot_id, (patient_id, session) in zip(
+                    slots[-warm:], people[-warm:], strict=True
+                )
+            ]
+            uvloop.run(send_all(base, warming, warm_rate))
+            samples.clear()
+            settle()  # the tables' statistics with bookings in them
         after = (timezone.localdate() + timedelta(days=allocate_from)).isoformat()
         until = (timezone.localdate() + timedelta(days=allocate_from + 60)).isoformat()
         for run in range(options.runs):
@@ -414,6 +455,7 @@ def main() -> None:
                     measure("allocate", base, server, count_dir, requests, options.rate)
                 )
             baseline = pgbench_baseline(options.pgbench_seconds)
+            settle()
             print(
                 f"Run {run + 1}: pgbench -N -c 32: {baseline:,.0f} tps; "
                 f"load average {os.getloadavg()[0]:.2f}"
