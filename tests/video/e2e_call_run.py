@@ -130,6 +130,14 @@ def prepare_database() -> dict[str, Any]:
     )
     patient = PatientFactory(first_name="Somsri")
     start = (timezone.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
+    if timezone.localdate(start) != timezone.localdate():
+        # Check-in is only on the appointment's day, and a visit five minutes on would be
+        # tomorrow's (the last minutes of a Bangkok day): wait for the new day, at most five
+        # minutes, rather than fail at midnight.
+        midnight = timezone.localtime(start).replace(hour=0, minute=0, second=0, microsecond=0)
+        while timezone.now() < midnight + timedelta(seconds=1):
+            time.sleep(1)
+        start = (timezone.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
     slot = SlotFactory(service=Service.objects.get(code="video-general"), start=start)
     visit = booked(patient, slot, enforce_cutoff=False)
     record_video_consent(patient=patient, by=None, address=None)
