@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -68,6 +69,7 @@ from clinics.selectors import forget_centre_order
 from clinics.services import load_reference_data
 
 SERVICE = "general-checkup"
+SLOTS_PER_CENTRE_DAY = 36  # 08:00 to 17:00, 15-minute slots
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The first answer of each kind other than 201, printed once at the end.
 samples: dict[str, str] = {}
@@ -106,7 +108,7 @@ def open_slots(count: int, capacity: int, *, from_day: int = 2) -> list[int]:
     first = timezone.localtime().replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(
         days=from_day
     )
-    per_day = len(centres) * 36  # 08:00 to 17:00, 15-minute slots
+    per_day = len(centres) * SLOTS_PER_CENTRE_DAY
     slots = []
     for n in range(count):
         day, rest = divmod(n, per_day)
@@ -124,10 +126,26 @@ def open_slots(count: int, capacity: int, *, from_day: int = 2) -> list[int]:
     return [slot.pk for slot in Slot.objects.bulk_create(slots, batch_size=2000)]
 
 
+def bookings(
+    pairs: Iterable[tuple[int, tuple[int, str]]], key_prefix: str
+) -> list[tuple[str, str, str, str]]:
+    """A booking request (POST /api/v1/me/appointments) for each (slot, (patient, session)),
+    its idempotency key made of the prefix and the patient."""
+    return [
+        (
+            "/api/v1/me/appointments",
+            session,
+            f"{key_prefix}-{patient_id}",
+            f'{{"patient_id": {patient_id}, "slot_id": {slot_id}}}',
+        )
+        for slot_id, (patient_id, session) in pairs
+    ]
+
+
 def per_day_of() -> int:
     """How many slots open_slots puts on one day (08:00 to 17:00 in 15 minutes, every centre
     offering the service)."""
-    return HealthCentre.objects.filter(services__code=SERVICE).count() * 36
+    return HealthCentre.objects.filter(services__code=SERVICE).count() * SLOTS_PER_CENTRE_DAY
 
 
 def start_server(port: int, workers: int, count_dir: str) -> subprocess.Popen[bytes]:
@@ -398,17 +416,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_until_up(base))
         if warm:
-            warming = [
-                (
-                    "/api/v1/me/appointments",
-                    session,
-                    f"bench-warm-{patient_id}",
-                    f'{{"patient_id": {patient_id}, "slot_id": {slot_id}}}',
-                )
-                for slot_id, (patient_id, session) in zip(
-                    slots[-warm:], people[-warm:], strict=True
-                )
-            ]
+            warming = bookings(zip(slots[-warm:], people[-warm:], strict=True), "bench-warm")
             uvloop.run(send_all(base, warming, warm_rate))
             samples.clear()
             settle()  # the tables' statistics with bookings in them
@@ -417,27 +425,13 @@ def main() -> None:
         for run in range(options.runs):
             mine = iter(people[run * per_run : (run + 1) * per_run])
             outcomes: list[Outcome] = []
-            requests = [
-                (
-                    "/api/v1/me/appointments",
-                    session,
-                    f"bench-booking-{patient_id}",
-                    f'{{"patient_id": {patient_id}, "slot_id": {slot_id}}}',
-                )
-                for slot_id, (patient_id, session) in zip(
-                    slots[run * steady : (run + 1) * steady], mine, strict=False
-                )
-            ]
+            requests = bookings(
+                zip(slots[run * steady : (run + 1) * steady], mine, strict=False), "bench-booking"
+            )
             outcomes.append(measure("steady", base, server, count_dir, requests, options.rate))
-            requests = [
-                (
-                    "/api/v1/me/appointments",
-                    session,
-                    f"bench-booking-{patient_id}",
-                    f'{{"patient_id": {patient_id}, "slot_id": {hot[run]}}}',
-                )
-                for patient_id, session in (next(mine) for _ in range(options.hot_people))
-            ]
+            requests = bookings(
+                ((hot[run], next(mine)) for _ in range(options.hot_people)), "bench-booking"
+            )
             outcomes.append(measure("hot", base, server, count_dir, requests, None))
             outcomes[-1].notes.append(check_hot_slot(hot[run]))
             if options.allocate:

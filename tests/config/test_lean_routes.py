@@ -563,6 +563,22 @@ def statements() -> Iterator[list[str]]:
         yield seen
 
 
+@pytest.fixture
+def async_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement run on a psycopg async connection (the event loop's) from now on."""
+    import psycopg
+
+    seen: list[str] = []
+    execute = psycopg.AsyncCursor.execute
+
+    async def counting(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(query))
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counting)
+    return seen
+
+
 def test_someone_in_line_is_told_their_place_and_asking_again_runs_no_sql(
     apps: Apps, drive_in_surge: VaccinationDrive, statements: list[str]
 ) -> None:
@@ -954,25 +970,20 @@ def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
 
 
 def test_a_booking_the_engine_would_turn_away_is_told_busy_before_anything_is_read(
-    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+    apps: Apps,
+    reference_data: None,
+    patient: Patient,
+    monkeypatch: pytest.MonkeyPatch,
+    async_statements: list[str],
 ) -> None:
     """An overloaded process spends nothing more on a request the engine would refuse: no
     session, account or slot is read, as Django's load shedding answers before any
     middleware. Once a turn is free, the same request books."""
-    import psycopg
-
     route = apps.route
     if not lean_applies():
         assert not route.engaged
         return
-    reads: list[str] = []
-    execute = psycopg.AsyncCursor.execute
-
-    async def counting(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        reads.append(str(query))
-        return await execute(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counting)
+    reads = async_statements
     monkeypatch.setattr(
         "config.lean_routes.middleware.signed_in",
         _counted(reads, "session", config.lean_routes.middleware.signed_in),
@@ -1149,24 +1160,15 @@ def test_booking_a_given_slot_is_done_on_the_event_loop_without_a_thread(
 
 
 def test_a_slot_new_to_the_process_is_read_with_the_patient_then_booked_in_one_call(
-    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+    apps: Apps, reference_data: None, patient: Patient, async_statements: list[str]
 ) -> None:
     """Two statements on the event loop's connection for an ordinary booking: the slot's facts
     (the waiting room asks for its drive first) with the patient, then the booking function;
     the patient is not read a second time."""
-    import psycopg
-
     from booking.services.booking_sql.aio import SLOT_AND_PATIENT_SQL
     from booking.services.booking_sql.call import CALL_SQL
 
-    seen: list[str] = []
-    execute = psycopg.AsyncCursor.execute
-
-    async def counting(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(str(query))
-        return await execute(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counting)
+    seen = async_statements
     # The first booking reads the service and centre, which the process then keeps.
     apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient))
     seen.clear()

@@ -110,13 +110,13 @@ def prepare(
     appointment = None
     if facts is not None and service is not None and centre is not None:
         visit_mode = service.visit_mode
-    if made is not None and facts is not None and service is not None and centre is not None:
-        appointment = _unsaved_appointment(appointment_id, patient_id, facts, service, centre)
-        for language in (texts_language,) if texts_language else ("th", "en"):
-            rows = booked_rows(appointment, Recipient("", language), opted_out=False)
-            made[language] = [_text_row(row) for row in rows]
-        if texts_language:
-            made["en" if texts_language == "th" else "th"] = made[texts_language]
+        if made is not None:
+            appointment = _unsaved_appointment(appointment_id, patient_id, facts, service, centre)
+            for language in (texts_language,) if texts_language else ("th", "en"):
+                rows = booked_rows(appointment, Recipient("", language), opted_out=False)
+                made[language] = [_text_row(row) for row in rows]
+            if texts_language:
+                made["en" if texts_language == "th" else "th"] = made[texts_language]
     if audit_event is None and texts:
         audit_event = audit.event_for(
             "appointment.booked",
