@@ -64,7 +64,7 @@ from booking.signed_in import (  # noqa: E402
 )
 from booking.vaccination.drives import DriveFields, create_drive, release_drive  # noqa: E402
 from booking.vaccination.stock import receive_lot  # noqa: E402
-from clinics.models import HealthCentre, Service  # noqa: E402
+from clinics.models import HealthCentre, PublicHoliday, Service  # noqa: E402
 from clinics.services import load_reference_data  # noqa: E402
 from tests.factories import national_id  # noqa: E402
 
@@ -97,7 +97,11 @@ def open_drive(places: int, release_in: float) -> VaccinationDrive:
             expires_on=timezone.localdate() + timedelta(days=365),
             doses=per_centre * 2,
         )
+    # Two days in a row on which centres open: a public holiday would take its places away.
+    closed = set(PublicHoliday.objects.filter(closes_centres=True).values_list("date", flat=True))
     first_day = timezone.localdate() + timedelta(days=3)
+    while first_day in closed or first_day + timedelta(days=1) in closed:
+        first_day += timedelta(days=1)
     admin = get_user_model().objects.create_superuser("bench-admin", password=None)
     drive = create_drive(
         fields=DriveFields(

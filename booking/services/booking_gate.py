@@ -1,9 +1,10 @@
 """The way into the engine for a booking a person asks for, in one order: the drive's waiting
 room (asking again while in line is not a booking and counts against no limit), then the
-booking limits, then the engine. The API's book and allocate, the lean route that runs them
-faster (config/lean_routes/) and the booking page all come through here. A partner's
-booking (services.partners) stands in the same line as the person it names and counts
-against the partner key's limits instead.
+booking limits, then the engine. Someone let in to a drive who finds no place left in it is
+told `drive_full`, as the people still in line are. The API's book and allocate, the lean
+route that runs them faster (config/lean_routes/) and the booking page all come through
+here. A partner's booking (services.partners) stands in the same line as the person it names
+and counts against the partner key's limits instead.
 
 `let_in` and `counted` say that the caller has done the first steps already (the lean route
 asks the waiting room on the event loop, and may count the limits there before handing a
@@ -12,11 +13,12 @@ booking over to a thread), so that nothing is asked or counted twice.
 
 from django.contrib.auth.models import User
 
+from booking.exceptions import DriveFull, NoSlotAvailable
 from booking.models import Appointment, Patient
 from booking.selectors import SlotSearch
 from booking.services.appointments import Booking, allocate_slot, book_slot
 from booking.services.limits import check_booking_rate
-from booking.vaccination.waiting_room import wait_turn, wait_turn_for_slot
+from booking.vaccination.waiting_room import drive_sold_out, wait_turn, wait_turn_for_slot
 
 
 def count_booking(*, user: User, patient: Patient, address: str | None) -> None:
@@ -67,10 +69,18 @@ def allocate_for_account(
         wait_turn(service_id=search.service.pk, account_id=user.pk)
     if not counted:
         count_booking(user=user, patient=patient, address=address)
-    return allocate_slot(
-        patient=patient,
-        search=search,
-        booked_by=user,
-        channel=channel,
-        idempotency_key=idempotency_key,
-    )
+    try:
+        return allocate_slot(
+            patient=patient,
+            search=search,
+            booked_by=user,
+            channel=channel,
+            idempotency_key=idempotency_key,
+        )
+    except NoSlotAvailable as none_left:
+        # Let in, but the drive's last places went to others meanwhile: its final answer.
+        if drive_sold_out(
+            service_id=search.service.pk, date_from=search.date_from, date_to=search.date_to
+        ):
+            raise DriveFull() from none_left
+        raise

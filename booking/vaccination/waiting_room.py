@@ -24,7 +24,7 @@ import math
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -334,6 +334,17 @@ def wait_turn(*, service_id: int, account_id: int | str, drive_id: int | None = 
                 ahead=admission.ahead,
                 retry_after=admission.retry_after,
             )
+
+
+def drive_sold_out(*, service_id: int, date_from: date, date_to: date) -> bool:
+    """Whether a drive of the service in its surge, on days within date_from..date_to, has no
+    place left, as its counter says: someone let in who then finds no open slot was beaten to
+    the drive's last places, and is told `drive_full` rather than `no_slot_available`."""
+    return any(
+        not has_places(drive)
+        for drive in drives_in_surge(service_id=service_id)
+        if drive.first_day <= date_to and date_from <= drive.last_day
+    )
 
 
 def wait_turn_for_slot(

@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 from django.core.cache import cache, caches
+from django.db.models import F
 from pytest_django import Settings
 
 from booking.exceptions import DriveFull, InQueue
@@ -383,6 +384,70 @@ def test_people_in_line_for_a_sold_out_drive_are_told_at_once(
 
     assert answer.status_code == 409
     assert answer.json()["code"] == "drive_full"
+
+
+def allocate_through_api(client, patient, key: str, **search):
+    return client.post(
+        "/api/v1/me/appointments/allocate",
+        {"patient_id": patient.pk, "service": "vaccine-influenza", "order": "earliest", **search},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+def sell_out(drive: VaccinationDrive) -> None:
+    """Every place of the drive taken by others, as the counter's moves on commit leave it."""
+    Slot.objects.filter(drive=drive).update(booked=F("capacity"))
+    cache.set(f"drive-places-left:{drive.pk}", 0)
+
+
+def test_someone_let_in_who_finds_the_drive_sold_out_is_told_drive_full(
+    slow_line: None, drive: VaccinationDrive, client_for
+) -> None:
+    patient = PatientFactory(date_of_birth=date(1950, 1, 1))
+    assert admit(drive, patient.account_id).admitted  # first in line
+    sell_out(drive)
+
+    answer = allocate_through_api(client_for(patient), patient, "let-in-too-late")
+
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "drive_full"
+
+
+def test_a_search_on_days_outside_the_sold_out_drive_is_told_no_slot_available(
+    slow_line: None, drive: VaccinationDrive, client_for
+) -> None:
+    patient = PatientFactory(date_of_birth=date(1950, 1, 1))
+    assert admit(drive, patient.account_id).admitted
+    sell_out(drive)
+    after = drive.last_day + timedelta(days=1)
+
+    answer = allocate_through_api(
+        client_for(patient),
+        patient,
+        "after-the-drive",
+        date_from=after.isoformat(),
+        date_to=(after + timedelta(days=6)).isoformat(),
+    )
+
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "no_slot_available"
+
+
+def test_someone_who_booked_gets_their_booking_again_once_the_drive_sold_out(
+    slow_line: None, drive: VaccinationDrive, client_for, django_capture_on_commit_callbacks
+) -> None:
+    patient = PatientFactory(date_of_birth=date(1950, 1, 1))
+    client = client_for(patient)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = allocate_through_api(client, patient, "booked-before-the-sell-out")
+    assert first.status_code == 201
+    sell_out(drive)
+
+    again = allocate_through_api(client, patient, "booked-before-the-sell-out")
+
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
 
 
 def test_someone_who_loses_a_slot_is_offered_the_next_best_times(
