@@ -5,12 +5,14 @@ limits' counters start from zero until Redis is back). Each failure is logged. T
 lockouts (wrong staff codes, password sign-ins, passcodes) are counted in the database instead,
 so that they hold while Redis is down.
 
-Every process shares one connection pool (and one client) per Redis server: Django makes a
-cache object per thread and per async context, which under ASGI means one per request, and
-Django's own client opens a pool (and so a connection) for each of them."""
+Every process shares one connection pool per Redis server: Django makes a cache object per
+thread and per async context, which under ASGI means one per request, and Django's own client
+opens a pool (and so a connection) for each of them. Each thread (the event loop's among them)
+keeps one client holding one of the pool's connections for good."""
 
 import asyncio
 import logging
+import os
 import threading
 import weakref
 from typing import Any
@@ -32,14 +34,42 @@ def _unreachable(operation: str) -> None:
 
 _pools: dict[tuple[str, str], Any] = {}
 _pools_lock = threading.Lock()
-# Clients by the id of their pool (the pools above are kept for the life of the process).
-_clients: dict[int, Any] = {}
+# Each thread's clients, by the id of their pool (the pools above are kept for the life of the
+# process); when a thread ends its clients wait, with their connections, for the next thread
+# (Django runs each synchronous request in a thread of its own).
+_thread_clients = threading.local()
+_idle_clients: dict[int, list[Any]] = {}
+
+
+class _Held:
+    """What one thread holds: its client of each pool."""
+
+    __slots__ = ("__weakref__", "clients")
+
+    def __init__(self) -> None:
+        self.clients: dict[int, Any] = {}
+        weakref.finalize(self, _hand_on, self.clients)
+
+
+def _hand_on(clients: dict[int, Any]) -> None:
+    for pool_id, client in clients.items():
+        _idle_clients.setdefault(pool_id, []).append(client)
+
+
+def _forget_clients_after_fork() -> None:
+    """A forked child (Celery's workers) must not share its parent's connections: its threads'
+    clients are made again (the pools start afresh by themselves)."""
+    global _thread_clients, _idle_clients
+    _thread_clients, _idle_clients = threading.local(), {}
+
+
+os.register_at_fork(after_in_child=_forget_clients_after_fork)
 # incr in one round trip: Django's asks whether the key exists, then adds (two). No key: nil.
 INCR_IF_EXISTS = """
 if redis.call('exists', KEYS[1]) == 1 then return redis.call('incrby', KEYS[1], ARGV[1]) end
 return false
 """
-_incr_scripts: dict[int, Any] = {}
+_incr_scripts: dict[int, Any] = {}  # by the id of their pool
 # count_windows as one command: each key made at 0 with its timeout if new, then moved on by one;
 # the new values in the keys' order. (A pipeline of SET NX and INCR per key is one round trip
 # too, but twice as many commands to pack and replies to parse, on every booking.)
@@ -52,6 +82,15 @@ end
 return counts
 """
 _count_scripts: dict[int, Any] = {}
+
+
+def _script(scripts: dict[int, Any], client: Any, source: str) -> Any:
+    """The Lua script registered once per pool (its SHA is the same on every connection),
+    called with a thread's client."""
+    script = scripts.get(id(client.connection_pool))
+    if script is None:
+        script = scripts.setdefault(id(client.connection_pool), client.register_script(source))
+    return script
 
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
@@ -73,24 +112,31 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
         return pool
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        """One client per pool too: Django makes a new one for every command, and a redis-py
-        client builds its table of reply parsers when made (about 0.15 ms of CPU, most of what
-        a cache read costs)."""
+        """One client per pool and thread, holding one connection of the pool: Django makes a
+        new client for every command, and a redis-py client builds its table of reply parsers
+        when made (about 0.15 ms of CPU, most of what a cache read costs); a client that takes
+        a connection from the pool for each command checks it for stray data first (one more
+        system call) and locks the pool twice, about a quarter of a read's CPU."""
         pool = self._get_connection_pool(write)
-        client = _clients.get(id(pool))
+        held: _Held | None = getattr(_thread_clients, "held", None)
+        if held is None:
+            held = _thread_clients.held = _Held()
+        client = held.clients.get(id(pool))
         if client is None:
-            django_client: Any = self
-            client = _clients.setdefault(id(pool), django_client._client(connection_pool=pool))
+            try:
+                client = _idle_clients.get(id(pool), []).pop()
+            except IndexError:
+                django_client: Any = self
+                client = django_client._client(connection_pool=pool, single_connection_client=True)
+            held.clients[id(pool)] = client
         return client
 
     def incr(self, key: Any, delta: int) -> int:
         """As Django's (ValueError when there is no such key), in one round trip: a counter
         moved on every booking in a surge."""
         client = self.get_client(key, write=True)
-        script = _incr_scripts.get(id(client))
-        if script is None:
-            script = _incr_scripts.setdefault(id(client), client.register_script(INCR_IF_EXISTS))
-        value = script(keys=[key], args=[delta])
+        script = _script(_incr_scripts, client, INCR_IF_EXISTS)
+        value = script(keys=[key], args=[delta], client=client)
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return int(value)
@@ -144,12 +190,8 @@ class ResilientRedisCache(RedisCache):
             return []
         try:
             client = self._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
-            script = _count_scripts.get(id(client))
-            if script is None:
-                script = _count_scripts.setdefault(
-                    id(client), client.register_script(COUNT_WINDOWS)
-                )
-            counts = script(keys=keys, args=[timeout for _, timeout in windows])
+            script = _script(_count_scripts, client, COUNT_WINDOWS)
+            counts = script(keys=keys, args=[timeout for _, timeout in windows], client=client)
         except UNREACHABLE:
             _unreachable("count_windows")
             return [1] * len(windows)

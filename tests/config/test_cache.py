@@ -1,9 +1,12 @@
 """The Redis cache under ASGI: one connection pool per process, however many requests (each
-runs in an async context of its own, where Django makes a cache object of its own)."""
+runs in an async context of its own, where Django makes a cache object of its own), and one
+connection held by each thread."""
 
 import asyncio
+import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -161,3 +164,70 @@ def test_incr_is_one_round_trip_and_refuses_a_key_that_is_not_there(
     assert len(sent) == 3
     assert all(b"EVALSHA" in command for command in sent)
     assert live.get(f"{name}:missing") is None
+
+
+def thread_client(cache: Any) -> Any:
+    """The redis-py client the cache uses in this thread."""
+    return cache._cache.get_client()
+
+
+def test_each_thread_keeps_one_connection_and_sends_only_its_commands(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread's client holds one connection of the pool: a read is one command sent and no
+    probe of the connection before it; another thread has a connection of its own, and the
+    next thread after it ends takes that one over."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    live.set("thread-test", 1, timeout=60)
+    mine = thread_client(live)
+    probes: list[object] = []
+    can_read = redis.connection.Connection.can_read
+
+    def probing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        probes.append(self)
+        return can_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "can_read", probing)
+
+    assert [live.get("thread-test") for _ in range(3)] == [1, 1, 1]
+    assert thread_client(live) is mine
+    assert probes == []
+
+    def in_a_thread() -> Any:
+        live.get("thread-test")
+        return thread_client(live).connection
+
+    first = ThreadPoolExecutor(1)
+    theirs = first.submit(in_a_thread).result()
+    first.shutdown()
+    second = ThreadPoolExecutor(1)
+    after = second.submit(in_a_thread).result()
+    second.shutdown()
+
+    assert theirs is not mine.connection
+    assert after is theirs
+
+
+def test_a_forked_child_makes_its_own_clients(redis_url: str) -> None:
+    """Celery's workers are forked: a child must never talk on its parent's connection."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    live.set("fork-test", "parent", timeout=60)
+    parent = thread_client(live).connection
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            fresh = thread_client(live).connection is not parent
+            os.write(write, b"ok" if fresh and live.get("fork-test") == "parent" else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 2)
+    os.waitpid(child, 0)
+
+    assert answer == b"ok"
+    assert live.get("fork-test") == "parent"
