@@ -120,22 +120,44 @@ def _bookings_key(drive_id: int) -> str:
     return f"drive-bookings-committed:{drive_id}"
 
 
+def line_keys(drive: VaccinationDrive, account_id: int | str) -> list[str]:
+    """The cache keys admit reads for the account: its number in line, the bookings committed,
+    the line's mark, and the places left with when they were counted. A caller may read them
+    together with keys of its own (the lean route, with the account's) and pass them on."""
+    key = _line_key(drive)
+    places = _places_key(drive.pk)
+    return [
+        f"{key}:{account_id}",
+        _bookings_key(drive.pk),
+        f"{key}:mark",
+        places,
+        f"{places}:counted-at",
+    ]
+
+
 def admit(
-    drive: VaccinationDrive, account_id: int | str, *, now: datetime | None = None
+    drive: VaccinationDrive,
+    account_id: int | str,
+    *,
+    now: datetime | None = None,
+    known: dict[str, Any] | None = None,
 ) -> Admission:
     """This account's place in the drive's line, and whether it is let in yet. A partner's
-    booking stands in line as the person it names (a string) rather than an account."""
+    booking stands in line as the person it names (a string) rather than an account. `known`:
+    what one read of several cache keys found, a key read and not found as None; the line's
+    keys (line_keys) are read here unless all of them were."""
     now = now or timezone.now()
     elapsed = (now - drive.release_at).total_seconds()
     if elapsed < 0 or elapsed >= settings.DRIVE_QUEUE_MINUTES * 60:
         return Admission(admitted=True, position=0, ahead=0, retry_after=0)
     lifetime = settings.DRIVE_QUEUE_MINUTES * 60 + 600
     key = _line_key(drive)
-    mine = f"{key}:{account_id}"
-    mark_key = f"{key}:mark"
+    keys = line_keys(drive, account_id)
+    mine, bookings_key, mark_key, *places_keys = keys
     # One round trip for all a poll needs to know, the places left included.
-    places_keys = [_places_key(drive.pk), f"{_places_key(drive.pk)}:counted-at"]
-    known = cache.get_many([mine, _bookings_key(drive.pk), mark_key, *places_keys])
+    if known is None or any(name not in known for name in keys):
+        known = cache.get_many(keys)
+    known = {name: known[name] for name in keys if known.get(name) is not None}
     position = known.get(mine)
     if position is None:
         drawn = _count(f"{key}:next", lifetime)
@@ -148,7 +170,7 @@ def admit(
     lease_over = elapsed - marked_at >= ADMISSION_LEASE_SECONDS
     if lease_over:
         floor = max(floor, marked_let_in)
-    finished = max(int(known.get(_bookings_key(drive.pk)) or 0), floor)
+    finished = max(int(known.get(bookings_key) or 0), floor)
     let_in = _window(finished, elapsed) + finished
     if settings.DRIVE_ADMIT_PER_SECOND:
         ceiling = settings.DRIVE_ADMIT_BURST + int(elapsed * settings.DRIVE_ADMIT_PER_SECOND)
@@ -318,14 +340,21 @@ def note_appointment_saved(
         transaction.on_commit(lambda: _move_counters(drive_id, taken=taken, finished=finished))
 
 
-def wait_turn(*, service_id: int, account_id: int | str, drive_id: int | None = None) -> None:
+def wait_turn(
+    *,
+    service_id: int,
+    account_id: int | str,
+    drive_id: int | None = None,
+    known: dict[str, Any] | None = None,
+) -> None:
     """Raise InQueue until the account is let in to every drive of the service in its surge
-    (or the one drive given), or DriveFull once that drive has no place left."""
+    (or the one drive given), or DriveFull once that drive has no place left. `known`: the
+    line's keys as read already (see admit)."""
     drives = drives_in_surge(service_id=service_id)
     if drive_id is not None:
         drives = [drive for drive in drives if drive.pk == drive_id]
     for drive in drives:
-        admission = admit(drive, account_id)
+        admission = admit(drive, account_id, known=known)
         if not admission.admitted:
             if not has_places(drive, known=admission.places):
                 raise DriveFull()
@@ -351,7 +380,8 @@ def wait_turn_for_slot(
     *, slot_id: int, account_id: int | str, known: dict[str, Any] | None = None
 ) -> None:
     """Wait in line as for `wait_turn` when the slot belongs to a drive; otherwise go ahead.
-    `known`: what one read of several cache keys, the slot's drive among them, found."""
+    `known`: what one read of several cache keys, the slot's drive among them (and perhaps the
+    line's), found."""
     target = _drive_of_slot(slot_id, known=known)
     if target is not None and target[1] is not None:
-        wait_turn(service_id=target[0], account_id=account_id, drive_id=target[1])
+        wait_turn(service_id=target[0], account_id=account_id, drive_id=target[1], known=known)

@@ -13,6 +13,7 @@ from django.http import HttpResponse
 
 from booking.exceptions import DriveFull, InQueue
 from booking.schemas import BookIn
+from booking.services.booking_sql.reads import kept_slot_facts
 from booking.signed_in import (
     account_key,
     cached_account,
@@ -22,7 +23,13 @@ from booking.signed_in import (
     stored_session,
     user_id_of,
 )
-from booking.vaccination.waiting_room import slot_drive_key, wait_turn, wait_turn_for_slot
+from booking.vaccination.waiting_room import (
+    kept_drives_in_surge,
+    line_keys,
+    slot_drive_key,
+    wait_turn,
+    wait_turn_for_slot,
+)
 from clinics.permissions import signed_in_user
 from clinics.selectors import service_by_code
 from config.api import api
@@ -34,7 +41,32 @@ def _wait_in_line(booking: BookingRequest) -> None:
     if isinstance(payload, BookIn):
         wait_turn_for_slot(slot_id=payload.slot_id, account_id=user_id, known=booking.known)
     else:
-        wait_turn(service_id=service_by_code(payload.service).pk, account_id=user_id)
+        service_id = service_by_code(payload.service).pk
+        wait_turn(service_id=service_id, account_id=user_id, known=booking.known)
+
+
+def _line_keys(booking: BookingRequest, user_id: int) -> list[str]:
+    """The waiting room's keys for the request, when this process keeps the drives it may be
+    for (a slot's, or the service's in their surge): read with the account's, so that a poll
+    in line costs two round trips to the cache, the session's and this one."""
+    payload = booking.payload
+    drive_id = None
+    if isinstance(payload, BookIn):
+        facts = kept_slot_facts(payload.slot_id)
+        if facts is None or facts.drive_id is None:
+            return []
+        service_id, drive_id = facts.service_id, facts.drive_id
+    else:
+        try:
+            service_id = service_by_code(payload.service).pk
+        except Exception:  # not kept here (SynchronousOnlyOperation), or no such service
+            return []
+    return [
+        key
+        for drive in kept_drives_in_surge(service_id) or []
+        if drive_id in (None, drive.pk)
+        for key in line_keys(drive, user_id)
+    ]
 
 
 def _wait_in_line_in_a_thread(booking: BookingRequest) -> None:
@@ -107,7 +139,9 @@ def _sign_in(
     keys = [account_key(user_id)]
     if isinstance(booking.payload, BookIn):  # the waiting room asks next
         keys.append(slot_drive_key(booking.payload.slot_id))
-    booking.known = cache.get_many(keys)
+    keys += _line_keys(booking, user_id)
+    found = cache.get_many(keys)
+    booking.known = {key: found.get(key) for key in keys}  # None: read, and not there
     kept = cached_account(user_id, known=booking.known)
     if kept is None:
         if not database:

@@ -214,7 +214,7 @@ class LeanRoutes:
         if (
             self.connections is not None
             and isinstance(payload, BookIn)
-            and slot_drive_key(payload.slot_id) not in booking.known
+            and booking.known.get(slot_drive_key(payload.slot_id)) is None
             and kept_slot_facts(payload.slot_id) is None
         ):
             if self.connections.waiting >= self.max_waiting:

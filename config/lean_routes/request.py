@@ -34,7 +34,8 @@ class BookingRequest:
     request: HttpRequest
     payload: BookIn | AllocateIn
     idempotency_key: str
-    # What the cache held for the account and the slot's drive, read in one round trip.
+    # What the cache held for the account, the slot's drive and the drive's line, read in one
+    # round trip (a key read and not there: None).
     known: dict[str, Any] = field(default_factory=dict)
     # Whether the booking limits have counted this request already (before a hand-over).
     counted: bool = False

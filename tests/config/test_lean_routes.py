@@ -1077,6 +1077,42 @@ def test_allocate_for_a_drive_in_its_surge_is_told_its_place_while_the_engine_is
     assert (answer.status, answer.code) == (429, "in_queue")
 
 
+@pytest.mark.parametrize("path", [BOOK, ALLOCATE])
+def test_asking_again_in_line_is_two_round_trips_to_the_cache(
+    apps: Apps, drive_in_surge: VaccinationDrive, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session, then the account and the line's keys together (the process keeps the
+    drive in its surge): a poll in line sends Redis two commands."""
+    if not lean_applies():
+        assert not apps.route.engaged
+        return
+    import redis
+
+    patient = PatientFactory()
+    who = caller(patient)
+    slot = Slot.objects.filter(drive=drive_in_surge).first()
+    assert slot is not None
+    body: dict[str, Any] = {"patient_id": patient.pk}
+    body |= {"slot_id": slot.pk} if path == BOOK else {"service": "vaccine-influenza"}
+    first = apps.lean_call(path, body, who)  # a number in line drawn; the drive learnt
+    sent: list[Any] = []
+    send = redis.connection.Connection.send_packed_command
+
+    def counting(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(command)
+        return send(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+    before = apps.route.answered
+
+    again = apps.lean_call(path, body, who)
+
+    expect_lean(apps, before)
+    assert (again.status, again.code) == (429, "in_queue")
+    assert again.body["detail"]["position"] == first.body["detail"]["position"]
+    assert len(sent) == 2
+
+
 def asking(
     apps: Apps,
     path: str,
