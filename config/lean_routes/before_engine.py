@@ -31,7 +31,7 @@ from booking.vaccination.waiting_room import (
     wait_turn_for_slot,
 )
 from clinics.permissions import signed_in_user
-from clinics.selectors import service_by_code
+from clinics.selectors import service_id_by_code
 from config.api import api
 from config.lean_routes.request import BookingRequest, Busy, PassThrough, Reader
 
@@ -41,7 +41,7 @@ def _wait_in_line(booking: BookingRequest) -> None:
     if isinstance(payload, BookIn):
         wait_turn_for_slot(slot_id=payload.slot_id, account_id=user_id, known=booking.known)
     else:
-        service_id = service_by_code(payload.service).pk
+        service_id = service_id_by_code(payload.service)
         wait_turn(service_id=service_id, account_id=user_id, known=booking.known)
 
 
@@ -58,7 +58,7 @@ def _line_keys(booking: BookingRequest, user_id: int) -> list[str]:
         service_id, drive_id = facts.service_id, facts.drive_id
     else:
         try:
-            service_id = service_by_code(payload.service).pk
+            service_id = service_id_by_code(payload.service)
         except Exception:  # not kept here (SynchronousOnlyOperation), or no such service
             return []
     return [

@@ -31,7 +31,7 @@ from booking.services.booking_sql.aio import aslot_facts_and_patient
 from booking.services.booking_sql.reads import kept_slot_facts
 from booking.vaccination.waiting_room import kept_drives_in_surge, slot_drive_key
 from clinics.permissions import signed_in_user
-from clinics.selectors import service_by_code
+from clinics.selectors import service_id_by_code
 from config.async_database import AsyncConnections
 from config.lean_routes.before_engine import signed_in, wait_in_line
 from config.lean_routes.engine import run_booking
@@ -68,10 +68,10 @@ def _in_a_drive(booking: BookingRequest) -> bool:
         facts = kept_slot_facts(payload.slot_id)
         return facts is not None and facts.drive_id is not None
     try:
-        service = service_by_code(payload.service)
+        service_id = service_id_by_code(payload.service)
     except Exception:  # not kept here (SynchronousOnlyOperation), or no such service
         return True
-    kept = kept_drives_in_surge(service.pk)
+    kept = kept_drives_in_surge(service_id)
     return kept is None or bool(kept)
 
 

@@ -10,6 +10,7 @@ from clinics.selectors import (
     rank_centres,
     service_by_code,
     service_doses,
+    service_id_by_code,
 )
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +93,19 @@ def test_an_unknown_service_code_is_not_kept(reference_data, django_assert_num_q
         service_by_code("no-such-service")
     Service.objects.create(code="no-such-service", name_th="ใหม่", name_en="New")
     assert service_by_code("no-such-service").name_en == "New"
+
+
+def test_a_services_id_is_the_kept_services_and_follows_it(
+    reference_data, django_assert_num_queries
+):
+    checkup = Service.objects.get(code="general-checkup")
+    service_by_code("general-checkup")
+    with django_assert_num_queries(0):
+        assert service_id_by_code("general-checkup") == checkup.pk
+    checkup.is_active = False
+    checkup.save()
+    with pytest.raises(NotFound):
+        service_id_by_code("general-checkup")
 
 
 def test_a_dose_series_follows_a_changed_or_deleted_dose(reference_data, django_assert_num_queries):
