@@ -82,6 +82,33 @@ end
 return counts
 """
 _count_scripts: dict[int, Any] = {}
+# A number in a line, drawn once: the one the holder key keeps, else the counter moved on by one
+# (made at 0 with the timeout if new) and kept there, with the same timeout.
+DRAW_NUMBER = """
+local held = redis.call('get', KEYS[2])
+if held then return tonumber(held) end
+redis.call('set', KEYS[1], 0, 'NX', 'EX', ARGV[1])
+local drawn = redis.call('incr', KEYS[1])
+redis.call('set', KEYS[2], drawn, 'EX', ARGV[1])
+return drawn
+"""
+_draw_scripts: dict[int, Any] = {}
+# Several counters moved at once: each by its delta, made at 0 with its timeout if new, or, with
+# no timeout, only if it is there (no key: nil in its place).
+MOVE_COUNTERS = """
+local values = {}
+for i, key in ipairs(KEYS) do
+  local delta, timeout = ARGV[2 * i - 1], ARGV[2 * i]
+  if timeout ~= '' then redis.call('set', key, 0, 'NX', 'EX', timeout) end
+  if timeout ~= '' or redis.call('exists', key) == 1 then
+    values[i] = redis.call('incrby', key, delta)
+  else
+    values[i] = false
+  end
+end
+return values
+"""
+_move_scripts: dict[int, Any] = {}
 
 
 def _script(scripts: dict[int, Any], client: Any, source: str) -> Any:
@@ -196,6 +223,38 @@ class ResilientRedisCache(RedisCache):
             _unreachable("count_windows")
             return [1] * len(windows)
         return [int(count) for count in counts]
+
+    def draw_number(self, counter: str, holder: str, timeout: int) -> int:
+        """The number `holder` keeps, else the next of `counter` (from 1), kept in `holder`:
+        in one round trip, and drawn once however many ask at the same moment. 1 while Redis
+        is down (the waiting room then lets everyone through)."""
+        keys = [self.make_and_validate_key(counter), self.make_and_validate_key(holder)]
+        try:
+            client = self._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
+            script = _script(_draw_scripts, client, DRAW_NUMBER)
+            return int(script(keys=keys, args=[timeout], client=client))
+        except UNREACHABLE:
+            _unreachable("draw_number")
+            return 1
+
+    def move_counters(self, moves: list[tuple[str, int, int | None]]) -> list[int | None]:
+        """Move each counter (key, delta, timeout) by its delta, made at 0 with its timeout if
+        new, or, with no timeout, only if it is there (None if not), in one round trip; the
+        new values in order. Nothing is moved while Redis is down (None for each)."""
+        keys = [self.make_and_validate_key(key) for key, _, _ in moves]
+        if not keys:
+            return []
+        args: list[Any] = []
+        for _, delta, timeout in moves:
+            args += [delta, "" if timeout is None else timeout]
+        try:
+            client = self._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
+            script = _script(_move_scripts, client, MOVE_COUNTERS)
+            values = script(keys=keys, args=args, client=client)
+        except UNREACHABLE:
+            _unreachable("move_counters")
+            return [None] * len(moves)
+        return [None if value is None else int(value) for value in values]
 
     def get_or_set(
         self, key: Any, default: Any, timeout: Any = None, version: int | None = None

@@ -160,9 +160,7 @@ def admit(
     known = {name: known[name] for name in keys if known.get(name) is not None}
     position = known.get(mine)
     if position is None:
-        drawn = _count(f"{key}:next", lifetime)
-        # A double tap draws twice; the first number kept is the one that counts.
-        position = drawn if cache.add(mine, drawn, timeout=lifetime) else cache.get(mine, drawn)
+        position = _draw(f"{key}:next", mine, lifetime)
     # The mark notes how far the line had got, and when: everyone let in by then has booked
     # or given up a lease later, so their turns are over too (this keeps the line moving when
     # people let in never book).
@@ -262,11 +260,33 @@ def has_places(drive: VaccinationDrive, *, known: dict[str, Any] | None = None) 
     return int(left) > 0
 
 
+def _draw(counter: str, holder: str, lifetime: int) -> int:
+    """A number in line for `holder`: the one it keeps, else the next of `counter`. In one round
+    trip where the cache is Redis (config.cache), drawn once; otherwise a double tap draws
+    twice, and the first number kept is the one that counts."""
+    in_one_trip = getattr(cache, "draw_number", None)
+    if in_one_trip is not None:
+        return int(in_one_trip(counter, holder, lifetime))
+    drawn = _count(counter, lifetime)
+    return drawn if cache.add(holder, drawn, timeout=lifetime) else int(cache.get(holder, drawn))
+
+
 def _move_counters(drive_id: int, *, taken: int, finished: int) -> None:
-    with suppress(ValueError):  # not counted yet: the next reconciliation counts it
+    """The places left (not counted yet: the next reconciliation counts it) and, when someone
+    let in has booked, the bookings that move the line on by one; in one round trip where the
+    cache is Redis (config.cache)."""
+    lifetime = settings.DRIVE_QUEUE_MINUTES * 60 + 600
+    in_one_trip = getattr(cache, "move_counters", None)
+    if in_one_trip is not None:
+        moves: list[tuple[str, int, int | None]] = [(_places_key(drive_id), -taken, None)]
+        if finished:
+            moves.append((_bookings_key(drive_id), 1, lifetime))
+        in_one_trip(moves)
+        return
+    with suppress(ValueError):
         cache.incr(_places_key(drive_id), -taken)
-    if finished:  # someone let in has booked: the line moves on by one
-        _count(_bookings_key(drive_id), settings.DRIVE_QUEUE_MINUTES * 60 + 600)
+    if finished:
+        _count(_bookings_key(drive_id), lifetime)
 
 
 def _count(key: str, lifetime: int) -> int:

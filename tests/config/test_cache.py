@@ -231,3 +231,45 @@ def test_a_forked_child_makes_its_own_clients(redis_url: str) -> None:
 
     assert answer == b"ok"
     assert live.get("fork-test") == "parent"
+
+
+def test_a_number_in_line_is_drawn_once_in_one_round_trip(redis_url: str) -> None:
+    """The waiting room's numbers: the next of the counter, kept for the holder, who keeps it
+    however often they ask (even at the same moment); 1 with Redis gone."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    line = f"line-test:{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(8) as pool:
+        firsts = list(pool.map(lambda _: live.draw_number(line, f"{line}:a", 60), range(8)))
+
+    assert set(firsts) == {1}
+    assert live.draw_number(line, f"{line}:b", 60) == 2
+    assert live.draw_number(line, f"{line}:a", 60) == 1
+    assert live.get(f"{line}:b") == 2
+    client = redis.Redis.from_url(redis_url)
+    assert 0 < client.ttl(live.make_key(line)) <= 60
+    assert 0 < client.ttl(live.make_key(f"{line}:b")) <= 60
+
+    gone = ResilientRedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 1}})
+    assert gone.draw_number(line, f"{line}:c", 60) == 1
+
+
+def test_counters_move_together_made_if_new_or_only_if_there(redis_url: str) -> None:
+    """A booking in a drive moves the places left (only once counted) and the bookings made
+    (made at 0 if new), in one command."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    places, made = (f"move-test:{uuid.uuid4().hex}:{name}" for name in ("places", "made"))
+
+    assert live.move_counters([(places, -1, None), (made, 1, 60)]) == [None, 1]
+    assert live.get(places) is None
+    live.set(places, 10, timeout=60)
+    assert live.move_counters([(places, -1, None), (made, 1, 60)]) == [9, 2]
+    assert live.get(places) == 9
+    assert live.get(made) == 2
+    assert 0 < redis.Redis.from_url(redis_url).ttl(live.make_key(made)) <= 60
+
+    gone = ResilientRedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 1}})
+    assert gone.move_counters([(places, -1, None)]) == [None]

@@ -1078,11 +1078,12 @@ def test_allocate_for_a_drive_in_its_surge_is_told_its_place_while_the_engine_is
 
 
 @pytest.mark.parametrize("path", [BOOK, ALLOCATE])
-def test_asking_again_in_line_is_two_round_trips_to_the_cache(
+def test_asking_in_line_is_two_round_trips_to_the_cache_and_joining_it_three(
     apps: Apps, drive_in_surge: VaccinationDrive, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The session, then the account and the line's keys together (the process keeps the
-    drive in its surge): a poll in line sends Redis two commands."""
+    drive in its surge): a poll in line sends Redis two commands, and someone new in line
+    three, their number drawn in one."""
     if not lean_applies():
         assert not apps.route.engaged
         return
@@ -1111,6 +1112,15 @@ def test_asking_again_in_line_is_two_round_trips_to_the_cache(
     assert (again.status, again.code) == (429, "in_queue")
     assert again.body["detail"]["position"] == first.body["detail"]["position"]
     assert len(sent) == 2
+
+    newcomer = PatientFactory()
+    signed_in = caller(newcomer)
+    sent.clear()
+    joined = apps.lean_call(path, {**body, "patient_id": newcomer.pk}, signed_in)
+
+    assert (joined.status, joined.code) == (429, "in_queue")
+    assert joined.body["detail"]["position"] == first.body["detail"]["position"] + 1
+    assert len(sent) == 3  # and a number drawn, in one command
 
 
 def asking(
