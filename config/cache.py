@@ -48,12 +48,13 @@ class _Held:
 
     def __init__(self) -> None:
         self.clients: dict[int, Any] = {}
-        weakref.finalize(self, _hand_on, self.clients)
+        # To this process's idle clients: a forked child's are another dict, never these.
+        weakref.finalize(self, _hand_on, self.clients, _idle_clients)
 
 
-def _hand_on(clients: dict[int, Any]) -> None:
+def _hand_on(clients: dict[int, Any], idle: dict[int, list[Any]]) -> None:
     for pool_id, client in clients.items():
-        _idle_clients.setdefault(pool_id, []).append(client)
+        idle.setdefault(pool_id, []).append(client)
 
 
 def _forget_clients_after_fork() -> None:
