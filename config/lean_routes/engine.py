@@ -26,6 +26,7 @@ from booking.services.booking_sql.aio import (
     Candidates,
     HandOver,
     Option,
+    Replayed,
     aallocate_slot,
     abest_open_slots,
     abook_slot,
@@ -80,6 +81,24 @@ def _book_now(booking: BookingRequest) -> HttpResponse:
         return api.on_exception(request, exc)
 
 
+def _replay_now(booking: BookingRequest, appointment_id: int) -> HttpResponse:
+    """The answer to the key's earlier booking, which the function found: the appointment read
+    as book_slot reads a replay and answered as _book_now answers one, without allocate's
+    search being made again (a retry after a lost answer cost three times a booking)."""
+    request, payload = booking.request, booking.payload
+    operation = _operation(patients.allocate if isinstance(payload, AllocateIn) else patients.book)
+    try:
+        with serving(request):
+            earlier = Appointment.objects.select_related("slot").get(pk=appointment_id)
+            temporal = api.create_temporal_response(request)
+            result = patients._booked(
+                request, temporal, Booking(appointment=earlier, created=False)
+            )
+            return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
+    except Exception as exc:  # as _book_now answers
+        return api.on_exception(request, exc)
+
+
 def _with_fresh_connections(function: Callable[..., Any], *args: Any) -> Any:
     """`function(*args)` on an engine thread, with Django's connections as a request has them."""
     close_old_connections()
@@ -114,6 +133,11 @@ async def run_booking(
                 )
             except HandOver:
                 pass
+            except Replayed as earlier:
+                replay: HttpResponse = await in_a_thread(
+                    _replay_now, booking, earlier.appointment_id
+                )
+                return replay
         answer: HttpResponse = await in_a_thread(_book_now, booking)
         return answer
     finally:

@@ -334,6 +334,37 @@ def test_a_replay_is_200_with_idempotent_replayed_as_from_django(
     assert Appointment.objects.count() == 1
 
 
+@pytest.mark.parametrize("path", [BOOK, ALLOCATE])
+def test_a_replay_is_answered_from_the_earlier_booking_without_booking_again(
+    apps: Apps, reference_data: None, patient: Patient, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The function finds the key's earlier booking: it is read by its id and answered, with
+    no second search or booking through the view (a retry cost three times a booking)."""
+    import config.lean_routes.engine
+
+    slot = new_slot(service=vaccine("vaccine-influenza"))
+    who = caller(patient)
+    body: dict[str, Any] = {"patient_id": patient.pk}
+    body |= {"slot_id": slot.pk} if path == BOOK else {"service": "vaccine-influenza"}
+    first = apps.lean_call(path, body, who, key="replay-read-key")
+    assert first.status == 201
+    django = call(apps.django, path, body, who, key="replay-read-key")
+
+    def no_second_booking(booking: Any) -> Any:
+        raise AssertionError("the booking was made again through the view")
+
+    if lean_applies():
+        monkeypatch.setattr(config.lean_routes.engine, "_book_now", no_second_booking)
+    before = apps.route.answered
+    replayed = apps.lean_call(path, body, who, key="replay-read-key")
+
+    expect_lean(apps, before)
+    assert_same(django, replayed)
+    assert (replayed.status, replayed.body["id"]) == (200, first.body["id"])
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert Appointment.objects.count() == 1
+
+
 @pytest.mark.parametrize("language", ["th", "en"])
 def test_a_full_slot_is_slot_full_with_the_same_alternatives_in_each_language(
     apps: Apps, reference_data: None, patient: Patient, other_patient: Patient, language: str

@@ -101,6 +101,15 @@ class HandOver(Exception):
     """Booking through book_slot in a thread answers this one (nothing was written here)."""
 
 
+class Replayed(Exception):
+    """The function found the key's earlier booking (nothing was written): the answer is that
+    appointment, read by its id, as book_slot's replay reads it."""
+
+    def __init__(self, appointment_id: int) -> None:
+        super().__init__(appointment_id)
+        self.appointment_id = appointment_id
+
+
 async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> tuple[Patient, str] | None:
     """booking.selectors.patient_of on an AsyncConnection: one of the account's patients
     (only PATIENT_FIELDS loaded) and the language their texts go in, or None."""
@@ -223,7 +232,10 @@ async def abook_slot(
     call, done = await book(texts=not full_as_read)
     if done.kind == "texts":  # a place freed since it was read full
         call, done = await book(texts=True)
-    if done.kind != "booked":  # "replay" or "orm"
+    if done.kind == "replay":
+        assert done.appointment_id is not None
+        raise Replayed(done.appointment_id)
+    if done.kind != "booked":  # "orm"
         raise HandOver
     appointment = booked_appointment(call, done, patient=patient, booked_by=booked_by, partner=None)
     return appointment, call, done
