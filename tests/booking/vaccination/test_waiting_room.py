@@ -136,6 +136,21 @@ def test_in_the_first_seconds_nobody_is_told_to_wait_longer_than_the_drive_has_b
     assert admit(drive, 39).retry_after == 12
 
 
+def test_someone_behind_more_people_than_places_left_is_not_asked_back_sooner_for_it(
+    adaptive_line: None, drive: VaccinationDrive, clock: time_machine.Traveller
+) -> None:
+    """More people ahead than places left: only people giving up ahead would let them in,
+    which no speed of the line changes, so the first seconds' bound on the wait is not theirs
+    (the line's own guess stands, up to 30 s)."""
+    count_places_left(drive_id=drive.pk)
+    cache.set(f"drive-places-left:{drive.pk}", 30)
+    for account in range(40):
+        admit(drive, account)
+
+    assert admit(drive, 39).retry_after == 30  # 38 ahead of 30 places
+    assert admit(drive, 20).retry_after == 1  # 19 ahead: within the time open, as before
+
+
 def test_people_are_asked_back_as_if_the_line_moved_twice_as_fast_as_bookings_commit(
     adaptive_line: None,
     drive: VaccinationDrive,
