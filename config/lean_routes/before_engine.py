@@ -12,6 +12,7 @@ from django.db import close_old_connections
 from django.http import HttpResponse
 
 from booking.exceptions import DriveFull, InQueue
+from booking.models import VaccinationDrive
 from booking.schemas import BookIn
 from booking.services.booking_sql.reads import kept_slot_facts
 from booking.signed_in import (
@@ -45,28 +46,30 @@ def _wait_in_line(booking: BookingRequest) -> None:
         wait_turn(service_id=service_id, account_id=user_id, known=booking.known)
 
 
-def _line_keys(booking: BookingRequest, user_id: int) -> list[str]:
-    """The waiting room's keys for the request, when this process keeps the drives it may be
-    for (a slot's, or the service's in their surge): read with the account's, so that a poll
-    in line costs two round trips to the cache, the session's and this one."""
+def drives_kept_for(booking: BookingRequest) -> list[VaccinationDrive] | None:
+    """The drives in their surge the request is for, as this process keeps them without asking
+    anyone: [] when it knows of none (a slot of no drive, or one it keeps no facts of; a service
+    with no drive in its surge), None when it cannot tell (a drive's slot or a service whose
+    drives in their surge it does not keep now, or a service it does not keep)."""
     payload = booking.payload
-    drive_id = None
     if isinstance(payload, BookIn):
         facts = kept_slot_facts(payload.slot_id)
         if facts is None or facts.drive_id is None:
             return []
-        service_id, drive_id = facts.service_id, facts.drive_id
-    else:
-        try:
-            service_id = service_id_by_code(payload.service)
-        except Exception:  # not kept here (SynchronousOnlyOperation), or no such service
-            return []
-    return [
-        key
-        for drive in kept_drives_in_surge(service_id) or []
-        if drive_id in (None, drive.pk)
-        for key in line_keys(drive, user_id)
-    ]
+        kept = kept_drives_in_surge(facts.service_id)
+        return ([drive for drive in kept if drive.pk == facts.drive_id] or None) if kept else None
+    try:
+        service_id = service_id_by_code(payload.service)
+    except Exception:  # not kept here (SynchronousOnlyOperation), or no such service
+        return None
+    return kept_drives_in_surge(service_id)
+
+
+def _line_keys(booking: BookingRequest, user_id: int) -> list[str]:
+    """The waiting room's keys for the request's drives this process keeps: read with the
+    account's, so that a poll in line costs two round trips to the cache, the session's and
+    this one."""
+    return [key for drive in drives_kept_for(booking) or [] for key in line_keys(drive, user_id)]
 
 
 def _wait_in_line_in_a_thread(booking: BookingRequest) -> None:

@@ -56,12 +56,20 @@ def _operation(view: Callable[..., Any]) -> Operation:
     raise LookupError(f"No ninja operation for {view.__name__}")
 
 
+def _answered(booking: BookingRequest, made: Booking) -> HttpResponse:
+    """The booking's answer as the ninja view gives it, from the operation itself."""
+    request, payload = booking.request, booking.payload
+    operation = _operation(patients.allocate if isinstance(payload, AllocateIn) else patients.book)
+    temporal = api.create_temporal_response(request)
+    result = patients._booked(request, temporal, made)
+    return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
+
+
 def _book_now(booking: BookingRequest) -> HttpResponse:
     """What the ninja view does once the caller is signed in and let in, and its answer, from
     the operation itself."""
     request, payload = booking.request, booking.payload
     user = signed_in_user(request)
-    operation = _operation(patients.allocate if isinstance(payload, AllocateIn) else patients.book)
     try:
         with serving(request):
             patient = patient_of(user, payload.patient_id)
@@ -74,9 +82,7 @@ def _book_now(booking: BookingRequest) -> HttpResponse:
                 let_in=True,
                 counted=booking.counted,
             )
-            temporal = api.create_temporal_response(request)
-            result = patients._booked(request, temporal, made)
-            return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
+            return _answered(booking, made)
     except Exception as exc:  # every error the view could raise, answered as the API does
         return api.on_exception(request, exc)
 
@@ -85,16 +91,11 @@ def _replay_now(booking: BookingRequest, appointment_id: int) -> HttpResponse:
     """The answer to the key's earlier booking, which the function found: the appointment read
     as book_slot reads a replay and answered as _book_now answers one, without allocate's
     search being made again (a retry after a lost answer cost three times a booking)."""
-    request, payload = booking.request, booking.payload
-    operation = _operation(patients.allocate if isinstance(payload, AllocateIn) else patients.book)
+    request = booking.request
     try:
         with serving(request):
             earlier = Appointment.objects.select_related("slot").get(pk=appointment_id)
-            temporal = api.create_temporal_response(request)
-            result = patients._booked(
-                request, temporal, Booking(appointment=earlier, created=False)
-            )
-            return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
+            return _answered(booking, Booking(appointment=earlier, created=False))
     except Exception as exc:  # as _book_now answers
         return api.on_exception(request, exc)
 
@@ -194,10 +195,7 @@ async def _book_on_the_loop(
             return api.on_exception(request, refused)
         appointment, call, done = made
         booking_sql.after_commit(call, done)  # the desks' change is collected by run_booking
-        temporal = api.create_temporal_response(request)
-        result = patients._booked(request, temporal, Booking(appointment=appointment, created=True))
-        view = patients.allocate if isinstance(payload, AllocateIn) else patients.book
-        return _operation(view)._result_to_response(request, result, temporal)  # type: ignore[return-value]
+        return _answered(booking, Booking(appointment=appointment, created=True))
 
 
 async def _read_patient(booking: BookingRequest, conn: Any) -> tuple[Patient, str, bool] | None:

@@ -29,11 +29,10 @@ from booking.schemas import AllocateIn, BookIn
 from booking.services import booking_sql
 from booking.services.booking_sql.aio import aslot_facts_and_patient
 from booking.services.booking_sql.reads import kept_slot_facts
-from booking.vaccination.waiting_room import kept_drives_in_surge, slot_drive_key
+from booking.vaccination.waiting_room import slot_drive_key
 from clinics.permissions import signed_in_user
-from clinics.selectors import service_id_by_code
 from config.async_database import AsyncConnections
-from config.lean_routes.before_engine import signed_in, wait_in_line
+from config.lean_routes.before_engine import drives_kept_for, signed_in, wait_in_line
 from config.lean_routes.engine import run_booking
 from config.lean_routes.request import (
     ALLOCATE_PATH,
@@ -63,16 +62,8 @@ def _in_a_drive(booking: BookingRequest) -> bool:
     """Whether the request may be for a drive's waiting room, as far as this process knows
     without asking anyone: a slot it keeps the facts of that is a drive's, or allocate for a
     service unless it keeps the service's drives in their surge, and there are none."""
-    payload = booking.payload
-    if isinstance(payload, BookIn):
-        facts = kept_slot_facts(payload.slot_id)
-        return facts is not None and facts.drive_id is not None
-    try:
-        service_id = service_id_by_code(payload.service)
-    except Exception:  # not kept here (SynchronousOnlyOperation), or no such service
-        return True
-    kept = kept_drives_in_surge(service_id)
-    return kept is None or bool(kept)
+    drives = drives_kept_for(booking)
+    return drives is None or bool(drives)
 
 
 class LeanRoutes:

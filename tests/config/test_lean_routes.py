@@ -1035,23 +1035,34 @@ def test_a_booking_the_engine_would_turn_away_is_told_busy_before_anything_is_re
     assert "session" in reads
 
 
+def in_line(path: str, patient: Patient, drive: VaccinationDrive) -> dict[str, Any]:
+    """A request for the drive's place: one of its slots (book), or its service (allocate)."""
+    if path == ALLOCATE:
+        return {"patient_id": patient.pk, "service": "vaccine-influenza"}
+    slot = Slot.objects.filter(drive=drive).first()
+    assert slot is not None
+    return {"patient_id": patient.pk, "slot_id": slot.pk}
+
+
+@pytest.mark.parametrize("path", [BOOK, ALLOCATE])
 def test_someone_in_line_is_told_their_place_even_while_the_engine_is_full(
-    apps: Apps, drive_in_surge: VaccinationDrive
+    apps: Apps, drive_in_surge: VaccinationDrive, path: str
 ) -> None:
-    """The early busy is for bookings only: a poll for a drive's slot this process knows goes
-    on to the waiting room, which tells the person their place from Redis."""
+    """The early busy is for bookings only: a poll for a drive's slot, or for a service with a
+    drive in its surge, this process knows goes on to the waiting room, which tells the
+    person their place from Redis."""
     route = apps.route
     if not lean_applies():
         assert not route.engaged
         return
     patient = PatientFactory()
     who = caller(patient)
-    slot = Slot.objects.filter(drive=drive_in_surge).first()
-    assert slot is not None
-    body = json.dumps({"patient_id": patient.pk, "slot_id": slot.pk}).encode()
-    apps.lean_call(BOOK, json.loads(body), who)  # the first poll learns the slot's drive
+    body = in_line(path, patient, drive_in_surge)
+    apps.lean_call(path, body, who)  # the first poll learns the slot's drive, or the drives
 
-    answer = asking(apps, BOOK, body, request_headers(who), every_turn_taken=True)
+    answer = asking(
+        apps, path, json.dumps(body).encode(), request_headers(who), every_turn_taken=True
+    )
 
     assert (answer.status, answer.code) == (429, "in_queue")
 
@@ -1088,26 +1099,6 @@ def test_allocate_is_told_busy_early_only_once_the_process_knows_no_drive_is_in_
     assert (known.status, known.code, reads) == (429, "busy", ["session"])
 
 
-def test_allocate_for_a_drive_in_its_surge_is_told_its_place_while_the_engine_is_full(
-    apps: Apps, drive_in_surge: VaccinationDrive
-) -> None:
-    route = apps.route
-    if not lean_applies():
-        assert not route.engaged
-        return
-    patient = PatientFactory()
-    who = caller(patient)
-    body = json.dumps({"patient_id": patient.pk, "service": "vaccine-influenza"}).encode()
-
-    def ask() -> Answer:
-        return asking(apps, ALLOCATE, body, request_headers(who), every_turn_taken=True)
-
-    ask()  # the process learns the drives in their surge
-    answer = ask()
-
-    assert (answer.status, answer.code) == (429, "in_queue")
-
-
 @pytest.mark.parametrize("path", [BOOK, ALLOCATE])
 def test_asking_in_line_is_two_round_trips_to_the_cache_and_joining_it_three(
     apps: Apps, drive_in_surge: VaccinationDrive, path: str, monkeypatch: pytest.MonkeyPatch
@@ -1122,10 +1113,7 @@ def test_asking_in_line_is_two_round_trips_to_the_cache_and_joining_it_three(
 
     patient = PatientFactory()
     who = caller(patient)
-    slot = Slot.objects.filter(drive=drive_in_surge).first()
-    assert slot is not None
-    body: dict[str, Any] = {"patient_id": patient.pk}
-    body |= {"slot_id": slot.pk} if path == BOOK else {"service": "vaccine-influenza"}
+    body = in_line(path, patient, drive_in_surge)
     first = apps.lean_call(path, body, who)  # a number in line drawn; the drive learnt
     sent: list[Any] = []
     send = redis.connection.Connection.send_packed_command
