@@ -37,7 +37,12 @@ from booking.services.queue_events import queue_group
 from booking.signed_in import account_key, keep_account
 from booking.vaccination.drives import create_drive, release_drive
 from booking.vaccination.waiting_room import admit, wait_turn_for_slot
-from clinics.selectors import district_by_code, forget_centre_order, ranked_centres_offering
+from clinics.selectors import (
+    district_by_code,
+    forget_centre_order,
+    ranked_centres_offering,
+    service_by_code,
+)
 from config.asgi import build_application
 from config.lean_routes import LeanRoutes
 from config.load_shedding import BUSY_BODY
@@ -1097,6 +1102,33 @@ def test_allocate_is_told_busy_early_only_once_the_process_knows_no_drive_is_in_
     known = ask()
 
     assert (known.status, known.code, reads) == (429, "busy", ["session"])
+
+
+def test_allocate_for_a_service_whose_drives_the_process_does_not_keep_now_is_not_told_busy_early(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service is kept in the process, but not (or no longer) its drives in their surge:
+    it cannot tell whether a drive's line is open, so the request reads on to the waiting
+    room rather than being refused before anything is read."""
+    from booking.vaccination.waiting_room import forget_drives_in_surge
+
+    route = apps.route
+    if not lean_applies():
+        assert not route.engaged
+        return
+    who = caller(patient)
+    body = json.dumps({"patient_id": patient.pk, "service": "general-checkup"}).encode()
+    reads: list[str] = []
+    monkeypatch.setattr(
+        "config.lean_routes.middleware.signed_in",
+        _counted(reads, "session", config.lean_routes.middleware.signed_in),
+    )
+    service_by_code("general-checkup")  # the service is kept here
+    forget_drives_in_surge()
+
+    answer = asking(apps, ALLOCATE, body, request_headers(who), every_turn_taken=True)
+
+    assert (answer.status, answer.code, reads) == (429, "busy", ["session"])
 
 
 @pytest.mark.parametrize("path", [BOOK, ALLOCATE])
