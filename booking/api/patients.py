@@ -1,5 +1,6 @@
 """A signed-in account's own patients and appointments. Another account's are not found."""
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -7,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
+from django.utils.asyncio import async_unsafe
 from django.utils.translation import get_language
 from ninja import Router, Status
 from ninja.params.functions import Header
@@ -78,21 +80,47 @@ IdempotencyKey: Any = Header(
 ALTERNATIVES_SECONDS = 1.0
 ALTERNATIVES_KEPT = 10_000
 _alternatives: dict[int, tuple[float, list[dict[str, Any]]]] = {}
+# One thread at a time works a slot's alternatives out; the others wait for its answer.
+_making: dict[int, threading.Lock] = {}
+_making_guard = threading.Lock()
+
+
+def _kept_alternatives(slot_id: int) -> list[dict[str, Any]] | None:
+    kept = _alternatives.get(slot_id)
+    if kept is not None and time.monotonic() - kept[0] < ALTERNATIVES_SECONDS:
+        return list(kept[1])
+    return None
+
+
+@async_unsafe
+def _to_be_made() -> None:
+    """SynchronousOnlyOperation on an event loop, before any lock is waited for there."""
 
 
 def alternatives_to(slot_id: int) -> list[dict[str, Any]]:
-    """The next-best times to a slot, as the API shows them."""
-    now = time.monotonic()
-    kept = _alternatives.get(slot_id)
-    if kept is not None and now - kept[0] < ALTERNATIVES_SECONDS:
-        return list(kept[1])
-    made = [
-        SlotOut.from_option(option).model_dump(mode="json") for option in next_best_slots(slot_id)
-    ]
-    if len(_alternatives) >= ALTERNATIVES_KEPT:
-        _alternatives.clear()
-    _alternatives[slot_id] = (now, made)
-    return list(made)
+    """The next-best times to a slot, as the API shows them: kept a second per process, and
+    worked out by one thread at a time (a hot slot's refusals come together: each working
+    them out had cost more than the refusal itself)."""
+    kept = _kept_alternatives(slot_id)
+    if kept is not None:
+        return kept
+    _to_be_made()
+    with _making_guard:
+        if len(_making) >= ALTERNATIVES_KEPT:
+            _making.clear()
+        making = _making.setdefault(slot_id, threading.Lock())
+    with making:
+        kept = _kept_alternatives(slot_id)  # made while this thread waited
+        if kept is not None:
+            return kept
+        made = [
+            SlotOut.from_option(option).model_dump(mode="json")
+            for option in next_best_slots(slot_id)
+        ]
+        if len(_alternatives) >= ALTERNATIVES_KEPT:
+            _alternatives.clear()
+        _alternatives[slot_id] = (time.monotonic(), made)
+        return list(made)
 
 
 def forget_alternatives() -> None:

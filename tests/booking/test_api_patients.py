@@ -517,3 +517,43 @@ def test_an_invisible_name_is_a_422_naming_the_field(reference_data):
     assert response.status_code == 422
     assert response.json()["field"] == "last_name"
     assert "can be seen" in response.json()["message"]
+
+
+def test_a_slots_alternatives_asked_for_by_many_at_once_are_worked_out_once(monkeypatch):
+    """A hot slot's refusals come together: the first works the alternatives out, the rest
+    wait for its answer rather than each searching again."""
+    import threading
+
+    from booking.api import patients as patients_api
+
+    class Noting(dict):  # the threads that have reached the slot's lock
+        reached = 0
+
+        def setdefault(self, key, default=None):  # type: ignore[no-untyped-def]
+            Noting.reached += 1
+            return super().setdefault(key, default)
+
+    searches, go = [], threading.Event()
+
+    def slow_search(slot_id: int) -> list[object]:
+        searches.append(slot_id)
+        assert go.wait(timeout=30)
+        return []
+
+    monkeypatch.setattr(patients_api, "_making", Noting())
+    monkeypatch.setattr(patients_api, "next_best_slots", slow_search)
+    answers: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(patients_api.alternatives_to(7)))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    while Noting.reached < len(threads) and len(searches) < len(threads):
+        go.wait(timeout=0.01)  # every thread at the lock (or, without it, searching)
+    go.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert answers == [[]] * len(threads)
+    assert searches == [7]
