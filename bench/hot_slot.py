@@ -111,7 +111,7 @@ def by_small_slots(conn: psycopg.Connection, client: int, hold: float) -> bool:
 
 def by_redis_counter(cache: redis.Redis, key: str) -> Way:
     def take(conn: psycopg.Connection, client: int, hold: float) -> bool:
-        if cache.decr(key) < 0:
+        if int(cache.decr(key)) < 0:  # type: ignore[arg-type]  # sync client: an int
             cache.incr(key)
             return False
         try:
