@@ -57,14 +57,21 @@ def format_date(day: date, language: str) -> str:
     return f"{day.day} {ENGLISH_MONTHS[day.month - 1]} {day.year}"
 
 
+def in_bangkok(moment: datetime) -> datetime:
+    """The moment in Bangkok time (TIME_ZONE), whichever time zone a request has made
+    current: texts and their hours are Bangkok's. (Cheaper than timezone.localtime, which
+    looks the current zone up in a context-local on each call: a booking formats several.)"""
+    return moment.astimezone(timezone.get_default_timezone())
+
+
 def format_time(moment: datetime, language: str) -> str:
     """ "10:30 น." in Thai, "10:30" in English, in Bangkok time."""
-    clock = f"{timezone.localtime(moment):%H:%M}"
+    clock = f"{in_bangkok(moment):%H:%M}"
     return f"{clock} น." if language == "th" else clock
 
 
 def format_moment(moment: datetime, language: str) -> str:
     """The day and the time: "จ. 30 พ.ย. 2569 10:30 น." or "Mon 30 Nov 2026, 10:30"."""
-    day = format_day(timezone.localdate(moment), language)
+    day = format_day(in_bangkok(moment).date(), language)
     separator = " " if language == "th" else ", "
     return f"{day}{separator}{format_time(moment, language)}"

@@ -6,6 +6,7 @@ Thai needs UCS-2, where one segment holds 70 characters (67 once a message is sp
 every text is kept short: the centre's short name, the date, one link.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -30,8 +31,10 @@ class SegmentCount:
 GSM7 = GSM7_BASIC | GSM7_EXTENSION
 
 
+@functools.lru_cache(maxsize=256)
 def count_segments(text: str) -> SegmentCount:
-    """How many SMS segments the text takes, and in which encoding."""
+    """How many SMS segments the text takes, and in which encoding. (Kept for the last few:
+    a booking's reminders share one text.)"""
     chars = set(text)
     if chars <= GSM7:
         single, part, encoding = 160, 153, "gsm7"

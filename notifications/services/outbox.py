@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone
 
+from clinics.dates import in_bangkok
 from notifications import messages
 from notifications.models import Message, OptOut
 
@@ -45,7 +46,7 @@ class Recipient:
 def in_quiet_hours(moment: datetime) -> bool:
     """Whether the Bangkok hour is quiet: from START to END, across midnight or not;
     START == END means no quiet hours."""
-    hour = timezone.localtime(moment).hour
+    hour = in_bangkok(moment).hour
     start, end = settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END
     if start > end:
         return hour >= start or hour < end
@@ -56,9 +57,9 @@ def after_quiet_hours(moment: datetime) -> datetime:
     """The moment itself, or the end of the quiet period it falls in (08:00 Bangkok)."""
     if not in_quiet_hours(moment):
         return moment
-    local = timezone.localtime(moment)
-    end = timezone.make_aware(
-        datetime.combine(local.date(), time(settings.SMS_QUIET_HOURS_END % 24))
+    local = in_bangkok(moment)
+    end = datetime.combine(
+        local.date(), time(settings.SMS_QUIET_HOURS_END % 24), tzinfo=local.tzinfo
     )
     return end if end > local else end + timedelta(days=1)
 

@@ -378,6 +378,23 @@ def test_quiet_hours_need_not_cross_midnight(settings, clock):
 
 
 @pytest.mark.django_db
+def test_quiet_hours_are_bangkok_hours_whichever_time_zone_is_current(settings, clock):
+    from django.utils import timezone
+
+    from notifications.services.outbox import after_quiet_hours, in_quiet_hours
+
+    settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END = 21, 8
+
+    with timezone.override("UTC"):  # 03:00 in Bangkok is 20:00 the day before in UTC
+        assert in_quiet_hours(bangkok(MONDAY, time(3)))
+        assert not in_quiet_hours(bangkok(MONDAY, time(12)))  # 05:00 UTC
+        assert after_quiet_hours(bangkok(MONDAY, time(3))) == bangkok(MONDAY, time(8))
+        assert after_quiet_hours(bangkok(MONDAY, time(22))) == bangkok(MONDAY, time(8)) + (
+            timedelta(days=1)
+        )
+
+
+@pytest.mark.django_db
 def test_without_a_messaging_service_texts_go_from_the_configured_number(
     fake_twilio, daytime, settings
 ):

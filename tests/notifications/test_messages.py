@@ -1,8 +1,9 @@
 from datetime import UTC, date, datetime
 
 import pytest
+from django.utils import timezone
 
-from clinics.dates import format_day, format_moment
+from clinics.dates import format_day, format_moment, format_time
 from notifications import messages
 from notifications.messages import count_segments
 from tests.fakes.twilio_api import count_segments as fake_twilio_segments
@@ -41,6 +42,14 @@ def test_thai_dates_use_the_buddhist_era_and_bangkok_time():
     assert format_day(date(2026, 11, 22), "en") == "Sun 22 Nov 2026"
     assert format_moment(moment, "th") == "อา. 22 พ.ย. 2569 10:30 น."
     assert format_moment(moment, "en") == "Sun 22 Nov 2026, 10:30"
+
+
+def test_texts_are_in_bangkok_time_whichever_time_zone_is_current():
+    moment = datetime(2026, 11, 22, 3, 30, tzinfo=UTC)
+
+    with timezone.override("Europe/London"):
+        assert format_moment(moment, "en") == "Sun 22 Nov 2026, 10:30"
+        assert format_time(moment, "th") == "10:30 น."
 
 
 def test_passcode_messages_carry_the_code_in_either_language():
