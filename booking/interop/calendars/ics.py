@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress, vDuration, vUri
 
@@ -26,6 +26,7 @@ from booking.links import my_appointment_link
 from booking.models import Appointment, Slot
 from booking.notices import what_to_bring
 from clinics.centre_facts import address_in, phone_as_written
+from clinics.dates import in_bangkok
 from clinics.models import Closure, HealthCentre, PublicHoliday, VisitMode, for_language
 
 PRODUCT_ID = "-//Bangkok Metropolitan Administration//Health centre booking//TH"
@@ -70,10 +71,6 @@ def _finish(calendar: Calendar) -> bytes:
 
 def _centre_name(centre: HealthCentre, language: str) -> str:
     return centre.name_in(language)
-
-
-def _in_bangkok(moment: datetime) -> datetime:
-    return timezone.localtime(moment, timezone.get_default_timezone())
 
 
 def _place(event: Event, centre: HealthCentre, language: str) -> None:
@@ -125,8 +122,8 @@ def appointment_event(appointment: Appointment, wording: _Wording, *, link: str 
     event.add("dtstamp", appointment.updated_at)
     event.add("last-modified", appointment.updated_at)
     event.add("created", appointment.created_at)
-    event.add("dtstart", _in_bangkok(slot.start))
-    event.add("dtend", _in_bangkok(slot.end))
+    event.add("dtstart", in_bangkok(slot.start))
+    event.add("dtend", in_bangkok(slot.end))
     event.add("summary", summary)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
@@ -238,7 +235,7 @@ def sessions_from_slots(slots: Iterable[Slot]) -> list[Session]:
     sessions: list[Session] = []
     for slot in sorted(slots, key=lambda s: (s.centre_id, s.service_id, s.drive_id or 0, s.start)):
         last = sessions[-1] if sessions else None
-        day = _in_bangkok(slot.start).date()
+        day = in_bangkok(slot.start).date()
         key = (slot.clinician_id, slot.centre_id, slot.service_id, slot.drive_id, day)
         if last is not None and last.key == key and last.end == slot.start:
             sessions[-1] = Session(
@@ -303,8 +300,8 @@ def _session_event(session: Session, uid: str, language: str, stamp: datetime) -
     )
     event.add("dtstamp", stamp)
     event.add("last-modified", session.last_modified)
-    event.add("dtstart", _in_bangkok(session.start))
-    event.add("dtend", _in_bangkok(session.end))
+    event.add("dtstart", in_bangkok(session.start))
+    event.add("dtend", in_bangkok(session.end))
     event.add(
         "summary",
         _("%(service)s: %(booked)d of %(places)d booked")
@@ -325,8 +322,8 @@ def _clinician_appointment_event(appointment: Appointment, language: str) -> Eve
     event.add("uid", f"appointment-{appointment.pk}-clinician@{_host()}")
     event.add("sequence", appointment.sequence)
     event.add("dtstamp", appointment.updated_at)
-    event.add("dtstart", _in_bangkok(slot.start))
-    event.add("dtend", _in_bangkok(slot.end))
+    event.add("dtstart", in_bangkok(slot.start))
+    event.add("dtend", in_bangkok(slot.end))
     mode = _("video call") if appointment.visit_mode == VisitMode.VIDEO else _("in person")
     summary = _("Appointment %(number)d · %(service)s (%(mode)s)") % {
         "number": appointment.pk,

@@ -10,11 +10,11 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import gettext
 
 from booking.models import Appointment, Slot, VaccinationDrive
 from clinics.centre_facts import OpeningPeriod
+from clinics.dates import in_bangkok
 from clinics.models import HealthCentre, Service
 
 Resource = dict[str, Any]
@@ -86,7 +86,7 @@ def booking_deep_link(slot_id: int) -> str:
 
 def instant(moment: datetime) -> str:
     """A FHIR instant in Bangkok time (the default zone, not the reader's), to the second."""
-    return moment.astimezone(timezone.get_default_timezone()).isoformat(timespec="seconds")
+    return in_bangkok(moment).isoformat(timespec="seconds")
 
 
 # --- Schedule ids ---------------------------------------------------------------------------------
