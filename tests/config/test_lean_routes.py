@@ -28,6 +28,7 @@ from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from pytest_django import Settings
 
+import config.async_database
 import config.lean_routes.middleware
 from booking.interop.partners import issue_partner_key
 from booking.models import Appointment, Partner, PartnerKey, Patient, Slot, VaccinationDrive
@@ -1279,6 +1280,40 @@ def test_a_slot_new_to_the_process_is_read_with_the_patient_then_booked_in_one_c
     assert answer.status == 201
     if lean_applies():
         assert [sql for sql in seen if "nextval" not in sql] == [SLOT_AND_PATIENT_SQL, CALL_SQL]
+
+
+def test_an_ordinary_booking_on_the_event_loop_makes_no_django_connection(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request on the event loop is a context of its own, where asking Django's
+    `connection` anything makes a new connection object (about 30 µs): the lean route books a
+    slot it knows without one, on its own async connection."""
+    from django.db import connections
+
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient))
+    slot = new_slot(capacity=2)
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
+    other = PatientFactory()  # the slot's facts are kept now
+    made: list[str] = []
+    make = connections.create_connection
+
+    def counted(alias: str) -> Any:
+        made.append(alias)
+        return make(alias)
+
+    # Opening the route's own connection asks Django for its parameters: each test's request
+    # runs on a loop of its own, so it opens one each time (a web process opens a few, once).
+    opening = config.async_database._parameters()
+    monkeypatch.setattr(config.async_database, "_parameters", lambda: dict(opening))
+    monkeypatch.setattr(connections, "create_connection", counted)
+    before = apps.route.answered
+
+    answer = apps.lean_call(BOOK, {"patient_id": other.pk, "slot_id": slot.pk}, caller(other))
+
+    expect_lean(apps, before)
+    assert answer.status == 201
+    if lean_applies():
+        assert made == []
 
 
 def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_books_with_them(
