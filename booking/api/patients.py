@@ -235,12 +235,15 @@ def get_my_appointment(request: HttpRequest, appointment_id: RowId) -> Appointme
     return appointment_of(signed_in_user(request), appointment_id)
 
 
-def _booked(request: HttpRequest, response: HttpResponse, booking: Booking) -> Status[Appointment]:
+def _booked(
+    request: HttpRequest, response: HttpResponse, booking: Booking
+) -> Status[Appointment | AppointmentOut]:
     """The answer to a booking. A new one is answered from what the engine holds (the slot
     was read with its service, centre and district): the same as reading it again, without
-    the statement. A replay reads what the first request made."""
+    the statement, and made into its schema directly (ninja does not validate it again). A
+    replay reads what the first request made."""
     if booking.created:
-        return Status(201, booking.appointment)
+        return Status(201, AppointmentOut.of(booking.appointment))
     response.headers["Idempotent-Replayed"] = "true"
     return Status(200, appointment_of(signed_in_user(request), booking.appointment.pk))
 
@@ -251,7 +254,7 @@ def book(
     response: HttpResponse,
     payload: BookIn,
     idempotency_key: str = IdempotencyKey,
-) -> Status[Appointment]:
+) -> Status[Appointment | AppointmentOut]:
     """Book a place in a slot for yourself or a dependant.
 
     201 with the new appointment; 200 with the same appointment when the Idempotency-Key was
@@ -275,7 +278,7 @@ def allocate(
     response: HttpResponse,
     payload: AllocateIn,
     idempotency_key: str = IdempotencyKey,
-) -> Status[Appointment]:
+) -> Status[Appointment | AppointmentOut]:
     """Book the best open slot in one call: "the earliest time near me".
 
     Uses the same ranking as the slot search; the patient's home district is used unless
