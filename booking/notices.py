@@ -9,6 +9,7 @@ appointment is still on is registered with the dispatcher in BookingConfig.ready
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -22,6 +23,7 @@ from notifications.models import Message
 from notifications.services.outbox import (
     Recipient,
     is_opted_out,
+    outbox_fields,
     outbox_row,
     queue_message,
     queue_messages,
@@ -29,6 +31,7 @@ from notifications.services.outbox import (
 
 Kind = Message.Kind
 Status = Message.Status
+Row = TypeVar("Row")  # an outbox row as outbox_row makes it, or its fields (outbox_fields)
 
 # Messages about an appointment's time: replaced when it moves, dropped when it is cancelled.
 ABOUT_THE_TIME = (Kind.CONFIRMATION, Kind.REMINDER, Kind.RESCHEDULED, Kind.VIDEO_LINK)
@@ -330,20 +333,26 @@ def _announce_time(
     if recipient is None:
         return
     opted_out = is_opted_out(recipient.phone)
-    queue_messages(_announcement_rows(appointment, recipient, kind, text, opted_out=opted_out))
+    queue_messages(_announcement_rows(appointment, recipient, kind, text, outbox_row, opted_out))
 
 
 def booked_rows(
     appointment: Appointment, recipient: Recipient, *, opted_out: bool
 ) -> list[Message]:
     """The rows notify_booked writes, not saved: the confirmation, then the reminders and the
-    joining link. (The booking function writes these, made in both languages beforehand.)"""
+    joining link."""
     return _announcement_rows(
-        appointment,
-        recipient,
-        Kind.CONFIRMATION,
-        booking_confirmation,
-        opted_out=opted_out,
+        appointment, recipient, Kind.CONFIRMATION, booking_confirmation, outbox_row, opted_out
+    )
+
+
+def booked_fields(
+    appointment: Appointment, recipient: Recipient, *, opted_out: bool
+) -> list[dict[str, Any]]:
+    """booked_rows' rows as their fields by name (outbox_fields), for the booking function,
+    which writes them from values made in the recipient's language beforehand."""
+    return _announcement_rows(
+        appointment, recipient, Kind.CONFIRMATION, booking_confirmation, outbox_fields, opted_out
     )
 
 
@@ -352,10 +361,12 @@ def _announcement_rows(
     recipient: Recipient,
     kind: Message.Kind,
     text: Callable[[Appointment, str], str],
-    *,
+    row: Callable[..., Row],
     opted_out: bool,
-) -> list[Message]:
-    announcement = outbox_row(
+) -> list[Row]:
+    """What is said when the appointment is, and what leads up to it, each made by `row`
+    (outbox_row, or outbox_fields), which takes outbox_row's arguments."""
+    announcement = row(
         recipient=recipient,
         kind=kind,
         body=text(appointment, recipient.language),
@@ -363,10 +374,12 @@ def _announcement_rows(
         appointment=appointment,
         opted_out=opted_out,
     )
-    return [announcement, *_reminders(appointment, recipient, opted_out=opted_out)]
+    return [announcement, *_reminders(appointment, recipient, row, opted_out)]
 
 
-def _reminders(appointment: Appointment, recipient: Recipient, *, opted_out: bool) -> list[Message]:
+def _reminders(
+    appointment: Appointment, recipient: Recipient, row: Callable[..., Row], opted_out: bool
+) -> list[Row]:
     slot = appointment.slot
     now = timezone.now()
     rows = []
@@ -377,7 +390,7 @@ def _reminders(appointment: Appointment, recipient: Recipient, *, opted_out: boo
             continue
         body = body or reminder(appointment, recipient.language)
         rows.append(
-            outbox_row(
+            row(
                 recipient=recipient,
                 kind=Kind.REMINDER,
                 body=body,
@@ -390,7 +403,7 @@ def _reminders(appointment: Appointment, recipient: Recipient, *, opted_out: boo
         )
     if appointment.visit_mode == VisitMode.VIDEO:
         rows.append(
-            outbox_row(
+            row(
                 recipient=recipient,
                 kind=Kind.VIDEO_LINK,
                 body=video_link(appointment, recipient.language),

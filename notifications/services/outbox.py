@@ -9,6 +9,7 @@ patient) they are about, is up to the apps above: booking's texts are booking.no
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
@@ -116,6 +117,35 @@ def outbox_row(
     """The outbox row queue_message writes, not saved yet: a caller writing several to one
     number at once asks is_opted_out once, passes `opted_out`, and writes them together
     with queue_messages."""
+    return Message(
+        **outbox_fields(
+            recipient=recipient,
+            kind=kind,
+            body=body,
+            due_at=due_at,
+            expires_at=expires_at,
+            appointment=appointment,
+            patient=patient,
+            reminder_minutes=reminder_minutes,
+            opted_out=opted_out,
+        )
+    )
+
+
+def outbox_fields(
+    *,
+    recipient: Recipient,
+    kind: Message.Kind,
+    body: str,
+    due_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    appointment: models.Model | None = None,
+    patient: models.Model | None = None,
+    reminder_minutes: int | None = None,
+    opted_out: bool | None = None,
+) -> dict[str, Any]:
+    """The fields of outbox_row's row, by name: for a writer that sends them on as values
+    (the booking function takes its texts as JSON) without making a Message of each."""
     now = timezone.now()
     due = max(due_at or now, now)
     status, error_code, last_error = Status.PENDING, "", ""
@@ -129,23 +159,25 @@ def outbox_row(
     count = messages.count_segments(body)
     if kind == Kind.PASSCODE and status != Status.PENDING:
         body = messages.redact_codes(body)  # never sent: nothing to keep
-    return Message(
-        recipient=recipient.phone,
-        language=recipient.language,
-        kind=kind,
-        body=body,
-        encoding=count.encoding,
-        segments=count.segments,
-        due_at=due,
-        expires_at=expires_at,
-        status=status,
-        error_code=error_code,
-        last_error=last_error,
+    return {
+        "recipient": recipient.phone,
+        "language": recipient.language,
+        "kind": kind,
+        "body": body,
+        "encoding": count.encoding,
+        "segments": count.segments,
+        "due_at": due,
+        "expires_at": expires_at,
+        "status": status,
+        "error_code": error_code,
+        "last_error": last_error,
         # By id: the outbox knows the rows its texts are about only as rows.
-        appointment_id=appointment.pk if appointment is not None else None,
-        patient_id=patient.pk if patient is not None else getattr(appointment, "patient_id", None),
-        reminder_minutes=reminder_minutes,
-    )
+        "appointment_id": appointment.pk if appointment is not None else None,
+        "patient_id": (
+            patient.pk if patient is not None else getattr(appointment, "patient_id", None)
+        ),
+        "reminder_minutes": reminder_minutes,
+    }
 
 
 def queue_messages(rows: list[Message]) -> list[Message]:

@@ -284,13 +284,13 @@ def test_a_booking_through_the_booking_function_makes_the_texts_once_when_the_ro
     from booking.services.booking_sql import call as call_module
 
     made_in = []
-    make_rows = call_module.booked_rows
+    make_rows = call_module.booked_fields
 
     def counted(appointment, recipient, **options):
         made_in.append(recipient.language)
         return make_rows(appointment, recipient, **options)
 
-    monkeypatch.setattr(call_module, "booked_rows", counted)
+    monkeypatch.setattr(call_module, "booked_fields", counted)
     patient.preferred_language = "en"
     patient.save(update_fields=["preferred_language"])
 

@@ -1327,13 +1327,13 @@ def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_bo
     import config.lean_routes.middleware as middleware
 
     made: list[int] = []
-    make = calls.booked_rows
+    make = calls.booked_fields
 
     def counting(appointment: Any, *args: Any, **kwargs: Any) -> Any:
         made.append(appointment.pk)
         return make(appointment, *args, **kwargs)
 
-    monkeypatch.setattr(calls, "booked_rows", counting)
+    monkeypatch.setattr(calls, "booked_fields", counting)
     slot = new_slot(capacity=1)
     first = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
     assert first.status == 201
@@ -1389,13 +1389,13 @@ def test_a_booking_makes_its_texts_once_in_the_language_they_go_in(
         preferred_language="th",
     )
     made_in: list[str] = []
-    make_rows = call_module.booked_rows
+    make_rows = call_module.booked_fields
 
     def counted(appointment: Appointment, recipient: Any, **options: Any) -> Any:
         made_in.append(recipient.language)
         return make_rows(appointment, recipient, **options)
 
-    monkeypatch.setattr(call_module, "booked_rows", counted)
+    monkeypatch.setattr(call_module, "booked_fields", counted)
     before = apps.route.answered
 
     answer = apps.lean_call(

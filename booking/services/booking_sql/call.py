@@ -5,11 +5,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -28,15 +29,16 @@ from booking.exceptions import (
     TooManyActiveBookings,
 )
 from booking.models import Appointment, Partner, Patient, Slot
-from booking.notices import booked_rows
+from booking.notices import booked_fields
 from booking.services.booking_sql.reads import SlotFacts
 from booking.services.queue_events import send_queue_change
 from booking.vaccination import waiting_room  # a module: the waiting room imports booking_sql
 from clinics import audit
 from clinics.exceptions import DomainError, NotFound
 from clinics.models import AuditEvent, HealthCentre, Service
-from notifications.models import Message
 from notifications.services.outbox import OPTED_OUT_ERROR, Recipient, wake_worker
+
+M = TypeVar("M", bound=models.Model)
 
 FUNCTION = "booking_book_slot_v2"
 CALL_SQL = (
@@ -113,7 +115,7 @@ def prepare(
         if made is not None:
             appointment = _unsaved_appointment(appointment_id, patient_id, facts, service, centre)
             for language in (texts_language,) if texts_language else ("th", "en"):
-                rows = booked_rows(appointment, Recipient("", language), opted_out=False)
+                rows = booked_fields(appointment, Recipient("", language), opted_out=False)
                 made[language] = [_text_row(row) for row in rows]
             if texts_language:
                 made["en" if texts_language == "th" else "th"] = made[texts_language]
@@ -165,34 +167,55 @@ def _unsaved_appointment(
 ) -> Appointment:
     """The appointment as the texts see it (booking.notices), in memory only; the rest of it
     is filled in from the function's answer once it has booked (booked_appointment)."""
-    slot = Slot(
-        pk=facts.slot_id,
+    slot = _in_memory(
+        Slot,
+        id=facts.slot_id,
         start=facts.start,
         end=facts.end,
-        centre=centre,
-        service=service,
+        centre_id=facts.centre_id,
+        service_id=facts.service_id,
         drive_id=facts.drive_id,
     )
-    return Appointment(
-        pk=appointment_id,
-        slot=slot,
+    slot.centre, slot.service = centre, service
+    appointment = _in_memory(
+        Appointment,
+        id=appointment_id,
         patient_id=patient_id,
-        visit_mode=service.visit_mode,
+        slot_id=slot.pk,
         status=Appointment.Status.BOOKED,
+        visit_mode=service.visit_mode,
+        checked_in_at=None,
+        completed_at=None,
+        confirmed_at=None,
+        cancelled_at=None,
+        lot_id=None,
     )
+    appointment.slot = slot
+    return appointment
 
 
-def _text_row(row: Message) -> dict[str, Any]:
+def _in_memory(model: type[M], **values: Any) -> M:
+    """A `model` holding `values`, its other fields deferred, made as from_db makes a row it
+    read: no field is given its default first, which made the slot and appointment above
+    cost twice as much. booked_appointment sets the fields left out."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    if len(names) != len(values):
+        raise ValueError(f"Not fields of {model.__name__}: {set(values) - set(names)}")
+    return model.from_db(None, names, [values[name] for name in names])
+
+
+def _text_row(row: dict[str, Any]) -> dict[str, Any]:
+    expires_at = row["expires_at"]
     return {
-        "kind": str(row.kind),
-        "body": row.body,
-        "encoding": row.encoding,
-        "segments": row.segments,
-        "due_at": row.due_at.isoformat(),
-        "expires_at": row.expires_at.isoformat() if row.expires_at is not None else None,
-        "status": str(row.status),
-        "last_error": row.last_error,
-        "reminder_minutes": row.reminder_minutes,
+        "kind": str(row["kind"]),
+        "body": row["body"],
+        "encoding": row["encoding"],
+        "segments": row["segments"],
+        "due_at": row["due_at"].isoformat(),
+        "expires_at": expires_at.isoformat() if expires_at is not None else None,
+        "status": str(row["status"]),
+        "last_error": row["last_error"],
+        "reminder_minutes": row["reminder_minutes"],
     }
 
 
