@@ -10,6 +10,7 @@ saved or deleted (booking.apps connects the signals), so that a new password, a 
 a new role count at once. Anything else (no session in the cache, a hash from an older
 SECRET_KEY, an unknown backend) is for Django's own stack to decide: these return None."""
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from importlib import import_module
@@ -84,8 +85,13 @@ def stored_session(session_key: str) -> SessionBase | None:
 
 def account_key(user_id: int) -> str:
     # The session hash depends on SECRET_KEY: a new key starts a new space.
-    key_tag = hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest()[:12]
-    return f"signed-in-account:{user_id}:{key_tag}"
+    return f"signed-in-account:{user_id}:{_key_tag(settings.SECRET_KEY)}"
+
+
+@functools.lru_cache(maxsize=4)
+def _key_tag(secret_key: str) -> str:
+    """SECRET_KEY's tag, worked out once per key rather than on every request."""
+    return hashlib.sha256(secret_key.encode()).hexdigest()[:12]
 
 
 def cached_account(user_id: int, *, known: dict[str, Any] | None = None) -> dict[str, Any] | None:

@@ -714,6 +714,19 @@ def test_unusual_requests_are_answered_by_django_unchanged(
     assert not Appointment.objects.exists()
 
 
+def test_the_accounts_kept_for_sessions_are_kept_apart_for_each_secret_key(
+    settings: Settings,
+) -> None:
+    """A session's hash depends on SECRET_KEY: a new key starts a new space of kept accounts
+    (the key's tag is worked out once per key, and follows a change of it)."""
+    before = account_key(7)
+    settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789"
+    after = account_key(7)
+
+    assert after != before
+    assert after.startswith("signed-in-account:7:")
+
+
 def test_a_signed_out_session_is_not_taken_from_the_cache(
     apps: Apps, reference_data: None, patient: Patient
 ) -> None:
