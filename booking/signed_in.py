@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.base import SessionBase
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache
 from django.db import transaction
 from django.utils.crypto import constant_time_compare
 
@@ -59,15 +59,32 @@ def sessions_are_cached() -> bool:
 def cached_session(session_key: str) -> SessionBase | None:
     """The session as the cache holds it, or None when it does not (then the session engine
     reads the database, in Django's stack)."""
-    store: Any = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    if not store._validate_session_key(session_key):
+    store = session_store(session_key)
+    if store is None:
         return None
-    data = store._cache.get(store.cache_key)
+    return session_of(store, store._cache.get(store.cache_key))
+
+
+def session_store(session_key: str) -> Any:
+    """The session engine's store for the key, nothing read yet; None for a key the engine
+    would never accept. Its `cache_key` is where the cache holds the session."""
+    store: Any = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return store if store._validate_session_key(session_key) else None
+
+
+def session_of(store: Any, data: dict[str, Any] | None) -> SessionBase | None:
+    """The session, from what the cache held under the store's `cache_key` (None: nothing)."""
     if data is None:
         return None
     store._session_cache = data
     session: SessionBase = store
     return session
+
+
+def sessions_share_the_cache() -> bool:
+    """Whether the sessions are kept in the default cache, so that a session and other keys
+    can be read in one round trip."""
+    return settings.SESSION_CACHE_ALIAS == DEFAULT_CACHE_ALIAS
 
 
 def stored_session(session_key: str) -> SessionBase | None:

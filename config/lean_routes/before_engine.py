@@ -20,6 +20,9 @@ from booking.signed_in import (
     cached_account,
     cached_session,
     keep_account,
+    session_of,
+    session_store,
+    sessions_share_the_cache,
     signed_in_account,
     stored_session,
     user_id_of,
@@ -128,8 +131,19 @@ def _sign_in(
     booking: BookingRequest, session_key: str, *, database: bool
 ) -> tuple[SessionBase, dict[str, Any]] | None:
     """The session and what is kept of its account; None when there is no such session or
-    account. NeedsDatabase when the cache lacks either and `database` is false."""
-    session = cached_session(session_key)
+    account. NeedsDatabase when the cache lacks either and `database` is false. A session
+    this process has seen before is read together with its account's keys, in one round trip
+    to the cache (a poll in a drive's line, say); the session read then decides, and should
+    it name another account, that account's keys are read after all."""
+    guess = signed_in_as.get(session_key) if sessions_share_the_cache() else None
+    keys: list[str] = []
+    found: dict[str, Any] = {}
+    if guess is not None and (store := session_store(session_key)) is not None:
+        keys = _keys_for(booking, guess)
+        found = cache.get_many([store.cache_key, *keys])
+        session = session_of(store, found.pop(store.cache_key, None))
+    else:
+        session = cached_session(session_key)
     if session is None:  # the cache has lost it: read where the session engine keeps it
         if not database:
             raise NeedsDatabase
@@ -139,11 +153,9 @@ def _sign_in(
     user_id = user_id_of(session)
     if user_id is None:
         return None
-    keys = [account_key(user_id)]
-    if isinstance(booking.payload, BookIn):  # the waiting room asks next
-        keys.append(slot_drive_key(booking.payload.slot_id))
-    keys += _line_keys(booking, user_id)
-    found = cache.get_many(keys)
+    if user_id != guess or not keys:
+        keys = _keys_for(booking, user_id)
+        found = cache.get_many(keys)
     booking.known = {key: found.get(key) for key in keys}  # None: read, and not there
     kept = cached_account(user_id, known=booking.known)
     if kept is None:
@@ -152,7 +164,30 @@ def _sign_in(
         kept = keep_account(user_id)
         if kept is None:
             return None
+    _remember_signed_in_as(session_key, user_id)
     return session, kept
+
+
+def _keys_for(booking: BookingRequest, user_id: int) -> list[str]:
+    """What the cache is asked for with the session: the account, the slot's drive (the
+    waiting room asks next) and the line's keys."""
+    keys = [account_key(user_id)]
+    if isinstance(booking.payload, BookIn):
+        keys.append(slot_drive_key(booking.payload.slot_id))
+    return keys + _line_keys(booking, user_id)
+
+
+# The account each session was signed in as when this process last read it, so that the next
+# request of the session reads it and the account's keys together; a guess the session read
+# with them confirms. Emptied when full (a session's next request then costs one more round trip).
+signed_in_as: dict[str, int] = {}
+SIGNED_IN_AS_KEPT = 50_000
+
+
+def _remember_signed_in_as(session_key: str, user_id: int) -> None:
+    if len(signed_in_as) >= SIGNED_IN_AS_KEPT:
+        signed_in_as.clear()
+    signed_in_as[session_key] = user_id
 
 
 def _sign_in_in_a_thread(

@@ -727,6 +727,34 @@ def test_the_accounts_kept_for_sessions_are_kept_apart_for_each_secret_key(
     assert after.startswith("signed-in-account:7:")
 
 
+def test_a_session_read_with_the_keys_of_the_account_it_named_before_is_still_what_decides(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    """The process remembers which account a session was signed in as, to read the session
+    and that account's keys at once; should the session now name another account, the
+    request is that account's."""
+    from config.lean_routes.before_engine import signed_in_as
+
+    who = caller(patient)
+    first = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    assert first.status == 201
+    assert who.session_key is not None
+    if lean_applies():
+        assert signed_in_as[who.session_key] == patient.account_id
+    stranger = PatientFactory()
+    signed_in_as[who.session_key] = stranger.account_id  # as if it had named the stranger
+    before = apps.route.answered
+
+    mine = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    theirs = apps.lean_call(BOOK, {"patient_id": stranger.pk, "slot_id": new_slot().pk}, who)
+
+    expect_lean(apps, before)
+    assert mine.status == 201
+    assert Appointment.objects.get(pk=mine.body["id"]).booked_by_id == patient.account_id
+    assert theirs.status == 404
+    assert not Appointment.objects.filter(patient=stranger).exists()
+
+
 def test_a_signed_out_session_is_not_taken_from_the_cache(
     apps: Apps, reference_data: None, patient: Patient
 ) -> None:
@@ -1146,12 +1174,12 @@ def test_allocate_for_a_service_whose_drives_the_process_does_not_keep_now_is_no
 
 
 @pytest.mark.parametrize("path", [BOOK, ALLOCATE])
-def test_asking_in_line_is_two_round_trips_to_the_cache_and_joining_it_three(
+def test_asking_in_line_again_is_one_round_trip_to_the_cache_and_joining_it_three(
     apps: Apps, drive_in_surge: VaccinationDrive, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The session, then the account and the line's keys together (the process keeps the
-    drive in its surge): a poll in line sends Redis two commands, and someone new in line
-    three, their number drawn in one."""
+    """Someone new in line: the session, then the account and the line's keys together (the
+    process keeps the drive in its surge), then their number drawn, three commands to Redis.
+    Asking again, the session is read with the account's and the line's keys, in one."""
     if not lean_applies():
         assert not apps.route.engaged
         return
@@ -1176,7 +1204,7 @@ def test_asking_in_line_is_two_round_trips_to_the_cache_and_joining_it_three(
     expect_lean(apps, before)
     assert (again.status, again.code) == (429, "in_queue")
     assert again.body["detail"]["position"] == first.body["detail"]["position"]
-    assert len(sent) == 2
+    assert len(sent) == 1
 
     newcomer = PatientFactory()
     signed_in = caller(newcomer)
