@@ -70,8 +70,8 @@ def drives_kept_for(booking: BookingRequest) -> list[VaccinationDrive] | None:
 
 def _line_keys(booking: BookingRequest, user_id: int) -> list[str]:
     """The waiting room's keys for the request's drives this process keeps: read with the
-    account's, so that a poll in line costs two round trips to the cache, the session's and
-    this one."""
+    account's (and, for a session the process has seen, with the session), so that a poll in
+    line costs one round trip to the cache."""
     return [key for drive in drives_kept_for(booking) or [] for key in line_keys(drive, user_id)]
 
 
