@@ -9,7 +9,7 @@ patient) they are about, is up to the apps above: booking's texts are booking.no
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from celery import current_app
 from django.conf import settings
@@ -65,71 +65,43 @@ def after_quiet_hours(moment: datetime) -> datetime:
     return end if end > local else end + timedelta(days=1)
 
 
+class RowOptions(TypedDict, total=False):
+    """What a message is written with (queue_message, outbox_row, outbox_fields): where it
+    goes and what it says; when it is due (now) and stops being useful; the rows it is about;
+    the reminder's lead; and whether the number opted out, when the caller asked already."""
+
+    recipient: Required[Recipient]
+    kind: Required[Message.Kind]
+    body: Required[str]
+    due_at: datetime | None
+    expires_at: datetime | None
+    appointment: models.Model | None
+    patient: models.Model | None
+    reminder_minutes: int | None
+    opted_out: bool | None
+
+
 def is_opted_out(phone: str) -> bool:
     return OptOut.objects.filter(phone=phone).exists()
 
 
-def queue_message(
-    *,
-    recipient: Recipient,
-    kind: Message.Kind,
-    body: str,
-    due_at: datetime | None = None,
-    expires_at: datetime | None = None,
-    appointment: models.Model | None = None,
-    patient: models.Model | None = None,
-    reminder_minutes: int | None = None,
-    opted_out: bool | None = None,
-) -> Message:
+def queue_message(**row: Unpack[RowOptions]) -> Message:
     """Write a message to the outbox, to go out when due (outside quiet hours).
 
     A message that quiet hours would delay past its use is written as cancelled, and one to a
     number that opted out as failed, so that staff see what was not sent and why.
     """
-    message = outbox_row(
-        recipient=recipient,
-        kind=kind,
-        body=body,
-        due_at=due_at,
-        expires_at=expires_at,
-        appointment=appointment,
-        patient=patient,
-        reminder_minutes=reminder_minutes,
-        opted_out=opted_out,
-    )
+    message = outbox_row(**row)
     message.save(force_insert=True)
     _wake_if_due(message)
     return message
 
 
-def outbox_row(
-    *,
-    recipient: Recipient,
-    kind: Message.Kind,
-    body: str,
-    due_at: datetime | None = None,
-    expires_at: datetime | None = None,
-    appointment: models.Model | None = None,
-    patient: models.Model | None = None,
-    reminder_minutes: int | None = None,
-    opted_out: bool | None = None,
-) -> Message:
+def outbox_row(**row: Unpack[RowOptions]) -> Message:
     """The outbox row queue_message writes, not saved yet: a caller writing several to one
     number at once asks is_opted_out once, passes `opted_out`, and writes them together
     with queue_messages."""
-    return Message(
-        **outbox_fields(
-            recipient=recipient,
-            kind=kind,
-            body=body,
-            due_at=due_at,
-            expires_at=expires_at,
-            appointment=appointment,
-            patient=patient,
-            reminder_minutes=reminder_minutes,
-            opted_out=opted_out,
-        )
-    )
+    return Message(**outbox_fields(**row))
 
 
 def outbox_fields(
