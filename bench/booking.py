@@ -54,11 +54,13 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from surge import (  # also sets Django up, in a scratch VAR_DIR
+    cpu_seconds,
     free_port,
     percentile,
     pgbench_baseline,
     sign_in_patients,
     wait_until_up,
+    web_processes,
 )
 from surge import start_server as surge_server
 
@@ -70,7 +72,6 @@ from clinics.services import load_reference_data
 
 SERVICE = "general-checkup"
 SLOTS_PER_CENTRE_DAY = 36  # 08:00 to 17:00, 15-minute slots
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The first answer of each kind other than 201, printed once at the end.
 samples: dict[str, str] = {}
 
@@ -160,24 +161,6 @@ def start_server(port: int, workers: int, count_dir: str) -> subprocess.Popen[by
             "SQL_COUNT_DIR": count_dir,
         },
     )
-
-
-def web_processes(server: subprocess.Popen[bytes]) -> list[int]:
-    """The uvicorn master and its workers (not multiprocessing's resource tracker)."""
-    pids = [server.pid]
-    for task in Path(f"/proc/{server.pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(int(pid))
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
 
 
 def sql_totals(pids: list[int], count_dir: str) -> tuple[int, int]:

@@ -69,6 +69,7 @@ from clinics.services import load_reference_data  # noqa: E402
 from tests.factories import national_id  # noqa: E402
 
 SERVICE = "vaccine-influenza"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The first answer of each unexpected kind, printed at the end.
 samples: dict[str, str] = {}
 
@@ -212,6 +213,24 @@ def start_server(
     )  # fmt: skip
 
 
+def web_processes(server: subprocess.Popen[bytes]) -> list[int]:
+    """The uvicorn master and its workers (not multiprocessing's resource tracker)."""
+    pids = [server.pid]
+    for task in Path(f"/proc/{server.pid}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(int(pid))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
 async def wait_until_up(base: str) -> None:
     async with aiohttp.ClientSession() as client:
         for _ in range(200):
@@ -350,7 +369,11 @@ def main() -> None:
         # open a moment earlier: someone asking then is told no_slot_available).
         release_at = drive.release_at.timestamp()
         days = (drive.first_day.isoformat(), drive.last_day.isoformat())
+        workers = web_processes(server)[1:]
+        cpu_before = [cpu_seconds([pid]) for pid in workers]
         results, _ = uvloop.run(surge(base, patients, options.rate, release_at, days))
+        # How the load split between the workers: each keeps the connections it accepted.
+        cpu = [cpu_seconds([pid]) - before for pid, before in zip(workers, cpu_before, strict=True)]
 
         booked = sorted(sent + latency for sent, status, latency, _ in results if status == 201)
         kinds = Counter(
@@ -398,6 +421,9 @@ def main() -> None:
               f"waiting room {options.admit_burst} + {options.admit_rate}/s")  # fmt: skip
         print(f"Arrivals: {len(patients):,} patients at {options.rate:,.0f}/s; "
               f"{len(results):,} requests in {ended - release_at:.1f} s")  # fmt: skip
+        print(f"Web workers' CPU over the arrivals: "
+              f"{', '.join(f'{seconds:.1f} s' for seconds in cpu)} "
+              f"(the busiest {max(cpu) / max(sum(cpu), 0.001):.0%})")  # fmt: skip
         print(f"Answers: {dict(sorted(kinds.items()))}; 409 codes: {dict(codes)}")
         for code, sample in samples.items():
             print(f"  first {code or 'unexpected'} answer: {sample}")
