@@ -8,7 +8,10 @@ do not wait for answers). Each asks to be booked the best place of the drive
 (POST /api/v1/me/appointments/allocate); someone told 429 `in_queue` asks again after
 Retry-After, as the waiting room says. Afterwards SQL checks that no slot is overbooked and no
 one holds two places. In the same run, `pgbench -N -c 32` on the same server gives the
-machine's baseline. A benchmark prints figures: it asserts nothing.
+machine's baseline. It prints where the CPU went over the arrivals (each web worker,
+PostgreSQL, Redis, this client, the whole machine) and a timeline: every two seconds, the
+requests sent (first asks, asks again), their answers and p99, and how busy the machine and the
+web workers were. A benchmark prints figures: it asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
         .venv/bin/python bench/surge.py [--patients 20000] [--rate 1000] [--web-workers 2]
@@ -24,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import time as clock_time
@@ -72,6 +76,8 @@ SERVICE = "vaccine-influenza"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The first answer of each unexpected kind, printed at the end.
 samples: dict[str, str] = {}
+# When each person sent their first request.
+firsts: list[float] = []
 
 
 def free_port() -> int:
@@ -231,6 +237,37 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_cpu() -> tuple[float, float]:
+    """The machine's (busy, all) CPU seconds since boot, over every core (/proc/stat)."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / CLOCK_TICKS, sum(ticks) / CLOCK_TICKS
+
+
+def sample_machine(
+    samples: list[tuple[float, float, float, float]], workers: list[int], stop: threading.Event
+) -> None:
+    """Every half second until `stop`: (time, the machine's busy and all CPU seconds, the web
+    workers' CPU seconds), for the timeline."""
+    while not stop.is_set():
+        samples.append((time.time(), *machine_cpu(), cpu_seconds(workers)))
+        stop.wait(0.5)
+
+
+def named_cpu(name: str) -> float:
+    """CPU seconds of the running processes called `name` (postgres, redis-server)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if text.split("(", 1)[1].rsplit(")", 1)[0] == name:
+            fields = text.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
 async def wait_until_up(base: str) -> None:
     async with aiohttp.ClientSession() as client:
         for _ in range(200):
@@ -252,7 +289,8 @@ async def surge(
     days: tuple[str, str],
 ) -> tuple[list[tuple[float, int, float, str]], float]:
     """Every patient arrives at their second and keeps asking until booked or refused.
-    Returns (sent at, status, latency, code) for every request, and when the first arrived."""
+    Returns (sent at, status, latency, code) for every request, and when the first arrived;
+    each person's first request is also noted in `firsts` (its sent at)."""
     results: list[tuple[float, int, float, str]] = []
     csrf = secrets.token_hex(16)
     connector = aiohttp.TCPConnector(limit=2000, force_close=False)
@@ -271,8 +309,12 @@ async def surge(
                 f'{{"patient_id": {patient_id}, "service": "{SERVICE}", '
                 f'"date_from": "{days[0]}", "date_to": "{days[1]}"}}'
             )
+            first_sent: float | None = None
             while True:
                 sent = time.time()
+                if first_sent is None:
+                    first_sent = sent
+                    firsts.append(sent)
                 try:
                     async with client.post(
                         f"{base}/api/v1/me/appointments/allocate", data=body, headers=headers
@@ -319,6 +361,43 @@ def pgbench_baseline(seconds: int = 20) -> float:
         return float(found.group(1)) if found else 0.0
     finally:
         subprocess.run(["dropdb", *base, name], check=True)
+
+
+def timeline(
+    results: list[tuple[float, int, float, str]],
+    release_at: float,
+    machine: list[tuple[float, float, float, float]],
+    step: float = 2.0,
+) -> None:
+    """Per `step` seconds from the release, by when requests were sent: first asks, asks
+    again, and the answers (booked, in queue, drive full, other), with the answers' p99; and
+    how busy the machine's cores and the web workers were in those seconds."""
+
+    def at(moment: float) -> tuple[float, float, float, float]:
+        return min(machine, key=lambda sample: abs(sample[0] - moment))
+
+    first_at = set(firsts)
+    buckets: dict[int, list[tuple[float, int, float, str]]] = {}
+    for row in results:
+        buckets.setdefault(int((row[0] - release_at) // step), []).append(row)
+    print(f"Timeline by {step:g} s (sent): first asks + asks again; 201, 429, drive_full, "
+          f"other; p99 of their answers; the machine busy, the web workers' CPU "
+          f"(of one core)")  # fmt: skip
+    for number in sorted(buckets):
+        rows = buckets[number]
+        first = sum(1 for row in rows if row[0] in first_at)
+        kinds = Counter(
+            "201" if status == 201 else "429" if status == 429
+            else "full" if code == "drive_full" else "other"
+            for _, status, _, code in rows
+        )  # fmt: skip
+        p99 = percentile([row[2] for row in rows], 0.99) * 1000
+        start, end = at(release_at + number * step), at(release_at + (number + 1) * step)
+        busy = (end[1] - start[1]) / max(end[2] - start[2], 0.001)
+        web = (end[3] - start[3]) / max(end[0] - start[0], 0.001)
+        print(f"  {number * step:5.0f} s: {first:5,} + {len(rows) - first:6,}; "
+              f"{kinds['201']:5,} {kinds['429']:6,} {kinds['full']:6,} {kinds['other']:4,}; "
+              f"p99 {p99:6.0f} ms; {busy:4.0%} {web:4.0%}")  # fmt: skip
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -371,9 +450,31 @@ def main() -> None:
         days = (drive.first_day.isoformat(), drive.last_day.isoformat())
         workers = web_processes(server)[1:]
         cpu_before = [cpu_seconds([pid]) for pid in workers]
-        results, _ = uvloop.run(surge(base, patients, options.rate, release_at, days))
+        others_before = (named_cpu("postgres"), named_cpu("redis-server"), sum(os.times()[:2]))
+        machine_before = machine_cpu()
+        machine: list[tuple[float, float, float, float]] = []
+        stop = threading.Event()
+        sampler = threading.Thread(target=sample_machine, args=(machine, workers, stop))
+        sampler.start()
+        try:
+            results, _ = uvloop.run(surge(base, patients, options.rate, release_at, days))
+        finally:
+            stop.set()
+            sampler.join()
+        machine_after = machine_cpu()
         # How the load split between the workers: each keeps the connections it accepted.
         cpu = [cpu_seconds([pid]) - before for pid, before in zip(workers, cpu_before, strict=True)]
+        others = [
+            after - before
+            for after, before in zip(
+                (named_cpu("postgres"), named_cpu("redis-server"), sum(os.times()[:2])),
+                others_before,
+                strict=True,
+            )
+        ]
+        busy = (machine_after[0] - machine_before[0]) / max(
+            machine_after[1] - machine_before[1], 0.001
+        )
 
         booked = sorted(sent + latency for sent, status, latency, _ in results if status == 201)
         kinds = Counter(
@@ -423,7 +524,9 @@ def main() -> None:
               f"{len(results):,} requests in {ended - release_at:.1f} s")  # fmt: skip
         print(f"Web workers' CPU over the arrivals: "
               f"{', '.join(f'{seconds:.1f} s' for seconds in cpu)} "
-              f"(the busiest {max(cpu) / max(sum(cpu), 0.001):.0%})")  # fmt: skip
+              f"(the busiest {max(cpu) / max(sum(cpu), 0.001):.0%}); PostgreSQL {others[0]:.1f} s, "
+              f"Redis {others[1]:.1f} s, this client {others[2]:.1f} s; the machine "
+              f"{busy:.0%} busy")  # fmt: skip
         print(f"Answers: {dict(sorted(kinds.items()))}; 409 codes: {dict(codes)}")
         for code, sample in samples.items():
             print(f"  first {code or 'unexpected'} answer: {sample}")
@@ -439,6 +542,7 @@ def main() -> None:
             print(f"  {status or 'connection error'}: p50 {percentile(of_kind, 0.5) * 1000:.0f} "
                   f"ms, p99 {percentile(of_kind, 0.99) * 1000:.0f} ms "
                   f"({len(of_kind):,} answers)")  # fmt: skip
+        timeline(results, release_at, machine)
         print(f"Checked in SQL: {appointments:,} appointments; overbooked slots: {overbooked}; "
               f"patients holding two places: {duplicates}")  # fmt: skip
         print(f"pgbench -N -c 32 on the same server: {baseline:,.0f} tps; bookings/s as a share "
