@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 import uvloop
 from django.conf import settings
 from django.db import connection
@@ -64,6 +64,7 @@ from surge import (  # also sets Django up, in a scratch VAR_DIR
 )
 from surge import start_server as surge_server
 
+from bench.lean_client import LeanClient
 from booking.models import Slot
 from booking.selectors import SlotSearch, best_open_slots
 from clinics.models import District, HealthCentre, Service
@@ -197,9 +198,10 @@ async def send_all(
     or all at once. Returns (sent at, status, latency, code) for each."""
     answers: list[tuple[float, int, float, str]] = []
     csrf = secrets.token_hex(16)
-    connector = aiohttp.TCPConnector(limit=4000)
-    timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
+    address = urlsplit(base)
+    assert address.hostname is not None
+    assert address.port is not None
+    async with LeanClient(address.hostname, address.port, limit=4000) as client:
         begin = time.time() + 0.2
 
         async def one(number: int, path: str, session: str, key: str, body: str) -> None:
@@ -213,10 +215,9 @@ async def send_all(
             }
             sent = time.time()
             try:
-                async with client.post(f"{base}{path}", data=body, headers=headers) as response:
-                    payload = await response.text()
-                    status = response.status
-            except (TimeoutError, aiohttp.ClientError) as error:
+                answer = await client.post(path, headers=headers, body=body.encode())
+                payload, status = answer.text(), answer.status
+            except (TimeoutError, ConnectionError, OSError) as error:
                 answers.append((sent, 0, time.time() - sent, type(error).__name__))
                 return
             found = re.search(r'"code":\s*"([a-z_]+)"', payload)

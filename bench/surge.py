@@ -30,9 +30,11 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import time as clock_time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -59,6 +61,7 @@ from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.lean_client import LeanClient  # noqa: E402
 from booking.models import Patient, Slot, VaccinationDrive  # noqa: E402
 from booking.signed_in import (  # noqa: E402
     ACCOUNT_CACHE_SECONDS,
@@ -78,6 +81,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 samples: dict[str, str] = {}
 # When each person sent their first request.
 firsts: list[float] = []
+# How many requests each person sent, by their final answer (201, or the 409's code).
+asks_until: dict[str, list[int]] = {}
 
 
 def free_port() -> int:
@@ -293,9 +298,10 @@ async def surge(
     each person's first request is also noted in `firsts` (its sent at)."""
     results: list[tuple[float, int, float, str]] = []
     csrf = secrets.token_hex(16)
-    connector = aiohttp.TCPConnector(limit=2000, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
+    address = urlsplit(base)
+    assert address.hostname is not None
+    assert address.port is not None
+    async with LeanClient(address.hostname, address.port, limit=2000) as client:
 
         async def patient_journey(number: int, patient_id: int, session_key: str) -> None:
             await asyncio.sleep(max(release_at + number / rate - time.time(), 0))
@@ -308,21 +314,21 @@ async def surge(
             body = (
                 f'{{"patient_id": {patient_id}, "service": "{SERVICE}", '
                 f'"date_from": "{days[0]}", "date_to": "{days[1]}"}}'
-            )
+            ).encode()
             first_sent: float | None = None
+            asks = 0
             while True:
                 sent = time.time()
                 if first_sent is None:
                     first_sent = sent
                     firsts.append(sent)
                 try:
-                    async with client.post(
-                        f"{base}/api/v1/me/appointments/allocate", data=body, headers=headers
-                    ) as response:
-                        payload = await response.text()
-                        status = response.status
-                        retry = float(response.headers.get("Retry-After", "1"))
-                except (TimeoutError, aiohttp.ClientError) as error:
+                    answer = await client.post(
+                        "/api/v1/me/appointments/allocate", headers=headers, body=body
+                    )
+                    payload, status = answer.text(), answer.status
+                    retry = float(answer.headers.get("retry-after", "1"))
+                except (TimeoutError, ConnectionError, OSError) as error:
                     # A dropped or refused connection: a phone would try again.
                     results.append((sent, 0, time.time() - sent, type(error).__name__))
                     await asyncio.sleep(1)
@@ -332,7 +338,9 @@ async def surge(
                 if status not in (201, 409, 429) and code not in samples:
                     samples[code] = payload[:300]
                 results.append((sent, status, time.time() - sent, code))
+                asks += 1
                 if status != 429:
+                    asks_until.setdefault(str(status) if status == 201 else code, []).append(asks)
                     return
                 await asyncio.sleep(retry)
 
@@ -400,7 +408,7 @@ def timeline(
               f"p99 {p99:6.0f} ms; {busy:4.0%} {web:4.0%}")  # fmt: skip
 
 
-def percentile(values: list[float], share: float) -> float:
+def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(len(ordered) * share), len(ordered) - 1)] if ordered else 0.0
 
@@ -543,6 +551,11 @@ def main() -> None:
                   f"ms, p99 {percentile(of_kind, 0.99) * 1000:.0f} ms "
                   f"({len(of_kind):,} answers)")  # fmt: skip
         timeline(results, release_at, machine)
+        for outcome, counts in sorted(asks_until.items()):
+            print(f"Asks per person told {outcome}: median {statistics.median(counts):.0f}, "
+                  f"p90 {percentile(counts, 0.9):.0f}, max {max(counts)}; "
+                  f"{sum(counts):,} in all for {len(counts):,} people; "
+                  f"by count {dict(sorted(Counter(counts).items()))}")  # fmt: skip
         print(f"Checked in SQL: {appointments:,} appointments; overbooked slots: {overbooked}; "
               f"patients holding two places: {duplicates}")  # fmt: skip
         print(f"pgbench -N -c 32 on the same server: {baseline:,.0f} tps; bookings/s as a share "
