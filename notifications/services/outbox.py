@@ -9,6 +9,7 @@ patient) they are about, is up to the apps above: booking's texts are booking.no
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from time import time as time_now
 from typing import Any, Required, TypedDict, Unpack
 
 from celery import current_app
@@ -165,11 +166,22 @@ def _wake_if_due(message: Message) -> None:
         transaction.on_commit(wake_worker)
 
 
+# When this process last asked the cache for a wake-up (time.time()).
+_asked_at: float | None = None
+
+
 def wake_worker() -> None:
     """Ask a worker to send what is due now. Beat's sweep sends it anyway if this fails, so
-    a broker that is down delays a message by seconds and loses nothing."""
+    a broker that is down delays a message by seconds and loses nothing. A process asks the
+    cache at most once a second (every booking would otherwise cost a round trip to Redis,
+    for the one wake-up a second the cache lets through)."""
+    global _asked_at
     if not settings.SMS_WAKE_WORKER:
         return
+    now = time_now()
+    if _asked_at is not None and 0 <= now - _asked_at < 1:
+        return
+    _asked_at = now
     try:
         # One wake-up a second is enough however many bookings commit in it.
         if not cache.add(WAKE_KEY, 1, timeout=1):
@@ -177,3 +189,9 @@ def wake_worker() -> None:
         current_app.send_task("notifications.tasks.send_due_messages", retry=False)
     except Exception:
         logger.warning("Could not wake a worker; the next sweep sends the message.", exc_info=True)
+
+
+def forget_wake() -> None:
+    """Forget when this process last asked for a wake-up (tests)."""
+    global _asked_at
+    _asked_at = None

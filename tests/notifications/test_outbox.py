@@ -81,3 +81,32 @@ def test_a_booking_commits_and_its_message_waits_when_the_broker_is_down(
     send_due_messages()  # beat's next sweep
     confirmation.refresh_from_db()
     assert confirmation.status == Status.SENT
+
+
+def test_a_process_asks_the_cache_for_a_wake_up_once_a_second_at_most(clock, settings, monkeypatch):
+    """Every booking that commits a text due now asks for a worker; the cache lets one
+    wake-up a second through, and a process asks it once a second rather than on each."""
+    from config.celery import app
+    from notifications.services import outbox
+
+    settings.SMS_WAKE_WORKER = True
+    woken: list[str] = []
+    asked: list[str] = []
+    monkeypatch.setattr(app, "send_task", lambda name, **kwargs: woken.append(name))
+
+    real = outbox.cache
+
+    class CountingCache:
+        def add(self, key: str, *args: object, **kwargs: object) -> bool:
+            asked.append(key)
+            return real.add(key, *args, **kwargs)
+
+    monkeypatch.setattr(outbox, "cache", CountingCache())
+
+    for _ in range(3):  # three bookings in the same second
+        outbox.wake_worker()
+    assert (len(asked), woken) == (1, ["notifications.tasks.send_due_messages"])
+
+    clock.shift(1)
+    outbox.wake_worker()
+    assert len(asked) == 2
