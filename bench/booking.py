@@ -20,8 +20,9 @@ every answer, answers by kind (status and code), SQL statements and round trips 
 successful booking (counted in the web processes: config/sql_count.py, on only here), CPU ms
 per booking in the web processes (from /proc), and for the hot slot what SQL says was booked.
 With --runs 3, the median and the worst of the runs too. The per-address booking limit is
-lifted (every simulated patient comes from 127.0.0.1). A benchmark prints figures: it asserts
-nothing.
+lifted (every simulated patient comes from 127.0.0.1). The load is sent with
+bench/lean_client.py, whose CPU (also printed) is taken from the cores it measures. A
+benchmark prints figures: it asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
         .venv/bin/python bench/booking.py [--runs 3] [--rate 600] [--duration 20]

@@ -11,7 +11,8 @@ one holds two places. In the same run, `pgbench -N -c 32` on the same server giv
 machine's baseline. It prints where the CPU went over the arrivals (each web worker,
 PostgreSQL, Redis, this client, the whole machine) and a timeline: every two seconds, the
 requests sent (first asks, asks again), their answers and p99, and how busy the machine and the
-web workers were. A benchmark prints figures: it asserts nothing.
+web workers were, and how many requests each person sent. The load is sent with
+bench/lean_client.py. A benchmark prints figures: it asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
         .venv/bin/python bench/surge.py [--patients 20000] [--rate 1000] [--web-workers 2]
