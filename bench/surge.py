@@ -10,8 +10,8 @@ Retry-After, as the waiting room says. Afterwards SQL checks that no slot is ove
 one holds two places. In the same run, `pgbench -N -c 32` on the same server gives the
 machine's baseline. It prints where the CPU went over the arrivals (each web worker,
 PostgreSQL, Redis, this client, the whole machine) and a timeline: every two seconds, the
-requests sent (first asks, asks again), their answers and p99, and how busy the machine and the
-web workers were, and how many requests each person sent. The load is sent with
+requests sent (first asks, asks again), their answers and p99, and how busy the machine, the
+web workers and PostgreSQL were; and how many requests each person sent. The load is sent with
 bench/lean_client.py. A benchmark prints figures: it asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
@@ -250,13 +250,14 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(ticks) - idle) / CLOCK_TICKS, sum(ticks) / CLOCK_TICKS
 
 
-def sample_machine(
-    samples: list[tuple[float, float, float, float]], workers: list[int], stop: threading.Event
-) -> None:
+Sample = tuple[float, float, float, float, float]
+
+
+def sample_machine(samples: list[Sample], workers: list[int], stop: threading.Event) -> None:
     """Every half second until `stop`: (time, the machine's busy and all CPU seconds, the web
-    workers' CPU seconds), for the timeline."""
+    workers' CPU seconds, PostgreSQL's), for the timeline."""
     while not stop.is_set():
-        samples.append((time.time(), *machine_cpu(), cpu_seconds(workers)))
+        samples.append((time.time(), *machine_cpu(), cpu_seconds(workers), named_cpu("postgres")))
         stop.wait(0.5)
 
 
@@ -375,14 +376,14 @@ def pgbench_baseline(seconds: int = 20) -> float:
 def timeline(
     results: list[tuple[float, int, float, str]],
     release_at: float,
-    machine: list[tuple[float, float, float, float]],
+    machine: list[Sample],
     step: float = 2.0,
 ) -> None:
     """Per `step` seconds from the release, by when requests were sent: first asks, asks
     again, and the answers (booked, in queue, drive full, other), with the answers' p99; and
     how busy the machine's cores and the web workers were in those seconds."""
 
-    def at(moment: float) -> tuple[float, float, float, float]:
+    def at(moment: float) -> Sample:
         return min(machine, key=lambda sample: abs(sample[0] - moment))
 
     first_at = set(firsts)
@@ -390,8 +391,8 @@ def timeline(
     for row in results:
         buckets.setdefault(int((row[0] - release_at) // step), []).append(row)
     print(f"Timeline by {step:g} s (sent): first asks + asks again; 201, 429, drive_full, "
-          f"other; p99 of their answers; the machine busy, the web workers' CPU "
-          f"(of one core)")  # fmt: skip
+          f"other; p99 of their answers; the machine busy, the web workers' and "
+          f"PostgreSQL's CPU (of one core)")  # fmt: skip
     for number in sorted(buckets):
         rows = buckets[number]
         first = sum(1 for row in rows if row[0] in first_at)
@@ -404,9 +405,10 @@ def timeline(
         start, end = at(release_at + number * step), at(release_at + (number + 1) * step)
         busy = (end[1] - start[1]) / max(end[2] - start[2], 0.001)
         web = (end[3] - start[3]) / max(end[0] - start[0], 0.001)
+        database = (end[4] - start[4]) / max(end[0] - start[0], 0.001)
         print(f"  {number * step:5.0f} s: {first:5,} + {len(rows) - first:6,}; "
               f"{kinds['201']:5,} {kinds['429']:6,} {kinds['full']:6,} {kinds['other']:4,}; "
-              f"p99 {p99:6.0f} ms; {busy:4.0%} {web:4.0%}")  # fmt: skip
+              f"p99 {p99:6.0f} ms; {busy:4.0%} {web:4.0%} {database:4.0%}")  # fmt: skip
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -461,7 +463,7 @@ def main() -> None:
         cpu_before = [cpu_seconds([pid]) for pid in workers]
         others_before = (named_cpu("postgres"), named_cpu("redis-server"), sum(os.times()[:2]))
         machine_before = machine_cpu()
-        machine: list[tuple[float, float, float, float]] = []
+        machine: list[Sample] = []
         stop = threading.Event()
         sampler = threading.Thread(target=sample_machine, args=(machine, workers, stop))
         sampler.start()
