@@ -250,15 +250,33 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(ticks) - idle) / CLOCK_TICKS, sum(ticks) / CLOCK_TICKS
 
 
-Sample = tuple[float, float, float, float, float]
+Sample = tuple[float, float, float, float, float, int]
 
 
 def sample_machine(samples: list[Sample], workers: list[int], stop: threading.Event) -> None:
     """Every half second until `stop`: (time, the machine's busy and all CPU seconds, the web
-    workers' CPU seconds, PostgreSQL's), for the timeline."""
-    while not stop.is_set():
-        samples.append((time.time(), *machine_cpu(), cpu_seconds(workers), named_cpu("postgres")))
-        stop.wait(0.5)
+    workers' CPU seconds, PostgreSQL's, the transactions PostgreSQL counts for the database:
+    each statement of the web processes commits by itself), for the timeline."""
+    try:
+        while not stop.is_set():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+                    " WHERE datname = current_database()"
+                )
+                transactions = int(cursor.fetchone()[0])
+            samples.append(
+                (
+                    time.time(),
+                    *machine_cpu(),
+                    cpu_seconds(workers),
+                    named_cpu("postgres"),
+                    transactions,
+                )
+            )
+            stop.wait(0.5)
+    finally:
+        connection.close()
 
 
 def named_cpu(name: str) -> float:
@@ -392,7 +410,8 @@ def timeline(
         buckets.setdefault(int((row[0] - release_at) // step), []).append(row)
     print(f"Timeline by {step:g} s (sent): first asks + asks again; 201, 429, drive_full, "
           f"other; p99 of their answers; the machine busy, the web workers' and "
-          f"PostgreSQL's CPU (of one core)")  # fmt: skip
+          f"PostgreSQL's CPU (of one core); SQL statements (by PostgreSQL's count, which "
+          f"lags by up to a second)")  # fmt: skip
     for number in sorted(buckets):
         rows = buckets[number]
         first = sum(1 for row in rows if row[0] in first_at)
@@ -406,9 +425,11 @@ def timeline(
         busy = (end[1] - start[1]) / max(end[2] - start[2], 0.001)
         web = (end[3] - start[3]) / max(end[0] - start[0], 0.001)
         database = (end[4] - start[4]) / max(end[0] - start[0], 0.001)
+        statements = end[5] - start[5]
         print(f"  {number * step:5.0f} s: {first:5,} + {len(rows) - first:6,}; "
               f"{kinds['201']:5,} {kinds['429']:6,} {kinds['full']:6,} {kinds['other']:4,}; "
-              f"p99 {p99:6.0f} ms; {busy:4.0%} {web:4.0%} {database:4.0%}")  # fmt: skip
+              f"p99 {p99:6.0f} ms; {busy:4.0%} {web:4.0%} {database:4.0%}; "
+              f"{statements:6,} statements")  # fmt: skip
 
 
 def percentile(values: Sequence[float], share: float) -> float:
