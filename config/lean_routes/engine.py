@@ -246,10 +246,7 @@ def _candidates(
     if search is None:
         search = _allocation_search(payload, patient)
     options = best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tried)
-    return search, [
-        Option(remember_slot(option.slot), option.slot.capacity - option.slot.booked)
-        for option in options
-    ]
+    return search, [Option(remember_slot(option.slot)) for option in options]
 
 
 async def _alternatives(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, Any]]:

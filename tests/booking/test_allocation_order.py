@@ -1,11 +1,21 @@
 """Allocate's order (booking.services.appointments.Tries): the best first, then, once a race
 is lost, a random one of the rest; candidates others are already about to fill are passed
-over while any other is left."""
+over while any other is left (on the event loop: a slot another allocation of the process is
+trying, booking.services.booking_sql.aio)."""
 
+import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
 
 from booking.exceptions import SlotFull
 from booking.services.appointments import Tries
+from booking.services.booking_sql import aio
+from booking.services.booking_sql.aio import Option
+from booking.services.booking_sql.reads import SlotFacts
 
 
 @dataclass(frozen=True)
@@ -49,3 +59,58 @@ def test_after_a_lost_race_the_pick_is_among_the_uncrowded_rest() -> None:
 
     assert picks <= {3, 4}
     assert picks == {3, 4}  # random, not always the first: 50 tries, a chance of 2**-49 to fail
+
+
+def test_two_allocations_at_once_in_one_process_try_different_slots() -> None:
+    """A slot one allocation of the process is trying is passed over by the next, though it
+    has room for both: the second would otherwise wait on the first's row lock until it
+    commits."""
+    tried: list[int] = []
+    first_in_flight = asyncio.Event()
+    let_first_finish = asyncio.Event()
+    slots = [
+        SlotFacts(
+            slot_id=number,
+            start=datetime(2026, 12, 10, 9, tzinfo=UTC),
+            end=datetime(2026, 12, 10, 9, 15, tzinfo=UTC),
+            centre_id=1,
+            service_id=1,
+            drive_id=None,
+        )
+        for number in (1, 2)
+    ]
+
+    async def candidates(excluding: set[int]) -> tuple[Any, list[Option]]:
+        search = SimpleNamespace(service=SimpleNamespace(pk=1))
+        return search, [Option(facts) for facts in slots if facts.slot_id not in excluding]
+
+    async def book(conn: Any, *, slot_id: int, **kwargs: Any) -> Any:
+        tried.append(slot_id)
+        if len(tried) == 1:
+            first_in_flight.set()
+            await let_first_finish.wait()
+        return slot_id
+
+    async def two_at_once() -> list[Any]:
+        async def allocate() -> Any:
+            return await aio.aallocate_slot(
+                None,
+                patient=cast(Any, None),
+                booked_by=cast(Any, None),
+                channel=cast(Any, "web"),
+                idempotency_key="key",
+                candidates=candidates,
+            )
+
+        first = asyncio.ensure_future(allocate())
+        await first_in_flight.wait()
+        second = await allocate()
+        let_first_finish.set()
+        return [await first, second]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aio, "abook_slot", book)
+        booked = asyncio.run(two_at_once())
+
+    assert booked == [1, 2]
+    assert aio.allocations_in_flight() == {}

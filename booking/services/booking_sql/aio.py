@@ -76,10 +76,9 @@ Made = tuple[Appointment, BookingCall, Outcome]
 
 @dataclass(frozen=True)
 class Option:
-    """One of allocate's candidates: the slot's facts and the places it had free when found."""
+    """One of allocate's candidates: the slot's facts."""
 
     facts: SlotFacts
-    free: int
 
     @property
     def slot_id(self) -> int:
@@ -92,9 +91,7 @@ Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[Option]]]]
 # Allocations this process is trying now, by slot (touched on the event loop's thread alone).
 _trying: Counter[int] = Counter()
 # The slot's facts as abest_open_slots selects them (SLOT_FACTS_SQL's, after the id).
-CANDIDATE_COLUMNS = (
-    's.id, s.start, s."end", s.centre_id, s.service_id, s.drive_id, s.capacity - s.booked'
-)
+CANDIDATE_COLUMNS = 's.id, s.start, s."end", s.centre_id, s.service_id, s.drive_id'
 
 
 class HandOver(Exception):
@@ -177,10 +174,7 @@ async def abest_open_slots(
         await cursor.execute(sql, params)
         rows = await cursor.fetchall()
     database = str(conn.info.dbname)
-    return [
-        Option(keep_slot_facts(database, facts_of_row(int(row[0]), row[1:6])), int(row[6]))
-        for row in rows
-    ]
+    return [Option(keep_slot_facts(database, facts_of_row(int(row[0]), row[1:6]))) for row in rows]
 
 
 async def abook_slot(
@@ -254,9 +248,11 @@ async def aallocate_slot(
     """allocate_slot with the booking function on `conn`: the candidates tried in allocate's
     order (booking.services.appointments.Tries), one call each. HandOver when none is left:
     allocate_slot then looks for an earlier booking with the key, or answers
-    no_slot_available. In a surge everyone ranks the same slot first: a slot this process's
-    own allocations in flight would already fill is passed over for the next, rather than
-    queued behind on its row lock."""
+    no_slot_available. In a surge everyone ranks the same slot first: a slot one of this
+    process's own allocations is trying is passed over for the next while any other is left,
+    rather than queued behind on its row lock (which is held until the booking commits: with
+    several in flight on one slot, the booking function took 2.4 ms a call in one process,
+    against 1.0 ms with one)."""
     tries = Tries()
     search, options = await candidates(tries.tried)
     while options:
@@ -290,5 +286,5 @@ def allocations_in_flight() -> dict[int, int]:
 
 
 def _crowded(option: Option) -> bool:
-    """As many of this process's allocations are trying the slot as it had places free."""
-    return _trying[option.slot_id] >= option.free
+    """One of this process's allocations is trying the slot already."""
+    return _trying[option.slot_id] > 0
