@@ -1,6 +1,6 @@
 """Allocate's order (booking.services.appointments.Tries): the best first, then, once a race
-is lost, a random one of the rest; candidates others are already about to fill are passed
-over while any other is left (on the event loop: a slot another allocation of the process is
+is lost, a random one of the rest; candidates others are already trying are passed over
+while any other is left (on the event loop: a slot another allocation of the process is
 trying, booking.services.booking_sql.aio)."""
 
 import asyncio

@@ -152,7 +152,7 @@ class Tries:
         booking is in a surge, where everyone ranks the same slots first: from then on a
         random one of the rest, not the next, so the crowd spreads over the open slots
         instead of all racing for one at a time. Candidates `crowded` says others are
-        already about to fill are passed over while any other is left."""
+        already trying are passed over while any other is left."""
         room = [i for i, c in enumerate(candidates) if crowded is None or not crowded(c)]
         choices = room or list(range(len(candidates)))
         pick = SystemRandom().choice(choices) if self.lost_a_race else choices[0]
