@@ -10,20 +10,19 @@ does nothing else: no cookies jar, redirects, compression or proxies.
 
 import asyncio
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, cast
 
 import httptools
 
 
+@dataclass(slots=True)
 class Answer:
     """One answer: its status, its headers (names in lower case) and its body."""
 
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
+    status: int
+    headers: dict[str, str]
+    body: bytes
 
     def text(self) -> str:
         return self.body.decode()

@@ -335,13 +335,12 @@ async def surge(
                 f'{{"patient_id": {patient_id}, "service": "{SERVICE}", '
                 f'"date_from": "{days[0]}", "date_to": "{days[1]}"}}'
             ).encode()
-            first_sent: float | None = None
-            asks = 0
+            asks, first = 0, True
             while True:
                 sent = time.time()
-                if first_sent is None:
-                    first_sent = sent
+                if first:
                     firsts.append(sent)
+                    first = False
                 try:
                     answer = await client.post(
                         "/api/v1/me/appointments/allocate", headers=headers, body=body
@@ -398,23 +397,24 @@ def timeline(
     step: float = 2.0,
 ) -> None:
     """Per `step` seconds from the release, by when requests were sent: first asks, asks
-    again, and the answers (booked, in queue, drive full, other), with the answers' p99; and
-    how busy the machine's cores and the web workers were in those seconds."""
+    again, and the answers (booked, in queue, drive full, other), with the answers' p99; how
+    busy the machine's cores, the web workers and PostgreSQL were in those seconds, and the
+    statements PostgreSQL counted."""
 
     def at(moment: float) -> Sample:
         return min(machine, key=lambda sample: abs(sample[0] - moment))
 
-    first_at = set(firsts)
     buckets: dict[int, list[tuple[float, int, float, str]]] = {}
     for row in results:
         buckets.setdefault(int((row[0] - release_at) // step), []).append(row)
+    first_asks = Counter(int((sent - release_at) // step) for sent in firsts)
     print(f"Timeline by {step:g} s (sent): first asks + asks again; 201, 429, drive_full, "
           f"other; p99 of their answers; the machine busy, the web workers' and "
           f"PostgreSQL's CPU (of one core); SQL statements (by PostgreSQL's count, which "
           f"lags by up to a second)")  # fmt: skip
     for number in sorted(buckets):
         rows = buckets[number]
-        first = sum(1 for row in rows if row[0] in first_at)
+        first = first_asks[number]
         kinds = Counter(
             "201" if status == 201 else "429" if status == 429
             else "full" if code == "drive_full" else "other"

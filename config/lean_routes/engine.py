@@ -25,7 +25,6 @@ from booking.services.booking_gate import count_booking
 from booking.services.booking_sql.aio import (
     Candidates,
     HandOver,
-    Option,
     Replayed,
     aallocate_slot,
     abest_open_slots,
@@ -33,7 +32,7 @@ from booking.services.booking_sql.aio import (
     apatient_and_room,
     apatient_of,
 )
-from booking.services.booking_sql.reads import remember_slot
+from booking.services.booking_sql.reads import SlotFacts, remember_slot
 from clinics.audit import serving
 from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user
@@ -220,7 +219,7 @@ def _allocation_candidates(
     assert isinstance(payload, AllocateIn)
     search: SlotSearch | None = None
 
-    async def candidates(tried: set[int]) -> tuple[SlotSearch, list[Option]]:
+    async def candidates(tried: set[int]) -> tuple[SlotSearch, list[SlotFacts]]:
         nonlocal search
         try:
             if search is None:
@@ -241,12 +240,12 @@ def _allocation_search(payload: AllocateIn, patient: Patient) -> SlotSearch:
 
 def _candidates(
     payload: AllocateIn, patient: Patient, tried: set[int], search: SlotSearch | None
-) -> tuple[SlotSearch, list[Option]]:
+) -> tuple[SlotSearch, list[SlotFacts]]:
     """The search (made if not yet) and its next candidates, with the ORM."""
     if search is None:
         search = _allocation_search(payload, patient)
     options = best_open_slots(search, limit=settings.ALLOCATION_ATTEMPTS, excluding=tried)
-    return search, [Option(remember_slot(option.slot)) for option in options]
+    return search, [remember_slot(option.slot) for option in options]
 
 
 async def _alternatives(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, Any]]:

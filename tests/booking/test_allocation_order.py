@@ -14,7 +14,6 @@ import pytest
 from booking.exceptions import SlotFull
 from booking.services.appointments import Tries
 from booking.services.booking_sql import aio
-from booking.services.booking_sql.aio import Option
 from booking.services.booking_sql.reads import SlotFacts
 
 
@@ -80,9 +79,9 @@ def test_two_allocations_at_once_in_one_process_try_different_slots() -> None:
         for number in (1, 2)
     ]
 
-    async def candidates(excluding: set[int]) -> tuple[Any, list[Option]]:
+    async def candidates(excluding: set[int]) -> tuple[Any, list[SlotFacts]]:
         search = SimpleNamespace(service=SimpleNamespace(pk=1))
-        return search, [Option(facts) for facts in slots if facts.slot_id not in excluding]
+        return search, [facts for facts in slots if facts.slot_id not in excluding]
 
     async def book(conn: Any, *, slot_id: int, **kwargs: Any) -> Any:
         tried.append(slot_id)

@@ -11,7 +11,6 @@ those cases, so the caller books again through book_slot in a thread, and gets t
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -74,20 +73,10 @@ PATIENT_AND_ROOM_SQL = PATIENT_SQL.replace(
 Made = tuple[Appointment, BookingCall, Outcome]
 
 
-@dataclass(frozen=True)
-class Option:
-    """One of allocate's candidates: the slot's facts."""
-
-    facts: SlotFacts
-
-    @property
-    def slot_id(self) -> int:
-        return self.facts.slot_id
-
-
-# The search and its next candidates, leaving out the slots tried (searched on the connection
-# with abest_open_slots, or with the ORM in a thread when that cannot answer).
-Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[Option]]]]
+# The search and its next candidates (their slots' facts), leaving out the slots tried
+# (searched on the connection with abest_open_slots, or with the ORM in a thread when that
+# cannot answer).
+Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[SlotFacts]]]]
 # Allocations this process is trying now, by slot (touched on the event loop's thread alone).
 _trying: Counter[int] = Counter()
 # The slot's facts as abest_open_slots selects them (SLOT_FACTS_SQL's, after the id).
@@ -152,7 +141,7 @@ async def aslot_facts_and_patient(
 
 async def abest_open_slots(
     conn: Any, search: SlotSearch, *, limit: int, excluding: set[int]
-) -> list[Option]:
+) -> list[SlotFacts]:
     """booking.selectors.best_open_slots on `conn`, for allocate: the candidates' facts, in
     the same order, from the same query, kept as slot_facts keeps them. Django raises
     SynchronousOnlyOperation, before anything is asked, when ranking the centres needs the
@@ -174,7 +163,7 @@ async def abest_open_slots(
         await cursor.execute(sql, params)
         rows = await cursor.fetchall()
     database = str(conn.info.dbname)
-    return [Option(keep_slot_facts(database, facts_of_row(int(row[0]), row[1:6]))) for row in rows]
+    return [keep_slot_facts(database, facts_of_row(int(row[0]), row[1:6])) for row in rows]
 
 
 async def abook_slot(
@@ -285,6 +274,6 @@ def allocations_in_flight() -> dict[int, int]:
     return dict(_trying)
 
 
-def _crowded(option: Option) -> bool:
+def _crowded(candidate: SlotFacts) -> bool:
     """One of this process's allocations is trying the slot already."""
-    return _trying[option.slot_id] > 0
+    return _trying[candidate.slot_id] > 0
