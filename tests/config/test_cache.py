@@ -6,6 +6,7 @@ import asyncio
 import gc
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 from django.core.cache import caches
+from django.core.cache.backends.base import CacheKeyWarning
 from pytest_django import Settings
 
 from config.asgi import application
@@ -277,3 +279,18 @@ def test_counters_move_together_made_if_new_or_only_if_there(redis_url: str) -> 
 
     gone = ResilientRedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 1}})
     assert gone.move_counters([(places, -1, None)]) == [None]
+
+
+def test_any_key_is_taken_without_memcached_warnings(redis_url: str) -> None:
+    """Redis takes keys memcached would refuse (long, with spaces): no warning is worked out
+    for them, and they are stored and read as any other."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    key = f"key test {uuid.uuid4().hex} " + "x" * 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheKeyWarning)
+        live.set(key, "kept", 60)
+        assert live.get(key) == "kept"
+        assert live.get_many([key, f"{key}:other"]) == {key: "kept"}
+        assert live.draw_number(f"{key}:next", f"{key}:holder", 60) == 1
