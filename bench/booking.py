@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import uvloop
 from django.conf import settings
@@ -199,10 +198,7 @@ async def send_all(
     or all at once. Returns (sent at, status, latency, code) for each."""
     answers: list[tuple[float, int, float, str]] = []
     csrf = secrets.token_hex(16)
-    address = urlsplit(base)
-    assert address.hostname is not None
-    assert address.port is not None
-    async with LeanClient(address.hostname, address.port, limit=4000) as client:
+    async with LeanClient.at(base, limit=4000) as client:
         begin = time.time() + 0.2
 
         async def one(number: int, path: str, session: str, key: str, body: str) -> None:

@@ -12,6 +12,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import httptools
 
@@ -105,6 +106,14 @@ class LeanClient:
         self.idle: list[_Connection] = []
         self.waiting: deque[asyncio.Future[_Connection | None]] = deque()
         self.opened = 0
+
+    @classmethod
+    def at(cls, base: str, *, limit: int) -> "LeanClient":
+        """A client of the server at `base` (http://host:port)."""
+        address = urlsplit(base)
+        if address.hostname is None or address.port is None:
+            raise ValueError(f"not http://host:port: {base}")
+        return cls(address.hostname, address.port, limit=limit)
 
     async def post(self, path: str, *, headers: dict[str, str], body: bytes) -> Answer:
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())

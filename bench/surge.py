@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from datetime import time as clock_time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -235,12 +234,14 @@ def web_processes(server: subprocess.Popen[bytes]) -> list[int]:
     return pids
 
 
+def _ticks(stat: str) -> int:
+    """The CPU a process has used (utime and stime) from its /proc/<pid>/stat, in ticks."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
+    return sum(_ticks(Path(f"/proc/{pid}/stat").read_text()) for pid in pids) / CLOCK_TICKS
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -281,16 +282,20 @@ def sample_machine(samples: list[Sample], workers: list[int], stop: threading.Ev
 
 def named_cpu(name: str) -> float:
     """CPU seconds of the running processes called `name` (postgres, redis-server)."""
-    total = 0.0
+    total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:  # gone meanwhile
             continue
         if text.split("(", 1)[1].rsplit(")", 1)[0] == name:
-            fields = text.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += _ticks(text)
     return total / CLOCK_TICKS
+
+
+def others_cpu() -> tuple[float, float, float]:
+    """CPU seconds so far of PostgreSQL, Redis and this client."""
+    return named_cpu("postgres"), named_cpu("redis-server"), sum(os.times()[:2])
 
 
 async def wait_until_up(base: str) -> None:
@@ -318,10 +323,7 @@ async def surge(
     each person's first request is also noted in `firsts` (its sent at)."""
     results: list[tuple[float, int, float, str]] = []
     csrf = secrets.token_hex(16)
-    address = urlsplit(base)
-    assert address.hostname is not None
-    assert address.port is not None
-    async with LeanClient(address.hostname, address.port, limit=2000) as client:
+    async with LeanClient.at(base, limit=2000) as client:
 
         async def patient_journey(number: int, patient_id: int, session_key: str) -> None:
             await asyncio.sleep(max(release_at + number / rate - time.time(), 0))
@@ -482,7 +484,7 @@ def main() -> None:
         days = (drive.first_day.isoformat(), drive.last_day.isoformat())
         workers = web_processes(server)[1:]
         cpu_before = [cpu_seconds([pid]) for pid in workers]
-        others_before = (named_cpu("postgres"), named_cpu("redis-server"), sum(os.times()[:2]))
+        others_before = others_cpu()
         machine_before = machine_cpu()
         machine: list[Sample] = []
         stop = threading.Event()
@@ -496,14 +498,7 @@ def main() -> None:
         machine_after = machine_cpu()
         # How the load split between the workers: each keeps the connections it accepted.
         cpu = [cpu_seconds([pid]) - before for pid, before in zip(workers, cpu_before, strict=True)]
-        others = [
-            after - before
-            for after, before in zip(
-                (named_cpu("postgres"), named_cpu("redis-server"), sum(os.times()[:2])),
-                others_before,
-                strict=True,
-            )
-        ]
+        others = [after - before for after, before in zip(others_cpu(), others_before, strict=True)]
         busy = (machine_after[0] - machine_before[0]) / max(
             machine_after[1] - machine_before[1], 0.001
         )

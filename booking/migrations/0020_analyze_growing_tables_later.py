@@ -24,21 +24,18 @@ TABLES = (
 )
 
 
-def analyze_later(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+def _alter_each_table(schema_editor: BaseDatabaseSchemaEditor, change: str) -> None:
     if schema_editor.connection.vendor == "postgresql":
         for table in TABLES:
-            schema_editor.execute(
-                f"ALTER TABLE {table} SET (autovacuum_analyze_threshold = {FIRST_ANALYSIS_AFTER})",
-                params=None,
-            )
+            schema_editor.execute(f"ALTER TABLE {table} {change}", params=None)
+
+
+def analyze_later(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    _alter_each_table(schema_editor, f"SET (autovacuum_analyze_threshold = {FIRST_ANALYSIS_AFTER})")
 
 
 def analyze_as_before(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        for table in TABLES:
-            schema_editor.execute(
-                f"ALTER TABLE {table} RESET (autovacuum_analyze_threshold)", params=None
-            )
+    _alter_each_table(schema_editor, "RESET (autovacuum_analyze_threshold)")
 
 
 class Migration(migrations.Migration):

@@ -164,3 +164,11 @@ def test_a_server_that_never_answers_is_a_timeout_and_frees_the_connection() -> 
         return [after.text(), server.connections]
 
     assert run(silent, work, limit=1, timeout=0.5) == ['{"got": 2}', 2]
+
+
+def test_a_client_is_made_for_a_servers_address() -> None:
+    client = LeanClient.at("http://127.0.0.1:8123", limit=3)
+
+    assert (client.host, client.port, client.limit) == ("127.0.0.1", 8123, 3)
+    with pytest.raises(ValueError, match="not http://host:port"):
+        LeanClient.at("http://127.0.0.1", limit=3)
