@@ -1,7 +1,8 @@
 """Allocate's order (booking.services.appointments.Tries): the best first, then, once a race
 is lost, a random one of the rest; candidates others are already trying are passed over
-while any other is left (on the event loop: a slot another allocation of the process is
-trying, booking.services.booking_sql.aio)."""
+while any other is left (on the event loop: a slot another booking of the process is being
+made in, booking.services.booking_sql.aio). A booking made while another of the same slot is
+in flight in the process leaves its texts out until the function finds a place for it."""
 
 import asyncio
 from dataclasses import dataclass
@@ -108,8 +109,52 @@ def test_two_allocations_at_once_in_one_process_try_different_slots() -> None:
         return [await first, second]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(aio, "abook_slot", book)
+        patch.setattr(aio, "_abook_slot", book)
         booked = asyncio.run(two_at_once())
 
     assert booked == [1, 2]
-    assert aio.allocations_in_flight() == {}
+    assert aio.bookings_in_flight() == {}
+
+
+def test_a_booking_of_a_slot_another_is_being_made_in_leaves_its_texts_out() -> None:
+    """In a burst on one slot most are refused: those that start while another booking of
+    the slot is in flight here are called without texts (the function asks for them should
+    a place be free); a booking of another slot, or of the same once the first is done, has
+    them made at once."""
+    asked: list[tuple[int, bool]] = []
+    first_in_flight = asyncio.Event()
+    let_first_finish = asyncio.Event()
+
+    async def book(conn: Any, *, slot_id: int, texts: bool, **kwargs: Any) -> Any:
+        asked.append((slot_id, texts))
+        if len(asked) == 1:
+            first_in_flight.set()
+            await let_first_finish.wait()
+        return slot_id
+
+    def booking(slot_id: int) -> Any:
+        return aio.abook_slot(
+            None,
+            patient=cast(Any, None),
+            slot_id=slot_id,
+            booked_by=cast(Any, None),
+            channel=cast(Any, "api"),
+            idempotency_key="key",
+        )
+
+    async def burst() -> None:
+        first = asyncio.ensure_future(booking(1))
+        await first_in_flight.wait()
+        await booking(1)
+        await booking(2)
+        assert aio.bookings_in_flight() == {1: 1}
+        let_first_finish.set()
+        await first
+        await booking(1)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aio, "_abook_slot", book)
+        asyncio.run(burst())
+
+    assert asked == [(1, True), (1, False), (2, True), (1, True)]
+    assert aio.bookings_in_flight() == {}

@@ -33,7 +33,7 @@ import config.lean_routes.middleware
 from booking.interop.partners import issue_partner_key
 from booking.models import Appointment, Partner, PartnerKey, Patient, Slot, VaccinationDrive
 from booking.notices import booking_confirmation
-from booking.services.booking_sql.aio import allocations_in_flight
+from booking.services.booking_sql.aio import bookings_in_flight
 from booking.services.queue_events import queue_group
 from booking.signed_in import account_key, keep_account
 from booking.vaccination.drives import create_drive, release_drive
@@ -541,7 +541,7 @@ def test_allocate_searches_and_books_on_the_loop_once_the_centres_order_is_kept(
     expect_lean(apps, before)
     if lean_applies():
         assert found_on_the_loop[0] == [home.pk, later_at_home.pk, farther.pk]
-        assert allocations_in_flight() == {}  # no try left counted as in flight
+        assert bookings_in_flight() == {}  # no try left counted as in flight
         assert (answer.status, answer.body["slot_id"]) in {
             (201, later_at_home.pk),
             (201, farther.pk),  # one who lost a race takes a random one of the rest
@@ -1412,6 +1412,39 @@ def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_bo
     assert booked.status == 201
     assert handed_over == []  # asked again with the texts, on the loop
     assert Message.objects.filter(appointment_id=booked.body["id"]).count() == 3
+
+
+def test_a_booking_made_while_another_of_the_slot_is_in_flight_has_its_texts_all_the_same(
+    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst on one slot: a booking that starts while another of the slot is in flight in
+    the process is called without texts, and, finding a place free, made with them."""
+    import booking.services.booking_sql.call as calls
+    import config.lean_routes.engine as engine
+    from booking.services.booking_sql import aio
+
+    handed_over: list[Any] = []
+    monkeypatch.setattr(engine, "_book_now", handed_over.append)
+    made: list[int] = []
+    make = calls.booked_fields
+
+    def counting(appointment: Any, *args: Any, **kwargs: Any) -> Any:
+        made.append(appointment.pk)
+        return make(appointment, *args, **kwargs)
+
+    monkeypatch.setattr(calls, "booked_fields", counting)
+    slot = new_slot(capacity=2)
+    before = apps.route.answered
+    monkeypatch.setitem(aio._trying, slot.pk, 1)  # another booking of the slot, in flight
+
+    booked = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
+
+    expect_lean(apps, before)
+    assert booked.status == 201
+    assert Message.objects.filter(appointment_id=booked.body["id"]).count() == 3
+    if lean_applies():
+        assert handed_over == []  # asked again with the texts, on the loop
+        assert made == [booked.body["id"]]  # made once: when the function asked for them
 
 
 def test_a_booking_makes_its_texts_once_in_the_language_they_go_in(

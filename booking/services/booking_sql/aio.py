@@ -77,7 +77,8 @@ Made = tuple[Appointment, BookingCall, Outcome]
 # (searched on the connection with abest_open_slots, or with the ORM in a thread when that
 # cannot answer).
 Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[SlotFacts]]]]
-# Allocations this process is trying now, by slot (touched on the event loop's thread alone).
+# Bookings (of a given slot, or an allocation's try) this process is making now, by slot
+# (touched on the event loop's thread alone).
 _trying: Counter[int] = Counter()
 # The slot's facts as abest_open_slots selects them (SLOT_FACTS_SQL's, after the id).
 CANDIDATE_COLUMNS = 's.id, s.start, s."end", s.centre_id, s.service_id, s.drive_id'
@@ -183,8 +184,40 @@ async def abook_slot(
     `replay_service_id` (allocate), an earlier booking with the key must be of that
     service rather than that slot; with `texts_language` (apatient_of's), the texts are
     written in that language only. With `full_as_read` (the slot was read full or closed
-    just now), the texts are not made for a refusal: should the function find a place after
-    all, it says so before writing anything, and the call is made again with them."""
+    just now), or while another booking of the slot is being made in this process (a burst
+    on one slot: most of it is refused), the texts are not made for a refusal: should the
+    function find a place after all, it says so before writing anything, and the call is
+    made again with them."""
+    crowded = _trying[slot_id] > 0
+    _trying[slot_id] += 1
+    try:
+        return await _abook_slot(
+            conn,
+            patient=patient,
+            slot_id=slot_id,
+            booked_by=booked_by,
+            channel=channel,
+            idempotency_key=idempotency_key,
+            replay_service_id=replay_service_id,
+            texts_language=texts_language,
+            texts=not (full_as_read or crowded),
+        )
+    finally:
+        _leave(slot_id)
+
+
+async def _abook_slot(
+    conn: Any,
+    *,
+    patient: Patient,
+    slot_id: int,
+    booked_by: User,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+    replay_service_id: int | None,
+    texts_language: str | None,
+    texts: bool,
+) -> Made:
     facts = await aslot_facts(conn, slot_id)
     service, centre = await areference(conn, facts)
     appointment_id = await anext_appointment_id(conn)
@@ -212,8 +245,8 @@ async def abook_slot(
         except NotEligible as refused:
             raise HandOver from refused
 
-    call, done = await book(texts=not full_as_read)
-    if done.kind == "texts":  # a place freed since it was read full
+    call, done = await book(texts=texts)
+    if done.kind == "texts":  # a place free after all
         call, done = await book(texts=True)
     if done.kind == "replay":
         assert done.appointment_id is not None
@@ -247,7 +280,6 @@ async def aallocate_slot(
     while options:
         while options:
             option = tries.next_of(options, crowded=_crowded)
-            _trying[option.slot_id] += 1
             try:
                 return await abook_slot(
                     conn,
@@ -261,19 +293,22 @@ async def aallocate_slot(
                 )
             except Tries.MOVE_ON as refused:
                 tries.refused(refused)
-            finally:
-                _trying[option.slot_id] -= 1
-                if not _trying[option.slot_id]:
-                    del _trying[option.slot_id]
         search, options = await candidates(tries.tried)
     raise HandOver
 
 
-def allocations_in_flight() -> dict[int, int]:
-    """How many of this process's allocations are trying each slot now."""
+def _leave(slot_id: int) -> None:
+    _trying[slot_id] -= 1
+    if not _trying[slot_id]:
+        del _trying[slot_id]
+
+
+def bookings_in_flight() -> dict[int, int]:
+    """How many bookings (of a given slot, or an allocation's try) this process is making in
+    each slot now."""
     return dict(_trying)
 
 
 def _crowded(candidate: SlotFacts) -> bool:
-    """One of this process's allocations is trying the slot already."""
+    """A booking of the slot is being made in this process already."""
     return _trying[candidate.slot_id] > 0
