@@ -1357,15 +1357,10 @@ def test_an_ordinary_booking_on_the_event_loop_makes_no_django_connection(
         assert made == []
 
 
-def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_books_with_them(
-    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Most of what a hot slot's refusal cost was making texts that were never written: a
-    slot read full has none made. Read full but free by the call (a cancellation in between),
-    the booking is made with its texts all the same."""
+@pytest.fixture
+def texts_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The appointments the booking function's texts are made for, as they are made."""
     import booking.services.booking_sql.call as calls
-    import config.lean_routes.engine as engine
-    import config.lean_routes.middleware as middleware
 
     made: list[int] = []
     make = calls.booked_fields
@@ -1375,11 +1370,27 @@ def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_bo
         return make(appointment, *args, **kwargs)
 
     monkeypatch.setattr(calls, "booked_fields", counting)
+    return made
+
+
+def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_books_with_them(
+    apps: Apps,
+    reference_data: None,
+    patient: Patient,
+    monkeypatch: pytest.MonkeyPatch,
+    texts_made: list[int],
+) -> None:
+    """Most of what a hot slot's refusal cost was making texts that were never written: a
+    slot read full has none made. Read full but free by the call (a cancellation in between),
+    the booking is made with its texts all the same."""
+    import config.lean_routes.engine as engine
+    import config.lean_routes.middleware as middleware
+
     slot = new_slot(capacity=1)
     first = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
     assert first.status == 201
     other = PatientFactory()
-    made.clear()
+    texts_made.clear()
     before = apps.route.answered
 
     refused = apps.lean_call(BOOK, {"patient_id": other.pk, "slot_id": slot.pk}, caller(other))
@@ -1387,7 +1398,7 @@ def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_bo
     expect_lean(apps, before)
     assert (refused.status, refused.code) == (409, "slot_full")
     if lean_applies():
-        assert made == []
+        assert texts_made == []
     read, read_with_slot = engine.apatient_and_room, middleware.aslot_facts_and_patient
 
     async def read_full(*args: Any, **kwargs: Any) -> Any:
@@ -1415,24 +1426,19 @@ def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_bo
 
 
 def test_a_booking_made_while_another_of_the_slot_is_in_flight_has_its_texts_all_the_same(
-    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+    apps: Apps,
+    reference_data: None,
+    patient: Patient,
+    monkeypatch: pytest.MonkeyPatch,
+    texts_made: list[int],
 ) -> None:
     """A burst on one slot: a booking that starts while another of the slot is in flight in
     the process is called without texts, and, finding a place free, made with them."""
-    import booking.services.booking_sql.call as calls
     import config.lean_routes.engine as engine
     from booking.services.booking_sql import aio
 
     handed_over: list[Any] = []
     monkeypatch.setattr(engine, "_book_now", handed_over.append)
-    made: list[int] = []
-    make = calls.booked_fields
-
-    def counting(appointment: Any, *args: Any, **kwargs: Any) -> Any:
-        made.append(appointment.pk)
-        return make(appointment, *args, **kwargs)
-
-    monkeypatch.setattr(calls, "booked_fields", counting)
     slot = new_slot(capacity=2)
     before = apps.route.answered
     monkeypatch.setitem(aio._trying, slot.pk, 1)  # another booking of the slot, in flight
@@ -1444,7 +1450,7 @@ def test_a_booking_made_while_another_of_the_slot_is_in_flight_has_its_texts_all
     assert Message.objects.filter(appointment_id=booked.body["id"]).count() == 3
     if lean_applies():
         assert handed_over == []  # asked again with the texts, on the loop
-        assert made == [booked.body["id"]]  # made once: when the function asked for them
+        assert texts_made == [booked.body["id"]]  # made once: when the function asked for them
 
 
 def test_a_booking_makes_its_texts_once_in_the_language_they_go_in(
