@@ -45,8 +45,9 @@ costs no SQL), so such a request is told its place in line, and 404 once let in.
 The ninja operations stay as they are: the OpenAPI documentation is generated from them, and
 this route is only a faster way of running them behind the same URL.
 
-Admission: WEB_CAPACITY bookings run at once (on the loop, up to LEAN_DATABASE_CONNECTIONS
-of them in the database at a time, or in a thread with a pooled connection each); a burst
+Admission: LEAN_TURNS bookings run at once (on the loop, up to LEAN_DATABASE_CONNECTIONS
+of them in the database at a time, or in one of WEB_CAPACITY threads with a pooled connection
+each); a burst
 waits for a turn on the event loop rather than being refused, up to LEAN_MAX_WAITING
 requests and a wait of LEAN_MAX_WAIT_SECONDS (expected from how long the engine has taken
 lately, or found); beyond that, 429 `busy` at once, as from load shedding. While that holds, a
@@ -54,12 +55,15 @@ booking of a slot not known to be a drive's (or allocate for a service with no d
 surge, as this process keeps them) is told `busy` as soon as it is parsed, before the session,
 account or slot is read (an overloaded process had spent as much on each refusal as on a
 booking); a drive's polls still reach the waiting room.
-Django's load shedding counts the bookings running here as in flight: both share the pool.
+Django's load shedding counts the bookings running here as in flight: both share the
+machine, and a hand-over shares the pool. In a drive's surge most requests are asks in line,
+and each booking on the loop waits there several times behind them: the more bookings in
+flight, the more of the loop the engine keeps (LEAN_TURNS, see config/settings.py).
 
 The package, one module each:
 
 - `middleware`: the ASGI middleware itself (`LeanRoutes`): which requests it takes, Django's
-  own middleware run on them in and out, the reader threads and the WEB_CAPACITY turns at the
+  own middleware run on them in and out, the reader threads and the LEAN_TURNS turns at the
   engine (admission), and what goes on to Django;
 - `request`: a booking request as read here (`BookingRequest`), the two paths (`BOOK_PATH`,
   `ALLOCATE_PATH`), whether the route applies (`lean_routes_apply`), and `PassThrough` and

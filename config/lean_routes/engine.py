@@ -116,7 +116,7 @@ async def run_booking(
 ) -> HttpResponse:
     """Book (or find the booking already made with the key) and answer as the API does: on
     the event loop when it can (`connections`), else in a thread. Either way the booking
-    holds one of WEB_CAPACITY turns, and its ORM work runs on `executor`'s threads (as many),
+    holds one of LEAN_TURNS turns, and its ORM work runs on `executor`'s threads (WEB_CAPACITY),
     apart from the reads of people still in line."""
 
     async def in_a_thread(function: Callable[..., Any], *args: Any) -> Any:

@@ -1,5 +1,5 @@
 """The ASGI middleware (LeanRoutes): which requests it answers, Django's own middleware run on
-them in and out, the reads and the WEB_CAPACITY turns at the engine it admits, and the rest
+them in and out, the reads and the LEAN_TURNS turns at the engine it admits, and the rest
 handed to Django with the body replayed."""
 
 import asyncio
@@ -88,7 +88,7 @@ class LeanRoutes:
             if self.engaged and booking_sql.use_sql_engine()
             else None
         )
-        self.turns = capacity
+        self.turns = max(int(settings.LEAN_TURNS), 1)
         self.max_waiting = int(settings.LEAN_MAX_WAITING)
         self.max_wait_seconds = float(settings.LEAN_MAX_WAIT_SECONDS)
         self._semaphore: asyncio.Semaphore | None = None
@@ -235,7 +235,7 @@ class LeanRoutes:
         )
 
     async def take_turn(self, booking: BookingRequest) -> HttpResponse | None:
-        """The engine's answer, WEB_CAPACITY bookings at a time; the rest wait their turn, up
+        """The engine's answer, LEAN_TURNS bookings at a time; the rest wait their turn, up
         to a bound (None: too many waiting, or a wait expected or found longer than
         LEAN_MAX_WAIT_SECONDS, from how long the engine has taken lately)."""
         loop = asyncio.get_running_loop()

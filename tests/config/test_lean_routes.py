@@ -993,6 +993,7 @@ def test_two_hundred_people_on_one_slot_at_once_wait_their_turn_rather_than_bein
     settings: Settings, reference_data: None
 ) -> None:
     settings.WEB_CAPACITY = 4
+    settings.LEAN_TURNS = 4
     settings.LEAN_MAX_WAIT_SECONDS = 600  # however slow the machine: this is about the count
     settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
     settings.LEAN_ROUTES = True
@@ -1019,6 +1020,7 @@ def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
     settings: Settings, reference_data: None
 ) -> None:
     settings.WEB_CAPACITY = 1
+    settings.LEAN_TURNS = 1
     settings.LEAN_MAX_WAITING = 3
     settings.LEAN_MAX_WAIT_SECONDS = 600
     settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
@@ -1045,6 +1047,39 @@ def test_more_than_the_bound_waiting_are_told_busy_as_load_shedding_tells_them(
     assert busy[0].headers["retry-after"] == "1"
     assert busy[0].headers["connection"] == "close"
     assert sorted(answer.status for answer in answers if answer not in busy) == [201] * 4
+
+
+def test_the_bookings_made_at_once_are_the_lean_routes_own_turns_not_djangos_capacity(
+    settings: Settings, reference_data: None
+) -> None:
+    """LEAN_TURNS bookings at once on the event loop, whatever Django's WEB_CAPACITY: in a
+    surge the more bookings in flight, the more of the loop the engine keeps."""
+    settings.WEB_CAPACITY = 1
+    settings.LEAN_TURNS = 3
+    settings.LEAN_MAX_WAITING = 3
+    settings.LEAN_MAX_WAIT_SECONDS = 600
+    settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():
+        assert not apps.route.engaged
+        return
+    people = people_signed_in(apps, 10)
+    slots = [new_slot() for _ in people]
+    for slot in slots:  # each slot's drive (none) known already, as after its first request
+        wait_turn_for_slot(slot_id=slot.pk, account_id=0)
+    requests = [
+        (BOOK, {"patient_id": p.pk, "slot_id": slot.pk}, who)
+        for (p, who), slot in zip(people, slots, strict=True)
+    ]
+
+    answers = asyncio.run(_all_at_once(apps.lean, requests))
+
+    # Three booking, three waiting: the four beyond are refused at once.
+    assert sorted(answer.code or str(answer.status) for answer in answers) == [
+        *["201"] * 6,
+        *["busy"] * 4,
+    ]
 
 
 def test_a_booking_the_engine_would_turn_away_is_told_busy_before_anything_is_read(
@@ -1577,6 +1612,7 @@ def test_people_not_seen_yet_beyond_the_bound_are_told_busy_rather_than_queued_w
     settings: Settings, reference_data: None
 ) -> None:
     settings.WEB_CAPACITY = 1
+    settings.LEAN_TURNS = 1
     settings.LEAN_MAX_WAITING = 2
     settings.LEAN_ROUTES = True
     apps = Apps(lean=build_application(), django=None)
@@ -1599,6 +1635,7 @@ def test_a_wait_expected_longer_than_the_limit_is_told_busy_at_once(
     settings: Settings, reference_data: None
 ) -> None:
     settings.WEB_CAPACITY = 1
+    settings.LEAN_TURNS = 1
     settings.LEAN_MAX_WAIT_SECONDS = 2
     settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
     settings.LEAN_ROUTES = True
