@@ -171,8 +171,9 @@ LEAN_MAX_WAIT_SECONDS = env_int("LEAN_MAX_WAIT_SECONDS", 5)
 # handed to the ORM still run on WEB_CAPACITY threads). Each booking on the loop waits for it
 # several times, behind whatever else is ready there: in a drive's surge, the asks in line.
 # With 16 in flight rather than 8 the engine keeps more of the loop, and bench/surge.py sold
-# out in 14.6-19.3 s rather than 26.8-31.0 s (README, Performance). A process holds up to
-# DATABASE_POOL_SIZE + LEAN_DATABASE_CONNECTIONS connections to PostgreSQL.
+# out in 20.1-20.3 s rather than 26.5-31.0 s, though first answers came seconds later (README,
+# Performance). A process holds up to DATABASE_POOL_SIZE + LEAN_DATABASE_CONNECTIONS
+# connections to PostgreSQL.
 LEAN_DATABASE_CONNECTIONS = env_int("LEAN_DATABASE_CONNECTIONS", 16)
 LEAN_TURNS = env_int("LEAN_TURNS", LEAN_DATABASE_CONNECTIONS)
 
