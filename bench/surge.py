@@ -11,7 +11,8 @@ one holds two places. In the same run, `pgbench -N -c 32` on the same server giv
 machine's baseline. It prints where the CPU went over the arrivals (each web worker,
 PostgreSQL, Redis, this client, the whole machine) and a timeline: every two seconds, the
 requests sent (first asks, asks again), their answers and p99, and how busy the machine, the
-web workers and PostgreSQL were; and how many requests each person sent. The load is sent with
+web workers and PostgreSQL were; how many requests each person sent, and how long each waited
+from their first request to their first answer and to their final one. The load is sent with
 bench/lean_client.py. A benchmark prints figures: it asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
@@ -83,6 +84,9 @@ samples: dict[str, str] = {}
 firsts: list[float] = []
 # How many requests each person sent, by their final answer (201, or the 409's code).
 asks_until: dict[str, list[int]] = {}
+# Each person's wait from their first request to their first answer, and to their final one.
+first_answers: list[float] = []
+final_answers: list[float] = []
 
 
 def free_port() -> int:
@@ -337,12 +341,13 @@ async def surge(
                 f'{{"patient_id": {patient_id}, "service": "{SERVICE}", '
                 f'"date_from": "{days[0]}", "date_to": "{days[1]}"}}'
             ).encode()
-            asks, first = 0, True
+            asks, first, arrived = 0, True, time.time()
             while True:
                 sent = time.time()
                 if first:
                     firsts.append(sent)
                     first = False
+                    arrived = sent
                 try:
                     answer = await client.post(
                         "/api/v1/me/appointments/allocate", headers=headers, body=body
@@ -360,8 +365,11 @@ async def surge(
                     samples[code] = payload[:300]
                 results.append((sent, status, time.time() - sent, code))
                 asks += 1
+                if asks == 1:
+                    first_answers.append(time.time() - arrived)
                 if status != 429:
                     asks_until.setdefault(str(status) if status == 201 else code, []).append(asks)
+                    final_answers.append(time.time() - arrived)
                     return
                 await asyncio.sleep(retry)
 
@@ -569,6 +577,11 @@ def main() -> None:
             print(f"  {status or 'connection error'}: p50 {percentile(of_kind, 0.5) * 1000:.0f} "
                   f"ms, p99 {percentile(of_kind, 0.99) * 1000:.0f} ms "
                   f"({len(of_kind):,} answers)")  # fmt: skip
+        for name, waits in (("first", first_answers), ("final", final_answers)):
+            print(f"Each person's wait for their {name} answer: "
+                  f"p50 {percentile(waits, 0.5):.2f} s, p95 {percentile(waits, 0.95):.2f} s, "
+                  f"p99 {percentile(waits, 0.99):.2f} s, longest {max(waits, default=0):.2f} s "
+                  f"({len(waits):,} people)")  # fmt: skip
         timeline(results, release_at, machine)
         for outcome, counts in sorted(asks_until.items()):
             print(f"Asks per person told {outcome}: median {statistics.median(counts):.0f}, "
