@@ -324,7 +324,7 @@ async def surge(
 ) -> tuple[list[tuple[float, int, float, str]], float]:
     """Every patient arrives at their second and keeps asking until booked or refused.
     Returns (sent at, status, latency, code) for every request, and when the first arrived;
-    each person's first request is also noted in `firsts` (its sent at)."""
+    each person's arrival is also noted in `firsts`."""
     results: list[tuple[float, int, float, str]] = []
     csrf = secrets.token_hex(16)
     async with LeanClient.at(base, limit=2000) as client:
@@ -341,13 +341,10 @@ async def surge(
                 f'{{"patient_id": {patient_id}, "service": "{SERVICE}", '
                 f'"date_from": "{days[0]}", "date_to": "{days[1]}"}}'
             ).encode()
-            asks, first, arrived = 0, True, time.time()
+            asks, arrived = 0, time.time()
+            firsts.append(arrived)
             while True:
                 sent = time.time()
-                if first:
-                    firsts.append(sent)
-                    first = False
-                    arrived = sent
                 try:
                     answer = await client.post(
                         "/api/v1/me/appointments/allocate", headers=headers, body=body
@@ -365,11 +362,12 @@ async def surge(
                     samples[code] = payload[:300]
                 results.append((sent, status, time.time() - sent, code))
                 asks += 1
+                waited = time.time() - arrived
                 if asks == 1:
-                    first_answers.append(time.time() - arrived)
+                    first_answers.append(waited)
                 if status != 429:
                     asks_until.setdefault(str(status) if status == 201 else code, []).append(asks)
-                    final_answers.append(time.time() - arrived)
+                    final_answers.append(waited)
                     return
                 await asyncio.sleep(retry)
 
