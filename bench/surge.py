@@ -68,6 +68,7 @@ from booking.signed_in import (  # noqa: E402
     ACCOUNT_CACHE_SECONDS,
     account_entry,
     account_key,
+    session_account_key,
     sessions_are_cached,
 )
 from booking.vaccination.drives import DriveFields, create_drive, release_drive  # noqa: E402
@@ -182,7 +183,8 @@ def sign_in_patients(count: int) -> list[tuple[int, str]]:
     Session.objects.bulk_create(sessions, batch_size=2000)
     if sessions_are_cached():
         # As signing in through the site leaves them: the session in the cache beside the
-        # database (cached_db), and the account kept for the lean route (user_logged_in).
+        # database (cached_db), and the account and the session's hint kept for the lean
+        # route (user_logged_in).
         for user in users:
             user._audit_is_staff = False  # type: ignore[attr-defined]  # patients, just made
         for start in range(0, len(sessions), 2000):
@@ -199,6 +201,10 @@ def sign_in_patients(count: int) -> list[tuple[int, str]]:
             cache.set_many(
                 {account_key(user.pk): account_entry(user) for user, _ in batch},
                 timeout=ACCOUNT_CACHE_SECONDS,
+            )
+            cache.set_many(
+                {session_account_key(s.session_key): user.pk for user, s in batch},
+                timeout=settings.SESSION_COOKIE_AGE,
             )
     return [
         (patient.pk, session.session_key)

@@ -94,6 +94,24 @@ redis.call('set', KEYS[2], drawn, 'EX', ARGV[1])
 return drawn
 """
 _draw_scripts: dict[int, Any] = {}
+# Keys read as they are (the hint last), then, when the hint is there, the keys of ARGV[2...] with
+# the hint's value in place of the placeholder ARGV[1]: for a caller that would otherwise read
+# the hint (say, the account a session was signed in as) and then the keys it names.
+READ_WITH_HINT = """
+local values = redis.call('mget', unpack(KEYS))
+local hint = values[#KEYS]
+if hint then
+  local placeholder = ARGV[1]
+  for i = 2, #ARGV do
+    local key = ARGV[i]
+    local at = string.find(key, placeholder, 1, true)
+    if at then key = string.sub(key, 1, at - 1) .. hint .. string.sub(key, at + #placeholder) end
+    values[#values + 1] = redis.call('get', key)
+  end
+end
+return values
+"""
+_hint_scripts: dict[int, Any] = {}
 # Several counters moved at once: each by its delta, made at 0 with its timeout if new, or, with
 # no timeout, only if it is there (no key: nil in its place).
 MOVE_COUNTERS = """
@@ -243,6 +261,37 @@ class ResilientRedisCache(RedisCache):
         except UNREACHABLE:
             _unreachable("draw_number")
             return 1
+
+    def read_with_hint(
+        self, keys: list[str], hint: str, placeholder: str, hinted: list[str]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """get_many(keys + [hint]) and, should the hint be there, get_many of the `hinted` keys
+        with its value in place of `placeholder`, in one round trip: what was found of the
+        first (the hint's value included), and of the second by their names with the value in
+        (None when there was no hint). Nothing is found while Redis is down."""
+        made = [self.make_and_validate_key(key) for key in [*keys, hint]]
+        try:
+            client = self._cache.get_client(made[0])  # type: ignore[attr-defined]
+            script = _script(_hint_scripts, client, READ_WITH_HINT)
+            args = [placeholder, *(self.make_and_validate_key(key) for key in hinted)]
+            values = script(keys=made, args=args, client=client)
+        except UNREACHABLE:
+            _unreachable("read_with_hint")
+            return {}, None
+        loads = self._cache._serializer.loads  # type: ignore[attr-defined]
+        found = {
+            key: loads(value)
+            for key, value in zip([*keys, hint], values, strict=False)
+            if value is not None
+        }
+        if hint not in found:
+            return found, None
+        named = [key.replace(placeholder, str(found[hint])) for key in hinted]
+        return found, {
+            key: loads(value)
+            for key, value in zip(named, values[len(made) :], strict=True)
+            if value is not None
+        }
 
     def move_counters(self, moves: list[tuple[str, int, int | None]]) -> list[int | None]:
         """Move each counter (key, delta, timeout) by its delta, made at 0 with its timeout if

@@ -20,6 +20,8 @@ from booking.signed_in import (
     cached_account,
     cached_session,
     keep_account,
+    remember_session_account,
+    session_account_key,
     session_of,
     session_store,
     sessions_share_the_cache,
@@ -68,7 +70,7 @@ def drives_kept_for(booking: BookingRequest) -> list[VaccinationDrive] | None:
     return kept_drives_in_surge(service_id)
 
 
-def _line_keys(booking: BookingRequest, user_id: int) -> list[str]:
+def _line_keys(booking: BookingRequest, user_id: int | str) -> list[str]:
     """The waiting room's keys for the request's drives this process keeps: read with the
     account's (and, for a session the process has seen, with the session), so that a poll in
     line costs one round trip to the cache."""
@@ -135,13 +137,28 @@ def _sign_in(
     this process has seen before is read together with its account's keys, in one round trip
     to the cache (a poll in a drive's line, say); the session read then decides, and should
     it name another account, that account's keys are read after all."""
-    guess = signed_in_as.get(session_key) if sessions_share_the_cache() else None
+    shared = sessions_share_the_cache()
+    guess = signed_in_as.get(session_key) if shared else None
+    asked_hint = False  # whether the cache was asked for the session's hint
     keys: list[str] = []
     found: dict[str, Any] = {}
-    if guess is not None and (store := session_store(session_key)) is not None:
+    store = session_store(session_key) if shared else None
+    if guess is not None and store is not None:
         keys = _keys_for(booking, guess)
         found = cache.get_many([store.cache_key, *keys])
         session = session_of(store, found.pop(store.cache_key, None))
+    elif store is not None and hasattr(cache, "read_with_hint"):
+        # A session this process has not seen: read with the keys of the account the cache's
+        # hint names, in one round trip.
+        hint = session_account_key(session_key)
+        read, named = cache.read_with_hint(
+            [store.cache_key], hint, ACCOUNT_PLACEHOLDER, _keys_for(booking, ACCOUNT_PLACEHOLDER)
+        )
+        session = session_of(store, read.get(store.cache_key))
+        asked_hint = True
+        if named is not None and isinstance(read[hint], int):
+            guess = read[hint]
+            keys, found = _keys_for(booking, guess), named
     else:
         session = cached_session(session_key)
     if session is None:  # the cache has lost it: read where the session engine keeps it
@@ -156,6 +173,8 @@ def _sign_in(
     if user_id != guess or not keys:
         keys = _keys_for(booking, user_id)
         found = cache.get_many(keys)
+    if asked_hint and user_id != guess:  # none, or naming another account
+        remember_session_account(session_key, user_id)  # for the next process it reaches
     booking.known = {key: found.get(key) for key in keys}  # None: read, and not there
     kept = cached_account(user_id, known=booking.known)
     if kept is None:
@@ -168,7 +187,7 @@ def _sign_in(
     return session, kept
 
 
-def _keys_for(booking: BookingRequest, user_id: int) -> list[str]:
+def _keys_for(booking: BookingRequest, user_id: int | str) -> list[str]:
     """What the cache is asked for with the session: the account, the slot's drive (the
     waiting room asks next) and the line's keys."""
     keys = [account_key(user_id)]
@@ -176,6 +195,9 @@ def _keys_for(booking: BookingRequest, user_id: int) -> list[str]:
         keys.append(slot_drive_key(booking.payload.slot_id))
     return keys + _line_keys(booking, user_id)
 
+
+# What stands for the account's id in the keys read with a session's hint.
+ACCOUNT_PLACEHOLDER = "{account}"
 
 # The account each session was signed in as when this process last read it, so that the next
 # request of the session reads it and the account's keys together; a guess the session read

@@ -281,6 +281,41 @@ def test_counters_move_together_made_if_new_or_only_if_there(redis_url: str) -> 
     assert gone.move_counters([(places, -1, None)]) == [None]
 
 
+def test_keys_named_by_a_hint_are_read_with_it_in_one_command(redis_url: str) -> None:
+    """read_with_hint: the keys and the hint, and, when the hint is there, the keys it names
+    (its value in place of the placeholder), in one command; nothing while Redis is gone."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    base = f"hint-test:{uuid.uuid4().hex}"
+    session, hint = f"{base}:session", f"{base}:hint"
+    named = [f"{base}:account:{{who}}", f"{base}:line:{{who}}", f"{base}:plain"]
+    live.set_many({session: {"user": 7}, f"{base}:account:7": {"name": "A"}, f"{base}:plain": 3})
+    sent: list[Any] = []
+    client = live._cache.get_client(live.make_key(session))
+    send = client.connection.send_packed_command
+
+    def counting(command: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(command)
+        return send(command, *args, **kwargs)
+
+    client.connection.send_packed_command = counting
+    try:
+        unhinted = live.read_with_hint([session], hint, "{who}", named)
+        live.set(hint, 7)
+        sent.clear()
+        found, hinted = live.read_with_hint([session], hint, "{who}", named)
+    finally:
+        client.connection.send_packed_command = send
+
+    assert unhinted == ({session: {"user": 7}}, None)
+    assert len(sent) == 1
+    assert found == {session: {"user": 7}, hint: 7}
+    assert hinted == {f"{base}:account:7": {"name": "A"}, f"{base}:plain": 3}
+    gone = ResilientRedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 1}})
+    assert gone.read_with_hint([session], hint, "{who}", named) == ({}, None)
+
+
 def test_any_key_is_taken_without_memcached_warnings(redis_url: str) -> None:
     """Redis takes keys memcached would refuse (long, with spaces): no warning is worked out
     for them, and they are stored and read as any other."""

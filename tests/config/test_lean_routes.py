@@ -35,7 +35,7 @@ from booking.models import Appointment, Partner, PartnerKey, Patient, Slot, Vacc
 from booking.notices import booking_confirmation
 from booking.services.booking_sql.aio import bookings_in_flight
 from booking.services.queue_events import queue_group
-from booking.signed_in import account_key, keep_account
+from booking.signed_in import account_key, keep_account, session_account_key
 from booking.vaccination.drives import create_drive, release_drive
 from booking.vaccination.waiting_room import admit, wait_turn_for_slot
 from clinics.selectors import (
@@ -755,6 +755,37 @@ def test_a_session_read_with_the_keys_of_the_account_it_named_before_is_still_wh
     assert not Appointment.objects.filter(patient=stranger).exists()
 
 
+def test_a_session_whose_hint_names_another_account_is_still_what_decides(
+    apps: Apps, reference_data: None, patient: Patient
+) -> None:
+    """Signing in leaves a hint of the session's account, so that a process new to the session
+    reads it with that account's keys at once; should the hint name another account, the
+    request is the session's account's all the same, and the hint is put right."""
+    from config.lean_routes.before_engine import signed_in_as
+
+    who = caller(patient)
+    assert who.session_key is not None
+    hint = session_account_key(who.session_key)
+    if lean_applies():
+        assert cache.get(hint) == patient.account_id  # left by signing in
+    stranger = PatientFactory()
+    cache.set(hint, stranger.account_id)
+    signed_in_as.clear()
+    before = apps.route.answered
+
+    mine = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    signed_in_as.clear()
+    theirs = apps.lean_call(BOOK, {"patient_id": stranger.pk, "slot_id": new_slot().pk}, who)
+
+    expect_lean(apps, before)
+    assert mine.status == 201
+    assert Appointment.objects.get(pk=mine.body["id"]).booked_by_id == patient.account_id
+    assert theirs.status == 404
+    assert not Appointment.objects.filter(patient=stranger).exists()
+    if lean_applies():
+        assert cache.get(hint) == patient.account_id
+
+
 def test_a_signed_out_session_is_not_taken_from_the_cache(
     apps: Apps, reference_data: None, patient: Patient
 ) -> None:
@@ -1180,12 +1211,14 @@ def test_allocate_for_a_service_whose_drives_the_process_does_not_keep_now_is_no
 
 
 @pytest.mark.parametrize("path", [BOOK, ALLOCATE])
-def test_asking_in_line_again_is_one_round_trip_to_the_cache_and_joining_it_three(
+def test_asking_in_line_again_is_one_round_trip_to_the_cache_and_joining_it_two(
     apps: Apps, drive_in_surge: VaccinationDrive, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Someone new in line: the session, then the account and the line's keys together (the
-    process keeps the drive in its surge), then their number drawn, three commands to Redis.
-    Asking again, the session is read with the account's and the line's keys, in one."""
+    """Someone new in line: the session with the account and the line's keys (the account the
+    session's hint names, left by signing in; the process keeps the drive in its surge), then
+    their number drawn, two commands to Redis. Asking again, the session is read with the
+    account's and the line's keys, in one. A session with no hint is read, then its account's
+    keys, and its hint is left for the next process it reaches."""
     if not lean_applies():
         assert not apps.route.engaged
         return
@@ -1219,7 +1252,18 @@ def test_asking_in_line_again_is_one_round_trip_to_the_cache_and_joining_it_thre
 
     assert (joined.status, joined.code) == (429, "in_queue")
     assert joined.body["detail"]["position"] == first.body["detail"]["position"] + 1
-    assert len(sent) == 3  # and a number drawn, in one command
+    assert len(sent) == 2  # and a number drawn, in one command
+
+    unhinted = PatientFactory()
+    without = caller(unhinted)
+    assert without.session_key is not None
+    cache.delete(session_account_key(without.session_key))
+    sent.clear()
+    joined = apps.lean_call(path, {**body, "patient_id": unhinted.pk}, without)
+
+    assert (joined.status, joined.code) == (429, "in_queue")
+    assert len(sent) == 4  # the session, the account's keys, the hint kept, the number drawn
+    assert cache.get(session_account_key(without.session_key)) == unhinted.account_id
 
 
 def asking(
