@@ -11,6 +11,8 @@ asks the waiting room on the event loop, and may count the limits there before h
 booking over to a thread), so that nothing is asked or counted twice.
 """
 
+from typing import NoReturn
+
 from django.contrib.auth.models import User
 
 from booking.exceptions import DriveFull, NoSlotAvailable
@@ -77,10 +79,17 @@ def allocate_for_account(
             channel=channel,
             idempotency_key=idempotency_key,
         )
-    except NoSlotAvailable as none_left:
-        # Let in, but the drive's last places went to others meanwhile: its final answer.
-        if drive_sold_out(
-            service_id=search.service.pk, date_from=search.date_from, date_to=search.date_to
-        ):
-            raise DriveFull() from none_left
-        raise
+    except NoSlotAvailable:
+        refuse_none_left(search)
+
+
+def refuse_none_left(search: SlotSearch) -> NoReturn:
+    """No open slot of the search is left for someone let in: `drive_full` when a drive of the
+    service in its surge, on those days, has no place left (its last places went to others
+    meanwhile: the final answer, as the people still in line get it), else
+    `no_slot_available`."""
+    if drive_sold_out(
+        service_id=search.service.pk, date_from=search.date_from, date_to=search.date_to
+    ):
+        raise DriveFull()
+    raise NoSlotAvailable()

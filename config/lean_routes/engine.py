@@ -5,7 +5,7 @@ own steps when only the ORM can answer; answered by the ninja operation itself."
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NoReturn
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -15,13 +15,13 @@ from django.http import HttpResponse
 from ninja.operation import Operation
 
 from booking.api import patients
-from booking.exceptions import SlotFull
+from booking.exceptions import NoSlotAvailable, SlotFull
 from booking.models import Appointment, Patient
 from booking.schemas import AllocateIn, BookIn
 from booking.selectors import SlotSearch, best_open_slots, patient_of
 from booking.services import booking_sql, queue_events
 from booking.services.appointments import Booking
-from booking.services.booking_gate import count_booking
+from booking.services.booking_gate import count_booking, refuse_none_left
 from booking.services.booking_sql.aio import (
     Candidates,
     HandOver,
@@ -176,15 +176,18 @@ async def _book_on_the_loop(
                         full_as_read=full_as_read,
                     )
                 else:
-                    made = await aallocate_slot(
-                        conn,
-                        patient=patient,
-                        booked_by=user,
-                        channel=Appointment.Channel.API,
-                        idempotency_key=booking.idempotency_key,
-                        candidates=_allocation_candidates(booking, patient, conn, in_a_thread),
-                        texts_language=texts_language,
-                    )
+                    try:
+                        made = await aallocate_slot(
+                            conn,
+                            patient=patient,
+                            booked_by=user,
+                            channel=Appointment.Channel.API,
+                            idempotency_key=booking.idempotency_key,
+                            candidates=_allocation_candidates(booking, patient, conn, in_a_thread),
+                            texts_language=texts_language,
+                        )
+                    except NoSlotAvailable:
+                        _refuse_none_left(booking, patient)
         except SlotFull as lost:  # a given slot (allocate moves on): as alternatives_if_full
             assert isinstance(payload, BookIn)
             alternatives = await _alternatives(payload.slot_id, in_a_thread=in_a_thread)
@@ -231,6 +234,18 @@ def _allocation_candidates(
             return search, options
 
     return candidates
+
+
+def _refuse_none_left(booking: BookingRequest, patient: Patient) -> NoReturn:
+    """allocate_for_account's answer when nothing is left (`drive_full` or
+    `no_slot_available`), from the cache; HandOver when that needs the database (the drive's
+    places to be counted again, say)."""
+    payload = booking.payload
+    assert isinstance(payload, AllocateIn)
+    try:
+        refuse_none_left(_allocation_search(payload, patient))
+    except SynchronousOnlyOperation as needs_sql:
+        raise HandOver from needs_sql
 
 
 def _allocation_search(payload: AllocateIn, patient: Patient) -> SlotSearch:

@@ -548,19 +548,96 @@ def test_allocate_searches_and_books_on_the_loop_once_the_centres_order_is_kept(
         }
 
 
+@pytest.fixture
+def handed_over(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The idempotency key of every booking the lean route hands over to an engine thread."""
+    import config.lean_routes.engine
+
+    seen: list[str] = []
+    book_now = config.lean_routes.engine._book_now
+
+    def counting(booking: Any) -> Any:
+        seen.append(booking.idempotency_key)
+        return book_now(booking)
+
+    monkeypatch.setattr(config.lean_routes.engine, "_book_now", counting)
+    return seen
+
+
 def test_allocate_with_no_place_left_is_answered_as_django_does(
-    apps: Apps, reference_data: None, patient: Patient
+    apps: Apps, reference_data: None, patient: Patient, handed_over: list[str]
 ) -> None:
+    """Answered on the event loop, once the key is found not to have booked already."""
     flu = vaccine("vaccine-influenza")
     full = SlotFactory(service=flu, centre_id=9)
     Slot.objects.filter(pk=full.pk).update(booked=F("capacity"))
     body = {"patient_id": patient.pk, "service": "vaccine-influenza"}
+    before = apps.route.answered
 
     django, lean = apps.both(ALLOCATE, body, caller(patient))
 
+    expect_lean(apps, before)
     assert_same(django, lean)
     assert (lean.status, lean.code) == (409, "no_slot_available")
     assert not Appointment.objects.exists()
+    assert handed_over == []
+
+
+def test_allocate_with_no_place_left_replays_the_keys_earlier_booking_as_django_does(
+    apps: Apps, reference_data: None, patient: Patient, handed_over: list[str]
+) -> None:
+    """The key booked the last place before: answered with that booking (handed over to the
+    ORM, which reads it), as Django answers, however many ask again."""
+    flu = vaccine("vaccine-influenza")
+    last = SlotFactory(service=flu, centre_id=9, capacity=1)
+    body = {"patient_id": patient.pk, "service": "vaccine-influenza"}
+    who = caller(patient)
+    first = apps.lean_call(ALLOCATE, body, who, key="allocate-the-last-place")
+    assert (first.status, first.body["slot_id"]) == (201, last.pk)
+    handed_over.clear()
+
+    django, lean = apps.both(ALLOCATE, body, who, key="allocate-the-last-place")
+
+    assert_same(django, lean)
+    assert lean.status == 200
+    assert lean.body["id"] == first.body["id"]
+    assert Appointment.objects.count() == 1
+    if lean_applies():
+        assert handed_over == ["allocate-the-last-place"]
+
+
+@pytest.mark.parametrize("counted", [True, False])
+def test_someone_let_in_to_a_sold_out_drive_is_told_drive_full_without_handing_over(
+    apps: Apps,
+    drive_in_surge: VaccinationDrive,
+    settings: Settings,
+    handed_over: list[str],
+    counted: bool,
+) -> None:
+    """Let in, but the drive's last places went to others meanwhile: `drive_full`, as Django
+    answers, from the event loop and the cache (allocate_for_account's answer); handed over
+    when the drive's places are to be counted again from its slots."""
+    from booking.vaccination.waiting_room import count_places_left
+
+    settings.DRIVE_ADMIT_BURST = 100  # everyone is let in
+    Slot.objects.filter(drive=drive_in_surge).update(capacity=0)
+    patient = PatientFactory()
+    who = caller(patient)
+    body = in_line(ALLOCATE, patient, drive_in_surge)
+    if counted:
+        assert count_places_left(drive_id=drive_in_surge.pk) == 0
+    else:
+        cache.delete(f"drive-places-left:{drive_in_surge.pk}")
+    before = apps.route.answered
+
+    lean = apps.lean_call(ALLOCATE, body, who, key="let-in-too-late")
+    django = call(apps.django, ALLOCATE, body, who, key="let-in-too-late")
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (409, "drive_full")
+    if lean_applies():
+        assert handed_over == ([] if counted else ["let-in-too-late"])
 
 
 # --- The waiting room: answered from Redis, without SQL -----------------------------------------

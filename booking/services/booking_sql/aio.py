@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import SynchronousOnlyOperation
 
-from booking.exceptions import NotEligible
+from booking.exceptions import NoSlotAvailable, NotEligible
 from booking.models import Appointment, Patient
 from booking.selectors import (
     SlotOrder,
@@ -67,6 +67,12 @@ SLOT_AND_PATIENT_SQL = (
 PATIENT_AND_ROOM_SQL = PATIENT_SQL.replace(
     " FROM booking_patient p WHERE",
     f", (SELECT {FULL_SQL} FROM booking_slot s WHERE s.id = %s) FROM booking_patient p WHERE",
+)
+
+# allocate_slot's look for an earlier booking with the key (booking.services.appointments).
+LOCK_PATIENT_SQL = "SELECT 1 FROM booking_patient WHERE id = %s FOR UPDATE"
+BOOKED_WITH_KEY_SQL = (
+    "SELECT 1 FROM booking_appointment WHERE booked_by_id = %s AND idempotency_key = %s"
 )
 
 
@@ -268,13 +274,13 @@ async def aallocate_slot(
     texts_language: str | None = None,
 ) -> Made:
     """allocate_slot with the booking function on `conn`: the candidates tried in allocate's
-    order (booking.services.appointments.Tries), one call each. HandOver when none is left:
-    allocate_slot then looks for an earlier booking with the key, or answers
-    no_slot_available. In a surge everyone ranks the same slot first: a slot one of this
-    process's own allocations is trying is passed over for the next while any other is left,
-    rather than queued behind on its row lock (which is held until the booking commits: with
-    several in flight on one slot, the booking function took 2.4 ms a call in one process,
-    against 1.0 ms with one)."""
+    order (booking.services.appointments.Tries), one call each. When none is left,
+    NoSlotAvailable, as allocate_slot answers, unless the key has booked already (HandOver:
+    allocate_slot answers that booking, or that the key was reused). In a surge everyone
+    ranks the same slot first: a slot one of this process's own allocations is trying is
+    passed over for the next while any other is left, rather than queued behind on its row
+    lock (which is held until the booking commits: with several in flight on one slot, the
+    booking function took 2.4 ms a call in one process, against 1.0 ms with one)."""
     tries = Tries()
     search, options = await candidates(tries.tried)
     while options:
@@ -294,7 +300,24 @@ async def aallocate_slot(
             except Tries.MOVE_ON as refused:
                 tries.refused(refused)
         search, options = await candidates(tries.tried)
-    raise HandOver
+    if await abooked_with_key(
+        conn, patient_id=patient.pk, booked_by_id=booked_by.pk, idempotency_key=idempotency_key
+    ):
+        raise HandOver  # allocate_slot answers the key's earlier booking, or that it was reused
+    raise NoSlotAvailable()
+
+
+async def abooked_with_key(
+    conn: Any, *, patient_id: int, booked_by_id: int, idempotency_key: str
+) -> bool:
+    """Whether the account has booked with the key already: allocate_slot's last look when no
+    try reached the key (_allocated_before), the patient's row locked first, in a statement of
+    its own (`conn` is in autocommit), so that a booking of theirs still in flight is waited
+    for and what is read next sees it."""
+    async with conn.cursor() as cursor:
+        await cursor.execute(LOCK_PATIENT_SQL, [patient_id])
+        await cursor.execute(BOOKED_WITH_KEY_SQL, [booked_by_id, idempotency_key])
+        return await cursor.fetchone() is not None
 
 
 def _leave(slot_id: int) -> None:
