@@ -151,14 +151,14 @@ def _sign_in(
         # A session this process has not seen: read with the keys of the account the cache's
         # hint names, in one round trip.
         hint = session_account_key(session_key)
-        read, named = cache.read_with_hint(
-            [store.cache_key], hint, ACCOUNT_PLACEHOLDER, _keys_for(booking, ACCOUNT_PLACEHOLDER)
-        )
+        templates = _keys_for(booking, ACCOUNT_PLACEHOLDER)
+        read, named = cache.read_with_hint([store.cache_key], hint, ACCOUNT_PLACEHOLDER, templates)
         session = session_of(store, read.get(store.cache_key))
         asked_hint = True
         if named is not None and isinstance(read[hint], int):
             guess = read[hint]
-            keys, found = _keys_for(booking, guess), named
+            keys = [key.replace(ACCOUNT_PLACEHOLDER, str(guess)) for key in templates]
+            found = named
     else:
         session = cached_session(session_key)
     if session is None:  # the cache has lost it: read where the session engine keeps it
