@@ -12,6 +12,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
+from django.utils import translation  # noqa: E402
 
 from booking.routing import websocket_urlpatterns as booking_sockets  # noqa: E402
 from config.lean_routes import LeanRoutes  # noqa: E402
@@ -43,8 +45,21 @@ def build_application() -> ProtocolTypeRouter:
     )
 
 
+def load_what_first_requests_would() -> None:
+    """Make now what Django makes lazily on a process's first requests: the URL patterns, which
+    import every view module and the API's routers, and each language's translations. A web
+    process that had not yet answered through Django made them on its first request of a
+    drive's release, about a second of CPU on the event loop while a thousand people a second
+    arrived (bench/surge.py, profiled); made here, they are also frozen below with the rest."""
+    get_resolver().url_patterns  # noqa: B018 - the cached property imports the URLconf
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            translation.gettext("Thai")  # the language's catalogs, kept by Django once read
+
+
 install_if_asked()
 application = build_application()
+load_what_first_requests_would()
 # What start-up made (Django, the apps, the URL patterns, translations: most of the heap) lives
 # as long as the process: moved out of the collector's generations, so that a full collection
 # walks only what requests made. Measured in bench/booking.py at 300 bookings a second: the

@@ -28,3 +28,26 @@ def test_what_start_up_made_is_kept_out_of_the_collectors_walks() -> None:
     frozen, young, *_ = (int(number) for number in found.stdout.split()[-4:])
     assert frozen > 10_000
     assert young >= 10_000
+
+
+def test_a_web_process_loads_its_urls_and_translations_before_its_first_request() -> None:
+    """The URL patterns (every view module) and each language's catalogs are made at start-up,
+    not on the first request through Django (about a second of a process's event loop, at a
+    drive's release)."""
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, config.asgi\n"
+            "from django.utils.translation import trans_real\n"
+            "print('config.urls' in sys.modules, 'booking.views.staff.today' in sys.modules,"
+            " *sorted(trans_real._translations))",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert found.stdout.split()[-4:] == ["True", "True", "en", "th"]
