@@ -525,6 +525,7 @@ def main() -> None:
             for _, status, _, code in results
         )
         codes = Counter(code for _, status, _, code in results if status == 409)
+        waiting = Counter(code for _, status, _, code in results if status == 429)
         latencies = [latency for *_, latency, _ in ((r[0], r[2], r[3]) for r in results)]
         ended = max(sent + latency for sent, _, latency, _ in results)
         with connection.cursor() as cursor:
@@ -566,7 +567,8 @@ def main() -> None:
               f"(the busiest {max(cpu) / max(sum(cpu), 0.001):.0%}); PostgreSQL {others[0]:.1f} s, "
               f"Redis {others[1]:.1f} s, this client {others[2]:.1f} s; the machine "
               f"{busy:.0%} busy")  # fmt: skip
-        print(f"Answers: {dict(sorted(kinds.items()))}; 409 codes: {dict(codes)}")
+        print(f"Answers: {dict(sorted(kinds.items()))}; 409 codes: {dict(codes)}; "
+              f"429 codes: {dict(waiting)}")  # fmt: skip
         for code, sample in samples.items():
             print(f"  first {code or 'unexpected'} answer: {sample}")
         print(f"Booked: {len(booked):,} of {places:,} places; {rate:,.0f} bookings/s; sold out "

@@ -101,6 +101,7 @@ async def wait_in_line(booking: BookingRequest, *, read: Reader) -> HttpResponse
         raise
     except Exception as exc:  # an unknown service, say: the view's order of checks decides
         raise PassThrough from exc
+    booking.let_in = bool(drives_kept_for(booking))
     return None
 
 

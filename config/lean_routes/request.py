@@ -44,6 +44,9 @@ class BookingRequest:
     # `patient_read` says whether `patient` is that answer.
     patient: tuple[Patient, str, bool] | None = None
     patient_read: bool = False
+    # Whether a drive's line let the request in just now (before_engine.wait_in_line): it then
+    # waits for its turn at the engine rather than being told `busy` (LeanRoutes.take_turn).
+    let_in: bool = False
 
 
 def lean_routes_apply() -> bool:
