@@ -1708,7 +1708,7 @@ def test_people_not_seen_yet_beyond_the_bound_are_told_busy_rather_than_queued_w
 
 
 def test_people_a_drives_line_let_in_wait_for_their_turn_rather_than_being_told_busy(
-    settings: Settings, city_admin: User, clock: time_machine.Traveller, reference_data: None
+    settings: Settings, drive_in_surge: VaccinationDrive
 ) -> None:
     """The line has said it is their turn, and bounds how many it lets in: someone let in is
     not told `busy` (to ask again at the back of the engine's queue) however long the wait
@@ -1718,21 +1718,14 @@ def test_people_a_drives_line_let_in_wait_for_their_turn_rather_than_being_told_
     settings.LEAN_MAX_WAITING = 100
     settings.LEAN_MAX_WAIT_SECONDS = 0
     settings.BOOKINGS_PER_ADDRESS_PER_HOUR = 1000
-    settings.DRIVE_ADMIT_BURST = 10
+    settings.DRIVE_ADMIT_BURST = 10  # the line lets in everyone below
     settings.DRIVE_ADMIT_PER_SECOND = 0
-    settings.DRIVE_QUEUE_MINUTES = 10
     settings.LEAN_ROUTES = True
     apps = Apps(lean=build_application(), django=None)
     if not lean_applies():
         assert not apps.route.engaged
         return
     apps.route.engine_seconds = 1.0  # as if each booking had lately taken a second
-    for number in (1, 2):
-        stock_up(number, vaccine("vaccine-influenza"), 100)
-    drive = create_drive(fields=drive_fields(), created_by=city_admin)
-    release_drive(drive=drive)
-    drive.refresh_from_db()
-    clock.move_to(drive.release_at)
     people = people_signed_in(apps, 5)
     in_line = [
         (ALLOCATE, {"patient_id": p.pk, "service": "vaccine-influenza"}, w) for p, w in people
