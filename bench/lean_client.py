@@ -131,6 +131,13 @@ class LeanClient:
             finally:
                 self._give_back(connection)
 
+    async def open_all(self) -> None:
+        """Open `limit` connections now and keep them idle, so that the first requests do not
+        wait for new connections to be accepted."""
+        opened = await asyncio.gather(*(self._take() for _ in range(self.limit - self.opened)))
+        for connection in opened:
+            self._give_back(connection)
+
     async def _take(self) -> _Connection:
         while self.idle:
             connection = self.idle.pop()

@@ -16,7 +16,7 @@ from their first request to their first answer and to their final one. The load 
 bench/lean_client.py. A benchmark prints figures: it asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bma REDIS_URL=redis://127.0.0.1:6379/11 \\
-        .venv/bin/python bench/surge.py [--patients 20000] [--rate 1000] [--web-workers 2]
+        .venv/bin/python bench/surge.py [--patients 20000] [--rate 1000] [--open-connections]
 """
 
 import argparse
@@ -327,6 +327,7 @@ async def surge(
     rate: float,
     release_at: float,
     days: tuple[str, str],
+    open_first: bool = False,
 ) -> tuple[list[tuple[float, int, float, str]], float]:
     """Every patient arrives at their second and keeps asking until booked or refused.
     Returns (sent at, status, latency, code) for every request, and when the first arrived;
@@ -334,6 +335,11 @@ async def surge(
     results: list[tuple[float, int, float, str]] = []
     csrf = secrets.token_hex(16)
     async with LeanClient.at(base, limit=2000) as client:
+        if open_first:
+            # As a reverse proxy keeps its connections to the web processes: the arrivals'
+            # requests reach the application as they are sent, not once each new connection
+            # has been accepted by a busy process.
+            await client.open_all()
 
         async def patient_journey(number: int, patient_id: int, session_key: str) -> None:
             await asyncio.sleep(max(release_at + number / rate - time.time(), 0))
@@ -462,6 +468,12 @@ def main() -> None:
         help="the waiting room's DRIVE_ADMIT_PER_SECOND ceiling (0: none)",
     )  # fmt: skip
     parser.add_argument("--admit-burst", type=int, default=settings.DRIVE_ADMIT_BURST)
+    parser.add_argument(
+        "--open-connections", action="store_true",
+        help="open the client's 2,000 connections before the release, as a reverse proxy keeps "
+        "its connections to the web processes (by default each of the first 2,000 arrivals "
+        "opens one, and a busy web process accepts them late)",
+    )  # fmt: skip
     options = parser.parse_args()
     os.environ["DRIVE_ADMIT_PER_SECOND"] = str(options.admit_rate)
     os.environ["DRIVE_ADMIT_BURST"] = str(options.admit_burst)
@@ -503,7 +515,9 @@ def main() -> None:
         sampler = threading.Thread(target=sample_machine, args=(machine, workers, stop))
         sampler.start()
         try:
-            results, _ = uvloop.run(surge(base, patients, options.rate, release_at, days))
+            results, _ = uvloop.run(
+                surge(base, patients, options.rate, release_at, days, options.open_connections)
+            )
         finally:
             stop.set()
             sampler.join()

@@ -348,8 +348,13 @@ OPEN_DATA_SUPPRESS_BELOW = env_int("OPEN_DATA_SUPPRESS_BELOW", 5)
 # --- Vaccination drive waiting room (booking/vaccination/waiting_room.py) -------------------------
 # For this long after a drive opens, people are let in to book in arrival order: this many at
 # once, then one more for each booking that commits; at most this many a second (0: no ceiling).
+# The burst is also the least the line keeps let in ahead of the bookings: about what two web
+# processes book in six seconds. Someone let in waits for a turn at the engine (they are not
+# told busy), so a larger window costs a wait, while one of 100 left the engine idle between
+# people's asks again: bench/surge.py with its connections opened before the release (as a
+# reverse proxy keeps them) sold out in 45-50 s with 100, and in 15-17 s with 2,500.
 DRIVE_QUEUE_MINUTES = env_int("DRIVE_QUEUE_MINUTES", 30)
-DRIVE_ADMIT_BURST = env_int("DRIVE_ADMIT_BURST", 100)
+DRIVE_ADMIT_BURST = env_int("DRIVE_ADMIT_BURST", 2500)
 DRIVE_ADMIT_PER_SECOND = env_int("DRIVE_ADMIT_PER_SECOND", 0)
 
 # --- ThaID sign-in (OpenID Connect; booking/thaid.py) ---------------------------------------

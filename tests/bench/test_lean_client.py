@@ -123,6 +123,19 @@ def test_no_more_connections_are_opened_than_the_limit_and_every_request_is_answ
     assert connections == 3
 
 
+def test_connections_opened_first_are_kept_for_the_requests() -> None:
+    """bench/surge.py --open-connections: the limit's connections opened before anything is
+    sent (as a reverse proxy keeps them), and a request then takes one of them."""
+
+    async def work(client: LeanClient, server: Server) -> list[Any]:
+        await client.open_all()
+        idle = len(client.idle)
+        sent = await client.post("/", headers={}, body=b"1")
+        return [idle, sent.status, server.connections, len(client.idle)]
+
+    assert run(echo, work, limit=4) == [4, 201, 4, 4]
+
+
 def test_a_connection_the_server_closes_after_answering_is_not_used_again() -> None:
     async def close_after(request_line: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
         writer.write(answer("200 OK", b"done", extra="Connection: close\r\n"))
