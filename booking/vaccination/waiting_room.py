@@ -371,13 +371,15 @@ def wait_turn(
     account_id: int | str,
     drive_id: int | None = None,
     known: dict[str, Any] | None = None,
-) -> None:
+) -> bool:
     """Raise InQueue until the account is let in to every drive of the service in its surge
-    (or the one drive given), or DriveFull once that drive has no place left. `known`: the
-    line's keys as read already (see admit)."""
+    (or the one drive given), or DriveFull once that drive has no place left; True once a
+    drive's line has let it in, False when no line stood in the way. `known`: the line's keys
+    as read already (see admit)."""
     drives = drives_in_surge(service_id=service_id)
     if drive_id is not None:
         drives = [drive for drive in drives if drive.pk == drive_id]
+    let_in = False
     for drive in drives:
         admission = admit(drive, account_id, known=known)
         if not admission.admitted:
@@ -388,6 +390,8 @@ def wait_turn(
                 ahead=admission.ahead,
                 retry_after=admission.retry_after,
             )
+        let_in = let_in or admission.position > 0
+    return let_in
 
 
 def drive_sold_out(*, service_id: int, date_from: date, date_to: date) -> bool:
@@ -403,10 +407,13 @@ def drive_sold_out(*, service_id: int, date_from: date, date_to: date) -> bool:
 
 def wait_turn_for_slot(
     *, slot_id: int, account_id: int | str, known: dict[str, Any] | None = None
-) -> None:
+) -> bool:
     """Wait in line as for `wait_turn` when the slot belongs to a drive; otherwise go ahead.
     `known`: what one read of several cache keys, the slot's drive among them (and perhaps the
     line's), found."""
     target = _drive_of_slot(slot_id, known=known)
     if target is not None and target[1] is not None:
-        wait_turn(service_id=target[0], account_id=account_id, drive_id=target[1], known=known)
+        return wait_turn(
+            service_id=target[0], account_id=account_id, drive_id=target[1], known=known
+        )
+    return False

@@ -42,13 +42,13 @@ from config.api import api
 from config.lean_routes.request import BookingRequest, Busy, PassThrough, Reader
 
 
-def _wait_in_line(booking: BookingRequest) -> None:
+def _wait_in_line(booking: BookingRequest) -> bool:
+    """The waiting room's wait_turn for the request: True once a drive's line has let it in."""
     payload, user_id = booking.payload, signed_in_user(booking.request).pk
     if isinstance(payload, BookIn):
-        wait_turn_for_slot(slot_id=payload.slot_id, account_id=user_id, known=booking.known)
-    else:
-        service_id = service_id_by_code(payload.service)
-        wait_turn(service_id=service_id, account_id=user_id, known=booking.known)
+        return wait_turn_for_slot(slot_id=payload.slot_id, account_id=user_id, known=booking.known)
+    service_id = service_id_by_code(payload.service)
+    return wait_turn(service_id=service_id, account_id=user_id, known=booking.known)
 
 
 def drives_kept_for(booking: BookingRequest) -> list[VaccinationDrive] | None:
@@ -77,10 +77,10 @@ def _line_keys(booking: BookingRequest, user_id: int | str) -> list[str]:
     return [key for drive in drives_kept_for(booking) or [] for key in line_keys(drive, user_id)]
 
 
-def _wait_in_line_in_a_thread(booking: BookingRequest) -> None:
+def _wait_in_line_in_a_thread(booking: BookingRequest) -> bool:
     close_old_connections()
     try:
-        _wait_in_line(booking)
+        return _wait_in_line(booking)
     finally:
         close_old_connections()
 
@@ -92,16 +92,16 @@ async def wait_in_line(booking: BookingRequest, *, read: Reader) -> HttpResponse
     again in a thread."""
     try:
         try:
-            _wait_in_line(booking)
+            let_in = _wait_in_line(booking)
         except SynchronousOnlyOperation:
-            await read(_wait_in_line_in_a_thread, booking)
+            let_in = bool(await read(_wait_in_line_in_a_thread, booking))
     except (InQueue, DriveFull) as refused:
         return api.on_exception(booking.request, refused)
     except Busy:
         raise
     except Exception as exc:  # an unknown service, say: the view's order of checks decides
         raise PassThrough from exc
-    booking.let_in = bool(drives_kept_for(booking))
+    booking.let_in = let_in
     return None
 
 
