@@ -58,6 +58,7 @@ from surge import (  # also sets Django up, in a scratch VAR_DIR
     free_port,
     percentile,
     pgbench_baseline,
+    settle,
     sign_in_patients,
     wait_until_up,
     web_processes,
@@ -252,15 +253,6 @@ def measure(
     first = min(sent for sent, *_ in outcome.answers)
     outcome.seconds = max(sent + latency for sent, _, latency, _ in outcome.answers) - first
     return outcome
-
-
-def settle() -> None:
-    """Let PostgreSQL catch up before a scenario: statistics for the rows just written, and
-    their pages (and pgbench's WAL) flushed, so that neither autovacuum nor a checkpoint falls
-    in the middle of the measurement (the first run after set-up had been the slowest)."""
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-        cursor.execute("CHECKPOINT")
 
 
 def check_hot_slot(slot_id: int) -> str:
