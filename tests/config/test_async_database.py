@@ -3,8 +3,9 @@
 import asyncio
 
 import pytest
+from pytest_django import Settings
 
-from config.async_database import AsyncConnections
+from config.async_database import PREPARE_THRESHOLD, AsyncConnections
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -83,3 +84,40 @@ def test_a_new_event_loop_closes_the_connections_of_the_last_one() -> None:
     assert new is not old
     connections.close()
     assert new.closed  # type: ignore[attr-defined]
+
+
+def _prepared_after_repeating(runs: int) -> list[tuple[str, int]]:
+    """Run one statement `runs` times on a connection: the statements PostgreSQL holds
+    prepared for it then, with how many times each was run prepared."""
+    connections = AsyncConnections(1)
+
+    async def repeat() -> list[tuple[str, int]]:
+        async with connections.connection() as conn:
+            for number in range(runs):
+                await conn.execute("SELECT %s::integer + 1", [number])
+            found = await conn.execute(
+                "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
+            )
+            return [(str(statement), int(runs)) for statement, runs in await found.fetchall()]
+
+    try:
+        return asyncio.run(repeat())
+    finally:
+        connections.close()
+
+
+def test_a_statement_a_connection_repeats_is_prepared_there_and_a_one_off_is_not() -> None:
+    assert _prepared_after_repeating(PREPARE_THRESHOLD) == []
+
+    prepared = _prepared_after_repeating(PREPARE_THRESHOLD + 3)
+
+    assert [statement for statement, _ in prepared] == ["SELECT $1::integer + 1"]
+    assert prepared[0][1] == 3  # every run after the first PREPARE_THRESHOLD, parsed once
+
+
+def test_statements_are_not_prepared_when_told_not_to_as_for_an_older_pgbouncer(
+    settings: Settings,
+) -> None:
+    settings.LEAN_PREPARED_STATEMENTS = False
+
+    assert _prepared_after_repeating(PREPARE_THRESHOLD + 3) == []
