@@ -16,6 +16,8 @@ from booking.exceptions import SlotFull
 from booking.services.appointments import Tries
 from booking.services.booking_sql import aio
 from booking.services.booking_sql.reads import SlotFacts
+from config.async_database import AsyncConnections
+from tests.factories import PatientFactory
 
 
 @dataclass(frozen=True)
@@ -158,3 +160,35 @@ def test_a_booking_of_a_slot_another_is_being_made_in_leaves_its_texts_out() -> 
 
     assert asked == [(1, True), (1, False), (2, True), (1, True)]
     assert aio.bookings_in_flight() == {}
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_last_look_for_the_keys_booking_locks_without_waiting_for_the_disk(
+    reference_data: None,
+) -> None:
+    """abooked_with_key, run here inside a transaction of the test's: the patient's row is
+    locked (another connection cannot take it) by a statement that turns synchronous commit
+    off for its transaction alone, which in autocommit is the lock's own."""
+    patient = PatientFactory()
+    connections = AsyncConnections(2)
+
+    async def look() -> tuple[bool, str, bool, str]:
+        async with connections.connection() as conn, connections.connection() as other:
+            await conn.execute("BEGIN")
+            booked = await aio.abooked_with_key(
+                conn, patient_id=patient.pk, booked_by_id=patient.account_id, idempotency_key="k"
+            )
+            during = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+            taken = await other.execute(
+                "SELECT 1 FROM booking_patient WHERE id = %s FOR UPDATE SKIP LOCKED", [patient.pk]
+            )
+            free = await taken.fetchone() is not None
+            await conn.execute("COMMIT")
+            after = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+            return booked, str(during[0]), free, str(after[0])
+
+    try:
+        assert asyncio.run(look()) == (False, "off", False, "on")
+    finally:
+        connections.close()

@@ -70,7 +70,14 @@ PATIENT_AND_ROOM_SQL = PATIENT_SQL.replace(
 )
 
 # allocate_slot's look for an earlier booking with the key (booking.services.appointments).
-LOCK_PATIENT_SQL = "SELECT 1 FROM booking_patient WHERE id = %s FOR UPDATE"
+# The lock's own transaction writes nothing that matters once it ends (the row's lock), so it
+# commits without waiting for its WAL to reach the disk (synchronous_commit off for it alone):
+# after a drive sold out, everyone let in but too late took this lock, each waiting for a
+# flush of the disk (WALSync in pg_stat_activity) while holding one of the engine's turns.
+LOCK_PATIENT_SQL = (
+    "SELECT set_config('synchronous_commit', 'off', true) FROM booking_patient "
+    "WHERE id = %s FOR UPDATE"
+)
 BOOKED_WITH_KEY_SQL = (
     "SELECT 1 FROM booking_appointment WHERE booked_by_id = %s AND idempotency_key = %s"
 )
@@ -312,8 +319,8 @@ async def abooked_with_key(
 ) -> bool:
     """Whether the account has booked with the key already: allocate_slot's last look when no
     try reached the key (_allocated_before), the patient's row locked first, in a statement of
-    its own (`conn` is in autocommit), so that a booking of theirs still in flight is waited
-    for and what is read next sees it."""
+    its own (`conn` is in autocommit) that commits without waiting for the disk, so that a
+    booking of theirs still in flight is waited for and what is read next sees it."""
     async with conn.cursor() as cursor:
         await cursor.execute(LOCK_PATIENT_SQL, [patient_id])
         await cursor.execute(BOOKED_WITH_KEY_SQL, [booked_by_id, idempotency_key])
