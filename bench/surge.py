@@ -24,7 +24,6 @@ import asyncio
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,7 +62,7 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.lean_client import LeanClient  # noqa: E402
-from bench.web_server import start_uvicorn  # noqa: E402
+from bench.web_server import free_port, start_uvicorn  # noqa: E402
 from booking.models import Patient, Slot, VaccinationDrive  # noqa: E402
 from booking.signed_in import (  # noqa: E402
     ACCOUNT_CACHE_SECONDS,
@@ -89,12 +88,6 @@ asks_until: dict[str, list[int]] = {}
 # Each person's wait from their first request to their first answer, and to their final one.
 first_answers: list[float] = []
 final_answers: list[float] = []
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def database_url() -> str:

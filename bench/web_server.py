@@ -6,6 +6,7 @@ to the first worker up and stay with it for as long as they are kept alive. The 
 once had one worker answer the whole surge (40 s of CPU against 1 s for the other) and sell out
 after 28-30 s; opened once both served, 2,000 connections split 996 and 1,004."""
 
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,13 @@ from typing import IO
 
 # What uvicorn logs, at INFO, once a worker has loaded the application and serves.
 WORKER_STARTED = b"Application startup complete."
+
+
+def free_port() -> int:
+    """A port on loopback that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def start_uvicorn(

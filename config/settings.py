@@ -178,8 +178,9 @@ LEAN_DATABASE_CONNECTIONS = env_int("LEAN_DATABASE_CONNECTIONS", 16)
 LEAN_TURNS = env_int("LEAN_TURNS", LEAN_DATABASE_CONNECTIONS)
 # Whether those connections prepare the statements they repeat (config/async_database.py), so
 # that PostgreSQL parses and plans each once per connection rather than on every booking: in
-# bench/surge.py PostgreSQL's CPU fell by about 40 %. Behind PgBouncer in transaction mode this
-# needs PgBouncer 1.21 or later with max_prepared_statements set; false for an older one.
+# bench/surge.py PostgreSQL's CPU fell by 30 % on a quiet machine and by 60-70 % on a busy one.
+# Behind PgBouncer in transaction mode this needs PgBouncer 1.21 or later with
+# max_prepared_statements set; false for an older one.
 LEAN_PREPARED_STATEMENTS = env_bool("LEAN_PREPARED_STATEMENTS", True)
 
 # --- Celery -------------------------------------------------------------------------------------

@@ -2,25 +2,18 @@
 serves, with a worker slow to load its application (tests/bench/slow_start_app.py)."""
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
-from bench.web_server import start_uvicorn
+from bench.web_server import free_port, start_uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _serve(app: str, folder: Path, *, workers: int) -> None:
     server = start_uvicorn(
-        ["--host", "127.0.0.1", "--port", str(_free_port())],
+        ["--host", "127.0.0.1", "--port", str(free_port())],
         workers=workers,
         cwd=ROOT,
         env={**os.environ, "SLOW_START_DIR": str(folder), "SLOW_START_SECONDS": "3"},

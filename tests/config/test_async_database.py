@@ -98,7 +98,7 @@ def _prepared_after_repeating(runs: int) -> list[tuple[str, int]]:
             found = await conn.execute(
                 "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
             )
-            return [(str(statement), int(runs)) for statement, runs in await found.fetchall()]
+            return [(str(statement), int(times)) for statement, times in await found.fetchall()]
 
     try:
         return asyncio.run(repeat())
