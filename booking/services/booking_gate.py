@@ -1,7 +1,8 @@
 """The way into the engine for a booking a person asks for, in one order: the drive's waiting
 room (asking again while in line is not a booking and counts against no limit), then the
 booking limits, then the engine. Someone let in to a drive who finds no place left in it is
-told `drive_full`, as the people still in line are. The API's book and allocate, the lean
+told `drive_full`, as the people still in line are; once the drive's counter says its places
+are gone, before any search (drive_full_before_searching). The API's book and allocate, the lean
 route that runs them faster (config/lean_routes/) and the booking page all come through
 here. A partner's booking (services.partners) stands in the same line as the person it names
 and counts against the partner key's limits instead.
@@ -20,7 +21,12 @@ from booking.models import Appointment, Patient
 from booking.selectors import SlotSearch
 from booking.services.appointments import Booking, allocate_slot, book_slot
 from booking.services.limits import check_booking_rate
-from booking.vaccination.waiting_room import drive_sold_out, wait_turn, wait_turn_for_slot
+from booking.vaccination.waiting_room import (
+    drive_sold_out,
+    every_drive_sold_out,
+    wait_turn,
+    wait_turn_for_slot,
+)
 
 
 def count_booking(*, user: User, patient: Patient, address: str | None) -> None:
@@ -68,9 +74,13 @@ def allocate_for_account(
     """The best open slot of the search for one of the account's patients ("book the best
     for me"; see the module's order)."""
     if not let_in:
-        wait_turn(service_id=search.service.pk, account_id=user.pk)
+        let_in = wait_turn(service_id=search.service.pk, account_id=user.pk)
     if not counted:
         count_booking(user=user, patient=patient, address=address)
+    if let_in and drive_full_before_searching(
+        user=user, search=search, idempotency_key=idempotency_key
+    ):
+        raise DriveFull()
     try:
         return allocate_slot(
             patient=patient,
@@ -81,6 +91,25 @@ def allocate_for_account(
         )
     except NoSlotAvailable:
         refuse_none_left(search)
+
+
+def drive_full_before_searching(*, user: User, search: SlotSearch, idempotency_key: str) -> bool:
+    """Whether someone a drive's line let in is told `drive_full` without a search: every
+    drive of the search's service and days has no place left, as the counters say, and the
+    key has not booked already (that booking is the answer, which allocate_slot gives). The
+    lean route asks the same on the event loop (config/lean_routes/engine.py). In
+    bench/surge.py the people let in after the last places had gone were a third of the
+    allocations, each searching the drive's slots for nothing while the line answered the
+    rest from the counter."""
+    return every_drive_sold_out(
+        service_id=search.service.pk, date_from=search.date_from, date_to=search.date_to
+    ) and not _booked_with_key(user=user, idempotency_key=idempotency_key)
+
+
+def _booked_with_key(*, user: User, idempotency_key: str) -> bool:
+    """Whether the account has booked with the key. The counter is moved once a booking has
+    committed, so a booking of the drive's last places with the key is seen here."""
+    return Appointment.objects.filter(booked_by=user, idempotency_key=idempotency_key).exists()
 
 
 def refuse_none_left(search: SlotSearch) -> NoReturn:

@@ -405,6 +405,30 @@ def drive_sold_out(*, service_id: int, date_from: date, date_to: date) -> bool:
     )
 
 
+def every_drive_sold_out(
+    *, service_id: int, date_from: date, date_to: date, known: dict[str, Any] | None = None
+) -> bool:
+    """Whether the service has drives in their surge on days within date_from..date_to and
+    none of them has a place left, as their counters say: someone the line let in is then
+    told `drive_full` before any search, as the people still in line are (a search could
+    only find a slot of no drive, which the line does not offer them either). With `known`
+    (the line's keys as read for the request, by the lean route), a counter read there is
+    taken as read, with no round trip (one the cache did not hold counts as places left)."""
+
+    def none_left(drive: VaccinationDrive) -> bool:
+        key = _places_key(drive.pk)
+        if known is None or key not in known:
+            return not has_places(drive)
+        return known[key] is not None and int(known[key]) <= 0
+
+    drives = [
+        drive
+        for drive in drives_in_surge(service_id=service_id)
+        if drive.first_day <= date_to and date_from <= drive.last_day
+    ]
+    return bool(drives) and all(none_left(drive) for drive in drives)
+
+
 def wait_turn_for_slot(
     *, slot_id: int, account_id: int | str, known: dict[str, Any] | None = None
 ) -> bool:

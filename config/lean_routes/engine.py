@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from ninja.operation import Operation
 
 from booking.api import patients
-from booking.exceptions import NoSlotAvailable, SlotFull
+from booking.exceptions import DriveFull, NoSlotAvailable, SlotFull
 from booking.models import Appointment, Patient
 from booking.schemas import AllocateIn, BookIn
 from booking.selectors import SlotSearch, best_open_slots, patient_of
@@ -29,10 +29,12 @@ from booking.services.booking_sql.aio import (
     aallocate_slot,
     abest_open_slots,
     abook_slot,
+    apatient_and_key,
     apatient_and_room,
     apatient_of,
 )
 from booking.services.booking_sql.reads import SlotFacts, remember_slot
+from booking.vaccination.waiting_room import every_drive_sold_out
 from clinics.audit import serving
 from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user
@@ -156,6 +158,8 @@ async def _book_on_the_loop(
     with serving(request):
         try:
             async with connections.connection() as conn:
+                if isinstance(payload, AllocateIn) and booking.let_in and _sold_out(booking):
+                    await _drive_full_at_once(booking, conn)
                 found = (
                     booking.patient if booking.patient_read else await _read_patient(booking, conn)
                 )
@@ -198,6 +202,46 @@ async def _book_on_the_loop(
         appointment, call, done = made
         booking_sql.after_commit(call, done)  # the desks' change is collected by run_booking
         return _answered(booking, Booking(appointment=appointment, created=True))
+
+
+def _sold_out(booking: BookingRequest) -> bool:
+    """booking_gate.drive_full_before_searching's first question, from the drives' counters
+    as read with the session (no round trip, unless the process did not keep the drives
+    then): False when only the database can tell (the search's service, or a counter, not
+    kept), or when the search is at fault (the view says how)."""
+    assert isinstance(booking.payload, AllocateIn)
+    try:
+        search = patients.allocation_search(booking.payload, district=None)  # service, days
+        return every_drive_sold_out(
+            service_id=search.service.pk,
+            date_from=search.date_from,
+            date_to=search.date_to,
+            known=booking.known,
+        )
+    except (SynchronousOnlyOperation, DomainError):
+        return False
+
+
+async def _drive_full_at_once(booking: BookingRequest, conn: Any) -> NoReturn:
+    """booking_gate.drive_full_before_searching's answer for someone let in to a drive whose
+    places are gone, with the patient and the key's earlier booking looked up in one
+    statement: DriveFull once the limits are counted; HandOver when there is no such patient
+    (the view's 404) or the key has booked (allocate_slot answers with that booking)."""
+    payload, user = booking.payload, signed_in_user(booking.request)
+    found = await apatient_and_key(
+        conn,
+        account_id=user.pk,
+        patient_id=payload.patient_id,
+        idempotency_key=booking.idempotency_key,
+    )
+    if found is None:
+        raise HandOver
+    patient, booked = found
+    count_booking(user=user, patient=patient, address=booking.request.META.get("REMOTE_ADDR"))
+    booking.counted = True
+    if booked:
+        raise HandOver
+    raise DriveFull()
 
 
 async def _read_patient(booking: BookingRequest, conn: Any) -> tuple[Patient, str, bool] | None:

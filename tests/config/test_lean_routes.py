@@ -640,6 +640,49 @@ def test_someone_let_in_to_a_sold_out_drive_is_told_drive_full_without_handing_o
         assert handed_over == ([] if counted else ["let-in-too-late"])
 
 
+@pytest.mark.parametrize("booked_before", [False, True])
+def test_someone_let_in_to_a_sold_out_drive_is_answered_from_one_statement_as_django_does(
+    apps: Apps,
+    drive_in_surge: VaccinationDrive,
+    settings: Settings,
+    handed_over: list[str],
+    async_statements: list[str],
+    booked_before: bool,
+) -> None:
+    """booking_gate.drive_full_before_searching on the event loop: the patient and the key's
+    earlier booking in one statement, no search; that booking, if any, is the answer (handed
+    over to the ORM, which reads it)."""
+    from booking.services.booking_sql.aio import PATIENT_AND_KEY_SQL
+    from booking.vaccination.waiting_room import count_places_left
+
+    settings.DRIVE_ADMIT_BURST = 100  # everyone is let in
+    patient = PatientFactory()
+    who = caller(patient)
+    body = in_line(ALLOCATE, patient, drive_in_surge)
+    key = "let-in-after-the-sell-out"
+    if booked_before:
+        first = apps.lean_call(ALLOCATE, body, who, key=key)
+        assert first.status == 201
+    Slot.objects.filter(drive=drive_in_surge).update(booked=F("capacity"))
+    assert count_places_left(drive_id=drive_in_surge.pk) == 0
+    handed_over.clear()
+    async_statements.clear()
+    before = apps.route.answered
+
+    lean = apps.lean_call(ALLOCATE, body, who, key=key)
+    django = call(apps.django, ALLOCATE, body, who, key=key)
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    if booked_before:
+        assert (lean.status, lean.body["id"]) == (200, first.body["id"])
+    else:
+        assert (lean.status, lean.code) == (409, "drive_full")
+    if lean_applies():
+        assert async_statements == [PATIENT_AND_KEY_SQL]
+        assert handed_over == ([key] if booked_before else [])
+
+
 # --- The waiting room: answered from Redis, without SQL -----------------------------------------
 
 

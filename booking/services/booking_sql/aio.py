@@ -68,6 +68,13 @@ PATIENT_AND_ROOM_SQL = PATIENT_SQL.replace(
     " FROM booking_patient p WHERE",
     f", (SELECT {FULL_SQL} FROM booking_slot s WHERE s.id = %s) FROM booking_patient p WHERE",
 )
+# PATIENT_SQL's row, and whether the account has booked with the key (booking_gate's
+# drive_full_before_searching, for someone let in to a drive whose places are gone).
+PATIENT_AND_KEY_SQL = PATIENT_SQL.replace(
+    " FROM booking_patient p WHERE",
+    ", EXISTS (SELECT 1 FROM booking_appointment a WHERE a.booked_by_id = p.account_id "
+    "AND a.idempotency_key = %s) FROM booking_patient p WHERE",
+)
 
 # allocate_slot's look for an earlier booking with the key (booking.services.appointments).
 # The lock's own transaction writes nothing that matters once it ends (the row's lock), so it
@@ -132,6 +139,20 @@ async def apatient_and_room(
         return None
     patient = Patient.from_db("default", PATIENT_FIELDS, row[: len(PATIENT_FIELDS)])
     return patient, str(row[-2]), bool(row[-1])
+
+
+async def apatient_and_key(
+    conn: Any, *, account_id: int, patient_id: int, idempotency_key: str
+) -> tuple[Patient, bool] | None:
+    """One of the account's patients (as apatient_of loads them) and whether the account has
+    booked with the key already, in one statement; None when there is no such patient."""
+    async with conn.cursor() as cursor:
+        await cursor.execute(PATIENT_AND_KEY_SQL, [idempotency_key, patient_id, account_id])
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    patient = Patient.from_db("default", PATIENT_FIELDS, row[: len(PATIENT_FIELDS)])
+    return patient, bool(row[-1])
 
 
 async def aslot_facts_and_patient(

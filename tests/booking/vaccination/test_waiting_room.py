@@ -6,11 +6,13 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 from django.core.cache import cache, caches
+from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from pytest_django import Settings
 
 from booking.exceptions import DriveFull, InQueue
-from booking.models import Slot, VaccinationDrive
+from booking.models import Appointment, Slot, VaccinationDrive
 from booking.services.appointments import cancel_appointment
 from booking.vaccination.drives import create_drive, release_drive
 from booking.vaccination.waiting_room import (
@@ -18,6 +20,7 @@ from booking.vaccination.waiting_room import (
     PLACES_RECONCILE_SECONDS,
     admit,
     count_places_left,
+    every_drive_sold_out,
     has_places,
     places_left_in_slots,
     slot_drive_key,
@@ -325,6 +328,28 @@ def test_a_sold_out_drive_is_told_from_the_counter_without_database_work(
         wait_turn_for_slot(slot_id=slot.pk, account_id=2)
 
 
+def test_whether_every_drive_is_sold_out_takes_a_counter_read_already_as_read(
+    adaptive_line: None, drive: VaccinationDrive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean route reads the counters with the session: a counter read then costs no round
+    trip; one not read then is asked of the cache."""
+    days = {"service_id": drive.service_id, "date_from": drive.first_day, "date_to": drive.last_day}
+    places = f"drive-places-left:{drive.pk}"
+    assert not every_drive_sold_out(**days)  # counted, and the drives in their surge kept
+    counted = CountingCache(monkeypatch)
+
+    assert every_drive_sold_out(**days, known={places: 0})
+    assert not every_drive_sold_out(**days, known={places: 3})
+    assert not every_drive_sold_out(**days, known={places: None})  # not in the cache
+    assert counted.calls == []
+    assert not every_drive_sold_out(**days, known={})
+    assert counted.calls == ["get_many"]
+    cache.set(places, 0)
+    assert every_drive_sold_out(**days)
+    after = drive.last_day + timedelta(days=1)
+    assert not every_drive_sold_out(**{**days, "date_from": after, "date_to": after})
+
+
 def test_the_places_counter_is_set_again_from_the_slots_after_a_while(
     adaptive_line: None, drive: VaccinationDrive, clock: time_machine.Traveller
 ) -> None:
@@ -427,6 +452,26 @@ def test_someone_let_in_who_finds_the_drive_sold_out_is_told_drive_full(
 
     assert answer.status_code == 409
     assert answer.json()["code"] == "drive_full"
+
+
+def test_someone_let_in_to_a_sold_out_drive_is_told_drive_full_before_any_search(
+    slow_line: None, drive: VaccinationDrive, client_for
+) -> None:
+    """As the people still in line are told, even with a slot of no drive open on those
+    days (which a search would have found): the counter answers, and the key is looked up."""
+    patient = PatientFactory(date_of_birth=date(1950, 1, 1))
+    assert admit(drive, patient.account_id).admitted
+    sell_out(drive)
+    elsewhere = SlotFactory(service=vaccine("vaccine-influenza"), centre_id=9)
+    assert drive.first_day <= elsewhere.start.date() <= drive.last_day
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = allocate_through_api(client_for(patient), patient, "let-in-after-the-sell-out")
+
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "drive_full"
+    assert not Appointment.objects.filter(patient=patient).exists()
+    assert not [sql for sql in queries.captured_queries if '"booking_slot"."id"' in sql["sql"]]
 
 
 def test_a_search_on_days_outside_the_sold_out_drive_is_told_no_slot_available(
