@@ -71,6 +71,11 @@ class Admission:
 _drives_in_surge: dict[int, tuple[float, list[VaccinationDrive]]] = {}
 
 
+# Each drive's places-left counter as this process last read it with its line (admit): every
+# request in line reads it, so this is the freshest reading any request here has had.
+_places_read: dict[int, Any] = {}
+
+
 def kept_drives_in_surge(service_id: int) -> list[VaccinationDrive] | None:
     """The service's drives in their surge as this process keeps them now, without asking
     anyone; None when it keeps nothing fresh for the service."""
@@ -158,6 +163,7 @@ def admit(
     if known is None or any(name not in known for name in keys):
         known = cache.get_many(keys)
     known = {name: known[name] for name in keys if known.get(name) is not None}
+    _places_read[drive.pk] = known.get(places_keys[0])
     position = known.get(mine)
     if position is None:
         position = _draw(f"{key}:next", mine, lifetime)
@@ -300,8 +306,9 @@ def _count(key: str, lifetime: int) -> int:
 
 
 def forget_drives_in_surge() -> None:
-    """Drop what this process keeps of the drives in their surge (tests)."""
+    """Drop what this process keeps of the drives in their surge and their counters (tests)."""
     _drives_in_surge.clear()
+    _places_read.clear()
 
 
 def note_booking_committed(*, drive_id: int) -> None:
@@ -406,20 +413,22 @@ def drive_sold_out(*, service_id: int, date_from: date, date_to: date) -> bool:
 
 
 def every_drive_sold_out(
-    *, service_id: int, date_from: date, date_to: date, known: dict[str, Any] | None = None
+    *, service_id: int, date_from: date, date_to: date, as_last_read: bool = False
 ) -> bool:
     """Whether the service has drives in their surge on days within date_from..date_to and
     none of them has a place left, as their counters say: someone the line let in is then
     told `drive_full` before any search, as the people still in line are (a search could
-    only find a slot of no drive, which the line does not offer them either). With `known`
-    (the line's keys as read for the request, by the lean route), a counter read there is
-    taken as read, with no round trip (one the cache did not hold counts as places left)."""
+    only find a slot of no drive, which the line does not offer them either). With
+    `as_last_read` (the lean route), each counter as this process last read it with the
+    line, with no round trip: someone let in before the last places went and given a turn
+    after is told by the readings of those who came after them (a counter the cache did not
+    hold counts as places left); one not read here yet is asked of the cache."""
 
     def none_left(drive: VaccinationDrive) -> bool:
-        key = _places_key(drive.pk)
-        if known is None or key not in known:
+        if not as_last_read or drive.pk not in _places_read:
             return not has_places(drive)
-        return known[key] is not None and int(known[key]) <= 0
+        count = _places_read[drive.pk]
+        return count is not None and int(count) <= 0
 
     drives = [
         drive

@@ -206,9 +206,9 @@ async def _book_on_the_loop(
 
 def _sold_out(booking: BookingRequest) -> bool:
     """booking_gate.drive_full_before_searching's first question, from the drives' counters
-    as read with the session (no round trip, unless the process did not keep the drives
-    then): False when only the database can tell (the search's service, or a counter, not
-    kept), or when the search is at fault (the view says how)."""
+    as this process last read them (no round trip, unless it has read none yet): False when
+    only the database can tell (the search's service, or a counter, not kept), or when the
+    search is at fault (the view says how)."""
     assert isinstance(booking.payload, AllocateIn)
     try:
         search = patients.allocation_search(booking.payload, district=None)  # service, days
@@ -216,7 +216,7 @@ def _sold_out(booking: BookingRequest) -> bool:
             service_id=search.service.pk,
             date_from=search.date_from,
             date_to=search.date_to,
-            known=booking.known,
+            as_last_read=True,
         )
     except (SynchronousOnlyOperation, DomainError):
         return False
