@@ -438,6 +438,13 @@ def every_drive_sold_out(
     return bool(drives) and all(none_left(drive) for drive in drives)
 
 
+def some_drive_read_sold_out() -> bool:
+    """Whether a drive's counter, as this process last read it with the line, said no place
+    was left: until one does, every_drive_sold_out(as_last_read=True) cannot be true, and the
+    lean route does not make the search to ask it (every booking in a drive's line would)."""
+    return any(count is not None and int(count) <= 0 for count in _places_read.values())
+
+
 def wait_turn_for_slot(
     *, slot_id: int, account_id: int | str, known: dict[str, Any] | None = None
 ) -> bool:

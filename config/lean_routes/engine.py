@@ -34,7 +34,7 @@ from booking.services.booking_sql.aio import (
     apatient_of,
 )
 from booking.services.booking_sql.reads import SlotFacts, remember_slot
-from booking.vaccination.waiting_room import every_drive_sold_out
+from booking.vaccination.waiting_room import every_drive_sold_out, some_drive_read_sold_out
 from clinics.audit import serving
 from clinics.exceptions import DomainError
 from clinics.permissions import signed_in_user
@@ -210,6 +210,8 @@ def _sold_out(booking: BookingRequest) -> bool:
     only the database can tell (the search's service, or a counter, not kept), or when the
     search is at fault (the view says how)."""
     assert isinstance(booking.payload, AllocateIn)
+    if not some_drive_read_sold_out():
+        return False
     try:
         search = patients.allocation_search(booking.payload, district=None)  # service, days
         return every_drive_sold_out(

@@ -24,6 +24,7 @@ from booking.vaccination.waiting_room import (
     has_places,
     places_left_in_slots,
     slot_drive_key,
+    some_drive_read_sold_out,
     wait_turn_for_slot,
 )
 from tests.factories import (
@@ -350,8 +351,10 @@ def test_whether_every_drive_is_sold_out_can_take_the_counters_as_last_read_in_l
     admit(drive, 2)  # someone else in line reads it again
     assert not every_drive_sold_out(**days, as_last_read=True)
     cache.set(places, 0)
+    assert not some_drive_read_sold_out()
     admit(drive, 3)
     assert every_drive_sold_out(**days, as_last_read=True)
+    assert some_drive_read_sold_out()
     after = drive.last_day + timedelta(days=1)
     assert not every_drive_sold_out(**{**days, "date_from": after, "date_to": after})
 
