@@ -206,9 +206,10 @@ async def _book_on_the_loop(
 
 def _sold_out(booking: BookingRequest) -> bool:
     """booking_gate.drive_full_before_searching's first question, from the drives' counters
-    as this process last read them (no round trip, unless it has read none yet): False when
-    only the database can tell (the search's service, or a counter, not kept), or when the
-    search is at fault (the view says how)."""
+    as this process last read them with the line: False until one of them has said no place
+    is left (no search is made for the question before), when only the database can tell
+    (the search's service not kept here), or when the search is at fault (the view says
+    how)."""
     assert isinstance(booking.payload, AllocateIn)
     if not some_drive_read_sold_out():
         return False

@@ -117,28 +117,40 @@ class Replayed(Exception):
         self.appointment_id = appointment_id
 
 
-async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> tuple[Patient, str] | None:
-    """booking.selectors.patient_of on an AsyncConnection: one of the account's patients
-    (only PATIENT_FIELDS loaded) and the language their texts go in, or None."""
+async def _apatient_row(
+    conn: Any, sql: str, params: list[Any]
+) -> tuple[Patient, tuple[Any, ...]] | None:
+    """A statement made from PATIENT_SQL: the patient (only PATIENT_FIELDS loaded) and the
+    row's other columns, the texts' language first; None when the account has no such
+    patient."""
     async with conn.cursor() as cursor:
-        await cursor.execute(PATIENT_SQL, [patient_id, account_id])
+        await cursor.execute(sql, params)
         row = await cursor.fetchone()
     if row is None:
         return None
-    return Patient.from_db("default", PATIENT_FIELDS, row[:-1]), str(row[-1])
+    width = len(PATIENT_FIELDS)
+    return Patient.from_db("default", PATIENT_FIELDS, row[:width]), tuple(row[width:])
+
+
+async def apatient_of(conn: Any, *, account_id: int, patient_id: int) -> tuple[Patient, str] | None:
+    """booking.selectors.patient_of on an AsyncConnection: one of the account's patients
+    (only PATIENT_FIELDS loaded) and the language their texts go in, or None."""
+    found = await _apatient_row(conn, PATIENT_SQL, [patient_id, account_id])
+    if found is None:
+        return None
+    patient, (language,) = found
+    return patient, str(language)
 
 
 async def apatient_and_room(
     conn: Any, *, account_id: int, patient_id: int, slot_id: int
 ) -> tuple[Patient, str, bool] | None:
     """apatient_of, and whether the slot is full or closed as read now, in one statement."""
-    async with conn.cursor() as cursor:
-        await cursor.execute(PATIENT_AND_ROOM_SQL, [slot_id, patient_id, account_id])
-        row = await cursor.fetchone()
-    if row is None:
+    found = await _apatient_row(conn, PATIENT_AND_ROOM_SQL, [slot_id, patient_id, account_id])
+    if found is None:
         return None
-    patient = Patient.from_db("default", PATIENT_FIELDS, row[: len(PATIENT_FIELDS)])
-    return patient, str(row[-2]), bool(row[-1])
+    patient, (language, full) = found
+    return patient, str(language), bool(full)
 
 
 async def apatient_and_key(
@@ -146,13 +158,13 @@ async def apatient_and_key(
 ) -> tuple[Patient, bool] | None:
     """One of the account's patients (as apatient_of loads them) and whether the account has
     booked with the key already, in one statement; None when there is no such patient."""
-    async with conn.cursor() as cursor:
-        await cursor.execute(PATIENT_AND_KEY_SQL, [idempotency_key, patient_id, account_id])
-        row = await cursor.fetchone()
-    if row is None:
+    found = await _apatient_row(
+        conn, PATIENT_AND_KEY_SQL, [idempotency_key, patient_id, account_id]
+    )
+    if found is None:
         return None
-    patient = Patient.from_db("default", PATIENT_FIELDS, row[: len(PATIENT_FIELDS)])
-    return patient, bool(row[-1])
+    patient, (_language, booked) = found
+    return patient, bool(booked)
 
 
 async def aslot_facts_and_patient(
