@@ -19,7 +19,12 @@ from django.contrib.auth.models import User
 from booking.exceptions import DriveFull, NoSlotAvailable
 from booking.models import Appointment, Patient
 from booking.selectors import SlotSearch
-from booking.services.appointments import Booking, allocate_slot, book_slot
+from booking.services.appointments import (
+    Booking,
+    allocate_slot,
+    book_slot,
+    has_booked_with_key,
+)
 from booking.services.limits import check_booking_rate
 from booking.vaccination.waiting_room import (
     drive_sold_out,
@@ -100,16 +105,11 @@ def drive_full_before_searching(*, user: User, search: SlotSearch, idempotency_k
     lean route asks the same on the event loop (config/lean_routes/engine.py). In
     bench/surge.py the people let in after the last places had gone were a third of the
     allocations, each searching the drive's slots for nothing while the line answered the
-    rest from the counter."""
+    rest from the counter. The counter is moved once a booking has committed, so a booking
+    of the drive's last places with the key is seen here without the patient's lock."""
     return every_drive_sold_out(
         service_id=search.service.pk, date_from=search.date_from, date_to=search.date_to
-    ) and not _booked_with_key(user=user, idempotency_key=idempotency_key)
-
-
-def _booked_with_key(*, user: User, idempotency_key: str) -> bool:
-    """Whether the account has booked with the key. The counter is moved once a booking has
-    committed, so a booking of the drive's last places with the key is seen here."""
-    return Appointment.objects.filter(booked_by=user, idempotency_key=idempotency_key).exists()
+    ) and not has_booked_with_key(booked_by=user, idempotency_key=idempotency_key)
 
 
 def refuse_none_left(search: SlotSearch) -> NoReturn:

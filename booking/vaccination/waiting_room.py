@@ -405,11 +405,16 @@ def drive_sold_out(*, service_id: int, date_from: date, date_to: date) -> bool:
     """Whether a drive of the service in its surge, on days within date_from..date_to, has no
     place left, as its counter says: someone let in who then finds no open slot was beaten to
     the drive's last places, and is told `drive_full` rather than `no_slot_available`."""
-    return any(
-        not has_places(drive)
+    return any(not has_places(drive) for drive in _drives_on(service_id, date_from, date_to))
+
+
+def _drives_on(service_id: int, date_from: date, date_to: date) -> list[VaccinationDrive]:
+    """The service's drives in their surge with days within date_from..date_to."""
+    return [
+        drive
         for drive in drives_in_surge(service_id=service_id)
         if drive.first_day <= date_to and date_from <= drive.last_day
-    )
+    ]
 
 
 def every_drive_sold_out(
@@ -430,11 +435,7 @@ def every_drive_sold_out(
         count = _places_read[drive.pk]
         return count is not None and int(count) <= 0
 
-    drives = [
-        drive
-        for drive in drives_in_surge(service_id=service_id)
-        if drive.first_day <= date_to and date_from <= drive.last_day
-    ]
+    drives = _drives_on(service_id, date_from, date_to)
     return bool(drives) and all(none_left(drive) for drive in drives)
 
 

@@ -17,7 +17,12 @@ past its capacity whatever runs at the same time; a CHECK constraint guards the 
 """
 
 from booking.services.appointments.allocation import Candidate, Tries, allocate_slot
-from booking.services.appointments.booking import Booking, book_slot, check_eligibility
+from booking.services.appointments.booking import (
+    Booking,
+    book_slot,
+    check_eligibility,
+    has_booked_with_key,
+)
 from booking.services.appointments.changes import (
     cancel_appointment,
     confirm_attendance,
@@ -43,6 +48,7 @@ __all__ = [
     "check_in",
     "complete_appointment",
     "confirm_attendance",
+    "has_booked_with_key",
     "mark_no_show",
     "reschedule_appointment",
     "start_consultation",

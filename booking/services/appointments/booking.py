@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from booking.exceptions import (
@@ -287,8 +288,13 @@ def _replayed(
 def _earlier_booking(booked_by: User, idempotency_key: str) -> Appointment | None:
     if not idempotency_key:
         return None
-    return (
-        Appointment.objects.filter(booked_by=booked_by, idempotency_key=idempotency_key)
-        .select_related("slot")
-        .first()
-    )
+    return _booked_with(booked_by, idempotency_key).select_related("slot").first()
+
+
+def has_booked_with_key(*, booked_by: User, idempotency_key: str) -> bool:
+    """Whether the account has booked with the key already (no lock taken)."""
+    return bool(idempotency_key) and _booked_with(booked_by, idempotency_key).exists()
+
+
+def _booked_with(booked_by: User, idempotency_key: str) -> QuerySet[Appointment]:
+    return Appointment.objects.filter(booked_by=booked_by, idempotency_key=idempotency_key)
