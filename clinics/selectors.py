@@ -1,6 +1,5 @@
 """Reads about centres, districts and opening days that deserve a name."""
 
-import copy
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -10,7 +9,8 @@ from typing import TypeVar, cast
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +29,7 @@ from clinics.models import (
 EARTH_RADIUS_KM = 6371.0
 
 V = TypeVar("V")
+M = TypeVar("M", bound=Model)
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -166,7 +167,7 @@ def service_by_code(code: str) -> Service:
     service = _remembered(("service", code), lambda: _active_service(code))
     if service is None:
         raise NotFound(_("There is no service with that code."), field="service")
-    return copy.copy(service)  # a caller's changes stay its own
+    return own_copy(service)  # a caller's changes stay its own
 
 
 def service_id_by_code(code: str) -> int:
@@ -182,7 +183,7 @@ def district_by_code(code: int) -> District | None:
     """The Bangkok district with this geocode, if any, kept in this process as
     service_by_code is."""
     district = _remembered(("district", code), lambda: District.objects.filter(code=code).first())
-    return copy.copy(district)
+    return None if district is None else own_copy(district)
 
 
 def _active_service(code: str) -> Service | None:
@@ -212,6 +213,20 @@ def centre_by_number(number: int) -> HealthCentre | None:
         ("centre", number),
         lambda: HealthCentre.objects.select_related("district").filter(pk=number).first(),
     )
+
+
+def own_copy(instance: M) -> M:
+    """A caller's own shallow copy of a kept model instance, as copy.copy makes it (through
+    Model.__getstate__): the same field values and related objects, and a state and cache of
+    related objects of its own, so that a caller's changes stay its own. copy.copy takes the
+    way of pickling (the model looked up in the app registry, Django's version checked): 5.5
+    µs a copy against 0.9 here, and "book the best for me" makes four."""
+    made = object.__new__(type(instance))
+    made.__dict__.update(instance.__dict__)
+    state = made._state = ModelState()
+    state.__dict__.update(instance._state.__dict__)
+    state.fields_cache = dict(instance._state.fields_cache)
+    return made
 
 
 def remembered(key: tuple[str, object]) -> object | None:

@@ -1,12 +1,15 @@
+import copy
 from datetime import date
 
 import pytest
+from django.db.utils import DJANGO_VERSION_PICKLE_KEY
 
 from clinics.exceptions import NotFound
 from clinics.models import Closure, District, HealthCentre, Service, ServiceDose
 from clinics.selectors import (
     closed_days,
     distance_km,
+    own_copy,
     rank_centres,
     service_by_code,
     service_doses,
@@ -86,6 +89,29 @@ def test_a_service_is_read_once_and_again_after_it_is_saved(
 def test_a_services_copy_is_the_callers_own(reference_data):
     service_by_code("general-checkup").name_en = "changed by one caller"
     assert service_by_code("general-checkup").name_en != "changed by one caller"
+
+
+def test_a_callers_own_copy_is_what_copy_copy_makes_and_changes_apart(reference_data):
+    kept = HealthCentre.objects.select_related("district").get(number=1)
+    kept.district  # noqa: B018 - in the cache of related objects
+
+    mine, pickled = own_copy(kept), copy.copy(kept)
+
+    assert type(mine) is HealthCentre
+    # copy.copy also leaves pickling's mark of Django's version on its copy.
+    apart = {"_state", DJANGO_VERSION_PICKLE_KEY}
+    assert {k: v for k, v in mine.__dict__.items() if k not in apart} == {
+        k: v for k, v in pickled.__dict__.items() if k not in apart
+    }
+    assert vars(mine._state) == vars(pickled._state)
+    assert mine.district is kept.district  # shallow, as copy.copy
+    mine.name_en = "changed by one caller"
+    mine.district = District(code=9999, name_th="อื่น", name_en="Other")
+    mine._state.adding = True
+    assert kept.name_en != "changed by one caller"
+    assert kept.district.code == kept.district_id
+    assert kept._state.adding is False
+    assert kept._state.db == "default"
 
 
 def test_an_unknown_service_code_is_not_kept(reference_data, django_assert_num_queries):

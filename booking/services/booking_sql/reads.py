@@ -2,19 +2,20 @@
 of appointment ids, the facts of a slot that never change, the slot's service and centre.
 Each has a sync form (Django's connection) and an async one (a psycopg AsyncConnection)."""
 
-import copy
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Model
 
 from booking.models import Slot
 from clinics.models import District, HealthCentre, Service
 from clinics.selectors import (
     centre_by_number,
+    own_copy,
     reference_version,
     remember,
     remembered,
@@ -30,6 +31,8 @@ SLOT_FACTS_SQL = (
 )
 IDS_PER_BLOCK = 50
 SLOT_FACTS_KEPT = 50_000
+
+M = TypeVar("M", bound=Model)
 
 
 # --- Appointment ids ------------------------------------------------------------------------------
@@ -168,7 +171,7 @@ def reference(facts: SlotFacts | None) -> tuple[Service | None, HealthCentre | N
     if facts is None:
         return None, None
     service, centre = service_by_id(facts.service_id), centre_by_number(facts.centre_id)
-    return copy.copy(service), copy.copy(centre)
+    return _own(service), _own(centre)
 
 
 async def areference(
@@ -188,7 +191,11 @@ async def areference(
         if centre is not None:
             centre.district = await _aload(conn, District, centre.district_id)
         remember(("centre", facts.centre_id), centre, version=version)
-    return copy.copy(service), copy.copy(centre)
+    return _own(service), _own(centre)
+
+
+def _own(instance: M | None) -> M | None:
+    return None if instance is None else own_copy(instance)
 
 
 async def _aload(conn: Any, model: Any, pk: int) -> Any:
