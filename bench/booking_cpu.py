@@ -51,6 +51,7 @@ from surge import CLOCK_TICKS, settle, sign_in_patients  # sets Django up
 
 from bench.booking import SERVICE, open_slots, per_day_of
 from clinics.services import load_reference_data
+from tests.asgi_post import post
 
 BOOK = "/api/v1/me/appointments"
 ALLOCATE = "/api/v1/me/appointments/allocate"
@@ -74,23 +75,6 @@ class Figures:
 async def answer(app: Any, request: Request, csrf: str) -> str:
     """The request through the ASGI application: its status, and the error's code if any."""
     path, session, key, body = request
-    sent: list[dict[str, Any]] = []
-    answered = asyncio.Event()
-    given = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await answered.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body"):
-            answered.set()
-
     headers = [
         (b"host", b"127.0.0.1"),
         (b"cookie", f"sessionid={session}; csrftoken={csrf}".encode()),
@@ -99,26 +83,13 @@ async def answer(app: Any, request: Request, csrf: str) -> str:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-    await app(scope, receive, send)
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    start, content = await post(
+        app, path, body, headers, client=("127.0.0.1", 50000), server=("127.0.0.1", 8000)
+    )
+    status = start["status"]
     if status == 201:
         return "201"
-    body_sent = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    code = body_sent.split(b'"code": "', 1)[-1].split(b'"', 1)[0].decode() if body_sent else ""
+    code = content.split(b'"code": "', 1)[-1].split(b'"', 1)[0].decode() if content else ""
     return f"{status} {code}"
 
 
