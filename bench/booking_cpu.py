@@ -6,7 +6,9 @@ few per cent of a booking's work cannot be seen there. This bench drives the pro
 application directly, as uvicorn calls it (`--concurrency` requests at a time on uvloop, no
 sockets), on a throw-away PostgreSQL database with Redis, and reads the CPU this process used
 (every thread) and the CPU PostgreSQL's backends for the database used (from /proc). Per run
-and scenario it prints CPU ms per answer here and in PostgreSQL, and the answers by status:
+and scenario it prints CPU ms per answer here and in PostgreSQL, answers a second (one
+process, `--concurrency` at once: waits such as a commit's flush show there, not in the CPU)
+and the answers by status:
 
   book      each patient books a place in a slot of their own (POST /api/v1/me/appointments)
   allocate  "book the best for me" (POST /api/v1/me/appointments/allocate), from slots of its
@@ -67,6 +69,11 @@ class Figures:
     answers: Counter[str]
     web_cpu: float  # seconds, this process
     database_cpu: float  # seconds, PostgreSQL's backends for the database
+    seconds: float  # from the first request to the last answer
+
+    @property
+    def rate(self) -> float:
+        return sum(self.answers.values()) / self.seconds
 
     def per_answer(self, seconds: float) -> float:
         return seconds * 1000 / max(sum(self.answers.values()), 1)
@@ -128,10 +135,10 @@ def measure(
     name: str, app: Any, requests: list[Request], concurrency: int, loop: asyncio.AbstractEventLoop
 ) -> Figures:
     database = backends_cpu()
-    web = time.process_time()
+    web, began = time.process_time(), time.perf_counter()
     answers = loop.run_until_complete(answer_all(app, requests, concurrency))
-    web = time.process_time() - web
-    return Figures(name, answers, web, backends_cpu() - database)
+    web, seconds = time.process_time() - web, time.perf_counter() - began
+    return Figures(name, answers, web, backends_cpu() - database, seconds)
 
 
 def requests_for(
@@ -205,15 +212,18 @@ def main() -> None:
                 print(
                     f"run {run + 1} {name}: {figures.per_answer(figures.web_cpu):.3f} CPU ms "
                     f"per answer here, {figures.per_answer(figures.database_cpu):.3f} in "
-                    f"PostgreSQL; {dict(figures.answers)}"
+                    f"PostgreSQL; {figures.rate:,.0f} answers a second; {dict(figures.answers)}"
                 )
         for name, figures_of in results.items():
             web = [f.per_answer(f.web_cpu) for f in figures_of]
             database = [f.per_answer(f.database_cpu) for f in figures_of]
+            rates = [f.rate for f in figures_of]
             print(
                 f"{name}: median {statistics.median(web):.3f} CPU ms per answer here "
                 f"({min(web):.3f}-{max(web):.3f}), {statistics.median(database):.3f} in "
-                f"PostgreSQL ({min(database):.3f}-{max(database):.3f}), over {runs} runs"
+                f"PostgreSQL ({min(database):.3f}-{max(database):.3f}), "
+                f"{statistics.median(rates):,.0f} answers a second "
+                f"({min(rates):,.0f}-{max(rates):,.0f}), over {runs} runs"
             )
         loop.close()
     finally:
