@@ -13,11 +13,12 @@ from typing import Any, cast
 import pytest
 
 from booking.exceptions import SlotFull
+from booking.models import Appointment
 from booking.services.appointments import Tries
 from booking.services.booking_sql import aio
 from booking.services.booking_sql.reads import SlotFacts
 from config.async_database import AsyncConnections
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, SlotFactory, booked
 
 
 @dataclass(frozen=True)
@@ -190,5 +191,50 @@ def test_the_last_look_for_the_keys_booking_locks_without_waiting_for_the_disk(
 
     try:
         assert asyncio.run(look()) == (False, "off", False, "on")
+    finally:
+        connections.close()
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_call_without_texts_commits_without_waiting_for_the_disk_and_a_booking_waits(
+    reference_data: None,
+) -> None:
+    """A call without texts (the slot was read full) writes nothing, so its statement turns
+    synchronous commit off for its own transaction (its own, in the loop's autocommit); a
+    call that books leaves it on. Run here inside a transaction of the test's, to look."""
+    full, free = SlotFactory(capacity=1), SlotFactory(capacity=1)
+    booked(PatientFactory(), full)
+    patient = PatientFactory()
+    connections = AsyncConnections(1)
+
+    async def call(slot_id: int, *, full_as_read: bool) -> tuple[str, str]:
+        async with connections.connection() as conn:
+            await conn.execute("BEGIN")
+            try:
+                await aio.abook_slot(
+                    conn,
+                    patient=patient,
+                    slot_id=slot_id,
+                    booked_by=patient.account,
+                    channel=Appointment.Channel.API,
+                    idempotency_key=f"key-{slot_id}",
+                    full_as_read=full_as_read,
+                )
+                answer = "booked"
+            except SlotFull:
+                answer = "slot_full"
+            during = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+            await conn.execute("ROLLBACK")
+            return answer, str(during[0])
+
+    async def both() -> list[tuple[str, str]]:
+        return [
+            await call(full.pk, full_as_read=True),
+            await call(free.pk, full_as_read=False),
+        ]
+
+    try:
+        assert asyncio.run(both()) == [("slot_full", "off"), ("booked", "on")]
     finally:
         connections.close()
