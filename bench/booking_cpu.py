@@ -49,7 +49,7 @@ from typing import Any
 import uvloop
 from django.db import connection
 from django.utils import timezone
-from surge import CLOCK_TICKS, settle, sign_in_patients  # sets Django up
+from surge import CLOCK_TICKS, process_ticks, settle, sign_in_patients  # sets Django up
 
 from bench.booking import SERVICE, open_slots, per_day_of
 from clinics.services import load_reference_data
@@ -124,10 +124,9 @@ def backends_cpu() -> float:
     total = 0
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += process_ticks(Path(f"/proc/{pid}/stat").read_text())
         except FileNotFoundError:  # it ended meanwhile
             continue
-        total += int(fields[11]) + int(fields[12])
     return total / CLOCK_TICKS
 
 

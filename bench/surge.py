@@ -247,14 +247,14 @@ def web_processes(server: subprocess.Popen[bytes]) -> list[int]:
     return pids
 
 
-def _ticks(stat: str) -> int:
+def process_ticks(stat: str) -> int:
     """The CPU a process has used (utime and stime) from its /proc/<pid>/stat, in ticks."""
     fields = stat.rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    return sum(_ticks(Path(f"/proc/{pid}/stat").read_text()) for pid in pids) / CLOCK_TICKS
+    return sum(process_ticks(Path(f"/proc/{pid}/stat").read_text()) for pid in pids) / CLOCK_TICKS
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -302,7 +302,7 @@ def named_cpu(name: str) -> float:
         except OSError:  # gone meanwhile
             continue
         if text.split("(", 1)[1].rsplit(")", 1)[0] == name:
-            total += _ticks(text)
+            total += process_ticks(text)
     return total / CLOCK_TICKS
 
 

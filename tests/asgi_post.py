@@ -1,5 +1,6 @@
-"""A POST through an ASGI application in this process, as uvicorn would hand it over: for the
-lean route's tests (tests/config/test_lean_routes.py) and bench/booking_cpu.py."""
+"""A request through an ASGI application in this process, as uvicorn would hand it over: for the
+lean route's tests (tests/config/test_lean_routes.py), the cache's (tests/config/test_cache.py)
+and bench/booking_cpu.py."""
 
 import asyncio
 from typing import Any
@@ -11,11 +12,14 @@ async def post(
     body: bytes,
     headers: list[tuple[bytes, bytes]],
     *,
+    method: str = "POST",
+    query: str = "",
     client: tuple[str, int] = ("203.0.113.7", 50000),
     server: tuple[str, int] = ("testserver", 80),
 ) -> tuple[dict[str, Any], bytes]:
     """The answer's start message (status, headers) and its body. The body is given in one
-    message; after the answer, the connection reads as closed."""
+    message; after the answer, the connection reads as closed. A POST unless `method` says
+    otherwise."""
     sent: list[dict[str, Any]] = []
     answered = asyncio.Event()
     requested = False
@@ -37,11 +41,11 @@ async def post(
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "root_path": "",
         "headers": headers,
         "client": client,

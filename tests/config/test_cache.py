@@ -18,6 +18,7 @@ from django.core.cache.backends.base import CacheKeyWarning
 from pytest_django import Settings
 
 from config.asgi import application
+from tests.asgi_post import post
 from tests.redis_server import redis_for_tests
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,36 +45,16 @@ def redis_url() -> Iterator[str]:
 
 async def get(path: str, query: str) -> int:
     """One request through the ASGI application, as a server runs it: in a task of its own."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-    sent: list[dict[str, object]] = []
-    received = False
-
-    async def receive() -> dict[str, object]:
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the client stays connected
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    await application(scope, receive, send)
-    [start] = [message for message in sent if message["type"] == "http.response.start"]
+    start, _ = await post(
+        application,
+        path,
+        b"",
+        [(b"host", b"localhost")],
+        method="GET",
+        query=query,
+        client=("127.0.0.1", 40000),
+        server=("127.0.0.1", 8000),
+    )
     status = start["status"]
     assert isinstance(status, int)
     return status

@@ -15,6 +15,7 @@ from pytest_django import Settings
 
 from clinics.models import HealthCentre, Service
 from config.public_cache import PublicAnswerCache
+from tests.asgi_post import post
 from tests.factories import SlotFactory, bangkok
 
 SEARCH = "/api/v1/slots"
@@ -61,38 +62,15 @@ async def ask(
     address: str = "203.0.113.9",
 ) -> tuple[int, dict[str, str], bytes]:
     """One request through ASGI: (status, headers, body)."""
-    sent: list[dict[str, Any]] = []
-    request_read = False
-    never = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        nonlocal request_read
-        if not request_read:
-            request_read = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await never.wait()  # the client stays connected
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": query.encode(),
-        "headers": [(b"host", b"testserver"), *(headers or [])],
-        "client": (address, 50000),
-        "server": ("testserver", 80),
-    }
-    await app(scope, receive, send)
-    start = sent[0]
-    body = b"".join(message.get("body", b"") for message in sent[1:])
+    start, body = await post(
+        app,
+        path,
+        b"",
+        [(b"host", b"testserver"), *(headers or [])],
+        method=method,
+        query=query,
+        client=(address, 50000),
+    )
     return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, body
 
 
