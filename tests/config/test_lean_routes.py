@@ -631,6 +631,8 @@ def test_someone_let_in_to_a_sold_out_drive_is_answered_from_one_statement_as_dj
     if booked_before:
         first = apps.lean_call(ALLOCATE, body, who, key=key)
         assert first.status == 201
+    else:  # let in before the last places went (someone new after is told at once)
+        assert admit(drive_in_surge, patient.account_id).admitted
     Slot.objects.filter(drive=drive_in_surge).update(booked=F("capacity"))
     assert count_places_left(drive_id=drive_in_surge.pk) == 0
     handed_over.clear()
@@ -750,6 +752,38 @@ def test_someone_in_line_for_a_sold_out_drive_is_told_drive_full(
     assert (lean.status, lean.code) == (409, "drive_full")
     if lean_applies():
         assert statements == []
+
+
+def test_someone_new_to_a_sold_out_drive_is_told_drive_full_without_sql_as_django_does(
+    apps: Apps,
+    drive_in_surge: VaccinationDrive,
+    settings: Settings,
+    statements: list[str],
+    async_statements: list[str],
+) -> None:
+    """Not sent on to the engine for being inside the line's window: no number is drawn once
+    the counter says no place is left (waiting_room.admit)."""
+    from booking.vaccination.waiting_room import count_places_left
+
+    settings.DRIVE_ADMIT_BURST = 100  # the window would let them in
+    body = in_line(ALLOCATE, PatientFactory(), drive_in_surge)
+    apps.lean_call(ALLOCATE, body, caller(PatientFactory()))  # the first poll reads the drives
+    Slot.objects.filter(drive=drive_in_surge).update(booked=F("capacity"))
+    assert count_places_left(drive_id=drive_in_surge.pk) == 0
+    patient = PatientFactory()
+    body, who = in_line(ALLOCATE, patient, drive_in_surge), caller(patient)
+    statements.clear()
+    async_statements.clear()
+    before = apps.route.answered
+
+    lean = apps.lean_call(ALLOCATE, body, who, key="new-after-the-sell-out")
+
+    if lean_applies():
+        assert (statements, async_statements) == ([], [])
+    django = call(apps.django, ALLOCATE, body, who, key="new-after-the-sell-out")
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (409, "drive_full")
 
 
 # --- Everything unusual: Django's answer, the body replayed intact ------------------------------

@@ -18,10 +18,12 @@ from booking.vaccination.drives import create_drive, release_drive
 from booking.vaccination.waiting_room import (
     ADMISSION_LEASE_SECONDS,
     PLACES_RECONCILE_SECONDS,
+    Admission,
     admit,
     count_places_left,
     every_drive_sold_out,
     has_places,
+    line_keys,
     places_left_in_slots,
     slot_drive_key,
     some_drive_read_sold_out,
@@ -327,6 +329,36 @@ def test_a_sold_out_drive_is_told_from_the_counter_without_database_work(
 
     with django_assert_num_queries(0), pytest.raises(DriveFull):
         wait_turn_for_slot(slot_id=slot.pk, account_id=2)
+
+
+def test_someone_new_to_the_line_once_no_place_is_left_is_told_so_without_a_number(
+    adaptive_line: None,
+    drive: VaccinationDrive,
+    clock: time_machine.Traveller,
+    django_assert_num_queries,
+) -> None:
+    """Three arrivals in four in bench/surge.py: told `drive_full` from the read of the line,
+    with no number drawn (a round trip), and none of them sent on to the engine for being
+    inside the window. A counter not counted lately is counted again first."""
+    slot = Slot.objects.filter(drive=drive).earliest("start")
+    for account in range(3):
+        admit(drive, account)
+    with pytest.raises(InQueue):  # warm-up: the drive, the slot and the counter are looked up
+        wait_turn_for_slot(slot_id=slot.pk, account_id=2)
+    assert count_places_left(drive_id=drive.pk) > 0  # counted now
+    cache.set(f"drive-places-left:{drive.pk}", 0)  # as the last bookings' commits leave it
+
+    with django_assert_num_queries(0), pytest.raises(DriveFull):
+        wait_turn_for_slot(slot_id=slot.pk, account_id=99)
+    assert admit(drive, 98) == Admission(
+        admitted=False, position=0, ahead=0, retry_after=0, sold_out=True
+    )
+
+    assert cache.get(line_keys(drive, 99)[0]) is None  # no number kept for them
+    clock.shift(timedelta(seconds=PLACES_RECONCILE_SECONDS))  # counted again: places are left
+    with pytest.raises(InQueue) as waiting:
+        wait_turn_for_slot(slot_id=slot.pk, account_id=100)
+    assert waiting.value.detail["position"] == 4  # the next number after the first three
 
 
 def test_whether_every_drive_is_sold_out_can_take_the_counters_as_last_read_in_line(
