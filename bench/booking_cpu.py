@@ -14,6 +14,9 @@ and the answers by status:
   allocate  "book the best for me" (POST /api/v1/me/appointments/allocate), from slots of its
             own
   full      each patient asks for a slot that is full: 409 `slot_full` with alternatives
+  drive     each patient, new to the line of a drive whose places are gone, asks to be
+            booked the best place of it: 409 `drive_full` from the waiting room (three
+            arrivals in four in bench/surge.py)
 
 Before the first run, `--warmup` bookings fill the process's caches and prepare its
 statements (not measured). To compare two commits, run this bench from each in turn, several
@@ -48,10 +51,15 @@ from typing import Any
 
 import uvloop
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
-from surge import CLOCK_TICKS, process_ticks, settle, sign_in_patients  # sets Django up
+from surge import CLOCK_TICKS, open_drive, process_ticks, settle, sign_in_patients  # Django
+from surge import SERVICE as DRIVE_SERVICE
 
 from bench.booking import SERVICE, open_slots, per_day_of
+from booking.models import Slot
+from booking.vaccination.drives import release_drive
+from booking.vaccination.waiting_room import count_places_left
 from clinics.services import load_reference_data
 from tests.asgi_post import post
 
@@ -147,16 +155,32 @@ def requests_for(
     for _ in range(count):
         patient, session = next(people)
         key = f"bench-cpu-{scenario}-{patient}"
-        if scenario == "allocate":
+        if scenario in ("allocate", "drive"):
+            service, after, until = (
+                (DRIVE_SERVICE, dates["drive_from"], dates["drive_to"])
+                if scenario == "drive"
+                else (SERVICE, dates["after"], dates["until"])
+            )
             body = (
-                f'{{"patient_id": {patient}, "service": "{SERVICE}", '
-                f'"date_from": "{dates["after"]}", "date_to": "{dates["until"]}"}}'
+                f'{{"patient_id": {patient}, "service": "{service}", '
+                f'"date_from": "{after}", "date_to": "{until}"}}'
             )
             made.append((ALLOCATE, session, key, body.encode()))
         else:
             body = f'{{"patient_id": {patient}, "slot_id": {next(slots)}}}'
             made.append((BOOK, session, key, body.encode()))
     return made
+
+
+def sold_out_drive() -> dict[str, str]:
+    """A drive released a moment ago whose places are all taken, as its counter says: its
+    first and last days."""
+    drive = open_drive(200, release_in=3600)
+    release_drive(drive=drive, at=timezone.now() - timedelta(seconds=1))
+    drive.refresh_from_db()
+    Slot.objects.filter(drive=drive).update(booked=F("capacity"))
+    count_places_left(drive_id=drive.pk)
+    return {"drive_from": drive.first_day.isoformat(), "drive_to": drive.last_day.isoformat()}
 
 
 def main() -> None:
@@ -166,7 +190,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20, help="requests at once")
     parser.add_argument("--warmup", type=int, default=1000, help="bookings first, not measured")
     parser.add_argument(
-        "--scenarios", default="book,allocate,full", help="of book, allocate and full"
+        "--scenarios", default="book,allocate,full", help="of book, allocate, full and drive"
     )
     options = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -185,6 +209,8 @@ def main() -> None:
             open_slots(count * runs, capacity=5, from_day=allocate_from)
         after = timezone.localdate() + timedelta(days=allocate_from)
         dates = {"after": after.isoformat(), "until": (after + timedelta(days=60)).isoformat()}
+        if "drive" in scenarios:
+            dates.update(sold_out_drive())
         print(f"Set up in {time.perf_counter() - started:.0f} s")
         settle()
 
