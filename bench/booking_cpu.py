@@ -53,7 +53,7 @@ import uvloop
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
-from surge import CLOCK_TICKS, open_drive, process_ticks, settle, sign_in_patients  # Django
+from surge import CLOCK_TICKS, open_drive, process_ticks, settle, sign_in_patients  # sets Django up
 from surge import SERVICE as DRIVE_SERVICE
 
 from bench.booking import SERVICE, open_slots, per_day_of
