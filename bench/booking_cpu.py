@@ -14,9 +14,13 @@ and the answers by status:
   allocate  "book the best for me" (POST /api/v1/me/appointments/allocate), from slots of its
             own
   full      each patient asks for a slot that is full: 409 `slot_full` with alternatives
+  surge     each patient, let in by the line of a drive just released, is booked the best
+            place of it (allocate), as the first 5,000 arrivals in bench/surge.py are
   drive     each patient, new to the line of a drive whose places are gone, asks to be
             booked the best place of it: 409 `drive_full` from the waiting room (three
             arrivals in four in bench/surge.py)
+
+surge and drive are each a drive of the same service, and are run apart.
 
 Before the first run, `--warmup` bookings fill the process's caches and prepare its
 statements (not measured). To compare two commits, run this bench from each in turn, several
@@ -33,6 +37,8 @@ import os
 # from one address.
 os.environ["BOOKINGS_PER_ADDRESS_PER_HOUR"] = "100000000"
 os.environ["SEARCHES_PER_ADDRESS_PER_MINUTE"] = "100000000"
+# Everyone in a drive's line is let in (the surge scenario measures bookings, not the line).
+os.environ["DRIVE_ADMIT_BURST"] = "100000000"
 
 import argparse
 import asyncio
@@ -155,11 +161,11 @@ def requests_for(
     for _ in range(count):
         patient, session = next(people)
         key = f"bench-cpu-{scenario}-{patient}"
-        if scenario in ("allocate", "drive"):
+        if scenario in ("allocate", "surge", "drive"):
             service, after, until = (
-                (DRIVE_SERVICE, dates["drive_from"], dates["drive_to"])
-                if scenario == "drive"
-                else (SERVICE, dates["after"], dates["until"])
+                (SERVICE, dates["after"], dates["until"])
+                if scenario == "allocate"
+                else (DRIVE_SERVICE, dates["drive_from"], dates["drive_to"])
             )
             body = (
                 f'{{"patient_id": {patient}, "service": "{service}", '
@@ -172,14 +178,15 @@ def requests_for(
     return made
 
 
-def sold_out_drive() -> dict[str, str]:
-    """A drive released a moment ago whose places are all taken, as its counter says: its
-    first and last days."""
-    drive = open_drive(200, release_in=3600)
+def drive_in_surge(places: int, *, sold_out: bool) -> dict[str, str]:
+    """A drive of at least `places` places released a moment ago (its places all taken, as
+    its counter says, when `sold_out`): its first and last days."""
+    drive = open_drive(places, release_in=3600)
     release_drive(drive=drive, at=timezone.now() - timedelta(seconds=1))
     drive.refresh_from_db()
-    Slot.objects.filter(drive=drive).update(booked=F("capacity"))
-    count_places_left(drive_id=drive.pk)
+    if sold_out:
+        Slot.objects.filter(drive=drive).update(booked=F("capacity"))
+        count_places_left(drive_id=drive.pk)
     return {"drive_from": drive.first_day.isoformat(), "drive_to": drive.last_day.isoformat()}
 
 
@@ -190,12 +197,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20, help="requests at once")
     parser.add_argument("--warmup", type=int, default=1000, help="bookings first, not measured")
     parser.add_argument(
-        "--scenarios", default="book,allocate,full", help="of book, allocate, full and drive"
+        "--scenarios",
+        default="book,allocate,full",
+        help="of book, allocate, full, surge and drive",
     )
     options = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL server: bookings are measured there.")
     scenarios = options.scenarios.split(",")
+    if {"surge", "drive"} <= set(scenarios):
+        parser.error("surge and drive are each a drive of the same service: run them apart")
     count, runs = options.bookings, options.runs
     test_db = connection.creation.create_test_db(verbosity=0, keepdb=False)
     try:
@@ -209,8 +220,10 @@ def main() -> None:
             open_slots(count * runs, capacity=5, from_day=allocate_from)
         after = timezone.localdate() + timedelta(days=allocate_from)
         dates = {"after": after.isoformat(), "until": (after + timedelta(days=60)).isoformat()}
+        if "surge" in scenarios:
+            dates.update(drive_in_surge(count * runs, sold_out=False))
         if "drive" in scenarios:
-            dates.update(sold_out_drive())
+            dates.update(drive_in_surge(200, sold_out=True))
         print(f"Set up in {time.perf_counter() - started:.0f} s")
         settle()
 
