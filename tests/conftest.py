@@ -20,6 +20,7 @@ from pytest_django import DjangoDbBlocker, Settings
 from booking.api.patients import forget_alternatives
 from booking.models import Appointment, Patient
 from booking.services.booking_sql import forget_slot_facts
+from booking.services.booking_sql.aio import forget_shared_searches
 from booking.vaccination.waiting_room import forget_drives_in_surge
 from clinics.audit import unsealed_for_flush
 from clinics.models import District, HealthCentre, PublicHoliday, Service, StaffMembership
@@ -99,10 +100,11 @@ def centre_order_starts_afresh() -> None:
 @pytest.fixture(autouse=True)
 def reference_data_read_afresh() -> None:
     """No service or dose series kept from another test's rolled-back rows, nor a slot's
-    alternatives or facts."""
+    alternatives or facts, nor a search shared by allocations."""
     forget_reference_data()
     forget_alternatives()
     forget_slot_facts()
+    forget_shared_searches()
 
 
 @pytest.fixture(autouse=True)

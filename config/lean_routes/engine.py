@@ -5,6 +5,7 @@ own steps when only the ORM can answer; answered by the ninja operation itself."
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, NoReturn
 
 from asgiref.sync import sync_to_async
@@ -29,6 +30,7 @@ from booking.services.booking_sql.aio import (
     aallocate_slot,
     abest_open_slots,
     abook_slot,
+    allocating,
     apatient_and_key,
     apatient_and_room,
     apatient_of,
@@ -155,7 +157,8 @@ async def _book_on_the_loop(
     anything is written, when only the ORM can answer."""
     request, payload = booking.request, booking.payload
     user = signed_in_user(request)
-    with serving(request):
+    in_flight = allocating() if isinstance(payload, AllocateIn) else nullcontext()
+    with serving(request), in_flight:
         try:
             async with connections.connection() as conn:
                 if isinstance(payload, AllocateIn) and booking.let_in and _sold_out(booking):

@@ -2,23 +2,25 @@
 is lost, a random one of the rest; candidates others are already trying are passed over
 while any other is left (on the event loop: a slot another booking of the process is being
 made in, booking.services.booking_sql.aio). A booking made while another of the same slot is
-in flight in the process leaves its texts out until the function finds a place for it."""
+in flight in the process leaves its texts out until the function finds a place for it.
+Allocations in flight together share their search's candidates for a moment."""
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 from booking.exceptions import SlotFull
-from booking.models import Appointment
+from booking.models import Appointment, Patient
+from booking.selectors import SlotOrder, build_search, centres_to_walk
 from booking.services.appointments import Tries
 from booking.services.booking_sql import aio
 from booking.services.booking_sql.reads import SlotFacts
 from config.async_database import AsyncConnections
-from tests.factories import PatientFactory, SlotFactory, booked
+from tests.factories import PatientFactory, SlotFactory, booked, vaccine
 
 
 @dataclass(frozen=True)
@@ -238,3 +240,161 @@ def test_a_call_without_texts_commits_without_waiting_for_the_disk_and_a_booking
         assert asyncio.run(both()) == [("slot_full", "off"), ("booked", "on")]
     finally:
         connections.close()
+
+
+class CountedReads:
+    """An async connection that counts the cursors asked of it (each search is one)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.reads = conn, 0
+
+    @property
+    def info(self) -> Any:
+        return self.conn.info
+
+    def cursor(self) -> Any:
+        self.reads += 1
+        return self.conn.cursor()
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_allocations_in_flight_together_share_a_search_and_one_alone_reads_it_afresh(
+    patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """abest_open_slots within allocating(): while an allocation is in flight, the next of
+    the same search takes the candidates read for the first without a query, less those it
+    tried and the slots this process found full since; one alone, one after the others are
+    answered, and one once the search is SHARE_CANDIDATES_SECONDS old read them again."""
+    flu = vaccine("vaccine-influenza")
+    home = SlotFactory(service=flu, centre_id=9)
+    later_at_home = SlotFactory(service=flu, centre_id=9, start=home.start + timedelta(hours=1))
+    farther = SlotFactory(service=flu, centre_id=40)
+    search = build_search(
+        service="vaccine-influenza",
+        date_from=None,
+        date_to=None,
+        district=patient.district_id,
+        lat=None,
+        lon=None,
+        centres=None,
+        order=SlotOrder.NEAREST,
+    )
+    centres_to_walk(search)  # the centres' order, kept: the search needs no ORM then
+    connections = AsyncConnections(1)
+
+    async def searches() -> list[tuple[int, list[int]]]:
+        seen: list[tuple[int, list[int]]] = []
+        async with connections.connection() as conn:
+            counted = CountedReads(conn)
+
+            async def candidates(excluding: set[int] | None = None) -> None:
+                found = await aio.abest_open_slots(
+                    counted, search, limit=25, excluding=excluding or set()
+                )
+                seen.append((counted.reads, [facts.slot_id for facts in found]))
+
+            await candidates()  # alone
+            with aio.allocating():
+                await candidates()  # the first in flight
+                with aio.allocating():  # a second, meanwhile
+                    await candidates({home.pk})
+                    aio._found_full(later_at_home.pk)  # as a try of it is refused, say
+                    await candidates()
+            await candidates()  # none in flight
+            with aio.allocating():
+                await candidates()  # the first of the next in flight
+                with aio.allocating():
+                    monkeypatch.setattr(aio, "SHARE_CANDIDATES_SECONDS", 0.0)
+                    await candidates()  # too old
+        return seen
+
+    try:
+        seen = asyncio.run(searches())
+    finally:
+        connections.close()
+
+    every = [home.pk, later_at_home.pk, farther.pk]
+    assert seen == [
+        (1, every),
+        (2, every),
+        (2, [later_at_home.pk, farther.pk]),
+        (2, [home.pk, farther.pk]),
+        (3, every),  # read afresh: what was found full before is not left out of a new read
+        (4, every),
+        (5, every),
+    ]
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_allocations_sharing_a_search_pass_over_the_slots_found_full_meanwhile(
+    patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three allocations while another is in flight, on one search read once: the first
+    fills the best slot; the second tries the next, filled meanwhile by another process
+    (refused, slot_full), and takes the third; the third tries neither again."""
+    flu = vaccine("vaccine-influenza")
+    home = SlotFactory(service=flu, centre_id=9, capacity=1)
+    later_at_home = SlotFactory(
+        service=flu, centre_id=9, start=home.start + timedelta(hours=1), capacity=1
+    )
+    farther = SlotFactory(service=flu, centre_id=40, capacity=5)
+    search = build_search(
+        service="vaccine-influenza",
+        date_from=None,
+        date_to=None,
+        district=patient.district_id,
+        lat=None,
+        lon=None,
+        centres=None,
+        order=SlotOrder.NEAREST,
+    )
+    centres_to_walk(search)
+    people = [PatientFactory() for _ in range(3)]
+    tried: list[int] = []
+    book = aio.abook_slot
+
+    async def trying(conn: Any, **kwargs: Any) -> Any:
+        tried.append(kwargs["slot_id"])
+        return await book(conn, **kwargs)
+
+    monkeypatch.setattr(aio, "abook_slot", trying)
+    connections = AsyncConnections(1)
+
+    async def allocations() -> tuple[int, list[int]]:
+        async with connections.connection() as conn:
+            counted = CountedReads(conn)
+
+            async def candidates(excluding: set[int]) -> Any:
+                return search, await aio.abest_open_slots(
+                    counted, search, limit=25, excluding=excluding
+                )
+
+            slots = []
+            with aio.allocating():  # another allocation in flight all along
+                for number, person in enumerate(people):
+                    if number == 1:  # another process fills it
+                        await conn.execute(
+                            "UPDATE booking_slot SET booked = capacity WHERE id = %s",
+                            [later_at_home.pk],
+                        )
+                    appointment, _, _ = await aio.aallocate_slot(
+                        conn,
+                        patient=person,
+                        booked_by=person.account,
+                        channel=Appointment.Channel.API,
+                        idempotency_key=f"key-{number}",
+                        candidates=candidates,
+                    )
+                    slots.append(appointment.slot_id)
+            return counted.reads, slots
+
+    try:
+        reads, slots = asyncio.run(allocations())
+    finally:
+        connections.close()
+
+    assert slots == [home.pk, farther.pk, farther.pk]
+    assert tried == [home.pk, later_at_home.pk, farther.pk, farther.pk]
+    assert reads == 1
