@@ -245,6 +245,9 @@ BOOKING_ENGINE = env_str(
 QUEUE_ORDER = env_str("QUEUE_ORDER", "by_time")
 # How many candidate slots "book the best slot for me" tries before giving up.
 ALLOCATION_ATTEMPTS = env_int("ALLOCATION_ATTEMPTS", 25)
+# How long, in milliseconds, the allocations in flight together in a web process share one read
+# of the same search's candidates (booking.services.booking_sql.aio); 0: each reads its own.
+ALLOCATION_SHARE_MS = env_int("ALLOCATION_SHARE_MS", 200)
 # How long a process keeps the order of centres for a district before ranking them again
 # (a change of centre made in the same process forgets it at once).
 CENTRE_ORDER_CACHE_SECONDS = env_int("CENTRE_ORDER_CACHE_SECONDS", 60)

@@ -260,12 +260,12 @@ class CountedReads:
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_allocations_in_flight_together_share_a_search_and_one_alone_reads_it_afresh(
-    patient: Patient, monkeypatch: pytest.MonkeyPatch
+    patient: Patient, settings: Any
 ) -> None:
     """abest_open_slots within allocating(): while an allocation is in flight, the next of
     the same search takes the candidates read for the first without a query, less those it
     tried and the slots this process found full since; one alone, one after the others are
-    answered, and one once the search is SHARE_CANDIDATES_SECONDS old read them again."""
+    answered, and one once the search is ALLOCATION_SHARE_MS old read them again."""
     flu = vaccine("vaccine-influenza")
     home = SlotFactory(service=flu, centre_id=9)
     later_at_home = SlotFactory(service=flu, centre_id=9, start=home.start + timedelta(hours=1))
@@ -305,7 +305,7 @@ def test_allocations_in_flight_together_share_a_search_and_one_alone_reads_it_af
             with aio.allocating():
                 await candidates()  # the first of the next in flight
                 with aio.allocating():
-                    monkeypatch.setattr(aio, "SHARE_CANDIDATES_SECONDS", 0.0)
+                    settings.ALLOCATION_SHARE_MS = 0
                     await candidates()  # too old
         return seen
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import SynchronousOnlyOperation
 
@@ -112,8 +113,6 @@ Candidates = Callable[[set[int]], Awaitable[tuple[SlotSearch, list[SlotFacts]]]]
 # Bookings (of a given slot, or an allocation's try) this process is making now, by slot
 # (touched on the event loop's thread alone).
 _trying: Counter[int] = Counter()
-# How long allocations in flight in this process share a search's candidates (abest_open_slots).
-SHARE_CANDIDATES_SECONDS = 0.2
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,7 +226,7 @@ async def abest_open_slots(
     earliest-first search raises it here: the caller then searches with the ORM in a thread.
 
     Within aallocate_slot, the search is shared: while an allocation that took candidates from
-    the last read of the same search is in flight, and for SHARE_CANDIDATES_SECONDS at most,
+    the last read of the same search is in flight, and for ALLOCATION_SHARE_MS at most,
     another takes the same candidates (less those it tried and the slots this process found
     full or closed since) instead of reading them again. In a surge everyone searches the same
     centres at once, and each search cost the booking about a sixth of its web CPU; the booking
@@ -241,7 +240,7 @@ async def abest_open_slots(
     database = str(conn.info.dbname)
     key = (database, search.service.pk, tuple(centres), search.date_from, search.date_to, limit)
     shared = _searches.get(key) if _allocations else None
-    if shared is not None and time.monotonic() - shared.read_at < SHARE_CANDIDATES_SECONDS:
+    if shared is not None and time.monotonic() - shared.read_at < _share_seconds():
         left = _still_open(shared, excluding)
         if left:
             return left
@@ -256,6 +255,11 @@ async def abest_open_slots(
     if _allocations:
         _searches[key] = SharedSearch(read_at, found)
     return list(found)
+
+
+def _share_seconds() -> float:
+    """How long allocations in flight in this process share a search's candidates."""
+    return float(settings.ALLOCATION_SHARE_MS) / 1000
 
 
 def _still_open(shared: SharedSearch, excluding: set[int]) -> list[SlotFacts]:
@@ -289,7 +293,7 @@ def _found_full(slot_id: int) -> None:
     now = time.monotonic()
     _full_at[slot_id] = now
     if len(_full_at) > 10_000:  # what is older than any shared search is of no more use
-        for old in [slot for slot, at in _full_at.items() if now - at > SHARE_CANDIDATES_SECONDS]:
+        for old in [slot for slot, at in _full_at.items() if now - at > _share_seconds()]:
             del _full_at[old]
 
 
@@ -411,7 +415,7 @@ async def aallocate_slot(
     booking function took 2.4 ms a call in one process, against 1.0 ms with one).
 
     Allocations in flight together share their search's candidates (abest_open_slots): a
-    place freed less than SHARE_CANDIDATES_SECONDS before may go to the next person rather
+    place freed less than ALLOCATION_SHARE_MS before may go to the next person rather
     than this one, and a slot filled meanwhile elsewhere is refused and passed over, as one
     filled between the search and the try always was."""
     tries = Tries()
