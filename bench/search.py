@@ -31,7 +31,7 @@ import aiohttp
 import uvloop
 from django.db import connection
 from django.utils import timezone
-from surge import free_port, percentile, wait_until_up  # also sets Django up
+from surge import free_port, percentile, settle, wait_until_up  # also sets Django up
 
 from clinics.models import District
 from clinics.services import load_reference_data
@@ -109,6 +109,7 @@ def main() -> None:
     try:
         load_reference_data(years=[timezone.localdate().year, timezone.localdate().year + 1])
         open_slots(options.slots, capacity=5)
+        settle()  # as autovacuum would: the count reads the open-slot index alone
         districts = list(District.objects.order_by("code").values_list("code", flat=True))
         connection.close()
         port = free_port()

@@ -225,12 +225,13 @@ async def abest_open_slots(
     database (an order this process does not keep, a place or a list of centres given); an
     earliest-first search raises it here: the caller then searches with the ORM in a thread.
 
-    Within aallocate_slot, the search is shared: while an allocation that took candidates from
-    the last read of the same search is in flight, and for ALLOCATION_SHARE_MS at most,
-    another takes the same candidates (less those it tried and the slots this process found
-    full or closed since) instead of reading them again. In a surge everyone searches the same
-    centres at once, and each search cost the booking about a sixth of its web CPU; the booking
-    function guards every place as before. One at a time, every allocation reads afresh."""
+    While allocations are in flight in this process (allocating: aallocate_slot, and the lean
+    route from before its turn), a search's last read is shared for ALLOCATION_SHARE_MS at
+    most: the next allocation of the same search takes its candidates (less those it tried and
+    the slots this process found full or closed since) instead of reading them again. In a
+    surge everyone searches the same centres at once, and each search cost the booking about a
+    sixth of its web CPU; the booking function guards every place as before. One allocation at
+    a time reads afresh every time."""
     if search.order == SlotOrder.EARLIEST:
         raise SynchronousOnlyOperation("an earliest-first search is made with the ORM")
     ranked = centres_to_walk(search)
