@@ -15,7 +15,7 @@ import pytest
 
 from booking.exceptions import SlotFull
 from booking.models import Appointment, Patient
-from booking.selectors import SlotOrder, build_search, centres_to_walk
+from booking.selectors import SlotOrder, SlotSearch, build_search, centres_to_walk
 from booking.services.appointments import Tries
 from booking.services.booking_sql import aio
 from booking.services.booking_sql.reads import SlotFacts
@@ -242,6 +242,23 @@ def test_a_call_without_texts_commits_without_waiting_for_the_disk_and_a_booking
         connections.close()
 
 
+def flu_search_from_home(patient: Patient) -> SlotSearch:
+    """ "Book the best for me" for a flu jab from the patient's district, with the centres'
+    order kept (the search on the event loop then needs no ORM)."""
+    search = build_search(
+        service="vaccine-influenza",
+        date_from=None,
+        date_to=None,
+        district=patient.district_id,
+        lat=None,
+        lon=None,
+        centres=None,
+        order=SlotOrder.NEAREST,
+    )
+    centres_to_walk(search)
+    return search
+
+
 class CountedReads:
     """An async connection that counts the cursors asked of it (each search is one)."""
 
@@ -270,17 +287,7 @@ def test_allocations_in_flight_together_share_a_search_and_one_alone_reads_it_af
     home = SlotFactory(service=flu, centre_id=9)
     later_at_home = SlotFactory(service=flu, centre_id=9, start=home.start + timedelta(hours=1))
     farther = SlotFactory(service=flu, centre_id=40)
-    search = build_search(
-        service="vaccine-influenza",
-        date_from=None,
-        date_to=None,
-        district=patient.district_id,
-        lat=None,
-        lon=None,
-        centres=None,
-        order=SlotOrder.NEAREST,
-    )
-    centres_to_walk(search)  # the centres' order, kept: the search needs no ORM then
+    search = flu_search_from_home(patient)
     connections = AsyncConnections(1)
 
     async def searches() -> list[tuple[int, list[int]]]:
@@ -340,17 +347,7 @@ def test_allocations_sharing_a_search_pass_over_the_slots_found_full_meanwhile(
         service=flu, centre_id=9, start=home.start + timedelta(hours=1), capacity=1
     )
     farther = SlotFactory(service=flu, centre_id=40, capacity=5)
-    search = build_search(
-        service="vaccine-influenza",
-        date_from=None,
-        date_to=None,
-        district=patient.district_id,
-        lat=None,
-        lon=None,
-        centres=None,
-        order=SlotOrder.NEAREST,
-    )
-    centres_to_walk(search)
+    search = flu_search_from_home(patient)
     people = [PatientFactory() for _ in range(3)]
     tried: list[int] = []
     book = aio.abook_slot
