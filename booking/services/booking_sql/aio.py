@@ -225,13 +225,13 @@ async def abest_open_slots(
     database (an order this process does not keep, a place or a list of centres given); an
     earliest-first search raises it here: the caller then searches with the ORM in a thread.
 
-    While allocations are in flight in this process (allocating: aallocate_slot, and the lean
-    route from before its turn), a search's last read is shared for ALLOCATION_SHARE_MS at
-    most: the next allocation of the same search takes its candidates (less those it tried and
-    the slots this process found full or closed since) instead of reading them again. In a
-    surge everyone searches the same centres at once, and each search cost the booking about a
-    sixth of its web CPU; the booking function guards every place as before. One allocation at
-    a time reads afresh every time."""
+    While allocations are in flight in this process (allocating, which the lean route enters
+    for each allocation from before its turn until its answer), a search's last read is shared
+    for ALLOCATION_SHARE_MS at most: the next allocation of the same search takes its
+    candidates (less those it tried and the slots this process found full or closed since)
+    instead of reading them again. In a surge everyone searches the same centres at once, and
+    each search cost the booking about a sixth of its web CPU; the booking function guards
+    every place as before. One allocation at a time reads afresh every time."""
     if search.order == SlotOrder.EARLIEST:
         raise SynchronousOnlyOperation("an earliest-first search is made with the ORM")
     ranked = centres_to_walk(search)
@@ -415,32 +415,32 @@ async def aallocate_slot(
     lock (which is held until the booking commits: with several in flight on one slot, the
     booking function took 2.4 ms a call in one process, against 1.0 ms with one).
 
-    Allocations in flight together share their search's candidates (abest_open_slots): a
-    place freed less than ALLOCATION_SHARE_MS before may go to the next person rather
-    than this one, and a slot filled meanwhile elsewhere is refused and passed over, as one
-    filled between the search and the try always was."""
+    Made within allocating() (the lean route enters it for the whole request), allocations in
+    flight together share their search's candidates (abest_open_slots): a place freed less
+    than ALLOCATION_SHARE_MS before may go to the next person rather than this one, and a
+    slot filled meanwhile elsewhere is refused and passed over, as one filled between the
+    search and the try always was."""
     tries = Tries()
-    with allocating():
-        search, options = await candidates(tries.tried)
+    search, options = await candidates(tries.tried)
+    while options:
         while options:
-            while options:
-                option = tries.next_of(options, crowded=_crowded)
-                try:
-                    return await abook_slot(
-                        conn,
-                        patient=patient,
-                        slot_id=option.slot_id,
-                        booked_by=booked_by,
-                        channel=channel,
-                        idempotency_key=idempotency_key,
-                        replay_service_id=search.service.pk,
-                        texts_language=texts_language,
-                    )
-                except Tries.MOVE_ON as refused:
-                    if isinstance(refused, SlotFull | SlotClosed):
-                        _found_full(option.slot_id)
-                    tries.refused(refused)
-            search, options = await candidates(tries.tried)
+            option = tries.next_of(options, crowded=_crowded)
+            try:
+                return await abook_slot(
+                    conn,
+                    patient=patient,
+                    slot_id=option.slot_id,
+                    booked_by=booked_by,
+                    channel=channel,
+                    idempotency_key=idempotency_key,
+                    replay_service_id=search.service.pk,
+                    texts_language=texts_language,
+                )
+            except Tries.MOVE_ON as refused:
+                if isinstance(refused, SlotFull | SlotClosed):
+                    _found_full(option.slot_id)
+                tries.refused(refused)
+        search, options = await candidates(tries.tried)
     if await abooked_with_key(
         conn, patient_id=patient.pk, booked_by_id=booked_by.pk, idempotency_key=idempotency_key
     ):
