@@ -139,18 +139,26 @@ class Patient(models.Model):
 class Slot(models.Model):
     """A bookable time at a centre for a service, holding up to `capacity` people."""
 
+    # Booking a place writes every index of its slot, so a foreign key that leads one of the
+    # indexes below has no index of its own (tests/config/test_indexes.py).
     centre = models.ForeignKey(
         HealthCentre,
         on_delete=models.PROTECT,
+        db_index=False,  # slot_centre_start
         related_name="slots",
         verbose_name=_("health centre"),
     )
     service = models.ForeignKey(
-        Service, on_delete=models.PROTECT, related_name="slots", verbose_name=_("service")
+        Service,
+        on_delete=models.PROTECT,
+        db_index=False,  # slot_service_start
+        related_name="slots",
+        verbose_name=_("service"),
     )
     template = models.ForeignKey(
         ScheduleTemplate,
         on_delete=models.PROTECT,
+        db_index=False,  # one_slot_per_schedule_and_start
         null=True,
         blank=True,
         related_name="slots",
@@ -181,6 +189,7 @@ class Slot(models.Model):
     drive = models.ForeignKey(
         "booking.VaccinationDrive",
         on_delete=models.PROTECT,
+        db_index=False,  # one_slot_per_drive_centre_and_start
         null=True,
         blank=True,
         related_name="slots",
@@ -257,11 +266,20 @@ class Appointment(models.Model):
     # A vaccine dose in one of these is booked or given: its course has it.
     HELD_OR_GIVEN = (*UPCOMING, Status.COMPLETED)
 
+    # As for the slot, each booking writes every index: patient and slot lead indexes below.
     patient = models.ForeignKey(
-        Patient, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("patient")
+        Patient,
+        on_delete=models.PROTECT,
+        db_index=False,  # appointment_patient_status
+        related_name="appointments",
+        verbose_name=_("patient"),
     )
     slot = models.ForeignKey(
-        Slot, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("slot")
+        Slot,
+        on_delete=models.PROTECT,
+        db_index=False,  # appointment_slot_status
+        related_name="appointments",
+        verbose_name=_("slot"),
     )
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.BOOKED

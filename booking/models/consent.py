@@ -15,7 +15,11 @@ class PatientConsent(models.Model):
         TELEMEDICINE = "telemedicine", _("Consent to a video consultation")
 
     patient = models.ForeignKey(
-        Patient, on_delete=models.CASCADE, related_name="consents", verbose_name=_("patient")
+        Patient,
+        on_delete=models.CASCADE,
+        db_index=False,  # one_consent_per_version
+        related_name="consents",
+        verbose_name=_("patient"),
     )
     kind = models.CharField(_("what"), max_length=20, choices=Kind.choices)
     version = models.CharField(_("version of the text"), max_length=20)

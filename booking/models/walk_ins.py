@@ -29,13 +29,18 @@ class WalkIn(models.Model):
     centre = models.ForeignKey(
         HealthCentre,
         on_delete=models.PROTECT,
+        db_index=False,  # one_queue_number_per_centre_day
         related_name="walk_ins",
         verbose_name=_("health centre"),
     )
     day = models.DateField(_("day (Bangkok)"))
     number = models.PositiveIntegerField(_("queue number"))
     patient = models.ForeignKey(
-        Patient, on_delete=models.PROTECT, related_name="walk_ins", verbose_name=_("patient")
+        Patient,
+        on_delete=models.PROTECT,
+        db_index=False,  # walk_in_patient_day
+        related_name="walk_ins",
+        verbose_name=_("patient"),
     )
     service = models.ForeignKey(
         Service, on_delete=models.PROTECT, related_name="+", verbose_name=_("service")
@@ -107,7 +112,11 @@ class WalkInCounter(models.Model):
     one at a time, without gaps from races."""
 
     centre = models.ForeignKey(
-        HealthCentre, on_delete=models.CASCADE, related_name="+", verbose_name=_("health centre")
+        HealthCentre,
+        on_delete=models.CASCADE,
+        db_index=False,  # one_walk_in_counter_per_day
+        related_name="+",
+        verbose_name=_("health centre"),
     )
     day = models.DateField(_("day (Bangkok)"))
     last_number = models.PositiveIntegerField(_("last queue number given"), default=0)

@@ -173,6 +173,7 @@ class VaccineLot(models.Model):
     centre = models.ForeignKey(
         HealthCentre,
         on_delete=models.PROTECT,
+        db_index=False,  # one_row_per_lot_and_centre
         related_name="vaccine_lots",
         verbose_name=_("health centre"),
     )

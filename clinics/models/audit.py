@@ -29,6 +29,7 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # audit_actor_at
         null=True,
         blank=True,
         related_name="+",
@@ -45,6 +46,7 @@ class AuditEvent(models.Model):
         HealthCentre,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # audit_centre_at
         null=True,
         blank=True,
         related_name="+",

@@ -182,7 +182,11 @@ class ServiceDose(models.Model):
     """One dose of a vaccine's series, with the interval allowed after the previous dose."""
 
     service = models.ForeignKey(
-        Service, on_delete=models.CASCADE, related_name="doses", verbose_name=_("service")
+        Service,
+        on_delete=models.CASCADE,
+        db_index=False,  # one_row_per_dose_number
+        related_name="doses",
+        verbose_name=_("service"),
     )
     number = models.PositiveSmallIntegerField(_("dose number"), validators=[MinValueValidator(1)])
     min_interval_days = models.PositiveIntegerField(

@@ -19,6 +19,7 @@ class StaffMembership(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
+        db_index=False,  # one_role_per_user_and_centre
         related_name="memberships",
         verbose_name=_("user"),
     )

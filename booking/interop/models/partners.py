@@ -76,7 +76,11 @@ class PartnerKeyUse(models.Model):
     """One call made with a key: the audit trail of every use."""
 
     key = models.ForeignKey(
-        PartnerKey, on_delete=models.PROTECT, related_name="uses", verbose_name=_("key")
+        PartnerKey,
+        on_delete=models.PROTECT,
+        db_index=False,  # partner_key_use_key_at
+        related_name="uses",
+        verbose_name=_("key"),
     )
     at = models.DateTimeField(_("at"))
     method = models.CharField(_("method"), max_length=10)

@@ -94,7 +94,11 @@ class CentreDayFigures(models.Model):
     """One day's figures for one service at one centre, counted once the day is over."""
 
     centre = models.ForeignKey(
-        HealthCentre, on_delete=models.CASCADE, related_name="+", verbose_name=_("health centre")
+        HealthCentre,
+        on_delete=models.CASCADE,
+        db_index=False,  # one_figures_row_per_centre_service_day
+        related_name="+",
+        verbose_name=_("health centre"),
     )
     service = models.ForeignKey(
         Service, on_delete=models.CASCADE, related_name="+", verbose_name=_("service")
