@@ -176,6 +176,16 @@ class Slot(models.Model):
     end = models.DateTimeField(_("ends"))
     capacity = models.PositiveIntegerField(_("capacity"))
     booked = models.PositiveIntegerField(_("booked"), default=0)
+    # Kept by the database. The open-slot index's condition reads this rather than `booked`, so
+    # that taking a place, which changes `booked` alone, writes none of the slot's indexes (a
+    # HOT update in PostgreSQL), but for the last place, which takes the slot out of that index.
+    is_full = models.GeneratedField(
+        expression=models.ExpressionWrapper(
+            Q(booked__gte=F("capacity")), output_field=models.BooleanField()
+        ),
+        output_field=models.BooleanField(_("full")),
+        db_persist=True,
+    )
     closed = models.BooleanField(
         _("closed"),
         default=False,
@@ -232,7 +242,7 @@ class Slot(models.Model):
             models.Index(
                 fields=["service", "centre", "start", "id"],
                 include=["opens_at"],
-                condition=Q(closed=False, booked__lt=F("capacity")),
+                condition=Q(closed=False, is_full=False),
                 name="slot_open_by_centre",
             ),
         ]

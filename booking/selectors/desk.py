@@ -10,7 +10,7 @@ from datetime import date
 from enum import StrEnum
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -135,7 +135,7 @@ def open_times_at(centre: HealthCentre, day: date) -> QuerySet[Slot]:
         )
         .filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))
         .filter(Exists(offered))
-        .filter(booked__lt=F("capacity"))
+        .filter(is_full=False)
         .select_related("service", "drive")
         .order_by("start", "service__code", "pk")
     )

@@ -78,7 +78,7 @@ def _open_slots(search: SlotSearch, excluding: Collection[int] = ()) -> QuerySet
     slots = Slot.objects.filter(
         service=search.service,
         closed=False,
-        booked__lt=F("capacity"),
+        is_full=False,
         start__gte=max(window_start, earliest),
         start__lt=window_end,
     ).filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))
@@ -200,7 +200,7 @@ def _search_open_slots_postgresql(
     slot_table = Slot._meta.db_table
     open_slot = """
         slot.service_id = %(service)s AND slot.centre_id = ranked.centre_id
-        AND NOT slot.closed AND slot.booked < slot.capacity
+        AND NOT slot.closed AND NOT slot.is_full
         AND slot.start >= %(first)s AND slot.start < %(end)s
         AND (slot.opens_at IS NULL OR slot.opens_at <= %(now)s)
         AND NOT (slot.id = ANY(%(excluding)s::bigint[]))
@@ -343,7 +343,7 @@ def open_slots_in_centre_order_sql(
         CROSS JOIN LATERAL (
             SELECT * FROM {Slot._meta.db_table} slot
             WHERE slot.service_id = %s AND slot.centre_id = ranked.centre_id
-              AND NOT slot.closed AND slot.booked < slot.capacity
+              AND NOT slot.closed AND NOT slot.is_full
               AND slot.start >= %s AND slot.start < %s
               AND (slot.opens_at IS NULL OR slot.opens_at <= %s)
               AND NOT (slot.id = ANY(%s::bigint[]))

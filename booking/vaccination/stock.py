@@ -322,7 +322,7 @@ def _close_free_places(centre_id: int, service: Service, count: int) -> int:
             service=service,
             start__gte=start_of_today,
             closed=False,
-            booked__lt=F("capacity"),
+            is_full=False,
         )
         .order_by("pk")
         .values("pk", "start", "capacity", "booked")

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -285,7 +285,7 @@ def _free_slots(limit: int) -> list[Slot]:
         Slot.objects.filter(
             service_id__in=services,
             closed=False,
-            booked__lt=F("capacity"),
+            is_full=False,
             start__lt=day_bounds(last_day)[1],
         )
         .filter(Q(opens_at__isnull=True) | Q(opens_at__lte=now))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
@@ -34,7 +34,7 @@ def bookable_in_time(now: datetime) -> Q:
 
 def slots_in_status(slots: QuerySet[Slot], statuses: set[str], now: datetime) -> QuerySet[Slot]:
     """resources.slot_status, asked in SQL: change both together."""
-    places_left = Q(booked__lt=F("capacity"))
+    places_left = Q(is_full=False)
     in_time = bookable_in_time(now)
     matches = Q(pk__in=[])
     if FREE in statuses:

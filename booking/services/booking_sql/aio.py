@@ -61,7 +61,7 @@ PATIENT_SQL = (
     "FROM booking_patient p WHERE p.id = %s AND p.account_id = %s"
 )
 # Whether the slot is full or closed as read now: the texts of a refusal are not made.
-FULL_SQL = "s.closed OR s.booked >= s.capacity"
+FULL_SQL = "s.closed OR s.is_full"
 # A slot's facts (SLOT_FACTS_SQL's columns), FULL_SQL and PATIENT_SQL's row, in one statement:
 # for a booking of a slot this process has not seen yet, which would read both.
 SLOT_AND_PATIENT_SQL = (
