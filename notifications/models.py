@@ -111,7 +111,6 @@ class Message(models.Model):
                 ),
                 name="message_urgent_to_send",
             ),
-            models.Index(fields=["recipient", "created_at"], name="message_recipient"),
         ]
 
     def __str__(self) -> str:

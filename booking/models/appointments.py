@@ -326,6 +326,7 @@ class Appointment(models.Model):
     lot = models.ForeignKey(
         "booking.VaccineLot",
         on_delete=models.PROTECT,
+        db_index=False,  # appointment_lot, of the appointments given a lot
         null=True,
         blank=True,
         related_name="+",
@@ -335,6 +336,7 @@ class Appointment(models.Model):
     partner = models.ForeignKey(
         "booking.Partner",
         on_delete=models.PROTECT,
+        db_index=False,  # appointment_partner, of the appointments booked through one
         null=True,
         blank=True,
         related_name="appointments",
@@ -374,6 +376,13 @@ class Appointment(models.Model):
         indexes = [
             models.Index(fields=["slot", "status"], name="appointment_slot_status"),
             models.Index(fields=["patient", "status"], name="appointment_patient_status"),
+            # Most bookings come through neither a partner nor yet a lot: their rows stay out.
+            models.Index(
+                fields=["partner"],
+                condition=Q(partner__isnull=False),
+                name="appointment_partner",
+            ),
+            models.Index(fields=["lot"], condition=Q(lot__isnull=False), name="appointment_lot"),
         ]
 
     def __str__(self) -> str:
