@@ -62,6 +62,7 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.lean_client import LeanClient  # noqa: E402
+from bench.settle import settle  # noqa: E402
 from bench.web_server import free_port, start_uvicorn  # noqa: E402
 from booking.models import Patient, Slot, VaccinationDrive  # noqa: E402
 from booking.signed_in import (  # noqa: E402
@@ -93,15 +94,6 @@ final_answers: list[float] = []
 def database_url() -> str:
     db = connection.settings_dict
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def settle() -> None:
-    """Let PostgreSQL catch up before a scenario: statistics for the rows just written, and
-    their pages (and pgbench's WAL) flushed, so that neither autovacuum nor a checkpoint falls
-    in the middle of the measurement (the first run after set-up had been the slowest)."""
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-        cursor.execute("CHECKPOINT")
 
 
 def open_drive(places: int, release_in: float) -> VaccinationDrive:
