@@ -262,6 +262,42 @@ def test_counters_move_together_made_if_new_or_only_if_there(redis_url: str) -> 
     assert gone.move_counters([(places, -1, None)]) == [None]
 
 
+def test_a_script_the_server_forgot_is_sent_again(redis_url: str) -> None:
+    """The scripts are sent on the thread's connection by their SHA: a server that no longer
+    knows them (restarted, or its scripts flushed) is sent the script, and answers."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    name = f"noscript-test:{uuid.uuid4().hex}"
+    assert live.count_windows([(name, 60)]) == [1]
+
+    redis.Redis.from_url(redis_url).script_flush()
+
+    assert live.count_windows([(name, 60)]) == [2]
+    assert live.move_counters([(name, 5, None)]) == [7]
+
+
+def test_a_connection_the_server_dropped_is_made_again_before_the_next_script(
+    redis_url: str,
+) -> None:
+    """A thread's connection closed by the server (a restart, a timeout, a proxy) is made again
+    once, and the script counts: the limits do not start again for one lost connection."""
+    from config.cache import ResilientRedisCache
+
+    live = ResilientRedisCache(redis_url, {"OPTIONS": {"socket_connect_timeout": 1}})
+    name = f"reconnect-test:{uuid.uuid4().hex}"
+    assert live.count_windows([(name, 60)]) == [1]
+    held = live._cache.get_client(live.make_key(name), write=True).connection
+    killer = redis.Redis.from_url(redis_url)
+    held.send_command("CLIENT", "ID")
+    own_id = int(held.read_response())
+
+    assert killer.client_kill_filter(_id=own_id) == 1
+
+    assert live.count_windows([(name, 60)]) == [2]
+    assert live.draw_number(f"{name}:line", f"{name}:mine", 60) == 1
+
+
 def test_keys_named_by_a_hint_are_read_with_it_in_one_command(redis_url: str) -> None:
     """read_with_hint: the keys and the hint, and, when the hint is there, the keys it names
     (its value in place of the placeholder), in one command; nothing while Redis is gone."""
