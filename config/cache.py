@@ -145,9 +145,9 @@ def _run_script(
 ) -> Any:
     """The Lua script's reply, sent by its SHA on the connection a thread's client holds
     (SharedPoolRedisCacheClient.get_client) without redis-py's command layer (its lock, its
-    retry wrapper, its reply callbacks, of which EVALSHA has none): 6-10 us of CPU less a
-    call than the script object's (about a sixth), on each of a booking's four calls and on
-    every request in a drive's line (bench/redis_calls.py). A server that does not know the script
+    retry wrapper, its reply callbacks, of which EVALSHA has none): 45-53 us of CPU a call
+    where the script object's took 62 (bench/redis_calls.py), on each of a booking's four
+    calls and on every request in a drive's line. A server that does not know the script
     (restarted, or its scripts flushed) is sent it, as the script object does; a connection
     that worked before and that the server has closed since (a restart, a timeout) is made
     again once, rather than the call failing and the limits' counters starting again."""
