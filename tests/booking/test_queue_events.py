@@ -22,7 +22,7 @@ from booking.services.appointments import (
     reschedule_appointment,
     start_consultation,
 )
-from booking.services.queue_events import announce_queue_change, queue_group
+from booking.services.queue_events import QueueChange, announce_queue_change, queue_group, send_soon
 from clinics.models import Service
 from tests.factories import SlotFactory, bangkok, booked
 from video.services import admit_patient, leave_lobby, room_for, send_back_to_lobby, wait_in_lobby
@@ -193,3 +193,33 @@ def test_no_channel_layer_at_all_is_quietly_nothing(
 
     with django_capture_on_commit_callbacks(execute=True):
         announce_queue_change(centre_id=1, appointment_id=visit.pk, change="checked_in")
+
+
+def test_changes_of_one_moment_on_the_event_loop_are_told_once_per_centre(settings) -> None:
+    """The lean route's sends (send_soon): changes to a centre that come before its send has
+    had its turn on the loop make one message, the latest; every centre is told; a change once
+    the loop is free again is told on its own."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+    async def told() -> tuple[list[dict[str, object]], dict[str, object]]:
+        layer = get_channel_layer()
+        desks = {number: await layer.new_channel() for number in (1, 2)}
+        for number, channel in desks.items():
+            await layer.group_add(queue_group(number), channel)
+        send_soon([QueueChange(1, 10, "booked"), QueueChange(2, 20, "booked")])
+        send_soon([QueueChange(1, 11, "booked")])
+        send_soon([QueueChange(1, 12, "cancelled")])
+        first = [await asyncio.wait_for(layer.receive(desks[n]), timeout=30) for n in (1, 2)]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(desks[1]), timeout=0.3)
+        send_soon([QueueChange(1, 13, "checked_in")])
+        later = await asyncio.wait_for(layer.receive(desks[1]), timeout=30)
+        return first, later
+
+    first, later = asyncio.run(told())
+
+    assert first == [
+        {"type": "queue.changed", "appointment_id": 12, "change": "cancelled"},
+        {"type": "queue.changed", "appointment_id": 20, "change": "booked"},
+    ]
+    assert later == {"type": "queue.changed", "appointment_id": 13, "change": "checked_in"}
