@@ -94,31 +94,38 @@ async def _asend_queue_change(change: QueueChange) -> None:
         )
 
 
-# The change waiting to be sent from each event loop, by centre: a change that comes while a
-# send to its centre waits for its turn on the loop takes that send's place, so a busy process
-# tells each centre's desks once for the changes of a moment (the page reloads the whole queue
-# on any message). In bench/booking.py's steady bookings, one send per booking had left the
-# web processes 0.6-0.9 s of CPU of sends still to make after the last answer.
-_waiting: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, QueueChange]]" = (
+# Each event loop's sends, by centre: the latest change not yet sent, or None while a send is
+# on its way and nothing has come since. One send per centre is on its way at a time, and the
+# changes that come meanwhile make one message, sent next (the page reloads the whole queue on
+# any message), so a busy process tells each centre once for the changes of a moment. In
+# bench/booking.py's steady bookings, a send for each booking had queued for the channel layer
+# and left the web processes 0.6-0.9 s of CPU of sends still to make after the last answer.
+_waiting: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, QueueChange | None]]" = (
     weakref.WeakKeyDictionary()
 )
 
 
 def send_soon(changes: list[QueueChange]) -> None:
-    """Send the collected changes from the running event loop, without waiting for them: each
-    at once when the loop is free, several of a centre as one (the latest) when they come
-    before the first has been sent."""
+    """Send the collected changes from the running event loop, without waiting for them: a
+    change at once when no send to its centre is on its way, else as the next (the latest of
+    those that came meanwhile)."""
     loop = asyncio.get_running_loop()
     waiting = _waiting.setdefault(loop, {})
     for change in changes:
-        merged = change.centre_id in waiting
+        on_its_way = change.centre_id in waiting
         waiting[change.centre_id] = change
-        if not merged:
-            task = loop.create_task(_send_waiting(waiting, change.centre_id))
+        if not on_its_way:
+            task = loop.create_task(_send_while_waiting(waiting, change.centre_id))
             _sending.add(task)
             task.add_done_callback(_sending.discard)
 
 
-async def _send_waiting(waiting: dict[int, QueueChange], centre_id: int) -> None:
-    """The centre's latest change, as it is when this send's turn comes."""
-    await _asend_queue_change(waiting.pop(centre_id))
+async def _send_while_waiting(waiting: dict[int, QueueChange | None], centre_id: int) -> None:
+    """The centre's latest change, then the latest of those that came while it was on its way,
+    until none has."""
+    try:
+        while (change := waiting.get(centre_id)) is not None:
+            waiting[centre_id] = None
+            await _asend_queue_change(change)
+    finally:
+        waiting.pop(centre_id, None)

@@ -14,6 +14,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from booking.models import Appointment
+from booking.services import queue_events
 from booking.services.appointments import (
     cancel_appointment,
     check_in,
@@ -223,3 +224,36 @@ def test_changes_of_one_moment_on_the_event_loop_are_told_once_per_centre(settin
         {"type": "queue.changed", "appointment_id": 20, "change": "booked"},
     ]
     assert later == {"type": "queue.changed", "appointment_id": 13, "change": "checked_in"}
+
+
+def test_changes_that_come_while_a_send_is_on_its_way_are_sent_next_as_one(monkeypatch) -> None:
+    """One send per centre on its way at a time: the changes that come meanwhile are sent
+    once it has gone, as one (the latest); another centre's are not held up."""
+    sent: list[int] = []
+
+    async def told() -> None:
+        through = asyncio.Event()
+
+        async def slow_send(change: QueueChange) -> None:
+            sent.append(change.appointment_id)
+            if change.centre_id == 1:
+                await through.wait()
+
+        monkeypatch.setattr(queue_events, "_asend_queue_change", slow_send)
+        send_soon([QueueChange(1, 10, "booked")])
+        while not sent:
+            await asyncio.sleep(0)
+        send_soon([QueueChange(1, 11, "booked"), QueueChange(2, 20, "booked")])
+        send_soon([QueueChange(1, 12, "cancelled")])
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert sent == [10, 20]
+        through.set()
+        while len(sent) < 3:
+            await asyncio.sleep(0.01)
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    asyncio.run(asyncio.wait_for(told(), timeout=30))
+
+    assert sent == [10, 20, 12]
