@@ -31,9 +31,11 @@ from booking.services.booking_sql.aio import (
     abest_open_slots,
     abook_slot,
     allocating,
+    apatient_and_first_call,
     apatient_and_key,
     apatient_and_room,
     apatient_of,
+    found_full_lately,
 )
 from booking.services.booking_sql.reads import SlotFacts, remember_slot
 from booking.vaccination.waiting_room import every_drive_sold_out, some_drive_read_sold_out
@@ -163,9 +165,24 @@ async def _book_on_the_loop(
             async with connections.connection() as conn:
                 if isinstance(payload, AllocateIn) and booking.let_in and _sold_out(booking):
                     await _drive_full_at_once(booking, conn)
-                found = (
-                    booking.patient if booking.patient_read else await _read_patient(booking, conn)
-                )
+                first = None
+                if booking.patient_read:
+                    found = booking.patient
+                elif isinstance(payload, BookIn) and found_full_lately(payload.slot_id):
+                    # A burst on one slot: the patient and the call without texts together.
+                    read = await apatient_and_first_call(
+                        conn,
+                        account_id=user.pk,
+                        patient_id=payload.patient_id,
+                        slot_id=payload.slot_id,
+                        booked_by=user,
+                        channel=Appointment.Channel.API,
+                        idempotency_key=booking.idempotency_key,
+                    )
+                    found = None if read is None else (read[0], read[1], True)
+                    first = None if read is None else read[2]
+                else:
+                    found = await _read_patient(booking, conn)
                 if found is None:
                     raise HandOver  # the view's 404, in its words
                 patient, texts_language, full_as_read = found
@@ -181,6 +198,7 @@ async def _book_on_the_loop(
                         idempotency_key=booking.idempotency_key,
                         texts_language=texts_language,
                         full_as_read=full_as_read,
+                        first=first,
                     )
                 else:
                     try:

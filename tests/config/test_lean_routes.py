@@ -1592,6 +1592,91 @@ def test_a_refusal_of_a_slot_read_full_makes_no_texts_and_a_place_freed_since_bo
     assert Message.objects.filter(appointment_id=booked.body["id"]).count() == 3
 
 
+def _full_slot_found_full(apps: Apps) -> Slot:
+    """A slot of one place, its place taken through the lean route (which finds it full)."""
+    slot = new_slot(capacity=1)
+    holder = PatientFactory()
+    taken = apps.lean_call(BOOK, {"patient_id": holder.pk, "slot_id": slot.pk}, caller(holder))
+    assert taken.status == 201
+    return slot
+
+
+def test_a_refusal_of_a_slot_found_full_lately_is_one_statement_and_answered_as_django_does(
+    apps: Apps, reference_data: None, patient: Patient, async_statements: list[str]
+) -> None:
+    """In a burst on one slot nearly every answer is a refusal: once the process has found the
+    slot full, the patient is read and the function asked (without texts) in one statement,
+    and the limits are counted after it; the answer is Django's."""
+    from booking.services.booking_sql.aio import PATIENT_AND_NO_TEXTS_CALL_SQL
+
+    slot = _full_slot_found_full(apps)
+    async_statements.clear()
+    before = apps.route.answered
+
+    django, lean = apps.both(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (409, "slot_full")
+    if lean_applies():
+        assert [sql for sql in async_statements if "nextval" not in sql] == [
+            PATIENT_AND_NO_TEXTS_CALL_SQL
+        ]
+
+
+def test_a_slot_found_full_lately_with_a_place_freed_since_is_booked_with_its_texts(
+    apps: Apps, reference_data: None, patient: Patient, async_statements: list[str]
+) -> None:
+    from booking.services.booking_sql.aio import PATIENT_AND_NO_TEXTS_CALL_SQL
+    from booking.services.booking_sql.call import CALL_SQL
+
+    slot = _full_slot_found_full(apps)
+    Slot.objects.filter(pk=slot.pk).update(capacity=2)
+    async_statements.clear()
+    before = apps.route.answered
+
+    lean = apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
+
+    expect_lean(apps, before)
+    assert lean.status == 201
+    assert Message.objects.filter(appointment_id=lean.body["id"]).count() == 3
+    if lean_applies():
+        assert [sql for sql in async_statements if "nextval" not in sql] == [
+            PATIENT_AND_NO_TEXTS_CALL_SQL,
+            CALL_SQL,
+        ]
+
+
+def test_a_slot_found_full_lately_still_answers_a_stranger_and_the_limits_as_django_does(
+    apps: Apps,
+    reference_data: None,
+    patient: Patient,
+    other_patient: Patient,
+    settings: Settings,
+) -> None:
+    """Someone not on the account is not found (the function is not asked), and the limits,
+    counted after the function's refusal, answer as when counted before it."""
+    slot = _full_slot_found_full(apps)
+
+    django, lean = apps.both(
+        BOOK, {"patient_id": other_patient.pk, "slot_id": slot.pk}, caller(patient)
+    )
+
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (404, "not_found")
+    settings.BOOKINGS_PER_ACCOUNT_PER_HOUR = 1
+    who = caller(patient)
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, who)
+    before = apps.route.answered
+
+    django, lean = apps.both(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, who)
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (429, "too_many_requests")
+    assert Appointment.objects.filter(slot=slot).count() == 1
+
+
 def test_a_booking_made_while_another_of_the_slot_is_in_flight_has_its_texts_all_the_same(
     apps: Apps,
     reference_data: None,

@@ -81,6 +81,16 @@ PATIENT_AND_KEY_SQL = PATIENT_SQL.replace(
     "AND a.idempotency_key = %s) FROM booking_patient p WHERE",
 )
 
+# PATIENT_SQL's row and the booking function's answer to a call without texts
+# (NO_TEXTS_CALL_SQL's), in one statement: for a slot this process found full a moment ago (a
+# burst on one slot, where nearly every answer is a refusal), which would otherwise cost a
+# statement for the patient and another for the call. No such patient on the account: no row,
+# and the function is not called.
+PATIENT_AND_NO_TEXTS_CALL_SQL = PATIENT_SQL.replace(
+    " FROM booking_patient p WHERE",
+    f", {CALL_SQL.removeprefix('SELECT ')} FROM booking_patient p, "
+    "set_config('synchronous_commit', 'off', true) AS quick WHERE",
+)
 # allocate_slot's look for an earlier booking with the key (booking.services.appointments).
 # The lock's own transaction writes nothing that matters once it ends (the row's lock), so it
 # commits without waiting for its WAL to reach the disk (synchronous_commit off for it alone):
@@ -128,6 +138,8 @@ SearchKey = tuple[Any, ...]
 _searches: dict[SearchKey, SharedSearch] = {}
 # Allocations in flight in this process (see allocating).
 _allocations = 0
+# How long a slot found full is asked about with the patient's read (apatient_and_first_call).
+FULL_LATELY_SECONDS = 1.0
 # When this process last found each slot full or closed (time.monotonic), for a while.
 _full_at: dict[int, float] = {}
 # The slot's facts as abest_open_slots selects them (SLOT_FACTS_SQL's, after the id).
@@ -304,6 +316,55 @@ def forget_shared_searches() -> None:
     _full_at.clear()
 
 
+def found_full_lately(slot_id: int) -> bool:
+    """This process found the slot full or closed less than FULL_LATELY_SECONDS ago."""
+    at = _full_at.get(slot_id)
+    return at is not None and time.monotonic() - at < FULL_LATELY_SECONDS
+
+
+# The answer a call without texts gave, and the call: abook_slot's first call, made already.
+FirstCall = tuple[BookingCall, Any]
+
+
+async def apatient_and_first_call(
+    conn: Any,
+    *,
+    account_id: int,
+    patient_id: int,
+    slot_id: int,
+    booked_by: User,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+) -> tuple[Patient, str, FirstCall] | None:
+    """apatient_of and abook_slot's first call without texts, in one statement
+    (PATIENT_AND_NO_TEXTS_CALL_SQL), for a slot found full lately: the patient, the language
+    of their texts, and the call with the function's answer, which abook_slot reads once the
+    limits are counted (`first`). The call writes nothing whatever it answers, so counting the
+    limits after it, rather than before, changes no answer. None when the account has no such
+    patient (the function was not called)."""
+    facts = await aslot_facts(conn, slot_id)
+    service, centre = await areference(conn, facts)
+    call = prepare(
+        appointment_id=await anext_appointment_id(conn),
+        patient_id=patient_id,
+        slot_id=slot_id,
+        facts=facts,
+        service=service,
+        centre=centre,
+        booked_by_id=booked_by.pk,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        texts=False,
+    )
+    found = await _apatient_row(
+        conn, PATIENT_AND_NO_TEXTS_CALL_SQL, [*call.params, patient_id, account_id]
+    )
+    if found is None:
+        return None
+    patient, (language, answer) = found
+    return patient, str(language), (call, answer)
+
+
 async def abook_slot(
     conn: Any,
     *,
@@ -315,6 +376,7 @@ async def abook_slot(
     replay_service_id: int | None = None,
     texts_language: str | None = None,
     full_as_read: bool = False,
+    first: FirstCall | None = None,
 ) -> Made:
     """A place in the slot for the patient, in one call that commits by itself (`conn` is in
     autocommit); the call and its outcome are for booking_sql.after_commit. With
@@ -324,7 +386,8 @@ async def abook_slot(
     just now), or while another booking of the slot is being made in this process (a burst
     on one slot: most of it is refused), the texts are not made for a refusal: should the
     function find a place after all, it says so before writing anything, and the call is
-    made again with them."""
+    made again with them. `first`: that call without texts, made already with the patient's
+    read (apatient_and_first_call); its answer is read here as the call's own would be."""
     crowded = _trying[slot_id] > 0
     _trying[slot_id] += 1
     try:
@@ -338,7 +401,11 @@ async def abook_slot(
             replay_service_id=replay_service_id,
             texts_language=texts_language,
             texts=not (full_as_read or crowded),
+            first=first,
         )
+    except (SlotFull, SlotClosed):
+        _found_full(slot_id)
+        raise
     finally:
         _leave(slot_id)
 
@@ -354,10 +421,11 @@ async def _abook_slot(
     replay_service_id: int | None,
     texts_language: str | None,
     texts: bool,
+    first: FirstCall | None,
 ) -> Made:
     facts = await aslot_facts(conn, slot_id)
     service, centre = await areference(conn, facts)
-    appointment_id = await anext_appointment_id(conn)
+    appointment_id = first[0].appointment_id if first else await anext_appointment_id(conn)
 
     async def book(texts: bool) -> tuple[BookingCall, Outcome]:
         call = prepare(
@@ -377,12 +445,15 @@ async def _abook_slot(
         async with conn.cursor() as cursor:
             await cursor.execute(call.sql if texts else NO_TEXTS_CALL_SQL, call.params)
             row = await cursor.fetchone()
+        return call, read(call, row[0])
+
+    def read(call: BookingCall, answer: Any) -> Outcome:
         try:
-            return call, outcome(row[0], call)
+            return outcome(answer, call)
         except NotEligible as refused:
             raise HandOver from refused
 
-    call, done = await book(texts=texts)
+    call, done = (first[0], read(*first)) if first else await book(texts=texts)
     if done.kind == "texts":  # a place free after all
         call, done = await book(texts=True)
     if done.kind == "replay":
