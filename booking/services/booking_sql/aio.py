@@ -316,6 +316,39 @@ def forget_shared_searches() -> None:
     _full_at.clear()
 
 
+async def _prepared_call(
+    conn: Any,
+    *,
+    patient_id: int,
+    slot_id: int,
+    booked_by: User,
+    channel: Appointment.Channel,
+    idempotency_key: str,
+    texts: bool,
+    appointment_id: int | None = None,
+    replay_service_id: int | None = None,
+    texts_language: str | None = None,
+) -> BookingCall:
+    """prepare's call for the slot, its facts, service and centre as this process keeps them
+    (read on `conn` when it does not), with a new appointment id unless given one."""
+    facts = await aslot_facts(conn, slot_id)
+    service, centre = await areference(conn, facts)
+    return prepare(
+        appointment_id=appointment_id or await anext_appointment_id(conn),
+        patient_id=patient_id,
+        slot_id=slot_id,
+        facts=facts,
+        service=service,
+        centre=centre,
+        booked_by_id=booked_by.pk,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        replay_service_id=replay_service_id,
+        texts_language=texts_language,
+        texts=texts,
+    )
+
+
 def found_full_lately(slot_id: int) -> bool:
     """This process found the slot full or closed less than FULL_LATELY_SECONDS ago."""
     at = _full_at.get(slot_id)
@@ -342,16 +375,11 @@ async def apatient_and_first_call(
     limits are counted (`first`). The call writes nothing whatever it answers, so counting the
     limits after it, rather than before, changes no answer. None when the account has no such
     patient (the function was not called)."""
-    facts = await aslot_facts(conn, slot_id)
-    service, centre = await areference(conn, facts)
-    call = prepare(
-        appointment_id=await anext_appointment_id(conn),
+    call = await _prepared_call(
+        conn,
         patient_id=patient_id,
         slot_id=slot_id,
-        facts=facts,
-        service=service,
-        centre=centre,
-        booked_by_id=booked_by.pk,
+        booked_by=booked_by,
         channel=channel,
         idempotency_key=idempotency_key,
         texts=False,
@@ -423,25 +451,23 @@ async def _abook_slot(
     texts: bool,
     first: FirstCall | None,
 ) -> Made:
-    facts = await aslot_facts(conn, slot_id)
-    service, centre = await areference(conn, facts)
-    appointment_id = first[0].appointment_id if first else await anext_appointment_id(conn)
+    appointment_id = first[0].appointment_id if first else None
 
     async def book(texts: bool) -> tuple[BookingCall, Outcome]:
-        call = prepare(
+        nonlocal appointment_id
+        call = await _prepared_call(
+            conn,
             appointment_id=appointment_id,
             patient_id=patient.pk,
             slot_id=slot_id,
-            facts=facts,
-            service=service,
-            centre=centre,
-            booked_by_id=booked_by.pk,
+            booked_by=booked_by,
             channel=channel,
             idempotency_key=idempotency_key,
             replay_service_id=replay_service_id,
             texts_language=texts_language,
             texts=texts,
         )
+        appointment_id = call.appointment_id  # a second call (with its texts) books as the first
         async with conn.cursor() as cursor:
             await cursor.execute(call.sql if texts else NO_TEXTS_CALL_SQL, call.params)
             row = await cursor.fetchone()
