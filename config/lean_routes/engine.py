@@ -170,7 +170,7 @@ async def _book_on_the_loop(
                     found = booking.patient
                 elif isinstance(payload, BookIn) and found_full_lately(payload.slot_id):
                     # A burst on one slot: the patient and the call without texts together.
-                    read = await apatient_and_first_call(
+                    found, first = await apatient_and_first_call(
                         conn,
                         account_id=user.pk,
                         patient_id=payload.patient_id,
@@ -179,8 +179,6 @@ async def _book_on_the_loop(
                         channel=Appointment.Channel.API,
                         idempotency_key=booking.idempotency_key,
                     )
-                    found = None if read is None else (read[0], read[1], True)
-                    first = None if read is None else read[2]
                 else:
                     found = await _read_patient(booking, conn)
                 if found is None:

@@ -368,13 +368,13 @@ async def apatient_and_first_call(
     booked_by: User,
     channel: Appointment.Channel,
     idempotency_key: str,
-) -> tuple[Patient, str, FirstCall] | None:
-    """apatient_of and abook_slot's first call without texts, in one statement
-    (PATIENT_AND_NO_TEXTS_CALL_SQL), for a slot found full lately: the patient, the language
-    of their texts, and the call with the function's answer, which abook_slot reads once the
-    limits are counted (`first`). The call writes nothing whatever it answers, so counting the
-    limits after it, rather than before, changes no answer. None when the account has no such
-    patient (the function was not called)."""
+) -> tuple[tuple[Patient, str, bool] | None, FirstCall | None]:
+    """apatient_and_room and abook_slot's first call without texts, in one statement
+    (PATIENT_AND_NO_TEXTS_CALL_SQL), for a slot found full lately: what apatient_and_room
+    gives (the slot taken as read full), and the call with the function's answer, which
+    abook_slot reads once the limits are counted (`first`). The call writes nothing whatever
+    it answers, so counting the limits after it, rather than before, changes no answer.
+    (None, None) when the account has no such patient (the function was not called)."""
     call = await _prepared_call(
         conn,
         patient_id=patient_id,
@@ -388,9 +388,9 @@ async def apatient_and_first_call(
         conn, PATIENT_AND_NO_TEXTS_CALL_SQL, [*call.params, patient_id, account_id]
     )
     if found is None:
-        return None
+        return None, None
     patient, (language, answer) = found
-    return patient, str(language), (call, answer)
+    return (patient, str(language), True), (call, answer)
 
 
 async def abook_slot(
@@ -451,10 +451,10 @@ async def _abook_slot(
     texts: bool,
     first: FirstCall | None,
 ) -> Made:
-    appointment_id = first[0].appointment_id if first else None
+    # A second call (with its texts) books as the first, under the same id.
+    appointment_id = first[0].appointment_id if first else await anext_appointment_id(conn)
 
     async def book(texts: bool) -> tuple[BookingCall, Outcome]:
-        nonlocal appointment_id
         call = await _prepared_call(
             conn,
             appointment_id=appointment_id,
@@ -467,7 +467,6 @@ async def _abook_slot(
             texts_language=texts_language,
             texts=texts,
         )
-        appointment_id = call.appointment_id  # a second call (with its texts) books as the first
         async with conn.cursor() as cursor:
             await cursor.execute(call.sql if texts else NO_TEXTS_CALL_SQL, call.params)
             row = await cursor.fetchone()
@@ -533,9 +532,7 @@ async def aallocate_slot(
                     replay_service_id=search.service.pk,
                     texts_language=texts_language,
                 )
-            except Tries.MOVE_ON as refused:
-                if isinstance(refused, SlotFull | SlotClosed):
-                    _found_full(option.slot_id)
+            except Tries.MOVE_ON as refused:  # a full or closed slot is marked by abook_slot
                 tries.refused(refused)
         search, options = await candidates(tries.tried)
     if await abooked_with_key(
