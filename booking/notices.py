@@ -4,13 +4,22 @@ reply that confirms or cancels, and who receives them.
 
 The outbox below (notifications) writes and sends texts and knows nothing of appointments;
 this module words them and queues them there, in the caller's transaction. Its check that an
-appointment is still on is registered with the dispatcher in BookingConfig.ready.
+appointment is still on, and its writer of what follows an announcement, are registered with
+the dispatcher in BookingConfig.ready.
+
+A booking, a move or a record moving to another account writes one text in its own
+transaction: the announcement of the appointment's time (a confirmation, or a notice of the
+move). What leads up to the time (the reminders, a video visit's joining link) is written by
+the dispatcher as it takes that announcement to send it (write_follow_ups), from the
+appointment as it is then: the announcement is committed with the booking, so nothing is lost,
+and a booking writes one outbox row rather than three (issue 17: the fast booking path).
 """
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -35,6 +44,10 @@ Row = TypeVar("Row")  # an outbox row as outbox_row makes it, or its fields (out
 
 # Messages about an appointment's time: replaced when it moves, dropped when it is cancelled.
 ABOUT_THE_TIME = (Kind.CONFIRMATION, Kind.REMINDER, Kind.RESCHEDULED, Kind.VIDEO_LINK)
+# Those that announce the time, written with the change; and what the dispatcher writes after
+# one, leading up to the time (write_follow_ups).
+ANNOUNCEMENTS = (Kind.CONFIRMATION, Kind.RESCHEDULED)
+FOLLOW_UPS = (Kind.REMINDER, Kind.VIDEO_LINK)
 # A reminder that cannot go out by this long before the start is not worth sending.
 REMINDER_LEAD = timedelta(minutes=15)
 # A reminder due this soon after booking adds nothing to the confirmation.
@@ -238,12 +251,14 @@ def own_texts_language(patient: Patient) -> str | None:
 
 
 def notify_booked(appointment: Appointment) -> None:
-    """Queue the confirmation, the reminders and (for a video visit) the joining link."""
+    """Queue the confirmation; the reminders and a video visit's joining link follow it
+    (write_follow_ups)."""
     _announce_time(appointment, Kind.CONFIRMATION, booking_confirmation)
 
 
 def notify_rescheduled(appointment: Appointment) -> None:
-    """Replace the messages about the old time with a notice and reminders for the new one."""
+    """Replace the messages about the old time with a notice of the new one, which the
+    reminders for it follow (write_follow_ups)."""
     _cancel_pending_messages(appointment, reason="Replaced: the appointment moved.")
     _announce_time(appointment, Kind.RESCHEDULED, rescheduled)
 
@@ -316,7 +331,13 @@ def notify_waitlist_offer(offer: WaitlistOffer) -> None:
 
 def _cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
     """Cancel the appointment's messages that have not gone out yet, including any a worker
-    has just taken: it checks again right before sending."""
+    has just taken: it checks again right before sending.
+
+    Under the appointment's row lock (taken here if the caller has not), as write_follow_ups
+    writes: reminders a worker is writing for the time being replaced are either committed
+    before this looks, and cancelled, or written after, by then for the new time or not at
+    all."""
+    Appointment.objects.select_for_update().filter(pk=appointment.pk).values_list("pk").first()
     return Message.objects.filter(
         appointment=appointment,
         status__in=(Status.PENDING, Status.SENDING),
@@ -327,23 +348,25 @@ def _cancel_pending_messages(appointment: Appointment, *, reason: str) -> int:
 def _announce_time(
     appointment: Appointment, kind: Message.Kind, text: Callable[[Appointment, str], str]
 ) -> None:
-    """Say when the appointment is (useful until it ends), then queue what leads up to it:
-    the opt-out asked once for the number, the rows written in one statement."""
+    """Say when the appointment is (useful until it ends); what leads up to it follows
+    (write_follow_ups)."""
     recipient = recipient_for(appointment.patient)
     if recipient is None:
         return
     opted_out = is_opted_out(recipient.phone)
-    queue_messages(_announcement_rows(appointment, recipient, kind, text, outbox_row, opted_out))
+    queue_messages([_announcement(appointment, recipient, kind, text, outbox_row, opted_out)])
 
 
 def booked_rows(
     appointment: Appointment, recipient: Recipient, *, opted_out: bool
 ) -> list[Message]:
-    """The rows notify_booked writes, not saved: the confirmation, then the reminders and the
-    joining link."""
-    return _announcement_rows(
-        appointment, recipient, Kind.CONFIRMATION, booking_confirmation, outbox_row, opted_out
-    )
+    """The rows notify_booked writes, not saved: the confirmation (the reminders and the
+    joining link follow it, written by the dispatcher)."""
+    return [
+        _announcement(
+            appointment, recipient, Kind.CONFIRMATION, booking_confirmation, outbox_row, opted_out
+        )
+    ]
 
 
 def booked_fields(
@@ -351,22 +374,29 @@ def booked_fields(
 ) -> list[dict[str, Any]]:
     """booked_rows' rows as their fields by name (outbox_fields), for the booking function,
     which writes them from values made in the recipient's language beforehand."""
-    return _announcement_rows(
-        appointment, recipient, Kind.CONFIRMATION, booking_confirmation, outbox_fields, opted_out
-    )
+    return [
+        _announcement(
+            appointment,
+            recipient,
+            Kind.CONFIRMATION,
+            booking_confirmation,
+            outbox_fields,
+            opted_out,
+        )
+    ]
 
 
-def _announcement_rows(
+def _announcement(
     appointment: Appointment,
     recipient: Recipient,
     kind: Message.Kind,
     text: Callable[[Appointment, str], str],
     row: Callable[..., Row],
     opted_out: bool,
-) -> list[Row]:
-    """What is said when the appointment is, and what leads up to it, each made by `row`
-    (outbox_row, or outbox_fields), which takes outbox_row's arguments."""
-    announcement = row(
+) -> Row:
+    """What is said when the appointment is, made by `row` (outbox_row, or outbox_fields),
+    which takes outbox_row's arguments."""
+    return row(
         recipient=recipient,
         kind=kind,
         body=text(appointment, recipient.language),
@@ -374,23 +404,64 @@ def _announcement_rows(
         appointment=appointment,
         opted_out=opted_out,
     )
-    return [announcement, *_reminders(appointment, recipient, row, opted_out)]
 
 
-def _reminders(
-    appointment: Appointment, recipient: Recipient, row: Callable[..., Row], opted_out: bool
-) -> list[Row]:
+def write_follow_ups(announcement: Message) -> int:
+    """Write what leads up to the appointment an announcement is about (the reminders, a
+    video visit's joining link), to the announcement's recipient in its language: the
+    dispatcher calls this as it takes the announcement to send it (registered in
+    BookingConfig.ready). The number of rows written.
+
+    Nothing is written for an appointment no longer booked, for an announcement cancelled
+    since it was taken (the time moved, or the record moved to another account: a newer
+    announcement carries the follow-ups), or a second time for the same announcement (taken
+    again after quiet hours or a worker's death: its follow-ups have larger ids). The
+    appointment's row is locked first, as _cancel_pending_messages locks it. A reminder due
+    within REMINDER_MIN_GAP of the announcement being written adds nothing to it and is left
+    out, as when reminders were written with the booking, and so is one past its use already
+    (the announcement waited for the morning, or for a worker)."""
+    if announcement.appointment_id is None:
+        return 0
+    with transaction.atomic():
+        appointment = (
+            Appointment.objects.select_for_update(of=("self",))
+            .select_related("slot__service", "slot__centre")
+            .filter(pk=announcement.appointment_id, status=Appointment.Status.BOOKED)
+            .first()
+        )
+        if appointment is None:
+            return 0
+        if not Message.objects.filter(pk=announcement.pk, status=Status.SENDING).exists():
+            return 0
+        if Message.objects.filter(
+            appointment_id=appointment.pk, kind__in=FOLLOW_UPS, pk__gt=announcement.pk
+        ).exists():
+            return 0
+        recipient = Recipient(announcement.recipient, announcement.language)
+        rows = _follow_ups(
+            appointment,
+            recipient,
+            announced_at=announcement.created_at,
+            opted_out=is_opted_out(recipient.phone),
+        )
+        queue_messages(rows)
+        return len(rows)
+
+
+def _follow_ups(
+    appointment: Appointment, recipient: Recipient, *, announced_at: datetime, opted_out: bool
+) -> list[Message]:
     slot = appointment.slot
     now = timezone.now()
     rows = []
     body = ""  # every reminder says the same: written once, when one is due
     for minutes in slot.service.reminder_offsets:
         due = slot.start - timedelta(minutes=minutes)
-        if due < now + REMINDER_MIN_GAP:
-            continue
+        if due < announced_at + REMINDER_MIN_GAP or slot.start - REMINDER_LEAD <= now:
+            continue  # adds nothing to the announcement, or is past its use already
         body = body or reminder(appointment, recipient.language)
         rows.append(
-            row(
+            outbox_row(
                 recipient=recipient,
                 kind=Kind.REMINDER,
                 body=body,
@@ -403,7 +474,7 @@ def _reminders(
         )
     if appointment.visit_mode == VisitMode.VIDEO:
         rows.append(
-            row(
+            outbox_row(
                 recipient=recipient,
                 kind=Kind.VIDEO_LINK,
                 body=video_link(appointment, recipient.language),

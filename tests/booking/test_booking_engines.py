@@ -36,6 +36,7 @@ from booking.vaccination.waiting_room import _bookings_key, _places_key, count_p
 from clinics.exceptions import DomainError
 from clinics.models import AuditEvent, HealthCentre, Service
 from notifications.models import Message, OptOut
+from notifications.services.dispatch import send_due_messages
 from tests.factories import (
     PatientFactory,
     SlotFactory,
@@ -107,22 +108,28 @@ def test_a_booking_writes_the_appointment_its_place_its_event_and_its_texts(
     assert made.appointment.slot.centre.district.code == 1001
     slot.refresh_from_db()
     assert slot.booked == 1
-    texts = list(Message.objects.filter(appointment=appointment).order_by("pk"))
-    assert [(t.kind, t.reminder_minutes) for t in texts] == [
-        ("confirmation", None),
-        ("reminder", 1440),
-        ("reminder", 120),
-    ]
+    # The confirmation alone: the reminders follow as a worker takes it (write_follow_ups).
+    (confirmation,) = Message.objects.filter(appointment=appointment)
     language = patient.preferred_language
-    assert [t.body for t in texts] == [
-        notices.booking_confirmation(appointment, language),
-        notices.reminder(appointment, language),
-        notices.reminder(appointment, language),
+    assert (confirmation.kind, confirmation.reminder_minutes) == ("confirmation", None)
+    assert confirmation.body == notices.booking_confirmation(appointment, language)
+    assert (confirmation.recipient, confirmation.language, confirmation.status) == (
+        patient.phone,
+        language,
+        "pending",
+    )
+    assert (confirmation.patient_id, confirmation.due_at) == (patient.pk, timezone.now())
+    send_due_messages()
+    texts = list(Message.objects.filter(appointment=appointment).order_by("pk"))
+    assert [(t.kind, t.reminder_minutes, t.status) for t in texts] == [
+        ("confirmation", None, "sent"),
+        ("reminder", 1440, "pending"),
+        ("reminder", 120, "pending"),
     ]
-    assert {(t.recipient, t.language, t.status, t.patient_id) for t in texts} == {
-        (patient.phone, language, "pending", patient.pk)
+    assert [t.body for t in texts[1:]] == [notices.reminder(appointment, language)] * 2
+    assert {(t.recipient, t.language, t.patient_id) for t in texts} == {
+        (patient.phone, language, patient.pk)
     }
-    assert texts[0].due_at == timezone.now()
     assert texts[0].expires_at == slot.end
     assert texts[1].due_at == slot.start - timedelta(minutes=1440)
     assert texts[1].expires_at == slot.start - timedelta(minutes=15)
@@ -566,8 +573,9 @@ def test_texts_to_a_number_that_opted_out_are_written_as_failed(engine, referenc
 
     made = book(patient, SlotFactory()).appointment
 
+    send_due_messages()  # never takes a failed confirmation: no reminders follow it
     texts = Message.objects.filter(appointment_id=made.pk)
-    assert texts.count() == 3
+    assert texts.count() == 1
     assert {(t.status, t.error_code, t.last_error) for t in texts} == {
         ("failed", "opted_out", "The number has opted out of text messages (STOP).")
     }
@@ -588,21 +596,30 @@ def test_quiet_hours_hold_texts_until_morning_or_cancel_them(
 
     (confirmation,) = Message.objects.filter(appointment_id=cut_short.pk, kind="confirmation")
     assert (confirmation.status, confirmation.due_at) == ("pending", morning)
-    (reminder,) = Message.objects.filter(appointment_id=cut_short.pk, kind="reminder")
-    assert (reminder.reminder_minutes, reminder.status) == (120, "cancelled")
-    assert reminder.last_error == "Quiet hours would delay it until it is too late."
     (moved,) = Message.objects.filter(appointment_id=held.pk, kind="confirmation")
     assert (moved.status, moved.due_at) == ("pending", morning)
+    # Taken in the morning: the early visit's 2-hour reminder (06:10) is past its use and
+    # left out; the later visit's follow.
+    clock.move_to(morning)
+    send_due_messages()
+    assert not Message.objects.filter(appointment_id=cut_short.pk, kind="reminder").exists()
+    assert sorted(
+        Message.objects.filter(appointment_id=held.pk, kind="reminder").values_list(
+            "reminder_minutes", "status"
+        )
+    ) == [(120, "cancelled"), (1440, "pending")]  # 06:00 is quiet, and 08:00 too late
 
 
 @pytest.mark.django_db
-def test_a_video_visit_gets_its_joining_link(engine, reference_data, patient):
+def test_a_video_visit_gets_its_joining_link(engine, reference_data, patient, clock):
+    clock.move_to(bangkok(timezone.localdate(), time(10)))  # outside quiet hours
     video = Service.objects.filter(visit_mode="video", is_active=True).first()
     assert video is not None
     centre = HealthCentre.objects.filter(services=video).first()
     slot = SlotFactory(service=video, centre=centre)
 
     made = book(patient, slot).appointment
+    send_due_messages()
 
     assert made.visit_mode == "video"
     link = Message.objects.get(appointment_id=made.pk, kind="video_link")
@@ -713,7 +730,7 @@ def test_many_people_racing_for_one_slot_never_overbook_it(engine, reference_dat
     assert outcomes == Counter({"ok": 5, "slot_full": 55})
     slot.refresh_from_db()
     assert slot.booked == 5 == slot.appointments.count()
-    assert Message.objects.count() == 5 * 3
+    assert Message.objects.count() == 5  # the confirmations; the reminders follow them
     assert AuditEvent.objects.filter(action="appointment.booked").count() == 5
 
 
@@ -914,7 +931,7 @@ def test_an_async_caller_books_with_the_same_blocks_on_its_own_connection(refere
     appointment = Appointment.objects.get()
     assert appointment.pk == call.appointment_id == done.appointment_id
     assert Slot.objects.get(pk=slot.pk).booked == 1
-    assert Message.objects.filter(appointment=appointment).count() == 3
+    assert Message.objects.filter(appointment=appointment).count() == 1  # the confirmation
     assert AuditEvent.objects.filter(action="appointment.booked", target_id=appointment.pk).exists()
     assert booking_sql.reference(booking_sql.slot_facts(slot.pk))[1].district.code == 1001
 
@@ -961,4 +978,6 @@ def test_a_call_without_texts_is_refused_for_a_full_slot_and_asks_for_them_when_
     done = run(call_for(free, texts=True))
 
     assert done.kind == "booked"
-    assert Message.objects.filter(appointment_id=done.appointment_id).count() == 3
+    assert (
+        Message.objects.filter(appointment_id=done.appointment_id).count() == 1
+    )  # the confirmation

@@ -1,15 +1,17 @@
 """What a booking's texts say, and what the booking engine writes to the outbox about an
-appointment, in its own transaction."""
+appointment: its announcement in its own transaction, and what leads up to the time as the
+dispatcher takes that announcement (write_follow_ups)."""
 
+import threading
 from datetime import date, time, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from booking import notices
-from booking.models import Patient, Slot
+from booking.models import Appointment, Patient, Slot
 from booking.services.appointments import cancel_appointment, reschedule_appointment
 from booking.services.patients import PersonDetails, add_dependant
 from booking.services.slots import sync_slots
@@ -46,26 +48,91 @@ def test_a_booking_queues_a_confirmation_now_and_reminders_before_the_visit(pati
     appointment = booked(patient, slot)
 
     confirmation = Message.objects.get(appointment=appointment, kind=Kind.CONFIRMATION)
-    reminders = Message.objects.filter(appointment=appointment, kind=Kind.REMINDER)
     assert confirmation.status == Status.PENDING
     assert confirmation.due_at == timezone.now()
     assert confirmation.recipient == patient.phone
     assert confirmation.segments >= 1
-    assert sorted((r.reminder_minutes, r.due_at) for r in reminders) == [
-        (120, bangkok(TUESDAY, time(12))),
-        (1440, bangkok(MONDAY, time(14))),
+    # The booking writes the confirmation alone; the reminders follow as it is sent.
+    assert kinds(appointment) == [(Kind.CONFIRMATION, Status.PENDING)]
+
+    send_due_messages()
+
+    reminders = Message.objects.filter(appointment=appointment, kind=Kind.REMINDER)
+    assert sorted((r.reminder_minutes, r.due_at, r.status) for r in reminders) == [
+        (120, bangkok(TUESDAY, time(12)), Status.PENDING),
+        (1440, bangkok(MONDAY, time(14)), Status.PENDING),
     ]
+    assert {(r.recipient, r.language) for r in reminders} == {
+        (confirmation.recipient, confirmation.language)
+    }
+    assert Message.objects.get(pk=confirmation.pk).status == Status.SENT
+
+
+def test_the_reminders_are_written_once_however_often_their_confirmation_is_taken(patient, clock):
+    clock.move_to(bangkok(MONDAY, time(10)))
+    appointment = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(14))))
+    confirmation = Message.objects.get(appointment=appointment, kind=Kind.CONFIRMATION)
+    confirmation.status = Status.SENDING  # as a worker takes it
+    confirmation.save(update_fields=["status"])
+
+    assert notices.write_follow_ups(confirmation) == 2
+    # Taken again (quiet hours sent it back, or its worker died): nothing more.
+    assert notices.write_follow_ups(confirmation) == 0
+    assert Message.objects.filter(appointment=appointment, kind=Kind.REMINDER).count() == 2
+
+
+def test_no_reminders_follow_a_confirmation_cancelled_since_it_was_taken(patient, clock):
+    clock.move_to(bangkok(MONDAY, time(10)))
+    appointment = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(14))))
+    confirmation = Message.objects.get(appointment=appointment, kind=Kind.CONFIRMATION)
+    Message.objects.filter(pk=confirmation.pk).update(status=Status.CANCELLED)
+    confirmation.status = Status.SENDING  # what the worker still holds in memory
+
+    assert notices.write_follow_ups(confirmation) == 0
+
+
+def test_no_reminders_follow_for_an_appointment_cancelled_before_its_confirmation_went(
+    patient, clock
+):
+    clock.move_to(bangkok(MONDAY, time(10)))
+    appointment = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(14))))
+    cancel_appointment(appointment=appointment)
+
+    send_due_messages()
+
+    assert kinds(appointment) == [
+        (Kind.CANCELLED, Status.SENT),
+        (Kind.CONFIRMATION, Status.CANCELLED),
+    ]
+
+
+def test_a_reminder_due_soon_after_the_booking_is_left_out_however_late_it_is_written(
+    patient, clock
+):
+    clock.move_to(bangkok(MONDAY, time(10)))
+    # Booked at 10:00 for 12:20: the 2-hour reminder (10:20) is due within 30 minutes of the
+    # booking and adds nothing to the confirmation. For 13:00, it is due at 11:00, and is
+    # written even when the worker takes the confirmation late, at 10:45.
+    soon = booked(patient, SlotFactory(start=bangkok(MONDAY, time(12, 20))))
+    later = booked(patient, SlotFactory(start=bangkok(MONDAY, time(13))))
+    clock.move_to(bangkok(MONDAY, time(10, 45)))
+
+    send_due_messages()
+
+    assert kinds(soon) == [(Kind.CONFIRMATION, Status.SENT)]
+    assert kinds(later) == [(Kind.CONFIRMATION, Status.SENT), (Kind.REMINDER, Status.PENDING)]
 
 
 def test_cancelling_drops_pending_reminders_and_queues_a_notice(patient, clock):
     clock.move_to(bangkok(MONDAY, time(10)))
     appointment = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(14))))
+    send_due_messages()
 
     cancel_appointment(appointment=appointment)
 
     assert kinds(appointment) == [
         (Kind.CANCELLED, Status.PENDING),
-        (Kind.CONFIRMATION, Status.CANCELLED),
+        (Kind.CONFIRMATION, Status.SENT),
         (Kind.REMINDER, Status.CANCELLED),
         (Kind.REMINDER, Status.CANCELLED),
     ]
@@ -87,20 +154,25 @@ def test_rescheduling_replaces_the_reminders_with_ones_for_the_new_time(patient,
     clock.move_to(bangkok(MONDAY, time(10)))
     appointment = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(14))))
     later = SlotFactory(start=bangkok(TUESDAY + timedelta(days=1), time(15)))
+    send_due_messages()
 
     reschedule_appointment(appointment=appointment, new_slot_id=later.pk)
 
-    pending = Message.objects.filter(appointment=appointment, status=Status.PENDING)
-    assert sorted(pending.values_list("kind", flat=True)) == [
-        Kind.REMINDER,
-        Kind.REMINDER,
-        Kind.RESCHEDULED,
+    # The old time's reminders are cancelled; the notice of the new time waits to be sent.
+    assert kinds(appointment) == [
+        (Kind.CONFIRMATION, Status.SENT),
+        (Kind.REMINDER, Status.CANCELLED),
+        (Kind.REMINDER, Status.CANCELLED),
+        (Kind.RESCHEDULED, Status.PENDING),
     ]
-    assert {m.due_at for m in pending.filter(kind=Kind.REMINDER)} == {
-        later.start - timedelta(hours=24),
-        later.start - timedelta(hours=2),
+
+    send_due_messages()
+
+    pending = Message.objects.filter(appointment=appointment, status=Status.PENDING)
+    assert {(m.kind, m.due_at) for m in pending} == {
+        (Kind.REMINDER, later.start - timedelta(hours=24)),
+        (Kind.REMINDER, later.start - timedelta(hours=2)),
     }
-    assert Message.objects.filter(appointment=appointment, status=Status.CANCELLED).count() == 3
 
 
 def test_texts_about_a_dependant_go_to_the_account_holder_in_their_language(patient, clock):
@@ -173,6 +245,7 @@ def test_each_service_sets_its_own_reminder_times(patient, clock):
     slot = SlotFactory(start=bangkok(MONDAY + timedelta(days=3), time(10)))
 
     appointment = booked(patient, slot)
+    send_due_messages()
 
     assert sorted(
         Message.objects.filter(appointment=appointment, kind=Kind.REMINDER).values_list(
@@ -188,6 +261,7 @@ def test_a_video_visit_also_gets_its_joining_link_as_the_room_opens(patient, clo
     )
 
     appointment = booked(patient, slot)
+    send_due_messages()
 
     link = Message.objects.get(appointment=appointment, kind=Kind.VIDEO_LINK)
     assert link.due_at == bangkok(TUESDAY, time(12, 45))
@@ -207,22 +281,37 @@ def test_a_number_that_opted_out_gets_nothing_and_staff_see_why(patient, clock):
 
 
 @pytest.mark.usefixtures("orm_engine")
-def test_every_message_of_a_booking_to_an_opted_out_number_is_failed_from_one_question(
+def test_a_booking_to_an_opted_out_number_writes_its_confirmation_failed_and_nothing_follows(
     patient, clock
 ):
-    """The opt-out is asked once for the number, however many messages a booking writes."""
+    """The opt-out is asked once; the confirmation, never taken to be sent, has no reminders
+    follow it: staff see one failed text with the reason."""
     clock.move_to(bangkok(MONDAY, time(10)))
     OptOut.objects.create(phone=patient.phone, source="Replied STOP")
     slot = SlotFactory(start=bangkok(MONDAY, time(10)) + timedelta(days=3))
 
     with CaptureQueriesContext(connection) as queries:
         appointment = booked(patient, slot)
+    send_due_messages()
 
-    written = Message.objects.filter(appointment=appointment)
-    assert written.count() == 3  # the confirmation and two reminders (a day and 2 hours before)
-    assert {(m.status, m.error_code) for m in written} == {(Status.FAILED, "opted_out")}
+    assert kinds(appointment) == [(Kind.CONFIRMATION, Status.FAILED)]
+    assert Message.objects.get(appointment=appointment).error_code == "opted_out"
     asked = [q for q in queries.captured_queries if "notifications_optout" in q["sql"]]
     assert len(asked) == 1
+
+
+def test_reminders_written_after_the_number_opted_out_are_written_failed(patient, clock):
+    clock.move_to(bangkok(MONDAY, time(10)))
+    appointment = booked(patient, SlotFactory(start=bangkok(TUESDAY, time(14))))
+    confirmation = Message.objects.get(appointment=appointment, kind=Kind.CONFIRMATION)
+    OptOut.objects.create(phone=patient.phone, source="Replied STOP")
+
+    send_due_messages()
+
+    assert Message.objects.get(pk=confirmation.pk).status == Status.FAILED
+    reminders = Message.objects.filter(appointment=appointment, kind=Kind.REMINDER)
+    assert {(m.status, m.error_code) for m in reminders} == {(Status.FAILED, "opted_out")}
+    assert reminders.count() == 2
 
 
 @pytest.mark.django_db
@@ -334,3 +423,121 @@ def test_a_drive_called_off_and_a_closure_tell_each_booked_patient_with_the_link
         assert message.recipient == patient.phone
         assert "/a/" in message.body
         assert count_segments(message.body).segments <= 3, message.body
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_writing_reminders_waits_for_a_move_in_progress_and_writes_none_for_the_old_time(
+    reference_data,
+):
+    """A worker has taken the confirmation while the patient moves the appointment: the move
+    holds the appointment's row until it commits, having cancelled the confirmation; the
+    worker waits for that row, then finds its confirmation cancelled and writes nothing (the
+    notice of the move carries the new time's reminders)."""
+    patient = PatientFactory()
+    appointment = booked(patient, SlotFactory())
+    later = SlotFactory(start=appointment.slot.start + timedelta(days=1))
+    confirmation = Message.objects.get(appointment=appointment, kind=Kind.CONFIRMATION)
+    Message.objects.filter(pk=confirmation.pk).update(status=Status.SENDING)  # a worker took it
+    confirmation.status = Status.SENDING
+    moving, release = threading.Event(), threading.Event()
+    written: list[int] = []
+
+    def move() -> None:
+        try:
+            with transaction.atomic():
+                reschedule_appointment(appointment=appointment, new_slot_id=later.pk)
+                moving.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def write() -> None:
+        try:
+            written.append(notices.write_follow_ups(confirmation))
+        finally:
+            connections.close_all()
+
+    mover = threading.Thread(target=move)
+    mover.start()
+    assert moving.wait(timeout=30)
+    writer = threading.Thread(target=write)
+    writer.start()
+    with connection.cursor() as cursor:
+        for _ in range(3000):  # until the worker waits for a lock, or is done (no sleep: poll)
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0] or not writer.is_alive():
+                break
+    release.set()
+    mover.join(timeout=30)
+    writer.join(timeout=30)
+
+    assert written == [0]
+    assert kinds(appointment) == [
+        (Kind.CONFIRMATION, Status.CANCELLED),
+        (Kind.RESCHEDULED, Status.PENDING),
+    ]
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_reminders_being_written_as_the_record_moves_away_are_cancelled_with_the_rest(
+    reference_data, monkeypatch
+):
+    """A worker is writing the reminders of a confirmation when the person's record moves to
+    another account: the move waits for the appointment's row, then cancels them with the old
+    confirmation, so none goes to the number that no longer receives the person's texts."""
+    patient = PatientFactory()
+    appointment = booked(patient, SlotFactory())
+    confirmation = Message.objects.get(appointment=appointment, kind=Kind.CONFIRMATION)
+    Message.objects.filter(pk=confirmation.pk).update(status=Status.SENDING)  # a worker took it
+    confirmation.status = Status.SENDING
+    writing, release = threading.Event(), threading.Event()
+    queue_now = notices.queue_messages
+
+    def queue_then_wait(rows: list[Message]) -> list[Message]:
+        made = queue_now(rows)
+        if rows and rows[0].kind == Kind.REMINDER:  # the worker's, not the move's
+            writing.set()
+            release.wait(timeout=30)
+        return made
+
+    monkeypatch.setattr(notices, "queue_messages", queue_then_wait)
+
+    def write() -> None:
+        try:
+            notices.write_follow_ups(confirmation)
+        finally:
+            connections.close_all()
+
+    def move() -> None:
+        try:
+            with transaction.atomic():
+                notices.notify_record_moved(
+                    Appointment.objects.select_related("slot__service", "slot__centre").get(
+                        pk=appointment.pk
+                    )
+                )
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert writing.wait(timeout=30)
+    mover = threading.Thread(target=move)
+    mover.start()
+    with connection.cursor() as cursor:
+        for _ in range(3000):  # until the move waits for a lock, or is done (no sleep: poll)
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0] or not mover.is_alive():
+                break
+    release.set()
+    writer.join(timeout=30)
+    mover.join(timeout=30)
+
+    assert kinds(appointment) == [
+        (Kind.CONFIRMATION, Status.CANCELLED),
+        (Kind.CONFIRMATION, Status.PENDING),
+        (Kind.REMINDER, Status.CANCELLED),
+        (Kind.REMINDER, Status.CANCELLED),
+    ]

@@ -174,6 +174,7 @@ def test_a_message_past_its_use_is_dropped_not_sent(fake_twilio, daytime):
 @pytest.mark.django_db
 def test_a_reminder_for_an_appointment_no_longer_upcoming_is_dropped(patient, daytime):
     appointment = booked(patient, SlotFactory(start=bangkok(MONDAY + timedelta(days=2), time(9))))
+    send_due_messages()  # the confirmation goes, and its reminders are written
     reminder = Message.objects.filter(appointment=appointment, kind=Kind.REMINDER).first()
     assert reminder is not None
     cancel_appointment(appointment=appointment)
@@ -340,6 +341,7 @@ def test_a_checked_in_patient_gets_no_more_reminders(patient, clock):
 
     clock.move_to(bangkok(MONDAY, time(8)))
     appointment = booked(patient, SlotFactory(start=bangkok(MONDAY, time(12))))
+    send_due_messages()  # the confirmation goes, and its reminder is written
     check_in(appointment=appointment)
     reminder = Message.objects.get(appointment=appointment, kind=Kind.REMINDER)
     clock.move_to(reminder.due_at)

@@ -9,6 +9,7 @@ from kombu.exceptions import OperationalError
 
 from notifications.models import Message
 from notifications.services.dispatch import send_due_messages
+from notifications.services.outbox import Recipient, queue_message
 from tests.factories import SlotFactory, bangkok, booked
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +39,7 @@ def test_messages_due_in_quiet_hours_wait_for_eight_in_the_morning(patient, cloc
     slot = SlotFactory(start=bangkok(TUESDAY, time(9, 30)))
 
     appointment = booked(patient, slot)
+    send_due_messages()  # the confirmation goes; its reminders are written
 
     (reminder,) = Message.objects.filter(appointment=appointment, kind=Kind.REMINDER)
     assert reminder.reminder_minutes == 120  # due 07:30, the 24-hour one already past
@@ -47,16 +49,23 @@ def test_messages_due_in_quiet_hours_wait_for_eight_in_the_morning(patient, cloc
 
 def test_a_message_quiet_hours_would_make_useless_is_dropped_with_a_reason(patient, clock):
     clock.move_to(bangkok(MONDAY, time(22, 30)))
-    slot = SlotFactory(start=bangkok(TUESDAY, time(8)))
+    to = Recipient(patient.phone, "th")
 
-    appointment = booked(patient, slot)
+    useful = queue_message(
+        recipient=to, kind=Kind.CONFIRMATION, body="a", expires_at=bangkok(TUESDAY, time(8, 15))
+    )
+    useless = queue_message(
+        recipient=to,
+        kind=Kind.REMINDER,
+        body="b",
+        due_at=bangkok(TUESDAY, time(6)),
+        expires_at=bangkok(TUESDAY, time(7, 45)),
+    )
 
-    confirmation = Message.objects.get(appointment=appointment, kind=Kind.CONFIRMATION)
-    reminder = Message.objects.get(appointment=appointment, kind=Kind.REMINDER)
-    assert confirmation.due_at == bangkok(TUESDAY, time(8))
-    assert confirmation.status == Status.PENDING  # still useful until the visit ends
-    assert reminder.status == Status.CANCELLED  # due 06:00, 08:00 is after the visit began
-    assert "Quiet hours" in reminder.last_error
+    assert useful.due_at == bangkok(TUESDAY, time(8))
+    assert useful.status == Status.PENDING  # still useful at 08:00
+    assert useless.status == Status.CANCELLED  # due 06:00, and 08:00 is too late
+    assert "Quiet hours" in useless.last_error
 
 
 def test_a_booking_commits_and_its_message_waits_when_the_broker_is_down(
