@@ -5,7 +5,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from django.db import connections
+from django.db import connection, connections
 
 from clinics.exceptions import DomainError
 
@@ -31,3 +31,21 @@ def race(attempts: list[Callable[[], object]]) -> Counter[str]:
         futures = [pool.submit(run, attempt) for attempt in attempts]
         start.set()
         return Counter(future.result() for future in futures)
+
+
+def until_a_lock_is_awaited(thread: threading.Thread, *, table: str = "") -> bool:
+    """Poll PostgreSQL's locks (no sleep; a few thousand looks at most) until a transaction
+    waits for one (on `table`, when named), or `thread` has ended: whether one waits."""
+    sql = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+    params: list[str] = []
+    if table:
+        sql += " AND relation = %s::regclass"
+        params.append(table)
+    with connection.cursor() as cursor:
+        for _ in range(3000):
+            cursor.execute(sql, params)
+            if cursor.fetchone()[0]:
+                return True
+            if not thread.is_alive():
+                return False
+    return False

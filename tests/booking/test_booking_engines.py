@@ -47,7 +47,7 @@ from tests.factories import (
     stock_up,
     vaccine,
 )
-from tests.races import race
+from tests.races import race, until_a_lock_is_awaited
 
 
 @pytest.fixture(autouse=True)
@@ -817,16 +817,9 @@ def test_the_function_holds_no_slot_row_until_it_takes_the_place(reference_data,
     assert holding.wait(timeout=30)
     booking = threading.Thread(target=booker)
     booking.start()
+    if not until_a_lock_is_awaited(booking, table="notifications_optout"):
+        pytest.fail("the booking never reached the opt-out question")
     with connection.cursor() as cursor:
-        for _ in range(3000):  # until the booking waits at the opt-out table (no sleep: poll)
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE relation = 'notifications_optout'::regclass "
-                "AND NOT granted"
-            )
-            if cursor.fetchone()[0]:
-                break
-        else:
-            pytest.fail("the booking never reached the opt-out question")
         try:
             with transaction.atomic():
                 cursor.execute(

@@ -28,6 +28,7 @@ from tests.factories import (
     national_id,
     released_drive,
 )
+from tests.races import until_a_lock_is_awaited
 
 pytestmark = pytest.mark.django_db
 
@@ -463,11 +464,7 @@ def test_a_worker_writing_reminders_waits_for_a_move_in_progress_and_writes_none
     assert moving.wait(timeout=30)
     writer = threading.Thread(target=write)
     writer.start()
-    with connection.cursor() as cursor:
-        for _ in range(3000):  # until the worker waits for a lock, or is done (no sleep: poll)
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0] or not writer.is_alive():
-                break
+    until_a_lock_is_awaited(writer)  # the worker waits for the move, or is done
     release.set()
     mover.join(timeout=30)
     writer.join(timeout=30)
@@ -526,11 +523,7 @@ def test_reminders_being_written_as_the_record_moves_away_are_cancelled_with_the
     assert writing.wait(timeout=30)
     mover = threading.Thread(target=move)
     mover.start()
-    with connection.cursor() as cursor:
-        for _ in range(3000):  # until the move waits for a lock, or is done (no sleep: poll)
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0] or not mover.is_alive():
-                break
+    until_a_lock_is_awaited(mover)  # the move waits for the worker, or is done
     release.set()
     writer.join(timeout=30)
     mover.join(timeout=30)
