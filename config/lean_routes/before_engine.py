@@ -2,6 +2,7 @@
 (signed_in), then the waiting room (wait_in_line); the rare read the cache lacks is made in a
 reader thread."""
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -96,6 +97,8 @@ async def wait_in_line(booking: BookingRequest, *, read: Reader) -> HttpResponse
         except SynchronousOnlyOperation:
             let_in = bool(await read(_wait_in_line_in_a_thread, booking))
     except (InQueue, DriveFull) as refused:
+        if isinstance(refused, DriveFull):
+            _note_drive_full(booking)
         return api.on_exception(booking.request, refused)
     except Busy:
         raise
@@ -221,3 +224,27 @@ def _sign_in_in_a_thread(
         return _sign_in(booking, session_key, database=True)
     finally:
         close_old_connections()
+
+
+# The drives whose line this process has lately told someone new that every place is taken
+# (time.monotonic()): while one is, its late arrivals wait behind the bookings in flight.
+drives_full_at: dict[int, float] = {}
+# How long a drive is taken to be full after the line last said so here. A new arrival is
+# asked about at least this often, so that a place given back is found within it.
+DRIVE_FULL_LATELY_SECONDS = 2.0
+
+
+def _note_drive_full(booking: BookingRequest) -> None:
+    now = time.monotonic()
+    for drive in drives_kept_for(booking) or []:
+        drives_full_at[drive.pk] = now
+
+
+def found_drive_full_lately(booking: BookingRequest) -> bool:
+    """Whether the request is for drives (as this process keeps them) whose line has told
+    someone here, in the last DRIVE_FULL_LATELY_SECONDS, that every place is taken."""
+    drives = drives_kept_for(booking)
+    if not drives:
+        return False
+    since = time.monotonic() - DRIVE_FULL_LATELY_SECONDS
+    return all(drives_full_at.get(drive.pk, since - 1) >= since for drive in drives)

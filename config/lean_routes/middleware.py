@@ -32,7 +32,12 @@ from booking.services.booking_sql.reads import kept_slot_facts
 from booking.vaccination.waiting_room import slot_drive_key
 from clinics.permissions import signed_in_user
 from config.async_database import AsyncConnections
-from config.lean_routes.before_engine import drives_kept_for, signed_in, wait_in_line
+from config.lean_routes.before_engine import (
+    drives_kept_for,
+    found_drive_full_lately,
+    signed_in,
+    wait_in_line,
+)
 from config.lean_routes.engine import run_booking
 from config.lean_routes.request import (
     ALLOCATE_PATH,
@@ -55,6 +60,9 @@ ENGINE_TIME_SMOOTHING = 0.2
 # How long someone a drive's line has let in waits for a turn at the engine at most: the line
 # bounds how many it lets in, so they are not sent back with `busy` after LEAN_MAX_WAIT_SECONDS.
 LET_IN_MAX_WAIT_SECONDS = 60
+# How long a late arrival for a drive found full waits at most for the bookings in flight to
+# be done before it is asked about (see LeanRoutes.after_those_let_in).
+LATE_ARRIVAL_MAX_WAIT_SECONDS = 5.0
 
 
 def _no_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
@@ -97,6 +105,9 @@ class LeanRoutes:
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.waiting = 0
+        self.in_engine = 0  # bookings waiting for a turn or at the engine
+        self._idle: asyncio.Event | None = None  # set while in_engine is 0, on _idle_loop
+        self._idle_loop: asyncio.AbstractEventLoop | None = None
         self.reading = 0
         self.engine_seconds = 0.0  # how long an engine call has taken lately
         self.answered = 0  # requests the lean route answered itself (the rest went to Django)
@@ -148,6 +159,7 @@ class LeanRoutes:
             # booking). A request this process knows (or cannot tell) to be for a drive goes
             # on to the waiting room, which tells people in line their place from Redis.
             raise Busy
+        await self.after_those_let_in(booking)
         try:
             request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
         except DisallowedHost as exc:
@@ -168,6 +180,35 @@ class LeanRoutes:
             if response is None:
                 return _busy()  # as load shedding answers: before any middleware
         return self.finish(request, response)
+
+    async def after_those_let_in(self, booking: BookingRequest) -> None:
+        """A request for a drive whose every place the line has lately said is taken (most
+        likely someone new, to be told `drive_full`) waits, before anything is read for it,
+        until no booking is waiting for a turn or at the engine in this process, or
+        LATE_ARRIVAL_MAX_WAIT_SECONDS. In a flash drive the people let in then book first:
+        the late arrivals' session reads and answers no longer take the cores from them, and
+        the drive sells out sooner, while the late arrivals' answers come at about the same
+        time (after the sell-out rather than spread through it). Someone let in who asks
+        again then waits too, at most that long."""
+        if not found_drive_full_lately(booking):
+            return
+        idle = self._idle_event()
+        if idle.is_set():
+            return
+        try:
+            async with asyncio.timeout(LATE_ARRIVAL_MAX_WAIT_SECONDS):
+                await idle.wait()
+        except TimeoutError:
+            pass
+
+    def _idle_event(self) -> asyncio.Event:
+        """The event set while no booking is waiting for a turn or at the engine, made anew
+        for a new loop (the tests' runs)."""
+        loop = asyncio.get_running_loop()
+        if self._idle is None or self._idle_loop is not loop:
+            self._idle, self._idle_loop, self.in_engine = asyncio.Event(), loop, 0
+            self._idle.set()
+        return self._idle
 
     @staticmethod
     def parse(request: ASGIRequest, body: bytes) -> BookingRequest:
@@ -250,8 +291,21 @@ class LeanRoutes:
         if self._semaphore is None or self._loop is not loop:  # a new loop: the tests' runs
             self._semaphore, self._loop = asyncio.Semaphore(self.turns), loop
         semaphore = self._semaphore
+        idle = self._idle_event()
         if not booking.let_in and self.no_turn_soon():
             return None
+        self.in_engine += 1
+        idle.clear()
+        try:
+            return await self._take_turn(booking, semaphore)
+        finally:
+            self.in_engine -= 1
+            if self.in_engine == 0:
+                idle.set()
+
+    async def _take_turn(
+        self, booking: BookingRequest, semaphore: asyncio.Semaphore
+    ) -> HttpResponse | None:
         self.waiting += 1
         try:
             limit = LET_IN_MAX_WAIT_SECONDS if booking.let_in else self.max_wait_seconds

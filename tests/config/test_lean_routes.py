@@ -786,6 +786,99 @@ def test_someone_new_to_a_sold_out_drive_is_told_drive_full_without_sql_as_djang
     assert (lean.status, lean.code) == (409, "drive_full")
 
 
+def test_telling_someone_new_a_drive_is_full_marks_it_full_lately_in_the_process(
+    apps: Apps, drive_in_surge: VaccinationDrive, settings: Settings
+) -> None:
+    from booking.vaccination.waiting_room import count_places_left
+    from config.lean_routes import before_engine
+
+    settings.DRIVE_ADMIT_BURST = 100
+    before_engine.drives_full_at.clear()
+    body = in_line(ALLOCATE, PatientFactory(), drive_in_surge)
+    apps.lean_call(ALLOCATE, body, caller(PatientFactory()))  # the first poll reads the drives
+    assert drive_in_surge.pk not in before_engine.drives_full_at
+    Slot.objects.filter(drive=drive_in_surge).update(booked=F("capacity"))
+    assert count_places_left(drive_id=drive_in_surge.pk) == 0
+    patient = PatientFactory()
+
+    lean = apps.lean_call(ALLOCATE, in_line(ALLOCATE, patient, drive_in_surge), caller(patient))
+
+    assert (lean.status, lean.code) == (409, "drive_full")
+    if lean_applies():
+        assert drive_in_surge.pk in before_engine.drives_full_at
+
+
+def test_a_late_arrival_for_a_drive_found_full_waits_for_the_bookings_in_flight(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked about only once no booking of the process waits for a turn or is at the engine;
+    a request for anything else goes on at once."""
+    from types import SimpleNamespace
+
+    from django.http import HttpResponse
+
+    route = apps.route
+    middleware = config.lean_routes.middleware
+    monkeypatch.setattr(middleware, "found_drive_full_lately", lambda booking: booking == "late")
+
+    async def scenario() -> list[str]:
+        done: list[str] = []
+        release = asyncio.Event()
+
+        async def booking_in_flight(booking: Any, **options: Any) -> HttpResponse:
+            await release.wait()
+            done.append("booked")
+            return HttpResponse(status=201)
+
+        monkeypatch.setattr(middleware, "run_booking", booking_in_flight)
+
+        async def arrive(booking: str) -> None:
+            await route.after_those_let_in(booking)  # type: ignore[arg-type]
+            done.append(booking)
+
+        booking = asyncio.create_task(route.take_turn(SimpleNamespace(let_in=True)))  # type: ignore[arg-type]
+        await asyncio.sleep(0)  # it takes its turn, and waits at the engine
+        late = asyncio.create_task(arrive("late"))
+        await arrive("other")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert done == ["other"]  # the late arrival still waits
+        release.set()
+        await asyncio.gather(booking, late)
+        await arrive("late")  # nothing in flight now: on at once
+        return done
+
+    assert asyncio.run(scenario()) == ["other", "booked", "late", "late"]
+
+
+def test_a_late_arrival_waits_for_the_bookings_in_flight_only_so_long(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    route = apps.route
+    middleware = config.lean_routes.middleware
+    monkeypatch.setattr(middleware, "found_drive_full_lately", lambda booking: True)
+    monkeypatch.setattr(middleware, "LATE_ARRIVAL_MAX_WAIT_SECONDS", 0.01)
+
+    async def scenario() -> bool:
+        stuck = asyncio.Event()
+
+        async def booking_in_flight(booking: Any, **options: Any) -> None:
+            await stuck.wait()
+
+        monkeypatch.setattr(middleware, "run_booking", booking_in_flight)
+        booking = asyncio.create_task(route.take_turn(SimpleNamespace(let_in=True)))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        await route.after_those_let_in("late")  # type: ignore[arg-type]
+        still_in_flight = not booking.done()
+        stuck.set()
+        await booking
+        return still_in_flight
+
+    assert asyncio.run(scenario())
+
+
 # --- Everything unusual: Django's answer, the body replayed intact ------------------------------
 
 
