@@ -100,11 +100,14 @@ def centre_order_starts_afresh() -> None:
 @pytest.fixture(autouse=True)
 def reference_data_read_afresh() -> None:
     """No service or dose series kept from another test's rolled-back rows, nor a slot's
-    alternatives or facts, nor a search shared by allocations."""
+    alternatives or facts, nor a search shared by allocations, nor a drive found full."""
+    from config.lean_routes.before_engine import drives_full_at
+
     forget_reference_data()
     forget_alternatives()
     forget_slot_facts()
     forget_shared_searches()
+    drives_full_at.clear()
 
 
 @pytest.fixture(autouse=True)

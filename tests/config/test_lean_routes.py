@@ -793,7 +793,6 @@ def test_telling_someone_new_a_drive_is_full_marks_it_full_lately_in_the_process
     from config.lean_routes import before_engine
 
     settings.DRIVE_ADMIT_BURST = 100
-    before_engine.drives_full_at.clear()
     body = in_line(ALLOCATE, PatientFactory(), drive_in_surge)
     apps.lean_call(ALLOCATE, body, caller(PatientFactory()))  # the first poll reads the drives
     assert drive_in_surge.pk not in before_engine.drives_full_at
