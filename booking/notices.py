@@ -412,21 +412,25 @@ def write_follow_ups(announcement: Message) -> int:
     dispatcher calls this as it takes the announcement to send it (registered in
     BookingConfig.ready). The number of rows written.
 
-    Nothing is written for an appointment no longer booked, for an announcement cancelled
-    since it was taken (the time moved, or the record moved to another account: a newer
-    announcement carries the follow-ups), or a second time for the same announcement (taken
-    again after quiet hours or a worker's death: its follow-ups have larger ids). The
-    appointment's row is locked first, as _cancel_pending_messages locks it. A reminder due
-    within REMINDER_MIN_GAP of the announcement being written adds nothing to it and is left
-    out, as when reminders were written with the booking, and so is one past its use already
+    Called whether or not the announcement itself is still wanted, so what follows it is
+    decided here as appointment_still_on decides for each: an appointment no longer booked
+    gets nothing, except that one checked in (before its confirmation went) still gets a
+    video visit's joining link. Nothing is written for an announcement cancelled since it was
+    taken (the time moved, or the record moved to another account: a newer announcement
+    carries the follow-ups), or a second time for the same announcement (taken again after
+    quiet hours or a worker's death: its follow-ups have larger ids). The appointment's row
+    is locked first, as _cancel_pending_messages locks it. A reminder due within
+    REMINDER_MIN_GAP of the announcement being written adds nothing to it and is left out,
+    as when reminders were written with the booking, and so is a text past its use already
     (the announcement waited for the morning, or for a worker)."""
     if announcement.appointment_id is None:
         return 0
+    still_on = (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN)
     with transaction.atomic():
         appointment = (
             Appointment.objects.select_for_update(of=("self",))
             .select_related("slot__service", "slot__centre")
-            .filter(pk=announcement.appointment_id, status=Appointment.Status.BOOKED)
+            .filter(pk=announcement.appointment_id, status__in=still_on)
             .first()
         )
         if appointment is None:
@@ -455,7 +459,10 @@ def _follow_ups(
     now = timezone.now()
     rows = []
     body = ""  # every reminder says the same: written once, when one is due
-    for minutes in slot.service.reminder_offsets:
+    # A patient already checked in needs no reminder (appointment_still_on).
+    booked = appointment.status == Appointment.Status.BOOKED
+    offsets = slot.service.reminder_offsets if booked else []
+    for minutes in offsets:
         due = slot.start - timedelta(minutes=minutes)
         if due < announced_at + REMINDER_MIN_GAP or slot.start - REMINDER_LEAD <= now:
             continue  # adds nothing to the announcement, or is past its use already
@@ -472,7 +479,7 @@ def _follow_ups(
                 opted_out=opted_out,
             )
         )
-    if appointment.visit_mode == VisitMode.VIDEO:
+    if appointment.visit_mode == VisitMode.VIDEO and slot.end > now:
         rows.append(
             outbox_row(
                 recipient=recipient,

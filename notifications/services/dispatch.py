@@ -59,18 +59,20 @@ def register_still_wanted_check(*, kinds: Iterable[str], check: StillWantedCheck
         _still_wanted_checks[kind] = check
 
 
-# Called as a message is taken to be sent, still wanted: writes the messages that follow it
-# (booking writes an appointment's reminders as its confirmation is taken). Returns how many.
+# Called as a message is taken to be sent: writes the messages that follow it (booking writes
+# an appointment's reminders as its confirmation is taken). Returns how many.
 FollowUpWriter = Callable[[Message], int]
 _follow_up_writers: dict[str, FollowUpWriter] = {}
 
 
 def register_follow_ups(*, kinds: Iterable[str], write: FollowUpWriter) -> None:
-    """Have `write` called as a message of one of these kinds is taken to be sent and is still
-    wanted, before quiet hours or an opt-out decide whether it goes now: it writes what
-    follows that message (booking: the reminders after an appointment's confirmation). It
-    may be called again for the same message (deferred by quiet hours, or taken again after
-    a worker died), and writes nothing the second time."""
+    """Have `write` called as a message of one of these kinds is taken to be sent, before
+    anything decides whether it goes now (still wanted, quiet hours, an opt-out): it writes
+    what follows that message, as far as still wanted (booking: the reminders after an
+    appointment's confirmation; a video visit's joining link even once the patient has
+    checked in, which drops the confirmation). It may be called again for the same message
+    (deferred by quiet hours, or taken again after a worker died), and writes nothing the
+    second time."""
     for kind in kinds:
         _follow_up_writers[kind] = write
 
@@ -252,13 +254,13 @@ def send_message(*, message: Message, backend: SmsBackend, opted_out: set[str]) 
     if message.status != Status.SENDING:
         return "dropped"
     now = timezone.now()
+    write_follow_ups = _follow_up_writers.get(message.kind)
+    if write_follow_ups is not None:
+        write_follow_ups(message)
     reason = _reason_to_drop(message, now)
     if reason:
         _update(message, status=Status.CANCELLED, last_error=reason)
         return "dropped"
-    write_follow_ups = _follow_up_writers.get(message.kind)
-    if write_follow_ups is not None:
-        write_follow_ups(message)
     if message.kind not in EXEMPT_FROM_QUIET_HOURS and in_quiet_hours(now):
         # Late from a backlog or a retry: wait for the morning, unless that is too late.
         later = after_quiet_hours(now)

@@ -270,6 +270,31 @@ def test_a_video_visit_also_gets_its_joining_link_as_the_room_opens(patient, clo
     assert "/a/" in link.body
 
 
+def test_a_video_visit_checked_in_before_its_confirmation_went_still_gets_its_link(patient, clock):
+    from booking.services.appointments import check_in
+
+    clock.move_to(bangkok(MONDAY, time(10)))
+    video = booked(
+        patient,
+        SlotFactory(
+            service=Service.objects.get(code="video-general"), start=bangkok(MONDAY, time(13))
+        ),
+    )
+    in_person = booked(patient, SlotFactory(start=bangkok(MONDAY, time(15))))
+    for appointment in (video, in_person):
+        check_in(appointment=appointment)  # before a worker took the confirmations
+
+    send_due_messages()
+
+    # The confirmations are dropped, and so are the reminders; the joining link is still
+    # wanted (appointment_still_on).
+    assert kinds(video) == [
+        (Kind.CONFIRMATION, Status.CANCELLED),
+        (Kind.VIDEO_LINK, Status.PENDING),
+    ]
+    assert kinds(in_person) == [(Kind.CONFIRMATION, Status.CANCELLED)]
+
+
 def test_a_number_that_opted_out_gets_nothing_and_staff_see_why(patient, clock):
     clock.move_to(bangkok(MONDAY, time(10)))
     OptOut.objects.create(phone=patient.phone, source="Replied STOP")
