@@ -357,23 +357,13 @@ def _announce_time(
     queue_messages([_announcement(appointment, recipient, kind, text, outbox_row, opted_out)])
 
 
-def booked_rows(
-    appointment: Appointment, recipient: Recipient, *, opted_out: bool
-) -> list[Message]:
-    """The rows notify_booked writes, not saved: the confirmation (the reminders and the
-    joining link follow it, written by the dispatcher)."""
-    return [
-        _announcement(
-            appointment, recipient, Kind.CONFIRMATION, booking_confirmation, outbox_row, opted_out
-        )
-    ]
-
-
 def booked_fields(
     appointment: Appointment, recipient: Recipient, *, opted_out: bool
 ) -> list[dict[str, Any]]:
-    """booked_rows' rows as their fields by name (outbox_fields), for the booking function,
-    which writes them from values made in the recipient's language beforehand."""
+    """The rows notify_booked writes (the confirmation; the reminders and the joining link
+    follow it, written by the dispatcher) as their fields by name (outbox_fields), for the
+    booking function, which writes them from values made in the recipient's language
+    beforehand."""
     return [
         _announcement(
             appointment,

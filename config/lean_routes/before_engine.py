@@ -243,6 +243,8 @@ def _note_drive_full(booking: BookingRequest) -> None:
 def found_drive_full_lately(booking: BookingRequest) -> bool:
     """Whether the request is for drives (as this process keeps them) whose line has told
     someone here, in the last DRIVE_FULL_LATELY_SECONDS, that every place is taken."""
+    if not drives_full_at:  # as for every booking outside a drive's sell-out
+        return False
     drives = drives_kept_for(booking)
     if not drives:
         return False
