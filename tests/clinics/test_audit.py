@@ -1,11 +1,14 @@
 """The audit trail: who read which patients' records and who changed what, recorded with the
 change itself; nobody can change or delete it; centre admins read their centre's."""
 
+import contextlib
 import re
 import uuid
 from datetime import date, time, timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError, connection, transaction
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
@@ -102,6 +105,67 @@ def test_background_work_is_recorded_as_the_system(visit):
     assert event.actor is None
     assert event.actor_kind == AuditEvent.Actor.SYSTEM
     assert event.details["reason"] == "Centre flooded"
+
+
+def _as_saved(event: AuditEvent) -> dict[str, object]:
+    return {
+        field.attname: getattr(event, field.attname)
+        for field in AuditEvent._meta.concrete_fields
+        if field.attname not in ("id", "at")
+    }
+
+
+@pytest.mark.parametrize("who", ["patient", "link", "partner", "anonymous", "system", "unasked"])
+def test_the_fields_a_writer_is_given_are_the_events(who, patient):
+    """event_fields (the booking function's caller writes them itself) and event_for (what
+    record saves) make the same event, for every kind of actor."""
+    request = RequestFactory().post("/api/v1/me/appointments", REMOTE_ADDR="192.0.2.7")
+    request.user = patient.account
+    actor = None
+    if who == "link":
+        request.audit_link_patient_id = patient.pk
+    elif who == "partner":
+        request.user = AnonymousUser()
+        request.partner_key = SimpleNamespace(partner="Bangkok super-app", prefix="bkk1")
+    elif who == "anonymous":
+        request.user = AnonymousUser()
+    elif who == "unasked":
+        actor = User.objects.get(pk=patient.account_id)  # not known yet to be no staff
+    arguments = {
+        "target_type": "appointment",
+        "target_id": 42,
+        "centre_id": 1,
+        "patients": [patient.pk, patient.pk],
+        "details": {"status": "booked"},
+        "actor": actor,
+        "ask_if_staff": who != "unasked",
+    }
+    with contextlib.ExitStack() as stack:
+        if who != "system":
+            stack.enter_context(audit.serving(request))
+        fields = audit.event_fields("appointment.booked", **arguments)
+        event = audit.event_for("appointment.booked", **arguments)
+
+    made = AuditEvent(**fields)
+    assert _as_saved(made) == _as_saved(event)
+    assert abs(made.at - event.at) < timedelta(seconds=5)
+    expected_kind = {
+        "patient": AuditEvent.Actor.PATIENT,
+        "link": AuditEvent.Actor.LINK,
+        "partner": AuditEvent.Actor.PARTNER,
+        "anonymous": AuditEvent.Actor.ANONYMOUS,
+        "system": AuditEvent.Actor.SYSTEM,
+        "unasked": "",  # the writer settles it
+    }[who]
+    assert fields["actor_kind"] == expected_kind
+    assert fields["patients"] == [patient.pk]
+    if who == "partner":
+        assert fields["details"] == {"status": "booked", "partner_key": "bkk1"}
+        assert arguments["details"] == {"status": "booked"}  # the caller's own left alone
+    if who == "system":
+        assert (fields["address"], fields["via"]) == (None, "command")
+    else:
+        assert (fields["address"], fields["via"]) == ("192.0.2.7", "POST /api/v1/me/appointments")
 
 
 # --- Through a link in a text message ------------------------------------------------------------

@@ -35,7 +35,7 @@ from booking.services.queue_events import send_queue_change
 from booking.vaccination import waiting_room  # a module: the waiting room imports booking_sql
 from clinics import audit
 from clinics.exceptions import DomainError, NotFound
-from clinics.models import AuditEvent, HealthCentre, Service
+from clinics.models import HealthCentre, Service
 from notifications.services.outbox import OPTED_OUT_ERROR, Recipient, wake_worker
 
 M = TypeVar("M", bound=models.Model)
@@ -85,7 +85,7 @@ def prepare(
     partner_id: int | None = None,
     enforce_cutoff: bool = True,
     replay_service_id: int | None = None,
-    audit_event: AuditEvent | None = None,
+    audit_event: dict[str, Any] | None = None,
     actor: User | AnonymousUser | None = None,
     now: datetime | None = None,
     texts_language: str | None = None,
@@ -96,8 +96,8 @@ def prepare(
     `facts`, `service` and `centre` are None when no such slot exists (the function answers
     slot_not_found after the key and safeguards, as the ORM path does). `replay_service_id`
     is allocate's: an earlier booking with the key must be of that service rather than that
-    slot. `audit_event` is the event's fields as clinics.audit.event_for makes them; by
-    default it is made from the request being served (AuditContext).
+    slot. `audit_event` is the event's fields as clinics.audit.event_fields makes them; by
+    default they are made from the request being served (AuditContext).
 
     The texts are made in Thai and English, and the function writes those in the recipient's
     language. A caller that knows that language already (`texts_language`, read with the
@@ -120,7 +120,7 @@ def prepare(
             if texts_language:
                 made["en" if texts_language == "th" else "th"] = made[texts_language]
     if audit_event is None and texts:
-        audit_event = audit.event_for(
+        audit_event = audit.event_fields(
             "appointment.booked",
             target_type="appointment",
             target_id=appointment_id,
@@ -219,20 +219,21 @@ def _text_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _audit_fields(event: AuditEvent) -> dict[str, Any]:
+def _audit_fields(event: dict[str, Any]) -> dict[str, Any]:
+    actor = event["actor"]
     return {
-        "at": event.at.isoformat(),
-        "actor_kind": str(event.actor_kind or ""),
-        "actor_name": event.actor_name,
-        "actor_id": event.actor_id,
-        "action": event.action,
-        "target_type": event.target_type,
-        "patients": list(event.patients),
+        "at": event["at"].isoformat(),
+        "actor_kind": str(event["actor_kind"] or ""),
+        "actor_name": event["actor_name"],
+        "actor_id": actor.pk if actor is not None else None,
+        "action": event["action"],
+        "target_type": event["target_type"],
+        "patients": list(event["patients"]),
         # As the JSONField would store it (str() of lazy or enum values included).
-        "details": json.loads(json.dumps(event.details, default=str)),
-        "address": event.address,
-        "via": event.via,
-        "link_patient_id": event.link_patient_id,
+        "details": json.loads(json.dumps(event["details"], default=str)),
+        "address": event["address"],
+        "via": event["via"],
+        "link_patient_id": event["link_patient_id"],
     }
 
 
