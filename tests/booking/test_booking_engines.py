@@ -871,6 +871,30 @@ def test_prepare_needs_no_database(settings):
     assert "/a/" in call.params[-1]
 
 
+def test_the_appointment_the_texts_are_made_from_is_as_from_db_makes_it():
+    """prepare's appointment and slot in memory are made without Model.__init__, which would
+    send pre_init and post_init: nothing may listen to them for these models, and what is
+    made is what from_db makes of the same values (the rest deferred, read on demand)."""
+    from django.db.models.signals import post_init, pre_init
+
+    from booking.services.booking_sql.call import _in_memory
+
+    for model in (Slot, Appointment):
+        assert not pre_init.has_listeners(model)
+        assert not post_init.has_listeners(model)
+    values = {"id": 9, "patient_id": 4, "slot_id": 3, "status": "booked", "lot_id": None}
+
+    made = _in_memory(Appointment, **values)
+    read = Appointment.from_db(None, list(values), list(values.values()))
+
+    assert made.__dict__.keys() - {"_state"} == read.__dict__.keys() - {"_state"}
+    assert {name: getattr(made, name) for name in values} == values
+    assert made.get_deferred_fields() == read.get_deferred_fields()
+    assert (made._state.adding, made._state.db) == (read._state.adding, read._state.db)
+    with pytest.raises(ValueError, match="Not fields of Appointment"):
+        _in_memory(Appointment, id=1, colour="blue")
+
+
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_an_async_caller_books_with_the_same_blocks_on_its_own_connection(reference_data, patient):
