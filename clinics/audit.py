@@ -79,48 +79,19 @@ def record(
 ) -> AuditEvent:
     """Add one event: `action` ("appointment.cancelled", "queue.viewed", ...) on `target`
     at the centre, touching these patients' records."""
-    event = event_for(
-        action,
-        target,
-        target_type=target_type,
-        centre_id=centre_id,
-        patients=patients,
-        details=details,
-        actor=actor,
-    )
-    event.save(force_insert=True)
-    return event
-
-
-def event_for(
-    action: str,
-    target: Model | None = None,
-    *,
-    target_type: str = "",
-    target_id: int | None = None,
-    centre_id: int | None,
-    patients: Iterable[int] = (),
-    details: dict[str, Any] | None = None,
-    actor: User | AnonymousUser | None = None,
-    ask_if_staff: bool = True,
-) -> AuditEvent:
-    """The event `record` writes, not saved. With `ask_if_staff` False nothing is read: a
-    signed-in account whose staff membership is not known yet gets an empty actor_kind, for
-    the writer to settle (the booking function asks in the same call, see
-    booking/sql/book_slot_v1.sql)."""
-    return AuditEvent(
+    event = AuditEvent(
         **event_fields(
             action,
             target,
             target_type=target_type,
-            target_id=target_id,
             centre_id=centre_id,
             patients=patients,
             details=details,
             actor=actor,
-            ask_if_staff=ask_if_staff,
         )
     )
+    event.save(force_insert=True)
+    return event
 
 
 def event_fields(
@@ -135,9 +106,12 @@ def event_fields(
     actor: User | AnonymousUser | None = None,
     ask_if_staff: bool = True,
 ) -> dict[str, Any]:
-    """What event_for makes, as AuditEvent's keyword arguments (every field but the id, the
-    account as `actor`), for a writer that needs no model: the booking function's caller,
-    which spent a twentieth of a booking's web CPU making the model only to read it back."""
+    """The event `record` writes, as AuditEvent's keyword arguments (every field but the id,
+    the account as `actor`): a writer that needs no model (the booking function's caller)
+    takes them as they are, without making the model only to read it back. With
+    `ask_if_staff` False nothing is read: a signed-in account whose staff membership is not
+    known yet gets an empty actor_kind, for the writer to settle (the booking function asks in
+    the same call, see booking/sql/book_slot_v1.sql)."""
     request = _current_request.get()
     fields: dict[str, Any] = {
         "at": timezone.now(),

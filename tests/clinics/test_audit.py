@@ -116,9 +116,9 @@ def _as_saved(event: AuditEvent) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("who", ["patient", "link", "partner", "anonymous", "system", "unasked"])
-def test_the_fields_a_writer_is_given_are_the_events(who, patient):
-    """event_fields (the booking function's caller writes them itself) and event_for (what
-    record saves) make the same event, for every kind of actor."""
+def test_the_fields_a_writer_is_given_are_what_record_writes(who, patient):
+    """event_fields, which the booking function's caller writes itself, and what record saves
+    are the same event, for every kind of actor."""
     request = RequestFactory().post("/api/v1/me/appointments", REMOTE_ADDR="192.0.2.7")
     request.user = patient.account
     actor = None
@@ -131,37 +131,47 @@ def test_the_fields_a_writer_is_given_are_the_events(who, patient):
         request.user = AnonymousUser()
     elif who == "unasked":
         actor = User.objects.get(pk=patient.account_id)  # not known yet to be no staff
-    arguments = {
-        "target_type": "appointment",
-        "target_id": 42,
-        "centre_id": 1,
-        "patients": [patient.pk, patient.pk],
-        "details": {"status": "booked"},
-        "actor": actor,
-        "ask_if_staff": who != "unasked",
-    }
+    details = {"status": "booked"}
     with contextlib.ExitStack() as stack:
         if who != "system":
             stack.enter_context(audit.serving(request))
-        fields = audit.event_fields("appointment.booked", **arguments)
-        event = audit.event_for("appointment.booked", **arguments)
+        fields = audit.event_fields(
+            "appointment.booked",
+            target_type="appointment",
+            target_id=42,
+            centre_id=1,
+            patients=[patient.pk, patient.pk],
+            details=details,
+            actor=actor,
+            ask_if_staff=who != "unasked",
+        )
+        saved = audit.record(
+            "appointment.booked",
+            target_type="appointment",
+            centre_id=1,
+            patients=[patient.pk],
+            details=details,
+            actor=actor,
+        )
 
-    made = AuditEvent(**fields)
-    assert _as_saved(made) == _as_saved(event)
-    assert abs(made.at - event.at) < timedelta(seconds=5)
+    saved.refresh_from_db()
     expected_kind = {
         "patient": AuditEvent.Actor.PATIENT,
         "link": AuditEvent.Actor.LINK,
         "partner": AuditEvent.Actor.PARTNER,
         "anonymous": AuditEvent.Actor.ANONYMOUS,
         "system": AuditEvent.Actor.SYSTEM,
-        "unasked": "",  # the writer settles it
+        "unasked": "",  # the writer settles it: record asks, and the account is a patient's
     }[who]
     assert fields["actor_kind"] == expected_kind
+    if who == "unasked":
+        fields["actor_kind"] = AuditEvent.Actor.PATIENT
+    assert _as_saved(AuditEvent(**fields)) == {**_as_saved(saved), "target_id": 42}
+    assert abs(fields["at"] - saved.at) < timedelta(seconds=5)
     assert fields["patients"] == [patient.pk]
     if who == "partner":
         assert fields["details"] == {"status": "booked", "partner_key": "bkk1"}
-        assert arguments["details"] == {"status": "booked"}  # the caller's own left alone
+        assert details == {"status": "booked"}  # the caller's own left alone
     if who == "system":
         assert (fields["address"], fields["via"]) == (None, "command")
     else:
