@@ -419,7 +419,7 @@ def write_follow_ups(announcement: Message) -> int:
     (the announcement waited for the morning, or for a worker)."""
     if announcement.appointment_id is None:
         return 0
-    still_on = (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN)
+    still_on = {*_wanted_while(Kind.REMINDER), *_wanted_while(Kind.VIDEO_LINK)}
     with transaction.atomic():
         appointment = (
             Appointment.objects.select_for_update(of=("self",))
@@ -453,9 +453,8 @@ def _follow_ups(
     now = timezone.now()
     rows = []
     body = ""  # every reminder says the same: written once, when one is due
-    # A patient already checked in needs no reminder (appointment_still_on).
-    booked = appointment.status == Appointment.Status.BOOKED
-    offsets = slot.service.reminder_offsets if booked else []
+    wanted = appointment.status in _wanted_while(Kind.REMINDER)
+    offsets = slot.service.reminder_offsets if wanted else []
     for minutes in offsets:
         due = slot.start - timedelta(minutes=minutes)
         if due < announced_at + REMINDER_MIN_GAP or slot.start - REMINDER_LEAD <= now:
@@ -473,7 +472,8 @@ def _follow_ups(
                 opted_out=opted_out,
             )
         )
-    if appointment.visit_mode == VisitMode.VIDEO and slot.end > now:
+    video = appointment.visit_mode == VisitMode.VIDEO
+    if video and appointment.status in _wanted_while(Kind.VIDEO_LINK) and slot.end > now:
         rows.append(
             outbox_row(
                 recipient=recipient,
@@ -491,15 +491,20 @@ def _follow_ups(
 # --- Right before sending -----------------------------------------------------------------------
 
 
+def _wanted_while(kind: str) -> tuple[str, ...]:
+    """The appointment's statuses in which a text of this kind about its time is still
+    wanted: a patient already checked in needs no reminder, but may still join a video visit."""
+    if kind == Kind.VIDEO_LINK:
+        return (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN)
+    return (Appointment.Status.BOOKED,)
+
+
 def appointment_still_on(message: Message) -> str:
     """Why a text about an appointment's time is no longer wanted ("" while it is): the
     dispatcher asks right before sending (registered for ABOUT_THE_TIME)."""
     if message.appointment_id is None:
         return ""
-    # A patient already checked in needs no reminder, but may still join a video visit.
-    still_on = [Appointment.Status.BOOKED]
-    if message.kind == Kind.VIDEO_LINK:
-        still_on.append(Appointment.Status.CHECKED_IN)
+    still_on = _wanted_while(message.kind)
     # Read now, not with the batch: it may have changed since the claim.
     current = Appointment.objects.filter(pk=message.appointment_id).values_list("status", flat=True)
     status = current.first()
