@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
@@ -36,6 +36,8 @@ from clinics import audit
 from clinics.exceptions import InvalidInput, TooManyRequests
 
 KEY_START = "bma_"
+# A key's last_used_at is written again once it is this old (record_partner_call).
+LAST_USED_PRECISION = timedelta(minutes=1)
 Scope = PartnerKey.Scope
 
 
@@ -141,7 +143,9 @@ def count_partner_call(*, key: PartnerKey) -> None:
 def record_partner_call(
     *, key: PartnerKey, method: str, path: str, status_code: int, address: str | None
 ) -> None:
-    """Write one use of a key to the audit trail, answered or refused."""
+    """Write one use of a key to the audit trail, answered or refused; and when the key was
+    last used, to the minute (LAST_USED_PRECISION): every call of a busy key writing its row
+    would have them wait for each other's lock on it."""
     now = timezone.now()
     PartnerKeyUse.objects.create(
         key=key,
@@ -151,7 +155,8 @@ def record_partner_call(
         status_code=status_code,
         address=address,
     )
-    PartnerKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_PRECISION:
+        PartnerKey.objects.filter(pk=key.pk).update(last_used_at=now)
 
 
 def patient_for_partner(*, key: PartnerKey, person: PersonDetails, verified: bool) -> Patient:
@@ -172,14 +177,15 @@ def patient_for_partner(*, key: PartnerKey, person: PersonDetails, verified: boo
         raise
 
 
-@transaction.atomic
 def _patient_for_partner(*, person: PersonDetails, verified: bool) -> Patient:
+    """Called inside the booking's transaction (_book_for_partner). Finding someone writes
+    nothing and takes no savepoint; each way of writing has one of its own (_find_or_register),
+    so that a registration that loses a race to another request is undone alone."""
     details = validated_person(person)
     if not details.phone:
         raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
     try:
-        with transaction.atomic():
-            return _find_or_register(details, verified=verified)
+        return _find_or_register(details, verified=verified)
     except AlreadyRegistered:
         # Another request registered this phone or ID at the same moment (a partner's retries
         # of one booking, say): its insert made ours wait until it committed. Find them now.
@@ -187,20 +193,34 @@ def _patient_for_partner(*, person: PersonDetails, verified: bool) -> Patient:
 
 
 def _find_person(details: PersonDetails) -> Patient | None:
+    """The person by national ID (or passport and date of birth), with their account (the
+    booking is made by it)."""
+    people = Patient.objects.select_related("account")
     if details.national_id:
-        return Patient.objects.filter(national_id=details.national_id).first()
-    return Patient.objects.filter(
+        return people.filter(national_id=details.national_id).first()
+    return people.filter(
         passport_number=details.passport_number, date_of_birth=details.date_of_birth
     ).first()
 
 
+def _account_of_phone(phone: str, found: Patient | None) -> User | None:
+    """The account that signs in with `phone`: the person's own when it does (read with
+    them), else looked up."""
+    if found is not None and found.account.get_username() == phone:
+        return found.account
+    return get_user_model().objects.filter(username=phone).first()
+
+
 def _find_or_register(details: PersonDetails, *, verified: bool) -> Patient:
     found = _find_person(details)
-    account = get_user_model().objects.filter(username=details.phone).first()
+    account = _account_of_phone(details.phone, found)
     if found is None and account is not None:
         # A registration committed between the two reads shows its account but not yet its
         # person: read again (on PostgreSQL each statement sees what is committed by then).
         found = _find_person(details)
+    # Each way below that writes does so in a savepoint of its own (transaction.atomic): a
+    # registration that loses a race with another request is undone alone, and the person is
+    # then found again (_patient_for_partner).
     if found is not None:
         if found.identity_verified_at is not None:
             if found.date_of_birth != details.date_of_birth:
@@ -209,23 +229,28 @@ def _find_or_register(details: PersonDetails, *, verified: bool) -> Patient:
         if account is not None and found.account_id == account.pk:
             if found.date_of_birth != details.date_of_birth:
                 raise PersonDoesNotMatch(reason="birth_date_differs", patient_id=found.pk)
-            return _verified_by_partner(found) if verified else found
+            if not verified:
+                return found
+            with transaction.atomic():
+                return _verified_by_partner(found)
         if not verified:  # booking would land in another phone's household
             differs = found.date_of_birth != details.date_of_birth
             raise PersonDoesNotMatch(
                 reason="birth_date_differs" if differs else "in_another_household",
                 patient_id=found.pk,
             )
-        return _take_for_phone(found, account, details)
-    if account is None:
-        patient = register_account(password=None, person=details)
-    elif not verified:
+        with transaction.atomic():
+            return _take_for_phone(found, account, details)
+    if account is not None and not verified:
         raise PersonDoesNotMatch(reason="unverified_on_a_known_phone")
-    else:
-        patient = add_dependant(
-            account=account, relationship=Patient.Relationship.OTHER, person=details
-        )
-    return _verified_by_partner(patient) if verified else patient
+    with transaction.atomic():
+        if account is None:
+            patient = register_account(password=None, person=details)
+        else:
+            patient = add_dependant(
+                account=account, relationship=Patient.Relationship.OTHER, person=details
+            )
+        return _verified_by_partner(patient) if verified else patient
 
 
 def _verified_by_partner(patient: Patient) -> Patient:

@@ -200,6 +200,23 @@ def test_every_use_records_when_and_from_where(super_app, clock):
     assert PartnerKey.objects.get().last_used_at == timezone.now()
 
 
+def test_when_a_key_was_last_used_is_kept_to_the_minute(super_app, clock):
+    secret = key_for(super_app)
+    first = timezone.now()
+
+    call(secret, "get", "/partner/appointments")
+    clock.shift(timedelta(seconds=59))
+    call(secret, "get", "/partner/appointments")
+
+    assert PartnerKey.objects.get().last_used_at == first  # not written again
+    assert PartnerKeyUse.objects.count() == 2  # every use is
+
+    clock.shift(timedelta(seconds=1))
+    call(secret, "get", "/partner/appointments")
+
+    assert PartnerKey.objects.get().last_used_at == first + timedelta(minutes=1)
+
+
 # What partners do
 
 
