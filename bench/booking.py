@@ -11,6 +11,9 @@ and runs, per run:
             that many must be booked, every other answer a 409 `slot_full` with alternatives
   allocate  (with --allocate) as steady, but "book the best for me"
             (POST /api/v1/me/appointments/allocate)
+  partner   (with --partner) as steady, but a partner's app books for the people: one key,
+            `--partner-rate` a second, each person on file (found by national ID) into a slot
+            of their own (POST /api/v1/partner/appointments)
 
 and `pgbench -N -c 32` on its own scratch database, for the machine's baseline in the same
 run. Before the first run, `--warmup` seconds of bookings at up to 300 a second warm the web
@@ -66,7 +69,8 @@ from surge import (  # also sets Django up, in a scratch VAR_DIR
 from surge import start_server as surge_server
 
 from bench.lean_client import LeanClient
-from booking.models import Slot
+from booking.interop.partners import issue_partner_key
+from booking.models import Partner, PartnerKey, Patient, Slot
 from booking.selectors import SlotSearch, best_open_slots
 from clinics.models import District, HealthCentre, Service
 from clinics.selectors import forget_centre_order
@@ -145,6 +149,47 @@ def bookings(
     ]
 
 
+def partner_bookings(
+    pairs: Iterable[tuple[int, tuple[int, str]]], secret: str
+) -> list[tuple[str, str, str, str]]:
+    """A partner's booking request (POST /api/v1/partner/appointments) for each (slot,
+    (patient, session)): the person as the partner's app knows them, found by national ID."""
+    pairs = list(pairs)
+    people = Patient.objects.in_bulk([patient_id for _, (patient_id, _) in pairs])
+    made = []
+    for slot_id, (patient_id, _session) in pairs:
+        patient = people[patient_id]
+        person = {
+            "first_name": patient.first_name,
+            "last_name": patient.last_name,
+            "date_of_birth": patient.date_of_birth.isoformat(),
+            "sex": patient.sex,
+            "phone": patient.phone,
+            "national_id": patient.national_id,
+        }
+        body = json.dumps({"slot_id": slot_id, "person": person})
+        made.append(
+            (
+                "/api/v1/partner/appointments",
+                f"Bearer {secret}",
+                f"bench-partner-{patient_id}",
+                body,
+            )
+        )
+    return made
+
+
+def partner_secret() -> str:
+    """A key of a partner's app, with a limit no bench reaches."""
+    partner = Partner.objects.create(name="bench super-app", contact_email="api@example.org")
+    return issue_partner_key(
+        partner=partner,
+        scopes=[PartnerKey.Scope.APPOINTMENTS_WRITE],
+        issued_by=None,
+        requests_per_minute=100_000_000,
+    ).secret
+
+
 def per_day_of() -> int:
     """How many slots open_slots puts on one day (08:00 to 17:00 in 15 minutes, every centre
     offering the service)."""
@@ -195,8 +240,9 @@ def sql_totals(pids: list[int], count_dir: str) -> tuple[int, int]:
 async def send_all(
     base: str, requests: list[tuple[str, str, str, str]], rate: float | None
 ) -> list[tuple[float, int, float, str]]:
-    """POST each (path, session key, idempotency key, body): `rate` a second (an open loop),
-    or all at once. Returns (sent at, status, latency, code) for each."""
+    """POST each (path, session key or "Bearer <partner key>", idempotency key, body): `rate`
+    a second (an open loop), or all at once. Returns (sent at, status, latency, code) for
+    each."""
     answers: list[tuple[float, int, float, str]] = []
     csrf = secrets.token_hex(16)
     async with LeanClient.at(base, limit=4000) as client:
@@ -205,12 +251,12 @@ async def send_all(
         async def one(number: int, path: str, session: str, key: str, body: str) -> None:
             if rate:
                 await asyncio.sleep(max(begin + number / rate - time.time(), 0))
-            headers = {
-                "Cookie": f"sessionid={session}; csrftoken={csrf}",
-                "X-CSRFToken": csrf,
-                "Idempotency-Key": key,
-                "Content-Type": "application/json",
-            }
+            headers = (
+                {"Authorization": session}
+                if session.startswith("Bearer ")
+                else {"Cookie": f"sessionid={session}; csrftoken={csrf}", "X-CSRFToken": csrf}
+            )
+            headers.update({"Idempotency-Key": key, "Content-Type": "application/json"})
             sent = time.time()
             try:
                 answer = await client.post(path, headers=headers, body=body.encode())
@@ -337,6 +383,10 @@ def main() -> None:
     parser.add_argument("--hot-people", type=int, default=200)
     parser.add_argument("--hot-capacity", type=int, default=5)
     parser.add_argument("--allocate", action="store_true", help="also run the allocate path")
+    parser.add_argument("--partner", action="store_true", help="also run a partner's bookings")
+    parser.add_argument(
+        "--partner-rate", type=float, help="a partner's bookings per second (default: --rate)"
+    )
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--pgbench-seconds", type=int, default=20)
     parser.add_argument("--explain", action="store_true", help="print the best-places plan")
@@ -352,7 +402,9 @@ def main() -> None:
         sys.exit("Set DATABASE_URL to a PostgreSQL server: bookings are measured there.")
 
     steady = int(options.rate * options.duration)
-    per_run = steady * (2 if options.allocate else 1) + options.hot_people
+    partner_rate = options.partner_rate or options.rate
+    partnered = int(partner_rate * options.duration) if options.partner else 0
+    per_run = steady * (2 if options.allocate else 1) + options.hot_people + partnered
     warm_rate = min(options.rate, 300)
     warm = int(warm_rate * options.warmup)
     test_db = connection.creation.create_test_db(verbosity=0, keepdb=False)
@@ -363,8 +415,9 @@ def main() -> None:
         started = time.perf_counter()
         load_reference_data(years=[timezone.localdate().year, timezone.localdate().year + 1])
         people = sign_in_patients(per_run * options.runs + warm)
-        slots = open_slots(steady * options.runs + warm, capacity=5)
+        slots = open_slots((steady + partnered) * options.runs + warm, capacity=5)
         hot = open_slots(options.runs, capacity=options.hot_capacity)
+        secret = partner_secret() if options.partner else ""
         # "Book the best for me" books the best places it finds: its own, from a day after
         # every other scenario's slots, so that it never fills a later run's (which would
         # answer those slot_full).
@@ -421,6 +474,10 @@ def main() -> None:
                 outcomes.append(
                     measure("allocate", base, server, count_dir, requests, options.rate)
                 )
+            if options.partner:
+                theirs = slots[steady * options.runs :][run * partnered : (run + 1) * partnered]
+                requests = partner_bookings(zip(theirs, mine, strict=False), secret)
+                outcomes.append(measure("partner", base, server, count_dir, requests, partner_rate))
             baseline = pgbench_baseline(options.pgbench_seconds)
             settle()
             print(
