@@ -75,6 +75,7 @@ from booking.selectors import SlotSearch, best_open_slots
 from clinics.models import District, HealthCentre, Service
 from clinics.selectors import forget_centre_order
 from clinics.services import load_reference_data
+from tests.factories import person_of
 
 SERVICE = "general-checkup"
 SLOTS_PER_CENTRE_DAY = 36  # 08:00 to 17:00, 15-minute slots
@@ -158,16 +159,7 @@ def partner_bookings(
     people = Patient.objects.in_bulk([patient_id for _, (patient_id, _) in pairs])
     made = []
     for slot_id, (patient_id, _session) in pairs:
-        patient = people[patient_id]
-        person = {
-            "first_name": patient.first_name,
-            "last_name": patient.last_name,
-            "date_of_birth": patient.date_of_birth.isoformat(),
-            "sex": patient.sex,
-            "phone": patient.phone,
-            "national_id": patient.national_id,
-        }
-        body = json.dumps({"slot_id": slot_id, "person": person})
+        body = json.dumps({"slot_id": slot_id, "person": person_of(people[patient_id])})
         made.append(
             (
                 "/api/v1/partner/appointments",

@@ -26,6 +26,19 @@ def national_id() -> str:
     return first12 + pin.calc_check_digit(first12)
 
 
+def person_of(patient: Patient, **changes: object) -> dict[str, object]:
+    """A patient's details as an app sends them (the API's PersonIn), with `changes`."""
+    return {
+        "first_name": patient.first_name,
+        "last_name": patient.last_name,
+        "date_of_birth": patient.date_of_birth.isoformat(),
+        "sex": patient.sex,
+        "phone": patient.phone,
+        "national_id": patient.national_id,
+        **changes,
+    }
+
+
 def bangkok(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=timezone.get_default_timezone())
 

@@ -17,7 +17,7 @@ from booking.interop.partners import issue_partner_key
 from booking.models import Appointment, Partner, PartnerKeyUse, Patient
 from clinics.models import HealthCentre, Service
 from notifications.models import Message
-from tests.factories import PatientFactory, SlotFactory, booked
+from tests.factories import PatientFactory, SlotFactory, booked, person_of
 
 pytestmark = pytest.mark.django_db
 
@@ -178,17 +178,9 @@ def test_the_answer_to_allocating_a_vaccine_dose_is_the_appointment_as_read_agai
 
 
 def partner_booking(client: Client, secret: str, patient: Patient, slot_id: int):  # type: ignore[no-untyped-def]
-    person = {
-        "first_name": patient.first_name,
-        "last_name": patient.last_name,
-        "date_of_birth": patient.date_of_birth.isoformat(),
-        "sex": patient.sex,
-        "phone": patient.phone,
-        "national_id": patient.national_id,
-    }
     return client.post(
         "/api/v1/partner/appointments",
-        {"slot_id": slot_id, "person": person},
+        {"slot_id": slot_id, "person": person_of(patient)},
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {secret}",
         HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),

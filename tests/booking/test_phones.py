@@ -21,6 +21,7 @@ from tests.factories import (
     booked,
     national_id,
     passcode_texted_to,
+    person_of,
 )
 
 pytestmark = pytest.mark.django_db
@@ -38,18 +39,6 @@ def child_details(**changes: object) -> dict[str, object]:
         "sex": "female",
         "national_id": national_id(),
         "relationship": "child",
-        **changes,
-    }
-
-
-def own_details(patient: Patient, **changes: object) -> dict[str, object]:
-    return {
-        "first_name": patient.first_name,
-        "last_name": patient.last_name,
-        "date_of_birth": patient.date_of_birth.isoformat(),
-        "sex": patient.sex,
-        "phone": patient.phone,
-        "national_id": patient.national_id,
         **changes,
     }
 
@@ -184,7 +173,7 @@ def test_a_corrected_dependant_phone_is_unproven_again_and_texted_a_passcode(
 
     response = client_for(patient).put(
         f"/api/v1/me/patients/{child.pk}",
-        own_details(child, phone="089 999 1111"),
+        person_of(child, phone="089 999 1111"),
         content_type="application/json",
     )
 
@@ -201,7 +190,7 @@ def test_correcting_a_dependants_other_details_sends_no_new_code(client_for, pat
 
     response = client_for(patient).put(
         f"/api/v1/me/patients/{child.pk}",
-        own_details(child, last_name="ใหม่"),
+        person_of(child, last_name="ใหม่"),
         content_type="application/json",
     )
 
@@ -237,7 +226,7 @@ def test_a_new_sign_in_phone_without_its_passcode_changes_nothing_and_texts_one(
 ):
     response = client_for(patient).put(
         f"/api/v1/me/patients/{patient.pk}",
-        own_details(patient, phone="086 555 0000", last_name="ใหม่"),
+        person_of(patient, phone="086 555 0000", last_name="ใหม่"),
         content_type="application/json",
     )
 
@@ -262,13 +251,13 @@ def test_the_passcode_moves_the_sign_in_ends_other_sessions_and_tells_the_old_nu
     before = here.session.session_key
     here.put(
         f"/api/v1/me/patients/{patient.pk}",
-        own_details(patient, phone=NEW_PHONE),
+        person_of(patient, phone=NEW_PHONE),
         content_type="application/json",
     )
 
     response = here.put(
         f"/api/v1/me/patients/{patient.pk}",
-        own_details(patient, phone=NEW_PHONE, phone_passcode=passcode_texted_to(NEW_PHONE)),
+        person_of(patient, phone=NEW_PHONE, phone_passcode=passcode_texted_to(NEW_PHONE)),
         content_type="application/json",
     )
 
@@ -297,7 +286,7 @@ def test_a_sign_in_code_for_the_new_number_does_not_move_the_sign_in(client_for,
 
     response = client.put(
         f"/api/v1/me/patients/{patient.pk}",
-        own_details(patient, phone=NEW_PHONE, phone_passcode=passcode_texted_to(NEW_PHONE)),
+        person_of(patient, phone=NEW_PHONE, phone_passcode=passcode_texted_to(NEW_PHONE)),
         content_type="application/json",
     )
 
@@ -312,12 +301,12 @@ def test_a_number_another_account_uses_answers_as_any_other_and_is_refused_plain
     client = client_for(patient, "en")
     free = client.put(
         f"/api/v1/me/patients/{patient.pk}",
-        own_details(patient, phone="086 555 0000"),
+        person_of(patient, phone="086 555 0000"),
         content_type="application/json",
     )
     taken = client.put(
         f"/api/v1/me/patients/{patient.pk}",
-        own_details(patient, phone=other_patient.phone),
+        person_of(patient, phone=other_patient.phone),
         content_type="application/json",
     )
 
@@ -327,7 +316,7 @@ def test_a_number_another_account_uses_answers_as_any_other_and_is_refused_plain
     assert passcodes_to(other_patient.phone) == 1
     refused = client.put(
         f"/api/v1/me/patients/{patient.pk}",
-        own_details(
+        person_of(
             patient,
             phone=other_patient.phone,
             phone_passcode=passcode_texted_to(other_patient.phone),
@@ -365,7 +354,7 @@ def test_the_service_asks_for_the_passcode_before_moving_the_sign_in(patient):
 def test_an_unchanged_sign_in_phone_needs_no_passcode(client_for, patient):
     response = client_for(patient).put(
         f"/api/v1/me/patients/{patient.pk}",
-        own_details(patient, phone="081 000 0001", last_name="ใหม่"),
+        person_of(patient, phone="081 000 0001", last_name="ใหม่"),
         content_type="application/json",
     )
 
