@@ -250,28 +250,38 @@ def patient_for_partner(*, key: PartnerKey, person: PersonDetails, verified: boo
     the scope people:verified): then a record nobody proved is taken into the phone's account.
     A verified person's bookings stay in their own household whatever phone the partner gives.
     Every refusal about the person is the same "contact a health centre", counted against the
-    key: too many in an hour and the key waits (TooManyRequests)."""
+    key: too many in an hour and the key waits (TooManyRequests). Call inside a transaction."""
+    patient = _patient_for_partner(key=key, person=person, verified=verified, writing=True)
+    assert patient is not None  # writing, it finds or makes one, or refuses
+    return patient
+
+
+def patient_on_file_for_partner(
+    *, key: PartnerKey, person: PersonDetails, verified: bool
+) -> Patient | None:
+    """patient_for_partner's patient when finding them writes nothing (they are on file, and
+    nothing about them changes), else None; its refusals alike."""
+    return _patient_for_partner(key=key, person=person, verified=verified, writing=False)
+
+
+def _patient_for_partner(
+    *, key: PartnerKey, person: PersonDetails, verified: bool, writing: bool
+) -> Patient | None:
     check_partner_refusal_rate(key_id=key.pk)
-    try:
-        return _patient_for_partner(person=person, verified=verified)
-    except ContactHealthCentre:
-        count_partner_refusal(key_id=key.pk)
-        raise
-
-
-def _patient_for_partner(*, person: PersonDetails, verified: bool) -> Patient:
-    """Called inside the booking's transaction (_book_for_partner). Finding someone writes
-    nothing and takes no savepoint; each way of writing has one of its own (_find_or_register),
-    so that a registration that loses a race to another request is undone alone."""
     details = validated_person(person)
     if not details.phone:
         raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
     try:
-        return _find_or_register(details, verified=verified)
-    except AlreadyRegistered:
-        # Another request registered this phone or ID at the same moment (a partner's retries
-        # of one booking, say): its insert made ours wait until it committed. Find them now.
-        return _find_or_register(details, verified=verified)
+        try:
+            return _find_or_register(details, verified=verified, writing=writing)
+        except AlreadyRegistered:
+            # Another request registered this phone or ID at the same moment (a partner's
+            # retries of one booking, say): its insert made ours wait until it committed. Find
+            # them now.
+            return _find_or_register(details, verified=verified, writing=writing)
+    except ContactHealthCentre:
+        count_partner_refusal(key_id=key.pk)
+        raise
 
 
 def _find_person(details: PersonDetails) -> Patient | None:
@@ -295,7 +305,9 @@ def _account_of_phone(phone: str, found: Patient | None) -> User | None:
     return get_user_model().objects.filter(username=phone).first()
 
 
-def _find_or_register(details: PersonDetails, *, verified: bool) -> Patient:
+def _find_or_register(details: PersonDetails, *, verified: bool, writing: bool) -> Patient | None:
+    """The patient for `details`, found or written; None where it would write and `writing`
+    is false."""
     found = _find_person(details)
     account = _account_of_phone(details.phone, found)
     if found is None and account is not None:
@@ -315,6 +327,8 @@ def _find_or_register(details: PersonDetails, *, verified: bool) -> Patient:
                 raise PersonDoesNotMatch(reason="birth_date_differs", patient_id=found.pk)
             if not verified:
                 return found
+            if not writing:
+                return None
             with transaction.atomic():
                 return _verified_by_partner(found)
         if not verified:  # booking would land in another phone's household
@@ -323,10 +337,14 @@ def _find_or_register(details: PersonDetails, *, verified: bool) -> Patient:
                 reason="birth_date_differs" if differs else "in_another_household",
                 patient_id=found.pk,
             )
+        if not writing:
+            return None
         with transaction.atomic():
             return _take_for_phone(found, account, details)
     if account is not None and not verified:
         raise PersonDoesNotMatch(reason="unverified_on_a_known_phone")
+    if not writing:
+        return None
     with transaction.atomic():
         if account is None:
             patient = register_account(password=None, person=details)
@@ -399,7 +417,6 @@ def book_for_partner(
         raise
 
 
-@transaction.atomic
 def _book_for_partner(
     *,
     key: PartnerKey,
@@ -414,12 +431,22 @@ def _book_for_partner(
     # In a drive's waiting room the person holds one place in line, however they come.
     visitor = f"person:{details.national_id or details.passport_number}"
     wait_turn_for_slot(slot_id=slot_id, account_id=visitor)
-    patient = patient_for_partner(key=key, person=details, verified=verified)
-    return book_slot(
-        patient=patient,
-        slot_id=slot_id,
-        booked_by=patient.account,
-        channel=Appointment.Channel.API,
-        idempotency_key=f"partner-{key.partner_id}:{idempotency_key}",
-        partner=key.partner,
-    )
+
+    def book(patient: Patient) -> Booking:
+        return book_slot(
+            patient=patient,
+            slot_id=slot_id,
+            booked_by=patient.account,
+            channel=Appointment.Channel.API,
+            idempotency_key=f"partner-{key.partner_id}:{idempotency_key}",
+            partner=key.partner,
+        )
+
+    # Someone on file, about whom nothing changes: the booking is the only write, and makes
+    # its own transaction (one statement through the booking function).
+    on_file = patient_on_file_for_partner(key=key, person=details, verified=verified)
+    if on_file is not None:
+        return book(on_file)
+    # Otherwise the person is registered (or taken in) with the booking, all or nothing.
+    with transaction.atomic():
+        return book(patient_for_partner(key=key, person=details, verified=verified))
