@@ -345,14 +345,14 @@ def _find_or_register(details: PersonDetails, *, verified: bool, writing: bool) 
         raise PersonDoesNotMatch(reason="unverified_on_a_known_phone")
     if not writing:
         return None
-    with transaction.atomic():
-        if account is None:
-            patient = register_account(password=None, person=details)
-        else:
-            patient = add_dependant(
-                account=account, relationship=Patient.Relationship.OTHER, person=details
-            )
-        return _verified_by_partner(patient) if verified else patient
+    # Each of these two writes in a savepoint of its own already (transaction.atomic).
+    if account is None:
+        patient = register_account(password=None, person=details)
+    else:
+        patient = add_dependant(
+            account=account, relationship=Patient.Relationship.OTHER, person=details
+        )
+    return _verified_by_partner(patient) if verified else patient
 
 
 def _verified_by_partner(patient: Patient) -> Patient:
