@@ -241,36 +241,20 @@ def record_partner_call(
         PartnerKey.objects.filter(pk=key.pk).update(last_used_at=now)
 
 
-def patient_for_partner(*, key: PartnerKey, person: PersonDetails, verified: bool) -> Patient:
-    """The patient a partner names, found by national ID (or passport and date of birth), or
-    registered: on the account of their phone number, which is also where texts go.
+def patient_for_partner(
+    *, key: PartnerKey, details: PersonDetails, verified: bool, writing: bool
+) -> Patient | None:
+    """The patient a partner names (`details`, validated, with a phone), found by national ID
+    (or passport and date of birth), or registered: on the account of their phone number,
+    which is also where texts go. Not `writing`: only someone on file about whom nothing
+    changes, else None (nothing is written); `writing`: inside the booking's transaction.
 
     A person found in another phone's household, or a person added to a phone's household, is
     booked there only when the partner says it verified who they are (`verified`, which needs
     the scope people:verified): then a record nobody proved is taken into the phone's account.
     A verified person's bookings stay in their own household whatever phone the partner gives.
     Every refusal about the person is the same "contact a health centre", counted against the
-    key: too many in an hour and the key waits (TooManyRequests). Call inside a transaction."""
-    patient = _patient_for_partner(key=key, person=person, verified=verified, writing=True)
-    assert patient is not None  # writing, it finds or makes one, or refuses
-    return patient
-
-
-def patient_on_file_for_partner(
-    *, key: PartnerKey, person: PersonDetails, verified: bool
-) -> Patient | None:
-    """patient_for_partner's patient when finding them writes nothing (they are on file, and
-    nothing about them changes), else None; its refusals alike."""
-    return _patient_for_partner(key=key, person=person, verified=verified, writing=False)
-
-
-def _patient_for_partner(
-    *, key: PartnerKey, person: PersonDetails, verified: bool, writing: bool
-) -> Patient | None:
-    check_partner_refusal_rate(key_id=key.pk)
-    details = validated_person(person)
-    if not details.phone:
-        raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
+    key (check_partner_refusal_rate says when the key must wait)."""
     try:
         try:
             return _find_or_register(details, verified=verified, writing=writing)
@@ -316,7 +300,7 @@ def _find_or_register(details: PersonDetails, *, verified: bool, writing: bool) 
         found = _find_person(details)
     # Each way below that writes does so in a savepoint of its own (transaction.atomic): a
     # registration that loses a race with another request is undone alone, and the person is
-    # then found again (_patient_for_partner).
+    # then found again (patient_for_partner).
     if found is not None:
         if found.identity_verified_at is not None:
             if found.date_of_birth != details.date_of_birth:
@@ -431,6 +415,9 @@ def _book_for_partner(
     # In a drive's waiting room the person holds one place in line, however they come.
     visitor = f"person:{details.national_id or details.passport_number}"
     wait_turn_for_slot(slot_id=slot_id, account_id=visitor)
+    check_partner_refusal_rate(key_id=key.pk)  # too many refusals about people: the key waits
+    if not details.phone:
+        raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
 
     def book(patient: Patient) -> Booking:
         return book_slot(
@@ -444,9 +431,11 @@ def _book_for_partner(
 
     # Someone on file, about whom nothing changes: the booking is the only write, and makes
     # its own transaction (one statement through the booking function).
-    on_file = patient_on_file_for_partner(key=key, person=details, verified=verified)
+    on_file = patient_for_partner(key=key, details=details, verified=verified, writing=False)
     if on_file is not None:
         return book(on_file)
     # Otherwise the person is registered (or taken in) with the booking, all or nothing.
     with transaction.atomic():
-        return book(patient_for_partner(key=key, person=details, verified=verified))
+        patient = patient_for_partner(key=key, details=details, verified=verified, writing=True)
+        assert patient is not None  # writing, it finds or makes one, or refuses
+        return book(patient)
