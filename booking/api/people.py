@@ -5,13 +5,13 @@ from django.utils.translation import gettext_lazy as _
 from booking.schemas import PersonIn
 from booking.services.patients import PersonDetails
 from clinics.exceptions import InvalidInput
-from clinics.models import District
+from clinics.selectors import district_by_code
 
 
 def person_details(payload: PersonIn) -> PersonDetails:
     district = None
     if payload.district_code is not None:
-        district = District.objects.filter(code=payload.district_code).first()
+        district = district_by_code(payload.district_code)  # kept in this process
         if district is None:
             raise InvalidInput(
                 _("There is no Bangkok district with that code."), field="district_code"

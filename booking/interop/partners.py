@@ -5,14 +5,16 @@ import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import connection, transaction
-from django.db.models import ForeignKey, Model
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, ForeignKey, JSONField, Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -92,6 +94,14 @@ def revoke_partner_keys(*, key_ids: list[int]) -> int:
     )
 
 
+@functools.cache
+def _database() -> BaseDatabaseWrapper:
+    """Django's default database, for its converters and adapters alone (no statement is run
+    on it): on the lean route's event loop each request is a context of its own, where
+    asking for `connection` made a new object every time."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def _read_with_parent(model: type[M], parent: str, where: str, params: list[Any]) -> M | None:
     """The first row of `model` (by id) matching `where` (its columns as "c."), with the row
     its foreign key `parent` points to, in one statement, as select_related(parent) loads them
@@ -102,18 +112,26 @@ def _read_with_parent(model: type[M], parent: str, where: str, params: list[Any]
     with connection.cursor() as cursor:
         cursor.execute(read.sql, params)
         row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [read.convert(index, value) for index, value in enumerate(row)]
-    width = len(read.own)
-    found = model.from_db(connection.alias, read.own, values[:width])
-    setattr(found, parent, read.parent.from_db(connection.alias, read.theirs, values[width:]))
-    return found
+    return None if row is None else read.made(row)
+
+
+async def _aread_with_parent(
+    conn: Any, model: type[M], parent: str, where: str, params: list[Any]
+) -> M | None:
+    """_read_with_parent on a psycopg AsyncConnection (the lean route's): the same statement,
+    loaded the same way."""
+    read = _statement_with_parent(model, parent, where)
+    async with conn.cursor() as cursor:
+        await cursor.execute(read.sql, params)
+        row = await cursor.fetchone()
+    return None if row is None else read.made(row)
 
 
 @dataclass(frozen=True)
 class _ReadWithParent:
     sql: str
+    model: type[Model]
+    name: str  # the foreign key's
     parent: type[Model]
     own: list[str]  # the fields the columns fill, of the model and then of its parent
     theirs: list[str]
@@ -121,8 +139,18 @@ class _ReadWithParent:
 
     def convert(self, index: int, value: Any) -> Any:
         for converter, column in self.converters[index]:
-            value = converter(value, column, connection)
+            value = converter(value, column, _database())
         return value
+
+    def made(self, row: Sequence[Any]) -> Any:
+        """The model's instance, with its parent, from a row of the statement."""
+        values = [self.convert(index, value) for index, value in enumerate(row)]
+        width = len(self.own)
+        found = self.model.from_db(DEFAULT_DB_ALIAS, self.own, values[:width])
+        setattr(
+            found, self.name, self.parent.from_db(DEFAULT_DB_ALIAS, self.theirs, values[width:])
+        )
+        return found
 
 
 @functools.cache
@@ -138,7 +166,14 @@ def _statement_with_parent(model: type[Model], parent: str, where: str) -> _Read
     assert their_key is not None
     quote = connection.ops.quote_name
     own, theirs = model._meta.concrete_fields, parent_model._meta.concrete_fields
-    columns = [f"c.{quote(f.column)}" for f in own] + [f"p.{quote(f.column)}" for f in theirs]
+
+    def selected(table: str, field: Field[Any, Any]) -> str:
+        # JSON as text, as Django's own connections load it on PostgreSQL (psycopg would
+        # parse it on the lean route's, which JSONField's converter does after).
+        as_text = connection.vendor == "postgresql" and isinstance(field, JSONField)
+        return f"{table}.{quote(field.column)}{'::text' if as_text else ''}"
+
+    columns = [selected("c", f) for f in own] + [selected("p", f) for f in theirs]
     converters = []
     for table, each in [(model._meta.db_table, f) for f in own] + [
         (parent_model._meta.db_table, f) for f in theirs
@@ -154,6 +189,8 @@ def _statement_with_parent(model: type[Model], parent: str, where: str) -> _Read
             f"ON p.{quote(their_key.column)} = c.{quote(field.column)} "
             f"WHERE {where} ORDER BY c.{quote(own_key.column)} LIMIT 1"
         ),
+        model=model,
+        name=parent,
         parent=parent_model,
         own=[f.attname for f in own],
         theirs=[f.attname for f in theirs],
@@ -164,15 +201,36 @@ def _statement_with_parent(model: type[Model], parent: str, where: str) -> _Read
 def partner_key_for(presented: str) -> PartnerKey:
     """The key a caller presented, live or not (so that using a revoked one is audited too);
     PartnerKeyInvalid if it is not one of ours."""
+    prefix = _prefix_of(presented)
+    key = None if prefix is None else _read_with_parent(PartnerKey, "partner", _BY_PREFIX, [prefix])
+    return _presented_key(key, presented)
+
+
+async def apartner_key_for(conn: Any, presented: str) -> PartnerKey:
+    """partner_key_for on a psycopg AsyncConnection (the lean route's)."""
+    prefix = _prefix_of(presented)
+    key = None
+    if prefix is not None:
+        key = await _aread_with_parent(conn, PartnerKey, "partner", _BY_PREFIX, [prefix])
+    return _presented_key(key, presented)
+
+
+# A key's row (with its partner's) by the key's prefix.
+_BY_PREFIX = "c.prefix = %s"
+
+
+def _prefix_of(presented: str) -> str | None:
+    """The prefix of what looks like one of our keys: "bma_<8 hex digits>_<secret>", where
+    the secret part may itself contain "_"."""
     presented = presented.strip()
-    # "bma_<8 hex digits>_<secret>": the secret part may itself contain "_".
-    prefix = "_".join(presented.split("_", 2)[:2])
-    key = (
-        _read_with_parent(PartnerKey, "partner", "c.prefix = %s", [prefix])
-        if presented.startswith(KEY_START) and len(presented) < 200
-        else None
-    )
-    if key is None or not hmac.compare_digest(key.secret_hash, _hash(presented)):
+    if not presented.startswith(KEY_START) or len(presented) >= 200:
+        return None
+    return "_".join(presented.split("_", 2)[:2])
+
+
+def _presented_key(key: PartnerKey | None, presented: str) -> PartnerKey:
+    """The key read by its prefix, if the whole of what was presented is its secret."""
+    if key is None or not hmac.compare_digest(key.secret_hash, _hash(presented.strip())):
         raise PartnerKeyInvalid()
     return key
 
@@ -215,6 +273,7 @@ _INSERT_USE = (
     f"INSERT INTO {PartnerKeyUse._meta.db_table} ({', '.join(f.column for f in _USE_FIELDS)}) "
     f"VALUES ({', '.join(['%s'] * len(_USE_FIELDS))})"
 )
+_KEY_USED = f"UPDATE {PartnerKey._meta.db_table} SET last_used_at = %s WHERE id = %s"
 
 
 def record_partner_call(
@@ -223,6 +282,25 @@ def record_partner_call(
     """Write one use of a key to the audit trail, answered or refused; and when the key was
     last used, to the minute (LAST_USED_PRECISION): every call of a busy key writing its row
     would have them wait for each other's lock on it."""
+    with connection.cursor() as cursor:  # use.save(), but made in a tenth of its CPU
+        for sql, params in _partner_call_writes(key, method, path, status_code, address):
+            cursor.execute(sql, params)
+
+
+async def arecord_partner_call(
+    conn: Any, *, key: PartnerKey, method: str, path: str, status_code: int, address: str | None
+) -> None:
+    """record_partner_call on a psycopg AsyncConnection (the lean route's), in autocommit."""
+    async with conn.cursor() as cursor:
+        for sql, params in _partner_call_writes(key, method, path, status_code, address):
+            await cursor.execute(sql, params)
+
+
+def _partner_call_writes(
+    key: PartnerKey, method: str, path: str, status_code: int, address: str | None
+) -> list[tuple[str, list[Any]]]:
+    """record_partner_call's statements: the use, and the key's last use when it is stale (the
+    key in memory is told)."""
     now = timezone.now()
     use = PartnerKeyUse(
         key=key,
@@ -232,13 +310,16 @@ def record_partner_call(
         status_code=status_code,
         address=address,
     )
-    with connection.cursor() as cursor:  # use.save(), but made in a tenth of its CPU
-        cursor.execute(
+    writes = [
+        (
             _INSERT_USE,
-            [f.get_db_prep_save(getattr(use, f.attname), connection) for f in _USE_FIELDS],
+            [f.get_db_prep_save(getattr(use, f.attname), _database()) for f in _USE_FIELDS],
         )
+    ]
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_PRECISION:
-        PartnerKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+        writes.append((_KEY_USED, [_database().ops.adapt_datetimefield_value(now), key.pk]))
+    return writes
 
 
 def patient_for_partner(
@@ -271,13 +352,33 @@ def patient_for_partner(
 def _find_person(details: PersonDetails) -> Patient | None:
     """The person by national ID (or passport and date of birth), with their account (the
     booking is made by it)."""
+    return _read_with_parent(Patient, "account", *_person_where(details))
+
+
+async def aperson_on_file(conn: Any, *, details: PersonDetails, verified: bool) -> Patient | None:
+    """patient_for_partner(writing=False) on a psycopg AsyncConnection (the lean route's), for
+    the person found whose account signs in with their phone, or who is verified: they are
+    read with their account in one statement. None for anyone else (nothing is written), and
+    for a refusal (PersonDoesNotMatch is counted and audited by patient_for_partner)."""
+    found = await _aread_with_parent(conn, Patient, "account", *_person_where(details))
+    if found is None:
+        return None
+    phones_account = found.account if found.account.get_username() == details.phone else None
+    if found.identity_verified_at is None and phones_account is None:
+        return None  # the phone's account is another, or none: read by patient_for_partner
+    try:
+        return _on_file(found, phones_account, details, verified=verified)
+    except PersonDoesNotMatch:
+        return None
+
+
+def _person_where(details: PersonDetails) -> tuple[str, list[Any]]:
+    """_read_with_parent's condition and parameters for the person."""
     if details.national_id:
-        return _read_with_parent(Patient, "account", "c.national_id = %s", [details.national_id])
-    return _read_with_parent(
-        Patient,
-        "account",
+        return "c.national_id = %s", [details.national_id]
+    return (
         "c.passport_number = %s AND c.date_of_birth = %s",
-        [details.passport_number, connection.ops.adapt_datefield_value(details.date_of_birth)],
+        [details.passport_number, _database().ops.adapt_datefield_value(details.date_of_birth)],
     )
 
 
@@ -298,38 +399,17 @@ def _find_or_register(details: PersonDetails, *, verified: bool, writing: bool) 
         # A registration committed between the two reads shows its account but not yet its
         # person: read again (on PostgreSQL each statement sees what is committed by then).
         found = _find_person(details)
-    # Each way below that writes does so in a savepoint of its own (transaction.atomic): a
-    # registration that loses a race with another request is undone alone, and the person is
-    # then found again (patient_for_partner).
+    on_file = _on_file(found, account, details, verified=verified)
+    if on_file is not None or not writing:
+        return on_file
+    # Each way below writes in a savepoint of its own (transaction.atomic): a registration
+    # that loses a race with another request is undone alone, and the person is then found
+    # again (patient_for_partner).
     if found is not None:
-        if found.identity_verified_at is not None:
-            if found.date_of_birth != details.date_of_birth:
-                raise PersonDoesNotMatch(reason="birth_date_differs", patient_id=found.pk)
-            return found  # their own household, whichever phone the partner gave
-        if account is not None and found.account_id == account.pk:
-            if found.date_of_birth != details.date_of_birth:
-                raise PersonDoesNotMatch(reason="birth_date_differs", patient_id=found.pk)
-            if not verified:
-                return found
-            if not writing:
-                return None
-            with transaction.atomic():
-                return _verified_by_partner(found)
-        if not verified:  # booking would land in another phone's household
-            differs = found.date_of_birth != details.date_of_birth
-            raise PersonDoesNotMatch(
-                reason="birth_date_differs" if differs else "in_another_household",
-                patient_id=found.pk,
-            )
-        if not writing:
-            return None
         with transaction.atomic():
+            if account is not None and found.account_id == account.pk:
+                return _verified_by_partner(found)
             return _take_for_phone(found, account, details)
-    if account is not None and not verified:
-        raise PersonDoesNotMatch(reason="unverified_on_a_known_phone")
-    if not writing:
-        return None
-    # Each of these two writes in a savepoint of its own already (transaction.atomic).
     if account is None:
         patient = register_account(password=None, person=details)
     else:
@@ -337,6 +417,35 @@ def _find_or_register(details: PersonDetails, *, verified: bool, writing: bool) 
             account=account, relationship=Patient.Relationship.OTHER, person=details
         )
     return _verified_by_partner(patient) if verified else patient
+
+
+def _on_file(
+    found: Patient | None, account: User | None, details: PersonDetails, *, verified: bool
+) -> Patient | None:
+    """The person found (`found`), to be booked as they are on file; PersonDoesNotMatch when
+    they may not be booked as given; None when booking them writes first: someone new, on
+    `account` (the phone's, if it has one) or on an account of their own, or someone found
+    whom the partner verified and who is to be marked so or taken into the phone's
+    account."""
+    if found is None:
+        if account is not None and not verified:
+            raise PersonDoesNotMatch(reason="unverified_on_a_known_phone")
+        return None
+    if found.identity_verified_at is not None:
+        if found.date_of_birth != details.date_of_birth:
+            raise PersonDoesNotMatch(reason="birth_date_differs", patient_id=found.pk)
+        return found  # their own household, whichever phone the partner gave
+    if account is not None and found.account_id == account.pk:
+        if found.date_of_birth != details.date_of_birth:
+            raise PersonDoesNotMatch(reason="birth_date_differs", patient_id=found.pk)
+        return None if verified else found
+    if not verified:  # booking would land in another phone's household
+        differs = found.date_of_birth != details.date_of_birth
+        raise PersonDoesNotMatch(
+            reason="birth_date_differs" if differs else "in_another_household",
+            patient_id=found.pk,
+        )
+    return None
 
 
 def _verified_by_partner(patient: Patient) -> Patient:
@@ -377,16 +486,21 @@ def book_for_partner(
     slot_id: int,
     idempotency_key: str,
     verified: bool = False,
+    let_in: bool = False,
 ) -> Booking:
     """Book a place for the person a partner names: the same engine, rules, waiting room and
     texts as a booking made by the person, marked as the partner's so that it may read and
     cancel it. All or nothing: a refused booking registers nobody. `verified` needs the
     key's people:verified scope. A person who does not match is refused as any person the
-    partner may not book, and the refusal is audited once the booking is undone."""
+    partner may not book, and the refusal is audited once the booking is undone. `let_in`:
+    a drive's waiting room let the request in already (the lean route asked it)."""
     try:
+        details, _let_in = partner_booking_checks(
+            key=key, person=person, slot_id=slot_id, verified=verified, let_in=let_in
+        )
         return _book_for_partner(
             key=key,
-            person=person,
+            details=details,
             slot_id=slot_id,
             idempotency_key=idempotency_key,
             verified=verified,
@@ -401,31 +515,50 @@ def book_for_partner(
         raise
 
 
+def partner_booking_checks(
+    *, key: PartnerKey, person: PersonDetails, slot_id: int, verified: bool, let_in: bool = False
+) -> tuple[PersonDetails, bool]:
+    """What a partner's booking asks before the person is looked for, in this order: the
+    scope `verified` needs, the details (validated and tidied, which are returned), the
+    drive's waiting room (unless `let_in`: it let them in already; whether its line let them
+    in now is returned), the key's refusals about people, and a phone for the texts."""
+    if verified:
+        require_scope(key, Scope.PEOPLE_VERIFIED)
+    details = validated_person(person)
+    if not let_in:
+        # In a drive's waiting room the person holds one place in line, however they come.
+        let_in = wait_turn_for_slot(slot_id=slot_id, account_id=partner_visitor(details))
+    check_partner_refusal_rate(key_id=key.pk)  # too many refusals about people: the key waits
+    if not details.phone:
+        raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
+    return details, let_in
+
+
+def partner_visitor(details: PersonDetails) -> str:
+    """Who the person is to a drive's waiting room, whichever partner books for them."""
+    return f"person:{details.national_id or details.passport_number}"
+
+
+def partner_idempotency_key(key: PartnerKey, idempotency_key: str) -> str:
+    """The appointment's idempotency key for the partner's: each partner's keys apart."""
+    return f"partner-{key.partner_id}:{idempotency_key}"
+
+
 def _book_for_partner(
     *,
     key: PartnerKey,
-    person: PersonDetails,
+    details: PersonDetails,
     slot_id: int,
     idempotency_key: str,
     verified: bool,
 ) -> Booking:
-    if verified:
-        require_scope(key, Scope.PEOPLE_VERIFIED)
-    details = validated_person(person)
-    # In a drive's waiting room the person holds one place in line, however they come.
-    visitor = f"person:{details.national_id or details.passport_number}"
-    wait_turn_for_slot(slot_id=slot_id, account_id=visitor)
-    check_partner_refusal_rate(key_id=key.pk)  # too many refusals about people: the key waits
-    if not details.phone:
-        raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")
-
     def book(patient: Patient) -> Booking:
         return book_slot(
             patient=patient,
             slot_id=slot_id,
             booked_by=patient.account,
             channel=Appointment.Channel.API,
-            idempotency_key=f"partner-{key.partner_id}:{idempotency_key}",
+            idempotency_key=partner_idempotency_key(key, idempotency_key),
             partner=key.partner,
         )
 

@@ -59,16 +59,22 @@ def drives_kept_for(booking: BookingRequest) -> list[VaccinationDrive] | None:
     drives in their surge it does not keep now, or a service it does not keep)."""
     payload = booking.payload
     if isinstance(payload, BookIn):
-        facts = kept_slot_facts(payload.slot_id)
-        if facts is None or facts.drive_id is None:
-            return []
-        kept = kept_drives_in_surge(facts.service_id)
-        return ([drive for drive in kept if drive.pk == facts.drive_id] or None) if kept else None
+        return drives_kept_for_slot(payload.slot_id)
     try:
         service_id = service_id_by_code(payload.service)
     except Exception:  # not kept here (SynchronousOnlyOperation), or no such service
         return None
     return kept_drives_in_surge(service_id)
+
+
+def drives_kept_for_slot(slot_id: int) -> list[VaccinationDrive] | None:
+    """drives_kept_for a booking of the slot: [] for a slot of no drive or one this process
+    keeps no facts of, None for a drive's slot whose drive in its surge it does not keep now."""
+    facts = kept_slot_facts(slot_id)
+    if facts is None or facts.drive_id is None:
+        return []
+    kept = kept_drives_in_surge(facts.service_id)
+    return ([drive for drive in kept if drive.pk == facts.drive_id] or None) if kept else None
 
 
 def _line_keys(booking: BookingRequest, user_id: int | str) -> list[str]:

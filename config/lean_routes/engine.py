@@ -3,9 +3,9 @@ with the booking function on an async connection, or in an engine thread with th
 own steps when only the ORM can answer; answered by the ninja operation itself."""
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any, NoReturn
 
 from asgiref.sync import sync_to_async
@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import close_old_connections
 from django.http import HttpResponse
+from ninja import Router
 from ninja.operation import Operation
 
 from booking.api import patients
@@ -49,10 +50,10 @@ from config.lean_routes.request import BookingRequest, Reader
 
 
 @functools.cache
-def _operation(view: Callable[..., Any]) -> Operation:
+def operation_of(router: Router, view: Callable[..., Any]) -> Operation:
     """The view's ninja operation, bound to the API as it is when serving its URL: it shapes
     the answer (the response schema for the status, headers set by the view)."""
-    for path_view in patients.router.path_operations.values():
+    for path_view in router.path_operations.values():
         for operation in path_view.operations:
             if operation.view_func is view:
                 bound = operation.clone()
@@ -64,7 +65,8 @@ def _operation(view: Callable[..., Any]) -> Operation:
 def _answered(booking: BookingRequest, made: Booking) -> HttpResponse:
     """The booking's answer as the ninja view gives it, from the operation itself."""
     request, payload = booking.request, booking.payload
-    operation = _operation(patients.allocate if isinstance(payload, AllocateIn) else patients.book)
+    view = patients.allocate if isinstance(payload, AllocateIn) else patients.book
+    operation = operation_of(patients.router, view)
     temporal = api.create_temporal_response(request)
     result = patients._booked(request, temporal, made)
     return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
@@ -105,7 +107,7 @@ def _replay_now(booking: BookingRequest, appointment_id: int) -> HttpResponse:
         return api.on_exception(request, exc)
 
 
-def _with_fresh_connections(function: Callable[..., Any], *args: Any) -> Any:
+def with_fresh_connections(function: Callable[..., Any], *args: Any) -> Any:
     """`function(*args)` on an engine thread, with Django's connections as a request has them."""
     close_old_connections()
     try:
@@ -126,12 +128,10 @@ async def run_booking(
     apart from the reads of people still in line."""
 
     async def in_a_thread(function: Callable[..., Any], *args: Any) -> Any:
-        run = sync_to_async(_with_fresh_connections, thread_sensitive=False, executor=executor)
+        run = sync_to_async(with_fresh_connections, thread_sensitive=False, executor=executor)
         return await run(function, *args)
 
-    changes: list[queue_events.QueueChange] = []
-    collecting = queue_events.deferred_changes.set(changes)
-    try:
+    with desks_told_after():
         if connections is not None:
             try:
                 return await _book_on_the_loop(
@@ -146,6 +146,16 @@ async def run_booking(
                 return replay
         answer: HttpResponse = await in_a_thread(_book_now, booking)
         return answer
+
+
+@contextmanager
+def desks_told_after() -> Iterator[None]:
+    """The centres' desks told of the bookings made within, from the event loop once they are
+    committed (queue_events.send_soon)."""
+    changes: list[queue_events.QueueChange] = []
+    collecting = queue_events.deferred_changes.set(changes)
+    try:
+        yield
     finally:
         queue_events.deferred_changes.reset(collecting)
         queue_events.send_soon(changes)  # the desks are told from here, after the commit
@@ -213,7 +223,7 @@ async def _book_on_the_loop(
                         _refuse_none_left(booking, patient)
         except SlotFull as lost:  # a given slot (allocate moves on): as alternatives_if_full
             assert isinstance(payload, BookIn)
-            alternatives = await _alternatives(payload.slot_id, in_a_thread=in_a_thread)
+            alternatives = await alternatives_for(payload.slot_id, in_a_thread=in_a_thread)
             lost.detail["alternatives"] = alternatives
             return api.on_exception(request, lost)
         except DomainError as refused:
@@ -329,7 +339,7 @@ def _candidates(
     return search, [remember_slot(option.slot) for option in options]
 
 
-async def _alternatives(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, Any]]:
+async def alternatives_for(slot_id: int, *, in_a_thread: Reader) -> list[dict[str, Any]]:
     """patients.alternatives_to: kept ones from the event loop, else worked out in a thread."""
     try:
         return patients.alternatives_to(slot_id)

@@ -4,7 +4,6 @@ handed to Django with the body replayed."""
 
 import asyncio
 import io
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -13,6 +12,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
@@ -23,7 +23,6 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.locale import LocaleMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils import translation
-from pydantic import ValidationError as PydanticValidationError
 
 from booking.schemas import AllocateIn, BookIn
 from booking.services import booking_sql
@@ -38,19 +37,28 @@ from config.lean_routes.before_engine import (
     signed_in,
     wait_in_line,
 )
-from config.lean_routes.engine import run_booking
+from config.lean_routes.engine import run_booking, with_fresh_connections
+from config.lean_routes.partner import (
+    PARTNER_BOOK_PATH,
+    PartnerBooking,
+    check_partner_booking,
+    parse_partner,
+    partner_in_a_drive,
+    read_key,
+    record_call,
+    run_partner_booking,
+)
 from config.lean_routes.request import (
     ALLOCATE_PATH,
     BOOK_PATH,
-    IDEMPOTENCY_KEY_LENGTH,
     BookingRequest,
     Busy,
     PassThrough,
     lean_routes_apply,
+    read_request,
 )
 from config.lean_routes.wire import _busy, _read_body, _replaying, _send_response
 from config.load_shedding import Shedder
-from config.middleware import NUL_MARKERS
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +122,7 @@ class LeanRoutes:
         noop = lambda request: HttpResponse()  # noqa: E731 - only their hooks are called
         self.security = SecurityMiddleware(noop)
         self.sessions = SessionMiddleware(noop)
+        self.authentication = AuthenticationMiddleware(noop)
         self.locale = LocaleMiddleware(noop)
         self.common = CommonMiddleware(noop)
         self.csrf = CsrfViewMiddleware(noop)
@@ -124,7 +133,7 @@ class LeanRoutes:
             not self.engaged
             or scope["type"] != "http"
             or scope.get("method") != "POST"
-            or scope.get("path") not in (BOOK_PATH, ALLOCATE_PATH)
+            or scope.get("path") not in (BOOK_PATH, ALLOCATE_PATH, PARTNER_BOOK_PATH)
         ):
             await self.app(scope, receive, send)
             return
@@ -132,7 +141,10 @@ class LeanRoutes:
         if complete and not disconnected:
             with translation.override(None):
                 try:
-                    response = await self.answer(scope, body)
+                    if scope["path"] == PARTNER_BOOK_PATH:
+                        response = await self.answer_partner(scope, body)
+                    else:
+                        response = await self.answer(scope, body)
                 except PassThrough:
                     response = None
                 except Busy:
@@ -160,13 +172,7 @@ class LeanRoutes:
             # on to the waiting room, which tells people in line their place from Redis.
             raise Busy
         await self.after_those_let_in(booking)
-        try:
-            request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
-        except DisallowedHost as exc:
-            raise PassThrough from exc
-        if self.security.process_request(request) is not None:  # e.g. to HTTPS
-            raise PassThrough
-        self.locale.process_request(request)
+        self.middleware_in(request)
         await signed_in(booking, read=self.read)
         # ninja's SessionAuth runs Django's CSRF check on every write; a failure is Django's.
         request.csrf_processing_done = False  # type: ignore[attr-defined]
@@ -176,10 +182,66 @@ class LeanRoutes:
         await self.know_slot(booking)
         response = await wait_in_line(booking, read=self.read)
         if response is None:
-            response = await self.take_turn(booking)
+            response = await self.take_turn(
+                booking,
+                lambda: run_booking(booking, executor=self.executor, connections=self.connections),
+            )
             if response is None:
                 return _busy()  # as load shedding answers: before any middleware
         return self.finish(request, response)
+
+    def middleware_in(self, request: ASGIRequest) -> None:
+        """What Django's middleware does on the way in that matters here; PassThrough where it
+        would answer itself."""
+        try:
+            request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
+        except DisallowedHost as exc:
+            raise PassThrough from exc
+        if self.security.process_request(request) is not None:  # e.g. to HTTPS
+            raise PassThrough
+        self.locale.process_request(request)
+
+    async def answer_partner(self, scope: dict[str, Any], body: bytes) -> HttpResponse:
+        """A partner's booking (config/lean_routes/partner.py): the key read on a connection of
+        the route's, the checks and the waiting room on the loop, the booking at the engine;
+        every answer once the key is read is written to its uses."""
+        connections = self.connections
+        if connections is None:
+            raise PassThrough
+        request = ASGIRequest(scope, io.BytesIO(body))
+        booking = parse_partner(request, body)
+        if self.no_turn_soon() and not partner_in_a_drive(booking):
+            raise Busy  # as for a person's own booking (answer)
+        self.middleware_in(request)
+        self.sessions.process_request(request)  # no session cookie: nothing is read
+        self.authentication.process_request(request)  # AnonymousUser, when asked (audit)
+        if connections.waiting >= self.max_waiting:
+            raise Busy
+        async with connections.connection() as conn:
+            await read_key(booking, conn)
+        response: HttpResponse | None = None
+        try:
+            response = await check_partner_booking(booking, read=self.read)
+            if response is None:
+                turn = await self.take_turn(
+                    booking,
+                    lambda: run_partner_booking(
+                        booking, connections=connections, in_a_thread=self.in_engine_thread
+                    ),
+                )
+                if turn is not None:
+                    return self.finish(request, turn)  # the call was written at the engine
+        except Busy:
+            pass
+        answer = _busy() if response is None else self.finish(request, response)
+        async with connections.connection() as conn:
+            await record_call(booking, answer, conn)
+        return answer
+
+    async def in_engine_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        """`function(*args)` on an engine thread, with Django's connections as a request's."""
+        run = sync_to_async(with_fresh_connections, thread_sensitive=False, executor=self.executor)
+        return await run(function, *args)
 
     async def after_those_let_in(self, booking: BookingRequest) -> None:
         """A request for a drive whose every place the line has lately said is taken (most
@@ -212,22 +274,11 @@ class LeanRoutes:
 
     @staticmethod
     def parse(request: ASGIRequest, body: bytes) -> BookingRequest:
-        raw = request.get_full_path().encode() + body
-        if any(marker in raw.lower() for marker in NUL_MARKERS):
-            raise PassThrough  # RefuseNulCharacters answers it
-        if request.content_type != "application/json" or request.GET:
-            raise PassThrough
-        key = request.headers.get("Idempotency-Key")
-        shortest, longest = IDEMPOTENCY_KEY_LENGTH
-        if key is None or not shortest <= len(key) <= longest:
-            raise PassThrough
-        schema = AllocateIn if request.path == ALLOCATE_PATH else BookIn
-        try:
-            if not isinstance(json.loads(body), dict):
-                raise PassThrough
-            payload = schema.model_validate_json(body)
-        except (ValueError, PydanticValidationError) as exc:
-            raise PassThrough from exc
+        payload: BookIn | AllocateIn
+        if request.path == ALLOCATE_PATH:
+            payload, key = read_request(request, body, AllocateIn)
+        else:
+            payload, key = read_request(request, body, BookIn)
         return BookingRequest(request=request, payload=payload, idempotency_key=key)
 
     async def read(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -278,7 +329,11 @@ class LeanRoutes:
             )
         )
 
-    async def take_turn(self, booking: BookingRequest) -> HttpResponse | None:
+    async def take_turn(
+        self,
+        booking: BookingRequest | PartnerBooking,
+        engine: Callable[[], Awaitable[HttpResponse]],
+    ) -> HttpResponse | None:
         """The engine's answer, LEAN_TURNS bookings at a time; the rest wait their turn, up
         to a bound (None: too many waiting, or a wait expected or found longer than
         LEAN_MAX_WAIT_SECONDS, from how long the engine has taken lately). Someone a drive's
@@ -297,14 +352,17 @@ class LeanRoutes:
         self.in_engine += 1
         idle.clear()
         try:
-            return await self._take_turn(booking, semaphore)
+            return await self._take_turn(booking, semaphore, engine)
         finally:
             self.in_engine -= 1
             if self.in_engine == 0:
                 idle.set()
 
     async def _take_turn(
-        self, booking: BookingRequest, semaphore: asyncio.Semaphore
+        self,
+        booking: BookingRequest | PartnerBooking,
+        semaphore: asyncio.Semaphore,
+        engine: Callable[[], Awaitable[HttpResponse]],
     ) -> HttpResponse | None:
         self.waiting += 1
         try:
@@ -319,7 +377,7 @@ class LeanRoutes:
             self.shedder.started()
         began = time.monotonic()
         try:
-            return await run_booking(booking, executor=self.executor, connections=self.connections)
+            return await engine()
         finally:
             # A smoothed time per engine call, as load shedding smooths its latency.
             took = time.monotonic() - began

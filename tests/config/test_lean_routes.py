@@ -832,18 +832,18 @@ def test_a_late_arrival_for_a_drive_found_full_waits_for_the_bookings_in_flight(
         done: list[str] = []
         release = asyncio.Event()
 
-        async def booking_in_flight(booking: Any, **options: Any) -> HttpResponse:
+        async def booking_in_flight() -> HttpResponse:
             await release.wait()
             done.append("booked")
             return HttpResponse(status=201)
-
-        monkeypatch.setattr(middleware, "run_booking", booking_in_flight)
 
         async def arrive(booking: str) -> None:
             await route.after_those_let_in(booking)  # type: ignore[arg-type]
             done.append(booking)
 
-        booking = asyncio.create_task(route.take_turn(SimpleNamespace(let_in=True)))  # type: ignore[arg-type]
+        booking = asyncio.create_task(
+            route.take_turn(SimpleNamespace(let_in=True), booking_in_flight)  # type: ignore[arg-type]
+        )
         await asyncio.sleep(0)  # it takes its turn, and waits at the engine
         late = asyncio.create_task(arrive("late"))
         await arrive("other")
@@ -863,6 +863,8 @@ def test_a_late_arrival_waits_for_the_bookings_in_flight_only_so_long(
 ) -> None:
     from types import SimpleNamespace
 
+    from django.http import HttpResponse
+
     route = apps.route
     middleware = config.lean_routes.middleware
     monkeypatch.setattr(middleware, "found_drive_full_lately", lambda booking: True)
@@ -871,11 +873,13 @@ def test_a_late_arrival_waits_for_the_bookings_in_flight_only_so_long(
     async def scenario() -> bool:
         stuck = asyncio.Event()
 
-        async def booking_in_flight(booking: Any, **options: Any) -> None:
+        async def booking_in_flight() -> HttpResponse:
             await stuck.wait()
+            return HttpResponse(status=201)
 
-        monkeypatch.setattr(middleware, "run_booking", booking_in_flight)
-        booking = asyncio.create_task(route.take_turn(SimpleNamespace(let_in=True)))  # type: ignore[arg-type]
+        booking = asyncio.create_task(
+            route.take_turn(SimpleNamespace(let_in=True), booking_in_flight)  # type: ignore[arg-type]
+        )
         await asyncio.sleep(0)
         await route.after_those_let_in("late")  # type: ignore[arg-type]
         still_in_flight = not booking.done()

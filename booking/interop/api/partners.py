@@ -27,7 +27,7 @@ from booking.schemas import (
     SlotPageOut,
     SlotSearchQuery,
 )
-from booking.services.appointments import cancel_appointment
+from booking.services.appointments import Booking, cancel_appointment
 from clinics.exceptions import InvalidInput
 from clinics.schemas import Day, ErrorOut, RowId
 
@@ -84,22 +84,27 @@ def partner_book(
     cannot be booked online as given (their ID is on record with other details or in another
     phone's household, or they would join a phone's household without `identity_verified`):
     the person should contact a health centre. Too many of those in an hour: 429."""
-    key = request.auth
-    partner = key.partner
     with alternatives_if_full(payload.slot_id):
         booking = book_for_partner(
-            key=key,
+            key=request.auth,
             person=person_details(payload.person),
             slot_id=payload.slot_id,
             idempotency_key=idempotency_key,
             verified=payload.identity_verified,
         )
+    return partner_booked(request.auth, response, booking)
+
+
+def partner_booked(
+    key: PartnerKey, response: HttpResponse, booking: Booking
+) -> Status[Appointment | AppointmentOut]:
+    """partner_book's answer to a booking made or found with the key (the lean route's too)."""
     if booking.created:
         # As the person's own booking is answered (booking.api.patients._booked): from what
         # the engine holds, without reading the appointment again.
         return Status(201, AppointmentOut.of(booking.appointment))
     response.headers["Idempotent-Replayed"] = "true"
-    return Status(200, partner_appointment(partner.pk, booking.appointment.pk))
+    return Status(200, partner_appointment(key.partner_id, booking.appointment.pk))
 
 
 @router.get(

@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import SynchronousOnlyOperation
 
 from booking.exceptions import NoSlotAvailable, NotEligible, SlotClosed, SlotFull
-from booking.models import Appointment, Patient
+from booking.models import Appointment, Partner, Patient
 from booking.selectors import (
     SlotOrder,
     SlotSearch,
@@ -328,6 +328,7 @@ async def _prepared_call(
     appointment_id: int | None = None,
     replay_service_id: int | None = None,
     texts_language: str | None = None,
+    partner_id: int | None = None,
 ) -> BookingCall:
     """prepare's call for the slot, its facts, service and centre as this process keeps them
     (read on `conn` when it does not), with a new appointment id unless given one."""
@@ -346,6 +347,7 @@ async def _prepared_call(
         replay_service_id=replay_service_id,
         texts_language=texts_language,
         texts=texts,
+        partner_id=partner_id,
     )
 
 
@@ -405,6 +407,7 @@ async def abook_slot(
     texts_language: str | None = None,
     full_as_read: bool = False,
     first: FirstCall | None = None,
+    partner: Partner | None = None,
 ) -> Made:
     """A place in the slot for the patient, in one call that commits by itself (`conn` is in
     autocommit); the call and its outcome are for booking_sql.after_commit. With
@@ -415,7 +418,9 @@ async def abook_slot(
     on one slot: most of it is refused), the texts are not made for a refusal: should the
     function find a place after all, it says so before writing anything, and the call is
     made again with them. `first`: that call without texts, made already with the patient's
-    read (apatient_and_first_call); its answer is read here as the call's own would be."""
+    read (apatient_and_first_call); its answer is read here as the call's own would be.
+    `partner`: the partner booking for the patient (its booking may be read and cancelled
+    by it)."""
     crowded = _trying[slot_id] > 0
     _trying[slot_id] += 1
     try:
@@ -430,6 +435,7 @@ async def abook_slot(
             texts_language=texts_language,
             texts=not (full_as_read or crowded),
             first=first,
+            partner=partner,
         )
     except (SlotFull, SlotClosed):
         _found_full(slot_id)
@@ -450,6 +456,7 @@ async def _abook_slot(
     texts_language: str | None,
     texts: bool,
     first: FirstCall | None,
+    partner: Partner | None,
 ) -> Made:
     # A second call (with its texts) books as the first, under the same id.
     appointment_id = first[0].appointment_id if first else await anext_appointment_id(conn)
@@ -466,6 +473,7 @@ async def _abook_slot(
             replay_service_id=replay_service_id,
             texts_language=texts_language,
             texts=texts,
+            partner_id=None if partner is None else partner.pk,
         )
         async with conn.cursor() as cursor:
             await cursor.execute(call.sql if texts else NO_TEXTS_CALL_SQL, call.params)
@@ -486,7 +494,9 @@ async def _abook_slot(
         raise Replayed(done.appointment_id)
     if done.kind != "booked":  # "orm"
         raise HandOver
-    appointment = booked_appointment(call, done, patient=patient, booked_by=booked_by, partner=None)
+    appointment = booked_appointment(
+        call, done, patient=patient, booked_by=booked_by, partner=partner
+    )
     if appointment.slot.booked >= appointment.slot.capacity:
         _found_full(slot_id)  # passed over by the allocations sharing a search
     return appointment, call, done
