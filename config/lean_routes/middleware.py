@@ -27,7 +27,7 @@ from django.utils import translation
 from booking.schemas import AllocateIn, BookIn
 from booking.services import booking_sql
 from booking.services.booking_sql.aio import aslot_facts_and_patient
-from booking.services.booking_sql.reads import kept_slot_facts
+from booking.services.booking_sql.reads import aslot_facts, kept_slot_facts
 from booking.vaccination.waiting_room import slot_drive_key
 from clinics.permissions import signed_in_user
 from config.async_database import AsyncConnections
@@ -219,6 +219,8 @@ class LeanRoutes:
             raise Busy
         async with connections.connection() as conn:
             await read_key(booking, conn)
+            # The slot's facts kept, so that the waiting room need not read them in a thread.
+            await aslot_facts(conn, booking.payload.slot_id)
         response: HttpResponse | None = None
         try:
             response = await check_partner_booking(booking, read=self.read)

@@ -55,6 +55,7 @@ from booking.interop.partners import (
     require_scope,
 )
 from booking.models import Appointment, PartnerKey
+from booking.notices import own_texts_language
 from booking.services import booking_sql
 from booking.services.appointments import Booking
 from booking.services.booking_sql.aio import HandOver, Replayed, abook_slot
@@ -178,6 +179,7 @@ async def run_partner_booking(
                         channel=Appointment.Channel.API,
                         idempotency_key=partner_idempotency_key(key, booking.idempotency_key),
                         partner=key.partner,
+                        texts_language=own_texts_language(patient),  # the texts made once
                     )
                 except SlotFull as lost:  # as alternatives_if_full
                     lost.detail["alternatives"] = await alternatives_for(

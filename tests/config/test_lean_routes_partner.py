@@ -18,7 +18,9 @@ from django.utils import timezone
 import config.async_database
 from booking.interop.partners import issue_partner_key, revoke_partner_keys
 from booking.models import Appointment, Partner, PartnerKey, PartnerKeyUse, Patient, Slot
+from booking.notices import booking_confirmation
 from clinics.models import AuditEvent
+from notifications.models import Message
 from tests.config.test_lean_routes import (
     Answer,
     Apps,
@@ -130,6 +132,39 @@ def test_a_replay_is_200_with_idempotent_replayed_as_from_django(apps: Apps, app
     assert lean.headers["idempotent-replayed"] == "true"
     assert Appointment.objects.count() == 1
     assert [status for _method, _path, status in uses()] == [201, 200, 200]
+
+
+def test_the_texts_are_django_s_made_once_in_the_language_they_go_in(
+    apps: Apps, app: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import booking.services.booking_sql.call as call_module
+
+    first, second = on_file(), on_file()
+    Patient.objects.filter(pk__in=[first.pk, second.pk]).update(preferred_language="en")
+    made_in: list[str] = []
+    make_rows = call_module.booked_fields
+
+    def counted(appointment: Appointment, recipient: Any, **options: Any) -> Any:
+        made_in.append(recipient.language)
+        return make_rows(appointment, recipient, **options)
+
+    monkeypatch.setattr(call_module, "booked_fields", counted)
+
+    lean = apps.lean_call(PARTNER, booking_of(first, new_slot()), app)
+    made_for_lean = list(made_in)
+    django = call(apps.django, PARTNER, booking_of(second, new_slot()), app)
+
+    def texts(answer: Answer) -> list[tuple[str, str, str]]:
+        made = Message.objects.filter(appointment_id=answer.body["id"]).order_by("pk")
+        return list(made.values_list("kind", "language", "recipient"))
+
+    assert [text[:2] for text in texts(lean)] == [text[:2] for text in texts(django)]
+    assert {text[1:] for text in texts(lean)} == {("en", first.phone)}
+    confirmation = Message.objects.get(appointment_id=lean.body["id"], kind="confirmation")
+    shown = Appointment.objects.select_related("slot__centre", "slot__service")
+    assert confirmation.body == booking_confirmation(shown.get(pk=lean.body["id"]), "en")
+    if lean_applies():
+        assert made_for_lean == ["en"]  # once, where Django's book_slot makes them in both
 
 
 @pytest.mark.parametrize("language", ["th", "en"])
@@ -367,17 +402,22 @@ def test_a_key_revoked_is_refused_on_its_next_call(apps: Apps, app: Caller) -> N
 # --- What it costs ------------------------------------------------------------------------------
 
 
-def test_a_booking_for_someone_on_file_is_four_statements_on_the_loops_connection(
-    apps: Apps, app: Caller, async_statements: list[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("slot_seen", [True, False])
+def test_a_booking_for_someone_on_file_is_a_few_statements_on_the_loops_connection(
+    apps: Apps,
+    app: Caller,
+    async_statements: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    slot_seen: bool,
 ) -> None:
-    """The key with its partner, the person with their account, the booking function, and the
-    call's use (the key's second call in a minute: its last use is not written again); no
-    connection of Django's is made."""
+    """The key with its partner, the slot's facts (unless the process keeps them), the person
+    with their account, the booking function, and the call's use (the key's second call in
+    a minute: its last use is not written again); no connection of Django's is made (nor a
+    thread's, which would make one)."""
     from django.db import connections
 
-    apps.lean_call(PARTNER, booking_of(on_file(), new_slot()), app)
     slot = new_slot(capacity=2)
-    apps.lean_call(PARTNER, booking_of(on_file(), slot), app)  # the slot's facts are kept now
+    apps.lean_call(PARTNER, booking_of(on_file(), slot if slot_seen else new_slot()), app)
     person = on_file()
     made: list[str] = []
     make = connections.create_connection
@@ -398,4 +438,4 @@ def test_a_booking_for_someone_on_file_is_four_statements_on_the_loops_connectio
     assert answer.status == 201
     if lean_applies():
         assert made == []
-        assert len(async_statements) == 4, async_statements
+        assert len(async_statements) == (4 if slot_seen else 5), async_statements
