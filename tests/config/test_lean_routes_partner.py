@@ -5,7 +5,9 @@ As in test_lean_routes, each case sends the same request to an application with 
 and to one without, and compares status, JSON and headers; every call made with a key is
 written to its uses once, whoever answers it."""
 
+import asyncio
 import itertools
+import json
 import uuid
 from typing import Any
 
@@ -25,6 +27,7 @@ from tests.config.test_lean_routes import (
     Answer,
     Apps,
     Caller,
+    _call,
     apps,
     assert_same,
     async_statements,
@@ -34,6 +37,7 @@ from tests.config.test_lean_routes import (
     expect_lean,
     lean_applies,
     new_slot,
+    request_headers,
 )
 from tests.factories import PatientFactory, SlotFactory, UserFactory, booked, person_of
 
@@ -302,6 +306,54 @@ def test_a_person_the_partner_verified_is_marked_so_as_by_django(apps: Apps, app
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.identity_verified_by == second.identity_verified_by == "partner"
+
+
+# --- Races, arriving together on one process's event loop --------------------------------------
+
+
+async def _together(app: Any, bodies: list[Any], who: Caller, keys: list[str]) -> list[Answer]:
+    return list(
+        await asyncio.gather(
+            *(
+                _call(app, PARTNER, json.dumps(body).encode(), request_headers(who, key=key))
+                for body, key in zip(bodies, keys, strict=True)
+            )
+        )
+    )
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["on file", "someone new"])
+def test_twenty_retries_with_one_key_give_one_appointment_and_nineteen_replays(
+    apps: Apps, app: Caller, known: bool
+) -> None:
+    phone = f"+6689{next(_phones):07d}"
+    person = on_file() if known else PatientFactory.build(phone=phone)
+    body = booking_of(person, new_slot(capacity=10))
+
+    answers = asyncio.run(_together(apps.lean, [body] * 20, app, ["one-key-for-all"] * 20))
+
+    assert sorted(answer.status for answer in answers) == [200] * 19 + [201]
+    assert len({answer.body["id"] for answer in answers}) == 1
+    assert Appointment.objects.count() == 1
+    assert Patient.objects.filter(national_id=body["person"]["national_id"]).count() == 1
+    assert len(uses()) == 20
+
+
+def test_ten_bookings_of_one_person_with_different_keys_give_one_appointment(
+    apps: Apps, app: Caller
+) -> None:
+    body = booking_of(on_file(), new_slot(capacity=10))
+
+    answers = asyncio.run(
+        _together(apps.lean, [body] * 10, app, [f"own-key-{n:02}" for n in range(10)])
+    )
+
+    assert (
+        sorted((answer.status, answer.code) for answer in answers)
+        == [(201, None)] + [(409, "already_booked")] * 9
+    )
+    assert Appointment.objects.count() == 1
+    assert Slot.objects.get(pk=body["slot_id"]).booked == 1
 
 
 # --- Who answers what: Django for everything unusual --------------------------------------------
