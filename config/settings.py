@@ -155,8 +155,9 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# The lean route (config/lean_routes/): booking and "book the best for me" answered on the event
-# loop, outside Django's request stack; on by default with PostgreSQL and Redis, never without.
+# The lean route (config/lean_routes/): booking, "book the best for me" and a partner's booking
+# answered on the event loop, outside Django's request stack; on by default with PostgreSQL and
+# Redis, never without.
 LEAN_ROUTES = env_bool(
     "LEAN_ROUTES",
     bool(REDIS_URL) and DATABASES["default"]["ENGINE"].endswith("postgresql"),

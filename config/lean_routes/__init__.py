@@ -1,6 +1,8 @@
-"""The lean route: `POST /api/v1/me/appointments` and `POST /api/v1/me/appointments/allocate`
-answered on the event loop, in front of Django's request stack (issue 17), with PostgreSQL and
-Redis (setting LEAN_ROUTES).
+"""The lean route: `POST /api/v1/me/appointments` and `POST /api/v1/me/appointments/allocate`,
+and a partner's `POST /api/v1/partner/appointments`, answered on the event loop, in front of
+Django's request stack (issue 17), with PostgreSQL and Redis (setting LEAN_ROUTES). A
+partner's booking, read with its key rather than a session, is described in `partner`; what
+follows is a person's own.
 
 Django's synchronous stack costs 7-9 ms of CPU per request before any work, and a surge is
 mostly people polling the waiting room. Here a booking request is read once and, when it is an
@@ -72,6 +74,8 @@ The package, one module each:
   (`wait_in_line`);
 - `engine`: step 5 (`run_booking`), on the event loop or in an engine thread, answered by the
   ninja operation;
+- `partner`: a partner's booking (`PartnerBooking`): the key, the checks before the person,
+  and the person and the booking at the engine, with each call written to the key's uses;
 - `wire`: the ASGI messages, reading the body, replaying it to Django, sending an answer.
 """
 

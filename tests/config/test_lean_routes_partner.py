@@ -19,7 +19,15 @@ from django.utils import timezone
 
 import config.async_database
 from booking.interop.partners import issue_partner_key, revoke_partner_keys
-from booking.models import Appointment, Partner, PartnerKey, PartnerKeyUse, Patient, Slot
+from booking.models import (
+    Appointment,
+    Partner,
+    PartnerKey,
+    PartnerKeyUse,
+    Patient,
+    Slot,
+    VaccinationDrive,
+)
 from booking.notices import booking_confirmation
 from clinics.models import AuditEvent
 from notifications.models import Message
@@ -33,6 +41,7 @@ from tests.config.test_lean_routes import (
     async_statements,
     call,
     caller,
+    drive_in_surge,
     expect_django,
     expect_lean,
     lean_applies,
@@ -42,7 +51,7 @@ from tests.config.test_lean_routes import (
 from tests.factories import PatientFactory, SlotFactory, UserFactory, booked, person_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-__all__ = ["apps", "async_statements"]  # fixtures
+__all__ = ["apps", "async_statements", "drive_in_surge"]  # fixtures
 
 PARTNER = "/api/v1/partner/appointments"
 Scope = PartnerKey.Scope
@@ -218,6 +227,40 @@ def test_details_that_break_a_rule_are_answered_as_django_does(apps: Apps, app: 
     assert (lean.status, lean.body["field"]) == (422, "first_name")
     assert not Appointment.objects.exists()
     assert [status for _method, _path, status in uses()] == [422, 422]
+
+
+def test_identity_verified_without_its_scope_is_403_as_from_django(
+    apps: Apps, partner: Partner
+) -> None:
+    who = key_of(partner, scopes=[Scope.APPOINTMENTS_WRITE])
+    body = {**booking_of(on_file(), new_slot()), "identity_verified": True}
+    before = apps.route.answered
+
+    django, lean = apps.both(PARTNER, body, who)
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (403, "partner_scope_missing")
+    assert "insufficient_scope" in lean.headers["www-authenticate"]
+    assert [status for _method, _path, status in uses()] == [403, 403]
+
+
+def test_someone_in_a_drives_line_is_told_their_place_as_by_django(
+    apps: Apps, app: Caller, drive_in_surge: VaccinationDrive
+) -> None:
+    slot = Slot.objects.filter(drive=drive_in_surge).first()
+    assert slot is not None
+    body = booking_of(on_file(), slot)
+    apps.lean_call(PARTNER, body, app)  # joins the line
+    before = apps.route.answered
+
+    django, lean = apps.both(PARTNER, body, app)
+
+    expect_lean(apps, before)
+    assert_same(django, lean)
+    assert (lean.status, lean.code) == (429, "in_queue")
+    assert not Appointment.objects.exists()
+    assert [status for _method, _path, status in uses()] == [429, 429, 429]
 
 
 def test_a_key_past_its_calls_a_minute_is_too_many_requests(apps: Apps, partner: Partner) -> None:
