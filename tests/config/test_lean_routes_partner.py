@@ -16,6 +16,7 @@ import time_machine
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
+from pytest_django import Settings
 
 import config.async_database
 from booking.interop.partners import issue_partner_key, revoke_partner_keys
@@ -30,6 +31,7 @@ from booking.models import (
 )
 from booking.notices import booking_confirmation
 from clinics.models import AuditEvent
+from config.asgi import build_application
 from notifications.models import Message
 from tests.config.test_lean_routes import (
     Answer,
@@ -380,6 +382,34 @@ def test_twenty_retries_with_one_key_give_one_appointment_and_nineteen_replays(
     assert Appointment.objects.count() == 1
     assert Patient.objects.filter(national_id=body["person"]["national_id"]).count() == 1
     assert len(uses()) == 20
+
+
+def test_two_hundred_people_on_one_slot_at_once_wait_their_turn_rather_than_being_refused(
+    settings: Settings, partner: Partner
+) -> None:
+    """A partner's app sends 200 people for one slot of 5 at once (a key allowed that many
+    calls): exactly 5 booked, everyone else `slot_full` with the times still open."""
+    settings.WEB_CAPACITY = 4
+    settings.LEAN_TURNS = 4
+    settings.LEAN_MAX_WAIT_SECONDS = 600  # however slow the machine: this is about the count
+    settings.LEAN_ROUTES = True
+    apps = Apps(lean=build_application(), django=None)
+    if not lean_applies():  # Django's own shedding answers a surge there (test_load_shedding)
+        assert not apps.route.engaged
+        return
+    app = key_of(partner, requests_per_minute=1000)
+    hot = new_slot(capacity=5)
+    new_slot()  # somewhere to be offered instead
+    bodies = [booking_of(on_file(), hot) for _ in range(200)]
+
+    answers = asyncio.run(_together(apps.lean, bodies, app, [uuid.uuid4().hex for _ in bodies]))
+
+    codes = sorted(answer.code or str(answer.status) for answer in answers)
+    assert (codes.count("201"), codes.count("slot_full")) == (5, 195)
+    assert all(answer.body["detail"]["alternatives"] for answer in answers if answer.code)
+    hot.refresh_from_db()
+    assert hot.booked == 5 == hot.appointments.count()
+    assert len(uses()) == 200
 
 
 def test_ten_bookings_of_one_person_with_different_keys_give_one_appointment(
