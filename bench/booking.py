@@ -14,6 +14,7 @@ and runs, per run:
   partner   (with --partner) as steady, but a partner's app books for the people: one key,
             `--partner-rate` a second, each person on file (found by national ID) into a slot
             of their own (POST /api/v1/partner/appointments)
+  partner hot  (with --partner) as hot, through the partner's key
 
 and `pgbench -N -c 32` on its own scratch database, for the machine's baseline in the same
 run. Before the first run, `--warmup` seconds of bookings at up to 300 a second warm the web
@@ -396,7 +397,8 @@ def main() -> None:
     steady = int(options.rate * options.duration)
     partner_rate = options.partner_rate or options.rate
     partnered = int(partner_rate * options.duration) if options.partner else 0
-    per_run = steady * (2 if options.allocate else 1) + options.hot_people + partnered
+    hot_runs = 2 if options.partner else 1  # a partner's app on a hot slot too
+    per_run = steady * (2 if options.allocate else 1) + options.hot_people * hot_runs + partnered
     warm_rate = min(options.rate, 300)
     warm = int(warm_rate * options.warmup)
     test_db = connection.creation.create_test_db(verbosity=0, keepdb=False)
@@ -408,7 +410,7 @@ def main() -> None:
         load_reference_data(years=[timezone.localdate().year, timezone.localdate().year + 1])
         people = sign_in_patients(per_run * options.runs + warm)
         slots = open_slots((steady + partnered) * options.runs + warm, capacity=5)
-        hot = open_slots(options.runs, capacity=options.hot_capacity)
+        hot = open_slots(options.runs * hot_runs, capacity=options.hot_capacity)
         secret = partner_secret() if options.partner else ""
         # "Book the best for me" books the best places it finds: its own, from a day after
         # every other scenario's slots, so that it never fills a later run's (which would
@@ -470,6 +472,12 @@ def main() -> None:
                 theirs = slots[steady * options.runs :][run * partnered : (run + 1) * partnered]
                 requests = partner_bookings(zip(theirs, mine, strict=False), secret)
                 outcomes.append(measure("partner", base, server, count_dir, requests, partner_rate))
+                partner_hot = hot[options.runs + run]
+                requests = partner_bookings(
+                    ((partner_hot, next(mine)) for _ in range(options.hot_people)), secret
+                )
+                outcomes.append(measure("partner hot", base, server, count_dir, requests, None))
+                outcomes[-1].notes.append(check_hot_slot(partner_hot))
             baseline = pgbench_baseline(options.pgbench_seconds)
             settle()
             print(
