@@ -244,6 +244,11 @@ BOOKING_ENGINE = env_str(
 # How the staff queue mixes walk-ins with appointments (booking.selectors.queue.QueueOrder):
 # "by_time", each at its slot's time or arrival, or "appointments_first".
 QUEUE_ORDER = env_str("QUEUE_ORDER", "by_time")
+# After telling a centre's desks of the lean route's bookings, how long, in milliseconds, a web
+# process waits before telling them again: the changes of that moment make one message at its
+# end (the page reloads the whole queue on any). The first change after a quiet moment is told
+# at once. 0: again as soon as the last send has gone.
+QUEUE_CHANGE_PAUSE_MS = env_int("QUEUE_CHANGE_PAUSE_MS", 1000)
 # How many candidate slots "book the best slot for me" tries before giving up.
 ALLOCATION_ATTEMPTS = env_int("ALLOCATION_ATTEMPTS", 25)
 # How long, in milliseconds, the allocations in flight together in a web process share one read

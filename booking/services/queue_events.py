@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -95,11 +96,14 @@ async def _asend_queue_change(change: QueueChange) -> None:
 
 
 # Each event loop's sends, by centre: the latest change not yet sent, or None while a send is
-# on its way and nothing has come since. One send per centre is on its way at a time, and the
-# changes that come meanwhile make one message, sent next (the page reloads the whole queue on
-# any message), so a busy process tells each centre once for the changes of a moment. In
-# bench/booking.py's steady bookings, a send for each booking had queued for the channel layer
-# and left the web processes 0.6-0.9 s of CPU of sends still to make after the last answer.
+# on its way (or the pause after it, QUEUE_CHANGE_PAUSE_MS) and nothing has come since. One send
+# per centre is on its way at a time, and the changes that come meanwhile make one message,
+# sent next (the page reloads the whole queue on any message), so a busy process tells each
+# centre once for the changes of a moment. In bench/booking.py's steady bookings, a send for
+# each booking had queued for the channel layer and left the web processes 0.6-0.9 s of CPU of
+# sends still to make after the last answer; with one send per booking still (a few bookings a
+# second at each of 69 centres), the sends took about 8 % of the web processes' CPU, and the
+# pause makes them at most one a second per centre.
 _waiting: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, QueueChange | None]]" = (
     weakref.WeakKeyDictionary()
 )
@@ -121,11 +125,14 @@ def send_soon(changes: list[QueueChange]) -> None:
 
 
 async def _send_while_waiting(waiting: dict[int, QueueChange | None], centre_id: int) -> None:
-    """The centre's latest change, then the latest of those that came while it was on its way,
-    until none has."""
+    """The centre's latest change, then, after QUEUE_CHANGE_PAUSE_MS, the latest of those that
+    came while it was on its way or during the pause, until none has."""
+    pause = settings.QUEUE_CHANGE_PAUSE_MS / 1000
     try:
         while (change := waiting.get(centre_id)) is not None:
             waiting[centre_id] = None
             await _asend_queue_change(change)
+            if pause > 0:
+                await asyncio.sleep(pause)
     finally:
         waiting.pop(centre_id, None)

@@ -257,3 +257,30 @@ def test_changes_that_come_while_a_send_is_on_its_way_are_sent_next_as_one(monke
     asyncio.run(asyncio.wait_for(told(), timeout=30))
 
     assert sent == [10, 20, 12]
+
+
+def test_after_telling_a_centre_its_desks_are_told_again_only_after_a_pause(settings) -> None:
+    """The first change after a quiet moment is told at once; those within the pause after it
+    make one message at its end (the latest)."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.QUEUE_CHANGE_PAUSE_MS = 300
+
+    async def told() -> list[dict[str, object]]:
+        layer = get_channel_layer()
+        desk = await layer.new_channel()
+        await layer.group_add(queue_group(1), desk)
+        send_soon([QueueChange(1, 10, "booked")])
+        first = await asyncio.wait_for(layer.receive(desk), timeout=30)
+        send_soon([QueueChange(1, 11, "booked")])
+        send_soon([QueueChange(1, 12, "cancelled")])
+        with pytest.raises(TimeoutError):  # still in the pause
+            await asyncio.wait_for(layer.receive(desk), timeout=0.15)
+        second = await asyncio.wait_for(layer.receive(desk), timeout=30)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(desk), timeout=0.5)
+        return [first, second]
+
+    assert asyncio.run(told()) == [
+        {"type": "queue.changed", "appointment_id": 10, "change": "booked"},
+        {"type": "queue.changed", "appointment_id": 12, "change": "cancelled"},
+    ]
