@@ -1594,18 +1594,13 @@ def test_a_slot_new_to_the_process_is_read_with_the_patient_then_booked_in_one_c
         assert [sql for sql in seen if "nextval" not in sql] == [SLOT_AND_PATIENT_SQL, CALL_SQL]
 
 
-def test_an_ordinary_booking_on_the_event_loop_makes_no_django_connection(
-    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each request on the event loop is a context of its own, where asking Django's
-    `connection` anything makes a new connection object (about 30 µs): the lean route books a
-    slot it knows without one, on its own async connection."""
+@pytest.fixture
+def django_connections_made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The aliases of the connections Django makes from now on (each request on the event
+    loop is a context of its own, where asking Django's `connection` anything makes a new
+    connection object, about 30 µs)."""
     from django.db import connections
 
-    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient))
-    slot = new_slot(capacity=2)
-    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
-    other = PatientFactory()  # the slot's facts are kept now
     made: list[str] = []
     make = connections.create_connection
 
@@ -1618,6 +1613,19 @@ def test_an_ordinary_booking_on_the_event_loop_makes_no_django_connection(
     opening = config.async_database._parameters()
     monkeypatch.setattr(config.async_database, "_parameters", lambda: dict(opening))
     monkeypatch.setattr(connections, "create_connection", counted)
+    return made
+
+
+def test_an_ordinary_booking_on_the_event_loop_makes_no_django_connection(
+    apps: Apps, reference_data: None, patient: Patient, django_connections_made: list[str]
+) -> None:
+    """The lean route books a slot it knows without a connection of Django's, on its own
+    async connection."""
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": new_slot().pk}, caller(patient))
+    slot = new_slot(capacity=2)
+    apps.lean_call(BOOK, {"patient_id": patient.pk, "slot_id": slot.pk}, caller(patient))
+    other = PatientFactory()  # the slot's facts are kept now
+    django_connections_made.clear()
     before = apps.route.answered
 
     answer = apps.lean_call(BOOK, {"patient_id": other.pk, "slot_id": slot.pk}, caller(other))
@@ -1625,7 +1633,7 @@ def test_an_ordinary_booking_on_the_event_loop_makes_no_django_connection(
     expect_lean(apps, before)
     assert answer.status == 201
     if lean_applies():
-        assert made == []
+        assert django_connections_made == []
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django import Settings
 
-import config.async_database
 from booking.interop.partners import issue_partner_key, revoke_partner_keys
 from booking.models import (
     Appointment,
@@ -43,6 +42,7 @@ from tests.config.test_lean_routes import (
     async_statements,
     call,
     caller,
+    django_connections_made,
     drive_in_surge,
     expect_django,
     expect_lean,
@@ -53,7 +53,7 @@ from tests.config.test_lean_routes import (
 from tests.factories import PatientFactory, SlotFactory, UserFactory, booked, person_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-__all__ = ["apps", "async_statements", "drive_in_surge"]  # fixtures
+__all__ = ["apps", "async_statements", "django_connections_made", "drive_in_surge"]  # fixtures
 
 PARTNER = "/api/v1/partner/appointments"
 Scope = PartnerKey.Scope
@@ -532,28 +532,17 @@ def test_a_booking_for_someone_on_file_is_a_few_statements_on_the_loops_connecti
     apps: Apps,
     app: Caller,
     async_statements: list[str],
-    monkeypatch: pytest.MonkeyPatch,
+    django_connections_made: list[str],
     slot_seen: bool,
 ) -> None:
     """The key with its partner, the slot's facts (unless the process keeps them), the person
     with their account, the booking function, and the call's use (the key's second call in
     a minute: its last use is not written again); no connection of Django's is made (nor a
     thread's, which would make one)."""
-    from django.db import connections
-
     slot = new_slot(capacity=2)
     apps.lean_call(PARTNER, booking_of(on_file(), slot if slot_seen else new_slot()), app)
     person = on_file()
-    made: list[str] = []
-    make = connections.create_connection
-
-    def counted(alias: str) -> Any:
-        made.append(alias)
-        return make(alias)
-
-    opening = config.async_database._parameters()
-    monkeypatch.setattr(config.async_database, "_parameters", lambda: dict(opening))
-    monkeypatch.setattr(connections, "create_connection", counted)
+    django_connections_made.clear()
     async_statements.clear()
     before = apps.route.answered
 
@@ -562,5 +551,5 @@ def test_a_booking_for_someone_on_file_is_a_few_statements_on_the_loops_connecti
     expect_lean(apps, before)
     assert answer.status == 201
     if lean_applies():
-        assert made == []
+        assert django_connections_made == []
         assert len(async_statements) == (4 if slot_seen else 5), async_statements
