@@ -1,6 +1,7 @@
 """Partner API keys: issued in the admin, scoped, rate-limited, revocable, every use audited;
 and what partners do with them: search, book, read and cancel for people they identify."""
 
+import asyncio
 from dataclasses import replace
 from datetime import date, time, timedelta
 
@@ -11,6 +12,8 @@ from django.utils import timezone
 
 from booking.interop.partners import (
     _find_person,
+    apartner_key_for,
+    aperson_on_file,
     issue_partner_key,
     partner_key_for,
     revoke_partner_keys,
@@ -19,6 +22,7 @@ from booking.models import Appointment, Partner, PartnerKey, PartnerKeyUse, Pati
 from booking.services.identity import verify_identity_at_desk
 from booking.services.patients import details_of
 from clinics.models import AuditEvent
+from config.async_database import AsyncConnections
 from notifications.models import Message
 from tests.factories import PatientFactory, SlotFactory, bangkok, booked, national_id
 
@@ -228,6 +232,36 @@ def test_a_key_and_a_person_are_read_as_the_orm_reads_them(super_app, patient, o
         assert fields_of(found) == fields_of(expected_person)
         assert fields_of(found.account) == fields_of(expected_person.account)
     assert _find_person(replace(details_of(travelling), date_of_birth=date(1900, 1, 1))) is None
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_on_the_lean_routes_connection_a_key_and_a_person_are_read_as_the_orm_reads_them(
+    super_app, patient
+):
+    """apartner_key_for and aperson_on_file, on an async connection of the lean route's
+    (whose driver parses JSON itself): the same instances as select_related's."""
+    secret = key_for(super_app, expires_at=timezone.now() + timedelta(days=30))
+    Patient.objects.filter(pk=patient.pk).update(risk_groups=["pregnant"])
+    details = details_of(patient)
+
+    async def read() -> tuple[PartnerKey, Patient | None]:
+        async with AsyncConnections(1).connection() as conn:
+            key = await apartner_key_for(conn, secret)
+            person = await aperson_on_file(conn, details=details, verified=False)
+            return key, person
+
+    key, found = asyncio.run(read())
+
+    expected = PartnerKey.objects.select_related("partner").get()
+    assert fields_of(key) == fields_of(expected)
+    assert fields_of(key.partner) == fields_of(expected.partner)
+    assert isinstance(key.scopes, list)
+    assert found is not None
+    expected_person = Patient.objects.select_related("account").get(pk=patient.pk)
+    assert fields_of(found) == fields_of(expected_person)
+    assert fields_of(found.account) == fields_of(expected_person.account)
+    assert found.risk_groups == ["pregnant"]
 
 
 def test_when_a_key_was_last_used_is_kept_to_the_minute(super_app, clock):
