@@ -76,7 +76,7 @@ from booking.selectors import SlotSearch, best_open_slots
 from clinics.models import District, HealthCentre, Service
 from clinics.selectors import forget_centre_order
 from clinics.services import load_reference_data
-from tests.factories import person_of
+from tests.factories import national_id, person_of
 
 SERVICE = "general-checkup"
 SLOTS_PER_CENTRE_DAY = 36  # 08:00 to 17:00, 15-minute slots
@@ -152,15 +152,20 @@ def bookings(
 
 
 def partner_bookings(
-    pairs: Iterable[tuple[int, tuple[int, str]]], secret: str
+    pairs: Iterable[tuple[int, tuple[int, str]]], secret: str, *, new: bool = False
 ) -> list[tuple[str, str, str, str]]:
     """A partner's booking request (POST /api/v1/partner/appointments) for each (slot,
-    (patient, session)): the person as the partner's app knows them, found by national ID."""
+    (patient, session)): the person as the partner's app knows them, found by national ID;
+    `new`: someone not on file (another national ID and phone), registered with the
+    booking."""
     pairs = list(pairs)
     people = Patient.objects.in_bulk([patient_id for _, (patient_id, _) in pairs])
     made = []
     for slot_id, (patient_id, _session) in pairs:
-        body = json.dumps({"slot_id": slot_id, "person": person_of(people[patient_id])})
+        person = person_of(people[patient_id])
+        if new:
+            person |= {"national_id": national_id(), "phone": f"+6691{patient_id:07d}"}
+        body = json.dumps({"slot_id": slot_id, "person": person})
         made.append(
             (
                 "/api/v1/partner/appointments",
@@ -380,6 +385,11 @@ def main() -> None:
     parser.add_argument(
         "--partner-rate", type=float, help="a partner's bookings per second (default: --rate)"
     )
+    parser.add_argument(
+        "--partner-new",
+        action="store_true",
+        help="the partner's people are not on file: each is registered with their booking",
+    )
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--pgbench-seconds", type=int, default=20)
     parser.add_argument("--explain", action="store_true", help="print the best-places plan")
@@ -470,7 +480,9 @@ def main() -> None:
                 )
             if options.partner:
                 theirs = slots[steady * options.runs :][run * partnered : (run + 1) * partnered]
-                requests = partner_bookings(zip(theirs, mine, strict=False), secret)
+                requests = partner_bookings(
+                    zip(theirs, mine, strict=False), secret, new=options.partner_new
+                )
                 outcomes.append(measure("partner", base, server, count_dir, requests, partner_rate))
                 partner_hot = hot[options.runs + run]
                 requests = partner_bookings(

@@ -5,7 +5,7 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -322,33 +322,6 @@ def _partner_call_writes(
     return writes
 
 
-def patient_for_partner(
-    *, key: PartnerKey, details: PersonDetails, verified: bool, writing: bool
-) -> Patient | None:
-    """The patient a partner names (`details`, validated, with a phone), found by national ID
-    (or passport and date of birth), or registered: on the account of their phone number,
-    which is also where texts go. Not `writing`: only someone on file about whom nothing
-    changes, else None (nothing is written); `writing`: inside the booking's transaction.
-
-    A person found in another phone's household, or a person added to a phone's household, is
-    booked there only when the partner says it verified who they are (`verified`, which needs
-    the scope people:verified): then a record nobody proved is taken into the phone's account.
-    A verified person's bookings stay in their own household whatever phone the partner gives.
-    Every refusal about the person is the same "contact a health centre", counted against the
-    key (check_partner_refusal_rate says when the key must wait)."""
-    try:
-        try:
-            return _find_or_register(details, verified=verified, writing=writing)
-        except AlreadyRegistered:
-            # Another request registered this phone or ID at the same moment (a partner's
-            # retries of one booking, say): its insert made ours wait until it committed. Find
-            # them now.
-            return _find_or_register(details, verified=verified, writing=writing)
-    except ContactHealthCentre:
-        count_partner_refusal(key_id=key.pk)
-        raise
-
-
 def _find_person(details: PersonDetails) -> Patient | None:
     """The person by national ID (or passport and date of birth), with their account (the
     booking is made by it)."""
@@ -356,16 +329,17 @@ def _find_person(details: PersonDetails) -> Patient | None:
 
 
 async def aperson_on_file(conn: Any, *, details: PersonDetails, verified: bool) -> Patient | None:
-    """patient_for_partner(writing=False) on a psycopg AsyncConnection (the lean route's), for
-    the person found whose account signs in with their phone, or who is verified: they are
-    read with their account in one statement. None for anyone else (nothing is written), and
-    for a refusal (PersonDoesNotMatch is counted and audited by patient_for_partner)."""
+    """The person on file as book_for_partner finds them (_on_file), on a psycopg
+    AsyncConnection (the lean route's), for the person found whose account signs in with
+    their phone, or who is verified: they are read with their account in one statement. None
+    for anyone else (nothing is written), and for a refusal (PersonDoesNotMatch is counted
+    and audited by book_for_partner)."""
     found = await _aread_with_parent(conn, Patient, "account", *_person_where(details))
     if found is None:
         return None
     phones_account = found.account if found.account.get_username() == details.phone else None
     if found.identity_verified_at is None and phones_account is None:
-        return None  # the phone's account is another, or none: read by patient_for_partner
+        return None  # the phone's account is another, or none: read by book_for_partner
     try:
         return _on_file(found, phones_account, details, verified=verified)
     except PersonDoesNotMatch:
@@ -390,9 +364,11 @@ def _account_of_phone(phone: str, found: Patient | None) -> User | None:
     return get_user_model().objects.filter(username=phone).first()
 
 
-def _find_or_register(details: PersonDetails, *, verified: bool, writing: bool) -> Patient | None:
-    """The patient for `details`, found or written; None where it would write and `writing`
-    is false."""
+def _find_or_register_and_book(
+    details: PersonDetails, *, verified: bool, book: Callable[[Patient], Booking]
+) -> Booking:
+    """The person found and booked as they are (outside a transaction: the booking is the only
+    write, and makes its own), or written and booked in one transaction, all or nothing."""
     found = _find_person(details)
     account = _account_of_phone(details.phone, found)
     if found is None and account is not None:
@@ -400,16 +376,21 @@ def _find_or_register(details: PersonDetails, *, verified: bool, writing: bool) 
         # person: read again (on PostgreSQL each statement sees what is committed by then).
         found = _find_person(details)
     on_file = _on_file(found, account, details, verified=verified)
-    if on_file is not None or not writing:
-        return on_file
-    # Each way below writes in a savepoint of its own (transaction.atomic): a registration
-    # that loses a race with another request is undone alone, and the person is then found
-    # again (patient_for_partner).
+    if on_file is not None:
+        return book(on_file)
+    with transaction.atomic():
+        return book(_written(found, account, details, verified=verified))
+
+
+def _written(
+    found: Patient | None, account: User | None, details: PersonDetails, *, verified: bool
+) -> Patient:
+    """The person _on_file left to be written: the record found, marked verified or taken into
+    the phone's account; or someone new, on the phone's account or an account of their own."""
     if found is not None:
-        with transaction.atomic():
-            if account is not None and found.account_id == account.pk:
-                return _verified_by_partner(found)
-            return _take_for_phone(found, account, details)
+        if account is not None and found.account_id == account.pk:
+            return _verified_by_partner(found)
+        return _take_for_phone(found, account, details)
     if account is None:
         patient = register_account(password=None, person=details)
     else:
@@ -562,13 +543,23 @@ def _book_for_partner(
             partner=key.partner,
         )
 
-    # Someone on file, about whom nothing changes: the booking is the only write, and makes
-    # its own transaction (one statement through the booking function).
-    on_file = patient_for_partner(key=key, details=details, verified=verified, writing=False)
-    if on_file is not None:
-        return book(on_file)
-    # Otherwise the person is registered (or taken in) with the booking, all or nothing.
-    with transaction.atomic():
-        patient = patient_for_partner(key=key, details=details, verified=verified, writing=True)
-        assert patient is not None  # writing, it finds or makes one, or refuses
-        return book(patient)
+    # The person a partner names (`details`, validated, with a phone) is found by national ID
+    # (or passport and date of birth), or registered: on the account of their phone number,
+    # which is also where texts go. A person found in another phone's household, or a person
+    # added to a phone's household, is booked there only when the partner says it verified
+    # who they are (`verified`, which needs the scope people:verified): then a record nobody
+    # proved is taken into the phone's account. A verified person's bookings stay in their
+    # own household whatever phone the partner gives. Every refusal about the person is the
+    # same "contact a health centre", counted against the key (check_partner_refusal_rate
+    # says when the key must wait).
+    try:
+        try:
+            return _find_or_register_and_book(details, verified=verified, book=book)
+        except AlreadyRegistered:
+            # Another request registered this phone or ID at the same moment (a partner's
+            # retries of one booking, say): its insert made ours wait until it committed, and
+            # ours was undone. Find them now.
+            return _find_or_register_and_book(details, verified=verified, book=book)
+    except ContactHealthCentre:
+        count_partner_refusal(key_id=key.pk)
+        raise

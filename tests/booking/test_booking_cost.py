@@ -33,6 +33,7 @@ BOOK_STATEMENTS = {"orm": 23, "sql": 9}
 # outside a transaction (the booking is then the only write), the answer made from what the
 # engine holds and the key's last use kept to the minute.
 PARTNER_STATEMENTS = {"orm": 21, "sql": 5}
+NEW_PERSON_STATEMENTS = {"orm": 33, "sql": 17}
 ALLOCATE_STATEMENTS = {"orm": 27, "sql": 5}
 SLOT_FULL_STATEMENTS = {"orm": 18, "sql": 8}
 
@@ -211,6 +212,25 @@ def test_a_partners_booking_for_a_person_on_file_runs_few_statements(
     assert response.status_code == 201
     assert Appointment.objects.filter(patient=patient).count() == 2
     assert PartnerKeyUse.objects.count() == 2
+
+
+def test_a_partners_booking_for_someone_new_reads_them_once_and_registers_them_with_it(
+    engine, partner_secret, django_assert_max_num_queries
+):
+    """The person and their phone's account read once (not again inside the booking's
+    transaction), then registered and booked, all or nothing; as the key's second call."""
+    client, first_slot = Client(), SlotFactory()
+    later = SlotFactory(start=first_slot.start + timedelta(hours=2))
+    someone, someone_else = PatientFactory.build(), PatientFactory.build()
+    assert partner_booking(client, partner_secret, someone, first_slot.pk).status_code == 201
+
+    with django_assert_max_num_queries(NEW_PERSON_STATEMENTS[engine]):
+        response = partner_booking(client, partner_secret, someone_else, later.pk)
+
+    assert response.status_code == 201
+    registered = Patient.objects.get(national_id=someone_else.national_id)
+    assert registered.account.get_username() == someone_else.phone
+    assert Appointment.objects.get(pk=response.json()["id"]).patient_id == registered.pk
 
 
 def test_the_answer_to_a_partners_booking_is_the_appointment_as_it_reads_it(
