@@ -467,18 +467,22 @@ def book_for_partner(
     slot_id: int,
     idempotency_key: str,
     verified: bool = False,
-    let_in: bool = False,
+    checked: bool = False,
 ) -> Booking:
     """Book a place for the person a partner names: the same engine, rules, waiting room and
     texts as a booking made by the person, marked as the partner's so that it may read and
     cancel it. All or nothing: a refused booking registers nobody. `verified` needs the
     key's people:verified scope. A person who does not match is refused as any person the
-    partner may not book, and the refusal is audited once the booking is undone. `let_in`:
-    a drive's waiting room let the request in already (the lean route asked it)."""
+    partner may not book, and the refusal is audited once the booking is undone. `checked`:
+    partner_booking_checks has let this call through already, a drive's waiting room
+    included, and `person` is the details it gave (the lean route asked them)."""
     try:
-        details, _let_in = partner_booking_checks(
-            key=key, person=person, slot_id=slot_id, verified=verified, let_in=let_in
-        )
+        if checked:
+            details = person
+        else:
+            details, _let_in = partner_booking_checks(
+                key=key, person=person, slot_id=slot_id, verified=verified
+            )
         return _book_for_partner(
             key=key,
             details=details,
@@ -497,18 +501,17 @@ def book_for_partner(
 
 
 def partner_booking_checks(
-    *, key: PartnerKey, person: PersonDetails, slot_id: int, verified: bool, let_in: bool = False
+    *, key: PartnerKey, person: PersonDetails, slot_id: int, verified: bool
 ) -> tuple[PersonDetails, bool]:
     """What a partner's booking asks before the person is looked for, in this order: the
     scope `verified` needs, the details (validated and tidied, which are returned), the
-    drive's waiting room (unless `let_in`: it let them in already; whether its line let them
-    in now is returned), the key's refusals about people, and a phone for the texts."""
+    drive's waiting room (whether its line let them in just now is returned), the key's
+    refusals about people, and a phone for the texts."""
     if verified:
         require_scope(key, Scope.PEOPLE_VERIFIED)
     details = validated_person(person)
-    if not let_in:
-        # In a drive's waiting room the person holds one place in line, however they come.
-        let_in = wait_turn_for_slot(slot_id=slot_id, account_id=partner_visitor(details))
+    # In a drive's waiting room the person holds one place in line, however they come.
+    let_in = wait_turn_for_slot(slot_id=slot_id, account_id=partner_visitor(details))
     check_partner_refusal_rate(key_id=key.pk)  # too many refusals about people: the key waits
     if not details.phone:
         raise InvalidInput(_("A phone number is needed for the confirmation text."), field="phone")

@@ -230,20 +230,21 @@ def _answered(booking: PartnerBooking, made: Booking) -> HttpResponse:
 
 
 def _book_now(booking: PartnerBooking) -> HttpResponse:
-    """What the ninja view does once the key is counted and the request let in, its answer,
-    and the call written, in an engine thread."""
-    request, payload, key = booking.request, booking.payload, booking.key
+    """What the ninja view does once the key is counted and the checks passed (the details
+    they gave), its answer, and the call written, in an engine thread."""
+    request, payload, key, details = booking.request, booking.payload, booking.key, booking.details
     assert key is not None
+    assert details is not None
     try:
         with serving(request):
             with alternatives_if_full(payload.slot_id):
                 made = book_for_partner(
                     key=key,
-                    person=person_details(payload.person),
+                    person=details,
                     slot_id=payload.slot_id,
                     idempotency_key=booking.idempotency_key,
                     verified=payload.identity_verified,
-                    let_in=True,
+                    checked=True,
                 )
             response = _answered(booking, made)
     except Exception as exc:  # every error the view could raise, answered as the API does

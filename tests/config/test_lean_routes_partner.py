@@ -337,6 +337,34 @@ def test_a_person_who_does_not_match_is_refused_counted_and_audited_as_by_django
     assert [status for _method, _path, status in uses()] == [409, 409]
 
 
+def test_a_booking_handed_to_a_thread_is_checked_once(
+    apps: Apps, app: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks (the details, a drive's waiting room, the key's refusals) are made on the
+    loop, and the thread books with the details they gave, without asking again."""
+    import booking.interop.partners
+    import config.lean_routes.partner
+
+    asked: list[str] = []
+    check = booking.interop.partners.partner_booking_checks
+
+    def counted(**options: Any) -> Any:
+        asked.append(options["person"].national_id)
+        return check(**options)
+
+    for module in (booking.interop.partners, config.lean_routes.partner):
+        monkeypatch.setattr(module, "partner_booking_checks", counted)
+    phone = f"+6689{next(_phones):07d}"
+    body = booking_of(PatientFactory.build(phone=phone), new_slot())
+    before = apps.route.answered
+
+    answer = apps.lean_call(PARTNER, body, app)
+
+    expect_lean(apps, before)
+    assert answer.status == 201
+    assert asked == [body["person"]["national_id"]]
+
+
 def test_a_person_the_partner_verified_is_marked_so_as_by_django(apps: Apps, app: Caller) -> None:
     first, second = on_file(), on_file()
 
