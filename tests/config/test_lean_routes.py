@@ -1637,6 +1637,22 @@ def test_an_ordinary_booking_on_the_event_loop_makes_no_django_connection(
 
 
 @pytest.fixture
+def texts_made_in(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The languages the booking function's texts are made in, as they are made."""
+    import booking.services.booking_sql.call as calls
+
+    made: list[str] = []
+    make = calls.booked_fields
+
+    def counting(appointment: Any, recipient: Any, **options: Any) -> Any:
+        made.append(recipient.language)
+        return make(appointment, recipient, **options)
+
+    monkeypatch.setattr(calls, "booked_fields", counting)
+    return made
+
+
+@pytest.fixture
 def texts_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The appointments the booking function's texts are made for, as they are made."""
     import booking.services.booking_sql.call as calls
@@ -1824,12 +1840,10 @@ def test_a_booking_made_while_another_of_the_slot_is_in_flight_has_its_texts_all
 
 
 def test_a_booking_makes_its_texts_once_in_the_language_they_go_in(
-    apps: Apps, reference_data: None, patient: Patient, monkeypatch: pytest.MonkeyPatch
+    apps: Apps, reference_data: None, patient: Patient, texts_made_in: list[str]
 ) -> None:
     """A child without a phone of their own: the texts go to the account holder, in the
     holder's language, and the lean route makes them in that language only."""
-    import booking.services.booking_sql.call as call_module
-
     patient.preferred_language = "en"
     patient.save(update_fields=["preferred_language"])
     child = PatientFactory(
@@ -1838,14 +1852,6 @@ def test_a_booking_makes_its_texts_once_in_the_language_they_go_in(
         phone="",
         preferred_language="th",
     )
-    made_in: list[str] = []
-    make_rows = call_module.booked_fields
-
-    def counted(appointment: Appointment, recipient: Any, **options: Any) -> Any:
-        made_in.append(recipient.language)
-        return make_rows(appointment, recipient, **options)
-
-    monkeypatch.setattr(call_module, "booked_fields", counted)
     before = apps.route.answered
 
     answer = apps.lean_call(
@@ -1861,7 +1867,7 @@ def test_a_booking_makes_its_texts_once_in_the_language_they_go_in(
     assert (confirmation.recipient, confirmation.language) == (patient.phone, "en")
     assert confirmation.body == booking_confirmation(appointment, "en")
     if lean_applies():
-        assert made_in == ["en"]
+        assert texts_made_in == ["en"]
 
 
 def test_a_course_of_several_doses_is_handed_to_the_orm_and_answered_as_django_does(

@@ -49,11 +49,19 @@ from tests.config.test_lean_routes import (
     lean_applies,
     new_slot,
     request_headers,
+    texts_made_in,
 )
 from tests.factories import PatientFactory, SlotFactory, UserFactory, booked, person_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-__all__ = ["apps", "async_statements", "django_connections_made", "drive_in_surge"]  # fixtures
+# Fixtures of test_lean_routes, used here.
+__all__ = [
+    "apps",
+    "async_statements",
+    "django_connections_made",
+    "drive_in_surge",
+    "texts_made_in",
+]
 
 PARTNER = "/api/v1/partner/appointments"
 Scope = PartnerKey.Scope
@@ -150,23 +158,13 @@ def test_a_replay_is_200_with_idempotent_replayed_as_from_django(apps: Apps, app
 
 
 def test_the_texts_are_django_s_made_once_in_the_language_they_go_in(
-    apps: Apps, app: Caller, monkeypatch: pytest.MonkeyPatch
+    apps: Apps, app: Caller, texts_made_in: list[str]
 ) -> None:
-    import booking.services.booking_sql.call as call_module
-
     first, second = on_file(), on_file()
     Patient.objects.filter(pk__in=[first.pk, second.pk]).update(preferred_language="en")
-    made_in: list[str] = []
-    make_rows = call_module.booked_fields
-
-    def counted(appointment: Appointment, recipient: Any, **options: Any) -> Any:
-        made_in.append(recipient.language)
-        return make_rows(appointment, recipient, **options)
-
-    monkeypatch.setattr(call_module, "booked_fields", counted)
 
     lean = apps.lean_call(PARTNER, booking_of(first, new_slot()), app)
-    made_for_lean = list(made_in)
+    made_for_lean = list(texts_made_in)
     django = call(apps.django, PARTNER, booking_of(second, new_slot()), app)
 
     def texts(answer: Answer) -> list[tuple[str, str, str]]:
