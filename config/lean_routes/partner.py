@@ -17,10 +17,11 @@ The ninja operation's steps, in its order, with the same functions:
    written to the key's uses (PartnerKeyAudit's row) there too.
 
 Anything that needs the ORM is handed to an engine thread, where book_for_partner runs as the
-view runs it (let in already): someone not on file (registered with the booking), someone
-whose phone signs in to another account, someone the partner verified (marked so), a refusal
-about the person (counted and audited there), a replay, a course of several doses, a drive's
-rules not met. Nothing is written on the loop in those cases, and the key was counted once.
+view runs it, with the details step 2 gave (`checked`: not asked again): someone not on file
+(registered with the booking), someone whose phone signs in to another account, someone the
+partner verified (marked so), a refusal about the person (counted and audited there), a
+replay, a course of several doses, a drive's rules not met. Nothing is written on the loop
+in those cases, and the key was counted once.
 
 Anything unusual before the key is read passes through to Django unchanged, as on the route
 for a person's own booking; from then on every answer, whoever gives it, is written to the
