@@ -77,6 +77,12 @@ def drives_kept_for_slot(slot_id: int) -> list[VaccinationDrive] | None:
     return ([drive for drive in kept if drive.pk == facts.drive_id] or None) if kept else None
 
 
+def may_be_a_drives(drives: list[VaccinationDrive] | None) -> bool:
+    """Whether a request is, or may be, for a drive's waiting room, from drives_kept_for's (or
+    drives_kept_for_slot's) answer."""
+    return drives is None or bool(drives)
+
+
 def _line_keys(booking: BookingRequest, user_id: int | str) -> list[str]:
     """The waiting room's keys for the request's drives this process keeps: read with the
     account's (and, for a session the process has seen, with the session), so that a poll in

@@ -116,6 +116,17 @@ def with_fresh_connections(function: Callable[..., Any], *args: Any) -> Any:
         close_old_connections()
 
 
+def engine_thread(executor: ThreadPoolExecutor) -> Reader:
+    """What runs `function(*args)` on one of `executor`'s threads, with Django's connections as
+    a request has them."""
+
+    async def in_a_thread(function: Callable[..., Any], *args: Any) -> Any:
+        run = sync_to_async(with_fresh_connections, thread_sensitive=False, executor=executor)
+        return await run(function, *args)
+
+    return in_a_thread
+
+
 async def run_booking(
     booking: BookingRequest,
     *,
@@ -126,11 +137,7 @@ async def run_booking(
     the event loop when it can (`connections`), else in a thread. Either way the booking
     holds one of LEAN_TURNS turns, and its ORM work runs on `executor`'s threads (WEB_CAPACITY),
     apart from the reads of people still in line."""
-
-    async def in_a_thread(function: Callable[..., Any], *args: Any) -> Any:
-        run = sync_to_async(with_fresh_connections, thread_sensitive=False, executor=executor)
-        return await run(function, *args)
-
+    in_a_thread = engine_thread(executor)
     with desks_told_after():
         if connections is not None:
             try:

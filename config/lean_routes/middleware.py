@@ -34,10 +34,11 @@ from config.async_database import AsyncConnections
 from config.lean_routes.before_engine import (
     drives_kept_for,
     found_drive_full_lately,
+    may_be_a_drives,
     signed_in,
     wait_in_line,
 )
-from config.lean_routes.engine import run_booking, with_fresh_connections
+from config.lean_routes.engine import engine_thread, run_booking
 from config.lean_routes.partner import (
     PARTNER_BOOK_PATH,
     PartnerBooking,
@@ -81,8 +82,7 @@ def _in_a_drive(booking: BookingRequest) -> bool:
     """Whether the request may be for a drive's waiting room, as far as this process knows
     without asking anyone: a slot it keeps the facts of that is a drive's, or allocate for a
     service unless it keeps the service's drives in their surge, and there are none."""
-    drives = drives_kept_for(booking)
-    return drives is None or bool(drives)
+    return may_be_a_drives(drives_kept_for(booking))
 
 
 class LeanRoutes:
@@ -98,6 +98,7 @@ class LeanRoutes:
         self.engaged = lean_routes_apply()
         capacity = max(int(settings.WEB_CAPACITY), 1)
         self.executor = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lean-route")
+        self.in_engine_thread = engine_thread(self.executor)
         # Reads the cache lacked (a session, an account, a drive list): short, and apart from
         # the bookings, so that a surge of people not seen yet does not wait behind them.
         self.reads = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lean-read")
@@ -239,11 +240,6 @@ class LeanRoutes:
         async with connections.connection() as conn:
             await record_call(booking, answer, conn)
         return answer
-
-    async def in_engine_thread(self, function: Callable[..., Any], *args: Any) -> Any:
-        """`function(*args)` on an engine thread, with Django's connections as a request's."""
-        run = sync_to_async(with_fresh_connections, thread_sensitive=False, executor=self.executor)
-        return await run(function, *args)
 
     async def after_those_let_in(self, booking: BookingRequest) -> None:
         """A request for a drive whose every place the line has lately said is taken (most

@@ -35,7 +35,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse
 
 from booking.api.patients import alternatives_if_full
@@ -65,8 +64,13 @@ from clinics.audit import serving
 from clinics.exceptions import DomainError
 from config.api import api
 from config.async_database import AsyncConnections
-from config.lean_routes.before_engine import drives_kept_for_slot
-from config.lean_routes.engine import alternatives_for, desks_told_after, operation_of
+from config.lean_routes.before_engine import drives_kept_for_slot, may_be_a_drives
+from config.lean_routes.engine import (
+    alternatives_for,
+    desks_told_after,
+    operation_of,
+    with_fresh_connections,
+)
 from config.lean_routes.request import PassThrough, Reader, read_request
 
 PARTNER_BOOK_PATH = "/api/v1/partner/appointments"
@@ -99,8 +103,7 @@ def parse_partner(request: ASGIRequest, body: bytes) -> PartnerBooking:
 
 def partner_in_a_drive(booking: PartnerBooking) -> bool:
     """Whether the booking may be for a drive's waiting room, as far as this process knows."""
-    drives = drives_kept_for_slot(booking.payload.slot_id)
-    return drives is None or bool(drives)
+    return may_be_a_drives(drives_kept_for_slot(booking.payload.slot_id))
 
 
 async def read_key(booking: PartnerBooking, conn: Any) -> PartnerKey:
@@ -130,7 +133,8 @@ async def check_partner_booking(booking: PartnerBooking, *, read: Reader) -> Htt
         try:
             booking.details, booking.let_in = _checks(booking)
         except SynchronousOnlyOperation:
-            booking.details, booking.let_in = await read(_checks_in_a_thread, booking)
+            checked = await read(with_fresh_connections, _checks, booking)
+            booking.details, booking.let_in = checked
     except DomainError as refused:
         return api.on_exception(booking.request, refused)
     return None
@@ -145,14 +149,6 @@ def _checks(booking: PartnerBooking) -> tuple[PersonDetails, bool]:
         slot_id=payload.slot_id,
         verified=payload.identity_verified,
     )
-
-
-def _checks_in_a_thread(booking: PartnerBooking) -> tuple[PersonDetails, bool]:
-    close_old_connections()
-    try:
-        return _checks(booking)
-    finally:
-        close_old_connections()
 
 
 async def run_partner_booking(

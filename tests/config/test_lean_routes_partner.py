@@ -229,6 +229,24 @@ def test_details_that_break_a_rule_are_answered_as_django_does(apps: Apps, app: 
     assert [status for _method, _path, status in uses()] == [422, 422]
 
 
+def test_what_the_checks_must_read_is_read_in_a_thread_and_answered_here(
+    apps: Apps, app: Caller
+) -> None:
+    """A district the process does not keep yet: the checks are asked again in a reader
+    thread (on the loop they would need the database), and the lean route still answers."""
+    from clinics.selectors import forget_reference_data
+
+    forget_reference_data()
+    body = booking_of(on_file(), new_slot(), district_code=1001)
+    before = apps.route.answered
+
+    answer = apps.lean_call(PARTNER, body, app)
+
+    expect_lean(apps, before)
+    assert answer.status == 201
+    assert Appointment.objects.get(pk=answer.body["id"]).partner_id is not None
+
+
 def test_identity_verified_without_its_scope_is_403_as_from_django(
     apps: Apps, partner: Partner
 ) -> None:
