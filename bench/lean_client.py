@@ -116,11 +116,20 @@ class LeanClient:
         return cls(address.hostname, address.port, limit=limit)
 
     async def post(self, path: str, *, headers: dict[str, str], body: bytes) -> Answer:
+        return await self._send("POST", path, headers=headers, body=body)
+
+    async def get(self, path: str, *, headers: dict[str, str] | None = None) -> Answer:
+        """GET `path` (with its query string, already encoded)."""
+        return await self._send("GET", path, headers=headers or {}, body=None)
+
+    async def _send(
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes | None
+    ) -> Answer:
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        length = "" if body is None else f"Content-Length: {len(body)}\r\n"
         request = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Length: {len(body)}\r\n{head}\r\n"
-        ).encode("latin-1") + body
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{length}{head}\r\n"
+        ).encode("latin-1") + (body or b"")
         async with asyncio.timeout(self.timeout):
             connection = await self._take()
             try:

@@ -19,6 +19,7 @@ from booking.routing import websocket_urlpatterns as booking_sockets  # noqa: E4
 from config.lean_routes import LeanRoutes  # noqa: E402
 from config.load_shedding import Shedder, ShedLoad  # noqa: E402
 from config.public_cache import cache_public_answers  # noqa: E402
+from config.request_threads import KeptRequestThreads  # noqa: E402
 from config.sql_count import install_if_asked  # noqa: E402
 from video.routing import websocket_urlpatterns as video_sockets  # noqa: E402
 
@@ -36,7 +37,10 @@ def build_application() -> ProtocolTypeRouter:
     return ProtocolTypeRouter(
         {
             "http": cache_public_answers(
-                LeanRoutes(ShedLoad(get_asgi_application(), shedder=shedder), shedder=shedder)
+                LeanRoutes(
+                    ShedLoad(KeptRequestThreads(get_asgi_application()), shedder=shedder),
+                    shedder=shedder,
+                )
             ),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter([*video_sockets, *booking_sockets]))

@@ -88,6 +88,21 @@ def test_an_answer_comes_back_as_sent_and_the_connection_is_kept_for_the_next() 
     assert [line for line, _ in requests] == ["POST /api/v1/x HTTP/1.1"] * 3
 
 
+def test_a_get_sends_no_body_and_shares_the_connection_with_posts() -> None:
+    async def work(client: LeanClient, server: Server) -> list[Any]:
+        got = await client.get("/api/v1/slots?district=1001", headers={"Accept-Language": "th"})
+        posted = await client.post("/api/v1/x", headers={}, body=b"2")
+        return [got.status, got.text(), posted.text(), server.connections, server.requests]
+
+    status, text, posted, connections, requests = run(echo, work)
+
+    assert (status, text, posted, connections) == (201, '{"got": }', '{"got": 2}', 1)
+    assert requests == [
+        ("GET /api/v1/slots?district=1001 HTTP/1.1", b""),
+        ("POST /api/v1/x HTTP/1.1", b"2"),
+    ]
+
+
 def test_a_chunked_answer_is_read_whole() -> None:
     async def chunked(request_line: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
         writer.write(
