@@ -150,6 +150,19 @@ class CentreBrief(Schema):
     latitude: float
     longitude: float
 
+    @classmethod
+    def of(cls, centre: HealthCentre) -> "CentreBrief":
+        """The centre's brief made from its fields' values, without validating: what
+        validating it gives (in the active language), for a centre held with its district."""
+        district = centre.district
+        return cls.model_construct(
+            number=centre.number,
+            name=centre.name,
+            district=DistrictBrief.model_construct(code=district.code, name=district.name),
+            latitude=centre.latitude,
+            longitude=centre.longitude,
+        )
+
 
 class OpeningPeriodOut(Schema):
     day: int = Field(description="1 Monday … 7 Sunday.")

@@ -15,7 +15,6 @@ from clinics.schemas import (
     CentreNumber,
     ClosureOut,
     Day,
-    DistrictBrief,
     DistrictCode,
     RowId,
     ServiceBrief,
@@ -158,15 +157,18 @@ class SlotOut(Schema):
 
     @classmethod
     def from_option(cls, option: SlotOption) -> "SlotOut":
+        """The option made into its schema without validating (its values already have their
+        fields' types): about half a search answer's CPU went to validating every slot and
+        centre of the page; tests/booking/test_schemas.py compares the two."""
         slot = option.slot
         km = option.place.distance_km
-        return cls(
+        return cls.model_construct(
             id=slot.pk,
             start=slot.start,
             end=slot.end,
             remaining=slot.remaining,
             service=slot.service.code,
-            centre=CentreBrief.model_validate(option.place.centre, from_attributes=True),
+            centre=CentreBrief.of(option.place.centre),
             distance_km=round(km, 2) if km is not None else None,
             in_home_district=option.place.in_home_district,
         )
@@ -181,7 +183,7 @@ class SlotPageOut(Schema):
 
     @classmethod
     def from_page(cls, page: SlotPage) -> "SlotPageOut":
-        return cls(
+        return cls.model_construct(
             items=[SlotOut.from_option(option) for option in page.items],
             count=page.count,
             page=page.page,
@@ -318,15 +320,7 @@ class AppointmentOut(Schema):
             slot_id=appointment.slot_id,
             start=cls.resolve_start(appointment),
             end=cls.resolve_end(appointment),
-            centre=CentreBrief.model_construct(
-                number=centre.number,
-                name=centre.name,
-                district=DistrictBrief.model_construct(
-                    code=centre.district.code, name=centre.district.name
-                ),
-                latitude=centre.latitude,
-                longitude=centre.longitude,
-            ),
+            centre=CentreBrief.of(centre),
             service=ServiceBrief.model_construct(
                 code=service.code,
                 name=service.name,
