@@ -178,7 +178,12 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
 
     def _get_connection_pool(self, write: bool) -> Any:
         django_client: Any = self  # its attributes are not in django-stubs
-        server = django_client._servers[django_client._get_connection_pool_index(write)]
+        index = django_client._get_connection_pool_index(write)
+        kept: dict[int, Any] = django_client.__dict__.setdefault("_kept_pools", {})
+        pool = kept.get(index)  # the process's pool for the server, found once per client
+        if pool is not None:
+            return pool
+        server = django_client._servers[index]
         options = django_client._pool_options
         key = (server, repr(sorted(options.items())))
         pool = _pools.get(key)
@@ -188,6 +193,7 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
                 if pool is None:
                     pool = django_client._pool_class.from_url(server, **options)
                     _pools[key] = pool
+        kept[index] = pool
         return pool
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
