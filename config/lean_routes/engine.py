@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import close_old_connections
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Router
 from ninja.operation import Operation
 
@@ -62,14 +62,27 @@ def operation_of(router: Router, view: Callable[..., Any]) -> Operation:
     raise LookupError(f"No ninja operation for {view.__name__}")
 
 
+def operation_answer(
+    router: Router,
+    view: Callable[..., Any],
+    request: HttpRequest,
+    result_of: Callable[[HttpResponse], Any],
+) -> HttpResponse:
+    """The view's answer as its ninja operation gives it: `result_of` (the view's result, given
+    the response it may set headers on) shaped by the operation."""
+    operation = operation_of(router, view)
+    temporal = api.create_temporal_response(request)
+    result = result_of(temporal)
+    return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
+
+
 def _answered(booking: BookingRequest, made: Booking) -> HttpResponse:
     """The booking's answer as the ninja view gives it, from the operation itself."""
     request, payload = booking.request, booking.payload
     view = patients.allocate if isinstance(payload, AllocateIn) else patients.book
-    operation = operation_of(patients.router, view)
-    temporal = api.create_temporal_response(request)
-    result = patients._booked(request, temporal, made)
-    return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
+    return operation_answer(
+        patients.router, view, request, lambda temporal: patients._booked(request, temporal, made)
+    )
 
 
 def _book_now(booking: BookingRequest) -> HttpResponse:

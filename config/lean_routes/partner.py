@@ -68,7 +68,7 @@ from config.lean_routes.before_engine import drives_kept_for_slot, may_be_a_driv
 from config.lean_routes.engine import (
     alternatives_for,
     desks_told_after,
-    operation_of,
+    operation_answer,
     with_fresh_connections,
 )
 from config.lean_routes.request import PassThrough, Reader, read_request
@@ -218,12 +218,14 @@ def _call_of(request: HttpRequest, key: PartnerKey, response: HttpResponse) -> d
 
 def _answered(booking: PartnerBooking, made: Booking) -> HttpResponse:
     """partner_book's answer to the booking, from the ninja operation itself."""
-    request = booking.request
-    assert booking.key is not None
-    temporal = api.create_temporal_response(request)
-    result = partner_api.partner_booked(booking.key, temporal, made)
-    operation = operation_of(partner_api.router, partner_api.partner_book)
-    return operation._result_to_response(request, result, temporal)  # type: ignore[return-value]
+    key = booking.key
+    assert key is not None
+    return operation_answer(
+        partner_api.router,
+        partner_api.partner_book,
+        booking.request,
+        lambda temporal: partner_api.partner_booked(key, temporal, made),
+    )
 
 
 def _book_now(booking: PartnerBooking) -> HttpResponse:
