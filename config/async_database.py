@@ -12,6 +12,7 @@ With SQL_COUNT_DIR set (bench/booking.py) their statements are counted with Djan
 """
 
 import asyncio
+import os
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -94,7 +95,10 @@ def _parameters() -> dict[str, Any]:
     params = connection.get_connection_params()
     for sync_only in ("cursor_factory", "context", "pool"):
         params.pop(sync_only, None)
-    options = str(params.pop("options", "") or "")
+    # Options given in the settings, else libpq's PGOPTIONS, which any options passed here
+    # would otherwise override unseen (Django's own connections pass none and so honour it:
+    # auto_explain for a bench, say).
+    options = str(params.pop("options", "") or os.environ.get("PGOPTIONS", ""))
     params["options"] = f"{options} -c TimeZone=UTC".strip()
     params["autocommit"] = True
     # Django's connections never prepare (prepare_threshold None). These run a handful of

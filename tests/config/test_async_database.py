@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from django.db import connection
 from pytest_django import Settings
 
 from config.async_database import PREPARE_THRESHOLD, AsyncConnections
@@ -121,3 +122,37 @@ def test_statements_are_not_prepared_when_told_not_to_as_for_an_older_pgbouncer(
     settings.LEAN_PREPARED_STATEMENTS = False
 
     assert _prepared_after_repeating(PREPARE_THRESHOLD + 3) == []
+
+
+def _setting_on_an_async_connection(name: str) -> str:
+    connections = AsyncConnections(1)
+
+    async def show() -> str:
+        async with connections.connection() as conn, conn.cursor() as cursor:
+            await cursor.execute(f"SHOW {name}")
+            row = await cursor.fetchone()
+            return str(row[0])
+
+    try:
+        return asyncio.run(show())
+    finally:
+        connections.close()
+
+
+def test_libpqs_pgoptions_reach_the_connections_as_they_reach_djangos(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=4321")
+
+    assert _setting_on_an_async_connection("statement_timeout") == "4321ms"
+    assert _setting_on_an_async_connection("TimeZone") == "UTC"
+
+
+def test_options_in_the_settings_win_over_pgoptions_as_in_libpq(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=4321")
+    options = {**connection.settings_dict["OPTIONS"], "options": "-c statement_timeout=1234"}
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+
+    assert _setting_on_an_async_connection("statement_timeout") == "1234ms"
