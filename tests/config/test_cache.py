@@ -30,10 +30,10 @@ REQUESTS = 100
 class CountingPool(redis.ConnectionPool):
     """redis-py's pool, noting the thread of each connection every pool of the process makes."""
 
-    made_on: list[int] = []
+    made_on: list[threading.Thread] = []
 
     def make_connection(self) -> Any:
-        CountingPool.made_on.append(threading.get_ident())
+        CountingPool.made_on.append(threading.current_thread())
         return super().make_connection()
 
 
