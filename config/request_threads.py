@@ -80,6 +80,10 @@ class KeptRequestThreads:
             thread.when_idle(self._keeper(thread, asyncio.get_running_loop()))
 
     def _keeper(self, thread: RequestThread, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        """What keeps `thread` for the next request: called on the loop's thread (no work was
+        left) or on `thread` itself (once its last work is done)."""
+        loop_thread = threading.get_ident()
+
         def keep() -> None:
             if threading.get_ident() == loop_thread:
                 self.idle.append(thread)
@@ -89,5 +93,4 @@ class KeptRequestThreads:
             except RuntimeError:  # the loop is closed (a test's): the thread is let go
                 thread.shutdown(wait=False)
 
-        loop_thread = threading.get_ident()
         return keep
