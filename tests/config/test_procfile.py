@@ -53,3 +53,11 @@ def test_websocket_frames_are_limited_to_the_apps_signalling_message_limit(env):
     assert "--ws-max-size" in arguments, shlex.join(arguments)
     limit = arguments[arguments.index("--ws-max-size") + 1]
     assert limit == setting("VIDEO_MAX_MESSAGE_BYTES", env)
+
+
+def test_the_web_process_accepts_connections_with_the_projects_event_loop():
+    # uvloop's own loop accepts one connection a turn: config/event_loop.py.
+    arguments = web_arguments({})
+
+    assert "--loop" in arguments, shlex.join(arguments)
+    assert arguments[arguments.index("--loop") + 1] == "config.event_loop:new_event_loop"
