@@ -54,6 +54,7 @@ from django.contrib.sessions.models import Session  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.web_server import WEB_LOOP  # noqa: E402
 from booking.links import video_join_token  # noqa: E402
 from booking.models import Appointment, Patient, Slot  # noqa: E402
 from clinics.models import HealthCentre, Service, StaffMembership  # noqa: E402
@@ -132,7 +133,7 @@ def prepare(rooms: int) -> tuple[str, list[tuple[str, str]]]:
 def start_server(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "config.asgi:application",
+            sys.executable, "-m", "uvicorn", "config.asgi:application", "--loop", WEB_LOOP,
             "--host", "127.0.0.1", "--port", str(port),
             "--no-access-log", "--log-level", "warning", "--ws-max-queue", "1024",
         ],
