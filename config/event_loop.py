@@ -17,6 +17,7 @@ is left to uvloop's server (uvicorn sits behind a proxy that ends TLS here)."""
 
 import asyncio
 import errno
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterable
@@ -42,7 +43,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class BatchAcceptingLoop(uvloop.Loop):
-    """uvloop's loop whose TCP servers accept up to ACCEPT_BATCH connections a turn."""
+    """uvloop's loop whose servers accept up to ACCEPT_BATCH connections a turn."""
 
     async def create_server(  # type: ignore[override]
         self,
@@ -55,14 +56,15 @@ class BatchAcceptingLoop(uvloop.Loop):
         ssl: Any = None,
         **options: Any,
     ) -> asyncio.AbstractServer:
-        """A server accepting in batches for a listening TCP socket given (uvicorn's workers
-        share one) or for one host and port; uvloop's own for anything else (TLS, several
-        hosts, options uvicorn does not pass)."""
+        """A server accepting in batches for a listening socket given (uvicorn's workers share
+        one) or for one numeric address and port; uvloop's own for anything else (TLS, a host
+        name, which may stand for several addresses, options uvicorn does not pass)."""
         plain = ssl is None and not options
         if plain and sock is not None and sock.type == socket.SOCK_STREAM:
             sock.listen(backlog)  # as uvloop's server does (uvicorn's parent only binds)
             return BatchAcceptingServer(self, protocol_factory, sock)
-        if plain and sock is None and isinstance(host, str) and host and port is not None:
+        if plain and sock is None and _is_address(host) and port is not None:
+            assert isinstance(host, str)
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             listening = socket.create_server((host, port), family=family, backlog=backlog)
             return BatchAcceptingServer(self, protocol_factory, listening)
@@ -72,6 +74,17 @@ class BatchAcceptingLoop(uvloop.Loop):
             protocol_factory, host, port, sock=sock, backlog=backlog, ssl=ssl, **options
         )
         return server
+
+
+def _is_address(host: object) -> bool:
+    """Whether `host` is one numeric IPv4 or IPv6 address."""
+    if not isinstance(host, str):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class BatchAcceptingServer(asyncio.AbstractServer):
@@ -112,19 +125,21 @@ class BatchAcceptingServer(asyncio.AbstractServer):
             except ConnectionAbortedError:
                 continue  # the client gave up before it was accepted
             except OSError as exc:
-                # Out of descriptors or memory (or a socket gone wrong): pause, rather than be
-                # woken again at once for the same error, as asyncio's loop does.
-                log = logger.warning if exc.errno in OUT_OF_RESOURCES else logger.error
-                log("Not accepting connections for %s s: %s", ACCEPT_RETRY_SECONDS, exc)
+                if exc.errno not in OUT_OF_RESOURCES:
+                    # An error one connection left (EPROTO, a firewall's EPERM...): the
+                    # others are still to be accepted, as libuv and asyncio go on.
+                    logger.warning("A connection could not be accepted: %s", exc)
+                    return
+                # Out of descriptors or memory: pause, rather than be woken again at once for
+                # the same error, as asyncio's loop does.
+                logger.warning("Not accepting connections for %s s: %s", ACCEPT_RETRY_SECONDS, exc)
                 self._stop_accepting()
                 self._loop.call_later(ACCEPT_RETRY_SECONDS, self._start_accepting)
                 return
             self._serve(connection)
 
     def _serve(self, connection: socket.socket) -> None:
-        connection.setblocking(False)
-        if connection.family in (socket.AF_INET, socket.AF_INET6):
-            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as uvloop's
+        connection.setblocking(False)  # uvloop's transport sets TCP_NODELAY itself
         task = self._loop.create_task(self._connect(connection))
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
@@ -132,8 +147,10 @@ class BatchAcceptingServer(asyncio.AbstractServer):
     async def _connect(self, connection: socket.socket) -> None:
         try:
             await self._loop.connect_accepted_socket(self._protocol_factory, connection)
-        except OSError:
-            connection.close()  # gone already: nothing to answer
+        except Exception:
+            # A transport uvloop closed has let go of the socket: closing it again is nothing.
+            logger.exception("A connection accepted could not be served")
+            connection.close()
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:

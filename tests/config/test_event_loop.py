@@ -97,12 +97,19 @@ def test_a_connection_accepted_is_served_by_the_protocol(loop: asyncio.AbstractE
 
 def test_a_host_and_port_are_served_the_same_way(loop: asyncio.AbstractEventLoop) -> None:
     # The Procfile's single web process: uvicorn asks for a host and a port.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = loop.run_until_complete(loop.create_server(Counting, host="127.0.0.1", port=port))
+    server = loop.run_until_complete(loop.create_server(Counting, host="127.0.0.1", port=0))
     assert isinstance(server, BatchAcceptingServer)
-    _assert_waiting_ones_accepted(loop, server, port)
+    _assert_waiting_ones_accepted(loop, server, server.sockets[0].getsockname()[1])
+
+
+def test_a_host_name_is_left_to_uvloops_own_server(loop: asyncio.AbstractEventLoop) -> None:
+    # A name may stand for several addresses (localhost: 127.0.0.1 and ::1), which uvloop binds.
+    server = loop.run_until_complete(loop.create_server(Counting, host="localhost", port=0))
+    try:
+        assert not isinstance(server, BatchAcceptingServer)
+    finally:
+        server.close()
+        loop.run_until_complete(server.wait_closed())
 
 
 def test_a_closed_server_accepts_nothing_more(loop: asyncio.AbstractEventLoop) -> None:
@@ -126,5 +133,34 @@ def test_tls_is_left_to_uvloops_own_server(loop: asyncio.AbstractEventLoop) -> N
         assert not isinstance(server, BatchAcceptingServer)
         assert server.sockets
     finally:
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+
+
+def test_a_connection_its_protocol_cannot_serve_is_closed_and_the_next_served(
+    loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+
+    def first_fails() -> asyncio.Protocol:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("no protocol for this one")
+        return Counting()
+
+    sock = _listening_socket()
+    server = loop.run_until_complete(loop.create_server(first_fails, sock=sock))
+    first, second = _connect(sock.getsockname()[1], 2)
+    try:
+        for _ in range(8):
+            loop.run_until_complete(asyncio.sleep(0))
+        assert Counting.made == 1
+        first.settimeout(30)
+        assert first.recv(1) == b""  # closed by the server
+        assert "could not be served" in caplog.text
+    finally:
+        first.close()
+        second.close()
         server.close()
         loop.run_until_complete(server.wait_closed())
