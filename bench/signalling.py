@@ -57,6 +57,7 @@ from django.utils import timezone  # noqa: E402
 from bench.web_server import WEB_LOOP  # noqa: E402
 from booking.links import video_join_token  # noqa: E402
 from booking.models import Appointment, Patient, Slot  # noqa: E402
+from booking.services.consent import record_video_consent  # noqa: E402
 from clinics.models import HealthCentre, Service, StaffMembership  # noqa: E402
 from clinics.services import grant_membership, load_reference_data  # noqa: E402
 from tests.factories import national_id  # noqa: E402
@@ -102,6 +103,8 @@ def prepare(rooms: int) -> tuple[str, list[tuple[str, str]]]:
         )
         for n, user in enumerate(users)
     )
+    for patient in patients:  # each has accepted the consent a first video visit asks for
+        record_video_consent(patient=patient, by=patient.account, address=None)
     appointments = Appointment.objects.bulk_create(
         Appointment(
             patient=patient,
