@@ -54,12 +54,12 @@ from django.contrib.sessions.models import Session  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench.web_server import WEB_LOOP  # noqa: E402
 from booking.links import video_join_token  # noqa: E402
 from booking.models import Appointment, Patient, Slot  # noqa: E402
 from booking.services.consent import record_video_consent  # noqa: E402
 from clinics.models import HealthCentre, Service, StaffMembership  # noqa: E402
 from clinics.services import grant_membership, load_reference_data  # noqa: E402
+from config.event_loop import UVICORN_LOOP  # noqa: E402
 from tests.factories import national_id  # noqa: E402
 from video.services import open_rooms_for  # noqa: E402
 
@@ -136,7 +136,7 @@ def prepare(rooms: int) -> tuple[str, list[tuple[str, str]]]:
 def start_server(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "config.asgi:application", "--loop", WEB_LOOP,
+            sys.executable, "-m", "uvicorn", "config.asgi:application", "--loop", UVICORN_LOOP,
             "--host", "127.0.0.1", "--port", str(port),
             "--no-access-log", "--log-level", "warning", "--ws-max-queue", "1024",
         ],

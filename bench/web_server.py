@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-# The web processes' event loop, as in production (README; config/event_loop.py).
-WEB_LOOP = "config.event_loop:new_event_loop"
+from config.event_loop import UVICORN_LOOP  # the web processes' loop, as in production
+
 # What uvicorn logs, at INFO, once a worker has loaded the application and serves.
 WORKER_STARTED = b"Application startup complete."
 
@@ -43,7 +43,7 @@ def start_uvicorn(
     server = subprocess.Popen(
         [
             sys.executable, "-m", "uvicorn", app, "--workers", str(workers),
-            "--loop", WEB_LOOP, *options, "--log-level", "info",
+            "--loop", UVICORN_LOOP, *options, "--log-level", "info",
         ],
         cwd=cwd,
         env=env,

@@ -20,8 +20,8 @@ import errno
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeGuard
 
 import uvloop
 
@@ -35,6 +35,8 @@ ACCEPT_RETRY_SECONDS = 1.0
 # accept() errors that say the process cannot take a connection now, rather than that one
 # connection went away before it was accepted.
 OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# What uvicorn's `--loop` is given for it (the Procfile, the benches, the production command).
+UVICORN_LOOP = "config.event_loop:new_event_loop"
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -64,7 +66,6 @@ class BatchAcceptingLoop(uvloop.Loop):
             sock.listen(backlog)  # as uvloop's server does (uvicorn's parent only binds)
             return BatchAcceptingServer(self, protocol_factory, sock)
         if plain and sock is None and _is_address(host) and port is not None:
-            assert isinstance(host, str)
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             listening = socket.create_server((host, port), family=family, backlog=backlog)
             return BatchAcceptingServer(self, protocol_factory, listening)
@@ -76,7 +77,7 @@ class BatchAcceptingLoop(uvloop.Loop):
         return server
 
 
-def _is_address(host: object) -> bool:
+def _is_address(host: object) -> TypeGuard[str]:
     """Whether `host` is one numeric IPv4 or IPv6 address."""
     if not isinstance(host, str):
         return False
@@ -179,8 +180,4 @@ class BatchAcceptingServer(asyncio.AbstractServer):
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
-        await asyncio.gather(*_pending(self._connecting), return_exceptions=True)
-
-
-def _pending(tasks: Iterable[asyncio.Task[None]]) -> list[asyncio.Task[None]]:
-    return [task for task in tasks if not task.done()]
+        await asyncio.gather(*self._connecting, return_exceptions=True)

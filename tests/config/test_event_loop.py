@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from uvicorn.importer import import_from_string
 
-from config.event_loop import ACCEPT_BATCH, BatchAcceptingServer, new_event_loop
+from config.event_loop import ACCEPT_BATCH, UVICORN_LOOP, BatchAcceptingServer, new_event_loop
 
 WAITING = 3 * ACCEPT_BATCH  # connections made before the loop looks at the socket
 
@@ -164,3 +165,7 @@ def test_a_connection_its_protocol_cannot_serve_is_closed_and_the_next_served(
         second.close()
         server.close()
         loop.run_until_complete(server.wait_closed())
+
+
+def test_uvicorn_finds_the_loop_by_the_name_the_procfile_gives():
+    assert import_from_string(UVICORN_LOOP) is new_event_loop

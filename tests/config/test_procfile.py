@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from config.event_loop import UVICORN_LOOP
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -60,4 +62,4 @@ def test_the_web_process_accepts_connections_with_the_projects_event_loop():
     arguments = web_arguments({})
 
     assert "--loop" in arguments, shlex.join(arguments)
-    assert arguments[arguments.index("--loop") + 1] == "config.event_loop:new_event_loop"
+    assert arguments[arguments.index("--loop") + 1] == UVICORN_LOOP
